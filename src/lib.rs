@@ -1,0 +1,10 @@
+//! tonystore: a versioned document store for the Tony format.
+//!
+//! The engine is pure Rust over the [`storage::BlockFile`] trait; everything JS-facing lives in
+//! the wasm32-only `wasm` module.
+#![warn(missing_docs)]
+
+pub mod storage;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;

@@ -1,0 +1,109 @@
+//! [`StoreDir`]: the set of named files that make up one store.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::mem::{MemBlockFile, MemShared};
+use super::{BlockFile, Result, StorageError};
+
+/// Longest file or store name accepted, in bytes.
+pub const MAX_NAME_LEN: usize = 128;
+
+/// A directory of named [`BlockFile`]s: everything one store keeps.
+pub trait StoreDir {
+    /// Opens the file `name`, creating it empty if it does not exist, and locks it.
+    fn open(&self, name: &str) -> Result<Box<dyn BlockFile>>;
+    /// A human-readable description of where the files live (for messages).
+    fn location(&self) -> String;
+}
+
+/// Checks that `name` is a plain file name: non-empty, bounded, no separators, not `.` or `..`.
+pub fn validate_name(name: &str) -> Result<()> {
+    let reason = if name.is_empty() {
+        Some("empty")
+    } else if name.len() > MAX_NAME_LEN {
+        Some("longer than 128 bytes")
+    } else if name == "." || name == ".." {
+        Some("a relative directory reference")
+    } else if name.contains(['/', '\\']) {
+        Some("contains a path separator")
+    } else if name.chars().any(char::is_control) {
+        Some("contains a control character")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(StorageError::InvalidName { name: name.to_owned(), reason }),
+        None => Ok(()),
+    }
+}
+
+/// An in-memory store directory. Files persist for the directory's lifetime (clones share them).
+#[derive(Clone, Default)]
+pub struct MemDir {
+    files: Arc<Mutex<HashMap<String, Arc<MemShared>>>>,
+    capacity: Option<u64>,
+}
+
+impl MemDir {
+    /// An empty in-memory directory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty directory whose files each refuse to grow beyond `capacity` bytes.
+    pub fn with_capacity(capacity: u64) -> Self {
+        Self { capacity: Some(capacity), ..Self::default() }
+    }
+}
+
+impl StoreDir for MemDir {
+    fn open(&self, name: &str) -> Result<Box<dyn BlockFile>> {
+        validate_name(name)?;
+        let shared = {
+            let mut files = self.files.lock().unwrap_or_else(|poison| poison.into_inner());
+            files.entry(name.to_owned()).or_default().clone()
+        };
+        shared.acquire(name)?;
+        Ok(Box::new(MemBlockFile::from_shared(name, shared, self.capacity)))
+    }
+
+    fn location(&self) -> String {
+        "memory".to_owned()
+    }
+}
+
+/// A native directory; created on first use.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Clone)]
+pub struct FsDir {
+    path: std::path::PathBuf,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl FsDir {
+    /// The directory at `path`, created (with parents) if missing.
+    pub fn create(path: impl Into<std::path::PathBuf>) -> Result<Self> {
+        let path = path.into();
+        std::fs::create_dir_all(&path)
+            .map_err(|source| StorageError::Io { file: path.display().to_string(), source })?;
+        Ok(Self { path })
+    }
+
+    /// The directory's path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl StoreDir for FsDir {
+    fn open(&self, name: &str) -> Result<Box<dyn BlockFile>> {
+        validate_name(name)?;
+        Ok(Box::new(super::FileBlockFile::open(&self.path.join(name))?))
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+}

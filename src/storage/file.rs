@@ -1,0 +1,91 @@
+//! [`FileBlockFile`]: a native file with positional I/O and an exclusive OS lock.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::RwLock;
+
+use super::{check_read_range, BlockFile, Result, StorageError};
+
+/// A [`BlockFile`] on a native file.
+///
+/// Opening takes an exclusive advisory lock (`flock`) on the file, so a second writer — in this
+/// process or another — gets [`StorageError::Locked`] instead of interleaving writes.
+#[derive(Debug)]
+pub struct FileBlockFile {
+    name: String,
+    file: RwLock<Option<File>>,
+}
+
+impl FileBlockFile {
+    /// Opens (creating if needed) the file at `path` and locks it exclusively.
+    pub fn open(path: &Path) -> Result<Self> {
+        let name = path.display().to_string();
+        let io = |source| StorageError::Io { file: name.clone(), source };
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(StorageError::Locked { file: name }),
+            Err(TryLockError::Error(source)) => return Err(io(source)),
+        }
+        Ok(Self { name, file: RwLock::new(Some(file)) })
+    }
+
+    fn with_file<T>(&self, op: impl FnOnce(&File) -> std::io::Result<T>) -> Result<T> {
+        let guard = self.file.read().unwrap_or_else(|poison| poison.into_inner());
+        let file = guard.as_ref().ok_or_else(|| StorageError::Closed { file: self.name.clone() })?;
+        op(file).map_err(|source| self.io_error(source))
+    }
+
+    fn io_error(&self, source: std::io::Error) -> StorageError {
+        StorageError::Io { file: self.name.clone(), source }
+    }
+
+    fn map_write_error(&self, err: StorageError, offset: u64, len: usize) -> StorageError {
+        match err {
+            StorageError::Io { source, .. }
+                if matches!(source.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded | std::io::ErrorKind::FileTooLarge) =>
+            {
+                StorageError::OutOfSpace { file: self.name.clone(), offset, len }
+            }
+            other => other,
+        }
+    }
+}
+
+impl BlockFile for FileBlockFile {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn len(&self) -> Result<u64> {
+        self.with_file(|f| f.metadata().map(|m| m.len()))
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let size = self.len()?;
+        check_read_range(&self.name, offset, buf.len(), size)?;
+        self.with_file(|f| f.read_exact_at(buf, offset))
+    }
+
+    fn write_all_at(&self, offset: u64, data: &[u8]) -> Result<()> {
+        self.with_file(|f| f.write_all_at(data, offset))
+            .map_err(|e| self.map_write_error(e, offset, data.len()))
+    }
+
+    fn set_len(&self, len: u64) -> Result<()> {
+        self.with_file(|f| f.set_len(len)).map_err(|e| self.map_write_error(e, len, 0))
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.with_file(File::sync_data)
+    }
+
+    fn close(&self) -> Result<()> {
+        let mut guard = self.file.write().unwrap_or_else(|poison| poison.into_inner());
+        // Dropping the File releases the flock.
+        guard.take();
+        Ok(())
+    }
+}

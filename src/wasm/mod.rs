@@ -1,0 +1,16 @@
+//! Everything JS-facing (wasm32 only): the OPFS and JS-object storage backends.
+
+mod errors;
+mod js_file;
+mod opfs;
+
+pub use js_file::{JsBlockFile, JsDir, JsDirObject, JsFileObject};
+pub use opfs::{OpfsBlockFile, OpfsDir};
+
+use wasm_bindgen::prelude::*;
+
+/// The crate version, so JS can check which build it loaded.
+#[wasm_bindgen]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}

@@ -1,0 +1,173 @@
+//! [`OpfsBlockFile`]: the Origin Private File System through `FileSystemSyncAccessHandle`.
+//!
+//! Sync access handles exist only in dedicated workers; each is exclusive, which doubles as the
+//! single-writer lock. Opening is asynchronous, so an [`OpfsDir`] opens the handles of every file
+//! the store needs up front and then hands them out synchronously through [`StoreDir`].
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    DedicatedWorkerGlobalScope, FileSystemDirectoryHandle, FileSystemFileHandle, FileSystemGetDirectoryOptions,
+    FileSystemGetFileOptions, FileSystemReadWriteOptions, FileSystemSyncAccessHandle,
+};
+
+use super::errors::storage_error;
+use crate::storage::{check_read_range, validate_name, write_count_error, BlockFile, Result, StorageError, StoreDir};
+
+/// A [`BlockFile`] on an OPFS file, through its exclusive sync access handle.
+pub struct OpfsBlockFile {
+    name: String,
+    handle: FileSystemSyncAccessHandle,
+    closed: Cell<bool>,
+}
+
+fn at(offset: u64) -> FileSystemReadWriteOptions {
+    let options = FileSystemReadWriteOptions::new();
+    options.set_at(offset as f64);
+    options
+}
+
+impl OpfsBlockFile {
+    fn live(&self) -> Result<&FileSystemSyncAccessHandle> {
+        if self.closed.get() {
+            return Err(StorageError::Closed { file: self.name.clone() });
+        }
+        Ok(&self.handle)
+    }
+
+    fn js_error(&self, offset: u64, len: usize) -> impl Fn(JsValue) -> StorageError + '_ {
+        move |err| storage_error(&self.name, offset, len, &err)
+    }
+}
+
+impl BlockFile for OpfsBlockFile {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn len(&self) -> Result<u64> {
+        Ok(self.live()?.get_size().map_err(self.js_error(0, 0))? as u64)
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_read_range(&self.name, offset, buf.len(), self.len()?)?;
+        let read = self.live()?.read_with_u8_array_and_options(buf, &at(offset)).map_err(self.js_error(offset, buf.len()))?;
+        if read as usize != buf.len() {
+            return Err(StorageError::Io {
+                file: self.name.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("read {read} of {} bytes at {offset}", buf.len())),
+            });
+        }
+        Ok(())
+    }
+
+    fn write_all_at(&self, offset: u64, data: &[u8]) -> Result<()> {
+        let written =
+            self.live()?.write_with_u8_array_and_options(data, &at(offset)).map_err(self.js_error(offset, data.len()))?;
+        match write_count_error(&self.name, offset, data.len(), written as u64) {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+
+    fn set_len(&self, len: u64) -> Result<()> {
+        self.live()?.truncate_with_f64(len as f64).map_err(self.js_error(len, 0))
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.live()?.flush().map_err(self.js_error(0, 0))
+    }
+
+    fn close(&self) -> Result<()> {
+        if !self.closed.replace(true) {
+            self.handle.close();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OpfsBlockFile {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+/// One store's sub-directory of the origin's OPFS root, with its files' handles opened.
+pub struct OpfsDir {
+    store: String,
+    prepared: RefCell<HashMap<String, FileSystemSyncAccessHandle>>,
+}
+
+async fn resolve<T: JsCast>(promise: js_sys::Promise) -> std::result::Result<T, JsValue> {
+    JsFuture::from(promise).await?.dyn_into::<T>().map_err(JsValue::from)
+}
+
+impl OpfsDir {
+    /// Opens (creating) the OPFS sub-directory `store` and a sync access handle for each of
+    /// `files`. Fails with [`StorageError::Locked`] if another worker or tab holds any of them
+    /// (and then holds none), and with [`StorageError::Unsupported`] outside a dedicated worker.
+    pub async fn open(store: &str, files: &[&str]) -> Result<Self> {
+        validate_name(store)?;
+        for name in files {
+            validate_name(name)?;
+        }
+        let scope: DedicatedWorkerGlobalScope = js_sys::global().dyn_into().map_err(|_| {
+            StorageError::Unsupported(
+                "OPFS storage needs a dedicated worker: FileSystemSyncAccessHandle does not exist on the \
+                 main thread; run the store in a Worker (the npm package's browser entry does this for you)"
+                    .to_owned(),
+            )
+        })?;
+        let located = |name: &str| format!("opfs:{store}/{name}");
+        let root: FileSystemDirectoryHandle = resolve(scope.navigator().storage().get_directory())
+            .await
+            .map_err(|e| storage_error(&located(""), 0, 0, &e))?;
+        let dir_options = FileSystemGetDirectoryOptions::new();
+        dir_options.set_create(true);
+        let dir: FileSystemDirectoryHandle = resolve(root.get_directory_handle_with_options(store, &dir_options))
+            .await
+            .map_err(|e| storage_error(&located(""), 0, 0, &e))?;
+        let file_options = FileSystemGetFileOptions::new();
+        file_options.set_create(true);
+        let opened = Self { store: store.to_owned(), prepared: RefCell::new(HashMap::new()) };
+        for name in files {
+            let path = located(name);
+            let file: FileSystemFileHandle = resolve(dir.get_file_handle_with_options(name, &file_options))
+                .await
+                .map_err(|e| storage_error(&path, 0, 0, &e))?;
+            // On failure `opened` drops and closes the handles taken so far.
+            let handle: FileSystemSyncAccessHandle =
+                resolve(file.create_sync_access_handle()).await.map_err(|e| storage_error(&path, 0, 0, &e))?;
+            opened.prepared.borrow_mut().insert((*name).to_owned(), handle);
+        }
+        Ok(opened)
+    }
+}
+
+impl Drop for OpfsDir {
+    fn drop(&mut self) {
+        for (_, handle) in self.prepared.borrow_mut().drain() {
+            handle.close();
+        }
+    }
+}
+
+impl StoreDir for OpfsDir {
+    fn open(&self, name: &str) -> Result<Box<dyn BlockFile>> {
+        validate_name(name)?;
+        let handle = self.prepared.borrow_mut().remove(name).ok_or_else(|| {
+            StorageError::Unsupported(format!(
+                "opfs:{}/{name} was not opened with the directory (or was already handed out)",
+                self.store
+            ))
+        })?;
+        Ok(Box::new(OpfsBlockFile { name: format!("opfs:{}/{name}", self.store), handle, closed: Cell::new(false) }))
+    }
+
+    fn location(&self) -> String {
+        format!("opfs:{}", self.store)
+    }
+}

@@ -1,0 +1,49 @@
+//! The BlockFile contract on OPFS, in a dedicated worker in Chromium.
+#![cfg(target_arch = "wasm32")]
+
+use tonystore::storage::{contract, StoreDir};
+use tonystore::wasm::OpfsDir;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_dedicated_worker);
+
+/// A store name no earlier run used (OPFS persists across test runs of one profile).
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", js_sys::Date::now() as u64 ^ (js_sys::Math::random() * 1e9) as u64)
+}
+
+#[wasm_bindgen_test]
+fn runs_in_a_dedicated_worker() {
+    let global = js_sys::global();
+    assert!(global.dyn_ref::<web_sys::DedicatedWorkerGlobalScope>().is_some(), "not in a dedicated worker");
+    console_log!("OPFS contract tests running in a DedicatedWorkerGlobalScope");
+}
+
+#[wasm_bindgen_test]
+async fn opfs_file_meets_the_contract() {
+    let dir = OpfsDir::open(&unique("contract"), &["fresh"]).await.unwrap();
+    contract::check_fresh_file(&*dir.open("fresh").unwrap());
+}
+
+#[wasm_bindgen_test]
+async fn opfs_persists_across_reopen_and_locks_a_second_writer() {
+    let store = unique("persist");
+    let dir = OpfsDir::open(&store, &["data"]).await.unwrap();
+    let file = dir.open("data").unwrap();
+    contract::write_persistence_marker(&*file);
+    contract::assert_locked(OpfsDir::open(&store, &["data"]).await);
+    file.close().unwrap();
+    let again = OpfsDir::open(&store, &["data"]).await.expect("reopen after close");
+    contract::check_persistence_marker(&*again.open("data").unwrap());
+}
+
+#[wasm_bindgen_test]
+async fn opfs_rejects_bad_names_and_unprepared_files() {
+    assert!(OpfsDir::open("../escape", &[]).await.is_err());
+    assert!(OpfsDir::open("ok", &["a/b"]).await.is_err());
+    let dir = OpfsDir::open(&unique("names"), &["one"]).await.unwrap();
+    assert!(dir.open("two").is_err(), "only prepared files can be opened");
+    assert!(dir.open("one").is_ok());
+    assert!(dir.open("one").is_err(), "a handle is handed out once");
+}
