@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod storage;
+pub mod tony;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

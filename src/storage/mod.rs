@@ -169,6 +169,7 @@ pub(crate) fn check_read_range(file: &str, offset: u64, len: usize, size: u64) -
 /// Hosts that do not throw on a full disk report it through the count: Chrome's OPFS returns
 /// `0xFFFFFFF8` (more than asked), Firefox a short count. Any count other than `len` is an error;
 /// both shapes mean the medium ran out of space.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // used by the wasm32 backends
 pub(crate) fn write_count_error(file: &str, offset: u64, len: usize, written: u64) -> Option<StorageError> {
     (written != len as u64).then(|| StorageError::OutOfSpace { file: file.to_owned(), offset, len })
 }

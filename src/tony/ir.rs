@@ -1,0 +1,262 @@
+//! The data model: a Tony value ([`Node`]) with its tag.
+//!
+//! Containers hold their children behind [`Arc`], so cloning a subtree is O(1) and edits copy
+//! only the path they change ([`Arc::make_mut`]).
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+/// A Tony value with its optional tag (e.g. `!delete`, `!key(id)`).
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// The tag chain including the leading `!`, e.g. `!strdiff(false).retag(a,b)`.
+    pub tag: Option<Arc<str>>,
+    /// The value.
+    pub value: Value,
+}
+
+/// The value of a [`Node`].
+#[derive(Clone, Debug)]
+pub enum Value {
+    /// `null`.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer that fits `i64`.
+    Int(i64),
+    /// Any other number.
+    Float(Float),
+    /// A string.
+    String(Arc<str>),
+    /// A dense array.
+    Array(Arc<Vec<Node>>),
+    /// An object: ordered keys. An object whose keys are all [`Key::Int`] is a sparse array.
+    Object(Arc<Vec<(Key, Node)>>),
+}
+
+/// A non-integer number (or an integer beyond `i64`), with its source text when the text is not
+/// the canonical rendering of the value (so `1.5e3` is written back as `1.5e3`).
+#[derive(Clone, Debug)]
+pub struct Float {
+    /// The value.
+    pub value: f64,
+    /// The source text, kept only when it differs from [`canonical_float`]`(value)`.
+    pub text: Option<Arc<str>>,
+}
+
+/// An object key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Key {
+    /// A string key.
+    Str(Arc<str>),
+    /// An integer key (sparse arrays): non-negative, at most 32 bits.
+    Int(u32),
+    /// A merge key `<<`; may occur more than once.
+    Merge,
+}
+
+/// The canonical text of a float: the shortest text that reads back as the same `f64`, always
+/// with a `.` or exponent so it reads back as a float. Non-finite values have no Tony form and
+/// are written as `null`.
+pub fn canonical_float(value: f64) -> String {
+    if value.is_finite() {
+        format!("{value:?}")
+    } else {
+        "null".to_owned()
+    }
+}
+
+impl Float {
+    /// A float from its source text (which must be a valid number).
+    pub fn from_text(text: &str, value: f64) -> Self {
+        let text = (canonical_float(value) != text).then(|| Arc::from(text));
+        Self { value, text }
+    }
+}
+
+impl Key {
+    /// A string key.
+    pub fn str(s: &str) -> Self {
+        Key::Str(Arc::from(s))
+    }
+    /// The key as a string (integers in decimal, merge keys as `<<`).
+    pub fn to_text(&self) -> String {
+        match self {
+            Key::Str(s) => s.to_string(),
+            Key::Int(i) => i.to_string(),
+            Key::Merge => "<<".to_owned(),
+        }
+    }
+}
+
+impl From<&str> for Key {
+    fn from(s: &str) -> Self {
+        Key::str(s)
+    }
+}
+
+impl Node {
+    /// An untagged node.
+    pub fn new(value: Value) -> Self {
+        Node { tag: None, value }
+    }
+    /// `null`.
+    pub fn null() -> Self {
+        Self::new(Value::Null)
+    }
+    /// A boolean.
+    pub fn bool(b: bool) -> Self {
+        Self::new(Value::Bool(b))
+    }
+    /// An integer.
+    pub fn int(i: i64) -> Self {
+        Self::new(Value::Int(i))
+    }
+    /// A float (no source text).
+    pub fn float(f: f64) -> Self {
+        Self::new(Value::Float(Float { value: f, text: None }))
+    }
+    /// A string.
+    pub fn string(s: &str) -> Self {
+        Self::new(Value::String(Arc::from(s)))
+    }
+    /// A dense array.
+    pub fn array(items: Vec<Node>) -> Self {
+        Self::new(Value::Array(Arc::new(items)))
+    }
+    /// An object from ordered entries.
+    pub fn object(entries: Vec<(Key, Node)>) -> Self {
+        Self::new(Value::Object(Arc::new(entries)))
+    }
+    /// The same node with tag `tag` (including its `!`), replacing any tag it had.
+    pub fn with_tag(mut self, tag: &str) -> Self {
+        self.tag = Some(Arc::from(tag));
+        self
+    }
+    /// The same node without a tag.
+    pub fn untagged(mut self) -> Self {
+        self.tag = None;
+        self
+    }
+    /// The tag, if any, as a `&str`.
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+    /// Whether the value is `null` (whatever the tag).
+    pub fn is_null(&self) -> bool {
+        matches!(self.value, Value::Null)
+    }
+    /// The entries if this is an object.
+    pub fn as_object(&self) -> Option<&[(Key, Node)]> {
+        match &self.value {
+            Value::Object(entries) => Some(entries),
+            _ => None,
+        }
+    }
+    /// The elements if this is an array.
+    pub fn as_array(&self) -> Option<&[Node]> {
+        match &self.value {
+            Value::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+    /// The string if this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// The value of field `key` if this is an object that has it (the first, for merge keys).
+    pub fn get_field(&self, key: &Key) -> Option<&Node> {
+        self.as_object()?.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+    /// Whether this is a sparse array: a non-empty object whose keys are all integers.
+    pub fn is_sparse_array(&self) -> bool {
+        self.as_object().is_some_and(|e| !e.is_empty() && e.iter().all(|(k, _)| matches!(k, Key::Int(_))))
+    }
+    /// A short name of the value's kind, for messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self.value {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int(_) | Value::Float(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        }
+    }
+}
+
+impl Value {
+    /// The rank of the value's type in the total order:
+    /// null < bool < number (ints before floats) < string < array < object.
+    fn rank(&self) -> u8 {
+        match self {
+            Value::Null => 0,
+            Value::Bool(_) => 1,
+            Value::Int(_) => 2,
+            Value::Float(_) => 3,
+            Value::String(_) => 4,
+            Value::Array(_) => 5,
+            Value::Object(_) => 6,
+        }
+    }
+}
+
+impl Ord for Value {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
+            (Value::Int(a), Value::Int(b)) => a.cmp(b),
+            (Value::Float(a), Value::Float(b)) => a.value.total_cmp(&b.value),
+            (Value::String(a), Value::String(b)) => a.cmp(b),
+            (Value::Array(a), Value::Array(b)) => a.iter().cmp(b.iter()),
+            (Value::Object(a), Value::Object(b)) => a.iter().cmp(b.iter()),
+            _ => self.rank().cmp(&other.rank()),
+        }
+    }
+}
+
+impl PartialOrd for Value {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Value {}
+
+/// Nodes compare by value first, then by tag: a total order consistent with equality.
+/// Equality is deep and sensitive to key order and tags; ints never equal floats.
+impl Ord for Node {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.value.cmp(&other.value).then_with(|| self.tag.cmp(&other.tag))
+    }
+}
+
+impl PartialOrd for Node {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Node {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Node {}
+
+/// Floats are equal when their values are (the source text is presentation only).
+impl PartialEq for Float {
+    fn eq(&self, other: &Self) -> bool {
+        self.value.total_cmp(&other.value).is_eq()
+    }
+}

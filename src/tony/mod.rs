@@ -1,0 +1,15 @@
+//! The Tony format: data model, parser, encoders and token streaming.
+
+mod encode;
+mod error;
+mod ir;
+mod lex;
+mod parse;
+pub mod quote;
+pub mod tag;
+
+pub use encode::{encode_block, encode_wire, write_key, write_scalar, write_wire};
+pub use error::ParseError;
+pub use ir::{canonical_float, Float, Key, Node, Value};
+pub use lex::{Lexer, Pos, Token, TokenKind, TokenSource};
+pub use parse::{parse, parse_documents, parse_from_token_source, MAX_DEPTH};

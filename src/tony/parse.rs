@@ -1,0 +1,415 @@
+//! The parser: tokens to [`Node`]s, for block style, bracketed style and JSON.
+//!
+//! A recursive-descent parser over any [`TokenSource`] that pulls tokens as it needs them and
+//! holds at most two of lookahead, so parsing from a stream never collects the token list.
+//! Nesting is bounded by [`MAX_DEPTH`]: deeper input is an error, not a stack overflow.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::error::ParseError;
+use super::ir::{Key, Node, Value};
+use super::lex::{Lexer, Pos, Token, TokenKind, TokenSource};
+
+/// Deepest nesting of collections accepted.
+pub const MAX_DEPTH: usize = 256;
+
+/// Parses one Tony document (block or bracketed style, or JSON).
+pub fn parse(text: &str) -> Result<Node, ParseError> {
+    parse_from_token_source(Lexer::new(text.as_bytes()))
+}
+
+/// Parses every document of a `---`-separated stream.
+pub fn parse_documents(text: &str) -> Result<Vec<Node>, ParseError> {
+    let mut parser = Parser::new(Lexer::new(text.as_bytes()));
+    let mut docs = Vec::new();
+    while let Some(doc) = parser.document()? {
+        docs.push(doc);
+    }
+    Ok(docs)
+}
+
+/// Parses exactly one document from `source`, pulling tokens incrementally.
+pub fn parse_from_token_source<S: TokenSource>(source: S) -> Result<Node, ParseError> {
+    let mut parser = Parser::new(source);
+    let doc = parser.document()?.unwrap_or_else(Node::null);
+    if let Some(extra) = parser.peek(0)? {
+        let pos = extra.pos;
+        return Err(ParseError::new(pos, "expected the end of the document"));
+    }
+    Ok(doc)
+}
+
+/// Where a value is being parsed.
+#[derive(Clone, Copy)]
+struct Ctx {
+    /// Inside `{}`/`[]`: indentation does not matter.
+    bracketed: bool,
+    /// Block style: column (0-based) of the enclosing construct; a value on a new line must be
+    /// indented more. -1 at the top level.
+    parent_col: i64,
+}
+
+struct Parser<S> {
+    source: S,
+    lookahead: VecDeque<Token>,
+    depth: usize,
+    last_pos: Pos,
+}
+
+fn col0(t: &Token) -> i64 {
+    i64::from(t.pos.col) - 1
+}
+
+fn is_scalar_key(kind: &TokenKind) -> bool {
+    matches!(
+        kind,
+        TokenKind::Literal(_) | TokenKind::Quoted(_) | TokenKind::Int(_) | TokenKind::Null | TokenKind::True | TokenKind::False | TokenKind::MergeKey
+    )
+}
+
+impl<S: TokenSource> Parser<S> {
+    fn new(source: S) -> Self {
+        Parser { source, lookahead: VecDeque::with_capacity(2), depth: 0, last_pos: Pos { offset: 0, line: 1, col: 1 } }
+    }
+
+    /// The `k`-th upcoming token (comments skipped), without consuming it.
+    fn peek(&mut self, k: usize) -> Result<Option<&Token>, ParseError> {
+        while self.lookahead.len() <= k {
+            match self.source.next_token()? {
+                Some(Token { kind: TokenKind::Comment(_), .. }) => {}
+                Some(t) => self.lookahead.push_back(t),
+                None => return Ok(None),
+            }
+        }
+        Ok(self.lookahead.get(k))
+    }
+
+    fn next(&mut self) -> Result<Option<Token>, ParseError> {
+        self.peek(0)?;
+        let t = self.lookahead.pop_front();
+        if let Some(t) = &t {
+            self.last_pos = t.pos;
+        }
+        Ok(t)
+    }
+
+    fn eof_error(&self, what: &str) -> ParseError {
+        ParseError::new(self.last_pos, format!("unexpected end of input: expected {what}"))
+    }
+
+    fn expect_next(&mut self, what: &str) -> Result<Token, ParseError> {
+        self.next()?.ok_or_else(|| self.eof_error(what))
+    }
+
+    /// Whether the upcoming tokens are a key: a scalar followed by `:`.
+    fn at_key(&mut self) -> Result<bool, ParseError> {
+        let is_key = matches!(self.peek(0)?, Some(t) if is_scalar_key(&t.kind));
+        Ok(is_key && matches!(self.peek(1)?, Some(Token { kind: TokenKind::Colon, .. })))
+    }
+
+    /// The next document of a stream, or `None` after the last.
+    fn document(&mut self) -> Result<Option<Node>, ParseError> {
+        let mut saw_separator = false;
+        if matches!(self.peek(0)?, Some(Token { kind: TokenKind::DocSep, .. })) {
+            self.next()?;
+            saw_separator = true;
+        }
+        match self.peek(0)? {
+            None => return Ok(saw_separator.then(Node::null)),
+            Some(Token { kind: TokenKind::DocSep, .. }) => return Ok(Some(Node::null())),
+            Some(_) => {}
+        }
+        let node = self.value(Ctx { bracketed: false, parent_col: -1 })?;
+        match self.peek(0)? {
+            None | Some(Token { kind: TokenKind::DocSep, .. }) => Ok(Some(node)),
+            Some(t) => {
+                let pos = t.pos;
+                Err(ParseError::new(pos, "unexpected token after the value (bad indentation?)"))
+            }
+        }
+    }
+
+    fn enter(&mut self, pos: Pos) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(ParseError::new(pos, format!("nesting deeper than {MAX_DEPTH} levels")));
+        }
+        Ok(())
+    }
+
+    /// Whether the next token can start the value expected in `ctx` (else the value is null).
+    fn value_follows(&mut self, ctx: Ctx) -> Result<bool, ParseError> {
+        let Some(t) = self.peek(0)? else { return Ok(false) };
+        Ok(match t.kind {
+            TokenKind::Comma | TokenKind::RCurl | TokenKind::RSquare | TokenKind::DocSep | TokenKind::Colon => false,
+            _ if ctx.bracketed => true,
+            _ => !t.line_start || col0(t) > ctx.parent_col,
+        })
+    }
+
+    fn value(&mut self, ctx: Ctx) -> Result<Node, ParseError> {
+        let mut tag = None;
+        let mut tag_starts_line_at = None;
+        if let Some(Token { kind: TokenKind::Tag(_), .. }) = self.peek(0)? {
+            let Some(Token { kind: TokenKind::Tag(t), pos, line_start }) = self.next()? else { unreachable!() };
+            tag = Some(t);
+            tag_starts_line_at = line_start.then_some(pos);
+        }
+        let same_line = |t: Option<&Token>| t.is_some_and(|t| !t.line_start);
+        let mut node = match tag_starts_line_at {
+            // `!tag a: 1` on the first line of a block map tags the map, which starts at the tag.
+            Some(pos) if !ctx.bracketed && same_line(self.peek(0)?) && self.at_key()? => {
+                self.block_object(i64::from(pos.col) - 1)?
+            }
+            _ if self.value_follows(ctx)? => self.untagged_value(ctx)?,
+            _ => Node::null(),
+        };
+        if let Some(t) = tag {
+            if node.tag.is_some() {
+                return Err(ParseError::new(self.last_pos, "a value may carry only one tag"));
+            }
+            node.tag = Some(Arc::from(t));
+        }
+        Ok(node)
+    }
+
+    fn untagged_value(&mut self, ctx: Ctx) -> Result<Node, ParseError> {
+        if !ctx.bracketed && self.at_key()? {
+            let col = col0(self.peek(0)?.expect("peeked"));
+            return self.block_object(col);
+        }
+        let t = self.expect_next("a value")?;
+        match t.kind {
+            TokenKind::LCurl => self.bracketed_object(t.pos),
+            TokenKind::LSquare => self.bracketed_array(t.pos),
+            TokenKind::ArrayElt if !ctx.bracketed => self.block_array(t),
+            TokenKind::Quoted(s) => self.folded(s, ctx),
+            TokenKind::Tag(_) => Err(ParseError::new(t.pos, "a value may carry only one tag")),
+            kind => scalar(kind).ok_or_else(|| ParseError::new(t.pos, "expected a value")),
+        }
+    }
+
+    /// Joins quoted strings that continue on the following lines.
+    fn folded(&mut self, first: String, ctx: Ctx) -> Result<Node, ParseError> {
+        let mut text = first;
+        loop {
+            let continues = matches!(self.peek(0)?, Some(t) if matches!(t.kind, TokenKind::Quoted(_))
+                && t.line_start && (ctx.bracketed || col0(t) > ctx.parent_col));
+            if !continues || self.at_key()? {
+                return Ok(Node::string(&text));
+            }
+            let Some(Token { kind: TokenKind::Quoted(more), .. }) = self.next()? else { unreachable!() };
+            text.push_str(&more);
+        }
+    }
+
+    fn key(&mut self) -> Result<(Key, Pos), ParseError> {
+        let t = self.expect_next("a key")?;
+        let key = match t.kind {
+            TokenKind::Literal(s) | TokenKind::Quoted(s) => Key::Str(Arc::from(s)),
+            TokenKind::Int(i) => Key::Int(u32::try_from(i).map_err(|_| ParseError::new(t.pos, "integer keys must be in 0..=4294967295"))?),
+            TokenKind::Null => Key::str("null"),
+            TokenKind::True => Key::str("true"),
+            TokenKind::False => Key::str("false"),
+            TokenKind::MergeKey => Key::Merge,
+            TokenKind::Tag(_) => return Err(ParseError::new(t.pos, "keys cannot be tagged")),
+            _ => return Err(ParseError::new(t.pos, "expected a key")),
+        };
+        Ok((key, t.pos))
+    }
+
+    fn block_object(&mut self, col: i64) -> Result<Node, ParseError> {
+        let start = self.peek(0)?.expect("caller checked").pos;
+        self.enter(start)?;
+        let mut entries = Vec::new();
+        loop {
+            let (key, pos) = self.key()?;
+            self.next()?; // the colon
+            let ctx = Ctx { bracketed: false, parent_col: col };
+            let value = match self.peek(0)? {
+                // A compact block array may sit at the key's own column.
+                Some(t) if t.line_start && col0(t) == col && t.kind == TokenKind::ArrayElt => {
+                    let t = self.next()?.expect("peeked");
+                    self.block_array(t)?
+                }
+                Some(t) if t.line_start && col0(t) > col && col0(t) != col + 2 && !matches!(t.kind, TokenKind::Quoted(_)) => {
+                    let pos = t.pos;
+                    return Err(ParseError::new(pos, "indent nested values by exactly 2 spaces"));
+                }
+                _ => self.value(ctx)?,
+            };
+            if key == Key::Merge && !matches!(value.value, Value::String(_)) {
+                return Err(ParseError::new(pos, "a merge key takes a string value"));
+            }
+            entries.push((key, value));
+            match self.peek(0)? {
+                None => break,
+                Some(t) if t.kind == TokenKind::DocSep => break,
+                Some(t) if !t.line_start => {
+                    let pos = t.pos;
+                    return Err(ParseError::new(pos, "expected a new line after the value"));
+                }
+                Some(t) if col0(t) < col => break,
+                Some(t) if col0(t) > col => {
+                    let pos = t.pos;
+                    return Err(ParseError::new(pos, "unexpected indentation"));
+                }
+                Some(t) if t.kind == TokenKind::ArrayElt => break,
+                Some(_) => {
+                    if !self.at_key()? {
+                        let pos = self.peek(0)?.expect("peeked").pos;
+                        return Err(ParseError::new(pos, "expected a key (name followed by ':')"));
+                    }
+                }
+            }
+        }
+        self.depth -= 1;
+        finish_object(entries, start)
+    }
+
+    fn block_array(&mut self, first: Token) -> Result<Node, ParseError> {
+        self.enter(first.pos)?;
+        let col = col0(&first);
+        let mut items = Vec::new();
+        let mut elt = first;
+        loop {
+            let ctx = Ctx { bracketed: false, parent_col: col };
+            let value = match self.peek(0)? {
+                Some(t) if t.line_start && col0(t) > col && col0(t) != col + 2 && !matches!(t.kind, TokenKind::Quoted(_)) => {
+                    let pos = t.pos;
+                    return Err(ParseError::new(pos, "indent nested values by exactly 2 spaces"));
+                }
+                _ => self.value(ctx)?,
+            };
+            items.push(value);
+            match self.peek(0)? {
+                Some(t) if t.line_start && col0(t) == col && t.kind == TokenKind::ArrayElt => {
+                    elt = self.next()?.expect("peeked");
+                }
+                Some(t) if t.line_start && col0(t) > col => {
+                    let pos = t.pos;
+                    return Err(ParseError::new(pos, "unexpected indentation"));
+                }
+                Some(t) if !t.line_start && !matches!(t.kind, TokenKind::DocSep) => {
+                    let pos = t.pos;
+                    return Err(ParseError::new(pos, "expected a new line after the array element"));
+                }
+                _ => break,
+            }
+        }
+        let _ = elt;
+        self.depth -= 1;
+        Ok(Node::array(items))
+    }
+
+    /// Consumes an optional comma between bracketed items; rejects two in a row.
+    fn separator(&mut self) -> Result<(), ParseError> {
+        if matches!(self.peek(0)?, Some(Token { kind: TokenKind::Comma, .. })) {
+            self.next()?;
+            if let Some(t) = self.peek(0)? {
+                if t.kind == TokenKind::Comma {
+                    let pos = t.pos;
+                    return Err(ParseError::new(pos, "two commas in a row"));
+                }
+            }
+            return Ok(());
+        }
+        Ok(())
+    }
+
+    fn leading_comma_check(&mut self) -> Result<(), ParseError> {
+        if let Some(t) = self.peek(0)? {
+            if t.kind == TokenKind::Comma {
+                let pos = t.pos;
+                return Err(ParseError::new(pos, "expected a value before ','"));
+            }
+        }
+        Ok(())
+    }
+
+    fn bracketed_object(&mut self, open: Pos) -> Result<Node, ParseError> {
+        self.enter(open)?;
+        let mut entries = Vec::new();
+        self.leading_comma_check()?;
+        let ctx = Ctx { bracketed: true, parent_col: -1 };
+        loop {
+            match self.peek(0)? {
+                None => return Err(ParseError::new(open, "unclosed '{'")),
+                Some(t) if t.kind == TokenKind::RCurl => {
+                    self.next()?;
+                    break;
+                }
+                Some(_) => {}
+            }
+            let (key, pos) = self.key()?;
+            let value = if matches!(self.peek(0)?, Some(Token { kind: TokenKind::Colon, .. })) {
+                self.next()?;
+                self.value(ctx)?
+            } else {
+                // A key set member: `{a b}` or `{a !t b}`.
+                let mut null = Node::null();
+                if let Some(Token { kind: TokenKind::Tag(_), .. }) = self.peek(0)? {
+                    let Some(Token { kind: TokenKind::Tag(t), .. }) = self.next()? else { unreachable!() };
+                    null.tag = Some(Arc::from(t));
+                }
+                null
+            };
+            if key == Key::Merge && !matches!(value.value, Value::String(_)) {
+                return Err(ParseError::new(pos, "a merge key takes a string value"));
+            }
+            entries.push((key, value));
+            self.separator()?;
+        }
+        self.depth -= 1;
+        finish_object(entries, open)
+    }
+
+    fn bracketed_array(&mut self, open: Pos) -> Result<Node, ParseError> {
+        self.enter(open)?;
+        let mut items = Vec::new();
+        self.leading_comma_check()?;
+        let ctx = Ctx { bracketed: true, parent_col: -1 };
+        loop {
+            match self.peek(0)? {
+                None => return Err(ParseError::new(open, "unclosed '['")),
+                Some(t) if t.kind == TokenKind::RSquare => {
+                    self.next()?;
+                    break;
+                }
+                Some(t) if matches!(t.kind, TokenKind::Colon | TokenKind::RCurl) => {
+                    let pos = t.pos;
+                    return Err(ParseError::new(pos, "expected a value or ']'"));
+                }
+                Some(_) => {}
+            }
+            items.push(self.value(ctx)?);
+            self.separator()?;
+        }
+        self.depth -= 1;
+        Ok(Node::array(items))
+    }
+}
+
+/// The node of a scalar token, if it is one.
+fn scalar(kind: TokenKind) -> Option<Node> {
+    Some(match kind {
+        TokenKind::Null => Node::null(),
+        TokenKind::True => Node::bool(true),
+        TokenKind::False => Node::bool(false),
+        TokenKind::Int(i) => Node::int(i),
+        TokenKind::Float(f) => Node::new(Value::Float(f)),
+        TokenKind::Literal(s) | TokenKind::Quoted(s) | TokenKind::BlockLiteral(s) => Node::string(&s),
+        _ => return None,
+    })
+}
+
+/// Builds an object, rejecting a mix of integer and string keys.
+fn finish_object(entries: Vec<(Key, Node)>, at: Pos) -> Result<Node, ParseError> {
+    let ints = entries.iter().filter(|(k, _)| matches!(k, Key::Int(_))).count();
+    let strs = entries.iter().filter(|(k, _)| matches!(k, Key::Str(_))).count();
+    if ints > 0 && strs > 0 {
+        return Err(ParseError::new(at, "an object cannot mix integer keys (sparse array) and string keys"));
+    }
+    Ok(Node::object(entries))
+}
