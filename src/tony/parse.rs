@@ -48,6 +48,8 @@ struct Ctx {
     /// Block style: column (0-based) of the enclosing construct; a value on a new line must be
     /// indented more. -1 at the top level.
     parent_col: i64,
+    /// The value of a block object's key: a compact block array may sit at the key's column.
+    object_value: bool,
 }
 
 struct Parser<S> {
@@ -120,7 +122,7 @@ impl<S: TokenSource> Parser<S> {
             Some(Token { kind: TokenKind::DocSep, .. }) => return Ok(Some(Node::null())),
             Some(_) => {}
         }
-        let node = self.value(Ctx { bracketed: false, parent_col: -1 })?;
+        let node = self.value(Ctx { bracketed: false, parent_col: -1, object_value: false })?;
         match self.peek(0)? {
             None | Some(Token { kind: TokenKind::DocSep, .. }) => Ok(Some(node)),
             Some(t) => {
@@ -144,7 +146,11 @@ impl<S: TokenSource> Parser<S> {
         Ok(match t.kind {
             TokenKind::Comma | TokenKind::RCurl | TokenKind::RSquare | TokenKind::DocSep | TokenKind::Colon => false,
             _ if ctx.bracketed => true,
-            _ => !t.line_start || col0(t) > ctx.parent_col,
+            _ => {
+                !t.line_start
+                    || col0(t) > ctx.parent_col
+                    || (ctx.object_value && t.kind == TokenKind::ArrayElt && col0(t) == ctx.parent_col)
+            }
         })
     }
 
@@ -226,13 +232,8 @@ impl<S: TokenSource> Parser<S> {
         loop {
             let (key, pos) = self.key()?;
             self.next()?; // the colon
-            let ctx = Ctx { bracketed: false, parent_col: col };
+            let ctx = Ctx { bracketed: false, parent_col: col, object_value: true };
             let value = match self.peek(0)? {
-                // A compact block array may sit at the key's own column.
-                Some(t) if t.line_start && col0(t) == col && t.kind == TokenKind::ArrayElt => {
-                    let t = self.next()?.expect("peeked");
-                    self.block_array(t)?
-                }
                 Some(t) if t.line_start && col0(t) > col && col0(t) != col + 2 && !matches!(t.kind, TokenKind::Quoted(_)) => {
                     let pos = t.pos;
                     return Err(ParseError::new(pos, "indent nested values by exactly 2 spaces"));
@@ -274,7 +275,7 @@ impl<S: TokenSource> Parser<S> {
         let mut items = Vec::new();
         let mut elt = first;
         loop {
-            let ctx = Ctx { bracketed: false, parent_col: col };
+            let ctx = Ctx { bracketed: false, parent_col: col, object_value: false };
             let value = match self.peek(0)? {
                 Some(t) if t.line_start && col0(t) > col && col0(t) != col + 2 && !matches!(t.kind, TokenKind::Quoted(_)) => {
                     let pos = t.pos;
@@ -332,7 +333,7 @@ impl<S: TokenSource> Parser<S> {
         self.enter(open)?;
         let mut entries = Vec::new();
         self.leading_comma_check()?;
-        let ctx = Ctx { bracketed: true, parent_col: -1 };
+        let ctx = Ctx { bracketed: true, parent_col: -1, object_value: false };
         loop {
             match self.peek(0)? {
                 None => return Err(ParseError::new(open, "unclosed '{'")),
@@ -369,7 +370,7 @@ impl<S: TokenSource> Parser<S> {
         self.enter(open)?;
         let mut items = Vec::new();
         self.leading_comma_check()?;
-        let ctx = Ctx { bracketed: true, parent_col: -1 };
+        let ctx = Ctx { bracketed: true, parent_col: -1, object_value: false };
         loop {
             match self.peek(0)? {
                 None => return Err(ParseError::new(open, "unclosed '['")),
@@ -377,7 +378,7 @@ impl<S: TokenSource> Parser<S> {
                     self.next()?;
                     break;
                 }
-                Some(t) if matches!(t.kind, TokenKind::Colon | TokenKind::RCurl) => {
+                Some(t) if matches!(t.kind, TokenKind::Colon | TokenKind::RCurl | TokenKind::DocSep) => {
                     let pos = t.pos;
                     return Err(ParseError::new(pos, "expected a value or ']'"));
                 }

@@ -1,0 +1,89 @@
+//! Shared test helpers: random Tony values for property tests, and the heavy-mode switch.
+#![allow(dead_code)] // each test binary uses a different part
+
+use proptest::prelude::*;
+use tonystore::tony::{Key, Node};
+
+/// Whether `scripts/test --heavy` asked for the long runs.
+pub fn heavy() -> bool {
+    std::env::var_os("TONYSTORE_HEAVY").is_some()
+}
+
+/// `light` normally, `heavy` under `scripts/test --heavy`.
+pub fn cases(light: u32, heavy_count: u32) -> u32 {
+    if heavy() { heavy_count } else { light }
+}
+
+/// Strings including hostile ones: structure characters, quotes, keywords, unicode, controls.
+pub fn any_string() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z]{1,6}",
+        Just(String::new()),
+        prop::sample::select(vec!["true", "null", "false", "a.b", "x y", "[0]", "{1}", "(k)", "'", "\"", "a:b", "#", "-", "<<", "é", "1a", "*", "\\", "a\nb"]).prop_map(String::from),
+        any::<String>(),
+    ]
+}
+
+/// A tag chain from a small alphabet.
+pub fn any_tag() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        6 => Just(None),
+        1 => prop::sample::select(vec!["!t", "!a.b", "!x(y,z)", "!key(id)", "!u.v(w)"]).prop_map(|t| Some(t.to_owned())),
+    ]
+}
+
+fn leaf() -> impl Strategy<Value = Node> {
+    prop_oneof![
+        Just(Node::null()),
+        any::<bool>().prop_map(Node::bool),
+        any::<i64>().prop_map(Node::int),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Node::float),
+        any_string().prop_map(|s| Node::string(&s)),
+    ]
+}
+
+fn with_tag(node: Node, tag: Option<String>) -> Node {
+    match tag {
+        Some(t) => node.with_tag(&t),
+        None => node,
+    }
+}
+
+/// Arbitrary Tony values: nested arrays, objects (string keys, unique), sparse arrays, tags.
+pub fn any_node() -> impl Strategy<Value = Node> {
+    let leaf = (leaf(), any_tag()).prop_map(|(n, t)| with_tag(n, t));
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        (
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Node::array),
+                prop::collection::btree_map(any_string(), inner.clone(), 0..6)
+                    .prop_map(|m| Node::object(m.into_iter().map(|(k, v)| (Key::str(&k), v)).collect())),
+                prop::collection::btree_map(any::<u32>(), inner, 1..5)
+                    .prop_map(|m| Node::object(m.into_iter().map(|(k, v)| (Key::Int(k), v)).collect())),
+            ],
+            any_tag(),
+        )
+            .prop_map(|(n, t)| with_tag(n, t))
+    })
+}
+
+/// The conformance cases of `file` (a JSON Lines file in `../shared/conformance/`), parsed with
+/// our own parser (JSON is Tony). Looks in `tests/conformance/` first (a vendored copy).
+pub fn conformance(file: &str) -> Vec<Node> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
+    let text = std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| tonystore::tony::parse(l).unwrap_or_else(|e| panic!("{file}: {e}: {l}")))
+        .collect()
+}
+
+/// Field `name` of a conformance case.
+pub fn field<'a>(case: &'a Node, name: &str) -> &'a Node {
+    case.get_field(&Key::str(name)).unwrap_or_else(|| panic!("case has no {name}"))
+}
+
+/// Field `name` of a conformance case as a string, if it is one.
+pub fn text<'a>(case: &'a Node, name: &str) -> Option<&'a str> {
+    case.get_field(&Key::str(name)).and_then(Node::as_str)
+}
