@@ -4,6 +4,8 @@
 //! the wasm32-only `wasm` module.
 #![warn(missing_docs)]
 
+pub mod kpath;
+pub mod patch;
 pub mod storage;
 pub mod tony;
 

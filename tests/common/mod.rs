@@ -87,3 +87,23 @@ pub fn field<'a>(case: &'a Node, name: &str) -> &'a Node {
 pub fn text<'a>(case: &'a Node, name: &str) -> Option<&'a str> {
     case.get_field(&Key::str(name)).and_then(Node::as_str)
 }
+
+/// `node` with every object's keys sorted: for comparisons that ignore key order.
+pub fn sorted_keys(node: &Node) -> Node {
+    use tonystore::tony::Value;
+    let value = match &node.value {
+        Value::Object(entries) => {
+            let mut entries: Vec<(Key, Node)> = entries.iter().map(|(k, v)| (k.clone(), sorted_keys(v))).collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(std::sync::Arc::new(entries))
+        }
+        Value::Array(items) => Value::Array(std::sync::Arc::new(items.iter().map(sorted_keys).collect())),
+        other => other.clone(),
+    };
+    Node { tag: node.tag.clone(), value }
+}
+
+/// Parses Tony text, panicking with the text on error.
+pub fn tony(text: &str) -> Node {
+    tonystore::tony::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}

@@ -1,0 +1,462 @@
+//! Kinded paths: `a.b[0]{3}(key)` — a path whose every segment says which kind of container
+//! it steps into (object field, dense index, sparse index, keyed element).
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::tony::{quote, Key, Lexer, Node, TokenKind, Value};
+
+/// One step of a [`KPath`]. The variant order is the order of kinds at one position.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Segment {
+    /// `.name`: a field of an object.
+    Field(Arc<str>),
+    /// `.*`: every field.
+    FieldAll,
+    /// `[i]`: element `i` of a dense array.
+    Index(u64),
+    /// `[*]`: every element.
+    IndexAll,
+    /// `{i}`: integer key `i` of a sparse array.
+    Sparse(u64),
+    /// `{*}`: every key of a sparse array.
+    SparseAll,
+    /// `(k)`: the element of a `!key(field)` array whose key field is `k`.
+    Key(Arc<str>),
+}
+
+/// A kinded path; the empty path is the root (`""`).
+///
+/// Paths are totally ordered: segment by segment, an ancestor before its descendants, and at one
+/// position by kind (field < `.*` < `[i]` < `[*]` < `{i}` < `{*}` < `(k)`), then by name,
+/// index or key.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KPath {
+    segments: Vec<Segment>,
+}
+
+/// A path that does not parse, with the byte position of the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid path {path:?} at byte {position}: {message}")]
+pub struct PathError {
+    /// The text that failed to parse.
+    pub path: String,
+    /// Byte offset of the problem.
+    pub position: usize,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// Why [`get`] could not follow a path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GetError {
+    /// A segment does not fit the kind of value it was applied to.
+    #[error("at {at}: cannot apply {segment} to {kind}")]
+    KindMismatch {
+        /// The path up to the failing segment.
+        at: String,
+        /// The segment, as written.
+        segment: String,
+        /// The kind of value found.
+        kind: &'static str,
+    },
+    /// A dense index past the end of the array.
+    #[error("at {at}: index {index} is out of range (array of {len})")]
+    IndexOutOfRange {
+        /// The path up to the failing segment.
+        at: String,
+        /// The index asked for.
+        index: u64,
+        /// The array's length.
+        len: usize,
+    },
+    /// Wildcards select several values; `get` returns one.
+    #[error("wildcard {segment} in a path given to get")]
+    Wildcard {
+        /// The wildcard, as written.
+        segment: String,
+    },
+}
+
+impl Segment {
+    /// Whether this is a wildcard (`*`, `[*]`, `{*}`).
+    pub fn is_wildcard(&self) -> bool {
+        matches!(self, Segment::FieldAll | Segment::IndexAll | Segment::SparseAll)
+    }
+
+    /// The field name, for a field segment.
+    pub fn field_name(&self) -> Option<&str> {
+        match self {
+            Segment::Field(name) => Some(name),
+            _ => None,
+        }
+    }
+
+    /// Writes the segment; `first` says whether it starts the path (no leading `.`).
+    fn write(&self, out: &mut String, first: bool) {
+        let dot = if first { "" } else { "." };
+        match self {
+            Segment::Field(name) => {
+                out.push_str(dot);
+                if field_needs_quote(name) {
+                    quote::write_quoted(out, name);
+                } else {
+                    out.push_str(name);
+                }
+            }
+            Segment::FieldAll => {
+                out.push_str(dot);
+                out.push('*');
+            }
+            Segment::Index(i) => out.push_str(&format!("[{i}]")),
+            Segment::IndexAll => out.push_str("[*]"),
+            Segment::Sparse(i) => out.push_str(&format!("{{{i}}}")),
+            Segment::SparseAll => out.push_str("{*}"),
+            Segment::Key(k) => {
+                out.push('(');
+                if quote::needs_quote(k) || k.contains(')') {
+                    quote::write_quoted(out, k);
+                } else {
+                    out.push_str(k);
+                }
+                out.push(')');
+            }
+        }
+    }
+}
+
+impl fmt::Display for Segment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        self.write(&mut out, true);
+        f.write_str(&out)
+    }
+}
+
+/// Whether a field name must be quoted in a path: it would not read back as a bare literal, or
+/// it holds a character that ends a bare field (`.`, `[`, `{`, `(`), or it is `*`.
+pub fn field_needs_quote(name: &str) -> bool {
+    quote::needs_quote(name) || name.contains(['.', '[', '{', '(']) || name == "*"
+}
+
+impl KPath {
+    /// The root path.
+    pub fn root() -> Self {
+        KPath::default()
+    }
+
+    /// A path from segments.
+    pub fn from_segments(segments: Vec<Segment>) -> Self {
+        KPath { segments }
+    }
+
+    /// Parses a path.
+    pub fn parse(text: &str) -> Result<KPath, PathError> {
+        PathParser { text, pos: 0 }.parse()
+    }
+
+    /// The segments.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// Whether this is the root.
+    pub fn is_root(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    /// The number of segments.
+    pub fn len(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Whether the path has no segments (is the root).
+    pub fn is_empty(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    /// The parent: all but the last segment (the root's parent is the root).
+    pub fn parent(&self) -> KPath {
+        let n = self.segments.len().saturating_sub(1);
+        KPath { segments: self.segments[..n].to_vec() }
+    }
+
+    /// The last segment, if any.
+    pub fn last(&self) -> Option<&Segment> {
+        self.segments.last()
+    }
+
+    /// This path extended by `segment`.
+    pub fn child(&self, segment: Segment) -> KPath {
+        let mut segments = Vec::with_capacity(self.segments.len() + 1);
+        segments.extend_from_slice(&self.segments);
+        segments.push(segment);
+        KPath { segments }
+    }
+
+    /// This path followed by `suffix`.
+    pub fn join(&self, suffix: &KPath) -> KPath {
+        KPath { segments: [&self.segments[..], &suffix.segments[..]].concat() }
+    }
+
+    /// The first segment as a path, and the rest; `None` for the root.
+    pub fn split_first(&self) -> Option<(KPath, KPath)> {
+        let (first, rest) = self.segments.split_first()?;
+        Some((KPath { segments: vec![first.clone()] }, KPath { segments: rest.to_vec() }))
+    }
+
+    /// The parent and the last segment as a path; `None` for the root.
+    pub fn split_last(&self) -> Option<(KPath, KPath)> {
+        let (last, parent) = self.segments.split_last()?;
+        Some((KPath { segments: parent.to_vec() }, KPath { segments: vec![last.clone()] }))
+    }
+
+    /// Every segment as a path of its own.
+    pub fn split_all(&self) -> Vec<KPath> {
+        self.segments.iter().map(|s| KPath { segments: vec![s.clone()] }).collect()
+    }
+
+    /// `(is ancestor or equal, is equal)` of this path relative to `other`.
+    pub fn ancestor_or_equal(&self, other: &KPath) -> (bool, bool) {
+        let prefix = other.segments.starts_with(&self.segments);
+        (prefix, prefix && self.segments.len() == other.segments.len())
+    }
+
+    /// Whether this path is `other` or one of its ancestors.
+    pub fn is_prefix_of(&self, other: &KPath) -> bool {
+        self.ancestor_or_equal(other).0
+    }
+
+    /// The segments after `prefix`, if `prefix` is an ancestor or equal.
+    pub fn strip_prefix(&self, prefix: &KPath) -> Option<&[Segment]> {
+        self.segments.strip_prefix(&prefix.segments[..])
+    }
+}
+
+impl fmt::Display for KPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        for (i, segment) in self.segments.iter().enumerate() {
+            segment.write(&mut out, i == 0);
+        }
+        f.write_str(&out)
+    }
+}
+
+impl std::str::FromStr for KPath {
+    type Err = PathError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        KPath::parse(s)
+    }
+}
+
+struct PathParser<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl PathParser<'_> {
+    fn error(&self, message: impl Into<String>) -> PathError {
+        PathError { path: self.text.to_owned(), position: self.pos, message: message.into() }
+    }
+
+    fn rest(&self) -> &str {
+        &self.text[self.pos..]
+    }
+
+    fn parse(mut self) -> Result<KPath, PathError> {
+        let mut segments = Vec::new();
+        if self.rest().starts_with('.') {
+            self.pos += 1;
+            if self.rest().is_empty() {
+                return Err(self.error("expected a field after '.'"));
+            }
+        }
+        while let Some(c) = self.rest().chars().next() {
+            let first = segments.is_empty();
+            let segment = match c {
+                '[' => self.bracketed('[', ']', Segment::Index, Segment::IndexAll)?,
+                '{' => self.bracketed('{', '}', Segment::Sparse, Segment::SparseAll)?,
+                '(' => self.keyed()?,
+                '.' if !first => {
+                    self.pos += 1;
+                    self.field()?
+                }
+                '.' => return Err(self.error("unexpected '.'")),
+                _ if first => self.field()?,
+                _ => return Err(self.error(format!("expected '.', '[', '{{' or '(' before {c:?}"))),
+            };
+            segments.push(segment);
+        }
+        Ok(KPath { segments })
+    }
+
+    /// A quoted string at the cursor; advances past it.
+    fn quoted(&mut self) -> Result<String, PathError> {
+        let mut lexer = Lexer::new(self.rest().as_bytes());
+        match lexer.next_token() {
+            Ok(Some(t)) if matches!(t.kind, TokenKind::Quoted(_)) => {
+                let TokenKind::Quoted(s) = t.kind else { unreachable!() };
+                self.pos += lexer.position().offset as usize;
+                Ok(s)
+            }
+            Ok(_) => Err(self.error("expected a quoted string")),
+            Err(e) => Err(PathError { path: self.text.to_owned(), position: self.pos + e.offset as usize, message: e.message }),
+        }
+    }
+
+    fn field(&mut self) -> Result<Segment, PathError> {
+        match self.rest().chars().next() {
+            None => Err(self.error("expected a field")),
+            Some('"' | '\'') => Ok(Segment::Field(Arc::from(self.quoted()?))),
+            Some(_) => {
+                let end = self.rest().find(['.', '[', '{', '(']).unwrap_or(self.rest().len());
+                if end == 0 {
+                    return Err(self.error("empty field name"));
+                }
+                let name = &self.text[self.pos..self.pos + end];
+                self.pos += end;
+                Ok(if name == "*" { Segment::FieldAll } else { Segment::Field(Arc::from(name)) })
+            }
+        }
+    }
+
+    fn bracketed(
+        &mut self,
+        open: char,
+        close: char,
+        index: fn(u64) -> Segment,
+        all: Segment,
+    ) -> Result<Segment, PathError> {
+        self.pos += open.len_utf8();
+        let Some(end) = self.rest().find(close) else {
+            return Err(self.error(format!("unclosed '{open}'")));
+        };
+        let inner = &self.rest()[..end];
+        let segment = if inner == "*" {
+            all
+        } else if !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_digit()) {
+            index(inner.parse().map_err(|_| self.error("index too large"))?)
+        } else {
+            return Err(self.error(format!("expected a non-negative integer or '*' inside '{open}{close}'")));
+        };
+        self.pos += end + close.len_utf8();
+        Ok(segment)
+    }
+
+    fn keyed(&mut self) -> Result<Segment, PathError> {
+        self.pos += 1;
+        let key = if matches!(self.rest().chars().next(), Some('"' | '\'')) {
+            self.quoted()?
+        } else {
+            let Some(end) = self.rest().find(')') else { return Err(self.error("unclosed '('")) };
+            let key = self.rest()[..end].to_owned();
+            self.pos += end;
+            key
+        };
+        if key.is_empty() {
+            return Err(self.error("empty key"));
+        }
+        if !self.rest().starts_with(')') {
+            return Err(self.error("expected ')'"));
+        }
+        self.pos += 1;
+        Ok(Segment::Key(Arc::from(key)))
+    }
+}
+
+/// The field name of a `!key(field)` array's tag, if it has one.
+pub fn keyed_field(node: &Node) -> Option<String> {
+    let link = crate::tony::tag::find_link(node.tag()?, "key")?;
+    link.args.into_iter().next()
+}
+
+/// The text a keyed element's key field is matched by: strings as themselves, other values in
+/// wire form.
+pub fn key_text(value: &Node) -> String {
+    match &value.value {
+        Value::String(s) => s.to_string(),
+        _ => crate::tony::encode_wire(value),
+    }
+}
+
+/// The position of the element of keyed array `items` (key field `field`) whose key is `key`.
+pub fn keyed_position(items: &[Node], field: &str, key: &str) -> Option<usize> {
+    let field = Key::str(field);
+    items.iter().position(|item| item.get_field(&field).is_some_and(|v| key_text(v) == key))
+}
+
+/// The value at `path` in `node`: `None` when a field (or sparse key, or keyed element) is
+/// missing or the path runs into `null`; an error when a segment does not fit the value's kind,
+/// an index is out of range, or the path has a wildcard.
+pub fn get<'a>(node: &'a Node, path: &KPath) -> Result<Option<&'a Node>, GetError> {
+    let mut current = node;
+    for (depth, segment) in path.segments.iter().enumerate() {
+        let at = || KPath { segments: path.segments[..depth].to_vec() }.to_string();
+        if segment.is_wildcard() {
+            return Err(GetError::Wildcard { segment: segment.to_string() });
+        }
+        if current.is_null() {
+            return Ok(None);
+        }
+        let mismatch = || GetError::KindMismatch { at: at(), segment: segment.to_string(), kind: current.kind_name() };
+        let next = match (segment, &current.value) {
+            (Segment::Field(name), Value::Object(_)) => current.get_field(&Key::Str(name.clone())),
+            (Segment::Sparse(i), Value::Object(_)) => match u32::try_from(*i) {
+                Ok(i) => current.get_field(&Key::Int(i)),
+                Err(_) => None,
+            },
+            (Segment::Index(i), Value::Array(items)) => match items.get(*i as usize) {
+                Some(item) => Some(item),
+                None => return Err(GetError::IndexOutOfRange { at: at(), index: *i, len: items.len() }),
+            },
+            (Segment::Key(k), Value::Array(items)) => {
+                let field = keyed_field(current).ok_or_else(mismatch)?;
+                keyed_position(items, &field, k).map(|i| &items[i])
+            }
+            _ => return Err(mismatch()),
+        };
+        match next {
+            Some(next) => current = next,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(current))
+}
+
+/// Every path of `node` with the subtree there, in document order, starting with the root.
+/// Object fields become field segments (integer keys become sparse segments), array elements
+/// index segments; merge keys, which no path can address, are skipped.
+pub fn extract_all(node: &Node) -> Vec<(KPath, Node)> {
+    let mut out = Vec::new();
+    let mut stack = vec![(KPath::root(), node)];
+    while let Some((path, node)) = stack.pop() {
+        let children: Vec<(KPath, &Node)> = match &node.value {
+            Value::Object(entries) => entries
+                .iter()
+                .filter_map(|(k, v)| match k {
+                    Key::Str(s) => Some((path.child(Segment::Field(s.clone())), v)),
+                    Key::Int(i) => Some((path.child(Segment::Sparse(u64::from(*i))), v)),
+                    Key::Merge => None,
+                })
+                .collect(),
+            Value::Array(items) => items.iter().enumerate().map(|(i, v)| (path.child(Segment::Index(i as u64)), v)).collect(),
+            _ => Vec::new(),
+        };
+        out.push((path, node.clone()));
+        stack.extend(children.into_iter().rev());
+    }
+    out
+}
+
+/// The path of `target` inside `root`: containers are found by identity (the same shared
+/// subtree), scalars by equality (the first in document order).
+pub fn path_of(root: &Node, target: &Node) -> Option<KPath> {
+    let same = |a: &Node| match (&a.value, &target.value) {
+        (Value::Object(x), Value::Object(y)) => Arc::ptr_eq(x, y),
+        (Value::Array(x), Value::Array(y)) => Arc::ptr_eq(x, y),
+        (Value::Object(_) | Value::Array(_), _) => false,
+        _ => a == target,
+    };
+    extract_all(root).into_iter().find(|(_, n)| same(n)).map(|(p, _)| p)
+}

@@ -1,0 +1,67 @@
+//! Patches, diffs and matches over Tony values.
+//!
+//! * [`patch`] applies a patch: a Tony value whose tags (`!delete`, `!insert`, `!replace`,
+//!   `!arraydiff`, `!strdiff`, tag ops, ...) say how to change a document.
+//! * [`diff`] computes a patch taking one document to another; [`reverse`] inverts it.
+//! * [`matches`] checks a document against a pattern (commit preconditions).
+
+mod apply;
+mod diff;
+mod matching;
+mod ops;
+mod reverse;
+mod seq;
+
+pub use apply::patch;
+pub use diff::diff;
+pub use matching::matches;
+pub use reverse::reverse;
+
+/// Why a patch could not be applied. The document is never modified on error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatchError {
+    /// A check (`!replace`'s `from`, `!delete` in an array diff, `!retag`'s old tag) failed.
+    #[error("at {path:?}: {op} expected {expected} but found {found}")]
+    CheckFailed {
+        /// Where, as a kinded path.
+        path: String,
+        /// The op whose check failed.
+        op: String,
+        /// What the op expected (wire form).
+        expected: String,
+        /// What the document holds (wire form).
+        found: String,
+    },
+    /// The op does not apply to this kind of value.
+    #[error("at {path:?}: {op} needs {needs} but found {found}")]
+    WrongKind {
+        /// Where.
+        path: String,
+        /// The op.
+        op: String,
+        /// The kind it needs.
+        needs: &'static str,
+        /// The kind found.
+        found: &'static str,
+    },
+    /// The op's own content is malformed (e.g. `!replace` without `from`/`to`).
+    #[error("at {path:?}: malformed {op}: {reason}")]
+    Malformed {
+        /// Where.
+        path: String,
+        /// The op.
+        op: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An op that this implementation deliberately does not run.
+    #[error("at {path:?}: unsupported op {op}: {reason}")]
+    Unsupported {
+        /// Where.
+        path: String,
+        /// The op.
+        op: String,
+        /// Why.
+        reason: &'static str,
+    },
+}

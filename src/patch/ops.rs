@@ -1,0 +1,58 @@
+//! Reading a patch node's tag chain: which op it runs, its arguments, and what follows.
+
+use std::sync::Arc;
+
+use crate::tony::tag::{compose, parse_chain, TagLink};
+use crate::tony::Node;
+
+/// Every op name the patcher and matcher recognise.
+const PATCH_OPS: &[&str] = &[
+    "delete", "insert", "replace", "arraydiff", "strdiff", "addtag", "rmtag", "retag", "nullify", "key", "all", "embed",
+    "field", "rename", "dive", "pipe",
+];
+
+/// Tags that record style or engine bookkeeping; they never reach a result.
+const STYLE_TAGS: &[&str] = &["bracket", "logd-patch-root", "sparsearray"];
+
+/// A patch node split at its first op.
+pub(crate) struct Op {
+    /// The op's name.
+    pub name: String,
+    /// The op's arguments.
+    pub args: Vec<String>,
+    /// The node the op works with: the same value, tagged with the links after the op.
+    pub child: Node,
+}
+
+/// The first registered op in `node`'s tag chain, skipping links that are not ops.
+pub(crate) fn find_op(node: &Node) -> Option<Op> {
+    let links = parse_chain(node.tag()?)?;
+    let at = links.iter().position(|l| PATCH_OPS.contains(&l.name.as_str()))?;
+    let TagLink { name, args } = links[at].clone();
+    let child = Node { tag: compose(&links[at + 1..]).map(Arc::from), value: node.value.clone() };
+    Some(Op { name, args, child })
+}
+
+/// `node`'s tag without style links (`!bracket`, `!logd-patch-root`, `!sparsearray`).
+pub(crate) fn data_tag(node: &Node) -> Option<Arc<str>> {
+    let tag = node.tag()?;
+    let Some(links) = parse_chain(tag) else { return Some(Arc::from(tag)) };
+    if !links.iter().any(|l| STYLE_TAGS.contains(&l.name.as_str())) {
+        return node.tag.clone();
+    }
+    let kept: Vec<TagLink> = links.into_iter().filter(|l| !STYLE_TAGS.contains(&l.name.as_str())).collect();
+    compose(&kept).map(Arc::from)
+}
+
+/// Whether the child of a tag op says "value unchanged": an untagged `null`.
+pub(crate) fn is_unchanged_marker(child: &Node) -> bool {
+    child.is_null() && child.tag.is_none()
+}
+
+/// `tag` with a link built from the text `link` (a chain without `!`) appended.
+pub(crate) fn add_tag(tag: Option<&str>, link: &str) -> Arc<str> {
+    match tag {
+        Some(t) => Arc::from(format!("{t}.{link}")),
+        None => Arc::from(format!("!{link}")),
+    }
+}
