@@ -185,11 +185,18 @@ fn apply_op(doc: Option<&Node>, op: Op, path: &mut Vec<Segment>) -> Result<Optio
             Ok(Some(base))
         }
         "rmtag" => {
-            // Removing a tag the value does not carry leaves it as it is.
-            let link = one_arg(&op, path)?.to_owned();
+            // Removes the tag (or the links of the chain) named; an absent tag is left as is.
+            let chain = format!("!{}", one_arg(&op, path)?);
             let mut base = tag_op_base(doc, &op.child, path)?;
-            let link_name = parse_chain(&link).and_then(|l| l.first().map(|l| l.name.clone())).unwrap_or(link);
-            base.tag = base.tag().and_then(|t| remove_link(t, &link_name)).map(Arc::from);
+            base.tag = match base.tag() {
+                Some(t) if t == chain => None,
+                Some(t) => parse_chain(&chain)
+                    .unwrap_or_default()
+                    .iter()
+                    .try_fold(t.to_owned(), |tag, link| remove_link(&tag, &link.name))
+                    .map(Arc::from),
+                None => None,
+            };
             Ok(Some(base))
         }
         "retag" => {

@@ -131,24 +131,41 @@ fn array_diff(from: &Node, a: &[Node], to: &Node, b: &[Node]) -> Option<Node> {
             Step::Insert(j) => slots.push(Slot::Insert(&b[j])),
         }
     }
+    // Within a gap (deletes, then inserts), pair them off into replaces: one slot each.
     let mut entries = Vec::new();
     let mut slot = 0u32;
     let mut i = 0;
-    while i < slots.len() {
-        let node = match (&slots[i], slots.get(i + 1)) {
-            (Slot::Delete(x), Some(Slot::Insert(y))) => {
-                i += 1;
-                Some(replace(x, y))
-            }
-            (Slot::Keep, _) => None,
-            (Slot::Patch(d), _) => Some(d.clone()),
-            (Slot::Delete(x), _) => Some(with_op("delete", x)),
-            (Slot::Insert(y), _) => Some(with_op("insert", y)),
-        };
+    let mut emit = |node: Option<Node>, slot: &mut u32| {
         if let Some(node) = node {
-            entries.push((Key::Int(slot), node));
+            entries.push((Key::Int(*slot), node));
         }
-        slot += 1;
+        *slot += 1;
+    };
+    while i < slots.len() {
+        match &slots[i] {
+            Slot::Keep => emit(None, &mut slot),
+            Slot::Patch(d) => emit(Some(d.clone()), &mut slot),
+            Slot::Delete(_) | Slot::Insert(_) => {
+                let deletes: Vec<&Node> =
+                    slots[i..].iter().map_while(|s| if let Slot::Delete(x) = s { Some(*x) } else { None }).collect();
+                let inserts: Vec<&Node> = slots[i + deletes.len()..]
+                    .iter()
+                    .map_while(|s| if let Slot::Insert(y) = s { Some(*y) } else { None })
+                    .collect();
+                i += deletes.len() + inserts.len();
+                let paired = deletes.len().min(inserts.len());
+                for (x, y) in deletes.iter().zip(&inserts) {
+                    emit(Some(replace(x, y)), &mut slot);
+                }
+                for x in &deletes[paired..] {
+                    emit(Some(with_op("delete", x)), &mut slot);
+                }
+                for y in &inserts[paired..] {
+                    emit(Some(with_op("insert", y)), &mut slot);
+                }
+                continue;
+            }
+        }
         i += 1;
     }
     (!entries.is_empty()).then(|| Node::object(entries).with_tag("!arraydiff"))
