@@ -1,5 +1,18 @@
-//! The `tonystore` command-line tool.
+//! The `tonystore` command-line tool: Tony documents, kinded paths, and stores on disk.
 
-fn main() {
-    println!("tonystore {}", env!("CARGO_PKG_VERSION"));
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = commands::Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("tonystore: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,161 @@
+//! Command-line definitions and their implementations.
+
+use std::io::{Read, Write};
+
+use clap::{Parser, Subcommand};
+use tonystore::kpath::{KPath, Segment};
+use tonystore::patch::{diff, matches, patch};
+use tonystore::tony::{encode_block, encode_wire, parse, Node};
+
+/// A versioned document store for the Tony format.
+#[derive(Parser)]
+#[command(name = "tonystore", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Tony documents: format, patch, diff, match.
+    #[command(subcommand)]
+    Tony(TonyCommand),
+    /// Kinded paths.
+    #[command(subcommand)]
+    Path(PathCommand),
+}
+
+#[derive(Subcommand)]
+enum TonyCommand {
+    /// Re-encodes a document (block form, or one-line wire form with --wire).
+    Fmt {
+        /// Write the one-line wire form.
+        #[arg(long)]
+        wire: bool,
+        /// The document (`-` or nothing for stdin).
+        file: Option<String>,
+    },
+    /// Applies PATCH to DOC and prints the result in wire form.
+    Patch {
+        /// The document file (`-` for stdin).
+        doc: String,
+        /// The patch file (`-` for stdin).
+        patch: String,
+    },
+    /// Prints the diff taking FROM to TO in wire form (`null` when equal).
+    Diff {
+        /// The original document (`-` for stdin).
+        from: String,
+        /// The changed document (`-` for stdin).
+        to: String,
+    },
+    /// Prints whether DOC matches PATTERN (`true` or `false`).
+    Match {
+        /// The document (`-` for stdin).
+        doc: String,
+        /// The pattern (`-` for stdin).
+        pattern: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PathCommand {
+    /// Parses a kinded path and prints its canonical form (or its segments as JSON).
+    Parse {
+        /// The path.
+        path: String,
+        /// Print the segments as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Reads a file, or stdin for `-`.
+fn read_input(name: &str) -> Result<String, String> {
+    if name == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map_err(|e| format!("reading stdin: {e}"))?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(name).map_err(|e| format!("{name}: {e}"))
+    }
+}
+
+/// Reads and parses a Tony document; errors name the input and the position.
+fn read_tony(name: &str) -> Result<Node, String> {
+    let text = read_input(name)?;
+    parse(&text).map_err(|e| format!("{}: {e}", if name == "-" { "<stdin>" } else { name }))
+}
+
+fn print(text: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}").map_err(|e| e.to_string())
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Tony(TonyCommand::Fmt { wire, file }) => {
+            let doc = read_tony(file.as_deref().unwrap_or("-"))?;
+            if wire {
+                print(&encode_wire(&doc))
+            } else {
+                print(encode_block(&doc).trim_end_matches('\n'))
+            }
+        }
+        Command::Tony(TonyCommand::Patch { doc, patch: p }) => {
+            let (doc, p) = (read_tony(&doc)?, read_tony(&p)?);
+            print(&encode_wire(&patch(&doc, &p).map_err(|e| e.to_string())?))
+        }
+        Command::Tony(TonyCommand::Diff { from, to }) => {
+            let (from, to) = (read_tony(&from)?, read_tony(&to)?);
+            print(&diff(&from, &to).map_or_else(|| "null".to_owned(), |d| encode_wire(&d)))
+        }
+        Command::Tony(TonyCommand::Match { doc, pattern }) => {
+            let (doc, pattern) = (read_tony(&doc)?, read_tony(&pattern)?);
+            print(if matches(&doc, &pattern) { "true" } else { "false" })
+        }
+        Command::Path(PathCommand::Parse { path, json }) => {
+            let parsed = KPath::parse(&path).map_err(|e| e.to_string())?;
+            if json {
+                print(&segments_json(&parsed))
+            } else {
+                print(&parsed.to_string())
+            }
+        }
+    }
+}
+
+/// The segments as JSON: `[{"field":"a"},{"index":0},{"sparse":42},{"key":"jane"}]`.
+fn segments_json(path: &KPath) -> String {
+    let items: Vec<String> = path
+        .segments()
+        .iter()
+        .map(|s| match s {
+            Segment::Field(f) => format!("{{\"field\":{}}}", json_string(f)),
+            Segment::FieldAll => "{\"field_all\":true}".to_owned(),
+            Segment::Index(i) => format!("{{\"index\":{i}}}"),
+            Segment::IndexAll => "{\"index_all\":true}".to_owned(),
+            Segment::Sparse(i) => format!("{{\"sparse\":{i}}}"),
+            Segment::SparseAll => "{\"sparse_all\":true}".to_owned(),
+            Segment::Key(k) => format!("{{\"key\":{}}}", json_string(k)),
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+/// A JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

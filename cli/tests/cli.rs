@@ -1,0 +1,72 @@
+//! The CLI end to end: every command through the real binary.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn tonystore(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tonystore"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn ok(args: &[&str], stdin: &str) -> String {
+    let out = tonystore(args, stdin);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn file(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn fmt_block_and_wire() {
+    assert_eq!(ok(&["tony", "fmt", "--wire", "-"], "a: 1\nb: [x, \"y z\"]\n"), "{a: 1 b: [x \"y z\"]}\n");
+    assert_eq!(ok(&["tony", "fmt"], "{a: 1, b: {c: [1]}}"), "a: 1\nb:\n  c:\n    - 1\n");
+}
+
+#[test]
+fn fmt_reports_the_position_of_bad_input() {
+    let out = tonystore(&["tony", "fmt", "-"], "a: 1\n  b: 2\n");
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("line 2, column 3"), "{err}");
+}
+
+#[test]
+fn patch_diff_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = file(&dir, "doc", "a: 1\nb: [1, 2]\n");
+    let p = file(&dir, "patch", "b: !arraydiff {1: !replace {from: 2, to: 3}}\nc: new\n");
+    assert_eq!(ok(&["tony", "patch", &doc, &p], ""), "{a: 1 b: [1 3] c: new}\n");
+    let to = file(&dir, "to", "a: 2\nb: [1, 2]\n");
+    assert_eq!(ok(&["tony", "diff", &doc, &to], ""), "{a: !replace {from: 1 to: 2}}\n");
+    assert_eq!(ok(&["tony", "diff", &doc, &doc], ""), "null\n");
+    let pattern = file(&dir, "pattern", "a: 1\n");
+    assert_eq!(ok(&["tony", "match", &doc, &pattern], ""), "true\n");
+    assert_eq!(ok(&["tony", "match", &to, &pattern], ""), "false\n");
+    let bad = file(&dir, "bad", "a: !replace {from: 9, to: 1}\n");
+    let out = tonystore(&["tony", "patch", &doc, &bad], "");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected 9"));
+}
+
+#[test]
+fn path_parse() {
+    assert_eq!(ok(&["path", "parse", "'a b'.c[0]{42}(jane)"], ""), "\"a b\".c[0]{42}(jane)\n");
+    assert_eq!(
+        ok(&["path", "parse", "a[0]{42}(jane)", "--json"], ""),
+        "[{\"field\":\"a\"},{\"index\":0},{\"sparse\":42},{\"key\":\"jane\"}]\n"
+    );
+    let out = tonystore(&["path", "parse", "a..b"], "");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at byte 2"));
+}
