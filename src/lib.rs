@@ -4,6 +4,7 @@
 //! the wasm32-only `wasm` module.
 #![warn(missing_docs)]
 
+pub mod engine;
 pub mod kpath;
 pub mod patch;
 pub mod storage;

@@ -93,6 +93,10 @@ fn merge_object(
             (None, None) => {}
         }
     }
+    let has_int = result.iter().any(|(k, _)| matches!(k, Key::Int(_)));
+    if has_int && result.iter().any(|(k, _)| matches!(k, Key::Str(_))) {
+        return Err(malformed(path, "merge", "the result would mix integer keys (sparse array) and string keys"));
+    }
     Ok(Node { tag: patch_tag.or(doc_tag), value: Value::Object(Arc::new(result)) })
 }
 

@@ -17,6 +17,19 @@ pub use diff::diff;
 pub use matching::matches;
 pub use reverse::reverse;
 
+/// Applies `patch` to `doc`, where `None` means absent (a key that does not exist); returns
+/// `None` when the patch deletes the value.
+pub fn apply_to(doc: Option<&tony::Node>, patch: &tony::Node) -> Result<Option<tony::Node>, PatchError> {
+    apply::apply(doc, patch, &mut Vec::new())
+}
+
+/// The name of the op a patch node runs (its first registered op tag link), if any.
+pub fn op_name(patch: &tony::Node) -> Option<String> {
+    ops::find_op(patch).map(|op| op.name)
+}
+
+use crate::tony;
+
 /// Why a patch could not be applied. The document is never modified on error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PatchError {

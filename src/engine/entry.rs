@@ -1,0 +1,119 @@
+//! [`LogEntry`]: one record of a log, and its Tony form.
+
+use std::sync::Arc;
+
+use super::error::{Result, StoreError};
+use crate::kpath::KPath;
+use crate::tony::{encode_wire, parse, Key, Node, Value};
+
+/// Where an entry's patch ends: the subtree at `path` is determined by the entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct End {
+    /// The path.
+    pub path: KPath,
+    /// Whether the patch there yields the same result whatever the state was (a replacement, an
+    /// insert or a delete) — then a read need not know the earlier state.
+    pub independent: bool,
+}
+
+/// One log record: a commit (level 0), or a compacted run of commits (level >= 1).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogEntry {
+    /// Level 0 for a commit; `L >= 1` for an entry standing for commits `(start, commit]`.
+    pub level: u8,
+    /// For level >= 1, the commit before the first one covered.
+    pub start: u64,
+    /// The commit number (for level >= 1, the last commit covered).
+    pub commit: u64,
+    /// The transaction sequence number (level 0).
+    pub tx: u64,
+    /// Milliseconds since the Unix epoch when the commit was made (level 0).
+    pub timestamp: u64,
+    /// Where the patch ends (see [`End`]); stored so that rebuilding the index needs no replay.
+    pub ends: Vec<End>,
+    /// The root patch.
+    pub patch: Node,
+}
+
+fn int(n: u64) -> Node {
+    Node::int(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+impl LogEntry {
+    /// The entry as a Tony value tagged `!entry`.
+    pub fn to_tony(&self) -> Node {
+        let mut fields = Vec::new();
+        if self.level > 0 {
+            fields.push((Key::str("level"), int(u64::from(self.level))));
+            fields.push((Key::str("start"), int(self.start)));
+        }
+        fields.push((Key::str("commit"), int(self.commit)));
+        if self.level == 0 {
+            fields.push((Key::str("tx"), int(self.tx)));
+            fields.push((Key::str("time"), int(self.timestamp)));
+        }
+        let ends = self.ends.iter().map(|e| (Key::Str(Arc::from(e.path.to_string())), Node::bool(e.independent))).collect();
+        fields.push((Key::str("ends"), Node::object(ends)));
+        fields.push((Key::str("patch"), self.patch.clone()));
+        Node::object(fields).with_tag("!entry")
+    }
+
+    /// The entry's wire form: what a log frame holds.
+    pub fn to_wire(&self) -> String {
+        encode_wire(&self.to_tony())
+    }
+
+    /// Reads an entry back from its Tony value.
+    pub fn from_tony(node: &Node) -> Result<LogEntry, String> {
+        if node.tag() != Some("!entry") {
+            return Err("not tagged !entry".into());
+        }
+        let field = |name: &str| node.get_field(&Key::str(name));
+        let number = |name: &str| -> Result<u64, String> {
+            match field(name).map(|n| &n.value) {
+                Some(Value::Int(i)) if *i >= 0 => Ok(*i as u64),
+                Some(_) => Err(format!("{name} is not a non-negative integer")),
+                None => Err(format!("missing {name}")),
+            }
+        };
+        let optional = |name: &str| if field(name).is_some() { number(name).map(Some) } else { Ok(None) };
+        let level = optional("level")?.unwrap_or(0);
+        let level = u8::try_from(level).map_err(|_| "level out of range".to_owned())?;
+        let commit = number("commit")?;
+        let ends = match field("ends").map(|n| &n.value) {
+            Some(Value::Object(entries)) => entries
+                .iter()
+                .map(|(k, v)| {
+                    let Key::Str(path) = k else { return Err("ends keys are paths".to_owned()) };
+                    let path = KPath::parse(path).map_err(|e| e.to_string())?;
+                    match v.value {
+                        Value::Bool(independent) => Ok(End { path, independent }),
+                        _ => Err("ends values are booleans".to_owned()),
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => return Err("missing ends".into()),
+        };
+        let entry = LogEntry {
+            level,
+            start: if level > 0 { number("start")? } else { commit.saturating_sub(1) },
+            commit,
+            tx: optional("tx")?.unwrap_or(0),
+            timestamp: optional("time")?.unwrap_or(0),
+            ends,
+            patch: field("patch").ok_or("missing patch")?.clone(),
+        };
+        Ok(entry)
+    }
+
+    /// Parses an entry from its wire form.
+    pub fn from_wire(text: &str) -> Result<LogEntry, String> {
+        let node = parse(text).map_err(|e| e.to_string())?;
+        Self::from_tony(&node)
+    }
+}
+
+/// Turns a decoding problem into a [`StoreError::Corrupt`] naming the file and offset.
+pub(crate) fn corrupt(file: &str, offset: u64, reason: impl Into<String>) -> StoreError {
+    StoreError::Corrupt { file: file.to_owned(), offset, reason: reason.into() }
+}

@@ -1,0 +1,97 @@
+//! [`StoreError`]: everything the engine can report.
+
+use crate::kpath::{GetError, PathError};
+use crate::patch::PatchError;
+use crate::storage::StorageError;
+use crate::tony::ParseError;
+
+/// An engine error. Every variant leaves the store intact: a rejected commit writes nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The storage backend failed (I/O, out of space, locked by another writer, closed).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A file holds bytes that fail their checksum or do not decode, before its tail.
+    #[error("{file} is corrupt at offset {offset}: {reason}")]
+    Corrupt {
+        /// The file.
+        file: String,
+        /// Byte offset of the bad frame or record.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A kinded path that does not parse.
+    #[error(transparent)]
+    InvalidPath(#[from] PathError),
+    /// Tony text that does not parse.
+    #[error("invalid Tony: {0}")]
+    InvalidTony(#[from] ParseError),
+    /// A patch that does not apply to the current state; nothing was written.
+    #[error("patch rejected: {0}")]
+    PatchRejected(#[from] PatchError),
+    /// A path that cannot be followed in the state (wrong kind, index out of range).
+    #[error("cannot read: {0}")]
+    Get(#[from] GetError),
+    /// The transaction's patches cannot be merged (overlapping paths, mixed accessors).
+    #[error("cannot merge the transaction: {0}")]
+    Merge(String),
+    /// A precondition did not match; nothing was written.
+    #[error("precondition failed at {path:?}")]
+    PreconditionFailed {
+        /// The path whose state did not match.
+        path: String,
+    },
+    /// A commit number beyond the head, or 0 where a commit is needed.
+    #[error("commit {commit} does not exist (head is {head})")]
+    NoSuchCommit {
+        /// The commit asked for.
+        commit: u64,
+        /// The newest commit.
+        head: u64,
+    },
+    /// A log frame longer than the configured maximum.
+    #[error("entry of {len} bytes exceeds the maximum of {max} bytes")]
+    TooLarge {
+        /// The entry's length.
+        len: u64,
+        /// The maximum.
+        max: u64,
+    },
+    /// A multi-participant transaction failed (timed out, unknown, already complete).
+    #[error("transaction {tx}: {reason}")]
+    Transaction {
+        /// The transaction id.
+        tx: u64,
+        /// What happened.
+        reason: String,
+    },
+    /// The store was closed.
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// Result type of engine operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl StoreError {
+    /// A stable, short code for the error, as the JS API reports it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Storage(StorageError::Locked { .. }) => "locked",
+            StoreError::Storage(StorageError::OutOfSpace { .. } | StorageError::ShortWrite { .. }) => "quota",
+            StoreError::Storage(StorageError::Closed { .. }) | StoreError::Closed => "closed",
+            StoreError::Storage(_) => "io",
+            StoreError::Corrupt { .. } => "corrupt",
+            StoreError::InvalidPath(_) => "invalid_path",
+            StoreError::InvalidTony(_) => "invalid_tony",
+            StoreError::PatchRejected(_) => "patch_rejected",
+            StoreError::Get(_) => "invalid_path",
+            StoreError::Merge(_) => "invalid_patch",
+            StoreError::PreconditionFailed { .. } => "precondition_failed",
+            StoreError::NoSuchCommit { .. } => "no_such_commit",
+            StoreError::TooLarge { .. } => "too_large",
+            StoreError::Transaction { .. } => "transaction",
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The index: for every level, a trie of paths listing which entries end at or touch each path.
+//!
+//! For an entry, an *end* is a path where its patch determines the subtree (see
+//! [`super::entry::End`]); the entry *touches* every end and every ancestor of one. A node keeps
+//! two commit-ordered lists: entries ending here, and entries touching here or below. To read
+//! `p`, the candidates are the touch list of `p` plus the end lists of `p`'s strict ancestors.
+
+use std::collections::HashMap;
+
+use super::entry::End;
+use crate::kpath::{KPath, Segment};
+
+/// An entry as the index knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryRef {
+    /// The commit (level 0) or the last commit of the covered range (level >= 1).
+    pub key: u64,
+    /// Position of the entry's frame in its log.
+    pub pos: u64,
+}
+
+/// An entry ending at a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EndRef {
+    /// The entry.
+    pub entry: EntryRef,
+    /// Whether its patch there ignores the earlier state.
+    pub independent: bool,
+}
+
+#[derive(Default)]
+struct Trie {
+    children: HashMap<Segment, Trie>,
+    touch: Vec<EntryRef>,
+    ends: Vec<EndRef>,
+}
+
+/// The entries of `list` (sorted by key) with keys in `(lo, hi]`.
+fn in_range<T>(list: &[T], key: impl Fn(&T) -> u64, lo: u64, hi: u64) -> &[T] {
+    let start = list.partition_point(|e| key(e) <= lo);
+    let end = list.partition_point(|e| key(e) <= hi);
+    &list[start..end.max(start)]
+}
+
+/// Inserts `item` into `list` (sorted by `key`) unless an item with its key is already there.
+fn insert_sorted<T>(list: &mut Vec<T>, item: T, key: impl Fn(&T) -> u64) {
+    let k = key(&item);
+    match list.last() {
+        None => list.push(item),
+        Some(last) if key(last) < k => list.push(item),
+        Some(_) => {
+            let at = list.partition_point(|e| key(e) < k);
+            if list.get(at).is_none_or(|e| key(e) != k) {
+                list.insert(at, item);
+            }
+        }
+    }
+}
+
+/// What a read of one path must consider within one level and range.
+#[derive(Default, Debug)]
+pub struct Candidates {
+    /// Entries ending at a strict ancestor: `(depth of the ancestor, end)`.
+    pub ancestor_ends: Vec<(usize, EndRef)>,
+    /// Entries touching the path or below it.
+    pub touches: Vec<EntryRef>,
+}
+
+/// The index of one level.
+#[derive(Default)]
+pub struct LevelIndex {
+    root: Trie,
+}
+
+impl LevelIndex {
+    /// Adds an entry with its ends, keeping every list in key order.
+    pub fn add(&mut self, entry: EntryRef, ends: &[End]) {
+        insert_sorted(&mut self.root.touch, entry, |e| e.key);
+        for end in ends {
+            let mut node = &mut self.root;
+            for segment in end.path.segments() {
+                node = node.children.entry(segment.clone()).or_default();
+                insert_sorted(&mut node.touch, entry, |e| e.key);
+            }
+            insert_sorted(&mut node.ends, EndRef { entry, independent: end.independent }, |e| e.entry.key);
+        }
+    }
+
+    /// Every entry of the level, in key order.
+    pub fn entries(&self) -> &[EntryRef] {
+        &self.root.touch
+    }
+
+    /// The entry with key `key`, if the level has it.
+    pub fn get(&self, key: u64) -> Option<EntryRef> {
+        let list = &self.root.touch;
+        let i = list.partition_point(|e| e.key < key);
+        list.get(i).filter(|e| e.key == key).copied()
+    }
+
+    /// The candidates for reading `path` among entries with keys in `(lo, hi]`.
+    pub fn candidates(&self, path: &KPath, lo: u64, hi: u64) -> Candidates {
+        let mut out = Candidates::default();
+        let mut node = &self.root;
+        for (depth, segment) in path.segments().iter().enumerate() {
+            out.ancestor_ends.extend(in_range(&node.ends, |e| e.entry.key, lo, hi).iter().map(|e| (depth, *e)));
+            match node.children.get(segment) {
+                Some(child) => node = child,
+                None => return out,
+            }
+        }
+        out.touches.extend_from_slice(in_range(&node.touch, |e| e.key, lo, hi));
+        out
+    }
+
+    /// Every `(end path, end)` pair, for persisting the index.
+    pub fn ends(&self) -> Vec<(KPath, EndRef)> {
+        let mut out = Vec::new();
+        let mut stack: Vec<(Vec<Segment>, &Trie)> = vec![(Vec::new(), &self.root)];
+        while let Some((path, node)) = stack.pop() {
+            out.extend(node.ends.iter().map(|e| (KPath::from_segments(path.clone()), *e)));
+            for (segment, child) in &node.children {
+                let mut p = path.clone();
+                p.push(segment.clone());
+                stack.push((p, child));
+            }
+        }
+        out
+    }
+}
+
+/// The whole index: one [`LevelIndex`] per level.
+#[derive(Default)]
+pub struct Index {
+    levels: Vec<LevelIndex>,
+}
+
+impl Index {
+    /// The index of `level`, created empty if needed.
+    pub fn level_mut(&mut self, level: u8) -> &mut LevelIndex {
+        let level = usize::from(level);
+        if self.levels.len() <= level {
+            self.levels.resize_with(level + 1, LevelIndex::default);
+        }
+        &mut self.levels[level]
+    }
+
+    /// The index of `level`, if it has any entries.
+    pub fn level(&self, level: u8) -> Option<&LevelIndex> {
+        self.levels.get(usize::from(level))
+    }
+
+    /// How many levels exist (including empty ones below the highest).
+    pub fn depth(&self) -> u8 {
+        self.levels.len() as u8
+    }
+
+    /// The newest commit indexed at level 0.
+    pub fn head(&self) -> u64 {
+        self.level(0).and_then(|l| l.entries().last()).map_or(0, |e| e.key)
+    }
+}

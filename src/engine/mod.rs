@@ -1,0 +1,25 @@
+//! The storage engine: a log of commits, an index from kinded paths to log positions,
+//! compaction levels, and reads of any path at any past commit.
+//!
+//! See `docs/ARCHITECTURE.md` ("Engine") for the design and its invariants, and
+//! `docs/FORMAT.md` for the bytes on disk.
+
+mod classify;
+mod clock;
+mod compact;
+mod entry;
+mod error;
+mod index;
+mod log;
+mod persist;
+mod store;
+mod tx;
+mod txbuf;
+
+pub use classify::IndexLimits;
+pub use entry::{End, LogEntry};
+pub use error::{Result, StoreError};
+pub use log::{LogFile, ScanEnd, FRAME_HEADER};
+pub use store::{Durability, Options, Progress, Stats, Store, STORE_FILES};
+pub use tx::{Transactions, TxStatus};
+pub use txbuf::TransactionBuffer;

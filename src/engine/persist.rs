@@ -1,0 +1,155 @@
+//! The persisted index: two slots (`index.a`, `index.b`), each written whole with a checksummed
+//! header; a save overwrites the older slot. See `docs/FORMAT.md` for the byte layout.
+
+use super::entry::End;
+use super::error::Result;
+use super::index::{EntryRef, Index};
+use crate::kpath::KPath;
+use crate::storage::BlockFile;
+
+const MAGIC: &[u8; 8] = b"TNYINDEX";
+const VERSION: u32 = 1;
+/// Header bytes: magic, version, max commit, tx sequence, level0 end, compact end, payload
+/// length, payload CRC, header CRC.
+pub const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8 + 8 + 8 + 4 + 4;
+
+/// What a slot records besides the index itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The newest commit indexed.
+    pub max_commit: u64,
+    /// The greatest transaction sequence number used.
+    pub tx_seq: u64,
+    /// How far `level0.log` was indexed.
+    pub level0_end: u64,
+    /// How far `compact.log` was indexed.
+    pub compact_end: u64,
+}
+
+fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_be_bytes());
+}
+
+/// Serializes the index: per level, its entries and its ends.
+fn encode(index: &Index) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.push(index.depth());
+    for level in 0..index.depth() {
+        let Some(l) = index.level(level) else { continue };
+        put_u64(&mut out, l.entries().len() as u64);
+        for e in l.entries() {
+            put_u64(&mut out, e.key);
+            put_u64(&mut out, e.pos);
+        }
+        let ends = l.ends();
+        put_u64(&mut out, ends.len() as u64);
+        for (path, end) in ends {
+            put_u64(&mut out, end.entry.key);
+            out.push(u8::from(end.independent));
+            let text = path.to_string();
+            out.extend_from_slice(&(text.len() as u32).to_be_bytes());
+            out.extend_from_slice(text.as_bytes());
+        }
+    }
+    out
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let slice = self.bytes.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(slice)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+}
+
+fn decode(bytes: &[u8]) -> Option<Index> {
+    let mut r = Reader { bytes, at: 0 };
+    let depth = r.u8()?;
+    let mut index = Index::default();
+    for level in 0..depth {
+        let count = r.u64()?;
+        let mut entries = Vec::with_capacity(count.min(1 << 20) as usize);
+        for _ in 0..count {
+            entries.push(EntryRef { key: r.u64()?, pos: r.u64()? });
+        }
+        let mut ends_of: std::collections::HashMap<u64, Vec<End>> = std::collections::HashMap::new();
+        for _ in 0..r.u64()? {
+            let key = r.u64()?;
+            let independent = r.u8()? != 0;
+            let len = r.u32()? as usize;
+            let path = KPath::parse(std::str::from_utf8(r.take(len)?).ok()?).ok()?;
+            ends_of.entry(key).or_default().push(End { path, independent });
+        }
+        let l = index.level_mut(level);
+        for e in entries {
+            l.add(e, ends_of.get(&e.key).map_or(&[][..], Vec::as_slice));
+        }
+    }
+    (r.at == bytes.len()).then_some(index)
+}
+
+/// Writes `index` with `checkpoint` into `slot` (whole, then synced).
+pub fn save(slot: &dyn BlockFile, index: &Index, checkpoint: Checkpoint) -> Result<()> {
+    let payload = encode(index);
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_be_bytes());
+    for v in [checkpoint.max_commit, checkpoint.tx_seq, checkpoint.level0_end, checkpoint.compact_end, payload.len() as u64] {
+        put_u64(&mut out, v);
+    }
+    out.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
+    let header_crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&header_crc.to_be_bytes());
+    out.extend_from_slice(&payload);
+    slot.write_all_at(0, &out)?;
+    slot.set_len(out.len() as u64)?;
+    slot.sync()?;
+    Ok(())
+}
+
+/// Reads a slot: `None` when it is empty, torn or corrupt (the caller falls back to the other
+/// slot or a rebuild).
+pub fn load(slot: &dyn BlockFile) -> Result<Option<(Checkpoint, Index)>> {
+    let len = slot.len()?;
+    if len < HEADER_LEN as u64 {
+        return Ok(None);
+    }
+    let mut header = [0u8; HEADER_LEN];
+    slot.read_exact_at(0, &mut header)?;
+    let mut r = Reader { bytes: &header, at: 0 };
+    let (Some(magic), Some(version)) = (r.take(8).map(<[u8]>::to_vec), r.u32()) else { return Ok(None) };
+    if magic != MAGIC || version != VERSION {
+        return Ok(None);
+    }
+    let fields: Option<Vec<u64>> = (0..5).map(|_| r.u64()).collect();
+    let (Some(fields), Some(payload_crc)) = (fields, r.u32()) else { return Ok(None) };
+    let stored_header_crc = r.u32();
+    if stored_header_crc != Some(crc32c::crc32c(&header[..HEADER_LEN - 4])) {
+        return Ok(None);
+    }
+    let payload_len = fields[4];
+    if payload_len != len - HEADER_LEN as u64 {
+        return Ok(None);
+    }
+    let mut payload = vec![0u8; payload_len as usize];
+    slot.read_exact_at(HEADER_LEN as u64, &mut payload)?;
+    if crc32c::crc32c(&payload) != payload_crc {
+        return Ok(None);
+    }
+    let checkpoint = Checkpoint { max_commit: fields[0], tx_seq: fields[1], level0_end: fields[2], compact_end: fields[3] };
+    Ok(decode(&payload).map(|index| (checkpoint, index)))
+}

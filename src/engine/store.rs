@@ -1,0 +1,628 @@
+//! [`Store`]: commits, reads at any commit, compaction, persistence and recovery.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::classify::{classify, is_merge, key_segment, IndexLimits};
+use super::clock::now_ms;
+use super::compact::compose;
+use super::entry::{corrupt, End, LogEntry};
+use super::error::{Result, StoreError};
+use super::index::{EntryRef, Index};
+use super::log::LogFile;
+use super::persist::{self, Checkpoint};
+use super::txbuf::TransactionBuffer;
+use crate::kpath::{get, KPath, Segment};
+use crate::patch::{matches, op_name, patch, PatchError};
+use crate::storage::{BlockFile, StoreDir};
+use crate::tony::{Key, Node};
+
+/// The files of a store, in the order they are opened (the first one carries the writer lock).
+pub const STORE_FILES: [&str; 4] = ["level0.log", "compact.log", "index.a", "index.b"];
+
+/// When commits become durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Every commit is synced before `commit` returns.
+    EveryCommit,
+    /// Commits are synced by [`Store::flush`] (and `close`); a crash may lose the unsynced ones.
+    OnFlush,
+}
+
+/// Progress of long work (rebuilding the index at open).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// What is being done.
+    pub phase: &'static str,
+    /// Bytes done.
+    pub done: u64,
+    /// Bytes in all.
+    pub total: u64,
+}
+
+/// Settings of a store.
+pub struct Options {
+    /// Compaction divisor `D`: a level-`L` entry stands for `D^L` commits.
+    pub divisor: u64,
+    /// When commits are synced.
+    pub durability: Durability,
+    /// Largest entry (frame payload) written or read.
+    pub max_entry_bytes: u64,
+    /// How finely one entry is indexed.
+    pub index_limits: IndexLimits,
+    /// Persist the index every this many commits (and on flush and close).
+    pub persist_every: u64,
+    /// Called during long work at open.
+    pub on_progress: Option<Box<dyn FnMut(Progress)>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            divisor: 16,
+            durability: Durability::EveryCommit,
+            max_entry_bytes: 1 << 30,
+            index_limits: IndexLimits::default(),
+            persist_every: 1000,
+            on_progress: None,
+        }
+    }
+}
+
+/// Counters for tests and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Entries parsed from the logs (cache misses).
+    pub entries_read: u64,
+    /// Bytes in `level0.log`.
+    pub level0_bytes: u64,
+    /// Bytes in `compact.log`.
+    pub compact_bytes: u64,
+    /// How the last open recovered: `"none"`, `"incremental"` or `"full"`.
+    pub recovery: &'static str,
+}
+
+/// One piece of a read's cover: entries of `level` with keys in `(lo, hi]`.
+#[derive(Clone, Copy, Debug)]
+struct Piece {
+    level: u8,
+    lo: u64,
+    hi: u64,
+}
+
+/// A candidate entry of a read, in time order.
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    level: u8,
+    entry: EntryRef,
+    /// `Some(depth)` when the entry ends at the path's strict ancestor of that depth.
+    ancestor_depth: Option<usize>,
+}
+
+/// Entries parsed recently, by (level, position).
+const CACHE_ENTRIES: usize = 256;
+
+/// A versioned Tony document store on a [`StoreDir`].
+pub struct Store {
+    level0: LogFile,
+    compact: LogFile,
+    slots: [Box<dyn BlockFile>; 2],
+    slot_commits: [Option<u64>; 2],
+    index: Index,
+    state: Node,
+    head: u64,
+    tx_seq: u64,
+    options: Options,
+    cache: HashMap<(u8, u64), Arc<LogEntry>>,
+    stats: Stats,
+    since_persist: u64,
+    closed: bool,
+}
+
+impl Store {
+    /// Opens (creating if empty) the store in `dir`: loads the persisted index, indexes what
+    /// the logs hold beyond it (or everything, if the index is missing or corrupt), cuts off a
+    /// torn log tail, and builds any compaction entries a crash left out.
+    pub fn open(dir: &dyn StoreDir, mut options: Options) -> Result<Store> {
+        if options.divisor < 2 {
+            options.divisor = 2;
+        }
+        let level0 = LogFile::new(dir.open(STORE_FILES[0])?, options.max_entry_bytes)?;
+        let compact = LogFile::new(dir.open(STORE_FILES[1])?, options.max_entry_bytes)?;
+        let slots = [dir.open(STORE_FILES[2])?, dir.open(STORE_FILES[3])?];
+        let mut store = Store {
+            level0,
+            compact,
+            slots,
+            slot_commits: [None, None],
+            index: Index::default(),
+            state: Node::null(),
+            head: 0,
+            tx_seq: 0,
+            options,
+            cache: HashMap::new(),
+            stats: Stats { recovery: "none", ..Stats::default() },
+            since_persist: 0,
+            closed: false,
+        };
+        store.recover()?;
+        Ok(store)
+    }
+
+    fn recover(&mut self) -> Result<()> {
+        let mut best: Option<(Checkpoint, Index)> = None;
+        for (i, slot) in self.slots.iter().enumerate() {
+            if let Some((checkpoint, index)) = persist::load(&**slot)? {
+                self.slot_commits[i] = Some(checkpoint.max_commit);
+                let fits = checkpoint.level0_end <= self.level0.end() && checkpoint.compact_end <= self.compact.end();
+                if fits && best.as_ref().is_none_or(|(b, _)| checkpoint.max_commit > b.max_commit) {
+                    best = Some((checkpoint, index));
+                }
+            }
+        }
+        let (checkpoint, index) = best.unwrap_or_default();
+        let full = checkpoint == Checkpoint::default();
+        self.index = index;
+        self.tx_seq = checkpoint.tx_seq;
+        self.head = self.index.head();
+        let total = (self.level0.end() - checkpoint.level0_end) + (self.compact.end() - checkpoint.compact_end);
+        let scanned_level0 = self.scan_level0(checkpoint.level0_end, total)?;
+        let scanned_compact = self.scan_compact(checkpoint.compact_end, total, self.level0.end() - checkpoint.level0_end)?;
+        self.stats.recovery = match (full && self.head > 0, scanned_level0 + scanned_compact > 0) {
+            (true, _) => "full",
+            (false, true) => "incremental",
+            (false, false) => "none",
+        };
+        if self.head > 0 {
+            self.state = self.read_at(&KPath::root(), self.head)?.unwrap_or_else(Node::null);
+        }
+        let built = self.build_missing_levels()?;
+        if scanned_level0 + scanned_compact + built > 0 {
+            self.persist()?;
+        }
+        Ok(())
+    }
+
+    fn progress(&mut self, done: u64, total: u64) {
+        if let Some(report) = self.options.on_progress.as_mut() {
+            report(Progress { phase: "index", done, total });
+        }
+    }
+
+    /// Indexes level-0 entries from `from`; returns how many.
+    fn scan_level0(&mut self, from: u64, total: u64) -> Result<u64> {
+        let mut count = 0;
+        let mut expected = self.head + 1;
+        let mut added: Vec<(EntryRef, Vec<End>, u64)> = Vec::new();
+        let name = self.level0.name().to_owned();
+        self.level0.scan(from, |pos, entry| {
+            if entry.level != 0 || entry.commit != expected {
+                return Err(corrupt(&name, pos, format!("expected commit {expected}, found level {} commit {}", entry.level, entry.commit)));
+            }
+            expected += 1;
+            added.push((EntryRef { key: entry.commit, pos }, entry.ends, entry.tx));
+            Ok(())
+        })?;
+        for (entry, ends, tx) in added {
+            self.index.level_mut(0).add(entry, &ends);
+            self.tx_seq = self.tx_seq.max(tx);
+            self.head = entry.key;
+            count += 1;
+            if count % 1024 == 0 {
+                self.progress(entry.pos - from, total);
+            }
+        }
+        self.progress(self.level0.end() - from, total);
+        Ok(count)
+    }
+
+    /// Indexes compacted entries from `from`; entries beyond the head (left by a lost level-0
+    /// tail) are cut off. Returns how many were indexed.
+    fn scan_compact(&mut self, from: u64, total: u64, done_before: u64) -> Result<u64> {
+        let mut added: Vec<(u8, EntryRef, Vec<End>)> = Vec::new();
+        let mut cut: Option<u64> = None;
+        let (head, divisor) = (self.head, self.options.divisor);
+        let name = self.compact.name().to_owned();
+        self.compact.scan(from, |pos, entry| {
+            let span = span(divisor, entry.level);
+            if entry.level == 0 || entry.commit % span != 0 || entry.start + span != entry.commit {
+                return Err(corrupt(&name, pos, format!("misaligned level {} entry ({}, {}]", entry.level, entry.start, entry.commit)));
+            }
+            if entry.commit > head || cut.is_some() {
+                cut.get_or_insert(pos);
+            } else {
+                added.push((entry.level, EntryRef { key: entry.commit, pos }, entry.ends));
+            }
+            Ok(())
+        })?;
+        if let Some(at) = cut {
+            self.compact.truncate_to(at)?;
+        }
+        let count = added.len() as u64;
+        for (level, entry, ends) in added {
+            self.index.level_mut(level).add(entry, &ends);
+        }
+        self.progress(done_before + (self.compact.end() - from), total);
+        Ok(count)
+    }
+
+    /// The newest commit (0 for an empty store).
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        Stats { level0_bytes: self.level0.end(), compact_bytes: self.compact.end(), ..self.stats }
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed {
+            return Err(StoreError::Closed);
+        }
+        Ok(())
+    }
+
+    /// Commits `patches` (each applied at its path) as one transaction; returns the commit
+    /// number. Nothing is written if the patches do not merge or do not apply.
+    pub fn commit(&mut self, patches: Vec<(KPath, Node)>) -> Result<u64> {
+        self.commit_with(patches, Vec::new())
+    }
+
+    /// [`commit`](Self::commit) with preconditions: each `(path, pattern)` must match the
+    /// current state at `path` (see [`matches`]), checked atomically with the write.
+    pub fn commit_with(&mut self, patches: Vec<(KPath, Node)>, preconditions: Vec<(KPath, Node)>) -> Result<u64> {
+        self.check_open()?;
+        let mut buffer = TransactionBuffer::new();
+        for (path, p) in patches {
+            buffer.add(path, p);
+        }
+        let root = buffer.merge()?.ok_or_else(|| StoreError::Merge("a commit needs at least one patch".into()))?;
+        for (path, pattern) in &preconditions {
+            let current = get(&self.state, path).ok().flatten().cloned().unwrap_or_else(Node::null);
+            if !matches(&current, pattern) {
+                return Err(StoreError::PreconditionFailed { path: path.to_string() });
+            }
+        }
+        self.tx_seq += 1;
+        let tx = self.tx_seq;
+        self.commit_root(root, tx)
+    }
+
+    /// Writes a merged root patch as the next commit.
+    pub(crate) fn commit_root(&mut self, root: Node, tx: u64) -> Result<u64> {
+        self.check_open()?;
+        let new_state = patch(&self.state, &root)?;
+        let ends = classify(&root, Some(&self.state), self.options.index_limits);
+        let commit = self.head + 1;
+        let entry = LogEntry { level: 0, start: commit - 1, commit, tx, timestamp: now_ms(), ends, patch: root };
+        let pos = self.level0.append(entry.to_wire().as_bytes())?;
+        if self.options.durability == Durability::EveryCommit {
+            if let Err(e) = self.level0.sync() {
+                let _ = self.level0.truncate_to(pos);
+                return Err(e);
+            }
+        }
+        self.index.level_mut(0).add(EntryRef { key: commit, pos }, &entry.ends);
+        self.cache.insert((0, pos), Arc::new(entry));
+        self.state = new_state;
+        self.head = commit;
+        // The commit is durable now; compaction and index persistence can be retried later.
+        let _ = self.compact_after(commit);
+        self.since_persist += 1;
+        if self.since_persist >= self.options.persist_every {
+            let _ = self.persist();
+        }
+        Ok(commit)
+    }
+
+    /// Builds the compacted entries that commit `commit` completes.
+    fn compact_after(&mut self, commit: u64) -> Result<()> {
+        let mut level = 1u8;
+        loop {
+            let span = span(self.options.divisor, level);
+            if span > commit || commit % span != 0 {
+                return Ok(());
+            }
+            self.build_level(level, commit)?;
+            level += 1;
+        }
+    }
+
+    /// Builds every compacted entry for a completed range that is missing; returns how many.
+    fn build_missing_levels(&mut self) -> Result<u64> {
+        let mut built = 0;
+        let mut level = 1u8;
+        while span(self.options.divisor, level) <= self.head {
+            let s = span(self.options.divisor, level);
+            let mut key = s;
+            while key <= self.head {
+                if self.index.level(level).and_then(|l| l.get(key)).is_none() {
+                    self.build_level(level, key)?;
+                    built += 1;
+                }
+                key += s;
+            }
+            level += 1;
+        }
+        Ok(built)
+    }
+
+    /// Writes the level-`level` entry for the range ending at `key`.
+    fn build_level(&mut self, level: u8, key: u64) -> Result<()> {
+        let span = span(self.options.divisor, level);
+        let lo = key - span;
+        let mut parts: Vec<Arc<LogEntry>> = Vec::new();
+        for piece in self.cover(lo, key, level - 1) {
+            for entry in self.piece_entries(piece) {
+                parts.push(self.load(piece.level, entry.pos)?);
+            }
+        }
+        let patches: Vec<&Node> = parts.iter().map(|e| &e.patch).collect();
+        let ends: Vec<&[End]> = parts.iter().map(|e| e.ends.as_slice()).collect();
+        let head_state = (key == self.head).then(|| self.state.clone());
+        let mut state_after = |path: &KPath| -> Result<Option<Node>> {
+            match &head_state {
+                Some(state) => Ok(get(state, path).ok().flatten().cloned()),
+                None => self.read_at(path, key),
+            }
+        };
+        let (composed, composed_ends) = compose(&patches, &ends, &mut state_after)?;
+        let entry = LogEntry { level, start: lo, commit: key, tx: 0, timestamp: 0, ends: composed_ends, patch: composed };
+        let pos = self.compact.append(entry.to_wire().as_bytes())?;
+        if self.options.durability == Durability::EveryCommit {
+            self.compact.sync()?;
+        }
+        self.index.level_mut(level).add(EntryRef { key, pos }, &entry.ends);
+        Ok(())
+    }
+
+    /// Covers `(lo, hi]` with the largest compacted entries available up to `max_level`,
+    /// highest level first, then level-0 entries.
+    fn cover(&self, lo: u64, hi: u64, max_level: u8) -> Vec<Piece> {
+        let mut pieces = Vec::new();
+        let mut cursor = lo;
+        let top = max_level.min(self.index.depth().saturating_sub(1));
+        for level in (1..=top).rev() {
+            let span = span(self.options.divisor, level);
+            let Some(index) = self.index.level(level) else { continue };
+            while cursor % span == 0 && cursor + span <= hi && index.get(cursor + span).is_some() {
+                pieces.push(Piece { level, lo: cursor, hi: cursor + span });
+                cursor += span;
+            }
+        }
+        if cursor < hi {
+            pieces.push(Piece { level: 0, lo: cursor, hi });
+        }
+        pieces
+    }
+
+    /// The entries of a piece: one compacted entry, or the level-0 entries of its range.
+    fn piece_entries(&self, piece: Piece) -> Vec<EntryRef> {
+        let Some(index) = self.index.level(piece.level) else { return Vec::new() };
+        if piece.level > 0 {
+            return index.get(piece.hi).into_iter().collect();
+        }
+        let list = index.entries();
+        let start = list.partition_point(|e| e.key <= piece.lo);
+        let end = list.partition_point(|e| e.key <= piece.hi);
+        list[start..end].to_vec()
+    }
+
+    fn load(&mut self, level: u8, pos: u64) -> Result<Arc<LogEntry>> {
+        if let Some(entry) = self.cache.get(&(level, pos)) {
+            return Ok(entry.clone());
+        }
+        let log = if level == 0 { &self.level0 } else { &self.compact };
+        let entry = Arc::new(log.read_entry(pos)?);
+        self.stats.entries_read += 1;
+        if self.cache.len() >= CACHE_ENTRIES {
+            self.cache.clear();
+        }
+        self.cache.insert((level, pos), entry.clone());
+        Ok(entry)
+    }
+
+    /// The value at `path` as of commit `commit` (`None` where nothing is). Equals replaying
+    /// commits `1..=commit` and reading `path`, but reads only entries that touch the path, its
+    /// ancestors or descendants — and thanks to compaction a bounded number of them.
+    pub fn read_at(&mut self, path: &KPath, commit: u64) -> Result<Option<Node>> {
+        self.check_open()?;
+        if commit > self.head {
+            return Err(StoreError::NoSuchCommit { commit, head: self.head });
+        }
+        if commit == 0 {
+            return Ok(get(&Node::null(), path)?.cloned());
+        }
+        let mut candidates: Vec<Candidate> = Vec::new();
+        for piece in self.cover(0, commit, u8::MAX) {
+            let Some(index) = self.index.level(piece.level) else { continue };
+            let found = index.candidates(path, piece.lo, piece.hi);
+            // A dependent end above the path: read the ancestor whole, then descend.
+            if let Some((depth, _)) = found.ancestor_ends.iter().filter(|(_, e)| !e.independent).min_by_key(|(d, _)| *d) {
+                let ancestor = KPath::from_segments(path.segments()[..*depth].to_vec());
+                return self.read_through(&ancestor, path, commit);
+            }
+            let mut items: Vec<Candidate> = found
+                .ancestor_ends
+                .iter()
+                .map(|(d, e)| Candidate { level: piece.level, entry: e.entry, ancestor_depth: Some(*d) })
+                .chain(found.touches.iter().map(|e| Candidate { level: piece.level, entry: *e, ancestor_depth: None }))
+                .collect();
+            items.sort_by_key(|c| c.entry.key);
+            candidates.extend(items);
+        }
+        // Everything before the last replacement of an ancestor is irrelevant.
+        let start = candidates.iter().rposition(|c| c.ancestor_depth.is_some());
+        let mut value: Option<Node> = None;
+        let mut from = 0;
+        if let Some(i) = start {
+            let c = candidates[i];
+            let entry = self.load(c.level, c.entry.pos)?;
+            let depth = c.ancestor_depth.expect("an ancestor end");
+            let replaced = sub_patch(&entry.patch, &path.segments()[..depth]).map(independent_result).transpose()?;
+            let rest = KPath::from_segments(path.segments()[depth..].to_vec());
+            value = match replaced.flatten() {
+                Some(node) => get(&node, &rest)?.cloned(),
+                None => None,
+            };
+            from = i + 1;
+        }
+        for c in &candidates[from..] {
+            let entry = self.load(c.level, c.entry.pos)?;
+            value = effect(&entry.patch, path.segments(), value)?;
+        }
+        match value {
+            Some(found) => Ok(Some(found)),
+            // The document itself always exists: a deleted root reads as null.
+            None if path.is_root() => Ok(Some(Node::null())),
+            // Nothing here: the parent says whether that is "absent" or a kind/range error.
+            None => {
+                let (parent, last) = path.split_last().expect("not the root");
+                match self.read_at(&parent, commit)? {
+                    Some(node) => Ok(get(&node, &last)?.cloned()),
+                    None => Ok(None),
+                }
+            }
+        }
+    }
+
+    fn read_through(&mut self, ancestor: &KPath, path: &KPath, commit: u64) -> Result<Option<Node>> {
+        let base = self.read_at(ancestor, commit)?;
+        let rest = KPath::from_segments(path.segments()[ancestor.len()..].to_vec());
+        Ok(match base {
+            Some(node) => get(&node, &rest)?.cloned(),
+            None => None,
+        })
+    }
+
+    /// The value at `path` now.
+    pub fn read(&mut self, path: &KPath) -> Result<Option<Node>> {
+        self.check_open()?;
+        Ok(get(&self.state, path)?.cloned())
+    }
+
+    /// The commits whose patches changed `path` or anything below or above it, oldest first.
+    pub fn history(&self, path: &KPath) -> Vec<u64> {
+        let Some(level0) = self.index.level(0) else { return Vec::new() };
+        let found = level0.candidates(path, 0, self.head);
+        let mut commits: Vec<u64> =
+            found.ancestor_ends.iter().map(|(_, e)| e.entry.key).chain(found.touches.iter().map(|e| e.key)).collect();
+        commits.sort_unstable();
+        commits.dedup();
+        commits
+    }
+
+    /// The level-0 entry of `commit`.
+    pub fn entry(&mut self, commit: u64) -> Result<Arc<LogEntry>> {
+        let found = self.index.level(0).and_then(|l| l.get(commit));
+        let entry = found.ok_or(StoreError::NoSuchCommit { commit, head: self.head })?;
+        self.load(0, entry.pos)
+    }
+
+    /// Makes every commit durable and persists the index.
+    pub fn flush(&mut self) -> Result<()> {
+        self.check_open()?;
+        self.persist()
+    }
+
+    fn persist(&mut self) -> Result<()> {
+        self.level0.sync()?;
+        self.compact.sync()?;
+        let slot = match self.slot_commits {
+            [None, _] => 0,
+            [_, None] => 1,
+            [Some(a), Some(b)] => usize::from(b < a),
+        };
+        let checkpoint =
+            Checkpoint { max_commit: self.head, tx_seq: self.tx_seq, level0_end: self.level0.end(), compact_end: self.compact.end() };
+        persist::save(&*self.slots[slot], &self.index, checkpoint)?;
+        self.slot_commits[slot] = Some(self.head);
+        self.since_persist = 0;
+        Ok(())
+    }
+
+    /// Flushes and releases the files (and the writer lock).
+    pub fn close(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let flushed = self.persist();
+        self.closed = true;
+        self.level0.close()?;
+        self.compact.close()?;
+        for slot in &self.slots {
+            slot.close()?;
+        }
+        flushed
+    }
+
+    /// Checks every frame of both logs (checksums, decoding, commit order) and that the state
+    /// read through the index equals a replay of every commit. Returns the number of commits.
+    pub fn verify(&mut self) -> Result<u64> {
+        self.check_open()?;
+        let mut replay = Node::null();
+        let positions: Vec<EntryRef> = self.index.level(0).map(|l| l.entries().to_vec()).unwrap_or_default();
+        for e in &positions {
+            let entry = self.level0.read_entry(e.pos)?;
+            replay = patch(&replay, &entry.patch)?;
+        }
+        for level in 1..self.index.depth() {
+            let refs: Vec<EntryRef> = self.index.level(level).map(|l| l.entries().to_vec()).unwrap_or_default();
+            for e in refs {
+                self.compact.read_entry(e.pos)?;
+            }
+        }
+        let head = self.head;
+        let indexed = if head == 0 { None } else { self.read_at(&KPath::root(), head)? };
+        if indexed.unwrap_or_else(Node::null) != replay {
+            return Err(corrupt(self.level0.name(), 0, "the indexed state differs from a replay of the log"));
+        }
+        Ok(head)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+/// `divisor^level`, saturating.
+fn span(divisor: u64, level: u8) -> u64 {
+    divisor.saturating_pow(u32::from(level))
+}
+
+/// The patch node at `segments` below `root`, following object merges only.
+fn sub_patch<'a>(root: &'a Node, segments: &[Segment]) -> Option<&'a Node> {
+    let mut node = root;
+    for segment in segments {
+        node = node.as_object()?.iter().find(|(k, _)| key_segment(k).as_ref() == Some(segment)).map(|(_, v)| v)?;
+    }
+    Some(node)
+}
+
+/// What an independent end yields whatever the state was.
+fn independent_result(patch_node: &Node) -> Result<Option<Node>> {
+    if op_name(patch_node).as_deref() == Some("replace") {
+        let to = patch_node.get_field(&Key::str("to")).cloned();
+        return Ok(Some(to.unwrap_or_else(Node::null)));
+    }
+    Ok(crate::patch::apply_to(None, patch_node)?)
+}
+
+/// The value at `segments` after applying `root` to a state whose value there is `value`. The
+/// walk follows object merges; the caller has handled entries that end above the path.
+fn effect(root: &Node, segments: &[Segment], value: Option<Node>) -> Result<Option<Node>, PatchError> {
+    let Some((first, rest)) = segments.split_first() else {
+        return crate::patch::apply_to(value.as_ref(), root);
+    };
+    if !is_merge(root) {
+        // Only reached for an entry without ends (an empty merge) or a malformed index.
+        return Ok(value);
+    }
+    match root.as_object().and_then(|e| e.iter().find(|(k, _)| key_segment(k).as_ref() == Some(first))) {
+        Some((_, child)) => effect(child, rest, value),
+        None => Ok(value),
+    }
+}
