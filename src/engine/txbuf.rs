@@ -52,7 +52,7 @@ impl TransactionBuffer {
         for (i, (a, _)) in self.patches.iter().enumerate() {
             for (b, _) in &self.patches[i + 1..] {
                 if a.is_prefix_of(b) || b.is_prefix_of(a) {
-                    return Err(merge_error(format!("paths {a:?} and {b:?} conflict: one contains the other", a = a.to_string(), b = b.to_string())));
+                    return Err(merge_error(format!("paths {a:?} and {b:?} conflicts: one contains the other", a = a.to_string(), b = b.to_string())));
                 }
             }
         }
