@@ -1,9 +1,12 @@
 //! Command-line definitions and their implementations.
 
 use std::io::{Read, Write};
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use tonystore::engine::{Options, Store, TransactionBuffer};
 use tonystore::kpath::{KPath, Segment};
+use tonystore::storage::FsDir;
 use tonystore::patch::{diff, matches, patch};
 use tonystore::tony::{encode_block, encode_wire, parse, Node};
 
@@ -23,6 +26,52 @@ enum Command {
     /// Kinded paths.
     #[command(subcommand)]
     Path(PathCommand),
+    /// Transactions.
+    #[command(subcommand)]
+    Tx(TxCommand),
+    /// Creates an empty store in DIR.
+    Init {
+        /// The store directory.
+        dir: PathBuf,
+    },
+    /// Commits PATCH at PATH; prints the new commit number.
+    Commit {
+        /// The store directory.
+        dir: PathBuf,
+        /// Where the patch applies (`""` for the root).
+        path: String,
+        /// The patch as Tony text, `@FILE` to read it from a file, or `-` for stdin.
+        patch: String,
+    },
+    /// Prints the value at PATH (the root by default) at the head or at --at COMMIT.
+    Read {
+        /// The store directory.
+        dir: PathBuf,
+        /// The path.
+        path: Option<String>,
+        /// The commit to read at.
+        #[arg(long)]
+        at: Option<u64>,
+    },
+    /// Lists the commits: number, time, paths touched.
+    Log {
+        /// The store directory.
+        dir: PathBuf,
+    },
+    /// Checks every frame and that the index agrees with a replay of the log.
+    Verify {
+        /// The store directory.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TxCommand {
+    /// Merges a Tony list of `{path, data}` into one root patch (wire form).
+    Merge {
+        /// The list (`-` for stdin).
+        file: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -115,6 +164,62 @@ pub fn run(cli: Cli) -> Result<(), String> {
             let (doc, pattern) = (read_tony(&doc)?, read_tony(&pattern)?);
             print(if matches(&doc, &pattern) { "true" } else { "false" })
         }
+        Command::Tx(TxCommand::Merge { file }) => {
+            let list = read_tony(&file)?;
+            let items = list.as_array().ok_or("expected a list of {path, data}")?;
+            let mut buffer = TransactionBuffer::new();
+            for item in items {
+                let path = item.get_field(&"path".into()).and_then(Node::as_str).ok_or("an item has no path")?;
+                let data = item.get_field(&"data".into()).ok_or("an item has no data")?;
+                // `data` may be Tony text (as in the conformance files) or a value.
+                let data = match data.as_str() {
+                    Some(text) => parse(text).map_err(|e| format!("data at {path}: {e}"))?,
+                    None => data.clone(),
+                };
+                buffer.add(KPath::parse(path).map_err(|e| e.to_string())?, data);
+            }
+            let merged = buffer.merge().map_err(|e| e.to_string())?;
+            print(&merged.map_or_else(|| "null".to_owned(), |m| encode_wire(&m)))
+        }
+        Command::Init { dir } => {
+            let store = open_store(&dir)?;
+            print(&format!("initialized {} (head {})", dir.display(), store.head()))
+        }
+        Command::Commit { dir, path, patch: text } => {
+            let text = match text.strip_prefix('@') {
+                Some(file) => read_input(file)?,
+                None if text == "-" => read_input("-")?,
+                None => text,
+            };
+            let patch_node = parse(&text).map_err(|e| format!("patch: {e}"))?;
+            let path = KPath::parse(&path).map_err(|e| e.to_string())?;
+            let mut store = open_store(&dir)?;
+            let commit = store.commit(vec![(path, patch_node)]).map_err(|e| e.to_string())?;
+            store.close().map_err(|e| e.to_string())?;
+            print(&commit.to_string())
+        }
+        Command::Read { dir, path, at } => {
+            let path = KPath::parse(path.as_deref().unwrap_or("")).map_err(|e| e.to_string())?;
+            let mut store = open_store(&dir)?;
+            let at = at.unwrap_or(store.head());
+            let value = store.read_at(&path, at).map_err(|e| e.to_string())?;
+            print(&value.map_or_else(|| "null".to_owned(), |v| encode_wire(&v)))
+        }
+        Command::Log { dir } => {
+            let mut store = open_store(&dir)?;
+            for commit in 1..=store.head() {
+                let entry = store.entry(commit).map_err(|e| e.to_string())?;
+                let paths: Vec<String> = entry.ends.iter().map(|e| if e.path.is_root() { "\"\"".to_owned() } else { e.path.to_string() }).collect();
+                print(&format!("{commit}\ttx {}\t{}\t{}", entry.tx, entry.timestamp, paths.join(" ")))?;
+            }
+            Ok(())
+        }
+        Command::Verify { dir } => {
+            let mut store = open_store(&dir)?;
+            let commits = store.verify().map_err(|e| e.to_string())?;
+            let stats = store.stats();
+            print(&format!("ok: {commits} commits, level0.log {} bytes, compact.log {} bytes", stats.level0_bytes, stats.compact_bytes))
+        }
         Command::Path(PathCommand::Parse { path, json }) => {
             let parsed = KPath::parse(&path).map_err(|e| e.to_string())?;
             if json {
@@ -124,6 +229,23 @@ pub fn run(cli: Cli) -> Result<(), String> {
             }
         }
     }
+}
+
+/// Opens the store in `dir` (creating it), reporting index rebuild progress on stderr.
+fn open_store(dir: &std::path::Path) -> Result<Store, String> {
+    let fs = FsDir::create(dir).map_err(|e| e.to_string())?;
+    let options = Options {
+        on_progress: Some(Box::new(|p| {
+            if p.total > 1 << 20 {
+                eprint!("\rindexing: {} of {} bytes", p.done, p.total);
+                if p.done == p.total {
+                    eprintln!();
+                }
+            }
+        })),
+        ..Options::default()
+    };
+    Store::open(&fs, options).map_err(|e| format!("{}: {e}", dir.display()))
 }
 
 /// The segments as JSON: `[{"field":"a"},{"index":0},{"sparse":42},{"key":"jane"}]`.

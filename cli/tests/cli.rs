@@ -70,3 +70,38 @@ fn path_parse() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at byte 2"));
 }
+
+#[test]
+fn store_commands_reopen_the_store_each_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let s = store.to_str().unwrap();
+    assert!(ok(&["init", s], "").contains("head 0"));
+    assert_eq!(ok(&["commit", s, "", "{users: {ann: {age: 30}}}"], ""), "1\n");
+    assert_eq!(ok(&["commit", s, "users.ann.age", "31"], ""), "2\n");
+    let patch = file(&dir, "p.tony", "bob: {age: 7}\n");
+    assert_eq!(ok(&["commit", s, "users", &format!("@{patch}")], ""), "3\n");
+    assert_eq!(ok(&["commit", s, "users.bob", "-"], "!delete null"), "4\n");
+    assert_eq!(ok(&["read", s, "users.ann.age", "--at", "1"], ""), "30\n");
+    assert_eq!(ok(&["read", s, "users.ann.age"], ""), "31\n");
+    assert_eq!(ok(&["read", s, "users", "--at", "3"], ""), "{ann: {age: 31} bob: {age: 7}}\n");
+    assert_eq!(ok(&["read", s], ""), "{users: {ann: {age: 31}}}\n");
+    let log = ok(&["log", s], "");
+    assert_eq!(log.lines().count(), 4);
+    assert!(log.lines().nth(1).unwrap().ends_with("users.ann.age"), "{log}");
+    assert!(ok(&["verify", s], "").starts_with("ok: 4 commits"));
+    let out = tonystore(&["commit", s, "users.ann.age", "!replace {from: 1, to: 2}"], "");
+    assert!(!out.status.success());
+    assert_eq!(ok(&["read", s, "users.ann.age"], ""), "31\n", "a rejected commit changes nothing");
+    let out = tonystore(&["read", s, "users", "--at", "9"], "");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}
+
+#[test]
+fn tx_merge_builds_the_root_patch() {
+    let list = "- {path: a.b, data: '1'}\n- {path: 'arr[0]', data: 'x'}\n";
+    assert_eq!(ok(&["tx", "merge", "-"], list), "{a: {b: 1} arr: !arraydiff {0: x}}\n");
+    let out = tonystore(&["tx", "merge", "-"], "- {path: a, data: '1'}\n- {path: a.b, data: '2'}\n");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("conflicts"));
+}
