@@ -12,6 +12,7 @@ export function serve(port) {
     const url = new URL(req.url, 'http://localhost');
     const rel = url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname.slice(1));
     const base = rel.startsWith('pkg/') ? root : path.join(root, 'www');
+    // (the package is served from the repository's pkg/, built by scripts/build-pkg)
     const file = path.resolve(base, rel);
     if (!file.startsWith(base + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
       res.writeHead(404).end('not found');

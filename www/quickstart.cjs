@@ -1,13 +1,21 @@
-// Node quickstart: loads the package's Node entry and shows a file-backed store directory.
-const path = require('node:path');
-const os = require('node:os');
+// Node quickstart: a file-backed store, a few commits, and reads of the past.
 const fs = require('node:fs');
-const tonystore = require('../pkg/node/tonystore.js');
-const { NodeFsDir } = require('../pkg/node-fs.cjs');
+const os = require('node:os');
+const path = require('node:path');
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tonystore-quickstart-'));
-const file = new NodeFsDir(dir).open('level0.log');
-file.write(0, new TextEncoder().encode('hello'));
-file.flush();
-console.log(`tonystore ${tonystore.version()} loaded in Node; wrote ${file.size()} bytes to ${dir}/level0.log`);
-file.close();
+(async () => {
+  const { TonyStore } = await import('../pkg/node.js');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tonystore-quickstart-'));
+  const store = await TonyStore.open(dir);
+  const first = store.commit([{ path: 'todo', value: { title: 'try tonystore', done: false } }]);
+  store.commit([{ path: 'todo.done', value: true }]);
+  store.commit([{ path: 'todo.note', tony: '"it time-travels"' }]);
+  console.log(`quickstart: store in ${dir}, head ${store.head}`);
+  console.log(`  todo.done now:            ${store.readAt('todo.done')}`);
+  console.log(`  todo.done at commit ${first}:    ${store.readAt('todo.done', first)}`);
+  console.log(`  the whole document now:   ${store.readTonyAt('')}`);
+  store.close();
+})().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

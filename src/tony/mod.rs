@@ -1,5 +1,6 @@
 //! The Tony format: data model, parser, encoders and token streaming.
 
+mod chunks;
 mod encode;
 mod error;
 mod ir;
@@ -8,6 +9,7 @@ mod parse;
 pub mod quote;
 pub mod tag;
 
+pub use chunks::{encode_text, write_json_string, ChunkEncoder, TextFormat};
 pub use encode::{encode_block, encode_wire, write_key, write_scalar, write_wire};
 pub use error::ParseError;
 pub use ir::{canonical_float, Float, Key, Node, Value};

@@ -1,9 +1,12 @@
 //! Everything JS-facing (wasm32 only): the OPFS and JS-object storage backends.
 
+mod api;
+mod convert;
 mod errors;
 mod js_file;
 mod opfs;
 
+pub use api::{TextReader, TonyStore};
 pub use js_file::{JsBlockFile, JsDir, JsDirObject, JsFileObject};
 pub use opfs::{OpfsBlockFile, OpfsDir};
 

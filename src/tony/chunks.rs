@@ -1,0 +1,180 @@
+//! [`ChunkEncoder`]: encodes a value incrementally, a bounded chunk of text at a time.
+
+use super::encode::{write_key, write_scalar};
+use super::ir::{Key, Node, Value};
+
+/// The text format a [`ChunkEncoder`] writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextFormat {
+    /// Tony wire form (tags kept).
+    Wire,
+    /// JSON (tags dropped; integer keys become strings; non-finite floats become `null`).
+    Json,
+}
+
+enum Frame {
+    Array { node: Node, next: usize },
+    Object { node: Node, next: usize },
+}
+
+/// Writes a value's text in chunks, so a consumer can stream it without holding all the text.
+pub struct ChunkEncoder {
+    format: TextFormat,
+    stack: Vec<Frame>,
+    pending: Option<Node>,
+}
+
+impl ChunkEncoder {
+    /// An encoder of `node` in `format`.
+    pub fn new(node: Node, format: TextFormat) -> Self {
+        ChunkEncoder { format, stack: Vec::new(), pending: Some(node) }
+    }
+
+    /// Whether all the text has been produced.
+    pub fn is_done(&self) -> bool {
+        self.pending.is_none() && self.stack.is_empty()
+    }
+
+    /// The next chunk of at least `min_bytes` bytes (less only for the last), or `None` when done.
+    pub fn next_chunk(&mut self, min_bytes: usize) -> Option<String> {
+        if self.is_done() {
+            return None;
+        }
+        let mut out = String::with_capacity(min_bytes + 64);
+        while out.len() < min_bytes && !self.is_done() {
+            self.step(&mut out);
+        }
+        Some(out)
+    }
+
+    fn open(&mut self, out: &mut String, node: Node) {
+        if self.format == TextFormat::Wire {
+            if let Some(tag) = &node.tag {
+                out.push_str(tag);
+                out.push(' ');
+            }
+        }
+        match &node.value {
+            Value::Array(_) => {
+                out.push('[');
+                self.stack.push(Frame::Array { node, next: 0 });
+            }
+            Value::Object(_) => {
+                out.push('{');
+                self.stack.push(Frame::Object { node, next: 0 });
+            }
+            value => match self.format {
+                TextFormat::Wire => write_scalar(out, value),
+                TextFormat::Json => write_json_scalar(out, value),
+            },
+        }
+    }
+
+    fn step(&mut self, out: &mut String) {
+        if let Some(node) = self.pending.take() {
+            self.open(out, node);
+            return;
+        }
+        let separator = if self.format == TextFormat::Json { "," } else { " " };
+        let Some(top) = self.stack.last_mut() else { return };
+        match top {
+            Frame::Array { node, next } => {
+                let items = node.as_array().expect("an array frame");
+                if *next == items.len() {
+                    out.push(']');
+                    self.stack.pop();
+                    return;
+                }
+                if *next > 0 {
+                    out.push_str(separator);
+                }
+                let item = items[*next].clone();
+                *next += 1;
+                self.open(out, item);
+            }
+            Frame::Object { node, next } => {
+                let entries = node.as_object().expect("an object frame");
+                if *next == entries.len() {
+                    out.push('}');
+                    self.stack.pop();
+                    return;
+                }
+                if *next > 0 {
+                    out.push_str(separator);
+                }
+                let (key, value) = entries[*next].clone();
+                *next += 1;
+                match self.format {
+                    TextFormat::Wire => {
+                        write_key(out, &key);
+                        out.push_str(": ");
+                    }
+                    TextFormat::Json => {
+                        write_json_string(out, &key_text(&key));
+                        out.push(':');
+                    }
+                }
+                self.open(out, value);
+            }
+        }
+    }
+}
+
+fn key_text(key: &Key) -> String {
+    key.to_text()
+}
+
+/// Appends `s` as a JSON string literal.
+pub fn write_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn write_json_scalar(out: &mut String, value: &Value) {
+    match value {
+        Value::String(s) => write_json_string(out, s),
+        Value::Float(f) if !f.value.is_finite() => out.push_str("null"),
+        Value::Float(f) => out.push_str(&format!("{}", f.value)),
+        other => write_scalar(out, other),
+    }
+}
+
+/// The whole text of `node` in `format`.
+pub fn encode_text(node: &Node, format: TextFormat) -> String {
+    let mut encoder = ChunkEncoder::new(node.clone(), format);
+    let mut out = String::new();
+    while let Some(chunk) = encoder.next_chunk(1 << 16) {
+        out.push_str(&chunk);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tony::{encode_wire, parse};
+
+    #[test]
+    fn chunks_concatenate_to_the_wire_form_and_json() {
+        let node = parse("{a: !t [1, 2.5, \"x y\"], b: {c: null}}").unwrap();
+        let mut encoder = ChunkEncoder::new(node.clone(), TextFormat::Wire);
+        let mut pieces = Vec::new();
+        while let Some(chunk) = encoder.next_chunk(3) {
+            pieces.push(chunk);
+        }
+        assert!(pieces.len() > 3);
+        assert_eq!(pieces.concat(), encode_wire(&node));
+        assert_eq!(encode_text(&node, TextFormat::Json), r#"{"a":[1,2.5,"x y"],"b":{"c":null}}"#);
+    }
+}
