@@ -1,4 +1,5 @@
 //! Engine behaviour: entries, frames, merges, commits, preconditions, transactions, errors.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Model-based tests of the engine: random commits, then `read_at` at random (path, commit)
 //! pairs must equal a naive replay — also after reopening, losing the index, and tearing the log.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! The kinded-path conformance cases (`tests/conformance/kpath.jsonl`).
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! The patch, diff and match conformance cases (`tests/conformance/*.jsonl`).
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

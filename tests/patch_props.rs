@@ -1,4 +1,5 @@
 //! Property tests of paths and patches over random documents.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

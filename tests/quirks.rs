@@ -1,5 +1,6 @@
 //! The behaviours where we deliberately differ from the original (the reference's
 //! "Original quirk — we do X instead" bullets), and path edge cases.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Parser and encoder cases derived from the Tony format reference.
+#![cfg(not(target_arch = "wasm32"))]
 
 use tonystore::tony::{encode_block, encode_wire, parse, parse_documents, Key, Node};
 

@@ -46,3 +46,26 @@ fn node_fs_backend_persists_across_directory_objects() {
     let again: JsDirObject = reopen.call2(&JsValue::NULL, &module.into(), &path.into()).unwrap().unchecked_into();
     contract::check_persistence_marker(&*JsDir::new(again).open("data").unwrap());
 }
+
+#[wasm_bindgen_test]
+fn engine_on_the_node_fs_backend_survives_reopen() {
+    use tonystore::engine::{Options, Store};
+    use tonystore::kpath::KPath;
+    use tonystore::tony::Node;
+    let (path, dir) = node_fs_dir();
+    let mut store = Store::open(&JsDir::new(dir), Options::default()).unwrap();
+    for i in 0..40 {
+        store.commit(vec![(KPath::parse("n").unwrap(), Node::int(i))]).unwrap();
+    }
+    store.close().unwrap();
+    let reopen = js_sys::Function::new_with_args(
+        "module, dir",
+        "const req = process.getBuiltinModule('node:module').createRequire(module);
+         return new (req(module).NodeFsDir)(dir);",
+    );
+    let module = concat!(env!("CARGO_MANIFEST_DIR"), "/pkg-config/node-fs.cjs");
+    let again: JsDirObject = reopen.call2(&JsValue::NULL, &module.into(), &path.into()).unwrap().unchecked_into();
+    let mut store = Store::open(&JsDir::new(again), Options::default()).unwrap();
+    assert_eq!(store.head(), 40);
+    assert_eq!(store.read_at(&KPath::parse("n").unwrap(), 17).unwrap(), Some(Node::int(16)));
+}

@@ -47,3 +47,25 @@ async fn opfs_rejects_bad_names_and_unprepared_files() {
     assert!(dir.open("one").is_ok());
     assert!(dir.open("one").is_err(), "a handle is handed out once");
 }
+
+#[wasm_bindgen_test]
+async fn engine_on_opfs_survives_reopen() {
+    use tonystore::engine::{Options, Store, STORE_FILES};
+    use tonystore::kpath::KPath;
+    use tonystore::tony::{parse, Node};
+    let name = unique("engine");
+    {
+        let dir = OpfsDir::open(&name, &STORE_FILES).await.unwrap();
+        let mut store = Store::open(&dir, Options::default()).unwrap();
+        store.commit(vec![(KPath::parse("a").unwrap(), parse("{x: 1}").unwrap())]).unwrap();
+        store.commit(vec![(KPath::parse("a.x").unwrap(), Node::int(2))]).unwrap();
+        // A second open while this one is live is refused.
+        contract::assert_locked(OpfsDir::open(&name, &STORE_FILES).await);
+        store.close().unwrap();
+    }
+    let dir = OpfsDir::open(&name, &STORE_FILES).await.unwrap();
+    let mut store = Store::open(&dir, Options::default()).unwrap();
+    assert_eq!(store.head(), 2);
+    assert_eq!(store.read_at(&KPath::parse("a.x").unwrap(), 1).unwrap(), Some(Node::int(1)));
+    store.verify().unwrap();
+}
