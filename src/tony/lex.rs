@@ -576,3 +576,9 @@ impl<R: Read> TokenSource for Lexer<R> {
         Lexer::next_token(self)
     }
 }
+
+impl<T: TokenSource + ?Sized> TokenSource for &mut T {
+    fn next_token(&mut self) -> Result<Option<Token>, ParseError> {
+        (**self).next_token()
+    }
+}

@@ -1,0 +1,457 @@
+//! Streaming without building the IR: [`EventReader`] turns bracketed (wire) text into
+//! structural events with the kinded path of each, and [`TokenSink`] writes events as wire
+//! text, reporting the byte offset and path of every node it starts.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use super::encode::{write_key, write_scalar};
+use super::error::ParseError;
+use super::ir::{Key, Node, Value};
+use super::lex::{Lexer, Pos, Token, TokenKind};
+use crate::kpath::{KPath, Segment};
+
+/// One structural event of a document.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// `{`, with the object's tag.
+    BeginObject(Option<Arc<str>>),
+    /// `}`.
+    EndObject,
+    /// `[`, with the array's tag.
+    BeginArray(Option<Arc<str>>),
+    /// `]`.
+    EndArray,
+    /// An object key; the next event starts its value.
+    Key(Key),
+    /// A scalar value with its tag.
+    Scalar(Node),
+}
+
+impl Event {
+    /// Whether the event starts a value (a node).
+    pub fn starts_node(&self) -> bool {
+        matches!(self, Event::BeginObject(_) | Event::BeginArray(_) | Event::Scalar(_))
+    }
+}
+
+enum Frame {
+    Object { key: Option<Segment>, awaiting_value: bool },
+    Array { next: u64, current: Option<Segment> },
+}
+
+impl Frame {
+    fn segment(&self) -> Option<&Segment> {
+        match self {
+            Frame::Object { key, .. } => key.as_ref(),
+            Frame::Array { current, .. } => current.as_ref(),
+        }
+    }
+}
+
+/// Reads events from bracketed Tony text (the wire form, or JSON) incrementally, holding only
+/// the container stack and one token of lookahead.
+pub struct EventReader<R> {
+    lexer: Lexer<R>,
+    stack: Vec<Frame>,
+    peeked: Option<Token>,
+    tag: Option<(Arc<str>, Pos)>,
+    started: bool,
+    done: bool,
+    last_start: Pos,
+    /// Read one value and stop, ignoring what follows (a sub-document inside larger text).
+    fragment: bool,
+}
+
+fn segment_of(key: &Key) -> Option<Segment> {
+    match key {
+        Key::Str(s) => Some(Segment::Field(s.clone())),
+        Key::Int(i) => Some(Segment::Sparse(u64::from(*i))),
+        Key::Merge => None,
+    }
+}
+
+impl<R: Read> EventReader<R> {
+    /// A reader over `reader`.
+    pub fn new(reader: R) -> Self {
+        EventReader {
+            lexer: Lexer::new(reader),
+            stack: Vec::new(),
+            peeked: None,
+            tag: None,
+            started: false,
+            done: false,
+            last_start: Pos::default(),
+            fragment: false,
+        }
+    }
+
+    /// A reader of the one value at the start of `reader`, ignoring whatever follows it (for
+    /// reading a sub-document at a known offset).
+    pub fn fragment(reader: R) -> Self {
+        EventReader { fragment: true, ..EventReader::new(reader) }
+    }
+
+    /// The kinded path of the most recently started node.
+    pub fn path(&self) -> KPath {
+        KPath::from_segments(self.stack.iter().filter_map(|f| f.segment().cloned()).collect())
+    }
+
+    /// The byte offset at which the most recent node started (its tag, if it has one).
+    pub fn node_offset(&self) -> u64 {
+        self.last_start.offset
+    }
+
+    /// Bytes the tokenizer holds (bounded by the largest token).
+    pub fn buffered_capacity(&self) -> usize {
+        self.lexer.buffered_capacity()
+    }
+
+    /// The container nesting depth.
+    pub fn depth(&self) -> usize {
+        self.stack.len()
+    }
+
+    fn token(&mut self) -> Result<Option<Token>, ParseError> {
+        if let Some(t) = self.peeked.take() {
+            return Ok(Some(t));
+        }
+        loop {
+            match self.lexer.next_token()? {
+                Some(Token { kind: TokenKind::Comment(_), .. }) => {}
+                other => return Ok(other),
+            }
+        }
+    }
+
+    fn peek_kind(&mut self) -> Result<Option<&TokenKind>, ParseError> {
+        if self.peeked.is_none() {
+            self.peeked = self.token()?;
+        }
+        Ok(self.peeked.as_ref().map(|t| &t.kind))
+    }
+
+    /// Marks the start of a value in the current container.
+    fn value_starts(&mut self, pos: Pos) -> Result<(), ParseError> {
+        self.last_start = self.tag.as_ref().map_or(pos, |(_, p)| *p);
+        match self.stack.last_mut() {
+            None if self.started => return Err(ParseError::new(pos, "expected the end of the document")),
+            None => self.started = true,
+            Some(Frame::Array { next, current }) => {
+                *current = Some(Segment::Index(*next));
+                *next += 1;
+            }
+            Some(Frame::Object { awaiting_value, .. }) => {
+                if !*awaiting_value {
+                    return Err(ParseError::new(pos, "expected a key"));
+                }
+                *awaiting_value = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next event, or `None` at the end of the document.
+    pub fn next_event(&mut self) -> Result<Option<Event>, ParseError> {
+        if self.done {
+            return Ok(None);
+        }
+        loop {
+            let Some(token) = self.token()? else {
+                if !self.stack.is_empty() {
+                    return Err(ParseError::new(self.lexer.position(), "unexpected end of input inside a container"));
+                }
+                self.done = true;
+                return Ok(None);
+            };
+            let in_key_position = matches!(self.stack.last(), Some(Frame::Object { awaiting_value: false, .. }));
+            match token.kind {
+                TokenKind::Comma | TokenKind::Colon => continue,
+                TokenKind::Tag(t) => {
+                    self.tag = Some((Arc::from(t), token.pos));
+                    continue;
+                }
+                TokenKind::LCurl | TokenKind::LSquare => {
+                    self.value_starts(token.pos)?;
+                    let tag = self.tag.take().map(|(t, _)| t);
+                    if self.stack.len() >= super::MAX_DEPTH {
+                        return Err(ParseError::new(token.pos, "nesting too deep"));
+                    }
+                    return Ok(Some(if token.kind == TokenKind::LCurl {
+                        self.stack.push(Frame::Object { key: None, awaiting_value: false });
+                        Event::BeginObject(tag)
+                    } else {
+                        self.stack.push(Frame::Array { next: 0, current: None });
+                        Event::BeginArray(tag)
+                    }));
+                }
+                TokenKind::RCurl | TokenKind::RSquare => {
+                    let frame = self.stack.pop();
+                    let event = match (frame, &token.kind) {
+                        (Some(Frame::Object { awaiting_value: false, .. }), TokenKind::RCurl) => Event::EndObject,
+                        (Some(Frame::Array { .. }), TokenKind::RSquare) => Event::EndArray,
+                        _ => return Err(ParseError::new(token.pos, "mismatched closing bracket")),
+                    };
+                    if self.stack.is_empty() {
+                        self.finish()?;
+                    }
+                    return Ok(Some(event));
+                }
+                kind if in_key_position => {
+                    let key = match kind {
+                        TokenKind::Literal(s) | TokenKind::Quoted(s) => Key::Str(Arc::from(s)),
+                        TokenKind::Int(i) => Key::Int(u32::try_from(i).map_err(|_| ParseError::new(token.pos, "integer key out of range"))?),
+                        TokenKind::MergeKey => Key::Merge,
+                        TokenKind::Null => Key::str("null"),
+                        TokenKind::True => Key::str("true"),
+                        TokenKind::False => Key::str("false"),
+                        _ => return Err(ParseError::new(token.pos, "expected a key")),
+                    };
+                    if self.peek_kind()? != Some(&TokenKind::Colon) {
+                        return Err(ParseError::new(token.pos, "expected ':' after the key (key sets are not streamed)"));
+                    }
+                    if let Some(Frame::Object { key: k, awaiting_value }) = self.stack.last_mut() {
+                        *k = segment_of(&key);
+                        *awaiting_value = true;
+                    }
+                    return Ok(Some(Event::Key(key)));
+                }
+                kind => {
+                    self.value_starts(token.pos)?;
+                    let value = match kind {
+                        TokenKind::Null => Value::Null,
+                        TokenKind::True => Value::Bool(true),
+                        TokenKind::False => Value::Bool(false),
+                        TokenKind::Int(i) => Value::Int(i),
+                        TokenKind::Float(f) => Value::Float(f),
+                        TokenKind::Literal(s) | TokenKind::Quoted(s) | TokenKind::BlockLiteral(s) => Value::String(Arc::from(s)),
+                        _ => return Err(ParseError::new(token.pos, "block-style input cannot be streamed; use the wire form")),
+                    };
+                    if self.stack.is_empty() {
+                        self.finish()?;
+                    }
+                    return Ok(Some(Event::Scalar(Node { tag: self.tag.take().map(|(t, _)| t), value })));
+                }
+            }
+        }
+    }
+
+    /// Ends the document: nothing but comments may follow the top-level value.
+    fn finish(&mut self) -> Result<(), ParseError> {
+        self.done = true;
+        if self.fragment {
+            return Ok(());
+        }
+        match self.peek_kind()? {
+            None => Ok(()),
+            Some(_) => {
+                let pos = self.peeked.as_ref().map_or(self.lexer.position(), |t| t.pos);
+                Err(ParseError::new(pos, "expected the end of the document (block style cannot be streamed; use the wire form)"))
+            }
+        }
+    }
+
+    /// Skips the rest of the value whose start event was just returned (nothing for scalars).
+    pub fn skip_value(&mut self, start: &Event) -> Result<(), ParseError> {
+        if !matches!(start, Event::BeginObject(_) | Event::BeginArray(_)) {
+            return Ok(());
+        }
+        let depth = self.stack.len();
+        while self.stack.len() >= depth {
+            if self.next_event()?.is_none() {
+                return Err(ParseError::new(self.lexer.position(), "unexpected end of input"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Builds a node from events, starting with `first` (a node start) and pulling the rest.
+pub fn build_node<R: Read>(first: Event, reader: &mut EventReader<R>) -> Result<Node, ParseError> {
+    enum Open {
+        Object(Option<Arc<str>>, Vec<(Key, Node)>, Option<Key>),
+        Array(Option<Arc<str>>, Vec<Node>),
+    }
+    let mut stack: Vec<Open> = Vec::new();
+    let mut event = first;
+    loop {
+        let finished = match event {
+            Event::BeginObject(tag) => {
+                stack.push(Open::Object(tag, Vec::new(), None));
+                None
+            }
+            Event::BeginArray(tag) => {
+                stack.push(Open::Array(tag, Vec::new()));
+                None
+            }
+            Event::Key(key) => {
+                if let Some(Open::Object(_, _, pending)) = stack.last_mut() {
+                    *pending = Some(key);
+                }
+                None
+            }
+            Event::Scalar(node) => Some(node),
+            Event::EndObject | Event::EndArray => Some(match stack.pop() {
+                Some(Open::Object(tag, entries, _)) => Node { tag, value: Value::Object(Arc::new(entries)) },
+                Some(Open::Array(tag, items)) => Node { tag, value: Value::Array(Arc::new(items)) },
+                None => return Err(ParseError::new(Pos::default(), "unbalanced events")),
+            }),
+        };
+        if let Some(node) = finished {
+            match stack.last_mut() {
+                None => return Ok(node),
+                Some(Open::Array(_, items)) => items.push(node),
+                Some(Open::Object(_, entries, pending)) => {
+                    let key = pending.take().ok_or_else(|| ParseError::new(Pos::default(), "a value without a key"))?;
+                    entries.push((key, node));
+                }
+            }
+        }
+        event = reader.next_event()?.ok_or_else(|| ParseError::new(Pos::default(), "unexpected end of events"))?;
+    }
+}
+
+/// Called at every node start with its byte offset, kinded path and event.
+pub type NodeCallback<'a> = dyn FnMut(u64, &KPath, &Event) + 'a;
+
+enum SinkFrame {
+    Object { count: usize, key: Option<Segment> },
+    Array { count: u64 },
+}
+
+/// Writes events as wire text to any writer, tracking the byte offset and calling back at every
+/// node start. Its output for a document's events equals [`super::encode_wire`] of it.
+pub struct TokenSink<'a, W> {
+    out: W,
+    offset: u64,
+    stack: Vec<SinkFrame>,
+    on_node: Option<Box<NodeCallback<'a>>>,
+    scratch: String,
+}
+
+impl<'a, W: Write> TokenSink<'a, W> {
+    /// A sink writing to `out`.
+    pub fn new(out: W) -> Self {
+        TokenSink { out, offset: 0, stack: Vec::new(), on_node: None, scratch: String::new() }
+    }
+
+    /// A sink that reports every node start to `on_node`.
+    pub fn with_callback(out: W, on_node: impl FnMut(u64, &KPath, &Event) + 'a) -> Self {
+        TokenSink { on_node: Some(Box::new(on_node)), ..TokenSink::new(out) }
+    }
+
+    /// Bytes written so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The writer back.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    fn emit(&mut self, text: &str) -> std::io::Result<()> {
+        self.out.write_all(text.as_bytes())?;
+        self.offset += text.len() as u64;
+        Ok(())
+    }
+
+    fn path(&self) -> KPath {
+        KPath::from_segments(
+            self.stack
+                .iter()
+                .filter_map(|f| match f {
+                    SinkFrame::Object { key, .. } => key.clone(),
+                    SinkFrame::Array { count } => Some(Segment::Index(count.saturating_sub(1))),
+                })
+                .collect(),
+        )
+    }
+
+    /// Writes one event.
+    pub fn write(&mut self, event: &Event) -> std::io::Result<()> {
+        if event.starts_node() {
+            if let Some(SinkFrame::Array { count }) = self.stack.last_mut() {
+                let first = *count == 0;
+                *count += 1;
+                if !first {
+                    self.emit(" ")?;
+                }
+            }
+            if self.on_node.is_some() {
+                let (offset, path) = (self.offset, self.path());
+                if let Some(callback) = self.on_node.as_mut() {
+                    callback(offset, &path, event);
+                }
+            }
+        }
+        self.scratch.clear();
+        let mut text = std::mem::take(&mut self.scratch);
+        let tag_of = |t: &Option<Arc<str>>, text: &mut String| {
+            if let Some(t) = t {
+                text.push_str(t);
+                text.push(' ');
+            }
+        };
+        match event {
+            Event::BeginObject(tag) => {
+                tag_of(tag, &mut text);
+                text.push('{');
+                self.stack.push(SinkFrame::Object { count: 0, key: None });
+            }
+            Event::BeginArray(tag) => {
+                tag_of(tag, &mut text);
+                text.push('[');
+                self.stack.push(SinkFrame::Array { count: 0 });
+            }
+            Event::EndObject => {
+                text.push('}');
+                self.stack.pop();
+            }
+            Event::EndArray => {
+                text.push(']');
+                self.stack.pop();
+            }
+            Event::Key(key) => {
+                if let Some(SinkFrame::Object { count, key: current }) = self.stack.last_mut() {
+                    if *count > 0 {
+                        text.push(' ');
+                    }
+                    *count += 1;
+                    *current = segment_of(key);
+                }
+                write_key(&mut text, key);
+                text.push_str(": ");
+            }
+            Event::Scalar(node) => {
+                tag_of(&node.tag, &mut text);
+                write_scalar(&mut text, &node.value);
+            }
+        }
+        let result = self.emit(&text);
+        self.scratch = text;
+        result
+    }
+}
+
+/// The events of `node`, depth first (for writing a value through a [`TokenSink`]).
+pub fn events_of(node: &Node, out: &mut impl FnMut(Event) -> std::io::Result<()>) -> std::io::Result<()> {
+    match &node.value {
+        Value::Object(entries) => {
+            out(Event::BeginObject(node.tag.clone()))?;
+            for (k, v) in entries.iter() {
+                out(Event::Key(k.clone()))?;
+                events_of(v, out)?;
+            }
+            out(Event::EndObject)
+        }
+        Value::Array(items) => {
+            out(Event::BeginArray(node.tag.clone()))?;
+            for item in items.iter() {
+                events_of(item, out)?;
+            }
+            out(Event::EndArray)
+        }
+        _ => out(Event::Scalar(node.clone())),
+    }
+}

@@ -1,0 +1,75 @@
+//! Token streaming: the sink's offsets and paths, the event reader, incremental parsing.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use proptest::prelude::*;
+use tonystore::kpath::{extract_all, get, KPath};
+use tonystore::tony::{build_node, encode_wire, events_of, parse, parse_from_token_source, Event, EventReader, Lexer, Node, TokenSink};
+
+/// Writes `node` through a sink, returning the text and every (offset, path) reported.
+fn sink(node: &Node) -> (String, Vec<(u64, KPath)>) {
+    let mut starts = Vec::new();
+    let mut out = Vec::new();
+    {
+        let mut sink = TokenSink::with_callback(&mut out, |offset, path: &KPath, _: &Event| starts.push((offset, path.clone())));
+        events_of(node, &mut |e| sink.write(&e)).unwrap();
+    }
+    (String::from_utf8(out).unwrap(), starts)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(common::cases(500, 10_000)))]
+
+    #[test]
+    fn sink_output_is_the_wire_form_and_offsets_start_their_nodes(node in common::any_node()) {
+        let (text, starts) = sink(&node);
+        prop_assert_eq!(&text, &encode_wire(&node));
+        let paths: Vec<KPath> = extract_all(&node).into_iter().map(|(p, _)| p).collect();
+        let reported: Vec<KPath> = starts.iter().map(|(_, p)| p.clone()).collect();
+        prop_assert_eq!(&reported, &paths, "one report per node, in document order");
+        for (offset, path) in &starts {
+            // Parsing from the reported offset yields exactly the node at the reported path.
+            let mut reader = EventReader::fragment(&text.as_bytes()[*offset as usize..]);
+            let first = reader.next_event().unwrap().unwrap();
+            let built = build_node(first, &mut reader).unwrap();
+            prop_assert_eq!(Some(&built), get(&node, path).unwrap(), "{} at {}", path, offset);
+        }
+    }
+
+    #[test]
+    fn events_rebuild_the_document_and_track_paths(node in common::any_node()) {
+        let text = encode_wire(&node);
+        let mut reader = EventReader::new(text.as_bytes());
+        let first = reader.next_event().unwrap().unwrap();
+        prop_assert_eq!(build_node(first, &mut reader).unwrap(), node.clone());
+        let mut reader = EventReader::new(text.as_bytes());
+        let mut seen = Vec::new();
+        while let Some(e) = reader.next_event().unwrap() {
+            if e.starts_node() {
+                seen.push(reader.path());
+            }
+        }
+        let expected: Vec<KPath> = extract_all(&node).into_iter().map(|(p, _)| p).collect();
+        prop_assert_eq!(seen, expected);
+    }
+}
+
+#[test]
+fn incremental_parse_keeps_a_bounded_token_buffer() {
+    // About 8 MB of wire text, fed through a reader in small pieces.
+    let item = "{id: 12345 name: \"a fairly ordinary item\" tags: [x y z] score: 1.5} ";
+    let count = (8 << 20) / item.len();
+    let text = format!("[{}]", item.repeat(count));
+    let mut lexer = Lexer::new(std::io::BufReader::with_capacity(4096, text.as_bytes()));
+    let node = parse_from_token_source(&mut lexer).unwrap();
+    assert_eq!(node.as_array().unwrap().len(), count);
+    assert!(lexer.buffered_capacity() <= 256 * 1024, "token buffer grew to {}", lexer.buffered_capacity());
+    assert_eq!(node, parse(&text).unwrap());
+}
+
+#[test]
+fn block_input_is_refused_by_the_event_reader() {
+    let mut reader = EventReader::new("a: 1".as_bytes());
+    assert!(reader.next_event().is_err());
+}
