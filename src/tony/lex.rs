@@ -178,6 +178,33 @@ impl<R: Read> Lexer<R> {
         b
     }
 
+    /// Consumes `n` buffered bytes that hold no newline, keeping the position up to date.
+    fn advance_in_line(&mut self, n: usize) {
+        let chars = self.buf[self.start..self.start + n].iter().filter(|&&b| b & 0xC0 != 0x80).count();
+        self.start += n;
+        self.pos.offset += n as u64;
+        self.pos.col += chars as u32;
+    }
+
+    /// Appends to `out` the longest run of buffered bytes (refilling as needed) for which `keep`
+    /// holds; `keep` must reject `\n`.
+    fn take_run(&mut self, out: &mut Vec<u8>, keep: impl Fn(u8) -> bool) -> Result<(), ParseError> {
+        loop {
+            if self.start == self.end {
+                self.fill(1)?;
+                if self.start == self.end {
+                    return Ok(());
+                }
+            }
+            let run = self.buf[self.start..self.end].iter().position(|&b| !keep(b)).unwrap_or(self.end - self.start);
+            out.extend_from_slice(&self.buf[self.start..self.start + run]);
+            self.advance_in_line(run);
+            if self.start < self.end {
+                return Ok(());
+            }
+        }
+    }
+
     /// Decodes the UTF-8 character at the cursor without consuming it.
     fn peek_char(&mut self) -> Result<Option<(char, usize)>, ParseError> {
         let Some(b0) = self.peek()? else { return Ok(None) };
@@ -360,7 +387,10 @@ impl<R: Read> Lexer<R> {
         if !is_literal_start(first) {
             return Err(self.error(pos, format!("unexpected character {first:?}")));
         }
-        let mut out = String::new();
+        let mut bytes = Vec::new();
+        // Fast path: the common characters that never end a literal.
+        self.take_run(&mut bytes, |b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/' | b'-' | b'+' | b'@' | b'$' | b'~' | b'%' | b'='))?;
+        let mut out = String::from_utf8(bytes).expect("ASCII");
         let mut open = 0usize;
         while let Some((c, len)) = self.peek_char()? {
             match c {
@@ -396,6 +426,7 @@ impl<R: Read> Lexer<R> {
         let q = self.bump();
         let mut out = Vec::new();
         loop {
+            self.take_run(&mut out, |b| b != q && b != b'\\' && b != b'\n')?;
             let Some(b) = self.peek()? else { return Err(self.error(pos, "unterminated string")) };
             match b {
                 _ if b == q => {
