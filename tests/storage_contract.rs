@@ -1,7 +1,7 @@
 //! The BlockFile contract on the native backends: memory and std::fs files.
 #![cfg(not(target_arch = "wasm32"))]
 
-use tonystore::storage::{contract, BlockFile, FileBlockFile, FsDir, MemBlockFile, MemDir, StorageError, StoreDir};
+use tonystore::storage::{contract, BlockFile, FsDir, MemBlockFile, MemDir, StorageError, StoreDir};
 
 #[test]
 fn mem_dir_meets_the_contract() {
@@ -27,23 +27,6 @@ fn file_data_persists_across_directory_instances() {
     drop(f);
     let again = FsDir::create(tmp.path()).unwrap().open("data").unwrap();
     contract::check_persistence_marker(&*again);
-}
-
-#[test]
-fn second_writer_in_another_process_is_locked() {
-    // flock is per open file description, so a child process sees the lock too.
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("held");
-    let _held = FileBlockFile::open(&path).unwrap();
-    let status = std::process::Command::new("flock")
-        .args(["--nonblock", "--exclusive"])
-        .arg(&path)
-        .arg("true")
-        .status();
-    if let Ok(status) = status {
-        assert!(!status.success(), "another process must not get the lock while we hold it");
-    }
-    contract::assert_locked(FileBlockFile::open(&path));
 }
 
 #[test]

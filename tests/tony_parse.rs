@@ -118,3 +118,10 @@ fn block_form_round_trips() {
     assert_eq!(parse(&block).unwrap(), node, "block form:\n{block}");
     assert_eq!(encode_wire(&node), "{a: 1 b: [x {k: !t v l: []} [1 2]] c: !tag {d: \"q r\"} e: {}}");
 }
+
+#[test]
+fn duplicate_keys_are_rejected() {
+    assert_eq!(err("{a: 1, a: 2}"), "line 1, column 1: duplicate key \"a\"");
+    assert!(err("a: 1\nb: 2\na: 3").contains("duplicate key"));
+    assert!(parse("{<<: x, <<: y}").is_ok(), "merge keys may repeat");
+}

@@ -4,11 +4,28 @@
 use super::entry::End;
 use super::error::Result;
 use super::index::{EntryRef, Index};
+use super::offsets::{OffsetIndex, SubDocRef};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Offset indexes of large entries, by (level, position).
+pub type Offsets = HashMap<(u8, u64), Arc<OffsetIndex>>;
+
+/// What a valid slot holds.
+#[derive(Default)]
+pub struct Loaded {
+    /// The checkpoint.
+    pub checkpoint: Checkpoint,
+    /// The index.
+    pub index: Index,
+    /// The offset indexes.
+    pub offsets: Offsets,
+}
 use crate::kpath::KPath;
 use crate::storage::BlockFile;
 
 const MAGIC: &[u8; 8] = b"TNYINDEX";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 /// Header bytes: magic, version, max commit, tx sequence, level0 end, compact end, payload
 /// length, payload CRC, header CRC.
 pub const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8 + 8 + 8 + 4 + 4;
@@ -30,8 +47,14 @@ fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_be_bytes());
 }
 
-/// Serializes the index: per level, its entries and its ends.
-fn encode(index: &Index) -> Vec<u8> {
+fn put_path(out: &mut Vec<u8>, path: &KPath) {
+    let text = path.to_string();
+    out.extend_from_slice(&(text.len() as u32).to_be_bytes());
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// Serializes the index (per level, its entries and its ends), then the offset indexes.
+fn encode(index: &Index, offsets: &Offsets) -> Vec<u8> {
     let mut out = Vec::new();
     out.push(index.depth());
     for level in 0..index.depth() {
@@ -46,9 +69,22 @@ fn encode(index: &Index) -> Vec<u8> {
         for (path, end) in ends {
             put_u64(&mut out, end.entry.key);
             out.push(u8::from(end.independent));
-            let text = path.to_string();
-            out.extend_from_slice(&(text.len() as u32).to_be_bytes());
-            out.extend_from_slice(text.as_bytes());
+            put_path(&mut out, &path);
+        }
+    }
+    put_u64(&mut out, offsets.len() as u64);
+    for ((level, pos), index) in offsets {
+        out.push(*level);
+        put_u64(&mut out, *pos);
+        put_u64(&mut out, index.refs.len() as u64);
+        for r in &index.refs {
+            put_path(&mut out, &r.path);
+            put_u64(&mut out, r.offset);
+            put_u64(&mut out, r.len);
+        }
+        put_u64(&mut out, index.ops.len() as u64);
+        for path in &index.ops {
+            put_path(&mut out, path);
         }
     }
     out
@@ -76,7 +112,14 @@ impl Reader<'_> {
     }
 }
 
-fn decode(bytes: &[u8]) -> Option<Index> {
+impl Reader<'_> {
+    fn path(&mut self) -> Option<KPath> {
+        let len = self.u32()? as usize;
+        KPath::parse(std::str::from_utf8(self.take(len)?).ok()?).ok()
+    }
+}
+
+fn decode(bytes: &[u8]) -> Option<(Index, Offsets)> {
     let mut r = Reader { bytes, at: 0 };
     let depth = r.u8()?;
     let mut index = Index::default();
@@ -90,8 +133,7 @@ fn decode(bytes: &[u8]) -> Option<Index> {
         for _ in 0..r.u64()? {
             let key = r.u64()?;
             let independent = r.u8()? != 0;
-            let len = r.u32()? as usize;
-            let path = KPath::parse(std::str::from_utf8(r.take(len)?).ok()?).ok()?;
+            let path = r.path()?;
             ends_of.entry(key).or_default().push(End { path, independent });
         }
         let l = index.level_mut(level);
@@ -99,12 +141,22 @@ fn decode(bytes: &[u8]) -> Option<Index> {
             l.add(e, ends_of.get(&e.key).map_or(&[][..], Vec::as_slice));
         }
     }
-    (r.at == bytes.len()).then_some(index)
+    let mut offsets = Offsets::new();
+    for _ in 0..r.u64()? {
+        let (level, pos, count) = (r.u8()?, r.u64()?, r.u64()?);
+        let mut refs = Vec::with_capacity(count.min(1 << 20) as usize);
+        for _ in 0..count {
+            refs.push(SubDocRef { path: r.path()?, offset: r.u64()?, len: r.u64()? });
+        }
+        let ops = (0..r.u64()?).map(|_| r.path()).collect::<Option<Vec<_>>>()?;
+        offsets.insert((level, pos), Arc::new(OffsetIndex { refs, ops }));
+    }
+    (r.at == bytes.len()).then_some((index, offsets))
 }
 
 /// Writes `index` with `checkpoint` into `slot` (whole, then synced).
-pub fn save(slot: &dyn BlockFile, index: &Index, checkpoint: Checkpoint) -> Result<()> {
-    let payload = encode(index);
+pub fn save(slot: &dyn BlockFile, index: &Index, offsets: &Offsets, checkpoint: Checkpoint) -> Result<()> {
+    let payload = encode(index, offsets);
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_be_bytes());
@@ -123,7 +175,7 @@ pub fn save(slot: &dyn BlockFile, index: &Index, checkpoint: Checkpoint) -> Resu
 
 /// Reads a slot: `None` when it is empty, torn or corrupt (the caller falls back to the other
 /// slot or a rebuild).
-pub fn load(slot: &dyn BlockFile) -> Result<Option<(Checkpoint, Index)>> {
+pub fn load(slot: &dyn BlockFile) -> Result<Option<Loaded>> {
     let len = slot.len()?;
     if len < HEADER_LEN as u64 {
         return Ok(None);
@@ -151,5 +203,5 @@ pub fn load(slot: &dyn BlockFile) -> Result<Option<(Checkpoint, Index)>> {
         return Ok(None);
     }
     let checkpoint = Checkpoint { max_commit: fields[0], tx_seq: fields[1], level0_end: fields[2], compact_end: fields[3] };
-    Ok(decode(&payload).map(|index| (checkpoint, index)))
+    Ok(decode(&payload).map(|(index, offsets)| Loaded { checkpoint, index, offsets }))
 }

@@ -15,7 +15,8 @@ use super::txbuf::TransactionBuffer;
 use crate::kpath::{get, KPath, Segment};
 use crate::patch::{matches, op_name, patch, PatchError};
 use crate::storage::{BlockFile, StoreDir};
-use crate::tony::{Key, Node};
+use crate::tony::{events_of, Event, EventReader, Key, Node, TokenSink};
+use super::offsets::{descend, encode_indexed, scan_offsets, OffsetIndex, RangeReader, INDEXED_ENTRY_BYTES};
 
 /// The files of a store, in the order they are opened (the first one carries the writer lock).
 pub const STORE_FILES: [&str; 4] = ["level0.log", "compact.log", "index.a", "index.b"];
@@ -52,6 +53,8 @@ pub struct Options {
     pub index_limits: IndexLimits,
     /// Persist the index every this many commits (and on flush and close).
     pub persist_every: u64,
+    /// Entries whose payload is at least this long get an offset index (for streaming reads).
+    pub offset_index_min_bytes: usize,
     /// Called during long work at open.
     pub on_progress: Option<Box<dyn FnMut(Progress)>>,
 }
@@ -64,6 +67,7 @@ impl Default for Options {
             max_entry_bytes: 1 << 30,
             index_limits: IndexLimits::default(),
             persist_every: 1000,
+            offset_index_min_bytes: INDEXED_ENTRY_BYTES,
             on_progress: None,
         }
     }
@@ -78,6 +82,8 @@ pub struct Stats {
     pub level0_bytes: u64,
     /// Bytes in `compact.log`.
     pub compact_bytes: u64,
+    /// Streaming reads served straight from an entry's bytes (not built in memory).
+    pub streamed_from_log: u64,
     /// How the last open recovered: `"none"`, `"incremental"` or `"full"`.
     pub recovery: &'static str,
 }
@@ -109,11 +115,14 @@ pub struct Store {
     slots: [Box<dyn BlockFile>; 2],
     slot_commits: [Option<u64>; 2],
     index: Index,
-    state: Node,
+    /// The state at the head, built on first need (a read-only open never builds it).
+    state: Option<Node>,
     head: u64,
     tx_seq: u64,
     options: Options,
     cache: HashMap<(u8, u64), Arc<LogEntry>>,
+    /// Offset indexes of large entries, by (level, position).
+    offsets: HashMap<(u8, u64), Arc<OffsetIndex>>,
     stats: Stats,
     since_persist: u64,
     closed: bool,
@@ -136,11 +145,12 @@ impl Store {
             slots,
             slot_commits: [None, None],
             index: Index::default(),
-            state: Node::null(),
+            state: None,
             head: 0,
             tx_seq: 0,
             options,
             cache: HashMap::new(),
+            offsets: HashMap::new(),
             stats: Stats { recovery: "none", ..Stats::default() },
             since_persist: 0,
             closed: false,
@@ -150,32 +160,32 @@ impl Store {
     }
 
     fn recover(&mut self) -> Result<()> {
-        let mut best: Option<(Checkpoint, Index)> = None;
+        let mut best: Option<persist::Loaded> = None;
         for (i, slot) in self.slots.iter().enumerate() {
-            if let Some((checkpoint, index)) = persist::load(&**slot)? {
+            if let Some(loaded) = persist::load(&**slot)? {
+                let checkpoint = loaded.checkpoint;
                 self.slot_commits[i] = Some(checkpoint.max_commit);
                 let fits = checkpoint.level0_end <= self.level0.end() && checkpoint.compact_end <= self.compact.end();
-                if fits && best.as_ref().is_none_or(|(b, _)| checkpoint.max_commit > b.max_commit) {
-                    best = Some((checkpoint, index));
+                if fits && best.as_ref().is_none_or(|b| checkpoint.max_commit > b.checkpoint.max_commit) {
+                    best = Some(loaded);
                 }
             }
         }
-        let (checkpoint, index) = best.unwrap_or_default();
+        let persist::Loaded { checkpoint, index, offsets } = best.unwrap_or_default();
         let full = checkpoint == Checkpoint::default();
         self.index = index;
         self.tx_seq = checkpoint.tx_seq;
         self.head = self.index.head();
         let total = (self.level0.end() - checkpoint.level0_end) + (self.compact.end() - checkpoint.compact_end);
+        self.offsets = offsets;
         let scanned_level0 = self.scan_level0(checkpoint.level0_end, total)?;
         let scanned_compact = self.scan_compact(checkpoint.compact_end, total, self.level0.end() - checkpoint.level0_end)?;
+        self.index_large_entries(checkpoint)?;
         self.stats.recovery = match (full && self.head > 0, scanned_level0 + scanned_compact > 0) {
             (true, _) => "full",
             (false, true) => "incremental",
             (false, false) => "none",
         };
-        if self.head > 0 {
-            self.state = self.read_at(&KPath::root(), self.head)?.unwrap_or_else(Node::null);
-        }
         let built = self.build_missing_levels()?;
         if scanned_level0 + scanned_compact + built > 0 {
             self.persist()?;
@@ -183,10 +193,37 @@ impl Store {
         Ok(())
     }
 
+    /// The state at the head, building it from the log the first time.
+    fn head_state(&mut self) -> Result<Node> {
+        if let Some(state) = &self.state {
+            return Ok(state.clone());
+        }
+        let state = if self.head == 0 { Node::null() } else { self.read_at(&KPath::root(), self.head)?.unwrap_or_else(Node::null) };
+        self.state = Some(state.clone());
+        Ok(state)
+    }
+
     fn progress(&mut self, done: u64, total: u64) {
         if let Some(report) = self.options.on_progress.as_mut() {
             report(Progress { phase: "index", done, total });
         }
+    }
+
+    /// Builds the offset indexes of large entries the scans found beyond the checkpoint.
+    fn index_large_entries(&mut self, checkpoint: Checkpoint) -> Result<()> {
+        for level in 0..self.index.depth() {
+            let (log, from) = if level == 0 { (&self.level0, checkpoint.level0_end) } else { (&self.compact, checkpoint.compact_end) };
+            let Some(entries) = self.index.level(level) else { continue };
+            for e in entries.entries().iter().filter(|e| e.pos >= from) {
+                let (payload, len) = log.frame_extent(e.pos)?;
+                if len >= self.options.offset_index_min_bytes as u64 {
+                    let reader = RangeReader::new(log.file(), payload, payload + len);
+                    let offsets = scan_offsets(reader, len).ok_or_else(|| corrupt(log.name(), e.pos, "entry text does not stream"))?;
+                    self.offsets.insert((level, e.pos), Arc::new(offsets));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Indexes level-0 entries from `from`; returns how many.
@@ -278,8 +315,9 @@ impl Store {
             buffer.add(path, p);
         }
         let root = buffer.merge()?.ok_or_else(|| StoreError::Merge("a commit needs at least one patch".into()))?;
+        let state = self.head_state()?;
         for (path, pattern) in &preconditions {
-            let current = get(&self.state, path).ok().flatten().cloned().unwrap_or_else(Node::null);
+            let current = get(&state, path).ok().flatten().cloned().unwrap_or_else(Node::null);
             if !matches(&current, pattern) {
                 return Err(StoreError::PreconditionFailed { path: path.to_string() });
             }
@@ -292,11 +330,16 @@ impl Store {
     /// Writes a merged root patch as the next commit.
     pub(crate) fn commit_root(&mut self, root: Node, tx: u64) -> Result<u64> {
         self.check_open()?;
-        let new_state = patch(&self.state, &root)?;
-        let ends = classify(&root, Some(&self.state), self.options.index_limits);
+        let state = self.head_state()?;
+        let new_state = patch(&state, &root)?;
+        let ends = classify(&root, Some(&state), self.options.index_limits);
         let commit = self.head + 1;
         let entry = LogEntry { level: 0, start: commit - 1, commit, tx, timestamp: now_ms(), ends, patch: root };
-        let pos = self.level0.append(entry.to_wire().as_bytes())?;
+        let (payload, offsets) = encode_entry(&entry, self.options.offset_index_min_bytes);
+        let pos = self.level0.append(&payload)?;
+        if let Some(offsets) = offsets {
+            self.offsets.insert((0, pos), Arc::new(offsets));
+        }
         if self.options.durability == Durability::EveryCommit {
             if let Err(e) = self.level0.sync() {
                 let _ = self.level0.truncate_to(pos);
@@ -305,7 +348,7 @@ impl Store {
         }
         self.index.level_mut(0).add(EntryRef { key: commit, pos }, &entry.ends);
         self.cache.insert((0, pos), Arc::new(entry));
-        self.state = new_state;
+        self.state = Some(new_state);
         self.head = commit;
         // The commit is durable now; compaction and index persistence can be retried later.
         let _ = self.compact_after(commit);
@@ -360,7 +403,7 @@ impl Store {
         }
         let patches: Vec<&Node> = parts.iter().map(|e| &e.patch).collect();
         let ends: Vec<&[End]> = parts.iter().map(|e| e.ends.as_slice()).collect();
-        let head_state = (key == self.head).then(|| self.state.clone());
+        let head_state = if key == self.head { Some(self.head_state()?) } else { None };
         let mut state_after = |path: &KPath| -> Result<Option<Node>> {
             match &head_state {
                 Some(state) => Ok(get(state, path).ok().flatten().cloned()),
@@ -369,7 +412,11 @@ impl Store {
         };
         let (composed, composed_ends) = compose(&patches, &ends, &mut state_after)?;
         let entry = LogEntry { level, start: lo, commit: key, tx: 0, timestamp: 0, ends: composed_ends, patch: composed };
-        let pos = self.compact.append(entry.to_wire().as_bytes())?;
+        let (payload, offsets) = encode_entry(&entry, self.options.offset_index_min_bytes);
+        let pos = self.compact.append(&payload)?;
+        if let Some(offsets) = offsets {
+            self.offsets.insert((level, pos), Arc::new(offsets));
+        }
         if self.options.durability == Durability::EveryCommit {
             self.compact.sync()?;
         }
@@ -423,25 +470,15 @@ impl Store {
         Ok(entry)
     }
 
-    /// The value at `path` as of commit `commit` (`None` where nothing is). Equals replaying
-    /// commits `1..=commit` and reading `path`, but reads only entries that touch the path, its
-    /// ancestors or descendants — and thanks to compaction a bounded number of them.
-    pub fn read_at(&mut self, path: &KPath, commit: u64) -> Result<Option<Node>> {
-        self.check_open()?;
-        if commit > self.head {
-            return Err(StoreError::NoSuchCommit { commit, head: self.head });
-        }
-        if commit == 0 {
-            return Ok(get(&Node::null(), path)?.cloned());
-        }
+    /// Which entries a read of `path` at `commit` applies, in order.
+    fn plan(&self, path: &KPath, commit: u64) -> Plan {
         let mut candidates: Vec<Candidate> = Vec::new();
         for piece in self.cover(0, commit, u8::MAX) {
             let Some(index) = self.index.level(piece.level) else { continue };
             let found = index.candidates(path, piece.lo, piece.hi);
             // A dependent end above the path: read the ancestor whole, then descend.
             if let Some((depth, _)) = found.ancestor_ends.iter().filter(|(_, e)| !e.independent).min_by_key(|(d, _)| *d) {
-                let ancestor = KPath::from_segments(path.segments()[..*depth].to_vec());
-                return self.read_through(&ancestor, path, commit);
+                return Plan::Through(KPath::from_segments(path.segments()[..*depth].to_vec()));
             }
             let mut items: Vec<Candidate> = found
                 .ancestor_ends
@@ -453,22 +490,39 @@ impl Store {
             candidates.extend(items);
         }
         // Everything before the last replacement of an ancestor is irrelevant.
-        let start = candidates.iter().rposition(|c| c.ancestor_depth.is_some());
+        match candidates.iter().rposition(|c| c.ancestor_depth.is_some()) {
+            Some(i) => Plan::Replay { start: Some(candidates[i]), rest: candidates.split_off(i + 1) },
+            None => Plan::Replay { start: None, rest: candidates },
+        }
+    }
+
+    /// The value at `path` as of commit `commit` (`None` where nothing is). Equals replaying
+    /// commits `1..=commit` and reading `path`, but reads only entries that touch the path, its
+    /// ancestors or descendants — and thanks to compaction a bounded number of them.
+    pub fn read_at(&mut self, path: &KPath, commit: u64) -> Result<Option<Node>> {
+        self.check_open()?;
+        if commit > self.head {
+            return Err(StoreError::NoSuchCommit { commit, head: self.head });
+        }
+        if commit == 0 {
+            return Ok(get(&Node::null(), path)?.cloned());
+        }
+        let (start, rest) = match self.plan(path, commit) {
+            Plan::Through(ancestor) => return self.read_through(&ancestor, path, commit),
+            Plan::Replay { start, rest } => (start, rest),
+        };
         let mut value: Option<Node> = None;
-        let mut from = 0;
-        if let Some(i) = start {
-            let c = candidates[i];
+        if let Some(c) = start {
             let entry = self.load(c.level, c.entry.pos)?;
             let depth = c.ancestor_depth.expect("an ancestor end");
             let replaced = sub_patch(&entry.patch, &path.segments()[..depth]).map(independent_result).transpose()?;
-            let rest = KPath::from_segments(path.segments()[depth..].to_vec());
+            let below = KPath::from_segments(path.segments()[depth..].to_vec());
             value = match replaced.flatten() {
-                Some(node) => get(&node, &rest)?.cloned(),
+                Some(node) => get(&node, &below)?.cloned(),
                 None => None,
             };
-            from = i + 1;
         }
-        for c in &candidates[from..] {
+        for c in &rest {
             let entry = self.load(c.level, c.entry.pos)?;
             value = effect(&entry.patch, path.segments(), value)?;
         }
@@ -487,6 +541,88 @@ impl Store {
         }
     }
 
+    /// Writes the value at `path` as of `commit` to `out` in wire form; returns whether there
+    /// was a value. When the value comes whole from one large entry, its bytes are streamed
+    /// from the log through the entry's offset index: memory stays bounded and only the bytes
+    /// around the path are read. Otherwise the value is built and then written.
+    pub fn read_stream(&mut self, path: &KPath, commit: u64, out: &mut dyn std::io::Write) -> Result<bool> {
+        self.check_open()?;
+        if (1..=self.head).contains(&commit) {
+            if let Plan::Replay { start: Some(c), rest } = self.plan(path, commit) {
+                if rest.is_empty() {
+                    if let Some(found) = self.stream_from_entry(c, path, out)? {
+                        self.stats.streamed_from_log += 1;
+                        return Ok(found);
+                    }
+                }
+            }
+        }
+        let Some(value) = self.read_at(path, commit)? else { return Ok(false) };
+        let io = |e: std::io::Error| StoreError::Storage(crate::storage::StorageError::Io { file: "output".into(), source: e });
+        let mut sink = TokenSink::new(out);
+        events_of(&value, &mut |e| sink.write(&e)).map_err(io)?;
+        Ok(true)
+    }
+
+    /// Streams `path` out of the entry of candidate `c` (which replaced an ancestor); `None`
+    /// when that entry has no offset index or the shape needs the general path.
+    fn stream_from_entry(&mut self, c: Candidate, path: &KPath, out: &mut dyn std::io::Write) -> Result<Option<bool>> {
+        let Some(offsets) = self.offsets.get(&(c.level, c.entry.pos)).cloned() else { return Ok(None) };
+        let depth = c.ancestor_depth.expect("an ancestor end");
+        // The patch node at the ancestor must be a plain value or an `!insert` of one.
+        let mut target = vec![Segment::Field("patch".into())];
+        target.extend_from_slice(&path.segments()[..depth]);
+        let ancestor = KPath::from_segments(target.clone());
+        target.extend_from_slice(&path.segments()[depth..]);
+        let target = KPath::from_segments(target);
+        let Some(start) = offsets.nearest(&ancestor).or_else(|| offsets.nearest(&target)) else { return Ok(None) };
+        let log = if c.level == 0 { &self.level0 } else { &self.compact };
+        let (payload, len) = log.frame_extent(c.entry.pos)?;
+        let from = start.path.clone();
+        let reader = RangeReader::new(log.file(), payload + start.offset, payload + len);
+        let mut events = EventReader::fragment(reader);
+        let Some(ancestor_event) = descend(&mut events, &from, &ancestor) else { return Ok(None) };
+        let op = match &ancestor_event {
+            Event::BeginObject(tag) | Event::BeginArray(tag) => tag.clone(),
+            Event::Scalar(node) => node.tag.clone(),
+            _ => None,
+        };
+        let Some(op_tag) = stream_op(op.as_deref()) else { return Ok(None) };
+        // Under an `!insert` every tag is data; under a plain value, nested ops would act.
+        let inserted = op.as_deref().is_some_and(|t| op_name(&Node::null().with_tag(t)).is_some());
+        if !inserted && !offsets.plain_between(&ancestor, &target) {
+            return Ok(None);
+        }
+        let first = if depth == path.len() {
+            retag(ancestor_event, op_tag)
+        } else {
+            if op.is_some() {
+                return Ok(None);
+            }
+            let deeper = offsets.nearest(&target).unwrap_or(start);
+            let mut inner = EventReader::fragment(RangeReader::new(log.file(), payload + deeper.offset, payload + len));
+            match descend(&mut inner, &deeper.path, &target) {
+                Some(event) => {
+                    events = inner;
+                    event
+                }
+                None => return Ok(None),
+            }
+        };
+        let io = |e: std::io::Error| StoreError::Storage(crate::storage::StorageError::Io { file: log.name().into(), source: e });
+        let mut sink = TokenSink::new(out);
+        let depth_before = events.depth() - usize::from(matches!(first, Event::BeginObject(_) | Event::BeginArray(_)));
+        sink.write(&first).map_err(io)?;
+        while events.depth() > depth_before {
+            let event = events
+                .next_event()
+                .map_err(|e| corrupt(log.name(), c.entry.pos, format!("bad entry text: {e}")))?
+                .ok_or_else(|| corrupt(log.name(), c.entry.pos, "entry text ends early"))?;
+            sink.write(&event).map_err(io)?;
+        }
+        Ok(Some(true))
+    }
+
     fn read_through(&mut self, ancestor: &KPath, path: &KPath, commit: u64) -> Result<Option<Node>> {
         let base = self.read_at(ancestor, commit)?;
         let rest = KPath::from_segments(path.segments()[ancestor.len()..].to_vec());
@@ -499,7 +635,8 @@ impl Store {
     /// The value at `path` now.
     pub fn read(&mut self, path: &KPath) -> Result<Option<Node>> {
         self.check_open()?;
-        Ok(get(&self.state, path)?.cloned())
+        let state = self.head_state()?;
+        Ok(get(&state, path)?.cloned())
     }
 
     /// The commits whose patches changed `path` or anything below or above it, oldest first.
@@ -536,7 +673,7 @@ impl Store {
         };
         let checkpoint =
             Checkpoint { max_commit: self.head, tx_seq: self.tx_seq, level0_end: self.level0.end(), compact_end: self.compact.end() };
-        persist::save(&*self.slots[slot], &self.index, checkpoint)?;
+        persist::save(&*self.slots[slot], &self.index, &self.offsets, checkpoint)?;
         self.slot_commits[slot] = Some(self.head);
         self.since_persist = 0;
         Ok(())
@@ -625,4 +762,52 @@ fn effect(root: &Node, segments: &[Segment], value: Option<Node>) -> Result<Opti
         Some((_, child)) => effect(child, rest, value),
         None => Ok(value),
     }
+}
+
+/// What a read plans to apply.
+enum Plan {
+    /// Read this ancestor whole and descend (a dependent end lies above the path).
+    Through(KPath),
+    /// Start from the result of `start` (an ancestor's replacement), then apply `rest`.
+    Replay { start: Option<Candidate>, rest: Vec<Candidate> },
+}
+
+/// For streaming a value out of a patch node tagged `tag`: `Some(tag to write)` when the node
+/// is the value itself (untagged data, or `!insert`), `None` when it needs the general path.
+fn stream_op(tag: Option<&str>) -> Option<Option<String>> {
+    let Some(tag) = tag else { return Some(None) };
+    match op_name(&Node::null().with_tag(tag)).as_deref() {
+        None => Some(Some(tag.to_owned())),
+        Some("insert") => {
+            let links = crate::tony::tag::parse_chain(tag)?;
+            let insert = links.iter().position(|l| l.name == "insert")?;
+            let mut rest: Vec<crate::tony::tag::TagLink> = links[insert + 1..].to_vec();
+            if let Some(arg) = links[insert].args.first() {
+                rest.splice(0..0, crate::tony::tag::parse_chain(arg)?);
+            }
+            Some(crate::tony::tag::compose(&rest))
+        }
+        Some(_) => None,
+    }
+}
+
+/// `event` (a node start) with its tag set to `tag`.
+fn retag(event: Event, tag: Option<String>) -> Event {
+    let tag = tag.map(|t| Arc::from(t.as_str()));
+    match event {
+        Event::BeginObject(_) => Event::BeginObject(tag),
+        Event::BeginArray(_) => Event::BeginArray(tag),
+        Event::Scalar(node) => Event::Scalar(Node { tag, value: node.value }),
+        other => other,
+    }
+}
+
+/// An entry's payload, with its offset index when it is large.
+fn encode_entry(entry: &LogEntry, min_bytes: usize) -> (Vec<u8>, Option<OffsetIndex>) {
+    let wire = entry.to_wire();
+    if wire.len() < min_bytes {
+        return (wire.into_bytes(), None);
+    }
+    let (bytes, offsets) = encode_indexed(&entry.to_tony());
+    (bytes, Some(offsets))
 }

@@ -412,5 +412,9 @@ fn finish_object(entries: Vec<(Key, Node)>, at: Pos) -> Result<Node, ParseError>
     if ints > 0 && strs > 0 {
         return Err(ParseError::new(at, "an object cannot mix integer keys (sparse array) and string keys"));
     }
+    let mut seen = std::collections::HashSet::with_capacity(entries.len());
+    if let Some((key, _)) = entries.iter().find(|(k, _)| *k != Key::Merge && !seen.insert(k)) {
+        return Err(ParseError::new(at, format!("duplicate key {:?}", key.to_text())));
+    }
     Ok(Node::object(entries))
 }
