@@ -38,10 +38,10 @@ fn bench(c: &mut Criterion) {
         let (_dir, mut store) = filled(n);
         let path = KPath::parse("users.u42.score").unwrap();
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
-            let mut at = n / 3;
+            let mut i = 0u64;
             b.iter(|| {
-                at = if at >= n { n / 3 } else { at + 7 };
-                store.read_at(&path, at).unwrap()
+                i += 1;
+                store.read_at(&path, 1 + (i * 7919) % n).unwrap()
             })
         });
         let before = store.stats().entries_read;

@@ -202,8 +202,13 @@ pub fn run(cli: Cli) -> Result<(), String> {
             let path = KPath::parse(path.as_deref().unwrap_or("")).map_err(|e| e.to_string())?;
             let mut store = open_store(&dir)?;
             let at = at.unwrap_or(store.head());
-            let value = store.read_at(&path, at).map_err(|e| e.to_string())?;
-            print(&value.map_or_else(|| "null".to_owned(), |v| encode_wire(&v)))
+            // Streams: a large sub-document is copied from the log, never built in memory.
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let found = store.read_stream(&path, at, &mut out).map_err(|e| e.to_string())?;
+            if !found {
+                write!(out, "null").map_err(|e| e.to_string())?;
+            }
+            writeln!(out).and_then(|()| out.flush()).map_err(|e| e.to_string())
         }
         Command::Log { dir } => {
             let mut store = open_store(&dir)?;

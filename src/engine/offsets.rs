@@ -106,26 +106,29 @@ pub fn encode_indexed(value: &Node) -> (Vec<u8>, OffsetIndex) {
     (out, OffsetIndex::from_starts(starts, ops, total))
 }
 
-/// Reads the bytes `start..end` of a [`BlockFile`] in chunks.
+/// Reads the bytes `start..end` of a [`BlockFile`] in chunks that start small (a read of a
+/// small value touches a few KiB) and double up to 256 KiB (long streams make few calls).
 pub struct RangeReader<'a> {
     file: &'a dyn BlockFile,
     at: u64,
     end: u64,
+    chunk: u64,
 }
 
 impl<'a> RangeReader<'a> {
     /// A reader of `file[start..end]`.
     pub fn new(file: &'a dyn BlockFile, start: u64, end: u64) -> Self {
-        RangeReader { file, at: start, end }
+        RangeReader { file, at: start, end, chunk: 4 * 1024 }
     }
 }
 
 impl Read for RangeReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = (self.end - self.at).min(buf.len() as u64).min(16 * 1024) as usize;
+        let n = (self.end - self.at).min(buf.len() as u64).min(self.chunk) as usize;
         if n == 0 {
             return Ok(0);
         }
+        self.chunk = (self.chunk * 2).min(256 * 1024);
         self.file.read_exact_at(self.at, &mut buf[..n]).map_err(std::io::Error::other)?;
         self.at += n as u64;
         Ok(n)

@@ -596,9 +596,6 @@ impl Store {
         let first = if depth == path.len() {
             retag(ancestor_event, op_tag)
         } else {
-            if op.is_some() {
-                return Ok(None);
-            }
             let deeper = offsets.nearest(&target).unwrap_or(start);
             let mut inner = EventReader::fragment(RangeReader::new(log.file(), payload + deeper.offset, payload + len));
             match descend(&mut inner, &deeper.path, &target) {
