@@ -69,3 +69,36 @@ async fn engine_on_opfs_survives_reopen() {
     assert_eq!(store.read_at(&KPath::parse("a.x").unwrap(), 1).unwrap(), Some(Node::int(1)));
     store.verify().unwrap();
 }
+
+/// Throughput on OPFS (printed; see BENCHMARKS.md): commits with a sync each, commits synced
+/// once at the end, and reads at past commits.
+#[wasm_bindgen_test]
+async fn opfs_engine_throughput() {
+    use tonystore::engine::{Durability, Options, Store, STORE_FILES};
+    use tonystore::kpath::KPath;
+    use tonystore::tony::Node;
+    let now = || js_sys::Date::now();
+    for (label, durability, commits) in [("sync every commit", Durability::EveryCommit, 300u64), ("sync on flush", Durability::OnFlush, 3000)] {
+        let dir = OpfsDir::open(&unique("bench"), &STORE_FILES).await.unwrap();
+        let mut store = Store::open(&dir, Options { durability, ..Options::default() }).unwrap();
+        let start = now();
+        for i in 0..commits {
+            let path = KPath::parse(&format!("users.u{}.score", i % 100)).unwrap();
+            store.commit(vec![(path, Node::int(i as i64))]).unwrap();
+        }
+        store.flush().unwrap();
+        let write_ms = now() - start;
+        let path = KPath::parse("users.u42.score").unwrap();
+        let start = now();
+        for i in 1..=200u64 {
+            store.read_at(&path, 1 + (i * 7919) % commits).unwrap();
+        }
+        let read_ms = now() - start;
+        assert_eq!(store.head(), commits);
+        console_log!(
+            "OPFS {label}: {commits} commits in {write_ms:.0} ms ({:.0} commits/s); 200 read_at in {read_ms:.0} ms ({:.0} µs each)",
+            commits as f64 / write_ms * 1000.0,
+            read_ms * 1000.0 / 200.0
+        );
+    }
+}

@@ -22,7 +22,7 @@ pub type StateAt<'a> = dyn FnMut(&KPath) -> Result<Option<Node>> + 'a;
 /// ends, so that merges which were ends in a constituent stay ends (they may depend on the
 /// state before the run).
 pub fn compose(patches: &[&Node], constituent_ends: &[&[End]], state_after: &mut StateAt<'_>) -> Result<(Node, Vec<End>)> {
-    let was_end: std::collections::HashSet<&KPath> = constituent_ends.iter().flat_map(|e| e.iter().map(|e| &e.path)).collect();
+    let was_end = end_kinds(constituent_ends);
     let mut ends = Vec::new();
     let node = compose_at(patches, &mut Vec::new(), state_after, &was_end, &mut ends)?;
     Ok((node, ends))
@@ -47,7 +47,7 @@ fn compose_at(
     patches: &[&Node],
     path: &mut Vec<Segment>,
     state_after: &mut StateAt<'_>,
-    was_end: &std::collections::HashSet<&KPath>,
+    was_end: &HashMap<KPath, bool>,
     ends: &mut Vec<End>,
 ) -> Result<Node> {
     let all_merges = patches.iter().all(|p| is_merge(p) && p.tag.is_none());
@@ -81,8 +81,9 @@ fn compose_at(
         // Integer and string keys cannot share an object in Tony text.
         return final_state(path, state_after, ends);
     }
-    if was_end.contains(&KPath::from_segments(path.clone())) {
-        ends.push(End { path: KPath::from_segments(path.clone()), independent: false });
+    let here = KPath::from_segments(path.clone());
+    if let Some(&independent) = was_end.get(&here) {
+        ends.push(End { path: here, independent });
     }
     let mut entries = Vec::with_capacity(groups.len());
     for (key, group) in groups {
@@ -97,4 +98,36 @@ fn compose_at(
         entries.push((key, child));
     }
     Ok(Node { tag: None, value: Value::Object(Arc::new(entries)) })
+}
+
+/// For every path some constituent ended at: whether the composed merge there is still
+/// independent of the earlier state. It is when the first constituent to touch the path
+/// replaced it independently; otherwise (it passed through, or depended on the state) the
+/// composed merge depends on the state before the run.
+fn end_kinds(constituent_ends: &[&[End]]) -> HashMap<KPath, bool> {
+    #[derive(Clone, Copy)]
+    enum First {
+        Pass,
+        End(bool),
+    }
+    let mut first: HashMap<KPath, First> = HashMap::new();
+    let mut ended: HashMap<KPath, ()> = HashMap::new();
+    for ends in constituent_ends {
+        for end in ends.iter() {
+            let mut ancestor = end.path.clone();
+            while !ancestor.is_root() {
+                ancestor = ancestor.parent();
+                first.entry(ancestor.clone()).or_insert(First::Pass);
+            }
+            first.entry(end.path.clone()).or_insert(First::End(end.independent));
+            ended.insert(end.path.clone(), ());
+        }
+    }
+    ended
+        .into_keys()
+        .map(|path| {
+            let independent = matches!(first.get(&path), Some(First::End(true)));
+            (path, independent)
+        })
+        .collect()
 }
