@@ -2,9 +2,10 @@
 //! the log (counted through a wrapping `StoreDir`).
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod common;
+
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tonystore::engine::{Options, Store};
@@ -12,32 +13,8 @@ use tonystore::kpath::{get, KPath};
 use tonystore::storage::{BlockFile, MemDir, StorageError, StoreDir};
 use tonystore::tony::{encode_wire, Key, Node};
 
-struct Counting;
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(now, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// Peak heap growth while running `f`.
-fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let base = CURRENT.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    let out = f();
-    (out, PEAK.load(Ordering::Relaxed).saturating_sub(base))
-}
+static ALLOCATOR: common::Counting = common::Counting;
 
 /// A directory whose files count the bytes read from them.
 struct CountingDir {
@@ -138,7 +115,7 @@ fn a_large_entry_streams_with_bounded_memory_and_small_reads() {
     assert!(small < 16 * 1024, "a small read touched {small} bytes of the log");
 
     // Half the document as a stream: bounded memory, the same bytes as the plain encoding.
-    let (sink, peak) = peak_during(|| {
+    let (sink, peak) = common::peak_during(|| {
         let mut sink = Sink::default();
         assert!(store.read_stream(&KPath::parse("b").unwrap(), 2, &mut sink).unwrap());
         sink

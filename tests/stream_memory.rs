@@ -2,31 +2,14 @@
 //! reader, measured with a counting allocator (this test binary's global allocator).
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod common;
+
 use std::io::Read;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tonystore::tony::{Event, EventReader};
 
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(now, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: common::Counting = common::Counting;
 
 /// Generates `[item item ...]` of about `target` bytes without holding it.
 struct Generator {
@@ -74,23 +57,23 @@ impl Read for Generator {
 #[test]
 fn a_200_mb_document_streams_in_bounded_memory() {
     let megabytes: u64 = if std::env::var_os("TONYSTORE_HEAVY").is_some() { 1024 } else { 200 };
-    let base = CURRENT.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    let mut reader = EventReader::new(Generator::new(megabytes << 20));
-    let (mut items, mut scalars, mut max_depth) = (0u64, 0u64, 0usize);
-    while let Some(event) = reader.next_event().unwrap() {
-        max_depth = max_depth.max(reader.depth());
-        match event {
-            Event::BeginObject(_) if reader.depth() == 2 => items += 1,
-            Event::Scalar(_) => scalars += 1,
-            _ => {}
+    let ((items, scalars, max_depth), peak) = common::peak_during(|| {
+        let mut reader = EventReader::new(Generator::new(megabytes << 20));
+        let (mut items, mut scalars, mut max_depth) = (0u64, 0u64, 0usize);
+        while let Some(event) = reader.next_event().unwrap() {
+            max_depth = max_depth.max(reader.depth());
+            match event {
+                Event::BeginObject(_) if reader.depth() == 2 => items += 1,
+                Event::Scalar(_) => scalars += 1,
+                _ => {}
+            }
         }
-    }
+        (items, scalars, max_depth)
+    });
     let expected_items = (megabytes << 20) / ITEM.len() as u64;
     assert_eq!(items, expected_items);
     assert_eq!(scalars, expected_items * 9);
     assert_eq!(max_depth, 4);
-    let peak = PEAK.load(Ordering::Relaxed) - base;
     assert!(peak < 32 << 20, "peak heap {peak} bytes while streaming {megabytes} MB");
     eprintln!("streamed {megabytes} MB: {items} items, peak heap {} KiB", peak >> 10);
 }

@@ -20,6 +20,18 @@ fn node_fs_dir() -> (String, JsDirObject) {
     (pair.get(0).as_string().unwrap(), pair.get(1).unchecked_into())
 }
 
+/// The package's `NodeFsDir` over an existing directory (a second directory object, as a new
+/// process would make).
+fn node_fs_dir_at(path: &str) -> JsDirObject {
+    let reopen = js_sys::Function::new_with_args(
+        "module, dir",
+        "const req = process.getBuiltinModule('node:module').createRequire(module);
+         return new (req(module).NodeFsDir)(dir);",
+    );
+    let module = concat!(env!("CARGO_MANIFEST_DIR"), "/pkg-config/node-fs.cjs");
+    reopen.call2(&JsValue::NULL, &module.into(), &path.into()).unwrap().unchecked_into()
+}
+
 #[wasm_bindgen_test]
 fn mem_dir_meets_the_contract_in_node() {
     contract::check_dir(&MemDir::new(), true);
@@ -37,13 +49,7 @@ fn node_fs_backend_persists_across_directory_objects() {
     let file = JsDir::new(dir).open("data").unwrap();
     contract::write_persistence_marker(&*file);
     file.close().unwrap();
-    let reopen = js_sys::Function::new_with_args(
-        "module, dir",
-        "const req = process.getBuiltinModule('node:module').createRequire(module);
-         return new (req(module).NodeFsDir)(dir);",
-    );
-    let module = concat!(env!("CARGO_MANIFEST_DIR"), "/pkg-config/node-fs.cjs");
-    let again: JsDirObject = reopen.call2(&JsValue::NULL, &module.into(), &path.into()).unwrap().unchecked_into();
+    let again = node_fs_dir_at(&path);
     contract::check_persistence_marker(&*JsDir::new(again).open("data").unwrap());
 }
 
@@ -58,13 +64,7 @@ fn engine_on_the_node_fs_backend_survives_reopen() {
         store.commit(vec![(KPath::parse("n").unwrap(), Node::int(i))]).unwrap();
     }
     store.close().unwrap();
-    let reopen = js_sys::Function::new_with_args(
-        "module, dir",
-        "const req = process.getBuiltinModule('node:module').createRequire(module);
-         return new (req(module).NodeFsDir)(dir);",
-    );
-    let module = concat!(env!("CARGO_MANIFEST_DIR"), "/pkg-config/node-fs.cjs");
-    let again: JsDirObject = reopen.call2(&JsValue::NULL, &module.into(), &path.into()).unwrap().unchecked_into();
+    let again = node_fs_dir_at(&path);
     let mut store = Store::open(&JsDir::new(again), Options::default()).unwrap();
     assert_eq!(store.head(), 40);
     assert_eq!(store.read_at(&KPath::parse("n").unwrap(), 17).unwrap(), Some(Node::int(16)));

@@ -131,28 +131,19 @@ fn write_block_body(out: &mut String, node: &Node, level: usize) {
     }
 }
 
-/// Writes a child value after `key:` or `- `, nested at `level`.
+/// Writes a child value after `key:` or `- `, nested at `level`: a tag and scalars stay on the
+/// line; a non-empty collection starts on the next line.
 fn write_block_child(out: &mut String, node: &Node, level: usize, after_dash: bool) {
-    let collection = is_block_collection(node);
     if let Some(tag) = &node.tag {
         if !after_dash {
             out.push(' ');
         }
         out.push_str(tag);
-        if collection {
-            out.push('\n');
-            indent(out, level);
-            write_block_body(out, node, level);
-            return;
-        }
-        out.push(' ');
-    } else if !after_dash {
-        if collection {
-            out.push('\n');
-            indent(out, level);
-            write_block_body(out, node, level);
-            return;
-        }
+    }
+    if is_block_collection(node) && (node.tag.is_some() || !after_dash) {
+        out.push('\n');
+        indent(out, level);
+    } else if node.tag.is_some() || !after_dash {
         out.push(' ');
     }
     write_block_body(out, node, level);

@@ -107,3 +107,33 @@ pub fn sorted_keys(node: &Node) -> Node {
 pub fn tony(text: &str) -> Node {
     tonystore::tony::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
+
+/// A global allocator that tracks the current and peak heap size, for memory-bound tests.
+/// A test binary installs it with `#[global_allocator] static A: common::Counting = common::Counting;`.
+pub struct Counting;
+
+static CURRENT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        use std::sync::atomic::Ordering;
+        let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(now, Ordering::Relaxed);
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        CURRENT.fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+/// Runs `f` and returns its result with the peak heap growth (bytes) while it ran. Meaningful
+/// only in a test binary whose global allocator is [`Counting`].
+pub fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    use std::sync::atomic::Ordering;
+    let base = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let out = f();
+    (out, PEAK.load(Ordering::Relaxed).saturating_sub(base))
+}
