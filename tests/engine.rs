@@ -262,6 +262,7 @@ fn reads_touch_a_bounded_number_of_entries() {
         let value = store.read_at(&p(path), at as u64).unwrap();
         assert!(value.is_some());
         let read = store.stats().entries_read - before;
+        eprintln!("read_at({path}, {at}) at {commits} commits parsed {read} entries");
         // D = 16: at most 15 entries per level, 4 levels for 100k commits.
         assert!(read <= 15 * 5, "{path}@{at}: read {read} entries");
     }

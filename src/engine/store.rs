@@ -105,8 +105,8 @@ struct Candidate {
     ancestor_depth: Option<usize>,
 }
 
-/// Entries parsed recently, by (level, position).
-const CACHE_ENTRIES: usize = 256;
+/// How many parsed entries the cache keeps (least recently used ones go first).
+const CACHE_ENTRIES: usize = 4096;
 
 /// A versioned Tony document store on a [`StoreDir`].
 pub struct Store {
@@ -120,7 +120,9 @@ pub struct Store {
     head: u64,
     tx_seq: u64,
     options: Options,
-    cache: HashMap<(u8, u64), Arc<LogEntry>>,
+    /// Parsed entries by (level, position), with when each was last used.
+    cache: HashMap<(u8, u64), (Arc<LogEntry>, u64)>,
+    cache_clock: u64,
     /// Offset indexes of large entries, by (level, position).
     offsets: HashMap<(u8, u64), Arc<OffsetIndex>>,
     stats: Stats,
@@ -150,6 +152,7 @@ impl Store {
             tx_seq: 0,
             options,
             cache: HashMap::new(),
+            cache_clock: 0,
             offsets: HashMap::new(),
             stats: Stats { recovery: "none", ..Stats::default() },
             since_persist: 0,
@@ -347,7 +350,7 @@ impl Store {
             }
         }
         self.index.level_mut(0).add(EntryRef { key: commit, pos }, &entry.ends);
-        self.cache.insert((0, pos), Arc::new(entry));
+        self.remember(0, pos, Arc::new(entry));
         self.state = Some(new_state);
         self.head = commit;
         // The commit is durable now; compaction and index persistence can be retried later.
@@ -457,17 +460,27 @@ impl Store {
     }
 
     fn load(&mut self, level: u8, pos: u64) -> Result<Arc<LogEntry>> {
-        if let Some(entry) = self.cache.get(&(level, pos)) {
+        self.cache_clock += 1;
+        if let Some((entry, used)) = self.cache.get_mut(&(level, pos)) {
+            *used = self.cache_clock;
             return Ok(entry.clone());
         }
         let log = if level == 0 { &self.level0 } else { &self.compact };
         let entry = Arc::new(log.read_entry(pos)?);
         self.stats.entries_read += 1;
-        if self.cache.len() >= CACHE_ENTRIES {
-            self.cache.clear();
-        }
-        self.cache.insert((level, pos), entry.clone());
+        self.remember(level, pos, entry.clone());
         Ok(entry)
+    }
+
+    /// Caches a parsed entry, dropping the least recently used quarter when full.
+    fn remember(&mut self, level: u8, pos: u64, entry: Arc<LogEntry>) {
+        if self.cache.len() >= CACHE_ENTRIES {
+            let mut ages: Vec<u64> = self.cache.values().map(|(_, used)| *used).collect();
+            let (_, cutoff, _) = ages.select_nth_unstable(CACHE_ENTRIES / 4);
+            let cutoff = *cutoff;
+            self.cache.retain(|_, (_, used)| *used > cutoff);
+        }
+        self.cache.insert((level, pos), (entry, self.cache_clock));
     }
 
     /// Which entries a read of `path` at `commit` applies, in order.
