@@ -77,5 +77,42 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// Streaming a large sub-document out of the log against building it and encoding it.
+fn streaming(c: &mut Criterion) {
+    use criterion::Throughput;
+    use tonystore::tony::{encode_wire, Key};
+    let items: Vec<Node> = (0..200_000)
+        .map(|i| Node::object(vec![(Key::str("id"), Node::int(i)), (Key::str("name"), Node::string(&format!("item {i}")))]))
+        .collect();
+    let doc = Node::object(vec![(Key::str("big"), Node::array(items))]);
+    let dir = MemDir::new();
+    let mut store = Store::open(&dir, options()).unwrap();
+    store.commit(vec![(KPath::root(), doc.with_tag("!insert"))]).unwrap();
+    let path = KPath::parse("big").unwrap();
+    let mut out = Vec::new();
+    store.read_stream(&path, 1, &mut out).unwrap();
+    let mut group = c.benchmark_group("large_subdocument");
+    group.throughput(Throughput::Bytes(out.len() as u64));
+    group.sample_size(10);
+    group.bench_function("read_stream", |b| {
+        b.iter(|| {
+            let mut sink = std::io::sink();
+            store.read_stream(&path, 1, &mut sink).unwrap()
+        })
+    });
+    store.close().unwrap();
+    drop(store);
+    group.bench_function("open_read_at_then_encode", |b| {
+        b.iter(|| {
+            // A fresh open each time, so the read parses the entry instead of hitting the cache.
+            let mut cold = Store::open(&dir, options()).unwrap();
+            let len = encode_wire(&cold.read_at(&path, 1).unwrap().unwrap()).len();
+            cold.close().unwrap();
+            len
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, streaming);
 criterion_main!(benches);

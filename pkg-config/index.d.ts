@@ -59,6 +59,8 @@ export declare class TonyStore {
   readTonyAt(path: string, commit?: number): string | null;
   /** The value at `path` as text, chunk by chunk. */
   readStream(path: string, commit?: number, options?: StreamOptions): ByteStream;
+  /** Counters, for diagnostics and tests. */
+  stats(): { entriesRead: number; level0Bytes: number; compactBytes: number; streamedFromLog: number; recovery: 'none' | 'incremental' | 'full' };
   /** Commits that changed `path` (or above or below it), oldest first. */
   history(path: string): Float64Array;
   /** Starts a multi-participant transaction; returns its id. */

@@ -102,3 +102,44 @@ async fn opfs_engine_throughput() {
         );
     }
 }
+
+/// `readStream`'s reader over a large sub-document on OPFS: wasm memory does not grow while
+/// streaming (the bytes are copied from the log, never built).
+#[wasm_bindgen_test]
+async fn reading_a_large_subdocument_keeps_wasm_memory_flat() {
+    use js_sys::{Object, Reflect, WebAssembly};
+    use tonystore::wasm::TonyStore;
+    use wasm_bindgen::JsValue;
+    let megabytes: usize = if option_env!("TONYSTORE_HEAVY").is_some() { 100 } else { 16 };
+    let name = unique("big");
+    let options = Object::new();
+    Reflect::set(&options, &"backend".into(), &"opfs".into()).unwrap();
+    {
+        // 100 KB strings: a large document that is cheap to build.
+        let piece = "x".repeat(100 * 1024);
+        let items = js_sys::Array::new();
+        for _ in 0..megabytes * 10 {
+            items.push(&JsValue::from_str(&piece));
+        }
+        let patch = Object::new();
+        Reflect::set(&patch, &"path".into(), &"big".into()).unwrap();
+        Reflect::set(&patch, &"value".into(), &items).unwrap();
+        let mut store = TonyStore::open(name.clone(), options.clone().into()).await.unwrap();
+        store.commit(patch.into(), JsValue::UNDEFINED).unwrap();
+        store.close().unwrap();
+    }
+    let mut store = TonyStore::open(name, options.into()).await.unwrap();
+    let memory = || wasm_bindgen::memory().unchecked_into::<WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as usize;
+    let before = memory();
+    let mut reader = store.open_reader("big", None, Some("tony".into())).unwrap();
+    let mut total = 0usize;
+    while let Some(chunk) = reader.next(256 * 1024).unwrap() {
+        total += chunk.length() as usize;
+    }
+    let growth = memory() - before;
+    console_log!("streamed {} MB from OPFS; wasm memory grew by {} KiB", total >> 20, growth >> 10);
+    assert!(total > megabytes * 1_000_000);
+    assert!(growth < 16 << 20, "wasm memory grew by {growth} bytes");
+    let streamed = Reflect::get(&store.stats(), &"streamedFromLog".into()).unwrap();
+    assert_eq!(streamed.as_f64(), Some(1.0), "the value was copied from the log, not built");
+}

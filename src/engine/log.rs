@@ -7,6 +7,8 @@
 
 use super::entry::{corrupt, LogEntry};
 use super::error::{Result, StoreError};
+use std::rc::Rc;
+
 use crate::storage::BlockFile;
 
 /// Bytes before a frame's payload.
@@ -23,7 +25,7 @@ pub enum ScanEnd {
 
 /// An append-only log of frames.
 pub struct LogFile {
-    file: Box<dyn BlockFile>,
+    file: Rc<dyn BlockFile>,
     end: u64,
     max_payload: u64,
 }
@@ -32,7 +34,7 @@ impl LogFile {
     /// A log over `file`; frames longer than `max_payload` are refused (written or read).
     pub fn new(file: Box<dyn BlockFile>, max_payload: u64) -> Result<Self> {
         let end = file.len()?;
-        Ok(LogFile { file, end, max_payload })
+        Ok(LogFile { file: Rc::from(file), end, max_payload })
     }
 
     /// The file's name, for messages.
@@ -169,6 +171,11 @@ impl LogFile {
     /// The underlying file, for streaming reads of a frame's byte range.
     pub fn file(&self) -> &dyn BlockFile {
         &*self.file
+    }
+
+    /// A shared handle on the underlying file, for readers that outlive a borrow of the log.
+    pub fn shared_file(&self) -> Rc<dyn BlockFile> {
+        self.file.clone()
     }
 
     /// Closes the file.

@@ -2,6 +2,7 @@
 //! read of a small path inside it reads only the bytes around that path.
 
 use std::io::Read;
+use std::rc::Rc;
 
 use crate::kpath::{KPath, Segment};
 use crate::storage::BlockFile;
@@ -108,21 +109,21 @@ pub fn encode_indexed(value: &Node) -> (Vec<u8>, OffsetIndex) {
 
 /// Reads the bytes `start..end` of a [`BlockFile`] in chunks that start small (a read of a
 /// small value touches a few KiB) and double up to 256 KiB (long streams make few calls).
-pub struct RangeReader<'a> {
-    file: &'a dyn BlockFile,
+pub struct RangeReader {
+    file: Rc<dyn BlockFile>,
     at: u64,
     end: u64,
     chunk: u64,
 }
 
-impl<'a> RangeReader<'a> {
+impl RangeReader {
     /// A reader of `file[start..end]`.
-    pub fn new(file: &'a dyn BlockFile, start: u64, end: u64) -> Self {
+    pub fn new(file: Rc<dyn BlockFile>, start: u64, end: u64) -> Self {
         RangeReader { file, at: start, end, chunk: 4 * 1024 }
     }
 }
 
-impl Read for RangeReader<'_> {
+impl Read for RangeReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = (self.end - self.at).min(buf.len() as u64).min(self.chunk) as usize;
         if n == 0 {

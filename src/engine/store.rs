@@ -15,8 +15,8 @@ use super::txbuf::TransactionBuffer;
 use crate::kpath::{get, KPath, Segment};
 use crate::patch::{matches, op_name, patch, PatchError};
 use crate::storage::{BlockFile, StoreDir};
-use crate::tony::{events_of, Event, EventReader, Key, Node, TokenSink};
-use super::offsets::{descend, encode_indexed, scan_offsets, OffsetIndex, RangeReader, INDEXED_ENTRY_BYTES};
+use crate::tony::{ChunkEncoder, Event, EventReader, Key, Node, TextFormat, TokenSink};
+use super::offsets::{descend, encode_indexed, scan_offsets, OffsetIndex, RangeReader, SubDocRef, INDEXED_ENTRY_BYTES};
 
 /// The files of a store, in the order they are opened (the first one carries the writer lock).
 pub const STORE_FILES: [&str; 4] = ["level0.log", "compact.log", "index.a", "index.b"];
@@ -220,7 +220,7 @@ impl Store {
             for e in entries.entries().iter().filter(|e| e.pos >= from) {
                 let (payload, len) = log.frame_extent(e.pos)?;
                 if len >= self.options.offset_index_min_bytes as u64 {
-                    let reader = RangeReader::new(log.file(), payload, payload + len);
+                    let reader = RangeReader::new(log.shared_file(), payload, payload + len);
                     let offsets = scan_offsets(reader, len).ok_or_else(|| corrupt(log.name(), e.pos, "entry text does not stream"))?;
                     self.offsets.insert((level, e.pos), Arc::new(offsets));
                 }
@@ -555,46 +555,57 @@ impl Store {
     }
 
     /// Writes the value at `path` as of `commit` to `out` in wire form; returns whether there
-    /// was a value. When the value comes whole from one large entry, its bytes are streamed
-    /// from the log through the entry's offset index: memory stays bounded and only the bytes
-    /// around the path are read. Otherwise the value is built and then written.
+    /// was a value. See [`open_stream`](Self::open_stream).
     pub fn read_stream(&mut self, path: &KPath, commit: u64, out: &mut dyn std::io::Write) -> Result<bool> {
+        let Some(mut stream) = self.open_stream(path, commit, TextFormat::Wire)? else { return Ok(false) };
+        let io = |e: std::io::Error| StoreError::Storage(crate::storage::StorageError::Io { file: "output".into(), source: e });
+        while let Some(chunk) = stream.next_chunk(64 * 1024)? {
+            out.write_all(&chunk).map_err(io)?;
+        }
+        Ok(true)
+    }
+
+    /// The value at `path` as of `commit` as text, pulled in chunks; `None` where nothing is.
+    /// When the value comes whole from one large entry (wire format), its bytes are streamed
+    /// from the log through the entry's offset index: memory stays bounded and only the bytes
+    /// around the path are read. Otherwise the value is built, then encoded chunk by chunk.
+    pub fn open_stream(&mut self, path: &KPath, commit: u64, format: TextFormat) -> Result<Option<ValueStream>> {
         self.check_open()?;
-        if (1..=self.head).contains(&commit) {
+        if format == TextFormat::Wire && (1..=self.head).contains(&commit) {
             if let Plan::Replay { start: Some(c), rest } = self.plan(path, commit) {
                 if rest.is_empty() {
-                    if let Some(found) = self.stream_from_entry(c, path, out)? {
+                    if let Some((events, first)) = self.locate_in_entry(c, path)? {
                         self.stats.streamed_from_log += 1;
-                        return Ok(found);
+                        let log = if c.level == 0 { &self.level0 } else { &self.compact };
+                        let opens = matches!(first, Event::BeginObject(_) | Event::BeginArray(_));
+                        let depth = events.depth() - usize::from(opens);
+                        let source = LogSource { file: log.name().to_owned(), pos: c.entry.pos, depth, events, first: Some(first), finished: false };
+                        return Ok(Some(ValueStream { source: Source::Log(Box::new(source)), sink: TokenSink::new(Vec::new()) }));
                     }
                 }
             }
         }
-        let Some(value) = self.read_at(path, commit)? else { return Ok(false) };
-        let io = |e: std::io::Error| StoreError::Storage(crate::storage::StorageError::Io { file: "output".into(), source: e });
-        let mut sink = TokenSink::new(out);
-        events_of(&value, &mut |e| sink.write(&e)).map_err(io)?;
-        Ok(true)
+        Ok(self.read_at(path, commit)?.map(|value| ValueStream { source: Source::Built(ChunkEncoder::new(value, format)), sink: TokenSink::new(Vec::new()) }))
     }
 
-    /// Streams `path` out of the entry of candidate `c` (which replaced an ancestor); `None`
-    /// when that entry has no offset index or the shape needs the general path.
-    fn stream_from_entry(&mut self, c: Candidate, path: &KPath, out: &mut dyn std::io::Write) -> Result<Option<bool>> {
+    /// An event reader positioned after the first event of `path`'s value inside the entry of
+    /// candidate `c` (which replaced an ancestor); `None` when that entry has no offset index or
+    /// the shape needs the general path.
+    fn locate_in_entry(&mut self, c: Candidate, path: &KPath) -> Result<Option<(EventReader<RangeReader>, Event)>> {
         let Some(offsets) = self.offsets.get(&(c.level, c.entry.pos)).cloned() else { return Ok(None) };
         let depth = c.ancestor_depth.expect("an ancestor end");
-        // The patch node at the ancestor must be a plain value or an `!insert` of one.
         let mut target = vec![Segment::Field("patch".into())];
         target.extend_from_slice(&path.segments()[..depth]);
         let ancestor = KPath::from_segments(target.clone());
         target.extend_from_slice(&path.segments()[depth..]);
         let target = KPath::from_segments(target);
-        let Some(start) = offsets.nearest(&ancestor).or_else(|| offsets.nearest(&target)) else { return Ok(None) };
         let log = if c.level == 0 { &self.level0 } else { &self.compact };
         let (payload, len) = log.frame_extent(c.entry.pos)?;
-        let from = start.path.clone();
-        let reader = RangeReader::new(log.file(), payload + start.offset, payload + len);
-        let mut events = EventReader::fragment(reader);
-        let Some(ancestor_event) = descend(&mut events, &from, &ancestor) else { return Ok(None) };
+        let reader_at = |r: &SubDocRef| EventReader::fragment(RangeReader::new(log.shared_file(), payload + r.offset, payload + len));
+        // The patch node at the ancestor must be a plain value or an `!insert` of one.
+        let Some(start) = offsets.nearest(&ancestor) else { return Ok(None) };
+        let mut events = reader_at(start);
+        let Some(ancestor_event) = descend(&mut events, &start.path, &ancestor) else { return Ok(None) };
         let op = match &ancestor_event {
             Event::BeginObject(tag) | Event::BeginArray(tag) => tag.clone(),
             Event::Scalar(node) => node.tag.clone(),
@@ -606,31 +617,12 @@ impl Store {
         if !inserted && !offsets.plain_between(&ancestor, &target) {
             return Ok(None);
         }
-        let first = if depth == path.len() {
-            retag(ancestor_event, op_tag)
-        } else {
-            let deeper = offsets.nearest(&target).unwrap_or(start);
-            let mut inner = EventReader::fragment(RangeReader::new(log.file(), payload + deeper.offset, payload + len));
-            match descend(&mut inner, &deeper.path, &target) {
-                Some(event) => {
-                    events = inner;
-                    event
-                }
-                None => return Ok(None),
-            }
-        };
-        let io = |e: std::io::Error| StoreError::Storage(crate::storage::StorageError::Io { file: log.name().into(), source: e });
-        let mut sink = TokenSink::new(out);
-        let depth_before = events.depth() - usize::from(matches!(first, Event::BeginObject(_) | Event::BeginArray(_)));
-        sink.write(&first).map_err(io)?;
-        while events.depth() > depth_before {
-            let event = events
-                .next_event()
-                .map_err(|e| corrupt(log.name(), c.entry.pos, format!("bad entry text: {e}")))?
-                .ok_or_else(|| corrupt(log.name(), c.entry.pos, "entry text ends early"))?;
-            sink.write(&event).map_err(io)?;
+        if depth == path.len() {
+            return Ok(Some((events, retag(ancestor_event, op_tag))));
         }
-        Ok(Some(true))
+        let deeper = offsets.nearest(&target).unwrap_or(start);
+        let mut events = reader_at(deeper);
+        Ok(descend(&mut events, &deeper.path, &target).map(|first| (events, first)))
     }
 
     fn read_through(&mut self, ancestor: &KPath, path: &KPath, commit: u64) -> Result<Option<Node>> {
@@ -820,4 +812,54 @@ fn encode_entry(entry: &LogEntry, min_bytes: usize) -> (Vec<u8>, Option<OffsetIn
     }
     let (bytes, offsets) = encode_indexed(&entry.to_tony());
     (bytes, Some(offsets))
+}
+
+/// A value's text, pulled chunk by chunk (see [`Store::open_stream`]). It holds its own handle
+/// on the log file, so the store stays usable while it is read.
+pub struct ValueStream {
+    source: Source,
+    sink: TokenSink<'static, Vec<u8>>,
+}
+
+enum Source {
+    /// Events copied from an entry's bytes.
+    Log(Box<LogSource>),
+    /// A value built in memory.
+    Built(ChunkEncoder),
+}
+
+struct LogSource {
+    file: String,
+    pos: u64,
+    events: EventReader<RangeReader>,
+    /// The value's first event, until it is written.
+    first: Option<Event>,
+    /// The reader's container depth outside the value.
+    depth: usize,
+    /// Whether the whole value was written.
+    finished: bool,
+}
+
+impl ValueStream {
+    /// The next chunk (at least `min_bytes` unless it is the last), or `None` at the end.
+    pub fn next_chunk(&mut self, min_bytes: usize) -> Result<Option<Vec<u8>>> {
+        let log = match &mut self.source {
+            Source::Built(encoder) => return Ok(encoder.next_chunk(min_bytes).map(String::into_bytes)),
+            Source::Log(log) => log,
+        };
+        while !log.finished && self.sink.get_ref().len() < min_bytes {
+            let event = match log.first.take() {
+                Some(first) => first,
+                None => log
+                    .events
+                    .next_event()
+                    .map_err(|e| corrupt(&log.file, log.pos, format!("bad entry text: {e}")))?
+                    .ok_or_else(|| corrupt(&log.file, log.pos, "entry text ends early"))?,
+            };
+            self.sink.write(&event).map_err(|e| StoreError::Storage(crate::storage::StorageError::Io { file: "stream".into(), source: e }))?;
+            log.finished = log.events.depth() <= log.depth;
+        }
+        let chunk = self.sink.take_output();
+        Ok((!chunk.is_empty()).then_some(chunk))
+    }
 }

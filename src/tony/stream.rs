@@ -350,6 +350,19 @@ impl<'a, W: Write> TokenSink<'a, W> {
         self.out
     }
 
+    /// The writer.
+    pub fn get_ref(&self) -> &W {
+        &self.out
+    }
+
+    /// Takes what was written so far, leaving an empty writer (for draining a buffer).
+    pub fn take_output(&mut self) -> W
+    where
+        W: Default,
+    {
+        std::mem::take(&mut self.out)
+    }
+
     fn emit(&mut self, text: &str) -> std::io::Result<()> {
         self.out.write_all(text.as_bytes())?;
         self.offset += text.len() as u64;

@@ -8,10 +8,10 @@ use wasm_bindgen::prelude::*;
 
 use super::convert::{from_js, to_js};
 use super::{JsDir, JsDirObject, OpfsDir};
-use crate::engine::{Durability, Options, Store, StoreError, Transactions, STORE_FILES};
+use crate::engine::{Durability, Options, Store, StoreError, Transactions, ValueStream, STORE_FILES};
 use crate::kpath::KPath;
 use crate::storage::{MemDir, StoreDir};
-use crate::tony::{encode_wire, parse, ChunkEncoder, Node, TextFormat};
+use crate::tony::{encode_wire, parse, Node, TextFormat};
 
 thread_local! {
     /// In-memory stores by name, so that reopening one in the same realm finds its data.
@@ -151,7 +151,8 @@ impl TonyStore {
     }
 
     /// A reader producing the value at `path` as text (`format`: `"tony"` or `"json"`) in
-    /// chunks; the JS glue wraps it in a `ReadableStream`.
+    /// chunks (`null` where nothing is); the JS glue wraps it in a `ReadableStream`. A large
+    /// sub-document is copied from the log without being built in wasm memory.
     #[wasm_bindgen(js_name = openReader)]
     pub fn open_reader(&mut self, path: &str, commit: Option<f64>, format: Option<String>) -> Result<TextReader, JsValue> {
         let format = match format.as_deref() {
@@ -159,14 +160,36 @@ impl TonyStore {
             Some("json") => TextFormat::Json,
             Some(other) => return Err(error("invalid_option", &format!("format must be \"tony\" or \"json\", not {other:?}"))),
         };
-        let node = self.read_node(path, commit)?.unwrap_or_else(Node::null);
-        Ok(TextReader { encoder: ChunkEncoder::new(node, format) })
+        let path = parse_path(path)?;
+        let commit = commit_number(commit, self.store.head())?;
+        let stream = self.store.open_stream(&path, commit, format).map_err(store_error)?;
+        let stream = match stream {
+            Some(stream) => stream,
+            None => self.store.open_stream(&KPath::root(), 0, format).map_err(store_error)?.expect("the root exists"),
+        };
+        Ok(TextReader { stream })
     }
 
     /// The newest commit number (0 when empty).
     #[wasm_bindgen(getter)]
     pub fn head(&self) -> f64 {
         self.store.head() as f64
+    }
+
+    /// Counters: `{entriesRead, level0Bytes, compactBytes, streamedFromLog, recovery}`.
+    pub fn stats(&self) -> JsValue {
+        let stats = self.store.stats();
+        let object = js_sys::Object::new();
+        for (key, value) in [
+            ("entriesRead", stats.entries_read as f64),
+            ("level0Bytes", stats.level0_bytes as f64),
+            ("compactBytes", stats.compact_bytes as f64),
+            ("streamedFromLog", stats.streamed_from_log as f64),
+        ] {
+            let _ = Reflect::set(&object, &key.into(), &value.into());
+        }
+        let _ = Reflect::set(&object, &"recovery".into(), &stats.recovery.into());
+        object.into()
     }
 
     /// The commits that changed `path` (or something above or below it), oldest first.
@@ -231,13 +254,14 @@ fn tx_status(status: &crate::engine::TxStatus) -> JsValue {
 /// Produces a value's text chunk by chunk.
 #[wasm_bindgen]
 pub struct TextReader {
-    encoder: ChunkEncoder,
+    stream: ValueStream,
 }
 
 #[wasm_bindgen]
 impl TextReader {
     /// The next chunk (UTF-8, at least `minBytes` unless it is the last), or `undefined` at the end.
-    pub fn next(&mut self, min_bytes: u32) -> Option<Uint8Array> {
-        self.encoder.next_chunk(min_bytes as usize).map(|text| Uint8Array::from(text.as_bytes()))
+    pub fn next(&mut self, min_bytes: u32) -> Result<Option<Uint8Array>, JsValue> {
+        let chunk = self.stream.next_chunk(min_bytes as usize).map_err(store_error)?;
+        Ok(chunk.map(|bytes| Uint8Array::from(bytes.as_slice())))
     }
 }
