@@ -315,6 +315,10 @@ fn history_lists_the_commits_that_touched_a_path() {
     assert_eq!(store.history(&p("a")), [1, 3, 4]);
     // Commit 1 replaced the null document, so it stands for every path.
     assert_eq!(store.history(&p("b")), [1, 2, 4]);
+    use tonystore::engine::Direction;
+    assert_eq!(store.commits_at(&p("a"), 3, Direction::Down).collect::<Vec<_>>(), [3, 1]);
+    assert_eq!(store.commits_at(&p("a"), 2, Direction::Up).collect::<Vec<_>>(), [3, 4]);
+    assert_eq!(store.commits_at(&p("a"), 4, Direction::Up).collect::<Vec<_>>(), [4]);
 }
 
 #[test]

@@ -22,6 +22,6 @@ pub use entry::{End, LogEntry};
 pub use error::{Result, StoreError};
 pub use offsets::{OffsetIndex, SubDocRef, CHUNK_BYTES, INDEXED_ENTRY_BYTES};
 pub use log::{LogFile, ScanEnd, FRAME_HEADER};
-pub use store::{Durability, Options, Progress, Stats, Store, ValueStream, STORE_FILES};
+pub use store::{Direction, Durability, Options, Progress, Stats, Store, ValueStream, STORE_FILES};
 pub use tx::{Transactions, TxStatus};
 pub use txbuf::TransactionBuffer;

@@ -21,6 +21,15 @@ use super::offsets::{descend, encode_indexed, scan_offsets, OffsetIndex, RangeRe
 /// The files of a store, in the order they are opened (the first one carries the writer lock).
 pub const STORE_FILES: [&str; 4] = ["level0.log", "compact.log", "index.a", "index.b"];
 
+/// Which way [`Store::commits_at`] walks from a commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Towards older commits.
+    Down,
+    /// Towards newer commits.
+    Up,
+}
+
 /// When commits become durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Durability {
@@ -650,6 +659,17 @@ impl Store {
         commits.sort_unstable();
         commits.dedup();
         commits
+    }
+
+    /// The commits that changed `path` (as [`history`](Self::history)) at or before `commit`,
+    /// newest first ([`Direction::Down`]), or at or after it, oldest first ([`Direction::Up`]).
+    pub fn commits_at(&self, path: &KPath, commit: u64, direction: Direction) -> impl Iterator<Item = u64> {
+        let history = self.history(path).into_iter();
+        let selected: Vec<u64> = match direction {
+            Direction::Down => history.filter(|&c| c <= commit).rev().collect(),
+            Direction::Up => history.filter(|&c| c >= commit).collect(),
+        };
+        selected.into_iter()
     }
 
     /// The level-0 entry of `commit`.
