@@ -4,7 +4,7 @@
 mod common;
 
 use proptest::prelude::*;
-use tonystore::tony::{encode_block, encode_wire, parse, Lexer};
+use tonystore::tony::{encode_block, encode_wire, parse, parse_from_token_source, Lexer};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(common::cases(2_000, 50_000)))]
@@ -14,6 +14,7 @@ proptest! {
         let wire = encode_wire(&node);
         let back = parse(&wire).map_err(|e| TestCaseError::fail(format!("{wire}: {e}")))?;
         prop_assert_eq!(&back, &node, "wire: {}", wire);
+        prop_assert_eq!(&parse_from_token_source(Lexer::new(wire.as_bytes())).unwrap(), &node, "general parser: {}", wire);
         prop_assert_eq!(encode_wire(&back), wire, "canonical wire text re-encodes byte for byte");
         prop_assert!(!encode_wire(&node).contains('\n'), "wire form is one line");
     }
@@ -40,6 +41,12 @@ fn tonyish() -> impl Strategy<Value = String> {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: common::cases(100_000, 1_000_000), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_fast_path_agrees_with_the_general_parser(text in tonyish()) {
+        let general = parse_from_token_source(Lexer::new(text.as_bytes()));
+        prop_assert_eq!(parse(&text).ok(), general.ok(), "{:?}", text);
+    }
 
     #[test]
     fn parser_never_panics_on_tony_shaped_input(text in tonyish()) {

@@ -235,7 +235,8 @@ impl<R: Read> Lexer<R> {
                 b' ' | b'\r' => {
                     self.bump();
                 }
-                b'\t' if !self.at_line_start => {
+                // Inside brackets indentation means nothing, so tabs are blanks there too.
+                b'\t' if !self.at_line_start || self.depth > 0 => {
                     self.bump();
                 }
                 b'\t' => return Err(self.error(self.pos, "tab in indentation (use 2 spaces)")),

@@ -3,6 +3,7 @@
 mod chunks;
 mod encode;
 mod error;
+mod fast;
 mod ir;
 mod lex;
 mod parse;

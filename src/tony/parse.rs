@@ -16,6 +16,9 @@ pub const MAX_DEPTH: usize = 256;
 
 /// Parses one Tony document (block or bracketed style, or JSON).
 pub fn parse(text: &str) -> Result<Node, ParseError> {
+    if let Some(node) = super::fast::parse_bracketed(text) {
+        return Ok(node);
+    }
     parse_from_token_source(Lexer::new(text.as_bytes()))
 }
 

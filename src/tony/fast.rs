@@ -1,0 +1,327 @@
+//! A fast path for the common case: bracketed text (the wire form, JSON) held in memory,
+//! parsed straight from bytes. Anything it is not sure about — comments, folding, key sets,
+//! merge keys, unusual literals, errors — makes it give up, and the general parser (with its
+//! precise error messages) takes over. Both give the same value whenever this one succeeds.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::ir::{Float, Key, Node, Value};
+use super::parse::MAX_DEPTH;
+use super::quote::is_literal_start;
+use super::tag::is_valid_tag;
+
+/// Parses `text` if it is a plain bracketed document; `None` means "use the general parser".
+pub(crate) fn parse_bracketed(text: &str) -> Option<Node> {
+    let mut p = Fast { bytes: text.as_bytes(), at: 0, depth: 0 };
+    let newline = p.skip_space();
+    if newline.is_none() || !matches!(p.peek(), Some(b'{' | b'[')) {
+        return None;
+    }
+    let node = p.value()?;
+    p.skip_space()?;
+    (p.at == p.bytes.len()).then_some(node)
+}
+
+struct Fast<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    depth: usize,
+}
+
+/// Bytes that may appear in a literal this fast path accepts (a safe subset of the lexer's).
+fn plain_literal_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/' | b'-' | b'+' | b'@' | b'$' | b'~' | b'%' | b'=')
+}
+
+impl Fast<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    /// Skips blanks; `Some(true)` if a newline was among them, `None` at a comment.
+    fn skip_space(&mut self) -> Option<bool> {
+        let mut newline = false;
+        while let Some(b) = self.peek() {
+            match b {
+                b' ' | b'\t' | b'\r' => {}
+                b'\n' => newline = true,
+                b'#' => return None,
+                _ => break,
+            }
+            self.at += 1;
+        }
+        Some(newline)
+    }
+
+    fn value(&mut self) -> Option<Node> {
+        let tag = if self.peek() == Some(b'!') { Some(self.tag()?) } else { None };
+        let mut node = match self.peek()? {
+            b'{' => self.object()?,
+            b'[' => self.array()?,
+            b'"' | b'\'' => Node::new(Value::String(self.quoted()?)),
+            b'-' | b'0'..=b'9' => self.number()?,
+            _ => self.literal_value()?,
+        };
+        if tag.is_some() {
+            node.tag = tag;
+        }
+        Some(node)
+    }
+
+    fn tag(&mut self) -> Option<Arc<str>> {
+        let start = self.at;
+        let mut parens = 0usize;
+        while let Some(b) = self.peek() {
+            match b {
+                b'(' => parens += 1,
+                b')' if parens == 0 => return None,
+                b')' => parens -= 1,
+                b'\n' => return None,
+                b' ' | b'\t' | b'\r' | b',' | b'{' | b'[' | b']' | b'}' | b':' | b'#' | b'"' | b'\'' if parens == 0 => break,
+                _ => {}
+            }
+            self.at += 1;
+        }
+        let tag = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
+        if parens > 0 || tag.len() < 2 || !is_valid_tag(tag) {
+            return None;
+        }
+        // The general parser takes a tag followed by a newline differently in block style;
+        // here only a space may separate a tag from its value.
+        if self.peek() != Some(b' ') {
+            return None;
+        }
+        self.skip_space()?;
+        Some(Arc::from(tag))
+    }
+
+    fn enter(&mut self) -> Option<()> {
+        self.depth += 1;
+        (self.depth <= MAX_DEPTH).then_some(())
+    }
+
+    /// After an item: an optional comma (not two) and blanks.
+    fn separator(&mut self) -> Option<()> {
+        self.skip_space()?;
+        if self.peek() == Some(b',') {
+            self.at += 1;
+            self.skip_space()?;
+            if self.peek() == Some(b',') {
+                return None;
+            }
+        }
+        Some(())
+    }
+
+    fn array(&mut self) -> Option<Node> {
+        self.enter()?;
+        self.at += 1;
+        self.skip_space()?;
+        if self.peek() == Some(b',') {
+            return None;
+        }
+        let mut items = Vec::new();
+        loop {
+            match self.peek()? {
+                b']' => {
+                    self.at += 1;
+                    break;
+                }
+                _ => {
+                    let item = self.value()?;
+                    let quoted = matches!(item.value, Value::String(_)) && matches!(self.bytes[self.at - 1], b'"' | b'\'');
+                    items.push(item);
+                    let before = self.at;
+                    let newline = self.skip_space()?;
+                    // Quoted strings on consecutive lines fold into one: the general parser's job.
+                    if quoted && newline && matches!(self.peek(), Some(b'"' | b'\'')) {
+                        return None;
+                    }
+                    self.at = before;
+                    self.separator()?;
+                }
+            }
+        }
+        self.depth -= 1;
+        Some(Node::array(items))
+    }
+
+    fn key(&mut self) -> Option<Key> {
+        let key = match self.peek()? {
+            b'"' | b'\'' => Key::Str(self.quoted()?),
+            b'0'..=b'9' => {
+                let start = self.at;
+                while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                    self.at += 1;
+                }
+                let digits = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
+                if digits.len() > 1 && digits.starts_with('0') {
+                    return None;
+                }
+                Key::Int(digits.parse().ok()?)
+            }
+            _ => match self.literal()? {
+                "null" | "true" | "false" | "<<" => return None,
+                name => Key::str(name),
+            },
+        };
+        self.skip_space()?;
+        if self.peek() != Some(b':') {
+            return None; // a key set, or something odd
+        }
+        self.at += 1;
+        self.skip_space()?;
+        Some(key)
+    }
+
+    fn object(&mut self) -> Option<Node> {
+        self.enter()?;
+        self.at += 1;
+        self.skip_space()?;
+        if self.peek() == Some(b',') {
+            return None;
+        }
+        let mut entries: Vec<(Key, Node)> = Vec::new();
+        loop {
+            if self.peek()? == b'}' {
+                self.at += 1;
+                break;
+            }
+            let key = self.key()?;
+            if matches!(self.peek()?, b',' | b'}') {
+                return None; // a missing value: let the general parser decide
+            }
+            let value = self.value()?;
+            entries.push((key, value));
+            self.separator()?;
+        }
+        self.depth -= 1;
+        let ints = entries.iter().filter(|(k, _)| matches!(k, Key::Int(_))).count();
+        if ints != 0 && ints != entries.len() {
+            return None;
+        }
+        if entries.len() > 1 {
+            let mut seen = HashSet::with_capacity(entries.len());
+            if !entries.iter().all(|(k, _)| seen.insert(k)) {
+                return None;
+            }
+        }
+        Some(Node::object(entries))
+    }
+
+    /// A bare literal of plain characters, ending where the grammar allows.
+    fn literal(&mut self) -> Option<&str> {
+        let start = self.at;
+        if !is_literal_start(self.peek()? as char) || !plain_literal_byte(self.peek()?) {
+            return None;
+        }
+        while self.peek().is_some_and(plain_literal_byte) {
+            self.at += 1;
+        }
+        match self.peek() {
+            None | Some(b' ' | b'\t' | b'\r' | b'\n' | b',' | b'}' | b']') => {}
+            Some(b':') if !matches!(self.bytes.get(self.at + 1), Some(b'/' | b':')) => {}
+            _ => return None,
+        }
+        std::str::from_utf8(&self.bytes[start..self.at]).ok()
+    }
+
+    fn literal_value(&mut self) -> Option<Node> {
+        Some(match self.literal()? {
+            "null" => Node::null(),
+            "true" => Node::bool(true),
+            "false" => Node::bool(false),
+            s => Node::string(s),
+        })
+    }
+
+    fn number(&mut self) -> Option<Node> {
+        let start = self.at;
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        let int_start = self.at;
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.at += 1;
+        }
+        let int_len = self.at - int_start;
+        if int_len == 0 || (int_len > 1 && self.bytes[int_start] == b'0') {
+            return None;
+        }
+        let mut float = false;
+        if self.peek() == Some(b'.') && self.bytes.get(self.at + 1).is_some_and(u8::is_ascii_digit) {
+            float = true;
+            self.at += 1;
+            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                self.at += 1;
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            let sign = usize::from(matches!(self.bytes.get(self.at + 1), Some(b'+' | b'-')));
+            if self.bytes.get(self.at + 1 + sign).is_some_and(u8::is_ascii_digit) {
+                float = true;
+                self.at += 1 + sign;
+                while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                    self.at += 1;
+                }
+            }
+        }
+        if !matches!(self.peek(), None | Some(b' ' | b'\t' | b'\r' | b'\n' | b',' | b'}' | b']')) {
+            return None;
+        }
+        let text = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
+        if !float {
+            if let Ok(i) = text.parse::<i64>() {
+                return Some(Node::int(i));
+            }
+        }
+        let value: f64 = text.parse().ok()?;
+        value.is_finite().then(|| Node::new(Value::Float(Float::from_text(text, value))))
+    }
+
+    fn quoted(&mut self) -> Option<Arc<str>> {
+        let q = self.bytes[self.at];
+        self.at += 1;
+        let start = self.at;
+        // Fast case: no escapes.
+        while let Some(b) = self.peek() {
+            if b == q {
+                let s = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
+                self.at += 1;
+                return Some(Arc::from(s));
+            }
+            if b == b'\\' || b == b'\n' {
+                break;
+            }
+            self.at += 1;
+        }
+        let mut out = self.bytes[start..self.at].to_vec();
+        loop {
+            let b = self.peek()?;
+            self.at += 1;
+            match b {
+                _ if b == q => return String::from_utf8(out).ok().map(Arc::from),
+                b'\n' => return None,
+                b'\\' => {
+                    let c = match self.peek()? {
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'/' => '/',
+                        b'\\' => '\\',
+                        b'"' => '"',
+                        b'\'' => '\'',
+                        _ => return None, // \u and errors: the general parser
+                    };
+                    self.at += 1;
+                    let mut tmp = [0; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
+                }
+                b => out.push(b),
+            }
+        }
+    }
+}
