@@ -21,8 +21,47 @@ use crate::tony::{encode_wire, Key, Node, Value};
 /// Applies `patch` to `doc` and returns the result; `doc` is never modified. A patch that
 /// deletes the whole document yields `null`.
 pub fn patch(doc: &Node, patch: &Node) -> Result<Node, PatchError> {
-    let mut path = Vec::new();
-    Ok(apply(Some(doc), patch, &mut path)?.unwrap_or_else(Node::null))
+    patch_with(doc, patch, PatchOptions::default())
+}
+
+/// Settings of [`patch_with`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PatchOptions {
+    /// Let `!pipe` run its shell command (native only). Off by default, and never on for
+    /// stored patches: a patch from data must not run programs.
+    pub allow_pipe: bool,
+}
+
+/// [`patch`] with settings.
+pub fn patch_with(doc: &Node, patch: &Node, options: PatchOptions) -> Result<Node, PatchError> {
+    let mut ctx = Ctx { path: Vec::new(), options };
+    Ok(apply(Some(doc), patch, &mut ctx)?.unwrap_or_else(Node::null))
+}
+
+/// Where the patcher is (for messages) and how it is set up.
+pub(crate) struct Ctx {
+    path: Vec<Segment>,
+    options: PatchOptions,
+}
+
+impl Ctx {
+    /// A context at the root with default settings.
+    pub(crate) fn new() -> Self {
+        Ctx { path: Vec::new(), options: PatchOptions::default() }
+    }
+}
+
+impl std::ops::Deref for Ctx {
+    type Target = Vec<Segment>;
+    fn deref(&self) -> &Vec<Segment> {
+        &self.path
+    }
+}
+
+impl std::ops::DerefMut for Ctx {
+    fn deref_mut(&mut self) -> &mut Vec<Segment> {
+        &mut self.path
+    }
 }
 
 fn here(path: &[Segment]) -> String {
@@ -46,7 +85,7 @@ fn check_failed(path: &[Segment], op: &str, expected: &Node, found: Option<&Node
 }
 
 /// Applies `patch` to `doc` (`None`: absent); `None` in the result means "deleted".
-pub(crate) fn apply(doc: Option<&Node>, patch: &Node, path: &mut Vec<Segment>) -> Result<Option<Node>, PatchError> {
+pub(crate) fn apply(doc: Option<&Node>, patch: &Node, path: &mut Ctx) -> Result<Option<Node>, PatchError> {
     if let Some(op) = find_op(patch) {
         return apply_op(doc, op, path);
     }
@@ -69,7 +108,7 @@ fn merge_object(
     doc: Option<&Node>,
     entries: &[(Key, Node)],
     patch_tag: Option<Arc<str>>,
-    path: &mut Vec<Segment>,
+    path: &mut Ctx,
 ) -> Result<Node, PatchError> {
     let (mut result, doc_tag) = match doc {
         Some(Node { value: Value::Object(existing), tag }) => ((**existing).clone(), tag.clone()),
@@ -104,7 +143,7 @@ fn merge_array(
     doc: Option<&Node>,
     items: &[Node],
     patch_tag: Option<Arc<str>>,
-    path: &mut Vec<Segment>,
+    path: &mut Ctx,
 ) -> Result<Node, PatchError> {
     let (existing, doc_tag): (&[Node], _) = match doc {
         Some(Node { value: Value::Array(existing), tag }) => (existing, tag.clone()),
@@ -123,7 +162,7 @@ fn merge_array(
 
 /// The document a tag op changes the tag of: the document itself, or the document patched by
 /// the op's child when the child is more than the "unchanged" marker.
-fn tag_op_base(doc: Option<&Node>, child: &Node, path: &mut Vec<Segment>) -> Result<Node, PatchError> {
+fn tag_op_base(doc: Option<&Node>, child: &Node, path: &mut Ctx) -> Result<Node, PatchError> {
     if is_unchanged_marker(child) {
         Ok(doc.cloned().unwrap_or_else(Node::null))
     } else {
@@ -132,7 +171,7 @@ fn tag_op_base(doc: Option<&Node>, child: &Node, path: &mut Vec<Segment>) -> Res
 }
 
 /// Applies the tag ops left in `rest` (the links after a content op) to `result`.
-fn finish_chain(result: Node, rest: &Node, path: &mut Vec<Segment>) -> Result<Option<Node>, PatchError> {
+fn finish_chain(result: Node, rest: &Node, path: &mut Ctx) -> Result<Option<Node>, PatchError> {
     if rest.tag.is_none() {
         return Ok(Some(result));
     }
@@ -149,7 +188,7 @@ fn one_arg<'a>(op: &'a Op, path: &[Segment]) -> Result<&'a str, PatchError> {
     }
 }
 
-fn apply_op(doc: Option<&Node>, op: Op, path: &mut Vec<Segment>) -> Result<Option<Node>, PatchError> {
+fn apply_op(doc: Option<&Node>, op: Op, path: &mut Ctx) -> Result<Option<Node>, PatchError> {
     let name = op.name.as_str();
     match name {
         "delete" => {
@@ -248,10 +287,11 @@ fn apply_op(doc: Option<&Node>, op: Op, path: &mut Vec<Segment>) -> Result<Optio
             Ok(Some(rename_field(base, &from, &to)))
         }
         "dive" => dive(doc, &op.child, path).map(Some),
+        "pipe" if path.options.allow_pipe => pipe(doc, &op.child, path).map(Some),
         "pipe" => Err(PatchError::Unsupported {
             path: here(path),
             op: "!pipe".into(),
-            reason: "it runs a shell command, which a stored patch must never do",
+            reason: "it runs a shell command; only patch_with(.., PatchOptions { allow_pipe: true }) runs it, never a stored patch",
         }),
         _ => unreachable!("find_op returns registered ops only"),
     }
@@ -317,7 +357,7 @@ fn deleted_value(patch: &Node) -> Node {
     value
 }
 
-fn array_diff(doc: Option<&Node>, body: &Node, path: &mut Vec<Segment>) -> Result<Node, PatchError> {
+fn array_diff(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, PatchError> {
     let (items, tag): (&[Node], _) = match doc {
         Some(Node { value: Value::Array(items), tag }) => (items, tag.clone()),
         None | Some(Node { value: Value::Null, .. }) => (&[], None),
@@ -369,7 +409,7 @@ fn array_diff(doc: Option<&Node>, body: &Node, path: &mut Vec<Segment>) -> Resul
     Ok(Node { tag, value: Value::Array(Arc::new(out)) })
 }
 
-fn str_diff(doc: Option<&Node>, body: &Node, mode: StrMode, path: &mut Vec<Segment>) -> Result<Node, PatchError> {
+fn str_diff(doc: Option<&Node>, body: &Node, mode: StrMode, path: &mut Ctx) -> Result<Node, PatchError> {
     let op_name = "strdiff";
     let (text, tag) = match doc {
         Some(Node { value: Value::String(s), tag }) => (s.as_ref(), tag.clone()),
@@ -416,7 +456,7 @@ fn str_diff(doc: Option<&Node>, body: &Node, mode: StrMode, path: &mut Vec<Segme
     Ok(Node { tag, value: Value::String(Arc::from(joined)) })
 }
 
-fn keyed_patch(doc: Option<&Node>, body: &Node, field: &str, path: &mut Vec<Segment>) -> Result<Node, PatchError> {
+fn keyed_patch(doc: Option<&Node>, body: &Node, field: &str, path: &mut Ctx) -> Result<Node, PatchError> {
     let Value::Array(patch_items) = &body.value else { return Err(malformed(path, "key", "needs an array")) };
     let (mut items, tag) = match doc {
         Some(Node { value: Value::Array(items), tag }) => ((**items).clone(), tag.clone()),
@@ -456,7 +496,7 @@ fn keyed_patch(doc: Option<&Node>, body: &Node, field: &str, path: &mut Vec<Segm
     Ok(Node { tag, value: Value::Array(Arc::new(items)) })
 }
 
-fn all_patch(doc: Option<&Node>, body: &Node, path: &mut Vec<Segment>) -> Result<Node, PatchError> {
+fn all_patch(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, PatchError> {
     match doc {
         Some(Node { value: Value::Array(items), tag }) => {
             let mut out = Vec::with_capacity(items.len());
@@ -510,7 +550,7 @@ fn rename_field(node: Node, from: &str, to: &str) -> Node {
 
 /// `!dive [{match: M, patch: P}, ...]`: walks the document and patches every field value whose
 /// field (name and value) matches `M` with `P`.
-fn dive(doc: Option<&Node>, body: &Node, path: &mut Vec<Segment>) -> Result<Node, PatchError> {
+fn dive(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, PatchError> {
     let Value::Array(rules) = &body.value else { return Err(malformed(path, "dive", "needs a list of {match, patch}")) };
     let rules = rules
         .iter()
@@ -520,7 +560,7 @@ fn dive(doc: Option<&Node>, body: &Node, path: &mut Vec<Segment>) -> Result<Node
     dive_node(&doc, &rules, path)
 }
 
-fn dive_node(node: &Node, rules: &[(&Node, &Node)], path: &mut Vec<Segment>) -> Result<Node, PatchError> {
+fn dive_node(node: &Node, rules: &[(&Node, &Node)], path: &mut Ctx) -> Result<Node, PatchError> {
     Ok(match &node.value {
         Value::Object(entries) => {
             let mut out = Vec::with_capacity(entries.len());
@@ -551,3 +591,36 @@ fn dive_node(node: &Node, rules: &[(&Node, &Node)], path: &mut Vec<Segment>) -> 
     })
 }
 
+
+/// `!pipe COMMAND`: the document's text (a string as is, anything else in wire form) through
+/// `sh -c COMMAND`; the output becomes a string.
+#[cfg(not(target_arch = "wasm32"))]
+fn pipe(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, PatchError> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let command = body.as_str().ok_or_else(|| malformed(path, "pipe", "needs the command as a string"))?;
+    let input = match doc {
+        Some(Node { value: Value::String(s), .. }) => s.to_string(),
+        Some(other) => encode_wire(other),
+        None => String::new(),
+    };
+    let failed = |reason: String| malformed(path, "pipe", reason);
+    let mut child = Command::new("sh")
+        .args(["-c", command])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| failed(format!("cannot run sh: {e}")))?;
+    child.stdin.take().expect("piped").write_all(input.as_bytes()).map_err(|e| failed(e.to_string()))?;
+    let output = child.wait_with_output().map_err(|e| failed(e.to_string()))?;
+    if !output.status.success() {
+        return Err(failed(format!("the command exited with {}", output.status)));
+    }
+    let text = String::from_utf8(output.stdout).map_err(|_| failed("the output is not UTF-8".into()))?;
+    Ok(Node { tag: doc.and_then(|d| d.tag.clone()), value: Value::String(Arc::from(text)) })
+}
+
+#[cfg(target_arch = "wasm32")]
+fn pipe(_: Option<&Node>, _: &Node, path: &mut Ctx) -> Result<Node, PatchError> {
+    Err(PatchError::Unsupported { path: here(path), op: "!pipe".into(), reason: "there are no processes in WebAssembly" })
+}

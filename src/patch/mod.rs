@@ -12,7 +12,7 @@ mod ops;
 mod reverse;
 mod seq;
 
-pub use apply::patch;
+pub use apply::{patch, patch_with, PatchOptions};
 pub use diff::diff;
 pub use matching::matches;
 pub use reverse::reverse;
@@ -20,7 +20,7 @@ pub use reverse::reverse;
 /// Applies `patch` to `doc`, where `None` means absent (a key that does not exist); returns
 /// `None` when the patch deletes the value.
 pub fn apply_to(doc: Option<&tony::Node>, patch: &tony::Node) -> Result<Option<tony::Node>, PatchError> {
-    apply::apply(doc, patch, &mut Vec::new())
+    apply::apply(doc, patch, &mut apply::Ctx::new())
 }
 
 /// The name of the op a patch node runs (its first registered op tag link), if any.
