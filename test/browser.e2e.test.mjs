@@ -61,4 +61,18 @@ test('the demo page in Chromium', async (t) => {
   assert.ok(png.length > 10_000, `screenshot is ${png.length} bytes`);
   assert.ok(new Set(png.subarray(100)).size > 200, 'the screenshot has varied content');
   assert.deepStrictEqual(errors, []);
+
+  // A tab that asks to wait gets the store once the holder closes (here: closes the page).
+  const waiter = await context.newPage();
+  await waiter.goto(`${url}style.css`);
+  await waiter.evaluate(() => {
+    window.opened = import('/pkg/browser.js')
+      .then(({ TonyStore }) => TonyStore.open('demo', { wait: true }))
+      .then((store) => { window.head = store.head; return true; });
+  });
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.strictEqual(await waiter.evaluate(() => window.head), undefined, 'still waiting while the store is held');
+  await page.close({ runBeforeUnload: true });
+  await waiter.waitForFunction(() => window.head !== undefined, null, { timeout: 15_000 });
+  assert.ok((await waiter.evaluate(() => window.head)) >= 2);
 });
