@@ -19,6 +19,20 @@ pub fn is_literal_start(c: char) -> bool {
     is_literal_char(c) && !c.is_ascii_digit() && !NOT_FIRST.contains(c)
 }
 
+/// ASCII bytes that may stand anywhere in a bare string the encoder writes: literal characters
+/// minus those the grammar could read as structure (`:` and brackets).
+const BARE_ASCII: [bool; 128] = {
+    let mut table = [false; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'(' | b')' | b'$' | b'~' | b'@' | b'/' | b'.' | b'_' | b'+' | b'-' | b'\\' | b'*' | b'%' | b'!' | b'=');
+        b += 1;
+    }
+    table
+};
+
 /// Whether `s` must be quoted to read back as the same string: it is empty, a keyword, starts
 /// with a digit or a character that cannot start a literal, or contains a character that is
 /// not a literal character or that the grammar could read as structure (`:`, brackets).
@@ -28,7 +42,16 @@ pub fn needs_quote(s: &str) -> bool {
     if !is_literal_start(first) || matches!(s, "true" | "false" | "null") {
         return true;
     }
-    s.chars().any(|c| !is_literal_char(c) || matches!(c, ':' | '[' | ']' | '{' | '}'))
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        if b >= 0x80 {
+            // Non-ASCII: decide the rest character by character.
+            return s[i..].chars().any(|c| !is_literal_char(c) || matches!(c, ':' | '[' | ']' | '{' | '}'));
+        }
+        if !BARE_ASCII[b as usize] {
+            return true;
+        }
+    }
+    false
 }
 
 /// `s` quoted: double quotes unless it holds more `"` than `'`, with JSON-style escapes.
@@ -40,28 +63,33 @@ pub fn quote(s: &str) -> String {
 
 /// Appends `s` quoted (see [`quote`]) to `out`.
 pub fn write_quoted(out: &mut String, s: &str) {
-    let doubles = s.bytes().filter(|&b| b == b'"').count();
-    let singles = s.bytes().filter(|&b| b == b'\'').count();
+    let (mut doubles, mut singles) = (0usize, 0usize);
+    for &b in s.as_bytes() {
+        doubles += usize::from(b == b'"');
+        singles += usize::from(b == b'\'');
+    }
     let q = if doubles > singles { '\'' } else { '"' };
     out.push(q);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if c == q => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c => out.push(c),
-        }
+    // Copy runs of plain bytes whole; every escaped byte is ASCII, so slices stay on chars.
+    let mut run = 0;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        let escaped: std::borrow::Cow<'static, str> = match b {
+            b'\\' => "\\\\".into(),
+            b'\n' => "\\n".into(),
+            b'\r' => "\\r".into(),
+            b'\t' => "\\t".into(),
+            0x08 => "\\b".into(),
+            0x0c => "\\f".into(),
+            b'"' if q == '"' => "\\\"".into(),
+            b'\'' if q == '\'' => "\\'".into(),
+            b if b < 0x20 || b == 0x7f => format!("\\u{b:04x}").into(),
+            _ => continue,
+        };
+        out.push_str(&s[run..i]);
+        out.push_str(&escaped);
+        run = i + 1;
     }
+    out.push_str(&s[run..]);
     out.push(q);
 }
 
