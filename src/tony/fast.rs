@@ -304,18 +304,8 @@ impl Fast<'_> {
                 _ if b == q => return String::from_utf8(out).ok().map(Arc::from),
                 b'\n' => return None,
                 b'\\' => {
-                    let c = match self.peek()? {
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'/' => '/',
-                        b'\\' => '\\',
-                        b'"' => '"',
-                        b'\'' => '\'',
-                        _ => return None, // \u and errors: the general parser
-                    };
+                    // `\u` escapes and errors are the general parser's.
+                    let c = super::quote::simple_escape(self.peek()?)?;
                     self.at += 1;
                     let mut tmp = [0; 4];
                     out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());

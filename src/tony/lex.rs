@@ -439,18 +439,10 @@ impl<R: Read> Lexer<R> {
                     self.bump();
                     let Some(e) = self.peek()? else { return Err(self.error(pos, "unterminated string")) };
                     self.bump();
-                    let c = match e {
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'/' => '/',
-                        b'\\' => '\\',
-                        b'"' => '"',
-                        b'\'' => '\'',
-                        b'u' => self.unicode_escape(at)?,
-                        _ => return Err(self.error(at, format!("invalid escape '\\{}'", e as char))),
+                    let c = match super::quote::simple_escape(e) {
+                        Some(c) => c,
+                        None if e == b'u' => self.unicode_escape(at)?,
+                        None => return Err(self.error(at, format!("invalid escape '\\{}'", e as char))),
                     };
                     let mut tmp = [0; 4];
                     out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());

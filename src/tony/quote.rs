@@ -93,6 +93,22 @@ pub fn write_quoted(out: &mut String, s: &str) {
     out.push(q);
 }
 
+/// The character a one-letter escape `\e` stands for (`\u` escapes aside), in either quote style.
+pub fn simple_escape(e: u8) -> Option<char> {
+    Some(match e {
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'/' => '/',
+        b'\\' => '\\',
+        b'"' => '"',
+        b'\'' => '\'',
+        _ => return None,
+    })
+}
+
 /// Appends `s` to `out`, bare when it reads back as itself and quoted otherwise.
 pub fn write_string(out: &mut String, s: &str) {
     if needs_quote(s) {
