@@ -14,13 +14,16 @@ use super::tag::is_valid_tag;
 /// Parses `text` if it is a plain bracketed document; `None` means "use the general parser".
 pub(crate) fn parse_bracketed(text: &str) -> Option<Node> {
     let mut p = Fast { bytes: text.as_bytes(), at: 0, depth: 0 };
-    let newline = p.skip_space();
-    if newline.is_none() || !matches!(p.peek(), Some(b'{' | b'[')) {
+    // Outside brackets a tab may be indentation, which the general parser rejects.
+    let outside_is_plain = |p: &mut Fast| {
+        let start = p.at;
+        p.skip_space().is_some() && !p.bytes[start..p.at].contains(&b'\t')
+    };
+    if !outside_is_plain(&mut p) || !matches!(p.peek(), Some(b'{' | b'[')) {
         return None;
     }
     let node = p.value()?;
-    p.skip_space()?;
-    (p.at == p.bytes.len()).then_some(node)
+    (outside_is_plain(&mut p) && p.at == p.bytes.len()).then_some(node)
 }
 
 struct Fast<'a> {
