@@ -274,7 +274,7 @@ impl Store {
         let name = self.compact.name().to_owned();
         self.compact.scan(from, |pos, entry| {
             let span = span(divisor, entry.level);
-            if entry.level == 0 || entry.commit % span != 0 || entry.start + span != entry.commit {
+            if entry.level == 0 || !entry.commit.is_multiple_of(span) || entry.start + span != entry.commit {
                 return Err(corrupt(&name, pos, format!("misaligned level {} entry ({}, {}]", entry.level, entry.start, entry.commit)));
             }
             if entry.commit > head || cut.is_some() {
@@ -376,7 +376,7 @@ impl Store {
         let mut level = 1u8;
         loop {
             let span = span(self.options.divisor, level);
-            if span > commit || commit % span != 0 {
+            if span > commit || !commit.is_multiple_of(span) {
                 return Ok(());
             }
             self.build_level(level, commit)?;
@@ -445,7 +445,7 @@ impl Store {
         for level in (1..=top).rev() {
             let span = span(self.options.divisor, level);
             let Some(index) = self.index.level(level) else { continue };
-            while cursor % span == 0 && cursor + span <= hi && index.get(cursor + span).is_some() {
+            while cursor.is_multiple_of(span) && cursor + span <= hi && index.get(cursor + span).is_some() {
                 pieces.push(Piece { level, lo: cursor, hi: cursor + span });
                 cursor += span;
             }

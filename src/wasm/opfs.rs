@@ -102,7 +102,7 @@ pub struct OpfsDir {
 }
 
 async fn resolve<T: JsCast>(promise: js_sys::Promise) -> std::result::Result<T, JsValue> {
-    JsFuture::from(promise).await?.dyn_into::<T>().map_err(JsValue::from)
+    JsFuture::from(promise).await?.dyn_into::<T>()
 }
 
 impl OpfsDir {
