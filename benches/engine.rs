@@ -8,7 +8,11 @@ use tonystore::storage::{BlockFile, MemBlockFile, MemDir, StoreDir};
 use tonystore::tony::{parse, Node};
 
 fn options() -> Options {
-    Options { durability: Durability::OnFlush, persist_every: u64::MAX, ..Options::default() }
+    Options {
+        durability: Durability::OnFlush,
+        persist_every: u64::MAX,
+        ..Options::default()
+    }
 }
 
 fn filled(commits: u64) -> (MemDir, Store) {
@@ -32,7 +36,11 @@ fn bench(c: &mut Criterion) {
     let pos = log.append(payload.as_bytes()).unwrap();
     c.bench_function("read_entry", |b| b.iter(|| log.read_entry(pos).unwrap()));
 
-    let sizes: &[u64] = if std::env::var_os("TONYSTORE_HEAVY").is_some() { &[1_000, 100_000, 1_000_000] } else { &[1_000, 100_000] };
+    let sizes: &[u64] = if std::env::var_os("TONYSTORE_HEAVY").is_some() {
+        &[1_000, 100_000, 1_000_000]
+    } else {
+        &[1_000, 100_000]
+    };
     let mut group = c.benchmark_group("read_at");
     for &n in sizes {
         let (_dir, mut store) = filled(n);
@@ -46,7 +54,10 @@ fn bench(c: &mut Criterion) {
         });
         let before = store.stats().entries_read;
         store.read_at(&path, n - 1).unwrap();
-        eprintln!("read_at at {n} commits: {} entries read (cold)", store.stats().entries_read - before);
+        eprintln!(
+            "read_at at {n} commits: {} entries read (cold)",
+            store.stats().entries_read - before
+        );
     }
     group.finish();
 
@@ -72,7 +83,9 @@ fn bench(c: &mut Criterion) {
             i += 1;
             let a = KPath::parse(&format!("users.u{}", i % 1000)).unwrap();
             let b2 = KPath::parse(&format!("audit.a{}", i % 1000)).unwrap();
-            store.commit(vec![(a, patch.clone()), (b2, Node::int(i as i64))]).unwrap()
+            store
+                .commit(vec![(a, patch.clone()), (b2, Node::int(i as i64))])
+                .unwrap()
         })
     });
 }
@@ -82,12 +95,19 @@ fn streaming(c: &mut Criterion) {
     use criterion::Throughput;
     use tonystore::tony::{encode_wire, Key};
     let items: Vec<Node> = (0..200_000)
-        .map(|i| Node::object(vec![(Key::str("id"), Node::int(i)), (Key::str("name"), Node::string(&format!("item {i}")))]))
+        .map(|i| {
+            Node::object(vec![
+                (Key::str("id"), Node::int(i)),
+                (Key::str("name"), Node::string(&format!("item {i}"))),
+            ])
+        })
         .collect();
     let doc = Node::object(vec![(Key::str("big"), Node::array(items))]);
     let dir = MemDir::new();
     let mut store = Store::open(&dir, options()).unwrap();
-    store.commit(vec![(KPath::root(), doc.with_tag("!insert"))]).unwrap();
+    store
+        .commit(vec![(KPath::root(), doc.with_tag("!insert"))])
+        .unwrap();
     let path = KPath::parse("big").unwrap();
     let mut out = Vec::new();
     store.read_stream(&path, 1, &mut out).unwrap();

@@ -29,11 +29,15 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(json.len() as u64));
     group.sample_size(10);
     group.bench_function("parse/tony", |b| b.iter(|| parse(&json).unwrap()));
-    group.bench_function("parse/serde_json", |b| b.iter(|| serde_json::from_str::<serde_json::Value>(&json).unwrap()));
+    group.bench_function("parse/serde_json", |b| {
+        b.iter(|| serde_json::from_str::<serde_json::Value>(&json).unwrap())
+    });
     let node = parse(&json).unwrap();
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     group.bench_function("encode/tony_wire", |b| b.iter(|| encode_wire(&node)));
-    group.bench_function("encode/serde_json", |b| b.iter(|| serde_json::to_string(&value).unwrap()));
+    group.bench_function("encode/serde_json", |b| {
+        b.iter(|| serde_json::to_string(&value).unwrap())
+    });
     group.finish();
 }
 

@@ -81,7 +81,10 @@ pub enum GetError {
 impl Segment {
     /// Whether this is a wildcard (`*`, `[*]`, `{*}`).
     pub fn is_wildcard(&self) -> bool {
-        matches!(self, Segment::FieldAll | Segment::IndexAll | Segment::SparseAll)
+        matches!(
+            self,
+            Segment::FieldAll | Segment::IndexAll | Segment::SparseAll
+        )
     }
 
     /// The field name, for a field segment.
@@ -178,7 +181,9 @@ impl KPath {
     /// The parent: all but the last segment (the root's parent is the root).
     pub fn parent(&self) -> KPath {
         let n = self.segments.len().saturating_sub(1);
-        KPath { segments: self.segments[..n].to_vec() }
+        KPath {
+            segments: self.segments[..n].to_vec(),
+        }
     }
 
     /// The last segment, if any.
@@ -196,30 +201,54 @@ impl KPath {
 
     /// This path followed by `suffix`.
     pub fn join(&self, suffix: &KPath) -> KPath {
-        KPath { segments: [&self.segments[..], &suffix.segments[..]].concat() }
+        KPath {
+            segments: [&self.segments[..], &suffix.segments[..]].concat(),
+        }
     }
 
     /// The first segment as a path, and the rest; `None` for the root.
     pub fn split_first(&self) -> Option<(KPath, KPath)> {
         let (first, rest) = self.segments.split_first()?;
-        Some((KPath { segments: vec![first.clone()] }, KPath { segments: rest.to_vec() }))
+        Some((
+            KPath {
+                segments: vec![first.clone()],
+            },
+            KPath {
+                segments: rest.to_vec(),
+            },
+        ))
     }
 
     /// The parent and the last segment as a path; `None` for the root.
     pub fn split_last(&self) -> Option<(KPath, KPath)> {
         let (last, parent) = self.segments.split_last()?;
-        Some((KPath { segments: parent.to_vec() }, KPath { segments: vec![last.clone()] }))
+        Some((
+            KPath {
+                segments: parent.to_vec(),
+            },
+            KPath {
+                segments: vec![last.clone()],
+            },
+        ))
     }
 
     /// Every segment as a path of its own.
     pub fn split_all(&self) -> Vec<KPath> {
-        self.segments.iter().map(|s| KPath { segments: vec![s.clone()] }).collect()
+        self.segments
+            .iter()
+            .map(|s| KPath {
+                segments: vec![s.clone()],
+            })
+            .collect()
     }
 
     /// `(is ancestor or equal, is equal)` of this path relative to `other`.
     pub fn ancestor_or_equal(&self, other: &KPath) -> (bool, bool) {
         let prefix = other.segments.starts_with(&self.segments);
-        (prefix, prefix && self.segments.len() == other.segments.len())
+        (
+            prefix,
+            prefix && self.segments.len() == other.segments.len(),
+        )
     }
 
     /// Whether this path is `other` or one of its ancestors.
@@ -257,7 +286,11 @@ struct PathParser<'a> {
 
 impl PathParser<'_> {
     fn error(&self, message: impl Into<String>) -> PathError {
-        PathError { path: self.text.to_owned(), position: self.pos, message: message.into() }
+        PathError {
+            path: self.text.to_owned(),
+            position: self.pos,
+            message: message.into(),
+        }
     }
 
     fn rest(&self) -> &str {
@@ -296,12 +329,18 @@ impl PathParser<'_> {
         let mut lexer = Lexer::new(self.rest().as_bytes());
         match lexer.next_token() {
             Ok(Some(t)) if matches!(t.kind, TokenKind::Quoted(_)) => {
-                let TokenKind::Quoted(s) = t.kind else { unreachable!() };
+                let TokenKind::Quoted(s) = t.kind else {
+                    unreachable!()
+                };
                 self.pos += lexer.position().offset as usize;
                 Ok(s)
             }
             Ok(_) => Err(self.error("expected a quoted string")),
-            Err(e) => Err(PathError { path: self.text.to_owned(), position: self.pos + e.offset as usize, message: e.message }),
+            Err(e) => Err(PathError {
+                path: self.text.to_owned(),
+                position: self.pos + e.offset as usize,
+                message: e.message,
+            }),
         }
     }
 
@@ -310,13 +349,20 @@ impl PathParser<'_> {
             None => Err(self.error("expected a field")),
             Some('"' | '\'') => Ok(Segment::Field(Arc::from(self.quoted()?))),
             Some(_) => {
-                let end = self.rest().find(['.', '[', '{', '(']).unwrap_or(self.rest().len());
+                let end = self
+                    .rest()
+                    .find(['.', '[', '{', '('])
+                    .unwrap_or(self.rest().len());
                 if end == 0 {
                     return Err(self.error("empty field name"));
                 }
                 let name = &self.text[self.pos..self.pos + end];
                 self.pos += end;
-                Ok(if name == "*" { Segment::FieldAll } else { Segment::Field(Arc::from(name)) })
+                Ok(if name == "*" {
+                    Segment::FieldAll
+                } else {
+                    Segment::Field(Arc::from(name))
+                })
             }
         }
     }
@@ -338,7 +384,9 @@ impl PathParser<'_> {
         } else if !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_digit()) {
             index(inner.parse().map_err(|_| self.error("index too large"))?)
         } else {
-            return Err(self.error(format!("expected a non-negative integer or '*' inside '{open}{close}'")));
+            return Err(self.error(format!(
+                "expected a non-negative integer or '*' inside '{open}{close}'"
+            )));
         };
         self.pos += end + close.len_utf8();
         Ok(segment)
@@ -349,7 +397,9 @@ impl PathParser<'_> {
         let key = if matches!(self.rest().chars().next(), Some('"' | '\'')) {
             self.quoted()?
         } else {
-            let Some(end) = self.rest().find(')') else { return Err(self.error("unclosed '('")) };
+            let Some(end) = self.rest().find(')') else {
+                return Err(self.error("unclosed '('"));
+            };
             let key = self.rest()[..end].to_owned();
             self.pos += end;
             key
@@ -383,7 +433,9 @@ pub fn key_text(value: &Node) -> String {
 /// The position of the element of keyed array `items` (key field `field`) whose key is `key`.
 pub fn keyed_position(items: &[Node], field: &str, key: &str) -> Option<usize> {
     let field = Key::str(field);
-    items.iter().position(|item| item.get_field(&field).is_some_and(|v| key_text(v) == key))
+    items
+        .iter()
+        .position(|item| item.get_field(&field).is_some_and(|v| key_text(v) == key))
 }
 
 /// The value at `path` in `node`: `None` when a field (or sparse key, or keyed element) is
@@ -392,14 +444,25 @@ pub fn keyed_position(items: &[Node], field: &str, key: &str) -> Option<usize> {
 pub fn get<'a>(node: &'a Node, path: &KPath) -> Result<Option<&'a Node>, GetError> {
     let mut current = node;
     for (depth, segment) in path.segments.iter().enumerate() {
-        let at = || KPath { segments: path.segments[..depth].to_vec() }.to_string();
+        let at = || {
+            KPath {
+                segments: path.segments[..depth].to_vec(),
+            }
+            .to_string()
+        };
         if segment.is_wildcard() {
-            return Err(GetError::Wildcard { segment: segment.to_string() });
+            return Err(GetError::Wildcard {
+                segment: segment.to_string(),
+            });
         }
         if current.is_null() {
             return Ok(None);
         }
-        let mismatch = || GetError::KindMismatch { at: at(), segment: segment.to_string(), kind: current.kind_name() };
+        let mismatch = || GetError::KindMismatch {
+            at: at(),
+            segment: segment.to_string(),
+            kind: current.kind_name(),
+        };
         let next = match (segment, &current.value) {
             (Segment::Field(name), Value::Object(_)) => current.get_field(&Key::Str(name.clone())),
             (Segment::Sparse(i), Value::Object(_)) => match u32::try_from(*i) {
@@ -408,7 +471,13 @@ pub fn get<'a>(node: &'a Node, path: &KPath) -> Result<Option<&'a Node>, GetErro
             },
             (Segment::Index(i), Value::Array(items)) => match items.get(*i as usize) {
                 Some(item) => Some(item),
-                None => return Err(GetError::IndexOutOfRange { at: at(), index: *i, len: items.len() }),
+                None => {
+                    return Err(GetError::IndexOutOfRange {
+                        at: at(),
+                        index: *i,
+                        len: items.len(),
+                    })
+                }
             },
             (Segment::Key(k), Value::Array(items)) => {
                 let field = keyed_field(current).ok_or_else(mismatch)?;
@@ -440,7 +509,11 @@ pub fn extract_all(node: &Node) -> Vec<(KPath, Node)> {
                     Key::Merge => None,
                 })
                 .collect(),
-            Value::Array(items) => items.iter().enumerate().map(|(i, v)| (path.child(Segment::Index(i as u64)), v)).collect(),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (path.child(Segment::Index(i as u64)), v))
+                .collect(),
             _ => Vec::new(),
         };
         out.push((path, node.clone()));
@@ -458,5 +531,8 @@ pub fn path_of(root: &Node, target: &Node) -> Option<KPath> {
         (Value::Object(_) | Value::Array(_), _) => false,
         _ => a == target,
     };
-    extract_all(root).into_iter().find(|(_, n)| same(n)).map(|(p, _)| p)
+    extract_all(root)
+        .into_iter()
+        .find(|(_, n)| same(n))
+        .map(|(p, _)| p)
 }

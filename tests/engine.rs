@@ -7,7 +7,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use common::{field, text, tony};
-use tonystore::engine::{Durability, LogEntry, LogFile, Options, ScanEnd, Store, StoreError, Transactions, TransactionBuffer, TxStatus, End};
+use tonystore::engine::{
+    Durability, End, LogEntry, LogFile, Options, ScanEnd, Store, StoreError, TransactionBuffer,
+    Transactions, TxStatus,
+};
 use tonystore::kpath::KPath;
 use tonystore::storage::{BlockFile, FsDir, MemBlockFile, MemDir, StorageError, StoreDir};
 use tonystore::tony::{encode_wire, Node};
@@ -32,22 +35,49 @@ fn entries_round_trip_byte_for_byte() {
         commit: 7,
         tx: 9,
         timestamp: 1_764_000_000_000,
-        ends: vec![End { path: p("a.\"b.c\""), independent: true }],
+        ends: vec![End {
+            path: p("a.\"b.c\""),
+            independent: true,
+        }],
         patch: tony("{a: {'b.c': !delete null, d: [1, 2]}}"),
     };
     let wire = entry.to_wire();
     let back = LogEntry::from_wire(&wire).unwrap();
     assert_eq!(back, entry);
     assert_eq!(back.to_wire(), wire);
-    let compacted = LogEntry { level: 2, start: 16, commit: 32, tx: 0, timestamp: 0, ..entry };
-    assert_eq!(LogEntry::from_wire(&compacted.to_wire()).unwrap(), compacted);
-    for bad in ["{commit: 1}", "!entry {commit: -1, ends: {}, patch: null}", "!entry {commit: 1, patch: null}", "!entry {commit: 1 ends: {'a..b': true} patch: null}", "!entry {"] {
+    let compacted = LogEntry {
+        level: 2,
+        start: 16,
+        commit: 32,
+        tx: 0,
+        timestamp: 0,
+        ..entry
+    };
+    assert_eq!(
+        LogEntry::from_wire(&compacted.to_wire()).unwrap(),
+        compacted
+    );
+    for bad in [
+        "{commit: 1}",
+        "!entry {commit: -1, ends: {}, patch: null}",
+        "!entry {commit: 1, patch: null}",
+        "!entry {commit: 1 ends: {'a..b': true} patch: null}",
+        "!entry {",
+    ] {
         assert!(LogEntry::from_wire(bad).is_err(), "{bad}");
     }
 }
 
 fn entry(commit: u64) -> LogEntry {
-    LogEntry { level: 0, start: commit - 1, commit, tx: commit, timestamp: 0, ends: vec![], patch: tony("{x: 1}") }
+    LogEntry {
+        level: 0,
+        start: commit - 1,
+        commit,
+        tx: commit,
+        timestamp: 0,
+        ends: vec![],
+        patch: tony("{x: 1}"),
+    }
 }
 
 #[test]
@@ -59,11 +89,20 @@ fn frames_detect_every_kind_of_damage() {
     assert_eq!(a, 0);
     assert_eq!(log.read_entry(b).unwrap(), entry(2));
     let err = log.read_entry(b + 1).unwrap_err();
-    assert!(matches!(err, StoreError::Corrupt { ref file, offset, .. } if file == "level0.log" && offset == b + 1), "{err}");
-    assert!(log.read_entry(log.end() + 10).is_err(), "an offset past the end");
+    assert!(
+        matches!(err, StoreError::Corrupt { ref file, offset, .. } if file == "level0.log" && offset == b + 1),
+        "{err}"
+    );
+    assert!(
+        log.read_entry(log.end() + 10).is_err(),
+        "an offset past the end"
+    );
     // An oversize frame is refused before anything is written.
     let mut small = LogFile::new(Box::new(MemBlockFile::new("small.log")), 16).unwrap();
-    assert!(matches!(small.append(&[b'x'; 17]), Err(StoreError::TooLarge { len: 17, max: 16 })));
+    assert!(matches!(
+        small.append(&[b'x'; 17]),
+        Err(StoreError::TooLarge { len: 17, max: 16 })
+    ));
     assert_eq!(small.end(), 0);
 }
 
@@ -101,7 +140,9 @@ fn a_flipped_byte_in_the_middle_is_corruption_and_a_torn_tail_is_cut() {
         dir.open(slot).unwrap().set_len(0).unwrap();
     }
     match Store::open(&dir, Options::default()) {
-        Err(StoreError::Corrupt { file, offset, .. }) => assert_eq!((file.as_str(), offset), ("level0.log", second)),
+        Err(StoreError::Corrupt { file, offset, .. }) => {
+            assert_eq!((file.as_str(), offset), ("level0.log", second))
+        }
         Err(other) => panic!("expected Corrupt, got {other}"),
         Ok(_) => panic!("expected Corrupt"),
     }
@@ -112,25 +153,49 @@ fn scanning_reports_a_clean_end_and_a_truncation() {
     let mut log = LogFile::new(Box::new(MemBlockFile::new("l")), 1 << 20).unwrap();
     log.append(entry(1).to_wire().as_bytes()).unwrap();
     let mut seen = 0;
-    assert_eq!(log.scan(0, |_, _| { seen += 1; Ok(()) }).unwrap(), ScanEnd::Clean);
+    assert_eq!(
+        log.scan(0, |_, _| {
+            seen += 1;
+            Ok(())
+        })
+        .unwrap(),
+        ScanEnd::Clean
+    );
     assert_eq!(seen, 1);
     let end = log.end();
     log.file().write_all_at(end, &[0, 0, 0, 9, 1]).unwrap();
     let mut log = LogFile::new(Box::new(ReopenMem(log)), 1 << 20).unwrap();
-    assert_eq!(log.scan(0, |_, _| Ok(())).unwrap(), ScanEnd::TruncatedAt(end));
+    assert_eq!(
+        log.scan(0, |_, _| Ok(())).unwrap(),
+        ScanEnd::TruncatedAt(end)
+    );
 }
 
 /// Re-wraps a log's file so a second `LogFile` sees the bytes written behind the first's back.
 struct ReopenMem(LogFile);
 
 impl BlockFile for ReopenMem {
-    fn name(&self) -> &str { self.0.file().name() }
-    fn len(&self) -> Result<u64, StorageError> { self.0.file().len() }
-    fn read_exact_at(&self, o: u64, b: &mut [u8]) -> Result<(), StorageError> { self.0.file().read_exact_at(o, b) }
-    fn write_all_at(&self, o: u64, d: &[u8]) -> Result<(), StorageError> { self.0.file().write_all_at(o, d) }
-    fn set_len(&self, l: u64) -> Result<(), StorageError> { self.0.file().set_len(l) }
-    fn sync(&self) -> Result<(), StorageError> { self.0.file().sync() }
-    fn close(&self) -> Result<(), StorageError> { self.0.file().close() }
+    fn name(&self) -> &str {
+        self.0.file().name()
+    }
+    fn len(&self) -> Result<u64, StorageError> {
+        self.0.file().len()
+    }
+    fn read_exact_at(&self, o: u64, b: &mut [u8]) -> Result<(), StorageError> {
+        self.0.file().read_exact_at(o, b)
+    }
+    fn write_all_at(&self, o: u64, d: &[u8]) -> Result<(), StorageError> {
+        self.0.file().write_all_at(o, d)
+    }
+    fn set_len(&self, l: u64) -> Result<(), StorageError> {
+        self.0.file().set_len(l)
+    }
+    fn sync(&self) -> Result<(), StorageError> {
+        self.0.file().sync()
+    }
+    fn close(&self) -> Result<(), StorageError> {
+        self.0.file().close()
+    }
 }
 
 #[test]
@@ -148,7 +213,11 @@ fn merge_conformance_cases() {
         match text(&case, "result") {
             Some(want) => {
                 let got = buffer.merge().unwrap().unwrap();
-                assert_eq!(encode_wire(&common::sorted_keys(&got)), encode_wire(&common::sorted_keys(&tony(want))), "{id}");
+                assert_eq!(
+                    encode_wire(&common::sorted_keys(&got)),
+                    encode_wire(&common::sorted_keys(&tony(want))),
+                    "{id}"
+                );
             }
             None => {
                 let merged = buffer.merge();
@@ -168,11 +237,18 @@ fn a_rejected_commit_writes_nothing() {
     let mut store = open(&dir);
     store.commit(vec![(p("a"), tony("[1, 2, 3]"))]).unwrap();
     let before = store.stats().level0_bytes;
-    let err = store.commit(vec![(p("a"), tony("!replace {from: [9], to: []}"))]).unwrap_err();
+    let err = store
+        .commit(vec![(p("a"), tony("!replace {from: [9], to: []}"))])
+        .unwrap_err();
     assert_eq!(err.code(), "patch_rejected");
-    let err = store.commit(vec![(p("a"), tony("{k: 1}")), (p("a.k"), Node::int(2))]).unwrap_err();
+    let err = store
+        .commit(vec![(p("a"), tony("{k: 1}")), (p("a.k"), Node::int(2))])
+        .unwrap_err();
     assert_eq!(err.code(), "invalid_patch", "{err}");
-    assert!(store.commit(vec![]).is_err(), "an empty transaction is refused");
+    assert!(
+        store.commit(vec![]).is_err(),
+        "an empty transaction is refused"
+    );
     assert_eq!(store.stats().level0_bytes, before);
     assert_eq!(store.head(), 1);
     assert_eq!(wire(store.read(&p("a")).unwrap()), "[1 2 3]");
@@ -182,10 +258,20 @@ fn a_rejected_commit_writes_nothing() {
 fn preconditions_are_checked_with_the_write() {
     let dir = MemDir::new();
     let mut store = open(&dir);
-    store.commit(vec![(p("user"), tony("{name: ann, version: 1}"))]).unwrap();
-    let stale = store.commit_with(vec![(p("user.name"), Node::string("bob"))], vec![(p("user"), tony("{version: 0}"))]);
+    store
+        .commit(vec![(p("user"), tony("{name: ann, version: 1}"))])
+        .unwrap();
+    let stale = store.commit_with(
+        vec![(p("user.name"), Node::string("bob"))],
+        vec![(p("user"), tony("{version: 0}"))],
+    );
     assert!(matches!(stale, Err(StoreError::PreconditionFailed { .. })));
-    let fresh = store.commit_with(vec![(p("user.name"), Node::string("bob"))], vec![(p("user"), tony("{version: 1}"))]).unwrap();
+    let fresh = store
+        .commit_with(
+            vec![(p("user.name"), Node::string("bob"))],
+            vec![(p("user"), tony("{version: 1}"))],
+        )
+        .unwrap();
     assert_eq!(fresh, 2);
     assert_eq!(wire(store.read_at(&p("user.name"), 1).unwrap()), "ann");
     assert_eq!(wire(store.read_at(&p("user.name"), 2).unwrap()), "bob");
@@ -197,31 +283,77 @@ fn multi_participant_transactions_commit_once_for_all() {
     let mut store = open(&dir);
     let mut txs = Transactions::default();
     let tx = txs.begin(3, 60_000);
-    assert_eq!(txs.join(&mut store, tx, p("a"), Node::int(1), None).unwrap(), TxStatus::Waiting { joined: 1, of: 3 });
-    assert_eq!(txs.join(&mut store, tx, p("b"), Node::int(2), None).unwrap(), TxStatus::Waiting { joined: 2, of: 3 });
-    assert_eq!(store.head(), 0, "nothing is written before the last participant");
-    assert_eq!(txs.join(&mut store, tx, p("c"), Node::int(3), None).unwrap(), TxStatus::Committed(1));
-    assert_eq!(txs.status(tx).unwrap(), TxStatus::Committed(1), "every participant sees the outcome");
-    assert_eq!(wire(store.read(&KPath::root()).unwrap()), "{a: 1 b: 2 c: 3}");
+    assert_eq!(
+        txs.join(&mut store, tx, p("a"), Node::int(1), None)
+            .unwrap(),
+        TxStatus::Waiting { joined: 1, of: 3 }
+    );
+    assert_eq!(
+        txs.join(&mut store, tx, p("b"), Node::int(2), None)
+            .unwrap(),
+        TxStatus::Waiting { joined: 2, of: 3 }
+    );
+    assert_eq!(
+        store.head(),
+        0,
+        "nothing is written before the last participant"
+    );
+    assert_eq!(
+        txs.join(&mut store, tx, p("c"), Node::int(3), None)
+            .unwrap(),
+        TxStatus::Committed(1)
+    );
+    assert_eq!(
+        txs.status(tx).unwrap(),
+        TxStatus::Committed(1),
+        "every participant sees the outcome"
+    );
+    assert_eq!(
+        wire(store.read(&KPath::root()).unwrap()),
+        "{a: 1 b: 2 c: 3}"
+    );
 
     let late = txs.begin(2, 0);
     std::thread::sleep(std::time::Duration::from_millis(5));
-    assert!(matches!(txs.join(&mut store, late, p("x"), Node::int(1), None).unwrap(), TxStatus::Aborted(_)));
+    assert!(matches!(
+        txs.join(&mut store, late, p("x"), Node::int(1), None)
+            .unwrap(),
+        TxStatus::Aborted(_)
+    ));
     assert_eq!(store.head(), 1);
 
     let failing = txs.begin(2, 60_000);
-    txs.join(&mut store, failing, p("a"), Node::int(5), Some((p("a"), Node::int(99)))).unwrap();
-    assert!(matches!(txs.join(&mut store, failing, p("b"), Node::int(6), None).unwrap(), TxStatus::Aborted(m) if m.contains("precondition")));
+    txs.join(
+        &mut store,
+        failing,
+        p("a"),
+        Node::int(5),
+        Some((p("a"), Node::int(99))),
+    )
+    .unwrap();
+    assert!(
+        matches!(txs.join(&mut store, failing, p("b"), Node::int(6), None).unwrap(), TxStatus::Aborted(m) if m.contains("precondition"))
+    );
     assert!(txs.status(12345).is_err());
 }
 
 #[test]
 fn a_full_disk_fails_the_commit_and_loses_nothing() {
     let dir = MemDir::with_capacity(2_000);
-    let mut store = Store::open(&dir, Options { divisor: 1000, ..Options::default() }).unwrap();
+    let mut store = Store::open(
+        &dir,
+        Options {
+            divisor: 1000,
+            ..Options::default()
+        },
+    )
+    .unwrap();
     let mut committed = 0;
     let err = loop {
-        match store.commit(vec![(p(&format!("k{committed}")), Node::string(&"v".repeat(40)))]) {
+        match store.commit(vec![(
+            p(&format!("k{committed}")),
+            Node::string(&"v".repeat(40)),
+        )]) {
             Ok(c) => committed = c,
             Err(e) => break e,
         }
@@ -231,7 +363,14 @@ fn a_full_disk_fails_the_commit_and_loses_nothing() {
     assert_eq!(store.head(), committed);
     let head_state = store.read(&KPath::root()).unwrap();
     drop(store);
-    let mut again = Store::open(&dir, Options { divisor: 1000, ..Options::default() }).unwrap();
+    let mut again = Store::open(
+        &dir,
+        Options {
+            divisor: 1000,
+            ..Options::default()
+        },
+    )
+    .unwrap();
     assert_eq!(again.head(), committed);
     assert_eq!(again.read(&KPath::root()).unwrap(), head_state);
 }
@@ -245,19 +384,33 @@ fn a_second_writer_is_locked_out() {
     let tmp = tempfile::tempdir().unwrap();
     let fs = FsDir::create(tmp.path()).unwrap();
     let _held = open(&fs);
-    assert_eq!(Store::open(&fs, Options::default()).err().unwrap().code(), "locked");
+    assert_eq!(
+        Store::open(&fs, Options::default()).err().unwrap().code(),
+        "locked"
+    );
 }
 
 #[test]
 fn reads_touch_a_bounded_number_of_entries() {
     let dir = MemDir::new();
-    let mut store = Store::open(&dir, Options { durability: Durability::OnFlush, ..Options::default() }).unwrap();
+    let mut store = Store::open(
+        &dir,
+        Options {
+            durability: Durability::OnFlush,
+            ..Options::default()
+        },
+    )
+    .unwrap();
     let commits = if common::heavy() { 100_000 } else { 5_000 };
     for i in 0..commits {
         let path = format!("users.u{}.score", i % 50);
         store.commit(vec![(p(&path), Node::int(i as i64))]).unwrap();
     }
-    for (path, at) in [("users.u7.score", commits - 1), ("users.u7", commits / 2 + 3), ("", commits)] {
+    for (path, at) in [
+        ("users.u7.score", commits - 1),
+        ("users.u7", commits / 2 + 3),
+        ("", commits),
+    ] {
         let before = store.stats().entries_read;
         let value = store.read_at(&p(path), at as u64).unwrap();
         assert!(value.is_some());
@@ -267,14 +420,35 @@ fn reads_touch_a_bounded_number_of_entries() {
         assert!(read <= 15 * 5, "{path}@{at}: read {read} entries");
     }
     let last = (commits - 1) as i64;
-    assert_eq!(store.read_at(&p(&format!("users.u{}.score", (commits - 1) % 50)), commits as u64).unwrap(), Some(Node::int(last)));
+    assert_eq!(
+        store
+            .read_at(
+                &p(&format!("users.u{}.score", (commits - 1) % 50)),
+                commits as u64
+            )
+            .unwrap(),
+        Some(Node::int(last))
+    );
 }
 
 #[test]
 fn huge_entries_are_indexed_coarsely() {
     let dir = MemDir::new();
     let mut store = open(&dir);
-    let big = Node::object((0..200).map(|i| (format!("k{i}").as_str().into(), Node::object((0..100).map(|j| (format!("f{j}").as_str().into(), Node::int(j))).collect()))).collect());
+    let big = Node::object(
+        (0..200)
+            .map(|i| {
+                (
+                    format!("k{i}").as_str().into(),
+                    Node::object(
+                        (0..100)
+                            .map(|j| (format!("f{j}").as_str().into(), Node::int(j)))
+                            .collect(),
+                    ),
+                )
+            })
+            .collect(),
+    );
     store.commit(vec![(KPath::root(), big)]).unwrap();
     let ends = store.entry(1).unwrap().ends.len();
     assert!(ends <= 200, "20,000 leaves indexed as {ends} ends");
@@ -294,7 +468,10 @@ fn a_full_rebuild_reports_progress() {
     }
     let reports = Rc::new(RefCell::new(Vec::new()));
     let sink = reports.clone();
-    let options = Options { on_progress: Some(Box::new(move |p| sink.borrow_mut().push(p))), ..Options::default() };
+    let options = Options {
+        on_progress: Some(Box::new(move |p| sink.borrow_mut().push(p))),
+        ..Options::default()
+    };
     let store = Store::open(&dir, options).unwrap();
     assert_eq!(store.stats().recovery, "full");
     let reports = reports.borrow();
@@ -310,15 +487,32 @@ fn history_lists_the_commits_that_touched_a_path() {
     store.commit(vec![(p("a.x"), Node::int(1))]).unwrap();
     store.commit(vec![(p("b"), Node::int(1))]).unwrap();
     store.commit(vec![(p("a"), tony("{y: 2}"))]).unwrap();
-    store.commit(vec![(KPath::root(), tony("!insert {a: {x: 3}}"))]).unwrap();
+    store
+        .commit(vec![(KPath::root(), tony("!insert {a: {x: 3}}"))])
+        .unwrap();
     assert_eq!(store.history(&p("a.x")), [1, 4]);
     assert_eq!(store.history(&p("a")), [1, 3, 4]);
     // Commit 1 replaced the null document, so it stands for every path.
     assert_eq!(store.history(&p("b")), [1, 2, 4]);
     use tonystore::engine::Direction;
-    assert_eq!(store.commits_at(&p("a"), 3, Direction::Down).collect::<Vec<_>>(), [3, 1]);
-    assert_eq!(store.commits_at(&p("a"), 2, Direction::Up).collect::<Vec<_>>(), [3, 4]);
-    assert_eq!(store.commits_at(&p("a"), 4, Direction::Up).collect::<Vec<_>>(), [4]);
+    assert_eq!(
+        store
+            .commits_at(&p("a"), 3, Direction::Down)
+            .collect::<Vec<_>>(),
+        [3, 1]
+    );
+    assert_eq!(
+        store
+            .commits_at(&p("a"), 2, Direction::Up)
+            .collect::<Vec<_>>(),
+        [3, 4]
+    );
+    assert_eq!(
+        store
+            .commits_at(&p("a"), 4, Direction::Up)
+            .collect::<Vec<_>>(),
+        [4]
+    );
 }
 
 #[test]
@@ -326,7 +520,13 @@ fn reading_beyond_the_head_is_an_error() {
     let dir = MemDir::new();
     let mut store = open(&dir);
     store.commit(vec![(p("a"), Node::int(1))]).unwrap();
-    assert!(matches!(store.read_at(&p("a"), 2), Err(StoreError::NoSuchCommit { commit: 2, head: 1 })));
+    assert!(matches!(
+        store.read_at(&p("a"), 2),
+        Err(StoreError::NoSuchCommit { commit: 2, head: 1 })
+    ));
     assert_eq!(store.read_at(&p("a"), 0).unwrap(), None);
-    assert_eq!(store.read_at(&KPath::root(), 0).unwrap(), Some(Node::null()));
+    assert_eq!(
+        store.read_at(&KPath::root(), 0).unwrap(),
+        Some(Node::null())
+    );
 }

@@ -39,7 +39,12 @@ fn value() -> impl Strategy<Value = Node> {
             prop::collection::vec(inner.clone(), 0..4).prop_map(Node::array),
             prop::collection::vec((key(), inner), 0..4).prop_map(|kv| {
                 let mut seen = std::collections::HashSet::new();
-                Node::object(kv.into_iter().filter(|(k, _)| seen.insert(k.clone())).map(|(k, v)| (Key::str(&k), v)).collect())
+                Node::object(
+                    kv.into_iter()
+                        .filter(|(k, _)| seen.insert(k.clone()))
+                        .map(|(k, v)| (Key::str(&k), v))
+                        .collect(),
+                )
             }),
         ]
     })
@@ -62,14 +67,21 @@ fn commits() -> impl Strategy<Value = Vec<(KPath, Node)>> {
 
 fn options(divisor: u64) -> Options {
     // Every entry gets an offset index, so streaming reads take their fast path when they can.
-    Options { divisor, durability: Durability::OnFlush, persist_every: 7, offset_index_min_bytes: 0, ..Options::default() }
+    Options {
+        divisor,
+        durability: Durability::OnFlush,
+        persist_every: 7,
+        offset_index_min_bytes: 0,
+        ..Options::default()
+    }
 }
 
 /// Commits what applies; returns the states after each accepted commit (index = commit).
 fn run(store: &mut Store, ops: &[(KPath, Node)]) -> Vec<Node> {
     let mut states = vec![Node::null()];
     for (path, p) in ops {
-        let root = tonystore::engine::TransactionBuffer::from_patch(path.clone(), p.clone()).unwrap();
+        let root =
+            tonystore::engine::TransactionBuffer::from_patch(path.clone(), p.clone()).unwrap();
         let next = patch(states.last().unwrap(), &root);
         match (store.commit(vec![(path.clone(), p.clone())]), next) {
             (Ok(c), Ok(state)) => {
@@ -83,7 +95,11 @@ fn run(store: &mut Store, ops: &[(KPath, Node)]) -> Vec<Node> {
     states
 }
 
-fn check_reads(store: &mut Store, states: &[Node], probes: &[(KPath, usize)]) -> Result<(), TestCaseError> {
+fn check_reads(
+    store: &mut Store,
+    states: &[Node],
+    probes: &[(KPath, usize)],
+) -> Result<(), TestCaseError> {
     let head = states.len() - 1;
     for (p, c) in probes.iter().chain(std::iter::once(&(KPath::root(), head))) {
         let c = c % (head + 1);
@@ -94,9 +110,22 @@ fn check_reads(store: &mut Store, states: &[Node], probes: &[(KPath, usize)]) ->
             let mut streamed = Vec::new();
             let found = store.read_stream(p, c as u64, &mut streamed);
             match (&want, found) {
-                (Ok(Some(w)), Ok(true)) => prop_assert_eq!(String::from_utf8(streamed).unwrap(), tonystore::tony::encode_wire(w), "read_stream({}, {})", p, c),
+                (Ok(Some(w)), Ok(true)) => prop_assert_eq!(
+                    String::from_utf8(streamed).unwrap(),
+                    tonystore::tony::encode_wire(w),
+                    "read_stream({}, {})",
+                    p,
+                    c
+                ),
                 (Ok(None), Ok(false)) | (Err(_), Err(_)) => {}
-                (w, g) => prop_assert!(false, "read_stream({}, {}): model {:?}, store {:?}", p, c, w, g),
+                (w, g) => prop_assert!(
+                    false,
+                    "read_stream({}, {}): model {:?}, store {:?}",
+                    p,
+                    c,
+                    w,
+                    g
+                ),
             }
         }
         match (want, got) {
@@ -114,7 +143,10 @@ static STREAMED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::ne
 #[test]
 fn streaming_reads_take_the_log_path_in_the_model_tests() {
     read_at_equals_replay();
-    assert!(STREAMED.load(std::sync::atomic::Ordering::Relaxed) > 0, "no read was streamed from the log");
+    assert!(
+        STREAMED.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "no read was streamed from the log"
+    );
 }
 
 proptest! {

@@ -28,23 +28,40 @@ struct CountingFile {
 }
 
 impl BlockFile for CountingFile {
-    fn name(&self) -> &str { self.inner.name() }
-    fn len(&self) -> Result<u64, StorageError> { self.inner.len() }
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn len(&self) -> Result<u64, StorageError> {
+        self.inner.len()
+    }
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
         self.read.fetch_add(buf.len() as u64, Ordering::Relaxed);
         self.inner.read_exact_at(offset, buf)
     }
-    fn write_all_at(&self, offset: u64, data: &[u8]) -> Result<(), StorageError> { self.inner.write_all_at(offset, data) }
-    fn set_len(&self, len: u64) -> Result<(), StorageError> { self.inner.set_len(len) }
-    fn sync(&self) -> Result<(), StorageError> { self.inner.sync() }
-    fn close(&self) -> Result<(), StorageError> { self.inner.close() }
+    fn write_all_at(&self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        self.inner.write_all_at(offset, data)
+    }
+    fn set_len(&self, len: u64) -> Result<(), StorageError> {
+        self.inner.set_len(len)
+    }
+    fn sync(&self) -> Result<(), StorageError> {
+        self.inner.sync()
+    }
+    fn close(&self) -> Result<(), StorageError> {
+        self.inner.close()
+    }
 }
 
 impl StoreDir for CountingDir {
     fn open(&self, name: &str) -> Result<Box<dyn BlockFile>, StorageError> {
-        Ok(Box::new(CountingFile { inner: self.inner.open(name)?, read: self.read.clone() }))
+        Ok(Box::new(CountingFile {
+            inner: self.inner.open(name)?,
+            read: self.read.clone(),
+        }))
     }
-    fn location(&self) -> String { "counting".into() }
+    fn location(&self) -> String {
+        "counting".into()
+    }
 }
 
 /// Counts and checksums what it is given, holding nothing.
@@ -62,7 +79,9 @@ impl Write for Sink {
         self.bytes += buf.len() as u64;
         Ok(buf.len())
     }
-    fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn hash_of(text: &str) -> (u64, u64) {
@@ -77,8 +96,14 @@ fn items(n: usize, label: &str) -> Node {
             .map(|i| {
                 Node::object(vec![
                     (Key::str("id"), Node::int(i as i64)),
-                    (Key::str("name"), Node::string(&format!("{label} item number {i}"))),
-                    (Key::str("tags"), Node::array(vec![Node::string("alpha"), Node::string("beta")])),
+                    (
+                        Key::str("name"),
+                        Node::string(&format!("{label} item number {i}")),
+                    ),
+                    (
+                        Key::str("tags"),
+                        Node::array(vec![Node::string("alpha"), Node::string("beta")]),
+                    ),
                 ])
             })
             .collect(),
@@ -87,20 +112,43 @@ fn items(n: usize, label: &str) -> Node {
 
 #[test]
 fn a_large_entry_streams_with_bounded_memory_and_small_reads() {
-    let megabytes = if std::env::var_os("TONYSTORE_HEAVY").is_some() { 200 } else { 24 };
+    let megabytes = if std::env::var_os("TONYSTORE_HEAVY").is_some() {
+        200
+    } else {
+        24
+    };
     let per_half = megabytes * (1 << 20) / 2 / 60; // about 60 bytes per item
     let doc = Node::object(vec![
-        (Key::str("a"), Node::object(vec![(Key::str("items"), items(per_half, "a"))])),
-        (Key::str("b"), Node::object(vec![(Key::str("items"), items(per_half, "b"))])),
+        (
+            Key::str("a"),
+            Node::object(vec![(Key::str("items"), items(per_half, "a"))]),
+        ),
+        (
+            Key::str("b"),
+            Node::object(vec![(Key::str("items"), items(per_half, "b"))]),
+        ),
     ]);
-    let expected_b = hash_of(&encode_wire(get(&doc, &KPath::parse("b").unwrap()).unwrap().unwrap()));
+    let expected_b = hash_of(&encode_wire(
+        get(&doc, &KPath::parse("b").unwrap()).unwrap().unwrap(),
+    ));
     let read = Arc::new(AtomicU64::new(0));
-    let dir = CountingDir { inner: MemDir::new(), read: read.clone() };
+    let dir = CountingDir {
+        inner: MemDir::new(),
+        read: read.clone(),
+    };
     {
         let mut store = Store::open(&dir, Options::default()).unwrap();
-        store.commit(vec![(KPath::root(), doc.with_tag("!insert"))]).unwrap();
-        store.commit(vec![(KPath::parse("note").unwrap(), Node::string("small"))]).unwrap();
-        assert!(store.stats().level0_bytes >= (megabytes as u64 - 1) << 20, "the entry is {} bytes", store.stats().level0_bytes);
+        store
+            .commit(vec![(KPath::root(), doc.with_tag("!insert"))])
+            .unwrap();
+        store
+            .commit(vec![(KPath::parse("note").unwrap(), Node::string("small"))])
+            .unwrap();
+        assert!(
+            store.stats().level0_bytes >= (megabytes as u64 - 1) << 20,
+            "the entry is {} bytes",
+            store.stats().level0_bytes
+        );
         store.close().unwrap();
     }
 
@@ -112,16 +160,29 @@ fn a_large_entry_streams_with_bounded_memory_and_small_reads() {
     assert!(store.read_stream(&path, 2, &mut out).unwrap());
     assert_eq!(String::from_utf8(out).unwrap(), "\"b item number 3\"");
     let small = read.load(Ordering::Relaxed);
-    assert!(small < 16 * 1024, "a small read touched {small} bytes of the log");
+    assert!(
+        small < 16 * 1024,
+        "a small read touched {small} bytes of the log"
+    );
 
     // Half the document as a stream: bounded memory, the same bytes as the plain encoding.
     let (sink, peak) = common::peak_during(|| {
         let mut sink = Sink::default();
-        assert!(store.read_stream(&KPath::parse("b").unwrap(), 2, &mut sink).unwrap());
+        assert!(store
+            .read_stream(&KPath::parse("b").unwrap(), 2, &mut sink)
+            .unwrap());
         sink
     });
     assert_eq!((sink.bytes, sink.hash), expected_b);
-    assert!(peak < 32 << 20, "streaming {} bytes peaked at {peak} bytes of heap", sink.bytes);
+    assert!(
+        peak < 32 << 20,
+        "streaming {} bytes peaked at {peak} bytes of heap",
+        sink.bytes
+    );
     assert_eq!(store.stats().streamed_from_log, 2);
-    eprintln!("streamed {} MB with a peak heap of {} KiB; small read touched {small} bytes", sink.bytes >> 20, peak >> 10);
+    eprintln!(
+        "streamed {} MB with a peak heap of {} KiB; small read touched {small} bytes",
+        sink.bytes >> 20,
+        peak >> 10
+    );
 }

@@ -17,8 +17,10 @@ fn second_writer_in_another_process_is_locked() {
         .arg("true")
         .status();
     if let Ok(status) = status {
-        assert!(!status.success(), "another process must not get the lock while we hold it");
+        assert!(
+            !status.success(),
+            "another process must not get the lock while we hold it"
+        );
     }
     contract::assert_locked(FileBlockFile::open(&path));
 }
-

@@ -10,8 +10,13 @@ use tonystore::tony::{Key, Node, Value};
 fn segments(list: &Node) -> KPath {
     let segs = list.as_array().expect("segment list").iter().map(|s| {
         let (key, value) = &s.as_object().unwrap()[0];
-        let Key::Str(kind) = key else { panic!("bad segment {s:?}") };
-        let int = || match value.value { Value::Int(i) => i as u64, _ => panic!("index") };
+        let Key::Str(kind) = key else {
+            panic!("bad segment {s:?}")
+        };
+        let int = || match value.value {
+            Value::Int(i) => i as u64,
+            _ => panic!("index"),
+        };
         match &**kind {
             "field" => Segment::Field(value.as_str().unwrap().into()),
             "index" => Segment::Index(int()),
@@ -50,11 +55,17 @@ fn every_kpath_case_passes() {
         let id = text(case, "id").unwrap();
         let input = field(case, "input");
         let expected = field(case, "expected");
-        let exact = case.get_field(&"exact".into()).is_some_and(|e| matches!(e.value, Value::Bool(true)));
+        let exact = case
+            .get_field(&"exact".into())
+            .is_some_and(|e| matches!(e.value, Value::Bool(true)));
         match text(case, "kind").unwrap() {
             "parse_ok" => assert_eq!(path(input.as_str().unwrap()), segments(expected), "{id}"),
             "parse_err" => assert!(KPath::parse(input.as_str().unwrap()).is_err(), "{id}"),
-            "string" => assert_eq!(segments(input).to_string(), expected.as_str().unwrap(), "{id}"),
+            "string" => assert_eq!(
+                segments(input).to_string(),
+                expected.as_str().unwrap(),
+                "{id}"
+            ),
             "string_quoted" => {
                 let p = segments(input);
                 let s = p.to_string();
@@ -84,13 +95,22 @@ fn every_kpath_case_passes() {
                 }
             }
             "join" => {
-                let joined = path(text(input, "prefix").unwrap()).join(&path(text(input, "suffix").unwrap()));
+                let joined = path(text(input, "prefix").unwrap())
+                    .join(&path(text(input, "suffix").unwrap()));
                 same(&joined, expected.as_str().unwrap(), exact, id);
             }
-            "parent" => assert_eq!(path(input.as_str().unwrap()).parent().to_string(), expected.as_str().unwrap(), "{id}"),
+            "parent" => assert_eq!(
+                path(input.as_str().unwrap()).parent().to_string(),
+                expected.as_str().unwrap(),
+                "{id}"
+            ),
             "last_segment" => {
                 let p = path(input.as_str().unwrap());
-                assert_eq!(p.last().unwrap().to_string(), expected.as_str().unwrap(), "{id}");
+                assert_eq!(
+                    p.last().unwrap().to_string(),
+                    expected.as_str().unwrap(),
+                    "{id}"
+                );
             }
             "type" => {
                 let p = path(input.as_str().unwrap());
@@ -105,11 +125,17 @@ fn every_kpath_case_passes() {
                 assert_eq!(first.is_wildcard(), bool_field(expected, "wild"), "{id}");
             }
             "ancestor" => {
-                let (anc, eq) = path(text(input, "path").unwrap()).ancestor_or_equal(&path(text(input, "other").unwrap()));
-                assert_eq!((anc, eq), (bool_field(expected, "anc"), bool_field(expected, "eq")), "{id}");
+                let (anc, eq) = path(text(input, "path").unwrap())
+                    .ancestor_or_equal(&path(text(input, "other").unwrap()));
+                assert_eq!(
+                    (anc, eq),
+                    (bool_field(expected, "anc"), bool_field(expected, "eq")),
+                    "{id}"
+                );
             }
             "is_prefix" => {
-                let got = path(text(input, "path").unwrap()).is_prefix_of(&path(text(input, "other").unwrap()));
+                let got = path(text(input, "path").unwrap())
+                    .is_prefix_of(&path(text(input, "other").unwrap()));
                 assert_eq!(got, matches!(expected.value, Value::Bool(true)), "{id}");
             }
             "field_name" => {

@@ -17,14 +17,25 @@ fn every_patch_case_passes() {
         let pipes = tags.iter().any(|t| t.as_str() == Some("pipe"));
         if pipes {
             // `!pipe` runs a shell command: refused unless explicitly allowed.
-            assert!(matches!(patch(&doc, &p), Err(PatchError::Unsupported { .. })), "{id}");
+            assert!(
+                matches!(patch(&doc, &p), Err(PatchError::Unsupported { .. })),
+                "{id}"
+            );
         }
         let want_error = matches!(field(&case, "error").value, Value::Bool(true));
         match patch_with(&doc, &p, PatchOptions { allow_pipe: pipes }) {
             Ok(got) => {
-                assert!(!want_error, "{id}: expected an error, got {}", encode_wire(&got));
+                assert!(
+                    !want_error,
+                    "{id}: expected an error, got {}",
+                    encode_wire(&got)
+                );
                 let want = tony(text(&case, "result").unwrap());
-                assert_eq!(encode_wire(&sorted_keys(&got)), encode_wire(&sorted_keys(&want)), "{id}");
+                assert_eq!(
+                    encode_wire(&sorted_keys(&got)),
+                    encode_wire(&sorted_keys(&want)),
+                    "{id}"
+                );
             }
             Err(e) => assert!(want_error, "{id}: {e}"),
         }
@@ -42,9 +53,21 @@ fn every_diff_case_passes_with_the_exact_diff() {
             None => assert!(got.is_none(), "{id}"),
             Some(want) => {
                 let got = got.unwrap_or_else(|| panic!("{id}: no diff"));
-                assert_eq!(encode_wire(&sorted_keys(&got)), encode_wire(&sorted_keys(&tony(want))), "{id}");
-                assert_eq!(sorted_keys(&patch(&from, &got).unwrap()), sorted_keys(&to), "{id}: patch(from, diff) == to");
-                assert_eq!(reverse(&reverse(&got)), got, "{id}: reversing twice is the identity");
+                assert_eq!(
+                    encode_wire(&sorted_keys(&got)),
+                    encode_wire(&sorted_keys(&tony(want))),
+                    "{id}"
+                );
+                assert_eq!(
+                    sorted_keys(&patch(&from, &got).unwrap()),
+                    sorted_keys(&to),
+                    "{id}: patch(from, diff) == to"
+                );
+                assert_eq!(
+                    reverse(&reverse(&got)),
+                    got,
+                    "{id}: reversing twice is the identity"
+                );
             }
         }
     }

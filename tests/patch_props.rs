@@ -13,13 +13,17 @@ use tonystore::tony::{encode_wire, Key, Node};
 
 fn any_segment() -> impl Strategy<Value = Segment> {
     prop_oneof![
-        common::any_string().prop_filter("non-empty", |s| !s.is_empty()).prop_map(|s| Segment::Field(s.into())),
+        common::any_string()
+            .prop_filter("non-empty", |s| !s.is_empty())
+            .prop_map(|s| Segment::Field(s.into())),
         Just(Segment::FieldAll),
         any::<u64>().prop_map(Segment::Index),
         Just(Segment::IndexAll),
         any::<u64>().prop_map(Segment::Sparse),
         Just(Segment::SparseAll),
-        common::any_string().prop_filter("non-empty", |s| !s.is_empty()).prop_map(|s| Segment::Key(s.into())),
+        common::any_string()
+            .prop_filter("non-empty", |s| !s.is_empty())
+            .prop_map(|s| Segment::Key(s.into())),
     ]
 }
 
@@ -159,17 +163,25 @@ fn consecutive_replacements_use_one_slot_each() {
 fn set_at(node: &Node, path: &[Segment], new: &Node) -> Node {
     use std::sync::Arc;
     use tonystore::tony::Value;
-    let Some((first, rest)) = path.split_first() else { return new.clone() };
+    let Some((first, rest)) = path.split_first() else {
+        return new.clone();
+    };
     let mut out = node.clone();
     match (&mut out.value, first) {
         (Value::Object(entries), Segment::Field(name)) => {
             let entries = Arc::make_mut(entries);
-            let i = entries.iter().position(|(k, _)| *k == Key::Str(name.clone())).unwrap();
+            let i = entries
+                .iter()
+                .position(|(k, _)| *k == Key::Str(name.clone()))
+                .unwrap();
             entries[i].1 = set_at(&entries[i].1, rest, new);
         }
         (Value::Object(entries), Segment::Sparse(n)) => {
             let entries = Arc::make_mut(entries);
-            let i = entries.iter().position(|(k, _)| *k == Key::Int(*n as u32)).unwrap();
+            let i = entries
+                .iter()
+                .position(|(k, _)| *k == Key::Int(*n as u32))
+                .unwrap();
             entries[i].1 = set_at(&entries[i].1, rest, new);
         }
         (Value::Array(items), Segment::Index(i)) => {

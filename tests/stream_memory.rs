@@ -19,11 +19,17 @@ struct Generator {
     state: u8,
 }
 
-const ITEM: &str = "{id: 42 name: \"streamed item\" tags: [a b c] nested: {x: 1.5 y: [true false null]}} ";
+const ITEM: &str =
+    "{id: 42 name: \"streamed item\" tags: [a b c] nested: {x: 1.5 y: [true false null]}} ";
 
 impl Generator {
     fn new(target: u64) -> Self {
-        Generator { remaining_items: target / ITEM.len() as u64, buffer: b"[".to_vec(), at: 0, state: 0 }
+        Generator {
+            remaining_items: target / ITEM.len() as u64,
+            buffer: b"[".to_vec(),
+            at: 0,
+            state: 0,
+        }
     }
 }
 
@@ -56,7 +62,11 @@ impl Read for Generator {
 
 #[test]
 fn a_200_mb_document_streams_in_bounded_memory() {
-    let megabytes: u64 = if std::env::var_os("TONYSTORE_HEAVY").is_some() { 1024 } else { 200 };
+    let megabytes: u64 = if std::env::var_os("TONYSTORE_HEAVY").is_some() {
+        1024
+    } else {
+        200
+    };
     let ((items, scalars, max_depth), peak) = common::peak_during(|| {
         let mut reader = EventReader::new(Generator::new(megabytes << 20));
         let (mut items, mut scalars, mut max_depth) = (0u64, 0u64, 0usize);
@@ -74,6 +84,12 @@ fn a_200_mb_document_streams_in_bounded_memory() {
     assert_eq!(items, expected_items);
     assert_eq!(scalars, expected_items * 9);
     assert_eq!(max_depth, 4);
-    assert!(peak < 32 << 20, "peak heap {peak} bytes while streaming {megabytes} MB");
-    eprintln!("streamed {megabytes} MB: {items} items, peak heap {} KiB", peak >> 10);
+    assert!(
+        peak < 32 << 20,
+        "peak heap {peak} bytes while streaming {megabytes} MB"
+    );
+    eprintln!(
+        "streamed {megabytes} MB: {items} items, peak heap {} KiB",
+        peak >> 10
+    );
 }

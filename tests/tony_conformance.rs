@@ -8,9 +8,16 @@ use tonystore::tony::{encode_wire, parse, Lexer, Node};
 fn check(id: &str, text: &str) {
     let node = parse(text).unwrap_or_else(|e| panic!("{id}: {e}\n{text}"));
     let wire = encode_wire(&node);
-    assert_eq!(parse(&wire).unwrap_or_else(|e| panic!("{id}: {e}: {wire}")), node, "{id}: {wire}");
+    assert_eq!(
+        parse(&wire).unwrap_or_else(|e| panic!("{id}: {e}: {wire}")),
+        node,
+        "{id}: {wire}"
+    );
     let streamed = tonystore::tony::parse_from_token_source(Lexer::new(text.as_bytes())).unwrap();
-    assert_eq!(streamed, node, "{id}: parse_from_token_source agrees with parse");
+    assert_eq!(
+        streamed, node,
+        "{id}: parse_from_token_source agrees with parse"
+    );
 }
 
 #[test]

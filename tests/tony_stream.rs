@@ -5,14 +5,19 @@ mod common;
 
 use proptest::prelude::*;
 use tonystore::kpath::{extract_all, get, KPath};
-use tonystore::tony::{build_node, encode_wire, events_of, parse, parse_from_token_source, Event, EventReader, Lexer, Node, TokenSink};
+use tonystore::tony::{
+    build_node, encode_wire, events_of, parse, parse_from_token_source, Event, EventReader, Lexer,
+    Node, TokenSink,
+};
 
 /// Writes `node` through a sink, returning the text and every (offset, path) reported.
 fn sink(node: &Node) -> (String, Vec<(u64, KPath)>) {
     let mut starts = Vec::new();
     let mut out = Vec::new();
     {
-        let mut sink = TokenSink::with_callback(&mut out, |offset, path: &KPath, _: &Event| starts.push((offset, path.clone())));
+        let mut sink = TokenSink::with_callback(&mut out, |offset, path: &KPath, _: &Event| {
+            starts.push((offset, path.clone()))
+        });
         events_of(node, &mut |e| sink.write(&e)).unwrap();
     }
     (String::from_utf8(out).unwrap(), starts)
@@ -64,7 +69,11 @@ fn incremental_parse_keeps_a_bounded_token_buffer() {
     let mut lexer = Lexer::new(std::io::BufReader::with_capacity(4096, text.as_bytes()));
     let node = parse_from_token_source(&mut lexer).unwrap();
     assert_eq!(node.as_array().unwrap().len(), count);
-    assert!(lexer.buffered_capacity() <= 256 * 1024, "token buffer grew to {}", lexer.buffered_capacity());
+    assert!(
+        lexer.buffered_capacity() <= 256 * 1024,
+        "token buffer grew to {}",
+        lexer.buffered_capacity()
+    );
     assert_eq!(node, parse(&text).unwrap());
 }
 

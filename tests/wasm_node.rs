@@ -16,8 +16,15 @@ fn node_fs_dir() -> (String, JsDirObject) {
          const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tonystore-'));
          return [dir, new (req(module).NodeFsDir)(dir)];",
     );
-    let pair: js_sys::Array = make.call1(&JsValue::NULL, &module.into()).unwrap().dyn_into().unwrap();
-    (pair.get(0).as_string().unwrap(), pair.get(1).unchecked_into())
+    let pair: js_sys::Array = make
+        .call1(&JsValue::NULL, &module.into())
+        .unwrap()
+        .dyn_into()
+        .unwrap();
+    (
+        pair.get(0).as_string().unwrap(),
+        pair.get(1).unchecked_into(),
+    )
 }
 
 /// The package's `NodeFsDir` over an existing directory (a second directory object, as a new
@@ -29,7 +36,10 @@ fn node_fs_dir_at(path: &str) -> JsDirObject {
          return new (req(module).NodeFsDir)(dir);",
     );
     let module = concat!(env!("CARGO_MANIFEST_DIR"), "/pkg-config/node-fs.cjs");
-    reopen.call2(&JsValue::NULL, &module.into(), &path.into()).unwrap().unchecked_into()
+    reopen
+        .call2(&JsValue::NULL, &module.into(), &path.into())
+        .unwrap()
+        .unchecked_into()
 }
 
 #[wasm_bindgen_test]
@@ -61,11 +71,16 @@ fn engine_on_the_node_fs_backend_survives_reopen() {
     let (path, dir) = node_fs_dir();
     let mut store = Store::open(&JsDir::new(dir), Options::default()).unwrap();
     for i in 0..40 {
-        store.commit(vec![(KPath::parse("n").unwrap(), Node::int(i))]).unwrap();
+        store
+            .commit(vec![(KPath::parse("n").unwrap(), Node::int(i))])
+            .unwrap();
     }
     store.close().unwrap();
     let again = node_fs_dir_at(&path);
     let mut store = Store::open(&JsDir::new(again), Options::default()).unwrap();
     assert_eq!(store.head(), 40);
-    assert_eq!(store.read_at(&KPath::parse("n").unwrap(), 17).unwrap(), Some(Node::int(16)));
+    assert_eq!(
+        store.read_at(&KPath::parse("n").unwrap(), 17).unwrap(),
+        Some(Node::int(16))
+    );
 }

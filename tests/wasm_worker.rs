@@ -10,19 +10,29 @@ wasm_bindgen_test_configure!(run_in_dedicated_worker);
 
 /// A store name no earlier run used (OPFS persists across test runs of one profile).
 fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", js_sys::Date::now() as u64 ^ (js_sys::Math::random() * 1e9) as u64)
+    format!(
+        "{prefix}-{}",
+        js_sys::Date::now() as u64 ^ (js_sys::Math::random() * 1e9) as u64
+    )
 }
 
 #[wasm_bindgen_test]
 fn runs_in_a_dedicated_worker() {
     let global = js_sys::global();
-    assert!(global.dyn_ref::<web_sys::DedicatedWorkerGlobalScope>().is_some(), "not in a dedicated worker");
+    assert!(
+        global
+            .dyn_ref::<web_sys::DedicatedWorkerGlobalScope>()
+            .is_some(),
+        "not in a dedicated worker"
+    );
     console_log!("OPFS contract tests running in a DedicatedWorkerGlobalScope");
 }
 
 #[wasm_bindgen_test]
 async fn opfs_file_meets_the_contract() {
-    let dir = OpfsDir::open(&unique("contract"), &["fresh"]).await.unwrap();
+    let dir = OpfsDir::open(&unique("contract"), &["fresh"])
+        .await
+        .unwrap();
     contract::check_fresh_file(&*dir.open("fresh").unwrap());
 }
 
@@ -34,7 +44,9 @@ async fn opfs_persists_across_reopen_and_locks_a_second_writer() {
     contract::write_persistence_marker(&*file);
     contract::assert_locked(OpfsDir::open(&store, &["data"]).await);
     file.close().unwrap();
-    let again = OpfsDir::open(&store, &["data"]).await.expect("reopen after close");
+    let again = OpfsDir::open(&store, &["data"])
+        .await
+        .expect("reopen after close");
     contract::check_persistence_marker(&*again.open("data").unwrap());
 }
 
@@ -43,7 +55,10 @@ async fn opfs_rejects_bad_names_and_unprepared_files() {
     assert!(OpfsDir::open("../escape", &[]).await.is_err());
     assert!(OpfsDir::open("ok", &["a/b"]).await.is_err());
     let dir = OpfsDir::open(&unique("names"), &["one"]).await.unwrap();
-    assert!(dir.open("two").is_err(), "only prepared files can be opened");
+    assert!(
+        dir.open("two").is_err(),
+        "only prepared files can be opened"
+    );
     assert!(dir.open("one").is_ok());
     assert!(dir.open("one").is_err(), "a handle is handed out once");
 }
@@ -57,8 +72,12 @@ async fn engine_on_opfs_survives_reopen() {
     {
         let dir = OpfsDir::open(&name, &STORE_FILES).await.unwrap();
         let mut store = Store::open(&dir, Options::default()).unwrap();
-        store.commit(vec![(KPath::parse("a").unwrap(), parse("{x: 1}").unwrap())]).unwrap();
-        store.commit(vec![(KPath::parse("a.x").unwrap(), Node::int(2))]).unwrap();
+        store
+            .commit(vec![(KPath::parse("a").unwrap(), parse("{x: 1}").unwrap())])
+            .unwrap();
+        store
+            .commit(vec![(KPath::parse("a.x").unwrap(), Node::int(2))])
+            .unwrap();
         // A second open while this one is live is refused.
         contract::assert_locked(OpfsDir::open(&name, &STORE_FILES).await);
         store.close().unwrap();
@@ -66,7 +85,10 @@ async fn engine_on_opfs_survives_reopen() {
     let dir = OpfsDir::open(&name, &STORE_FILES).await.unwrap();
     let mut store = Store::open(&dir, Options::default()).unwrap();
     assert_eq!(store.head(), 2);
-    assert_eq!(store.read_at(&KPath::parse("a.x").unwrap(), 1).unwrap(), Some(Node::int(1)));
+    assert_eq!(
+        store.read_at(&KPath::parse("a.x").unwrap(), 1).unwrap(),
+        Some(Node::int(1))
+    );
     store.verify().unwrap();
 }
 
@@ -78,9 +100,19 @@ async fn opfs_engine_throughput() {
     use tonystore::kpath::KPath;
     use tonystore::tony::Node;
     let now = || js_sys::Date::now();
-    for (label, durability, commits) in [("sync every commit", Durability::EveryCommit, 300u64), ("sync on flush", Durability::OnFlush, 3000)] {
+    for (label, durability, commits) in [
+        ("sync every commit", Durability::EveryCommit, 300u64),
+        ("sync on flush", Durability::OnFlush, 3000),
+    ] {
         let dir = OpfsDir::open(&unique("bench"), &STORE_FILES).await.unwrap();
-        let mut store = Store::open(&dir, Options { durability, ..Options::default() }).unwrap();
+        let mut store = Store::open(
+            &dir,
+            Options {
+                durability,
+                ..Options::default()
+            },
+        )
+        .unwrap();
         let start = now();
         for i in 0..commits {
             let path = KPath::parse(&format!("users.u{}.score", i % 100)).unwrap();
@@ -110,7 +142,11 @@ async fn reading_a_large_subdocument_keeps_wasm_memory_flat() {
     use js_sys::{Object, Reflect, WebAssembly};
     use tonystore::wasm::TonyStore;
     use wasm_bindgen::JsValue;
-    let megabytes: usize = if option_env!("TONYSTORE_HEAVY").is_some() { 100 } else { 16 };
+    let megabytes: usize = if option_env!("TONYSTORE_HEAVY").is_some() {
+        100
+    } else {
+        16
+    };
     let name = unique("big");
     let options = Object::new();
     Reflect::set(&options, &"backend".into(), &"opfs".into()).unwrap();
@@ -124,12 +160,20 @@ async fn reading_a_large_subdocument_keeps_wasm_memory_flat() {
         let patch = Object::new();
         Reflect::set(&patch, &"path".into(), &"big".into()).unwrap();
         Reflect::set(&patch, &"value".into(), &items).unwrap();
-        let mut store = TonyStore::open(name.clone(), options.clone().into()).await.unwrap();
+        let mut store = TonyStore::open(name.clone(), options.clone().into())
+            .await
+            .unwrap();
         store.commit(patch.into(), JsValue::UNDEFINED).unwrap();
         store.close().unwrap();
     }
     let mut store = TonyStore::open(name, options.into()).await.unwrap();
-    let memory = || wasm_bindgen::memory().unchecked_into::<WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as usize;
+    let memory = || {
+        wasm_bindgen::memory()
+            .unchecked_into::<WebAssembly::Memory>()
+            .buffer()
+            .unchecked_into::<js_sys::ArrayBuffer>()
+            .byte_length() as usize
+    };
     let before = memory();
     let mut reader = store.open_reader("big", None, Some("tony".into())).unwrap();
     let mut total = 0usize;
@@ -137,9 +181,17 @@ async fn reading_a_large_subdocument_keeps_wasm_memory_flat() {
         total += chunk.length() as usize;
     }
     let growth = memory() - before;
-    console_log!("streamed {} MB from OPFS; wasm memory grew by {} KiB", total >> 20, growth >> 10);
+    console_log!(
+        "streamed {} MB from OPFS; wasm memory grew by {} KiB",
+        total >> 20,
+        growth >> 10
+    );
     assert!(total > megabytes * 1_000_000);
     assert!(growth < 16 << 20, "wasm memory grew by {growth} bytes");
     let streamed = Reflect::get(&store.stats(), &"streamedFromLog".into()).unwrap();
-    assert_eq!(streamed.as_f64(), Some(1.0), "the value was copied from the log, not built");
+    assert_eq!(
+        streamed.as_f64(),
+        Some(1.0),
+        "the value was copied from the log, not built"
+    );
 }

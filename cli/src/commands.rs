@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use tonystore::engine::{Options, Store, TransactionBuffer};
 use tonystore::kpath::{KPath, Segment};
-use tonystore::storage::FsDir;
 use tonystore::patch::{diff, matches, patch};
+use tonystore::storage::FsDir;
 use tonystore::tony::{encode_block, encode_wire, parse, Node};
 
 /// A versioned document store for the Tony format.
@@ -123,7 +123,9 @@ enum PathCommand {
 fn read_input(name: &str) -> Result<String, String> {
     if name == "-" {
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).map_err(|e| format!("reading stdin: {e}"))?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("reading stdin: {e}"))?;
         Ok(text)
     } else {
         std::fs::read_to_string(name).map_err(|e| format!("{name}: {e}"))
@@ -162,15 +164,24 @@ pub fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Tony(TonyCommand::Match { doc, pattern }) => {
             let (doc, pattern) = (read_tony(&doc)?, read_tony(&pattern)?);
-            print(if matches(&doc, &pattern) { "true" } else { "false" })
+            print(if matches(&doc, &pattern) {
+                "true"
+            } else {
+                "false"
+            })
         }
         Command::Tx(TxCommand::Merge { file }) => {
             let list = read_tony(&file)?;
             let items = list.as_array().ok_or("expected a list of {path, data}")?;
             let mut buffer = TransactionBuffer::new();
             for item in items {
-                let path = item.get_field(&"path".into()).and_then(Node::as_str).ok_or("an item has no path")?;
-                let data = item.get_field(&"data".into()).ok_or("an item has no data")?;
+                let path = item
+                    .get_field(&"path".into())
+                    .and_then(Node::as_str)
+                    .ok_or("an item has no path")?;
+                let data = item
+                    .get_field(&"data".into())
+                    .ok_or("an item has no data")?;
                 // `data` may be Tony text (as in the conformance files) or a value.
                 let data = match data.as_str() {
                     Some(text) => parse(text).map_err(|e| format!("data at {path}: {e}"))?,
@@ -183,9 +194,17 @@ pub fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Init { dir } => {
             let store = open_store(&dir)?;
-            print(&format!("initialized {} (head {})", dir.display(), store.head()))
+            print(&format!(
+                "initialized {} (head {})",
+                dir.display(),
+                store.head()
+            ))
         }
-        Command::Commit { dir, path, patch: text } => {
+        Command::Commit {
+            dir,
+            path,
+            patch: text,
+        } => {
             let text = match text.strip_prefix('@') {
                 Some(file) => read_input(file)?,
                 None if text == "-" => read_input("-")?,
@@ -194,7 +213,9 @@ pub fn run(cli: Cli) -> Result<(), String> {
             let patch_node = parse(&text).map_err(|e| format!("patch: {e}"))?;
             let path = KPath::parse(&path).map_err(|e| e.to_string())?;
             let mut store = open_store(&dir)?;
-            let commit = store.commit(vec![(path, patch_node)]).map_err(|e| e.to_string())?;
+            let commit = store
+                .commit(vec![(path, patch_node)])
+                .map_err(|e| e.to_string())?;
             store.close().map_err(|e| e.to_string())?;
             print(&commit.to_string())
         }
@@ -204,18 +225,37 @@ pub fn run(cli: Cli) -> Result<(), String> {
             let at = at.unwrap_or(store.head());
             // Streams: a large sub-document is copied from the log, never built in memory.
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let found = store.read_stream(&path, at, &mut out).map_err(|e| e.to_string())?;
+            let found = store
+                .read_stream(&path, at, &mut out)
+                .map_err(|e| e.to_string())?;
             if !found {
                 write!(out, "null").map_err(|e| e.to_string())?;
             }
-            writeln!(out).and_then(|()| out.flush()).map_err(|e| e.to_string())
+            writeln!(out)
+                .and_then(|()| out.flush())
+                .map_err(|e| e.to_string())
         }
         Command::Log { dir } => {
             let mut store = open_store(&dir)?;
             for commit in 1..=store.head() {
                 let entry = store.entry(commit).map_err(|e| e.to_string())?;
-                let paths: Vec<String> = entry.ends.iter().map(|e| if e.path.is_root() { "\"\"".to_owned() } else { e.path.to_string() }).collect();
-                print(&format!("{commit}\ttx {}\t{}\t{}", entry.tx, entry.timestamp, paths.join(" ")))?;
+                let paths: Vec<String> = entry
+                    .ends
+                    .iter()
+                    .map(|e| {
+                        if e.path.is_root() {
+                            "\"\"".to_owned()
+                        } else {
+                            e.path.to_string()
+                        }
+                    })
+                    .collect();
+                print(&format!(
+                    "{commit}\ttx {}\t{}\t{}",
+                    entry.tx,
+                    entry.timestamp,
+                    paths.join(" ")
+                ))?;
             }
             Ok(())
         }
@@ -223,7 +263,10 @@ pub fn run(cli: Cli) -> Result<(), String> {
             let mut store = open_store(&dir)?;
             let commits = store.verify().map_err(|e| e.to_string())?;
             let stats = store.stats();
-            print(&format!("ok: {commits} commits, level0.log {} bytes, compact.log {} bytes", stats.level0_bytes, stats.compact_bytes))
+            print(&format!(
+                "ok: {commits} commits, level0.log {} bytes, compact.log {} bytes",
+                stats.level0_bytes, stats.compact_bytes
+            ))
         }
         Command::Path(PathCommand::Parse { path, json }) => {
             let parsed = KPath::parse(&path).map_err(|e| e.to_string())?;

@@ -11,13 +11,22 @@ fn tonystore(args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
 fn ok(args: &[&str], stdin: &str) -> String {
     let out = tonystore(args, stdin);
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -29,8 +38,14 @@ fn file(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
 
 #[test]
 fn fmt_block_and_wire() {
-    assert_eq!(ok(&["tony", "fmt", "--wire", "-"], "a: 1\nb: [x, \"y z\"]\n"), "{a: 1 b: [x \"y z\"]}\n");
-    assert_eq!(ok(&["tony", "fmt"], "{a: 1, b: {c: [1]}}"), "a: 1\nb:\n  c:\n    - 1\n");
+    assert_eq!(
+        ok(&["tony", "fmt", "--wire", "-"], "a: 1\nb: [x, \"y z\"]\n"),
+        "{a: 1 b: [x \"y z\"]}\n"
+    );
+    assert_eq!(
+        ok(&["tony", "fmt"], "{a: 1, b: {c: [1]}}"),
+        "a: 1\nb:\n  c:\n    - 1\n"
+    );
 }
 
 #[test]
@@ -45,10 +60,20 @@ fn fmt_reports_the_position_of_bad_input() {
 fn patch_diff_match() {
     let dir = tempfile::tempdir().unwrap();
     let doc = file(&dir, "doc", "a: 1\nb: [1, 2]\n");
-    let p = file(&dir, "patch", "b: !arraydiff {1: !replace {from: 2, to: 3}}\nc: new\n");
-    assert_eq!(ok(&["tony", "patch", &doc, &p], ""), "{a: 1 b: [1 3] c: new}\n");
+    let p = file(
+        &dir,
+        "patch",
+        "b: !arraydiff {1: !replace {from: 2, to: 3}}\nc: new\n",
+    );
+    assert_eq!(
+        ok(&["tony", "patch", &doc, &p], ""),
+        "{a: 1 b: [1 3] c: new}\n"
+    );
     let to = file(&dir, "to", "a: 2\nb: [1, 2]\n");
-    assert_eq!(ok(&["tony", "diff", &doc, &to], ""), "{a: !replace {from: 1 to: 2}}\n");
+    assert_eq!(
+        ok(&["tony", "diff", &doc, &to], ""),
+        "{a: !replace {from: 1 to: 2}}\n"
+    );
     assert_eq!(ok(&["tony", "diff", &doc, &doc], ""), "null\n");
     let pattern = file(&dir, "pattern", "a: 1\n");
     assert_eq!(ok(&["tony", "match", &doc, &pattern], ""), "true\n");
@@ -61,7 +86,10 @@ fn patch_diff_match() {
 
 #[test]
 fn path_parse() {
-    assert_eq!(ok(&["path", "parse", "'a b'.c[0]{42}(jane)"], ""), "\"a b\".c[0]{42}(jane)\n");
+    assert_eq!(
+        ok(&["path", "parse", "'a b'.c[0]{42}(jane)"], ""),
+        "\"a b\".c[0]{42}(jane)\n"
+    );
     assert_eq!(
         ok(&["path", "parse", "a[0]{42}(jane)", "--json"], ""),
         "[{\"field\":\"a\"},{\"index\":0},{\"sparse\":42},{\"key\":\"jane\"}]\n"
@@ -77,22 +105,38 @@ fn store_commands_reopen_the_store_each_time() {
     let store = dir.path().join("store");
     let s = store.to_str().unwrap();
     assert!(ok(&["init", s], "").contains("head 0"));
-    assert_eq!(ok(&["commit", s, "", "{users: {ann: {age: 30}}}"], ""), "1\n");
+    assert_eq!(
+        ok(&["commit", s, "", "{users: {ann: {age: 30}}}"], ""),
+        "1\n"
+    );
     assert_eq!(ok(&["commit", s, "users.ann.age", "31"], ""), "2\n");
     let patch = file(&dir, "p.tony", "bob: {age: 7}\n");
     assert_eq!(ok(&["commit", s, "users", &format!("@{patch}")], ""), "3\n");
     assert_eq!(ok(&["commit", s, "users.bob", "-"], "!delete null"), "4\n");
     assert_eq!(ok(&["read", s, "users.ann.age", "--at", "1"], ""), "30\n");
     assert_eq!(ok(&["read", s, "users.ann.age"], ""), "31\n");
-    assert_eq!(ok(&["read", s, "users", "--at", "3"], ""), "{ann: {age: 31} bob: {age: 7}}\n");
+    assert_eq!(
+        ok(&["read", s, "users", "--at", "3"], ""),
+        "{ann: {age: 31} bob: {age: 7}}\n"
+    );
     assert_eq!(ok(&["read", s], ""), "{users: {ann: {age: 31}}}\n");
     let log = ok(&["log", s], "");
     assert_eq!(log.lines().count(), 4);
-    assert!(log.lines().nth(1).unwrap().ends_with("users.ann.age"), "{log}");
+    assert!(
+        log.lines().nth(1).unwrap().ends_with("users.ann.age"),
+        "{log}"
+    );
     assert!(ok(&["verify", s], "").starts_with("ok: 4 commits"));
-    let out = tonystore(&["commit", s, "users.ann.age", "!replace {from: 1, to: 2}"], "");
+    let out = tonystore(
+        &["commit", s, "users.ann.age", "!replace {from: 1, to: 2}"],
+        "",
+    );
     assert!(!out.status.success());
-    assert_eq!(ok(&["read", s, "users.ann.age"], ""), "31\n", "a rejected commit changes nothing");
+    assert_eq!(
+        ok(&["read", s, "users.ann.age"], ""),
+        "31\n",
+        "a rejected commit changes nothing"
+    );
     let out = tonystore(&["read", s, "users", "--at", "9"], "");
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 }
@@ -100,8 +144,14 @@ fn store_commands_reopen_the_store_each_time() {
 #[test]
 fn tx_merge_builds_the_root_patch() {
     let list = "- {path: a.b, data: '1'}\n- {path: 'arr[0]', data: 'x'}\n";
-    assert_eq!(ok(&["tx", "merge", "-"], list), "{a: {b: 1} arr: !arraydiff {0: x}}\n");
-    let out = tonystore(&["tx", "merge", "-"], "- {path: a, data: '1'}\n- {path: a.b, data: '2'}\n");
+    assert_eq!(
+        ok(&["tx", "merge", "-"], list),
+        "{a: {b: 1} arr: !arraydiff {0: x}}\n"
+    );
+    let out = tonystore(
+        &["tx", "merge", "-"],
+        "- {path: a, data: '1'}\n- {path: a.b, data: '2'}\n",
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("conflicts"));
 }

@@ -18,14 +18,19 @@ pub struct IndexLimits {
 
 impl Default for IndexLimits {
     fn default() -> Self {
-        IndexLimits { max_depth: 64, max_subtree_nodes: 4096 }
+        IndexLimits {
+            max_depth: 64,
+            max_subtree_nodes: 4096,
+        }
     }
 }
 
 /// Whether `patch` merges into an object: an untagged-by-op object without merge keys.
 pub(crate) fn is_merge(patch: &Node) -> bool {
     op_name(patch).is_none()
-        && patch.as_object().is_some_and(|entries| entries.iter().all(|(k, _)| *k != Key::Merge))
+        && patch
+            .as_object()
+            .is_some_and(|entries| entries.iter().all(|(k, _)| *k != Key::Merge))
 }
 
 /// Whether applying `patch` to `state` gives the same result as applying it to nothing.
@@ -75,21 +80,33 @@ pub fn classify(patch: &Node, state: Option<&Node>, limits: IndexLimits) -> Vec<
     ends
 }
 
-fn walk(patch: &Node, state: Option<&Node>, path: &mut Vec<Segment>, limits: IndexLimits, ends: &mut Vec<End>) {
+fn walk(
+    patch: &Node,
+    state: Option<&Node>,
+    path: &mut Vec<Segment>,
+    limits: IndexLimits,
+    ends: &mut Vec<End>,
+) {
     let passes = is_merge(patch)
         && patch.tag.is_none()
         && matches!(state.map(|s| &s.value), None | Some(Value::Object(_)))
         && path.len() < limits.max_depth
         && !size_exceeds(patch, limits.max_subtree_nodes);
     if !passes {
-        ends.push(End { path: KPath::from_segments(path.clone()), independent: is_independent(patch, state) });
+        ends.push(End {
+            path: KPath::from_segments(path.clone()),
+            independent: is_independent(patch, state),
+        });
         return;
     }
     let entries = patch.as_object().expect("a merge is an object");
     if entries.is_empty() {
         // `{}` changes nothing in an object, but creates one where there was none.
         if state.is_none() {
-            ends.push(End { path: KPath::from_segments(path.clone()), independent: true });
+            ends.push(End {
+                path: KPath::from_segments(path.clone()),
+                independent: true,
+            });
         }
         return;
     }

@@ -21,16 +21,27 @@ pub type StateAt<'a> = dyn FnMut(&KPath) -> Result<Option<Node>> + 'a;
 /// The composed patch of `patches` (in order) and its ends. `ends_of` gives each constituent's
 /// ends, so that merges which were ends in a constituent stay ends (they may depend on the
 /// state before the run).
-pub fn compose(patches: &[&Node], constituent_ends: &[&[End]], state_after: &mut StateAt<'_>) -> Result<(Node, Vec<End>)> {
+pub fn compose(
+    patches: &[&Node],
+    constituent_ends: &[&[End]],
+    state_after: &mut StateAt<'_>,
+) -> Result<(Node, Vec<End>)> {
     let was_end = end_kinds(constituent_ends);
     let mut ends = Vec::new();
     let node = compose_at(patches, &mut Vec::new(), state_after, &was_end, &mut ends)?;
     Ok((node, ends))
 }
 
-fn final_state(path: &[Segment], state_after: &mut StateAt<'_>, ends: &mut Vec<End>) -> Result<Node> {
+fn final_state(
+    path: &[Segment],
+    state_after: &mut StateAt<'_>,
+    ends: &mut Vec<End>,
+) -> Result<Node> {
     let kpath = KPath::from_segments(path.to_vec());
-    ends.push(End { path: kpath.clone(), independent: true });
+    ends.push(End {
+        path: kpath.clone(),
+        independent: true,
+    });
     Ok(match state_after(&kpath)? {
         Some(value) => {
             let tag = match value.tag() {
@@ -83,13 +94,19 @@ fn compose_at(
     }
     let here = KPath::from_segments(path.clone());
     if let Some(&independent) = was_end.get(&here) {
-        ends.push(End { path: here, independent });
+        ends.push(End {
+            path: here,
+            independent,
+        });
     }
     let mut entries = Vec::with_capacity(groups.len());
     for (key, group) in groups {
         path.push(key_segment(&key).expect("merges have no merge keys"));
         let child = if op_name(group.last().expect("non-empty")).as_deref() == Some("delete") {
-            ends.push(End { path: KPath::from_segments(path.clone()), independent: true });
+            ends.push(End {
+                path: KPath::from_segments(path.clone()),
+                independent: true,
+            });
             Node::null().with_tag("!delete")
         } else {
             compose_at(&group, path, state_after, was_end, ends)?
@@ -97,7 +114,10 @@ fn compose_at(
         path.pop();
         entries.push((key, child));
     }
-    Ok(Node { tag: None, value: Value::Object(Arc::new(entries)) })
+    Ok(Node {
+        tag: None,
+        value: Value::Object(Arc::new(entries)),
+    })
 }
 
 /// For every path some constituent ended at: whether the composed merge there is still
@@ -119,7 +139,9 @@ fn end_kinds(constituent_ends: &[&[End]]) -> HashMap<KPath, bool> {
                 ancestor = ancestor.parent();
                 first.entry(ancestor.clone()).or_insert(First::Pass);
             }
-            first.entry(end.path.clone()).or_insert(First::End(end.independent));
+            first
+                .entry(end.path.clone())
+                .or_insert(First::End(end.independent));
             ended.insert(end.path.clone(), ());
         }
     }

@@ -52,7 +52,16 @@ impl LogEntry {
             fields.push((Key::str("tx"), int(self.tx)));
             fields.push((Key::str("time"), int(self.timestamp)));
         }
-        let ends = self.ends.iter().map(|e| (Key::Str(Arc::from(e.path.to_string())), Node::bool(e.independent))).collect();
+        let ends = self
+            .ends
+            .iter()
+            .map(|e| {
+                (
+                    Key::Str(Arc::from(e.path.to_string())),
+                    Node::bool(e.independent),
+                )
+            })
+            .collect();
         fields.push((Key::str("ends"), Node::object(ends)));
         fields.push((Key::str("patch"), self.patch.clone()));
         Node::object(fields).with_tag("!entry")
@@ -76,7 +85,13 @@ impl LogEntry {
                 None => Err(format!("missing {name}")),
             }
         };
-        let optional = |name: &str| if field(name).is_some() { number(name).map(Some) } else { Ok(None) };
+        let optional = |name: &str| {
+            if field(name).is_some() {
+                number(name).map(Some)
+            } else {
+                Ok(None)
+            }
+        };
         let level = optional("level")?.unwrap_or(0);
         let level = u8::try_from(level).map_err(|_| "level out of range".to_owned())?;
         let commit = number("commit")?;
@@ -84,7 +99,9 @@ impl LogEntry {
             Some(Value::Object(entries)) => entries
                 .iter()
                 .map(|(k, v)| {
-                    let Key::Str(path) = k else { return Err("ends keys are paths".to_owned()) };
+                    let Key::Str(path) = k else {
+                        return Err("ends keys are paths".to_owned());
+                    };
                     let path = KPath::parse(path).map_err(|e| e.to_string())?;
                     match v.value {
                         Value::Bool(independent) => Ok(End { path, independent }),
@@ -96,7 +113,11 @@ impl LogEntry {
         };
         let entry = LogEntry {
             level,
-            start: if level > 0 { number("start")? } else { commit.saturating_sub(1) },
+            start: if level > 0 {
+                number("start")?
+            } else {
+                commit.saturating_sub(1)
+            },
             commit,
             tx: optional("tx")?.unwrap_or(0),
             timestamp: optional("time")?.unwrap_or(0),
@@ -115,5 +136,9 @@ impl LogEntry {
 
 /// Turns a decoding problem into a [`StoreError::Corrupt`] naming the file and offset.
 pub(crate) fn corrupt(file: &str, offset: u64, reason: impl Into<String>) -> StoreError {
-    StoreError::Corrupt { file: file.to_owned(), offset, reason: reason.into() }
+    StoreError::Corrupt {
+        file: file.to_owned(),
+        offset,
+        reason: reason.into(),
+    }
 }

@@ -79,7 +79,9 @@ impl StoreError {
     pub fn code(&self) -> &'static str {
         match self {
             StoreError::Storage(StorageError::Locked { .. }) => "locked",
-            StoreError::Storage(StorageError::OutOfSpace { .. } | StorageError::ShortWrite { .. }) => "quota",
+            StoreError::Storage(
+                StorageError::OutOfSpace { .. } | StorageError::ShortWrite { .. },
+            ) => "quota",
             StoreError::Storage(StorageError::Closed { .. }) | StoreError::Closed => "closed",
             StoreError::Storage(_) => "io",
             StoreError::Corrupt { .. } => "corrupt",

@@ -82,7 +82,14 @@ impl LevelIndex {
                 node = node.children.entry(segment.clone()).or_default();
                 insert_sorted(&mut node.touch, entry, |e| e.key);
             }
-            insert_sorted(&mut node.ends, EndRef { entry, independent: end.independent }, |e| e.entry.key);
+            insert_sorted(
+                &mut node.ends,
+                EndRef {
+                    entry,
+                    independent: end.independent,
+                },
+                |e| e.entry.key,
+            );
         }
     }
 
@@ -103,13 +110,18 @@ impl LevelIndex {
         let mut out = Candidates::default();
         let mut node = &self.root;
         for (depth, segment) in path.segments().iter().enumerate() {
-            out.ancestor_ends.extend(in_range(&node.ends, |e| e.entry.key, lo, hi).iter().map(|e| (depth, *e)));
+            out.ancestor_ends.extend(
+                in_range(&node.ends, |e| e.entry.key, lo, hi)
+                    .iter()
+                    .map(|e| (depth, *e)),
+            );
             match node.children.get(segment) {
                 Some(child) => node = child,
                 None => return out,
             }
         }
-        out.touches.extend_from_slice(in_range(&node.touch, |e| e.key, lo, hi));
+        out.touches
+            .extend_from_slice(in_range(&node.touch, |e| e.key, lo, hi));
         out
     }
 
@@ -118,7 +130,11 @@ impl LevelIndex {
         let mut out = Vec::new();
         let mut stack: Vec<(Vec<Segment>, &Trie)> = vec![(Vec::new(), &self.root)];
         while let Some((path, node)) = stack.pop() {
-            out.extend(node.ends.iter().map(|e| (KPath::from_segments(path.clone()), *e)));
+            out.extend(
+                node.ends
+                    .iter()
+                    .map(|e| (KPath::from_segments(path.clone()), *e)),
+            );
             for (segment, child) in &node.children {
                 let mut p = path.clone();
                 p.push(segment.clone());
@@ -157,6 +173,8 @@ impl Index {
 
     /// The newest commit indexed at level 0.
     pub fn head(&self) -> u64 {
-        self.level(0).and_then(|l| l.entries().last()).map_or(0, |e| e.key)
+        self.level(0)
+            .and_then(|l| l.entries().last())
+            .map_or(0, |e| e.key)
     }
 }

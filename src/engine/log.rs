@@ -34,7 +34,11 @@ impl LogFile {
     /// A log over `file`; frames longer than `max_payload` are refused (written or read).
     pub fn new(file: Box<dyn BlockFile>, max_payload: u64) -> Result<Self> {
         let end = file.len()?;
-        Ok(LogFile { file: Rc::from(file), end, max_payload })
+        Ok(LogFile {
+            file: Rc::from(file),
+            end,
+            max_payload,
+        })
     }
 
     /// The file's name, for messages.
@@ -52,7 +56,10 @@ impl LogFile {
     pub fn append(&mut self, payload: &[u8]) -> Result<u64> {
         let len = payload.len() as u64;
         if len > self.max_payload || len > u64::from(u32::MAX) {
-            return Err(StoreError::TooLarge { len, max: self.max_payload.min(u64::from(u32::MAX)) });
+            return Err(StoreError::TooLarge {
+                len,
+                max: self.max_payload.min(u64::from(u32::MAX)),
+            });
         }
         let mut frame = Vec::with_capacity(payload.len() + FRAME_HEADER as usize);
         let len_bytes = (len as u32).to_be_bytes();
@@ -79,7 +86,11 @@ impl LogFile {
     pub fn frame_extent(&self, pos: u64) -> Result<(u64, u64)> {
         let name = self.name();
         if pos.checked_add(FRAME_HEADER).is_none_or(|h| h > self.end) {
-            return Err(corrupt(name, pos, format!("no frame header at {pos} (log ends at {})", self.end)));
+            return Err(corrupt(
+                name,
+                pos,
+                format!("no frame header at {pos} (log ends at {})", self.end),
+            ));
         }
         let mut header = [0u8; FRAME_HEADER as usize];
         self.file.read_exact_at(pos, &mut header)?;
@@ -89,10 +100,24 @@ impl LogFile {
         }
         let len = u64::from(u32::from_be_bytes(len_bytes));
         if len > self.max_payload {
-            return Err(corrupt(name, pos, format!("frame length {len} exceeds the maximum {}", self.max_payload)));
+            return Err(corrupt(
+                name,
+                pos,
+                format!(
+                    "frame length {len} exceeds the maximum {}",
+                    self.max_payload
+                ),
+            ));
         }
         if pos + FRAME_HEADER + len > self.end {
-            return Err(corrupt(name, pos, format!("frame of {len} bytes runs past the end of the log ({})", self.end)));
+            return Err(corrupt(
+                name,
+                pos,
+                format!(
+                    "frame of {len} bytes runs past the end of the log ({})",
+                    self.end
+                ),
+            ));
         }
         Ok((pos + FRAME_HEADER, len))
     }
@@ -113,8 +138,10 @@ impl LogFile {
     /// The entry at `pos`.
     pub fn read_entry(&self, pos: u64) -> Result<LogEntry> {
         let payload = self.read_payload(pos)?;
-        let text = std::str::from_utf8(&payload).map_err(|_| corrupt(self.name(), pos, "entry is not UTF-8"))?;
-        LogEntry::from_wire(text).map_err(|reason| corrupt(self.name(), pos, format!("bad entry: {reason}")))
+        let text = std::str::from_utf8(&payload)
+            .map_err(|_| corrupt(self.name(), pos, "entry is not UTF-8"))?;
+        LogEntry::from_wire(text)
+            .map_err(|reason| corrupt(self.name(), pos, format!("bad entry: {reason}")))
     }
 
     /// Reads the frames from `from` to the end, calling `each(position, entry)` for each.
@@ -122,7 +149,11 @@ impl LogFile {
     /// A bad frame (incomplete, failing a checksum, or not an entry) with no valid frame after
     /// it is a torn tail: it is cut off and the cut synced. A bad frame followed by a valid one
     /// is mid-log corruption: a [`StoreError::Corrupt`] naming the file and offset.
-    pub fn scan(&mut self, from: u64, mut each: impl FnMut(u64, LogEntry) -> Result<()>) -> Result<ScanEnd> {
+    pub fn scan(
+        &mut self,
+        from: u64,
+        mut each: impl FnMut(u64, LogEntry) -> Result<()>,
+    ) -> Result<ScanEnd> {
         let mut pos = from;
         while pos < self.end {
             match self.read_entry(pos) {
@@ -133,7 +164,11 @@ impl LogFile {
                 }
                 Err(StoreError::Corrupt { reason, .. }) => {
                     return match self.next_valid_frame(pos + 1)? {
-                        Some(valid) => Err(corrupt(self.name(), pos, format!("{reason}; a valid frame follows at {valid}"))),
+                        Some(valid) => Err(corrupt(
+                            self.name(),
+                            pos,
+                            format!("{reason}; a valid frame follows at {valid}"),
+                        )),
                         None => self.truncate_tail(pos),
                     };
                 }

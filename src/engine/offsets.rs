@@ -40,8 +40,14 @@ pub struct OffsetIndex {
 fn is_active_tag(tag: Option<&str>) -> bool {
     let Some(tag) = tag else { return false };
     crate::patch::op_name(&Node::null().with_tag(tag)).is_some()
-        || crate::tony::tag::parse_chain(tag)
-            .is_some_and(|links| links.iter().any(|l| matches!(l.name.as_str(), "bracket" | "logd-patch-root" | "sparsearray")))
+        || crate::tony::tag::parse_chain(tag).is_some_and(|links| {
+            links.iter().any(|l| {
+                matches!(
+                    l.name.as_str(),
+                    "bracket" | "logd-patch-root" | "sparsearray"
+                )
+            })
+        })
 }
 
 fn event_tag(event: &Event) -> Option<&str> {
@@ -61,11 +67,18 @@ impl OffsetIndex {
             let (start, path) = open.pop().expect("an open node");
             // The root is always kept, so every lookup has a place to start.
             if end - start >= CHUNK_BYTES || path.is_root() {
-                refs.push(SubDocRef { path, offset: start, len: end - start });
+                refs.push(SubDocRef {
+                    path,
+                    offset: start,
+                    len: end - start,
+                });
             }
         };
         for (offset, path) in starts {
-            while open.last().is_some_and(|(_, p)| !p.is_prefix_of(&path) || *p == path) {
+            while open
+                .last()
+                .is_some_and(|(_, p)| !p.is_prefix_of(&path) || *p == path)
+            {
                 close(&mut open, offset);
             }
             open.push((offset, path));
@@ -80,12 +93,19 @@ impl OffsetIndex {
     /// Whether the bytes of `target` (below `ancestor`) are exactly its value: no op or style
     /// tag sits on it, inside it, or between `ancestor` and it.
     pub fn plain_between(&self, ancestor: &KPath, target: &KPath) -> bool {
-        !self.ops.iter().any(|op| op != ancestor && ancestor.is_prefix_of(op) && (target.is_prefix_of(op) || op.is_prefix_of(target)))
+        !self.ops.iter().any(|op| {
+            op != ancestor
+                && ancestor.is_prefix_of(op)
+                && (target.is_prefix_of(op) || op.is_prefix_of(target))
+        })
     }
 
     /// The deepest reference at or above `target`.
     pub fn nearest(&self, target: &KPath) -> Option<&SubDocRef> {
-        self.refs.iter().filter(|r| r.path.is_prefix_of(target)).max_by_key(|r| r.path.len())
+        self.refs
+            .iter()
+            .filter(|r| r.path.is_prefix_of(target))
+            .max_by_key(|r| r.path.len())
     }
 }
 
@@ -119,7 +139,12 @@ pub struct RangeReader {
 impl RangeReader {
     /// A reader of `file[start..end]`.
     pub fn new(file: Rc<dyn BlockFile>, start: u64, end: u64) -> Self {
-        RangeReader { file, at: start, end, chunk: 4 * 1024 }
+        RangeReader {
+            file,
+            at: start,
+            end,
+            chunk: 4 * 1024,
+        }
     }
 }
 
@@ -130,7 +155,9 @@ impl Read for RangeReader {
             return Ok(0);
         }
         self.chunk = (self.chunk * 2).min(256 * 1024);
-        self.file.read_exact_at(self.at, &mut buf[..n]).map_err(std::io::Error::other)?;
+        self.file
+            .read_exact_at(self.at, &mut buf[..n])
+            .map_err(std::io::Error::other)?;
         self.at += n as u64;
         Ok(n)
     }

@@ -58,7 +58,9 @@ fn encode(index: &Index, offsets: &Offsets) -> Vec<u8> {
     let mut out = Vec::new();
     out.push(index.depth());
     for level in 0..index.depth() {
-        let Some(l) = index.level(level) else { continue };
+        let Some(l) = index.level(level) else {
+            continue;
+        };
         put_u64(&mut out, l.entries().len() as u64);
         for e in l.entries() {
             put_u64(&mut out, e.key);
@@ -127,14 +129,21 @@ fn decode(bytes: &[u8]) -> Option<(Index, Offsets)> {
         let count = r.u64()?;
         let mut entries = Vec::with_capacity(count.min(1 << 20) as usize);
         for _ in 0..count {
-            entries.push(EntryRef { key: r.u64()?, pos: r.u64()? });
+            entries.push(EntryRef {
+                key: r.u64()?,
+                pos: r.u64()?,
+            });
         }
-        let mut ends_of: std::collections::HashMap<u64, Vec<End>> = std::collections::HashMap::new();
+        let mut ends_of: std::collections::HashMap<u64, Vec<End>> =
+            std::collections::HashMap::new();
         for _ in 0..r.u64()? {
             let key = r.u64()?;
             let independent = r.u8()? != 0;
             let path = r.path()?;
-            ends_of.entry(key).or_default().push(End { path, independent });
+            ends_of
+                .entry(key)
+                .or_default()
+                .push(End { path, independent });
         }
         let l = index.level_mut(level);
         for e in entries {
@@ -146,21 +155,38 @@ fn decode(bytes: &[u8]) -> Option<(Index, Offsets)> {
         let (level, pos, count) = (r.u8()?, r.u64()?, r.u64()?);
         let mut refs = Vec::with_capacity(count.min(1 << 20) as usize);
         for _ in 0..count {
-            refs.push(SubDocRef { path: r.path()?, offset: r.u64()?, len: r.u64()? });
+            refs.push(SubDocRef {
+                path: r.path()?,
+                offset: r.u64()?,
+                len: r.u64()?,
+            });
         }
-        let ops = (0..r.u64()?).map(|_| r.path()).collect::<Option<Vec<_>>>()?;
+        let ops = (0..r.u64()?)
+            .map(|_| r.path())
+            .collect::<Option<Vec<_>>>()?;
         offsets.insert((level, pos), Arc::new(OffsetIndex { refs, ops }));
     }
     (r.at == bytes.len()).then_some((index, offsets))
 }
 
 /// Writes `index` with `checkpoint` into `slot` (whole, then synced).
-pub fn save(slot: &dyn BlockFile, index: &Index, offsets: &Offsets, checkpoint: Checkpoint) -> Result<()> {
+pub fn save(
+    slot: &dyn BlockFile,
+    index: &Index,
+    offsets: &Offsets,
+    checkpoint: Checkpoint,
+) -> Result<()> {
     let payload = encode(index, offsets);
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_be_bytes());
-    for v in [checkpoint.max_commit, checkpoint.tx_seq, checkpoint.level0_end, checkpoint.compact_end, payload.len() as u64] {
+    for v in [
+        checkpoint.max_commit,
+        checkpoint.tx_seq,
+        checkpoint.level0_end,
+        checkpoint.compact_end,
+        payload.len() as u64,
+    ] {
         put_u64(&mut out, v);
     }
     out.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
@@ -182,13 +208,20 @@ pub fn load(slot: &dyn BlockFile) -> Result<Option<Loaded>> {
     }
     let mut header = [0u8; HEADER_LEN];
     slot.read_exact_at(0, &mut header)?;
-    let mut r = Reader { bytes: &header, at: 0 };
-    let (Some(magic), Some(version)) = (r.take(8).map(<[u8]>::to_vec), r.u32()) else { return Ok(None) };
+    let mut r = Reader {
+        bytes: &header,
+        at: 0,
+    };
+    let (Some(magic), Some(version)) = (r.take(8).map(<[u8]>::to_vec), r.u32()) else {
+        return Ok(None);
+    };
     if magic != MAGIC || version != VERSION {
         return Ok(None);
     }
     let fields: Option<Vec<u64>> = (0..5).map(|_| r.u64()).collect();
-    let (Some(fields), Some(payload_crc)) = (fields, r.u32()) else { return Ok(None) };
+    let (Some(fields), Some(payload_crc)) = (fields, r.u32()) else {
+        return Ok(None);
+    };
     let stored_header_crc = r.u32();
     if stored_header_crc != Some(crc32c::crc32c(&header[..HEADER_LEN - 4])) {
         return Ok(None);
@@ -202,6 +235,15 @@ pub fn load(slot: &dyn BlockFile) -> Result<Option<Loaded>> {
     if crc32c::crc32c(&payload) != payload_crc {
         return Ok(None);
     }
-    let checkpoint = Checkpoint { max_commit: fields[0], tx_seq: fields[1], level0_end: fields[2], compact_end: fields[3] };
-    Ok(decode(&payload).map(|(index, offsets)| Loaded { checkpoint, index, offsets }))
+    let checkpoint = Checkpoint {
+        max_commit: fields[0],
+        tx_seq: fields[1],
+        level0_end: fields[2],
+        compact_end: fields[3],
+    };
+    Ok(decode(&payload).map(|(index, offsets)| Loaded {
+        checkpoint,
+        index,
+        offsets,
+    }))
 }

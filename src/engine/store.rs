@@ -10,13 +10,15 @@ use super::entry::{corrupt, End, LogEntry};
 use super::error::{Result, StoreError};
 use super::index::{EntryRef, Index};
 use super::log::LogFile;
+use super::offsets::{
+    descend, encode_indexed, scan_offsets, OffsetIndex, RangeReader, SubDocRef, INDEXED_ENTRY_BYTES,
+};
 use super::persist::{self, Checkpoint};
 use super::txbuf::TransactionBuffer;
 use crate::kpath::{get, KPath, Segment};
 use crate::patch::{matches, op_name, patch, PatchError};
 use crate::storage::{BlockFile, StoreDir};
 use crate::tony::{ChunkEncoder, Event, EventReader, Key, Node, TextFormat, TokenSink};
-use super::offsets::{descend, encode_indexed, scan_offsets, OffsetIndex, RangeReader, SubDocRef, INDEXED_ENTRY_BYTES};
 
 /// The files of a store, in the order they are opened (the first one carries the writer lock).
 pub const STORE_FILES: [&str; 4] = ["level0.log", "compact.log", "index.a", "index.b"];
@@ -163,7 +165,10 @@ impl Store {
             cache: HashMap::new(),
             cache_clock: 0,
             offsets: HashMap::new(),
-            stats: Stats { recovery: "none", ..Stats::default() },
+            stats: Stats {
+                recovery: "none",
+                ..Stats::default()
+            },
             since_persist: 0,
             closed: false,
         };
@@ -177,21 +182,35 @@ impl Store {
             if let Some(loaded) = persist::load(&**slot)? {
                 let checkpoint = loaded.checkpoint;
                 self.slot_commits[i] = Some(checkpoint.max_commit);
-                let fits = checkpoint.level0_end <= self.level0.end() && checkpoint.compact_end <= self.compact.end();
-                if fits && best.as_ref().is_none_or(|b| checkpoint.max_commit > b.checkpoint.max_commit) {
+                let fits = checkpoint.level0_end <= self.level0.end()
+                    && checkpoint.compact_end <= self.compact.end();
+                if fits
+                    && best
+                        .as_ref()
+                        .is_none_or(|b| checkpoint.max_commit > b.checkpoint.max_commit)
+                {
                     best = Some(loaded);
                 }
             }
         }
-        let persist::Loaded { checkpoint, index, offsets } = best.unwrap_or_default();
+        let persist::Loaded {
+            checkpoint,
+            index,
+            offsets,
+        } = best.unwrap_or_default();
         let full = checkpoint == Checkpoint::default();
         self.index = index;
         self.tx_seq = checkpoint.tx_seq;
         self.head = self.index.head();
-        let total = (self.level0.end() - checkpoint.level0_end) + (self.compact.end() - checkpoint.compact_end);
+        let total = (self.level0.end() - checkpoint.level0_end)
+            + (self.compact.end() - checkpoint.compact_end);
         self.offsets = offsets;
         let scanned_level0 = self.scan_level0(checkpoint.level0_end, total)?;
-        let scanned_compact = self.scan_compact(checkpoint.compact_end, total, self.level0.end() - checkpoint.level0_end)?;
+        let scanned_compact = self.scan_compact(
+            checkpoint.compact_end,
+            total,
+            self.level0.end() - checkpoint.level0_end,
+        )?;
         self.index_large_entries(checkpoint)?;
         self.stats.recovery = match (full && self.head > 0, scanned_level0 + scanned_compact > 0) {
             (true, _) => "full",
@@ -210,27 +229,43 @@ impl Store {
         if let Some(state) = &self.state {
             return Ok(state.clone());
         }
-        let state = if self.head == 0 { Node::null() } else { self.read_at(&KPath::root(), self.head)?.unwrap_or_else(Node::null) };
+        let state = if self.head == 0 {
+            Node::null()
+        } else {
+            self.read_at(&KPath::root(), self.head)?
+                .unwrap_or_else(Node::null)
+        };
         self.state = Some(state.clone());
         Ok(state)
     }
 
     fn progress(&mut self, done: u64, total: u64) {
         if let Some(report) = self.options.on_progress.as_mut() {
-            report(Progress { phase: "index", done, total });
+            report(Progress {
+                phase: "index",
+                done,
+                total,
+            });
         }
     }
 
     /// Builds the offset indexes of large entries the scans found beyond the checkpoint.
     fn index_large_entries(&mut self, checkpoint: Checkpoint) -> Result<()> {
         for level in 0..self.index.depth() {
-            let (log, from) = if level == 0 { (&self.level0, checkpoint.level0_end) } else { (&self.compact, checkpoint.compact_end) };
-            let Some(entries) = self.index.level(level) else { continue };
+            let (log, from) = if level == 0 {
+                (&self.level0, checkpoint.level0_end)
+            } else {
+                (&self.compact, checkpoint.compact_end)
+            };
+            let Some(entries) = self.index.level(level) else {
+                continue;
+            };
             for e in entries.entries().iter().filter(|e| e.pos >= from) {
                 let (payload, len) = log.frame_extent(e.pos)?;
                 if len >= self.options.offset_index_min_bytes as u64 {
                     let reader = RangeReader::new(log.shared_file(), payload, payload + len);
-                    let offsets = scan_offsets(reader, len).ok_or_else(|| corrupt(log.name(), e.pos, "entry text does not stream"))?;
+                    let offsets = scan_offsets(reader, len)
+                        .ok_or_else(|| corrupt(log.name(), e.pos, "entry text does not stream"))?;
                     self.offsets.insert((level, e.pos), Arc::new(offsets));
                 }
             }
@@ -246,10 +281,24 @@ impl Store {
         let name = self.level0.name().to_owned();
         self.level0.scan(from, |pos, entry| {
             if entry.level != 0 || entry.commit != expected {
-                return Err(corrupt(&name, pos, format!("expected commit {expected}, found level {} commit {}", entry.level, entry.commit)));
+                return Err(corrupt(
+                    &name,
+                    pos,
+                    format!(
+                        "expected commit {expected}, found level {} commit {}",
+                        entry.level, entry.commit
+                    ),
+                ));
             }
             expected += 1;
-            added.push((EntryRef { key: entry.commit, pos }, entry.ends, entry.tx));
+            added.push((
+                EntryRef {
+                    key: entry.commit,
+                    pos,
+                },
+                entry.ends,
+                entry.tx,
+            ));
             Ok(())
         })?;
         for (entry, ends, tx) in added {
@@ -274,13 +323,30 @@ impl Store {
         let name = self.compact.name().to_owned();
         self.compact.scan(from, |pos, entry| {
             let span = span(divisor, entry.level);
-            if entry.level == 0 || !entry.commit.is_multiple_of(span) || entry.start + span != entry.commit {
-                return Err(corrupt(&name, pos, format!("misaligned level {} entry ({}, {}]", entry.level, entry.start, entry.commit)));
+            if entry.level == 0
+                || !entry.commit.is_multiple_of(span)
+                || entry.start + span != entry.commit
+            {
+                return Err(corrupt(
+                    &name,
+                    pos,
+                    format!(
+                        "misaligned level {} entry ({}, {}]",
+                        entry.level, entry.start, entry.commit
+                    ),
+                ));
             }
             if entry.commit > head || cut.is_some() {
                 cut.get_or_insert(pos);
             } else {
-                added.push((entry.level, EntryRef { key: entry.commit, pos }, entry.ends));
+                added.push((
+                    entry.level,
+                    EntryRef {
+                        key: entry.commit,
+                        pos,
+                    },
+                    entry.ends,
+                ));
             }
             Ok(())
         })?;
@@ -302,7 +368,11 @@ impl Store {
 
     /// Counters.
     pub fn stats(&self) -> Stats {
-        Stats { level0_bytes: self.level0.end(), compact_bytes: self.compact.end(), ..self.stats }
+        Stats {
+            level0_bytes: self.level0.end(),
+            compact_bytes: self.compact.end(),
+            ..self.stats
+        }
     }
 
     fn check_open(&self) -> Result<()> {
@@ -320,18 +390,30 @@ impl Store {
 
     /// [`commit`](Self::commit) with preconditions: each `(path, pattern)` must match the
     /// current state at `path` (see [`matches`]), checked atomically with the write.
-    pub fn commit_with(&mut self, patches: Vec<(KPath, Node)>, preconditions: Vec<(KPath, Node)>) -> Result<u64> {
+    pub fn commit_with(
+        &mut self,
+        patches: Vec<(KPath, Node)>,
+        preconditions: Vec<(KPath, Node)>,
+    ) -> Result<u64> {
         self.check_open()?;
         let mut buffer = TransactionBuffer::new();
         for (path, p) in patches {
             buffer.add(path, p);
         }
-        let root = buffer.merge()?.ok_or_else(|| StoreError::Merge("a commit needs at least one patch".into()))?;
+        let root = buffer
+            .merge()?
+            .ok_or_else(|| StoreError::Merge("a commit needs at least one patch".into()))?;
         let state = self.head_state()?;
         for (path, pattern) in &preconditions {
-            let current = get(&state, path).ok().flatten().cloned().unwrap_or_else(Node::null);
+            let current = get(&state, path)
+                .ok()
+                .flatten()
+                .cloned()
+                .unwrap_or_else(Node::null);
             if !matches(&current, pattern) {
-                return Err(StoreError::PreconditionFailed { path: path.to_string() });
+                return Err(StoreError::PreconditionFailed {
+                    path: path.to_string(),
+                });
             }
         }
         self.tx_seq += 1;
@@ -346,7 +428,15 @@ impl Store {
         let new_state = patch(&state, &root)?;
         let ends = classify(&root, Some(&state), self.options.index_limits);
         let commit = self.head + 1;
-        let entry = LogEntry { level: 0, start: commit - 1, commit, tx, timestamp: now_ms(), ends, patch: root };
+        let entry = LogEntry {
+            level: 0,
+            start: commit - 1,
+            commit,
+            tx,
+            timestamp: now_ms(),
+            ends,
+            patch: root,
+        };
         let (payload, offsets) = encode_entry(&entry, self.options.offset_index_min_bytes);
         let pos = self.level0.append(&payload)?;
         if let Some(offsets) = offsets {
@@ -358,7 +448,9 @@ impl Store {
                 return Err(e);
             }
         }
-        self.index.level_mut(0).add(EntryRef { key: commit, pos }, &entry.ends);
+        self.index
+            .level_mut(0)
+            .add(EntryRef { key: commit, pos }, &entry.ends);
         self.remember(0, pos, Arc::new(entry));
         self.state = Some(new_state);
         self.head = commit;
@@ -415,7 +507,11 @@ impl Store {
         }
         let patches: Vec<&Node> = parts.iter().map(|e| &e.patch).collect();
         let ends: Vec<&[End]> = parts.iter().map(|e| e.ends.as_slice()).collect();
-        let head_state = if key == self.head { Some(self.head_state()?) } else { None };
+        let head_state = if key == self.head {
+            Some(self.head_state()?)
+        } else {
+            None
+        };
         let mut state_after = |path: &KPath| -> Result<Option<Node>> {
             match &head_state {
                 Some(state) => Ok(get(state, path).ok().flatten().cloned()),
@@ -423,7 +519,15 @@ impl Store {
             }
         };
         let (composed, composed_ends) = compose(&patches, &ends, &mut state_after)?;
-        let entry = LogEntry { level, start: lo, commit: key, tx: 0, timestamp: 0, ends: composed_ends, patch: composed };
+        let entry = LogEntry {
+            level,
+            start: lo,
+            commit: key,
+            tx: 0,
+            timestamp: 0,
+            ends: composed_ends,
+            patch: composed,
+        };
         let (payload, offsets) = encode_entry(&entry, self.options.offset_index_min_bytes);
         let pos = self.compact.append(&payload)?;
         if let Some(offsets) = offsets {
@@ -432,7 +536,9 @@ impl Store {
         if self.options.durability == Durability::EveryCommit {
             self.compact.sync()?;
         }
-        self.index.level_mut(level).add(EntryRef { key, pos }, &entry.ends);
+        self.index
+            .level_mut(level)
+            .add(EntryRef { key, pos }, &entry.ends);
         Ok(())
     }
 
@@ -444,21 +550,36 @@ impl Store {
         let top = max_level.min(self.index.depth().saturating_sub(1));
         for level in (1..=top).rev() {
             let span = span(self.options.divisor, level);
-            let Some(index) = self.index.level(level) else { continue };
-            while cursor.is_multiple_of(span) && cursor + span <= hi && index.get(cursor + span).is_some() {
-                pieces.push(Piece { level, lo: cursor, hi: cursor + span });
+            let Some(index) = self.index.level(level) else {
+                continue;
+            };
+            while cursor.is_multiple_of(span)
+                && cursor + span <= hi
+                && index.get(cursor + span).is_some()
+            {
+                pieces.push(Piece {
+                    level,
+                    lo: cursor,
+                    hi: cursor + span,
+                });
                 cursor += span;
             }
         }
         if cursor < hi {
-            pieces.push(Piece { level: 0, lo: cursor, hi });
+            pieces.push(Piece {
+                level: 0,
+                lo: cursor,
+                hi,
+            });
         }
         pieces
     }
 
     /// The entries of a piece: one compacted entry, or the level-0 entries of its range.
     fn piece_entries(&self, piece: Piece) -> Vec<EntryRef> {
-        let Some(index) = self.index.level(piece.level) else { return Vec::new() };
+        let Some(index) = self.index.level(piece.level) else {
+            return Vec::new();
+        };
         if piece.level > 0 {
             return index.get(piece.hi).into_iter().collect();
         }
@@ -474,7 +595,11 @@ impl Store {
             *used = self.cache_clock;
             return Ok(entry.clone());
         }
-        let log = if level == 0 { &self.level0 } else { &self.compact };
+        let log = if level == 0 {
+            &self.level0
+        } else {
+            &self.compact
+        };
         let entry = Arc::new(log.read_entry(pos)?);
         self.stats.entries_read += 1;
         self.remember(level, pos, entry.clone());
@@ -496,25 +621,46 @@ impl Store {
     fn plan(&self, path: &KPath, commit: u64) -> Plan {
         let mut candidates: Vec<Candidate> = Vec::new();
         for piece in self.cover(0, commit, u8::MAX) {
-            let Some(index) = self.index.level(piece.level) else { continue };
+            let Some(index) = self.index.level(piece.level) else {
+                continue;
+            };
             let found = index.candidates(path, piece.lo, piece.hi);
             // A dependent end above the path: read the ancestor whole, then descend.
-            if let Some((depth, _)) = found.ancestor_ends.iter().filter(|(_, e)| !e.independent).min_by_key(|(d, _)| *d) {
+            if let Some((depth, _)) = found
+                .ancestor_ends
+                .iter()
+                .filter(|(_, e)| !e.independent)
+                .min_by_key(|(d, _)| *d)
+            {
                 return Plan::Through(KPath::from_segments(path.segments()[..*depth].to_vec()));
             }
             let mut items: Vec<Candidate> = found
                 .ancestor_ends
                 .iter()
-                .map(|(d, e)| Candidate { level: piece.level, entry: e.entry, ancestor_depth: Some(*d) })
-                .chain(found.touches.iter().map(|e| Candidate { level: piece.level, entry: *e, ancestor_depth: None }))
+                .map(|(d, e)| Candidate {
+                    level: piece.level,
+                    entry: e.entry,
+                    ancestor_depth: Some(*d),
+                })
+                .chain(found.touches.iter().map(|e| Candidate {
+                    level: piece.level,
+                    entry: *e,
+                    ancestor_depth: None,
+                }))
                 .collect();
             items.sort_by_key(|c| c.entry.key);
             candidates.extend(items);
         }
         // Everything before the last replacement of an ancestor is irrelevant.
         match candidates.iter().rposition(|c| c.ancestor_depth.is_some()) {
-            Some(i) => Plan::Replay { start: Some(candidates[i]), rest: candidates.split_off(i + 1) },
-            None => Plan::Replay { start: None, rest: candidates },
+            Some(i) => Plan::Replay {
+                start: Some(candidates[i]),
+                rest: candidates.split_off(i + 1),
+            },
+            None => Plan::Replay {
+                start: None,
+                rest: candidates,
+            },
         }
     }
 
@@ -524,7 +670,10 @@ impl Store {
     pub fn read_at(&mut self, path: &KPath, commit: u64) -> Result<Option<Node>> {
         self.check_open()?;
         if commit > self.head {
-            return Err(StoreError::NoSuchCommit { commit, head: self.head });
+            return Err(StoreError::NoSuchCommit {
+                commit,
+                head: self.head,
+            });
         }
         if commit == 0 {
             return Ok(get(&Node::null(), path)?.cloned());
@@ -537,7 +686,9 @@ impl Store {
         if let Some(c) = start {
             let entry = self.load(c.level, c.entry.pos)?;
             let depth = c.ancestor_depth.expect("an ancestor end");
-            let replaced = sub_patch(&entry.patch, &path.segments()[..depth]).map(independent_result).transpose()?;
+            let replaced = sub_patch(&entry.patch, &path.segments()[..depth])
+                .map(independent_result)
+                .transpose()?;
             let below = KPath::from_segments(path.segments()[depth..].to_vec());
             value = match replaced.flatten() {
                 Some(node) => get(&node, &below)?.cloned(),
@@ -565,9 +716,21 @@ impl Store {
 
     /// Writes the value at `path` as of `commit` to `out` in wire form; returns whether there
     /// was a value. See [`open_stream`](Self::open_stream).
-    pub fn read_stream(&mut self, path: &KPath, commit: u64, out: &mut dyn std::io::Write) -> Result<bool> {
-        let Some(mut stream) = self.open_stream(path, commit, TextFormat::Wire)? else { return Ok(false) };
-        let io = |e: std::io::Error| StoreError::Storage(crate::storage::StorageError::Io { file: "output".into(), source: e });
+    pub fn read_stream(
+        &mut self,
+        path: &KPath,
+        commit: u64,
+        out: &mut dyn std::io::Write,
+    ) -> Result<bool> {
+        let Some(mut stream) = self.open_stream(path, commit, TextFormat::Wire)? else {
+            return Ok(false);
+        };
+        let io = |e: std::io::Error| {
+            StoreError::Storage(crate::storage::StorageError::Io {
+                file: "output".into(),
+                source: e,
+            })
+        };
         while let Some(chunk) = stream.next_chunk(64 * 1024)? {
             out.write_all(&chunk).map_err(io)?;
         }
@@ -578,51 +741,101 @@ impl Store {
     /// When the value comes whole from one large entry (wire format), its bytes are streamed
     /// from the log through the entry's offset index: memory stays bounded and only the bytes
     /// around the path are read. Otherwise the value is built, then encoded chunk by chunk.
-    pub fn open_stream(&mut self, path: &KPath, commit: u64, format: TextFormat) -> Result<Option<ValueStream>> {
+    pub fn open_stream(
+        &mut self,
+        path: &KPath,
+        commit: u64,
+        format: TextFormat,
+    ) -> Result<Option<ValueStream>> {
         self.check_open()?;
         if format == TextFormat::Wire && (1..=self.head).contains(&commit) {
-            if let Plan::Replay { start: Some(c), rest } = self.plan(path, commit) {
+            if let Plan::Replay {
+                start: Some(c),
+                rest,
+            } = self.plan(path, commit)
+            {
                 if rest.is_empty() {
                     if let Some((events, first)) = self.locate_in_entry(c, path)? {
                         self.stats.streamed_from_log += 1;
-                        let log = if c.level == 0 { &self.level0 } else { &self.compact };
+                        let log = if c.level == 0 {
+                            &self.level0
+                        } else {
+                            &self.compact
+                        };
                         let opens = matches!(first, Event::BeginObject(_) | Event::BeginArray(_));
                         let depth = events.depth() - usize::from(opens);
-                        let source = LogSource { file: log.name().to_owned(), pos: c.entry.pos, depth, events, first: Some(first), finished: false };
-                        return Ok(Some(ValueStream { source: Source::Log(Box::new(source)), sink: TokenSink::new(Vec::new()) }));
+                        let source = LogSource {
+                            file: log.name().to_owned(),
+                            pos: c.entry.pos,
+                            depth,
+                            events,
+                            first: Some(first),
+                            finished: false,
+                        };
+                        return Ok(Some(ValueStream {
+                            source: Source::Log(Box::new(source)),
+                            sink: TokenSink::new(Vec::new()),
+                        }));
                     }
                 }
             }
         }
-        Ok(self.read_at(path, commit)?.map(|value| ValueStream { source: Source::Built(ChunkEncoder::new(value, format)), sink: TokenSink::new(Vec::new()) }))
+        Ok(self.read_at(path, commit)?.map(|value| ValueStream {
+            source: Source::Built(ChunkEncoder::new(value, format)),
+            sink: TokenSink::new(Vec::new()),
+        }))
     }
 
     /// An event reader positioned after the first event of `path`'s value inside the entry of
     /// candidate `c` (which replaced an ancestor); `None` when that entry has no offset index or
     /// the shape needs the general path.
-    fn locate_in_entry(&mut self, c: Candidate, path: &KPath) -> Result<Option<(EventReader<RangeReader>, Event)>> {
-        let Some(offsets) = self.offsets.get(&(c.level, c.entry.pos)).cloned() else { return Ok(None) };
+    fn locate_in_entry(
+        &mut self,
+        c: Candidate,
+        path: &KPath,
+    ) -> Result<Option<(EventReader<RangeReader>, Event)>> {
+        let Some(offsets) = self.offsets.get(&(c.level, c.entry.pos)).cloned() else {
+            return Ok(None);
+        };
         let depth = c.ancestor_depth.expect("an ancestor end");
         let mut target = vec![Segment::Field("patch".into())];
         target.extend_from_slice(&path.segments()[..depth]);
         let ancestor = KPath::from_segments(target.clone());
         target.extend_from_slice(&path.segments()[depth..]);
         let target = KPath::from_segments(target);
-        let log = if c.level == 0 { &self.level0 } else { &self.compact };
+        let log = if c.level == 0 {
+            &self.level0
+        } else {
+            &self.compact
+        };
         let (payload, len) = log.frame_extent(c.entry.pos)?;
-        let reader_at = |r: &SubDocRef| EventReader::fragment(RangeReader::new(log.shared_file(), payload + r.offset, payload + len));
+        let reader_at = |r: &SubDocRef| {
+            EventReader::fragment(RangeReader::new(
+                log.shared_file(),
+                payload + r.offset,
+                payload + len,
+            ))
+        };
         // The patch node at the ancestor must be a plain value or an `!insert` of one.
-        let Some(start) = offsets.nearest(&ancestor) else { return Ok(None) };
+        let Some(start) = offsets.nearest(&ancestor) else {
+            return Ok(None);
+        };
         let mut events = reader_at(start);
-        let Some(ancestor_event) = descend(&mut events, &start.path, &ancestor) else { return Ok(None) };
+        let Some(ancestor_event) = descend(&mut events, &start.path, &ancestor) else {
+            return Ok(None);
+        };
         let op = match &ancestor_event {
             Event::BeginObject(tag) | Event::BeginArray(tag) => tag.clone(),
             Event::Scalar(node) => node.tag.clone(),
             _ => None,
         };
-        let Some(op_tag) = stream_op(op.as_deref()) else { return Ok(None) };
+        let Some(op_tag) = stream_op(op.as_deref()) else {
+            return Ok(None);
+        };
         // Under an `!insert` every tag is data; under a plain value, nested ops would act.
-        let inserted = op.as_deref().is_some_and(|t| op_name(&Node::null().with_tag(t)).is_some());
+        let inserted = op
+            .as_deref()
+            .is_some_and(|t| op_name(&Node::null().with_tag(t)).is_some());
         if !inserted && !offsets.plain_between(&ancestor, &target) {
             return Ok(None);
         }
@@ -634,7 +847,12 @@ impl Store {
         Ok(descend(&mut events, &deeper.path, &target).map(|first| (events, first)))
     }
 
-    fn read_through(&mut self, ancestor: &KPath, path: &KPath, commit: u64) -> Result<Option<Node>> {
+    fn read_through(
+        &mut self,
+        ancestor: &KPath,
+        path: &KPath,
+        commit: u64,
+    ) -> Result<Option<Node>> {
         let base = self.read_at(ancestor, commit)?;
         let rest = KPath::from_segments(path.segments()[ancestor.len()..].to_vec());
         Ok(match base {
@@ -652,10 +870,16 @@ impl Store {
 
     /// The commits whose patches changed `path` or anything below or above it, oldest first.
     pub fn history(&self, path: &KPath) -> Vec<u64> {
-        let Some(level0) = self.index.level(0) else { return Vec::new() };
+        let Some(level0) = self.index.level(0) else {
+            return Vec::new();
+        };
         let found = level0.candidates(path, 0, self.head);
-        let mut commits: Vec<u64> =
-            found.ancestor_ends.iter().map(|(_, e)| e.entry.key).chain(found.touches.iter().map(|e| e.key)).collect();
+        let mut commits: Vec<u64> = found
+            .ancestor_ends
+            .iter()
+            .map(|(_, e)| e.entry.key)
+            .chain(found.touches.iter().map(|e| e.key))
+            .collect();
         commits.sort_unstable();
         commits.dedup();
         commits
@@ -663,7 +887,12 @@ impl Store {
 
     /// The commits that changed `path` (as [`history`](Self::history)) at or before `commit`,
     /// newest first ([`Direction::Down`]), or at or after it, oldest first ([`Direction::Up`]).
-    pub fn commits_at(&self, path: &KPath, commit: u64, direction: Direction) -> impl Iterator<Item = u64> {
+    pub fn commits_at(
+        &self,
+        path: &KPath,
+        commit: u64,
+        direction: Direction,
+    ) -> impl Iterator<Item = u64> {
         let history = self.history(path).into_iter();
         let selected: Vec<u64> = match direction {
             Direction::Down => history.filter(|&c| c <= commit).rev().collect(),
@@ -675,7 +904,10 @@ impl Store {
     /// The level-0 entry of `commit`.
     pub fn entry(&mut self, commit: u64) -> Result<Arc<LogEntry>> {
         let found = self.index.level(0).and_then(|l| l.get(commit));
-        let entry = found.ok_or(StoreError::NoSuchCommit { commit, head: self.head })?;
+        let entry = found.ok_or(StoreError::NoSuchCommit {
+            commit,
+            head: self.head,
+        })?;
         self.load(0, entry.pos)
     }
 
@@ -693,8 +925,12 @@ impl Store {
             [_, None] => 1,
             [Some(a), Some(b)] => usize::from(b < a),
         };
-        let checkpoint =
-            Checkpoint { max_commit: self.head, tx_seq: self.tx_seq, level0_end: self.level0.end(), compact_end: self.compact.end() };
+        let checkpoint = Checkpoint {
+            max_commit: self.head,
+            tx_seq: self.tx_seq,
+            level0_end: self.level0.end(),
+            compact_end: self.compact.end(),
+        };
         persist::save(&*self.slots[slot], &self.index, &self.offsets, checkpoint)?;
         self.slot_commits[slot] = Some(self.head);
         self.since_persist = 0;
@@ -721,21 +957,37 @@ impl Store {
     pub fn verify(&mut self) -> Result<u64> {
         self.check_open()?;
         let mut replay = Node::null();
-        let positions: Vec<EntryRef> = self.index.level(0).map(|l| l.entries().to_vec()).unwrap_or_default();
+        let positions: Vec<EntryRef> = self
+            .index
+            .level(0)
+            .map(|l| l.entries().to_vec())
+            .unwrap_or_default();
         for e in &positions {
             let entry = self.level0.read_entry(e.pos)?;
             replay = patch(&replay, &entry.patch)?;
         }
         for level in 1..self.index.depth() {
-            let refs: Vec<EntryRef> = self.index.level(level).map(|l| l.entries().to_vec()).unwrap_or_default();
+            let refs: Vec<EntryRef> = self
+                .index
+                .level(level)
+                .map(|l| l.entries().to_vec())
+                .unwrap_or_default();
             for e in refs {
                 self.compact.read_entry(e.pos)?;
             }
         }
         let head = self.head;
-        let indexed = if head == 0 { None } else { self.read_at(&KPath::root(), head)? };
+        let indexed = if head == 0 {
+            None
+        } else {
+            self.read_at(&KPath::root(), head)?
+        };
         if indexed.unwrap_or_else(Node::null) != replay {
-            return Err(corrupt(self.level0.name(), 0, "the indexed state differs from a replay of the log"));
+            return Err(corrupt(
+                self.level0.name(),
+                0,
+                "the indexed state differs from a replay of the log",
+            ));
         }
         Ok(head)
     }
@@ -756,7 +1008,11 @@ fn span(divisor: u64, level: u8) -> u64 {
 fn sub_patch<'a>(root: &'a Node, segments: &[Segment]) -> Option<&'a Node> {
     let mut node = root;
     for segment in segments {
-        node = node.as_object()?.iter().find(|(k, _)| key_segment(k).as_ref() == Some(segment)).map(|(_, v)| v)?;
+        node = node
+            .as_object()?
+            .iter()
+            .find(|(k, _)| key_segment(k).as_ref() == Some(segment))
+            .map(|(_, v)| v)?;
     }
     Some(node)
 }
@@ -772,7 +1028,11 @@ fn independent_result(patch_node: &Node) -> Result<Option<Node>> {
 
 /// The value at `segments` after applying `root` to a state whose value there is `value`. The
 /// walk follows object merges; the caller has handled entries that end above the path.
-fn effect(root: &Node, segments: &[Segment], value: Option<Node>) -> Result<Option<Node>, PatchError> {
+fn effect(
+    root: &Node,
+    segments: &[Segment],
+    value: Option<Node>,
+) -> Result<Option<Node>, PatchError> {
     let Some((first, rest)) = segments.split_first() else {
         return crate::patch::apply_to(value.as_ref(), root);
     };
@@ -780,7 +1040,10 @@ fn effect(root: &Node, segments: &[Segment], value: Option<Node>) -> Result<Opti
         // Only reached for an entry without ends (an empty merge) or a malformed index.
         return Ok(value);
     }
-    match root.as_object().and_then(|e| e.iter().find(|(k, _)| key_segment(k).as_ref() == Some(first))) {
+    match root.as_object().and_then(|e| {
+        e.iter()
+            .find(|(k, _)| key_segment(k).as_ref() == Some(first))
+    }) {
         Some((_, child)) => effect(child, rest, value),
         None => Ok(value),
     }
@@ -791,7 +1054,10 @@ enum Plan {
     /// Read this ancestor whole and descend (a dependent end lies above the path).
     Through(KPath),
     /// Start from the result of `start` (an ancestor's replacement), then apply `rest`.
-    Replay { start: Option<Candidate>, rest: Vec<Candidate> },
+    Replay {
+        start: Option<Candidate>,
+        rest: Vec<Candidate>,
+    },
 }
 
 /// For streaming a value out of a patch node tagged `tag`: `Some(tag to write)` when the node
@@ -819,7 +1085,10 @@ fn retag(event: Event, tag: Option<String>) -> Event {
     match event {
         Event::BeginObject(_) => Event::BeginObject(tag),
         Event::BeginArray(_) => Event::BeginArray(tag),
-        Event::Scalar(node) => Event::Scalar(Node { tag, value: node.value }),
+        Event::Scalar(node) => Event::Scalar(Node {
+            tag,
+            value: node.value,
+        }),
         other => other,
     }
 }
@@ -864,7 +1133,9 @@ impl ValueStream {
     /// The next chunk (at least `min_bytes` unless it is the last), or `None` at the end.
     pub fn next_chunk(&mut self, min_bytes: usize) -> Result<Option<Vec<u8>>> {
         let log = match &mut self.source {
-            Source::Built(encoder) => return Ok(encoder.next_chunk(min_bytes).map(String::into_bytes)),
+            Source::Built(encoder) => {
+                return Ok(encoder.next_chunk(min_bytes).map(String::into_bytes))
+            }
             Source::Log(log) => log,
         };
         while !log.finished && self.sink.get_ref().len() < min_bytes {
@@ -876,7 +1147,12 @@ impl ValueStream {
                     .map_err(|e| corrupt(&log.file, log.pos, format!("bad entry text: {e}")))?
                     .ok_or_else(|| corrupt(&log.file, log.pos, "entry text ends early"))?,
             };
-            self.sink.write(&event).map_err(|e| StoreError::Storage(crate::storage::StorageError::Io { file: "stream".into(), source: e }))?;
+            self.sink.write(&event).map_err(|e| {
+                StoreError::Storage(crate::storage::StorageError::Io {
+                    file: "stream".into(),
+                    source: e,
+                })
+            })?;
             log.finished = log.events.depth() <= log.depth;
         }
         let chunk = self.sink.take_output();

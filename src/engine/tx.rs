@@ -44,7 +44,10 @@ impl Transactions {
     /// Starts a transaction of `participants` that aborts unless all join within `timeout_ms`.
     pub fn begin(&mut self, participants: usize, timeout_ms: u64) -> u64 {
         self.next_id += 1;
-        let status = TxStatus::Waiting { joined: 0, of: participants };
+        let status = TxStatus::Waiting {
+            joined: 0,
+            of: participants,
+        };
         let pending = Pending {
             deadline_ms: now_ms().saturating_add(timeout_ms),
             buffer: TransactionBuffer::new(),
@@ -56,7 +59,10 @@ impl Transactions {
     }
 
     fn get(&mut self, id: u64) -> Result<&mut Pending> {
-        let pending = self.pending.get_mut(&id).ok_or(StoreError::Transaction { tx: id, reason: "unknown transaction".into() })?;
+        let pending = self.pending.get_mut(&id).ok_or(StoreError::Transaction {
+            tx: id,
+            reason: "unknown transaction".into(),
+        })?;
         if matches!(pending.status, TxStatus::Waiting { .. }) && now_ms() > pending.deadline_ms {
             pending.status = TxStatus::Aborted("timed out waiting for participants".into());
         }
@@ -70,13 +76,25 @@ impl Transactions {
 
     /// Adds a participant's patch (and optional precondition). When the last participant joins,
     /// the transaction commits on `store`; every participant then sees the same status.
-    pub fn join(&mut self, store: &mut Store, id: u64, path: KPath, patch: Node, precondition: Option<(KPath, Node)>) -> Result<TxStatus> {
+    pub fn join(
+        &mut self,
+        store: &mut Store,
+        id: u64,
+        path: KPath,
+        patch: Node,
+        precondition: Option<(KPath, Node)>,
+    ) -> Result<TxStatus> {
         let pending = self.get(id)?;
-        let TxStatus::Waiting { joined, of } = pending.status else { return Ok(pending.status.clone()) };
+        let TxStatus::Waiting { joined, of } = pending.status else {
+            return Ok(pending.status.clone());
+        };
         pending.buffer.add(path, patch);
         pending.preconditions.extend(precondition);
         if joined + 1 < of {
-            pending.status = TxStatus::Waiting { joined: joined + 1, of };
+            pending.status = TxStatus::Waiting {
+                joined: joined + 1,
+                of,
+            };
             return Ok(pending.status.clone());
         }
         let patches = pending.buffer.patches().to_vec();
@@ -88,4 +106,3 @@ impl Transactions {
         Ok(pending.status.clone())
     }
 }
-

@@ -52,7 +52,11 @@ impl TransactionBuffer {
         for (i, (a, _)) in self.patches.iter().enumerate() {
             for (b, _) in &self.patches[i + 1..] {
                 if a.is_prefix_of(b) || b.is_prefix_of(a) {
-                    return Err(merge_error(format!("paths {a:?} and {b:?} conflicts: one contains the other", a = a.to_string(), b = b.to_string())));
+                    return Err(merge_error(format!(
+                        "paths {a:?} and {b:?} conflicts: one contains the other",
+                        a = a.to_string(),
+                        b = b.to_string()
+                    )));
                 }
             }
         }
@@ -69,7 +73,9 @@ fn accessor(segment: &Segment) -> Result<u8> {
         Segment::Field(_) => Ok(0),
         Segment::Index(_) => Ok(1),
         Segment::Sparse(_) => Ok(2),
-        Segment::Key(k) => Err(merge_error(format!("keyed segment ({k}) cannot be written through a path; patch the list with !key"))),
+        Segment::Key(k) => Err(merge_error(format!(
+            "keyed segment ({k}) cannot be written through a path; patch the list with !key"
+        ))),
         _ => Err(merge_error(format!("wildcard {segment} in a patch path"))),
     }
 }
@@ -86,7 +92,9 @@ fn insert(slot: &mut Option<Slot>, segments: &[Segment], patch: Node) -> Result<
     };
     if let Some((other, _)) = children.first() {
         if accessor(other)? != kind {
-            return Err(merge_error(format!("mixed accessors: {other} and {first} under one parent")));
+            return Err(merge_error(format!(
+                "mixed accessors: {other} and {first} under one parent"
+            )));
         }
     }
     match children.iter_mut().find(|(s, _)| s == first) {
@@ -114,16 +122,20 @@ fn build(slot: Slot) -> Result<Node> {
     for (segment, child) in children {
         let key = match segment {
             Segment::Field(name) => Key::Str(name),
-            Segment::Index(i) | Segment::Sparse(i) => {
-                Key::Int(u32::try_from(i).map_err(|_| merge_error(format!("index {i} is beyond 32 bits")))?)
-            }
+            Segment::Index(i) | Segment::Sparse(i) => Key::Int(
+                u32::try_from(i)
+                    .map_err(|_| merge_error(format!("index {i} is beyond 32 bits")))?,
+            ),
             _ => unreachable!("rejected by accessor"),
         };
         entries.push((key, build(child)?));
     }
     if is_array {
         entries.sort_by(|a, b| a.0.cmp(&b.0));
-        return Ok(Node { tag: Some(Arc::from("!arraydiff")), value: Value::Object(Arc::new(entries)) });
+        return Ok(Node {
+            tag: Some(Arc::from("!arraydiff")),
+            value: Value::Object(Arc::new(entries)),
+        });
     }
     Ok(Node::object(entries))
 }

@@ -34,7 +34,10 @@ pub struct PatchOptions {
 
 /// [`patch`] with settings.
 pub fn patch_with(doc: &Node, patch: &Node, options: PatchOptions) -> Result<Node, PatchError> {
-    let mut ctx = Ctx { path: Vec::new(), options };
+    let mut ctx = Ctx {
+        path: Vec::new(),
+        options,
+    };
     Ok(apply(Some(doc), patch, &mut ctx)?.unwrap_or_else(Node::null))
 }
 
@@ -47,7 +50,10 @@ pub(crate) struct Ctx {
 impl Ctx {
     /// A context at the root with default settings.
     pub(crate) fn new() -> Self {
-        Ctx { path: Vec::new(), options: PatchOptions::default() }
+        Ctx {
+            path: Vec::new(),
+            options: PatchOptions::default(),
+        }
     }
 }
 
@@ -73,26 +79,47 @@ fn wire_or_absent(node: Option<&Node>) -> String {
 }
 
 fn malformed(path: &[Segment], op: &str, reason: impl Into<String>) -> PatchError {
-    PatchError::Malformed { path: here(path), op: format!("!{op}"), reason: reason.into() }
+    PatchError::Malformed {
+        path: here(path),
+        op: format!("!{op}"),
+        reason: reason.into(),
+    }
 }
 
 fn wrong_kind(path: &[Segment], op: &str, needs: &'static str, found: Option<&Node>) -> PatchError {
-    PatchError::WrongKind { path: here(path), op: format!("!{op}"), needs, found: found.map_or("nothing", Node::kind_name) }
+    PatchError::WrongKind {
+        path: here(path),
+        op: format!("!{op}"),
+        needs,
+        found: found.map_or("nothing", Node::kind_name),
+    }
 }
 
 fn check_failed(path: &[Segment], op: &str, expected: &Node, found: Option<&Node>) -> PatchError {
-    PatchError::CheckFailed { path: here(path), op: format!("!{op}"), expected: encode_wire(expected), found: wire_or_absent(found) }
+    PatchError::CheckFailed {
+        path: here(path),
+        op: format!("!{op}"),
+        expected: encode_wire(expected),
+        found: wire_or_absent(found),
+    }
 }
 
 /// Applies `patch` to `doc` (`None`: absent); `None` in the result means "deleted".
-pub(crate) fn apply(doc: Option<&Node>, patch: &Node, path: &mut Ctx) -> Result<Option<Node>, PatchError> {
+pub(crate) fn apply(
+    doc: Option<&Node>,
+    patch: &Node,
+    path: &mut Ctx,
+) -> Result<Option<Node>, PatchError> {
     if let Some(op) = find_op(patch) {
         return apply_op(doc, op, path);
     }
     Ok(Some(match &patch.value {
         Value::Object(entries) => merge_object(doc, entries, data_tag(patch), path)?,
         Value::Array(items) => merge_array(doc, items, data_tag(patch), path)?,
-        _ => Node { tag: data_tag(patch), value: patch.value.clone() },
+        _ => Node {
+            tag: data_tag(patch),
+            value: patch.value.clone(),
+        },
     }))
 }
 
@@ -111,7 +138,10 @@ fn merge_object(
     path: &mut Ctx,
 ) -> Result<Node, PatchError> {
     let (mut result, doc_tag) = match doc {
-        Some(Node { value: Value::Object(existing), tag }) => ((**existing).clone(), tag.clone()),
+        Some(Node {
+            value: Value::Object(existing),
+            tag,
+        }) => ((**existing).clone(), tag.clone()),
         _ => (Vec::new(), None),
     };
     for (key, value) in entries {
@@ -134,9 +164,16 @@ fn merge_object(
     }
     let has_int = result.iter().any(|(k, _)| matches!(k, Key::Int(_)));
     if has_int && result.iter().any(|(k, _)| matches!(k, Key::Str(_))) {
-        return Err(malformed(path, "merge", "the result would mix integer keys (sparse array) and string keys"));
+        return Err(malformed(
+            path,
+            "merge",
+            "the result would mix integer keys (sparse array) and string keys",
+        ));
     }
-    Ok(Node { tag: patch_tag.or(doc_tag), value: Value::Object(Arc::new(result)) })
+    Ok(Node {
+        tag: patch_tag.or(doc_tag),
+        value: Value::Object(Arc::new(result)),
+    })
 }
 
 fn merge_array(
@@ -146,7 +183,10 @@ fn merge_array(
     path: &mut Ctx,
 ) -> Result<Node, PatchError> {
     let (existing, doc_tag): (&[Node], _) = match doc {
-        Some(Node { value: Value::Array(existing), tag }) => (existing, tag.clone()),
+        Some(Node {
+            value: Value::Array(existing),
+            tag,
+        }) => (existing, tag.clone()),
         _ => (&[], None),
     };
     let mut result = Vec::with_capacity(items.len());
@@ -157,7 +197,10 @@ fn merge_array(
         }
         path.pop();
     }
-    Ok(Node { tag: patch_tag.or(doc_tag), value: Value::Array(Arc::new(result)) })
+    Ok(Node {
+        tag: patch_tag.or(doc_tag),
+        value: Value::Array(Arc::new(result)),
+    })
 }
 
 /// The document a tag op changes the tag of: the document itself, or the document patched by
@@ -175,7 +218,10 @@ fn finish_chain(result: Node, rest: &Node, path: &mut Ctx) -> Result<Option<Node
     if rest.tag.is_none() {
         return Ok(Some(result));
     }
-    match find_op(&Node { tag: rest.tag.clone(), value: Value::Null }) {
+    match find_op(&Node {
+        tag: rest.tag.clone(),
+        value: Value::Null,
+    }) {
         Some(op) => apply_op(Some(&result), op, path),
         None => Ok(Some(result)),
     }
@@ -299,11 +345,18 @@ fn apply_op(doc: Option<&Node>, op: Op, path: &mut Ctx) -> Result<Option<Node>, 
 
 /// The `from` and `to` of a `!replace` body.
 pub(crate) fn replace_sides(body: &Node) -> Option<(&Node, &Node)> {
-    Some((body.get_field(&Key::str("from"))?, body.get_field(&Key::str("to"))?))
+    Some((
+        body.get_field(&Key::str("from"))?,
+        body.get_field(&Key::str("to"))?,
+    ))
 }
 
 /// The slot → op entries of an `!arraydiff`/`!strdiff` body, sorted by slot.
-fn slots<'a>(body: &'a Node, op: &str, path: &[Segment]) -> Result<Vec<(u32, &'a Node)>, PatchError> {
+fn slots<'a>(
+    body: &'a Node,
+    op: &str,
+    path: &[Segment],
+) -> Result<Vec<(u32, &'a Node)>, PatchError> {
     let entries = match &body.value {
         Value::Object(entries) => entries,
         Value::Null => return Ok(Vec::new()),
@@ -313,7 +366,10 @@ fn slots<'a>(body: &'a Node, op: &str, path: &[Segment]) -> Result<Vec<(u32, &'a
         .iter()
         .map(|(k, v)| match k {
             Key::Int(i) => Ok((*i, v)),
-            Key::Str(s) => s.parse().map(|i| (i, v)).map_err(|_| malformed(path, op, format!("slot {s:?} is not a number"))),
+            Key::Str(s) => s
+                .parse()
+                .map(|i| (i, v))
+                .map_err(|_| malformed(path, op, format!("slot {s:?} is not a number"))),
             Key::Merge => Err(malformed(path, op, "merge key in a slot map")),
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -340,7 +396,8 @@ fn slot_op<'a>(patch: &'a Node, path: &[Segment], op_name: &str) -> Result<SlotO
         }
         Some(op) if op.name == "delete" => SlotOp::Delete(patch),
         Some(op) if op.name == "replace" => {
-            let (from, to) = replace_sides(patch).ok_or_else(|| malformed(path, op_name, "!replace needs {from, to}"))?;
+            let (from, to) = replace_sides(patch)
+                .ok_or_else(|| malformed(path, op_name, "!replace needs {from, to}"))?;
             SlotOp::Replace(from, to)
         }
         _ => SlotOp::Patch(patch),
@@ -359,8 +416,14 @@ fn deleted_value(patch: &Node) -> Node {
 
 fn array_diff(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, PatchError> {
     let (items, tag): (&[Node], _) = match doc {
-        Some(Node { value: Value::Array(items), tag }) => (items, tag.clone()),
-        None | Some(Node { value: Value::Null, .. }) => (&[], None),
+        Some(Node {
+            value: Value::Array(items),
+            tag,
+        }) => (items, tag.clone()),
+        None
+        | Some(Node {
+            value: Value::Null, ..
+        }) => (&[], None),
         other => return Err(wrong_kind(path, "arraydiff", "an array", other)),
     };
     let mut out = Vec::with_capacity(items.len());
@@ -370,7 +433,11 @@ fn array_diff(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, P
         // Unmentioned slots before `target` each copy one element.
         let copy = (target - slot) as usize;
         if cursor + copy > items.len() {
-            return Err(malformed(path, "arraydiff", format!("slot {target} is past the end ({} elements)", items.len())));
+            return Err(malformed(
+                path,
+                "arraydiff",
+                format!("slot {target} is past the end ({} elements)", items.len()),
+            ));
         }
         out.extend_from_slice(&items[cursor..cursor + copy]);
         cursor += copy;
@@ -395,7 +462,14 @@ fn array_diff(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, P
             }
             SlotOp::Patch(patch) => {
                 let Some(current) = current else {
-                    return Err(malformed(path, "arraydiff", format!("slot {target} patches past the end ({} elements)", items.len())));
+                    return Err(malformed(
+                        path,
+                        "arraydiff",
+                        format!(
+                            "slot {target} patches past the end ({} elements)",
+                            items.len()
+                        ),
+                    ));
                 };
                 if let Some(v) = apply(Some(current), patch, path)? {
                     out.push(v);
@@ -406,24 +480,43 @@ fn array_diff(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, P
         path.pop();
     }
     out.extend_from_slice(&items[cursor.min(items.len())..]);
-    Ok(Node { tag, value: Value::Array(Arc::new(out)) })
+    Ok(Node {
+        tag,
+        value: Value::Array(Arc::new(out)),
+    })
 }
 
-fn str_diff(doc: Option<&Node>, body: &Node, mode: StrMode, path: &mut Ctx) -> Result<Node, PatchError> {
+fn str_diff(
+    doc: Option<&Node>,
+    body: &Node,
+    mode: StrMode,
+    path: &mut Ctx,
+) -> Result<Node, PatchError> {
     let op_name = "strdiff";
     let (text, tag) = match doc {
-        Some(Node { value: Value::String(s), tag }) => (s.as_ref(), tag.clone()),
+        Some(Node {
+            value: Value::String(s),
+            tag,
+        }) => (s.as_ref(), tag.clone()),
         other => return Err(wrong_kind(path, op_name, "a string", other)),
     };
     let units = split_units(text, mode);
-    let text_of = |n: &Node| n.as_str().map(str::to_owned).ok_or_else(|| malformed(path, op_name, "slot values must be strings"));
+    let text_of = |n: &Node| {
+        n.as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| malformed(path, op_name, "slot values must be strings"))
+    };
     let mut out: Vec<String> = Vec::with_capacity(units.len());
     let mut cursor = 0usize;
     let mut slot = 0u32;
     for (target, op) in slots(body, op_name, path)? {
         let copy = (target - slot) as usize;
         if cursor + copy > units.len() {
-            return Err(malformed(path, op_name, format!("slot {target} is past the end of the string")));
+            return Err(malformed(
+                path,
+                op_name,
+                format!("slot {target} is past the end of the string"),
+            ));
         }
         out.extend(units[cursor..cursor + copy].iter().map(|u| u.to_string()));
         cursor += copy;
@@ -433,7 +526,12 @@ fn str_diff(doc: Option<&Node>, body: &Node, mode: StrMode, path: &mut Ctx) -> R
             let end = *cursor + want.len();
             if end > units.len() || units[*cursor..end] != want[..] {
                 let found = join_units(&units[*cursor..end.min(units.len())], mode);
-                return Err(check_failed(path, op_name, &Node::string(expected), Some(&Node::string(&found))));
+                return Err(check_failed(
+                    path,
+                    op_name,
+                    &Node::string(expected),
+                    Some(&Node::string(&found)),
+                ));
             }
             *cursor = end;
             Ok(())
@@ -445,32 +543,70 @@ fn str_diff(doc: Option<&Node>, body: &Node, mode: StrMode, path: &mut Ctx) -> R
                 consume(&text_of(from)?, &mut cursor)?;
                 out.push(text_of(to)?);
             }
-            SlotOp::Patch(_) => return Err(malformed(path, op_name, "slots hold !insert, !delete or !replace")),
+            SlotOp::Patch(_) => {
+                return Err(malformed(
+                    path,
+                    op_name,
+                    "slots hold !insert, !delete or !replace",
+                ))
+            }
         }
     }
-    out.extend(units[cursor.min(units.len())..].iter().map(|u| u.to_string()));
+    out.extend(
+        units[cursor.min(units.len())..]
+            .iter()
+            .map(|u| u.to_string()),
+    );
     let joined = match mode {
         StrMode::Runes => out.concat(),
         StrMode::Lines => out.join("\n"),
     };
-    Ok(Node { tag, value: Value::String(Arc::from(joined)) })
+    Ok(Node {
+        tag,
+        value: Value::String(Arc::from(joined)),
+    })
 }
 
-fn keyed_patch(doc: Option<&Node>, body: &Node, field: &str, path: &mut Ctx) -> Result<Node, PatchError> {
-    let Value::Array(patch_items) = &body.value else { return Err(malformed(path, "key", "needs an array")) };
+fn keyed_patch(
+    doc: Option<&Node>,
+    body: &Node,
+    field: &str,
+    path: &mut Ctx,
+) -> Result<Node, PatchError> {
+    let Value::Array(patch_items) = &body.value else {
+        return Err(malformed(path, "key", "needs an array"));
+    };
     let (mut items, tag) = match doc {
-        Some(Node { value: Value::Array(items), tag }) => ((**items).clone(), tag.clone()),
-        None | Some(Node { value: Value::Null, .. }) => (Vec::new(), Some(Arc::from(format!("!key({field})")))),
+        Some(Node {
+            value: Value::Array(items),
+            tag,
+        }) => ((**items).clone(), tag.clone()),
+        None
+        | Some(Node {
+            value: Value::Null, ..
+        }) => (Vec::new(), Some(Arc::from(format!("!key({field})")))),
         other => return Err(wrong_kind(path, "key", "an array", other)),
     };
     let key_field = Key::str(field);
-    let key_of = |n: &Node| n.get_field(&key_field).map(|v| key_text(&v.clone().untagged()));
+    let key_of = |n: &Node| {
+        n.get_field(&key_field)
+            .map(|v| key_text(&v.clone().untagged()))
+    };
     let mut unmatched = Vec::new();
     for item in patch_items.iter() {
         // The key of a patch item may sit inside an op (`!delete {name: 3}`).
         let key = key_of(item).or_else(|| find_op(item).and_then(|op| key_of(&op.child)));
-        let Some(key) = key else { return Err(malformed(path, "key", format!("an item has no {field:?} field"))) };
-        match items.iter().position(|i| key_of(i).as_deref() == Some(&key)) {
+        let Some(key) = key else {
+            return Err(malformed(
+                path,
+                "key",
+                format!("an item has no {field:?} field"),
+            ));
+        };
+        match items
+            .iter()
+            .position(|i| key_of(i).as_deref() == Some(&key))
+        {
             Some(at) => {
                 path.push(Segment::Key(Arc::from(key.as_str())));
                 let patched = apply(Some(&items[at]), item, path)?;
@@ -493,21 +629,33 @@ fn keyed_patch(doc: Option<&Node>, body: &Node, field: &str, path: &mut Ctx) -> 
         }
         path.pop();
     }
-    Ok(Node { tag, value: Value::Array(Arc::new(items)) })
+    Ok(Node {
+        tag,
+        value: Value::Array(Arc::new(items)),
+    })
 }
 
 fn all_patch(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, PatchError> {
     match doc {
-        Some(Node { value: Value::Array(items), tag }) => {
+        Some(Node {
+            value: Value::Array(items),
+            tag,
+        }) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
                 path.push(Segment::Index(i as u64));
                 out.extend(apply(Some(item), body, path)?);
                 path.pop();
             }
-            Ok(Node { tag: tag.clone(), value: Value::Array(Arc::new(out)) })
+            Ok(Node {
+                tag: tag.clone(),
+                value: Value::Array(Arc::new(out)),
+            })
         }
-        Some(Node { value: Value::Object(entries), tag }) => {
+        Some(Node {
+            value: Value::Object(entries),
+            tag,
+        }) => {
             let mut out = Vec::with_capacity(entries.len());
             for (k, v) in entries.iter() {
                 path.push(key_segment(k));
@@ -516,7 +664,10 @@ fn all_patch(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, Pa
                 }
                 path.pop();
             }
-            Ok(Node { tag: tag.clone(), value: Value::Object(Arc::new(out)) })
+            Ok(Node {
+                tag: tag.clone(),
+                value: Value::Object(Arc::new(out)),
+            })
         }
         other => Err(wrong_kind(path, "all", "an array or object", other)),
     }
@@ -528,11 +679,18 @@ fn embed(template: &Node, placeholder: &str, value: &Node) -> Node {
         Value::String(s) if &**s == placeholder => value.clone(),
         Value::Array(items) => Node {
             tag: template.tag.clone(),
-            value: Value::Array(Arc::new(items.iter().map(|i| embed(i, placeholder, value)).collect())),
+            value: Value::Array(Arc::new(
+                items.iter().map(|i| embed(i, placeholder, value)).collect(),
+            )),
         },
         Value::Object(entries) => Node {
             tag: template.tag.clone(),
-            value: Value::Object(Arc::new(entries.iter().map(|(k, v)| (k.clone(), embed(v, placeholder, value))).collect())),
+            value: Value::Object(Arc::new(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.clone(), embed(v, placeholder, value)))
+                    .collect(),
+            )),
         },
         _ => template.clone(),
     }
@@ -540,21 +698,41 @@ fn embed(template: &Node, placeholder: &str, value: &Node) -> Node {
 
 /// `node` with field `from` renamed to `to` (in place in the key order; the old key is gone).
 fn rename_field(node: Node, from: &str, to: &str) -> Node {
-    let Value::Object(entries) = &node.value else { return node };
+    let Value::Object(entries) = &node.value else {
+        return node;
+    };
     let renamed = entries
         .iter()
-        .map(|(k, v)| if *k == Key::str(from) { (Key::str(to), v.clone()) } else { (k.clone(), v.clone()) })
+        .map(|(k, v)| {
+            if *k == Key::str(from) {
+                (Key::str(to), v.clone())
+            } else {
+                (k.clone(), v.clone())
+            }
+        })
         .collect();
-    Node { tag: node.tag, value: Value::Object(Arc::new(renamed)) }
+    Node {
+        tag: node.tag,
+        value: Value::Object(Arc::new(renamed)),
+    }
 }
 
 /// `!dive [{match: M, patch: P}, ...]`: walks the document and patches every field value whose
 /// field (name and value) matches `M` with `P`.
 fn dive(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, PatchError> {
-    let Value::Array(rules) = &body.value else { return Err(malformed(path, "dive", "needs a list of {match, patch}")) };
+    let Value::Array(rules) = &body.value else {
+        return Err(malformed(path, "dive", "needs a list of {match, patch}"));
+    };
     let rules = rules
         .iter()
-        .map(|r| Ok((r.get_field(&Key::str("match")).ok_or_else(|| malformed(path, "dive", "a rule has no match"))?, r.get_field(&Key::str("patch")).ok_or_else(|| malformed(path, "dive", "a rule has no patch"))?)))
+        .map(|r| {
+            Ok((
+                r.get_field(&Key::str("match"))
+                    .ok_or_else(|| malformed(path, "dive", "a rule has no match"))?,
+                r.get_field(&Key::str("patch"))
+                    .ok_or_else(|| malformed(path, "dive", "a rule has no patch"))?,
+            ))
+        })
         .collect::<Result<Vec<_>, PatchError>>()?;
     let doc = doc.cloned().unwrap_or_else(Node::null);
     dive_node(&doc, &rules, path)
@@ -576,7 +754,10 @@ fn dive_node(node: &Node, rules: &[(&Node, &Node)], path: &mut Ctx) -> Result<No
                 out.push((k.clone(), value));
                 path.pop();
             }
-            Node { tag: node.tag.clone(), value: Value::Object(Arc::new(out)) }
+            Node {
+                tag: node.tag.clone(),
+                value: Value::Object(Arc::new(out)),
+            }
         }
         Value::Array(items) => {
             let mut out = Vec::with_capacity(items.len());
@@ -585,12 +766,14 @@ fn dive_node(node: &Node, rules: &[(&Node, &Node)], path: &mut Ctx) -> Result<No
                 out.push(dive_node(v, rules, path)?);
                 path.pop();
             }
-            Node { tag: node.tag.clone(), value: Value::Array(Arc::new(out)) }
+            Node {
+                tag: node.tag.clone(),
+                value: Value::Array(Arc::new(out)),
+            }
         }
         _ => node.clone(),
     })
 }
-
 
 /// `!pipe COMMAND`: the document's text (a string as is, anything else in wire form) through
 /// `sh -c COMMAND`; the output becomes a string.
@@ -598,9 +781,14 @@ fn dive_node(node: &Node, rules: &[(&Node, &Node)], path: &mut Ctx) -> Result<No
 fn pipe(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, PatchError> {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let command = body.as_str().ok_or_else(|| malformed(path, "pipe", "needs the command as a string"))?;
+    let command = body
+        .as_str()
+        .ok_or_else(|| malformed(path, "pipe", "needs the command as a string"))?;
     let input = match doc {
-        Some(Node { value: Value::String(s), .. }) => s.to_string(),
+        Some(Node {
+            value: Value::String(s),
+            ..
+        }) => s.to_string(),
         Some(other) => encode_wire(other),
         None => String::new(),
     };
@@ -611,16 +799,31 @@ fn pipe(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, PatchEr
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| failed(format!("cannot run sh: {e}")))?;
-    child.stdin.take().expect("piped").write_all(input.as_bytes()).map_err(|e| failed(e.to_string()))?;
-    let output = child.wait_with_output().map_err(|e| failed(e.to_string()))?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(input.as_bytes())
+        .map_err(|e| failed(e.to_string()))?;
+    let output = child
+        .wait_with_output()
+        .map_err(|e| failed(e.to_string()))?;
     if !output.status.success() {
         return Err(failed(format!("the command exited with {}", output.status)));
     }
-    let text = String::from_utf8(output.stdout).map_err(|_| failed("the output is not UTF-8".into()))?;
-    Ok(Node { tag: doc.and_then(|d| d.tag.clone()), value: Value::String(Arc::from(text)) })
+    let text =
+        String::from_utf8(output.stdout).map_err(|_| failed("the output is not UTF-8".into()))?;
+    Ok(Node {
+        tag: doc.and_then(|d| d.tag.clone()),
+        value: Value::String(Arc::from(text)),
+    })
 }
 
 #[cfg(target_arch = "wasm32")]
 fn pipe(_: Option<&Node>, _: &Node, path: &mut Ctx) -> Result<Node, PatchError> {
-    Err(PatchError::Unsupported { path: here(path), op: "!pipe".into(), reason: "there are no processes in WebAssembly" })
+    Err(PatchError::Unsupported {
+        path: here(path),
+        op: "!pipe".into(),
+        reason: "there are no processes in WebAssembly",
+    })
 }

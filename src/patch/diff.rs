@@ -63,13 +63,19 @@ fn tag_change(from: Option<&str>, to: Option<&str>) -> Option<String> {
 }
 
 fn replace(from: &Node, to: &Node) -> Node {
-    Node::object(vec![(Key::str("from"), from.clone()), (Key::str("to"), to.clone())]).with_tag("!replace")
+    Node::object(vec![
+        (Key::str("from"), from.clone()),
+        (Key::str("to"), to.clone()),
+    ])
+    .with_tag("!replace")
 }
 
 /// `value` under an `!insert` or `!delete` op: its own tag moves into the op's argument.
 fn with_op(op: &str, value: &Node) -> Node {
     match value.tag() {
-        Some(t) => value.clone().with_tag(&format!("!{op}({})", t.trim_start_matches('!'))),
+        Some(t) => value
+            .clone()
+            .with_tag(&format!("!{op}({})", t.trim_start_matches('!'))),
         None => value.clone().with_tag(&format!("!{op}")),
     }
 }
@@ -146,11 +152,25 @@ fn array_diff(from: &Node, a: &[Node], to: &Node, b: &[Node]) -> Option<Node> {
             Slot::Keep => emit(None, &mut slot),
             Slot::Patch(d) => emit(Some(d.clone()), &mut slot),
             Slot::Delete(_) | Slot::Insert(_) => {
-                let deletes: Vec<&Node> =
-                    slots[i..].iter().map_while(|s| if let Slot::Delete(x) = s { Some(*x) } else { None }).collect();
+                let deletes: Vec<&Node> = slots[i..]
+                    .iter()
+                    .map_while(|s| {
+                        if let Slot::Delete(x) = s {
+                            Some(*x)
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
                 let inserts: Vec<&Node> = slots[i + deletes.len()..]
                     .iter()
-                    .map_while(|s| if let Slot::Insert(y) = s { Some(*y) } else { None })
+                    .map_while(|s| {
+                        if let Slot::Insert(y) = s {
+                            Some(*y)
+                        } else {
+                            None
+                        }
+                    })
                     .collect();
                 i += deletes.len() + inserts.len();
                 let paired = deletes.len().min(inserts.len());
@@ -182,17 +202,36 @@ fn keyed_diff(from: &Node, a: &[Node], to: &Node, b: &[Node]) -> Option<Option<N
     }
     let key = Key::str(&field);
     let keys = |items: &[Node]| -> Option<Vec<String>> {
-        items.iter().map(|n| n.as_object().and(n.get_field(&key)).map(|v| key_text(&v.clone().untagged()))).collect()
+        items
+            .iter()
+            .map(|n| {
+                n.as_object()
+                    .and(n.get_field(&key))
+                    .map(|v| key_text(&v.clone().untagged()))
+            })
+            .collect()
     };
     let (ka, kb) = (keys(a)?, keys(b)?);
-    let index_b: HashMap<&str, usize> = kb.iter().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
-    let index_a: HashMap<&str, usize> = ka.iter().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
+    let index_b: HashMap<&str, usize> = kb
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
+    let index_a: HashMap<&str, usize> = ka
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
     if index_a.len() != ka.len() || index_b.len() != kb.len() {
         return None;
     }
-    let kept: Vec<usize> = ka.iter().filter_map(|k| index_b.get(k.as_str()).copied()).collect();
+    let kept: Vec<usize> = ka
+        .iter()
+        .filter_map(|k| index_b.get(k.as_str()).copied())
+        .collect();
     let appended = &kb[kept.len()..];
-    if kept.iter().enumerate().any(|(pos, &i)| pos != i) || appended.windows(2).any(|w| w[0] > w[1]) {
+    if kept.iter().enumerate().any(|(pos, &i)| pos != i) || appended.windows(2).any(|w| w[0] > w[1])
+    {
         return None;
     }
     let mut items = Vec::new();
@@ -200,8 +239,12 @@ fn keyed_diff(from: &Node, a: &[Node], to: &Node, b: &[Node]) -> Option<Option<N
         match index_b.get(k.as_str()) {
             None => items.push(with_op("delete", &a[ia])),
             Some(&ib) => {
-                let Some(d) = diff(&a[ia], &b[ib]) else { continue };
-                let (Value::Object(entries), None) = (&d.value, d.tag()) else { return None };
+                let Some(d) = diff(&a[ia], &b[ib]) else {
+                    continue;
+                };
+                let (Value::Object(entries), None) = (&d.value, d.tag()) else {
+                    return None;
+                };
                 let key_value = b[ib].get_field(&key).expect("checked").clone();
                 let mut entries = (**entries).clone();
                 match entries.iter_mut().find(|(k, _)| *k == key) {
@@ -221,21 +264,43 @@ fn keyed_diff(from: &Node, a: &[Node], to: &Node, b: &[Node]) -> Option<Option<N
 /// A `!strdiff` of the one changed run between `a` and `b`, or `None` when the change is too
 /// large to be worth it (more than half the shorter string).
 fn string_diff(a: &str, b: &str) -> Option<Node> {
-    let mode = if a.contains('\n') && b.contains('\n') { StrMode::Lines } else { StrMode::Runes };
+    let mode = if a.contains('\n') && b.contains('\n') {
+        StrMode::Lines
+    } else {
+        StrMode::Runes
+    };
     let (ua, ub) = (split_units(a, mode), split_units(b, mode));
     let prefix = ua.iter().zip(&ub).take_while(|(x, y)| x == y).count();
-    let suffix = ua[prefix..].iter().rev().zip(ub[prefix..].iter().rev()).take_while(|(x, y)| x == y).count();
-    let (ma, mb) = (&ua[prefix..ua.len() - suffix], &ub[prefix..ub.len() - suffix]);
-    let changed = join_units(ma, mode).chars().count().max(join_units(mb, mode).chars().count());
+    let suffix = ua[prefix..]
+        .iter()
+        .rev()
+        .zip(ub[prefix..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (ma, mb) = (
+        &ua[prefix..ua.len() - suffix],
+        &ub[prefix..ub.len() - suffix],
+    );
+    let changed = join_units(ma, mode)
+        .chars()
+        .count()
+        .max(join_units(mb, mode).chars().count());
     if changed * 2 > a.chars().count().min(b.chars().count()) {
         return None;
     }
-    let (ta, tb) = (Node::string(&join_units(ma, mode)), Node::string(&join_units(mb, mode)));
+    let (ta, tb) = (
+        Node::string(&join_units(ma, mode)),
+        Node::string(&join_units(mb, mode)),
+    );
     let op = match (ma.is_empty(), mb.is_empty()) {
         (true, _) => with_op("insert", &tb),
         (_, true) => with_op("delete", &ta),
         _ => replace(&ta, &tb),
     };
-    let tag = if mode == StrMode::Lines { "!strdiff(true)" } else { "!strdiff(false)" };
+    let tag = if mode == StrMode::Lines {
+        "!strdiff(true)"
+    } else {
+        "!strdiff(false)"
+    };
     Some(Node::object(vec![(Key::Int(prefix as u32), op)]).with_tag(tag))
 }

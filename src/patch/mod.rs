@@ -19,7 +19,10 @@ pub use reverse::reverse;
 
 /// Applies `patch` to `doc`, where `None` means absent (a key that does not exist); returns
 /// `None` when the patch deletes the value.
-pub fn apply_to(doc: Option<&tony::Node>, patch: &tony::Node) -> Result<Option<tony::Node>, PatchError> {
+pub fn apply_to(
+    doc: Option<&tony::Node>,
+    patch: &tony::Node,
+) -> Result<Option<tony::Node>, PatchError> {
     apply::apply(doc, patch, &mut apply::Ctx::new())
 }
 

@@ -7,8 +7,22 @@ use crate::tony::Node;
 
 /// Every op name the patcher and matcher recognise.
 const PATCH_OPS: &[&str] = &[
-    "delete", "insert", "replace", "arraydiff", "strdiff", "addtag", "rmtag", "retag", "nullify", "key", "all", "embed",
-    "field", "rename", "dive", "pipe",
+    "delete",
+    "insert",
+    "replace",
+    "arraydiff",
+    "strdiff",
+    "addtag",
+    "rmtag",
+    "retag",
+    "nullify",
+    "key",
+    "all",
+    "embed",
+    "field",
+    "rename",
+    "dive",
+    "pipe",
 ];
 
 /// Tags that record style or engine bookkeeping; they never reach a result.
@@ -27,20 +41,30 @@ pub(crate) struct Op {
 /// The first registered op in `node`'s tag chain, skipping links that are not ops.
 pub(crate) fn find_op(node: &Node) -> Option<Op> {
     let links = parse_chain(node.tag()?)?;
-    let at = links.iter().position(|l| PATCH_OPS.contains(&l.name.as_str()))?;
+    let at = links
+        .iter()
+        .position(|l| PATCH_OPS.contains(&l.name.as_str()))?;
     let TagLink { name, args } = links[at].clone();
-    let child = Node { tag: compose(&links[at + 1..]).map(Arc::from), value: node.value.clone() };
+    let child = Node {
+        tag: compose(&links[at + 1..]).map(Arc::from),
+        value: node.value.clone(),
+    };
     Some(Op { name, args, child })
 }
 
 /// `node`'s tag without style links (`!bracket`, `!logd-patch-root`, `!sparsearray`).
 pub(crate) fn data_tag(node: &Node) -> Option<Arc<str>> {
     let tag = node.tag()?;
-    let Some(links) = parse_chain(tag) else { return Some(Arc::from(tag)) };
+    let Some(links) = parse_chain(tag) else {
+        return Some(Arc::from(tag));
+    };
     if !links.iter().any(|l| STYLE_TAGS.contains(&l.name.as_str())) {
         return node.tag.clone();
     }
-    let kept: Vec<TagLink> = links.into_iter().filter(|l| !STYLE_TAGS.contains(&l.name.as_str())).collect();
+    let kept: Vec<TagLink> = links
+        .into_iter()
+        .filter(|l| !STYLE_TAGS.contains(&l.name.as_str()))
+        .collect();
     compose(&kept).map(Arc::from)
 }
 

@@ -12,7 +12,10 @@ pub(crate) enum StrMode {
 /// The units of `text`: characters, or lines (without their `\n`).
 pub(crate) fn split_units(text: &str, mode: StrMode) -> Vec<&str> {
     match mode {
-        StrMode::Runes => text.char_indices().map(|(i, c)| &text[i..i + c.len_utf8()]).collect(),
+        StrMode::Runes => text
+            .char_indices()
+            .map(|(i, c)| &text[i..i + c.len_utf8()])
+            .collect(),
         StrMode::Lines => text.split('\n').collect(),
     }
 }
@@ -44,7 +47,12 @@ const MAX_DP_CELLS: usize = 4_000_000;
 /// come before insertions (so a delete followed by an insert can become a replace).
 pub(crate) fn align<T>(a: &[T], b: &[T], same: impl Fn(&T, &T) -> bool) -> Vec<Step> {
     let prefix = a.iter().zip(b).take_while(|(x, y)| same(x, y)).count();
-    let suffix = a[prefix..].iter().rev().zip(b[prefix..].iter().rev()).take_while(|(x, y)| same(x, y)).count();
+    let suffix = a[prefix..]
+        .iter()
+        .rev()
+        .zip(b[prefix..].iter().rev())
+        .take_while(|(x, y)| same(x, y))
+        .count();
     let (ma, mb) = (&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix]);
     let mut steps: Vec<Step> = (0..prefix).map(|i| Step::Keep(i, i)).collect();
     if ma.len().saturating_mul(mb.len()) <= MAX_DP_CELLS {
@@ -57,7 +65,13 @@ pub(crate) fn align<T>(a: &[T], b: &[T], same: impl Fn(&T, &T) -> bool) -> Vec<S
     steps
 }
 
-fn lcs_steps<T>(a: &[T], b: &[T], same: &impl Fn(&T, &T) -> bool, offset: usize, steps: &mut Vec<Step>) {
+fn lcs_steps<T>(
+    a: &[T],
+    b: &[T],
+    same: &impl Fn(&T, &T) -> bool,
+    offset: usize,
+    steps: &mut Vec<Step>,
+) {
     let (n, m) = (a.len(), b.len());
     // lengths[i][j] = LCS length of a[i..] and b[j..].
     let width = m + 1;
@@ -79,7 +93,11 @@ fn lcs_steps<T>(a: &[T], b: &[T], same: &impl Fn(&T, &T) -> bool, offset: usize,
         steps.append(inserts);
     };
     while i < n || j < m {
-        if i < n && j < m && same(&a[i], &b[j]) && lengths[i * width + j] == lengths[(i + 1) * width + j + 1] + 1 {
+        if i < n
+            && j < m
+            && same(&a[i], &b[j])
+            && lengths[i * width + j] == lengths[(i + 1) * width + j + 1] + 1
+        {
             flush(steps, &mut deletes, &mut inserts);
             steps.push(Step::Keep(offset + i, offset + j));
             i += 1;
@@ -107,13 +125,26 @@ mod tests {
         use Step::*;
         assert_eq!(
             steps,
-            [Delete(0), Keep(1, 0), Keep(2, 1), Keep(3, 2), Keep(4, 3), Insert(4), Keep(5, 5), Delete(6), Insert(6)]
+            [
+                Delete(0),
+                Keep(1, 0),
+                Keep(2, 1),
+                Keep(3, 2),
+                Keep(4, 3),
+                Insert(4),
+                Keep(5, 5),
+                Delete(6),
+                Insert(6)
+            ]
         );
     }
 
     #[test]
     fn units() {
-        assert_eq!(split_units("héllo", StrMode::Runes), ["h", "é", "l", "l", "o"]);
+        assert_eq!(
+            split_units("héllo", StrMode::Runes),
+            ["h", "é", "l", "l", "o"]
+        );
         assert_eq!(split_units("a\nb\n", StrMode::Lines), ["a", "b", ""]);
         assert_eq!(join_units(&["a", "b", ""], StrMode::Lines), "a\nb\n");
     }

@@ -19,7 +19,8 @@ fn assert_out_of_range(result: Result<()>, what: &str) {
 
 fn read(f: &dyn BlockFile, offset: u64, len: usize) -> Vec<u8> {
     let mut buf = vec![0xAA; len];
-    f.read_exact_at(offset, &mut buf).unwrap_or_else(|e| panic!("read {len}@{offset}: {e}"));
+    f.read_exact_at(offset, &mut buf)
+        .unwrap_or_else(|e| panic!("read {len}@{offset}: {e}"));
     buf
 }
 
@@ -27,7 +28,8 @@ fn read(f: &dyn BlockFile, offset: u64, len: usize) -> Vec<u8> {
 pub fn check_fresh_file(f: &dyn BlockFile) {
     assert_eq!(f.len().unwrap(), 0, "a fresh file is empty");
     assert_out_of_range(f.read_exact_at(0, &mut [0]), "read from an empty file");
-    f.read_exact_at(0, &mut []).expect("an empty read at the end succeeds");
+    f.read_exact_at(0, &mut [])
+        .expect("an empty read at the end succeeds");
 
     // Round trip at offset 0 and overwrite in the middle.
     f.write_all_at(0, b"hello world").unwrap();
@@ -39,11 +41,17 @@ pub fn check_fresh_file(f: &dyn BlockFile) {
     // A write past the end zero-fills the hole.
     f.write_all_at(1000, b"xyz").unwrap();
     assert_eq!(f.len().unwrap(), 1003);
-    assert!(read(f, 11, 989).iter().all(|&b| b == 0), "hole is zero-filled");
+    assert!(
+        read(f, 11, 989).iter().all(|&b| b == 0),
+        "hole is zero-filled"
+    );
     assert_eq!(read(f, 1000, 3), b"xyz");
 
     // Reads past the end fail whole; nothing partial is returned.
-    assert_out_of_range(f.read_exact_at(1000, &mut [0; 4]), "read straddling the end");
+    assert_out_of_range(
+        f.read_exact_at(1000, &mut [0; 4]),
+        "read straddling the end",
+    );
     assert_out_of_range(f.read_exact_at(5000, &mut [0; 1]), "read beyond the end");
     assert_out_of_range(f.read_exact_at(u64::MAX, &mut [0; 1]), "read at u64::MAX");
 
@@ -54,10 +62,15 @@ pub fn check_fresh_file(f: &dyn BlockFile) {
     assert_out_of_range(f.read_exact_at(6, &mut [0; 4]), "read past a shrunk end");
     f.set_len(64).unwrap();
     assert_eq!(f.len().unwrap(), 64);
-    assert!(read(f, 8, 56).iter().all(|&b| b == 0), "set_len growth is zero-filled");
+    assert!(
+        read(f, 8, 56).iter().all(|&b| b == 0),
+        "set_len growth is zero-filled"
+    );
 
     // A larger write at an unaligned offset.
-    let big: Vec<u8> = (0..(1u32 << 20)).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    let big: Vec<u8> = (0..(1u32 << 20))
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
     f.write_all_at(12345, &big).unwrap();
     assert_eq!(read(f, 12345, big.len()), big, "1 MiB round trip");
     assert_eq!(f.len().unwrap(), 12345 + big.len() as u64);
@@ -76,7 +89,10 @@ pub fn check_fresh_file(f: &dyn BlockFile) {
         ("set_len", f.set_len(1)),
         ("sync", f.sync()),
     ] {
-        assert!(matches!(result, Err(StorageError::Closed { .. })), "{what} after close: {result:?}");
+        assert!(
+            matches!(result, Err(StorageError::Closed { .. })),
+            "{what} after close: {result:?}"
+        );
     }
 }
 
@@ -88,9 +104,20 @@ pub fn write_persistence_marker(f: &dyn BlockFile) {
 
 /// Checks that a reopened file holds what [`write_persistence_marker`] wrote.
 pub fn check_persistence_marker(f: &dyn BlockFile) {
-    assert_eq!(f.len().unwrap(), MARKER_AT + MARKER.len() as u64, "length survives a reopen");
-    assert_eq!(read(f, MARKER_AT, MARKER.len()), MARKER, "bytes survive a reopen");
-    assert!(read(f, 0, MARKER_AT as usize).iter().all(|&b| b == 0), "hole survives as zeros");
+    assert_eq!(
+        f.len().unwrap(),
+        MARKER_AT + MARKER.len() as u64,
+        "length survives a reopen"
+    );
+    assert_eq!(
+        read(f, MARKER_AT, MARKER.len()),
+        MARKER,
+        "bytes survive a reopen"
+    );
+    assert!(
+        read(f, 0, MARKER_AT as usize).iter().all(|&b| b == 0),
+        "hole survives as zeros"
+    );
 }
 
 /// Asserts that an open attempt failed because another writer holds the file.
@@ -117,7 +144,9 @@ pub fn check_dir(dir: &dyn StoreDir, exclusive: bool) {
     let reopened = dir.open("contract-persist").expect("reopen after close");
     check_persistence_marker(&*reopened);
     drop(reopened);
-    let reopened = dir.open("contract-persist").expect("reopen after drop releases the lock");
+    let reopened = dir
+        .open("contract-persist")
+        .expect("reopen after drop releases the lock");
     check_persistence_marker(&*reopened);
 
     for bad in ["", ".", "..", "a/b", "a\\b", "x\ny", &"n".repeat(129)] {

@@ -33,7 +33,10 @@ pub fn validate_name(name: &str) -> Result<()> {
         None
     };
     match reason {
-        Some(reason) => Err(StorageError::InvalidName { name: name.to_owned(), reason }),
+        Some(reason) => Err(StorageError::InvalidName {
+            name: name.to_owned(),
+            reason,
+        }),
         None => Ok(()),
     }
 }
@@ -53,7 +56,10 @@ impl MemDir {
 
     /// An empty directory whose files each refuse to grow beyond `capacity` bytes.
     pub fn with_capacity(capacity: u64) -> Self {
-        Self { capacity: Some(capacity), ..Self::default() }
+        Self {
+            capacity: Some(capacity),
+            ..Self::default()
+        }
     }
 }
 
@@ -61,11 +67,18 @@ impl StoreDir for MemDir {
     fn open(&self, name: &str) -> Result<Box<dyn BlockFile>> {
         validate_name(name)?;
         let shared = {
-            let mut files = self.files.lock().unwrap_or_else(|poison| poison.into_inner());
+            let mut files = self
+                .files
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
             files.entry(name.to_owned()).or_default().clone()
         };
         shared.acquire(name)?;
-        Ok(Box::new(MemBlockFile::from_shared(name, shared, self.capacity)))
+        Ok(Box::new(MemBlockFile::from_shared(
+            name,
+            shared,
+            self.capacity,
+        )))
     }
 
     fn location(&self) -> String {
@@ -85,8 +98,10 @@ impl FsDir {
     /// The directory at `path`, created (with parents) if missing.
     pub fn create(path: impl Into<std::path::PathBuf>) -> Result<Self> {
         let path = path.into();
-        std::fs::create_dir_all(&path)
-            .map_err(|source| StorageError::Io { file: path.display().to_string(), source })?;
+        std::fs::create_dir_all(&path).map_err(|source| StorageError::Io {
+            file: path.display().to_string(),
+            source,
+        })?;
         Ok(Self { path })
     }
 

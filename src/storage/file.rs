@@ -22,32 +22,61 @@ impl FileBlockFile {
     /// Opens (creating if needed) the file at `path` and locks it exclusively.
     pub fn open(path: &Path) -> Result<Self> {
         let name = path.display().to_string();
-        let io = |source| StorageError::Io { file: name.clone(), source };
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
+        let io = |source| StorageError::Io {
+            file: name.clone(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Err(StorageError::Locked { file: name }),
             Err(TryLockError::Error(source)) => return Err(io(source)),
         }
-        Ok(Self { name, file: RwLock::new(Some(file)) })
+        Ok(Self {
+            name,
+            file: RwLock::new(Some(file)),
+        })
     }
 
     fn with_file<T>(&self, op: impl FnOnce(&File) -> std::io::Result<T>) -> Result<T> {
-        let guard = self.file.read().unwrap_or_else(|poison| poison.into_inner());
-        let file = guard.as_ref().ok_or_else(|| StorageError::Closed { file: self.name.clone() })?;
+        let guard = self
+            .file
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let file = guard.as_ref().ok_or_else(|| StorageError::Closed {
+            file: self.name.clone(),
+        })?;
         op(file).map_err(|source| self.io_error(source))
     }
 
     fn io_error(&self, source: std::io::Error) -> StorageError {
-        StorageError::Io { file: self.name.clone(), source }
+        StorageError::Io {
+            file: self.name.clone(),
+            source,
+        }
     }
 
     fn map_write_error(&self, err: StorageError, offset: u64, len: usize) -> StorageError {
         match err {
             StorageError::Io { source, .. }
-                if matches!(source.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded | std::io::ErrorKind::FileTooLarge) =>
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::StorageFull
+                        | std::io::ErrorKind::QuotaExceeded
+                        | std::io::ErrorKind::FileTooLarge
+                ) =>
             {
-                StorageError::OutOfSpace { file: self.name.clone(), offset, len }
+                StorageError::OutOfSpace {
+                    file: self.name.clone(),
+                    offset,
+                    len,
+                }
             }
             other => other,
         }
@@ -75,7 +104,8 @@ impl BlockFile for FileBlockFile {
     }
 
     fn set_len(&self, len: u64) -> Result<()> {
-        self.with_file(|f| f.set_len(len)).map_err(|e| self.map_write_error(e, len, 0))
+        self.with_file(|f| f.set_len(len))
+            .map_err(|e| self.map_write_error(e, len, 0))
     }
 
     fn sync(&self) -> Result<()> {
@@ -83,7 +113,10 @@ impl BlockFile for FileBlockFile {
     }
 
     fn close(&self) -> Result<()> {
-        let mut guard = self.file.write().unwrap_or_else(|poison| poison.into_inner());
+        let mut guard = self
+            .file
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner());
         // Dropping the File releases the flock.
         guard.take();
         Ok(())

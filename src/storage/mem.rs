@@ -17,7 +17,9 @@ impl MemShared {
     /// Takes the exclusive hold, or reports who has it.
     pub(crate) fn acquire(self: &Arc<Self>, name: &str) -> Result<()> {
         if self.held.swap(true, Ordering::AcqRel) {
-            return Err(StorageError::Locked { file: name.to_owned() });
+            return Err(StorageError::Locked {
+                file: name.to_owned(),
+            });
         }
         Ok(())
     }
@@ -39,7 +41,9 @@ pub struct MemBlockFile {
 impl std::fmt::Debug for MemBlockFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never dump the bytes.
-        f.debug_struct("MemBlockFile").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("MemBlockFile")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -62,21 +66,34 @@ impl MemBlockFile {
 
     /// Wraps already-acquired shared bytes.
     pub(crate) fn from_shared(name: &str, shared: Arc<MemShared>, capacity: Option<u64>) -> Self {
-        Self { name: name.to_owned(), shared, capacity, closed: AtomicBool::new(false) }
+        Self {
+            name: name.to_owned(),
+            shared,
+            capacity,
+            closed: AtomicBool::new(false),
+        }
     }
 
     fn data(&self) -> Result<MutexGuard<'_, Vec<u8>>> {
         if self.closed.load(Ordering::Acquire) {
-            return Err(StorageError::Closed { file: self.name.clone() });
+            return Err(StorageError::Closed {
+                file: self.name.clone(),
+            });
         }
-        Ok(self.shared.data.lock().unwrap_or_else(|poison| poison.into_inner()))
+        Ok(self
+            .shared
+            .data
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()))
     }
 
     fn check_capacity(&self, new_len: u64, offset: u64, len: usize) -> Result<()> {
         match self.capacity {
-            Some(cap) if new_len > cap => {
-                Err(StorageError::OutOfSpace { file: self.name.clone(), offset, len })
-            }
+            Some(cap) if new_len > cap => Err(StorageError::OutOfSpace {
+                file: self.name.clone(),
+                offset,
+                len,
+            }),
             _ => Ok(()),
         }
     }
@@ -101,11 +118,13 @@ impl BlockFile for MemBlockFile {
 
     fn write_all_at(&self, offset: u64, bytes: &[u8]) -> Result<()> {
         let mut data = self.data()?;
-        let end = offset.checked_add(bytes.len() as u64).ok_or(StorageError::OutOfSpace {
-            file: self.name.clone(),
-            offset,
-            len: bytes.len(),
-        })?;
+        let end = offset
+            .checked_add(bytes.len() as u64)
+            .ok_or(StorageError::OutOfSpace {
+                file: self.name.clone(),
+                offset,
+                len: bytes.len(),
+            })?;
         if end > data.len() as u64 {
             self.check_capacity(end, offset, bytes.len())?;
             let end = usize::try_from(end).map_err(|_| StorageError::OutOfSpace {
@@ -122,8 +141,11 @@ impl BlockFile for MemBlockFile {
     fn set_len(&self, len: u64) -> Result<()> {
         let mut data = self.data()?;
         self.check_capacity(len, len, 0)?;
-        let len = usize::try_from(len)
-            .map_err(|_| StorageError::OutOfSpace { file: self.name.clone(), offset: len, len: 0 })?;
+        let len = usize::try_from(len).map_err(|_| StorageError::OutOfSpace {
+            file: self.name.clone(),
+            offset: len,
+            len: 0,
+        })?;
         data.resize(len, 0);
         Ok(())
     }

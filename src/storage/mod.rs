@@ -10,9 +10,9 @@ mod mem;
 
 pub mod contract;
 
-pub use dir::{validate_name, MemDir, StoreDir, MAX_NAME_LEN};
 #[cfg(not(target_arch = "wasm32"))]
 pub use dir::FsDir;
+pub use dir::{validate_name, MemDir, StoreDir, MAX_NAME_LEN};
 #[cfg(not(target_arch = "wasm32"))]
 pub use file::FileBlockFile;
 pub use mem::MemBlockFile;
@@ -160,7 +160,12 @@ pub(crate) fn check_read_range(file: &str, offset: u64, len: usize, size: u64) -
     let end = offset.checked_add(len as u64);
     match end {
         Some(end) if end <= size => Ok(()),
-        _ => Err(StorageError::OutOfRange { file: file.to_owned(), offset, len, size }),
+        _ => Err(StorageError::OutOfRange {
+            file: file.to_owned(),
+            offset,
+            len,
+            size,
+        }),
     }
 }
 
@@ -170,8 +175,17 @@ pub(crate) fn check_read_range(file: &str, offset: u64, len: usize, size: u64) -
 /// `0xFFFFFFF8` (more than asked), Firefox a short count. Any count other than `len` is an error;
 /// both shapes mean the medium ran out of space.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // used by the wasm32 backends
-pub(crate) fn write_count_error(file: &str, offset: u64, len: usize, written: u64) -> Option<StorageError> {
-    (written != len as u64).then(|| StorageError::OutOfSpace { file: file.to_owned(), offset, len })
+pub(crate) fn write_count_error(
+    file: &str,
+    offset: u64,
+    len: usize,
+    written: u64,
+) -> Option<StorageError> {
+    (written != len as u64).then(|| StorageError::OutOfSpace {
+        file: file.to_owned(),
+        offset,
+        len,
+    })
 }
 
 #[cfg(test)]
@@ -183,7 +197,17 @@ mod tests {
         assert!(write_count_error("f", 0, 10, 10).is_none());
         for bad in [0, 9, 0xFFFF_FFF8] {
             let err = write_count_error("f", 7, 10, bad).expect("a wrong count is an error");
-            assert!(matches!(err, StorageError::OutOfSpace { offset: 7, len: 10, .. }), "{err:?}");
+            assert!(
+                matches!(
+                    err,
+                    StorageError::OutOfSpace {
+                        offset: 7,
+                        len: 10,
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
         }
     }
 

@@ -27,7 +27,11 @@ pub struct ChunkEncoder {
 impl ChunkEncoder {
     /// An encoder of `node` in `format`.
     pub fn new(node: Node, format: TextFormat) -> Self {
-        ChunkEncoder { format, stack: Vec::new(), pending: Some(node) }
+        ChunkEncoder {
+            format,
+            stack: Vec::new(),
+            pending: Some(node),
+        }
     }
 
     /// Whether all the text has been produced.
@@ -75,8 +79,14 @@ impl ChunkEncoder {
             self.open(out, node);
             return;
         }
-        let separator = if self.format == TextFormat::Json { "," } else { " " };
-        let Some(top) = self.stack.last_mut() else { return };
+        let separator = if self.format == TextFormat::Json {
+            ","
+        } else {
+            " "
+        };
+        let Some(top) = self.stack.last_mut() else {
+            return;
+        };
         match top {
             Frame::Array { node, next } => {
                 let items = node.as_array().expect("an array frame");
@@ -175,6 +185,9 @@ mod tests {
         }
         assert!(pieces.len() > 3);
         assert_eq!(pieces.concat(), encode_wire(&node));
-        assert_eq!(encode_text(&node, TextFormat::Json), r#"{"a":[1,2.5,"x y"],"b":{"c":null}}"#);
+        assert_eq!(
+            encode_text(&node, TextFormat::Json),
+            r#"{"a":[1,2.5,"x y"],"b":{"c":null}}"#
+        );
     }
 }

@@ -19,6 +19,11 @@ pub struct ParseError {
 impl ParseError {
     /// An error at `pos`.
     pub fn new(pos: Pos, message: impl Into<String>) -> Self {
-        ParseError { offset: pos.offset, line: pos.line, col: pos.col, message: message.into() }
+        ParseError {
+            offset: pos.offset,
+            line: pos.line,
+            col: pos.col,
+            message: message.into(),
+        }
     }
 }

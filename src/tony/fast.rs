@@ -13,7 +13,11 @@ use super::tag::is_valid_tag;
 
 /// Parses `text` if it is a plain bracketed document; `None` means "use the general parser".
 pub(crate) fn parse_bracketed(text: &str) -> Option<Node> {
-    let mut p = Fast { bytes: text.as_bytes(), at: 0, depth: 0 };
+    let mut p = Fast {
+        bytes: text.as_bytes(),
+        at: 0,
+        depth: 0,
+    };
     // Outside brackets a tab may be indentation, which the general parser rejects.
     let outside_is_plain = |p: &mut Fast| {
         let start = p.at;
@@ -34,7 +38,11 @@ struct Fast<'a> {
 
 /// Bytes that may appear in a literal this fast path accepts (a safe subset of the lexer's).
 fn plain_literal_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/' | b'-' | b'+' | b'@' | b'$' | b'~' | b'%' | b'=')
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'_' | b'.' | b'/' | b'-' | b'+' | b'@' | b'$' | b'~' | b'%' | b'='
+        )
 }
 
 impl Fast<'_> {
@@ -58,7 +66,11 @@ impl Fast<'_> {
     }
 
     fn value(&mut self) -> Option<Node> {
-        let tag = if self.peek() == Some(b'!') { Some(self.tag()?) } else { None };
+        let tag = if self.peek() == Some(b'!') {
+            Some(self.tag()?)
+        } else {
+            None
+        };
         let mut node = match self.peek()? {
             b'{' => self.object()?,
             b'[' => self.array()?,
@@ -81,7 +93,12 @@ impl Fast<'_> {
                 b')' if parens == 0 => return None,
                 b')' => parens -= 1,
                 b'\n' => return None,
-                b' ' | b'\t' | b'\r' | b',' | b'{' | b'[' | b']' | b'}' | b':' | b'#' | b'"' | b'\'' if parens == 0 => break,
+                b' ' | b'\t' | b'\r' | b',' | b'{' | b'[' | b']' | b'}' | b':' | b'#' | b'"'
+                | b'\''
+                    if parens == 0 =>
+                {
+                    break
+                }
                 _ => {}
             }
             self.at += 1;
@@ -133,7 +150,8 @@ impl Fast<'_> {
                 }
                 _ => {
                     let item = self.value()?;
-                    let quoted = matches!(item.value, Value::String(_)) && matches!(self.bytes[self.at - 1], b'"' | b'\'');
+                    let quoted = matches!(item.value, Value::String(_))
+                        && matches!(self.bytes[self.at - 1], b'"' | b'\'');
                     items.push(item);
                     let before = self.at;
                     let newline = self.skip_space()?;
@@ -200,7 +218,10 @@ impl Fast<'_> {
             self.separator()?;
         }
         self.depth -= 1;
-        let ints = entries.iter().filter(|(k, _)| matches!(k, Key::Int(_))).count();
+        let ints = entries
+            .iter()
+            .filter(|(k, _)| matches!(k, Key::Int(_)))
+            .count();
         if ints != 0 && ints != entries.len() {
             return None;
         }
@@ -253,7 +274,8 @@ impl Fast<'_> {
             return None;
         }
         let mut float = false;
-        if self.peek() == Some(b'.') && self.bytes.get(self.at + 1).is_some_and(u8::is_ascii_digit) {
+        if self.peek() == Some(b'.') && self.bytes.get(self.at + 1).is_some_and(u8::is_ascii_digit)
+        {
             float = true;
             self.at += 1;
             while self.peek().is_some_and(|b| b.is_ascii_digit()) {
@@ -262,7 +284,11 @@ impl Fast<'_> {
         }
         if matches!(self.peek(), Some(b'e' | b'E')) {
             let sign = usize::from(matches!(self.bytes.get(self.at + 1), Some(b'+' | b'-')));
-            if self.bytes.get(self.at + 1 + sign).is_some_and(u8::is_ascii_digit) {
+            if self
+                .bytes
+                .get(self.at + 1 + sign)
+                .is_some_and(u8::is_ascii_digit)
+            {
                 float = true;
                 self.at += 1 + sign;
                 while self.peek().is_some_and(|b| b.is_ascii_digit()) {
@@ -270,7 +296,10 @@ impl Fast<'_> {
                 }
             }
         }
-        if !matches!(self.peek(), None | Some(b' ' | b'\t' | b'\r' | b'\n' | b',' | b'}' | b']')) {
+        if !matches!(
+            self.peek(),
+            None | Some(b' ' | b'\t' | b'\r' | b'\n' | b',' | b'}' | b']')
+        ) {
             return None;
         }
         let text = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
@@ -280,7 +309,9 @@ impl Fast<'_> {
             }
         }
         let value: f64 = text.parse().ok()?;
-        value.is_finite().then(|| Node::new(Value::Float(Float::from_text(text, value))))
+        value
+            .is_finite()
+            .then(|| Node::new(Value::Float(Float::from_text(text, value))))
     }
 
     fn quoted(&mut self) -> Option<Arc<str>> {

@@ -114,7 +114,10 @@ impl Node {
     }
     /// A float (no source text).
     pub fn float(f: f64) -> Self {
-        Self::new(Value::Float(Float { value: f, text: None }))
+        Self::new(Value::Float(Float {
+            value: f,
+            text: None,
+        }))
     }
     /// A string.
     pub fn string(s: &str) -> Self {
@@ -169,11 +172,15 @@ impl Node {
     }
     /// The value of field `key` if this is an object that has it (the first, for merge keys).
     pub fn get_field(&self, key: &Key) -> Option<&Node> {
-        self.as_object()?.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.as_object()?
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
     }
     /// Whether this is a sparse array: a non-empty object whose keys are all integers.
     pub fn is_sparse_array(&self) -> bool {
-        self.as_object().is_some_and(|e| !e.is_empty() && e.iter().all(|(k, _)| matches!(k, Key::Int(_))))
+        self.as_object()
+            .is_some_and(|e| !e.is_empty() && e.iter().all(|(k, _)| matches!(k, Key::Int(_))))
     }
     /// A short name of the value's kind, for messages.
     pub fn kind_name(&self) -> &'static str {
@@ -236,7 +243,9 @@ impl Eq for Value {}
 /// Equality is deep and sensitive to key order and tags; ints never equal floats.
 impl Ord for Node {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.value.cmp(&other.value).then_with(|| self.tag.cmp(&other.tag))
+        self.value
+            .cmp(&other.value)
+            .then_with(|| self.tag.cmp(&other.tag))
     }
 }
 

@@ -102,7 +102,11 @@ impl<R: Read> Lexer<R> {
             start: 0,
             end: 0,
             eof: false,
-            pos: Pos { offset: 0, line: 1, col: 1 },
+            pos: Pos {
+                offset: 0,
+                line: 1,
+                col: 1,
+            },
             depth: 0,
             at_line_start: true,
             anchor_col: None,
@@ -143,7 +147,10 @@ impl<R: Read> Lexer<R> {
             if self.buf.len() < self.end + CHUNK {
                 self.buf.resize(self.end + CHUNK, 0);
             }
-            let read = self.reader.read(&mut self.buf[self.end..]).map_err(|e| self.error(self.pos, format!("read failed: {e}")))?;
+            let read = self
+                .reader
+                .read(&mut self.buf[self.end..])
+                .map_err(|e| self.error(self.pos, format!("read failed: {e}")))?;
             if read == 0 {
                 self.eof = true;
             }
@@ -180,7 +187,10 @@ impl<R: Read> Lexer<R> {
 
     /// Consumes `n` buffered bytes that hold no newline, keeping the position up to date.
     fn advance_in_line(&mut self, n: usize) {
-        let chars = self.buf[self.start..self.start + n].iter().filter(|&&b| b & 0xC0 != 0x80).count();
+        let chars = self.buf[self.start..self.start + n]
+            .iter()
+            .filter(|&&b| b & 0xC0 != 0x80)
+            .count();
         self.start += n;
         self.pos.offset += n as u64;
         self.pos.col += chars as u32;
@@ -196,7 +206,10 @@ impl<R: Read> Lexer<R> {
                     return Ok(());
                 }
             }
-            let run = self.buf[self.start..self.end].iter().position(|&b| !keep(b)).unwrap_or(self.end - self.start);
+            let run = self.buf[self.start..self.end]
+                .iter()
+                .position(|&b| !keep(b))
+                .unwrap_or(self.end - self.start);
             out.extend_from_slice(&self.buf[self.start..self.start + run]);
             self.advance_in_line(run);
             if self.start < self.end {
@@ -207,7 +220,9 @@ impl<R: Read> Lexer<R> {
 
     /// Decodes the UTF-8 character at the cursor without consuming it.
     fn peek_char(&mut self) -> Result<Option<(char, usize)>, ParseError> {
-        let Some(b0) = self.peek()? else { return Ok(None) };
+        let Some(b0) = self.peek()? else {
+            return Ok(None);
+        };
         let len = match b0 {
             0x00..=0x7F => return Ok(Some((b0 as char, 1))),
             0xC0..=0xDF => 2,
@@ -217,7 +232,10 @@ impl<R: Read> Lexer<R> {
         };
         self.fill(len)?;
         let bytes = &self.buf[self.start..(self.start + len).min(self.end)];
-        match std::str::from_utf8(bytes).ok().and_then(|s| s.chars().next()) {
+        match std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|s| s.chars().next())
+        {
             Some(c) => Ok(Some((c, len))),
             None => Err(self.error(self.pos, "invalid UTF-8")),
         }
@@ -230,7 +248,9 @@ impl<R: Read> Lexer<R> {
     /// The next token, or `None` at the end of the input.
     pub fn next_token(&mut self) -> Result<Option<Token>, ParseError> {
         loop {
-            let Some(b) = self.peek()? else { return Ok(None) };
+            let Some(b) = self.peek()? else {
+                return Ok(None);
+            };
             match b {
                 b' ' | b'\r' => {
                     self.bump();
@@ -258,7 +278,11 @@ impl<R: Read> Lexer<R> {
             _ => {}
         }
         self.last_col = col0;
-        Ok(Some(Token { kind, pos, line_start }))
+        Ok(Some(Token {
+            kind,
+            pos,
+            line_start,
+        }))
     }
 
     fn token_kind(&mut self, pos: Pos, col0: u32) -> Result<TokenKind, ParseError> {
@@ -286,7 +310,14 @@ impl<R: Read> Lexer<R> {
                     return Err(self.error(pos, format!("unexpected '{}'", b as char)));
                 }
                 self.depth -= 1;
-                single(self, if b == b'}' { TokenKind::RCurl } else { TokenKind::RSquare })
+                single(
+                    self,
+                    if b == b'}' {
+                        TokenKind::RCurl
+                    } else {
+                        TokenKind::RSquare
+                    },
+                )
             }
             b',' => single(self, TokenKind::Comma),
             b':' => single(self, TokenKind::Colon),
@@ -303,7 +334,11 @@ impl<R: Read> Lexer<R> {
                 if Self::is_blank(next) {
                     return single(self, TokenKind::ArrayElt);
                 }
-                if col0 == 0 && next == Some(b'-') && self.peek_at(2)? == Some(b'-') && Self::is_blank(self.peek_at(3)?) {
+                if col0 == 0
+                    && next == Some(b'-')
+                    && self.peek_at(2)? == Some(b'-')
+                    && Self::is_blank(self.peek_at(3)?)
+                {
                     for _ in 0..3 {
                         self.bump();
                     }
@@ -312,7 +347,10 @@ impl<R: Read> Lexer<R> {
                 if next.is_some_and(|c| c.is_ascii_digit()) {
                     return self.number(pos);
                 }
-                Err(self.error(pos, "'-' must be followed by a space (array element) or a digit (number)"))
+                Err(self.error(
+                    pos,
+                    "'-' must be followed by a space (array element) or a digit (number)",
+                ))
             }
             b'0'..=b'9' => self.number(pos),
             _ => self.literal(pos),
@@ -376,7 +414,9 @@ impl<R: Read> Lexer<R> {
                 return Ok(TokenKind::Int(i));
             }
         }
-        let value: f64 = text.parse().map_err(|_| self.error(pos, format!("invalid number {text:?}")))?;
+        let value: f64 = text
+            .parse()
+            .map_err(|_| self.error(pos, format!("invalid number {text:?}")))?;
         if !value.is_finite() {
             return Err(self.error(pos, format!("number {text} is out of range")));
         }
@@ -384,13 +424,21 @@ impl<R: Read> Lexer<R> {
     }
 
     fn literal(&mut self, pos: Pos) -> Result<TokenKind, ParseError> {
-        let Some((first, _)) = self.peek_char()? else { unreachable!("caller peeked") };
+        let Some((first, _)) = self.peek_char()? else {
+            unreachable!("caller peeked")
+        };
         if !is_literal_start(first) {
             return Err(self.error(pos, format!("unexpected character {first:?}")));
         }
         let mut bytes = Vec::new();
         // Fast path: the common characters that never end a literal.
-        self.take_run(&mut bytes, |b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/' | b'-' | b'+' | b'@' | b'$' | b'~' | b'%' | b'='))?;
+        self.take_run(&mut bytes, |b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'_' | b'.' | b'/' | b'-' | b'+' | b'@' | b'$' | b'~' | b'%' | b'='
+                )
+        })?;
         let mut out = String::from_utf8(bytes).expect("ASCII");
         let mut open = 0usize;
         while let Some((c, len)) = self.peek_char()? {
@@ -398,7 +446,10 @@ impl<R: Read> Lexer<R> {
                 ':' => {
                     let next = self.peek_at(1)?;
                     let ends = Self::is_blank(next)
-                        || matches!(next, Some(b',' | b']' | b'}' | b'[' | b'{' | b'"' | b'\'' | b'#'))
+                        || matches!(
+                            next,
+                            Some(b',' | b']' | b'}' | b'[' | b'{' | b'"' | b'\'' | b'#')
+                        )
                         || (self.depth > 0 && !matches!(next, Some(b'/' | b':')));
                     if ends {
                         break;
@@ -428,7 +479,9 @@ impl<R: Read> Lexer<R> {
         let mut out = Vec::new();
         loop {
             self.take_run(&mut out, |b| b != q && b != b'\\' && b != b'\n')?;
-            let Some(b) = self.peek()? else { return Err(self.error(pos, "unterminated string")) };
+            let Some(b) = self.peek()? else {
+                return Err(self.error(pos, "unterminated string"));
+            };
             match b {
                 _ if b == q => {
                     self.bump();
@@ -437,12 +490,16 @@ impl<R: Read> Lexer<R> {
                 b'\\' => {
                     let at = self.pos;
                     self.bump();
-                    let Some(e) = self.peek()? else { return Err(self.error(pos, "unterminated string")) };
+                    let Some(e) = self.peek()? else {
+                        return Err(self.error(pos, "unterminated string"));
+                    };
                     self.bump();
                     let c = match super::quote::simple_escape(e) {
                         Some(c) => c,
                         None if e == b'u' => self.unicode_escape(at)?,
-                        None => return Err(self.error(at, format!("invalid escape '\\{}'", e as char))),
+                        None => {
+                            return Err(self.error(at, format!("invalid escape '\\{}'", e as char)))
+                        }
                     };
                     let mut tmp = [0; 4];
                     out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
@@ -458,7 +515,9 @@ impl<R: Read> Lexer<R> {
         let mut v = 0;
         for _ in 0..4 {
             let digit = self.peek()?.and_then(|b| (b as char).to_digit(16));
-            let Some(d) = digit else { return Err(self.error(at, "\\u needs 4 hex digits")) };
+            let Some(d) = digit else {
+                return Err(self.error(at, "\\u needs 4 hex digits"));
+            };
             self.bump();
             v = v * 16 + d;
         }
@@ -493,7 +552,12 @@ impl<R: Read> Lexer<R> {
                 b')' if parens == 0 => return Err(self.error(self.pos, "unbalanced ')' in tag")),
                 b')' => parens -= 1,
                 b'\n' if parens > 0 => return Err(self.error(pos, "unclosed '(' in tag")),
-                b' ' | b'\t' | b'\r' | b'\n' | b',' | b'{' | b'[' | b']' | b'}' | b':' | b'#' | b'"' | b'\'' if parens == 0 => break,
+                b' ' | b'\t' | b'\r' | b'\n' | b',' | b'{' | b'[' | b']' | b'}' | b':' | b'#'
+                | b'"' | b'\''
+                    if parens == 0 =>
+                {
+                    break
+                }
                 _ => {}
             }
             out.push(self.bump());

@@ -7,8 +7,8 @@ mod fast;
 mod ir;
 mod lex;
 mod parse;
-mod stream;
 pub mod quote;
+mod stream;
 pub mod tag;
 
 pub use chunks::{encode_text, write_json_string, ChunkEncoder, TextFormat};
@@ -16,5 +16,5 @@ pub use encode::{encode_block, encode_wire, write_key, write_scalar, write_wire}
 pub use error::ParseError;
 pub use ir::{canonical_float, Float, Key, Node, Value};
 pub use lex::{Lexer, Pos, Token, TokenKind, TokenSource};
-pub use stream::{build_node, events_of, Event, EventReader, NodeCallback, TokenSink};
 pub use parse::{parse, parse_documents, parse_from_token_source, MAX_DEPTH};
+pub use stream::{build_node, events_of, Event, EventReader, NodeCallback, TokenSink};

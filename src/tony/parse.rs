@@ -69,20 +69,38 @@ fn col0(t: &Token) -> i64 {
 fn is_scalar_key(kind: &TokenKind) -> bool {
     matches!(
         kind,
-        TokenKind::Literal(_) | TokenKind::Quoted(_) | TokenKind::Int(_) | TokenKind::Null | TokenKind::True | TokenKind::False | TokenKind::MergeKey
+        TokenKind::Literal(_)
+            | TokenKind::Quoted(_)
+            | TokenKind::Int(_)
+            | TokenKind::Null
+            | TokenKind::True
+            | TokenKind::False
+            | TokenKind::MergeKey
     )
 }
 
 impl<S: TokenSource> Parser<S> {
     fn new(source: S) -> Self {
-        Parser { source, lookahead: VecDeque::with_capacity(2), depth: 0, last_pos: Pos { offset: 0, line: 1, col: 1 } }
+        Parser {
+            source,
+            lookahead: VecDeque::with_capacity(2),
+            depth: 0,
+            last_pos: Pos {
+                offset: 0,
+                line: 1,
+                col: 1,
+            },
+        }
     }
 
     /// The `k`-th upcoming token (comments skipped), without consuming it.
     fn peek(&mut self, k: usize) -> Result<Option<&Token>, ParseError> {
         while self.lookahead.len() <= k {
             match self.source.next_token()? {
-                Some(Token { kind: TokenKind::Comment(_), .. }) => {}
+                Some(Token {
+                    kind: TokenKind::Comment(_),
+                    ..
+                }) => {}
                 Some(t) => self.lookahead.push_back(t),
                 None => return Ok(None),
             }
@@ -100,7 +118,10 @@ impl<S: TokenSource> Parser<S> {
     }
 
     fn eof_error(&self, what: &str) -> ParseError {
-        ParseError::new(self.last_pos, format!("unexpected end of input: expected {what}"))
+        ParseError::new(
+            self.last_pos,
+            format!("unexpected end of input: expected {what}"),
+        )
     }
 
     fn expect_next(&mut self, what: &str) -> Result<Token, ParseError> {
@@ -110,27 +131,54 @@ impl<S: TokenSource> Parser<S> {
     /// Whether the upcoming tokens are a key: a scalar followed by `:`.
     fn at_key(&mut self) -> Result<bool, ParseError> {
         let is_key = matches!(self.peek(0)?, Some(t) if is_scalar_key(&t.kind));
-        Ok(is_key && matches!(self.peek(1)?, Some(Token { kind: TokenKind::Colon, .. })))
+        Ok(is_key
+            && matches!(
+                self.peek(1)?,
+                Some(Token {
+                    kind: TokenKind::Colon,
+                    ..
+                })
+            ))
     }
 
     /// The next document of a stream, or `None` after the last.
     fn document(&mut self) -> Result<Option<Node>, ParseError> {
         let mut saw_separator = false;
-        if matches!(self.peek(0)?, Some(Token { kind: TokenKind::DocSep, .. })) {
+        if matches!(
+            self.peek(0)?,
+            Some(Token {
+                kind: TokenKind::DocSep,
+                ..
+            })
+        ) {
             self.next()?;
             saw_separator = true;
         }
         match self.peek(0)? {
             None => return Ok(saw_separator.then(Node::null)),
-            Some(Token { kind: TokenKind::DocSep, .. }) => return Ok(Some(Node::null())),
+            Some(Token {
+                kind: TokenKind::DocSep,
+                ..
+            }) => return Ok(Some(Node::null())),
             Some(_) => {}
         }
-        let node = self.value(Ctx { bracketed: false, parent_col: -1, object_value: false })?;
+        let node = self.value(Ctx {
+            bracketed: false,
+            parent_col: -1,
+            object_value: false,
+        })?;
         match self.peek(0)? {
-            None | Some(Token { kind: TokenKind::DocSep, .. }) => Ok(Some(node)),
+            None
+            | Some(Token {
+                kind: TokenKind::DocSep,
+                ..
+            }) => Ok(Some(node)),
             Some(t) => {
                 let pos = t.pos;
-                Err(ParseError::new(pos, "unexpected token after the value (bad indentation?)"))
+                Err(ParseError::new(
+                    pos,
+                    "unexpected token after the value (bad indentation?)",
+                ))
             }
         }
     }
@@ -138,21 +186,32 @@ impl<S: TokenSource> Parser<S> {
     fn enter(&mut self, pos: Pos) -> Result<(), ParseError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(ParseError::new(pos, format!("nesting deeper than {MAX_DEPTH} levels")));
+            return Err(ParseError::new(
+                pos,
+                format!("nesting deeper than {MAX_DEPTH} levels"),
+            ));
         }
         Ok(())
     }
 
     /// Whether the next token can start the value expected in `ctx` (else the value is null).
     fn value_follows(&mut self, ctx: Ctx) -> Result<bool, ParseError> {
-        let Some(t) = self.peek(0)? else { return Ok(false) };
+        let Some(t) = self.peek(0)? else {
+            return Ok(false);
+        };
         Ok(match t.kind {
-            TokenKind::Comma | TokenKind::RCurl | TokenKind::RSquare | TokenKind::DocSep | TokenKind::Colon => false,
+            TokenKind::Comma
+            | TokenKind::RCurl
+            | TokenKind::RSquare
+            | TokenKind::DocSep
+            | TokenKind::Colon => false,
             _ if ctx.bracketed => true,
             _ => {
                 !t.line_start
                     || col0(t) > ctx.parent_col
-                    || (ctx.object_value && t.kind == TokenKind::ArrayElt && col0(t) == ctx.parent_col)
+                    || (ctx.object_value
+                        && t.kind == TokenKind::ArrayElt
+                        && col0(t) == ctx.parent_col)
             }
         })
     }
@@ -160,8 +219,19 @@ impl<S: TokenSource> Parser<S> {
     fn value(&mut self, ctx: Ctx) -> Result<Node, ParseError> {
         let mut tag = None;
         let mut tag_starts_line_at = None;
-        if let Some(Token { kind: TokenKind::Tag(_), .. }) = self.peek(0)? {
-            let Some(Token { kind: TokenKind::Tag(t), pos, line_start }) = self.next()? else { unreachable!() };
+        if let Some(Token {
+            kind: TokenKind::Tag(_),
+            ..
+        }) = self.peek(0)?
+        {
+            let Some(Token {
+                kind: TokenKind::Tag(t),
+                pos,
+                line_start,
+            }) = self.next()?
+            else {
+                unreachable!()
+            };
             tag = Some(t);
             tag_starts_line_at = line_start.then_some(pos);
         }
@@ -176,7 +246,10 @@ impl<S: TokenSource> Parser<S> {
         };
         if let Some(t) = tag {
             if node.tag.is_some() {
-                return Err(ParseError::new(self.last_pos, "a value may carry only one tag"));
+                return Err(ParseError::new(
+                    self.last_pos,
+                    "a value may carry only one tag",
+                ));
             }
             node.tag = Some(Arc::from(t));
         }
@@ -208,23 +281,32 @@ impl<S: TokenSource> Parser<S> {
             if !continues || self.at_key()? {
                 return Ok(Node::string(&text));
             }
-            let Some(Token { kind: TokenKind::Quoted(more), .. }) = self.next()? else { unreachable!() };
+            let Some(Token {
+                kind: TokenKind::Quoted(more),
+                ..
+            }) = self.next()?
+            else {
+                unreachable!()
+            };
             text.push_str(&more);
         }
     }
 
     fn key(&mut self) -> Result<(Key, Pos), ParseError> {
         let t = self.expect_next("a key")?;
-        let key = match t.kind {
-            TokenKind::Literal(s) | TokenKind::Quoted(s) => Key::Str(Arc::from(s)),
-            TokenKind::Int(i) => Key::Int(u32::try_from(i).map_err(|_| ParseError::new(t.pos, "integer keys must be in 0..=4294967295"))?),
-            TokenKind::Null => Key::str("null"),
-            TokenKind::True => Key::str("true"),
-            TokenKind::False => Key::str("false"),
-            TokenKind::MergeKey => Key::Merge,
-            TokenKind::Tag(_) => return Err(ParseError::new(t.pos, "keys cannot be tagged")),
-            _ => return Err(ParseError::new(t.pos, "expected a key")),
-        };
+        let key =
+            match t.kind {
+                TokenKind::Literal(s) | TokenKind::Quoted(s) => Key::Str(Arc::from(s)),
+                TokenKind::Int(i) => Key::Int(u32::try_from(i).map_err(|_| {
+                    ParseError::new(t.pos, "integer keys must be in 0..=4294967295")
+                })?),
+                TokenKind::Null => Key::str("null"),
+                TokenKind::True => Key::str("true"),
+                TokenKind::False => Key::str("false"),
+                TokenKind::MergeKey => Key::Merge,
+                TokenKind::Tag(_) => return Err(ParseError::new(t.pos, "keys cannot be tagged")),
+                _ => return Err(ParseError::new(t.pos, "expected a key")),
+            };
         Ok((key, t.pos))
     }
 
@@ -235,11 +317,23 @@ impl<S: TokenSource> Parser<S> {
         loop {
             let (key, pos) = self.key()?;
             self.next()?; // the colon
-            let ctx = Ctx { bracketed: false, parent_col: col, object_value: true };
+            let ctx = Ctx {
+                bracketed: false,
+                parent_col: col,
+                object_value: true,
+            };
             let value = match self.peek(0)? {
-                Some(t) if t.line_start && col0(t) > col && col0(t) != col + 2 && !matches!(t.kind, TokenKind::Quoted(_)) => {
+                Some(t)
+                    if t.line_start
+                        && col0(t) > col
+                        && col0(t) != col + 2
+                        && !matches!(t.kind, TokenKind::Quoted(_)) =>
+                {
                     let pos = t.pos;
-                    return Err(ParseError::new(pos, "indent nested values by exactly 2 spaces"));
+                    return Err(ParseError::new(
+                        pos,
+                        "indent nested values by exactly 2 spaces",
+                    ));
                 }
                 _ => self.value(ctx)?,
             };
@@ -263,7 +357,10 @@ impl<S: TokenSource> Parser<S> {
                 Some(_) => {
                     if !self.at_key()? {
                         let pos = self.peek(0)?.expect("peeked").pos;
-                        return Err(ParseError::new(pos, "expected a key (name followed by ':')"));
+                        return Err(ParseError::new(
+                            pos,
+                            "expected a key (name followed by ':')",
+                        ));
                     }
                 }
             }
@@ -278,11 +375,23 @@ impl<S: TokenSource> Parser<S> {
         let mut items = Vec::new();
         let mut elt = first;
         loop {
-            let ctx = Ctx { bracketed: false, parent_col: col, object_value: false };
+            let ctx = Ctx {
+                bracketed: false,
+                parent_col: col,
+                object_value: false,
+            };
             let value = match self.peek(0)? {
-                Some(t) if t.line_start && col0(t) > col && col0(t) != col + 2 && !matches!(t.kind, TokenKind::Quoted(_)) => {
+                Some(t)
+                    if t.line_start
+                        && col0(t) > col
+                        && col0(t) != col + 2
+                        && !matches!(t.kind, TokenKind::Quoted(_)) =>
+                {
                     let pos = t.pos;
-                    return Err(ParseError::new(pos, "indent nested values by exactly 2 spaces"));
+                    return Err(ParseError::new(
+                        pos,
+                        "indent nested values by exactly 2 spaces",
+                    ));
                 }
                 _ => self.value(ctx)?,
             };
@@ -297,7 +406,10 @@ impl<S: TokenSource> Parser<S> {
                 }
                 Some(t) if !t.line_start && !matches!(t.kind, TokenKind::DocSep) => {
                     let pos = t.pos;
-                    return Err(ParseError::new(pos, "expected a new line after the array element"));
+                    return Err(ParseError::new(
+                        pos,
+                        "expected a new line after the array element",
+                    ));
                 }
                 _ => break,
             }
@@ -309,7 +421,13 @@ impl<S: TokenSource> Parser<S> {
 
     /// Consumes an optional comma between bracketed items; rejects two in a row.
     fn separator(&mut self) -> Result<(), ParseError> {
-        if matches!(self.peek(0)?, Some(Token { kind: TokenKind::Comma, .. })) {
+        if matches!(
+            self.peek(0)?,
+            Some(Token {
+                kind: TokenKind::Comma,
+                ..
+            })
+        ) {
             self.next()?;
             if let Some(t) = self.peek(0)? {
                 if t.kind == TokenKind::Comma {
@@ -336,7 +454,11 @@ impl<S: TokenSource> Parser<S> {
         self.enter(open)?;
         let mut entries = Vec::new();
         self.leading_comma_check()?;
-        let ctx = Ctx { bracketed: true, parent_col: -1, object_value: false };
+        let ctx = Ctx {
+            bracketed: true,
+            parent_col: -1,
+            object_value: false,
+        };
         loop {
             match self.peek(0)? {
                 None => return Err(ParseError::new(open, "unclosed '{'")),
@@ -347,14 +469,30 @@ impl<S: TokenSource> Parser<S> {
                 Some(_) => {}
             }
             let (key, pos) = self.key()?;
-            let value = if matches!(self.peek(0)?, Some(Token { kind: TokenKind::Colon, .. })) {
+            let value = if matches!(
+                self.peek(0)?,
+                Some(Token {
+                    kind: TokenKind::Colon,
+                    ..
+                })
+            ) {
                 self.next()?;
                 self.value(ctx)?
             } else {
                 // A key set member: `{a b}` or `{a !t b}`.
                 let mut null = Node::null();
-                if let Some(Token { kind: TokenKind::Tag(_), .. }) = self.peek(0)? {
-                    let Some(Token { kind: TokenKind::Tag(t), .. }) = self.next()? else { unreachable!() };
+                if let Some(Token {
+                    kind: TokenKind::Tag(_),
+                    ..
+                }) = self.peek(0)?
+                {
+                    let Some(Token {
+                        kind: TokenKind::Tag(t),
+                        ..
+                    }) = self.next()?
+                    else {
+                        unreachable!()
+                    };
                     null.tag = Some(Arc::from(t));
                 }
                 null
@@ -373,7 +511,11 @@ impl<S: TokenSource> Parser<S> {
         self.enter(open)?;
         let mut items = Vec::new();
         self.leading_comma_check()?;
-        let ctx = Ctx { bracketed: true, parent_col: -1, object_value: false };
+        let ctx = Ctx {
+            bracketed: true,
+            parent_col: -1,
+            object_value: false,
+        };
         loop {
             match self.peek(0)? {
                 None => return Err(ParseError::new(open, "unclosed '['")),
@@ -381,7 +523,12 @@ impl<S: TokenSource> Parser<S> {
                     self.next()?;
                     break;
                 }
-                Some(t) if matches!(t.kind, TokenKind::Colon | TokenKind::RCurl | TokenKind::DocSep) => {
+                Some(t)
+                    if matches!(
+                        t.kind,
+                        TokenKind::Colon | TokenKind::RCurl | TokenKind::DocSep
+                    ) =>
+                {
                     let pos = t.pos;
                     return Err(ParseError::new(pos, "expected a value or ']'"));
                 }
@@ -403,21 +550,38 @@ fn scalar(kind: TokenKind) -> Option<Node> {
         TokenKind::False => Node::bool(false),
         TokenKind::Int(i) => Node::int(i),
         TokenKind::Float(f) => Node::new(Value::Float(f)),
-        TokenKind::Literal(s) | TokenKind::Quoted(s) | TokenKind::BlockLiteral(s) => Node::string(&s),
+        TokenKind::Literal(s) | TokenKind::Quoted(s) | TokenKind::BlockLiteral(s) => {
+            Node::string(&s)
+        }
         _ => return None,
     })
 }
 
 /// Builds an object, rejecting a mix of integer and string keys.
 fn finish_object(entries: Vec<(Key, Node)>, at: Pos) -> Result<Node, ParseError> {
-    let ints = entries.iter().filter(|(k, _)| matches!(k, Key::Int(_))).count();
-    let strs = entries.iter().filter(|(k, _)| matches!(k, Key::Str(_))).count();
+    let ints = entries
+        .iter()
+        .filter(|(k, _)| matches!(k, Key::Int(_)))
+        .count();
+    let strs = entries
+        .iter()
+        .filter(|(k, _)| matches!(k, Key::Str(_)))
+        .count();
     if ints > 0 && strs > 0 {
-        return Err(ParseError::new(at, "an object cannot mix integer keys (sparse array) and string keys"));
+        return Err(ParseError::new(
+            at,
+            "an object cannot mix integer keys (sparse array) and string keys",
+        ));
     }
     let mut seen = std::collections::HashSet::with_capacity(entries.len());
-    if let Some((key, _)) = entries.iter().find(|(k, _)| *k != Key::Merge && !seen.insert(k)) {
-        return Err(ParseError::new(at, format!("duplicate key {:?}", key.to_text())));
+    if let Some((key, _)) = entries
+        .iter()
+        .find(|(k, _)| *k != Key::Merge && !seen.insert(k))
+    {
+        return Err(ParseError::new(
+            at,
+            format!("duplicate key {:?}", key.to_text()),
+        ));
     }
     Ok(Node::object(entries))
 }

@@ -27,7 +27,23 @@ const BARE_ASCII: [bool; 128] = {
     while b < 128 {
         let c = b as u8;
         table[b] = c.is_ascii_alphanumeric()
-            || matches!(c, b'(' | b')' | b'$' | b'~' | b'@' | b'/' | b'.' | b'_' | b'+' | b'-' | b'\\' | b'*' | b'%' | b'!' | b'=');
+            || matches!(
+                c,
+                b'(' | b')'
+                    | b'$'
+                    | b'~'
+                    | b'@'
+                    | b'/'
+                    | b'.'
+                    | b'_'
+                    | b'+'
+                    | b'-'
+                    | b'\\'
+                    | b'*'
+                    | b'%'
+                    | b'!'
+                    | b'='
+            );
         b += 1;
     }
     table
@@ -38,14 +54,18 @@ const BARE_ASCII: [bool; 128] = {
 /// not a literal character or that the grammar could read as structure (`:`, brackets).
 pub fn needs_quote(s: &str) -> bool {
     let mut chars = s.chars();
-    let Some(first) = chars.next() else { return true };
+    let Some(first) = chars.next() else {
+        return true;
+    };
     if !is_literal_start(first) || matches!(s, "true" | "false" | "null") {
         return true;
     }
     for (i, &b) in s.as_bytes().iter().enumerate() {
         if b >= 0x80 {
             // Non-ASCII: decide the rest character by character.
-            return s[i..].chars().any(|c| !is_literal_char(c) || matches!(c, ':' | '[' | ']' | '{' | '}'));
+            return s[i..]
+                .chars()
+                .any(|c| !is_literal_char(c) || matches!(c, ':' | '[' | ']' | '{' | '}'));
         }
         if !BARE_ASCII[b as usize] {
             return true;
@@ -124,10 +144,15 @@ mod tests {
 
     #[test]
     fn bare_and_quoted_strings() {
-        for bare in ["a", "hello", "a.b", "x_y", "/path/to", "é", "a-b", "a!b", "*", "(x)"] {
+        for bare in [
+            "a", "hello", "a.b", "x_y", "/path/to", "é", "a-b", "a!b", "*", "(x)",
+        ] {
             assert!(!needs_quote(bare), "{bare:?} can be bare");
         }
-        for quoted in ["", "1a", "true", "null", "false", "a b", "-a", "!a", "a:b", "a,b", "a#b", "{", "x]", "'", "a\nb", "<<"] {
+        for quoted in [
+            "", "1a", "true", "null", "false", "a b", "-a", "!a", "a:b", "a,b", "a#b", "{", "x]",
+            "'", "a\nb", "<<",
+        ] {
             assert!(needs_quote(quoted), "{quoted:?} needs quotes");
         }
     }

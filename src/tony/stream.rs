@@ -31,13 +31,22 @@ pub enum Event {
 impl Event {
     /// Whether the event starts a value (a node).
     pub fn starts_node(&self) -> bool {
-        matches!(self, Event::BeginObject(_) | Event::BeginArray(_) | Event::Scalar(_))
+        matches!(
+            self,
+            Event::BeginObject(_) | Event::BeginArray(_) | Event::Scalar(_)
+        )
     }
 }
 
 enum Frame {
-    Object { key: Option<Segment>, awaiting_value: bool },
-    Array { next: u64, current: Option<Segment> },
+    Object {
+        key: Option<Segment>,
+        awaiting_value: bool,
+    },
+    Array {
+        next: u64,
+        current: Option<Segment>,
+    },
 }
 
 impl Frame {
@@ -89,12 +98,20 @@ impl<R: Read> EventReader<R> {
     /// A reader of the one value at the start of `reader`, ignoring whatever follows it (for
     /// reading a sub-document at a known offset).
     pub fn fragment(reader: R) -> Self {
-        EventReader { fragment: true, ..EventReader::new(reader) }
+        EventReader {
+            fragment: true,
+            ..EventReader::new(reader)
+        }
     }
 
     /// The kinded path of the most recently started node.
     pub fn path(&self) -> KPath {
-        KPath::from_segments(self.stack.iter().filter_map(|f| f.segment().cloned()).collect())
+        KPath::from_segments(
+            self.stack
+                .iter()
+                .filter_map(|f| f.segment().cloned())
+                .collect(),
+        )
     }
 
     /// The byte offset at which the most recent node started (its tag, if it has one).
@@ -118,7 +135,10 @@ impl<R: Read> EventReader<R> {
         }
         loop {
             match self.lexer.next_token()? {
-                Some(Token { kind: TokenKind::Comment(_), .. }) => {}
+                Some(Token {
+                    kind: TokenKind::Comment(_),
+                    ..
+                }) => {}
                 other => return Ok(other),
             }
         }
@@ -135,7 +155,9 @@ impl<R: Read> EventReader<R> {
     fn value_starts(&mut self, pos: Pos) -> Result<(), ParseError> {
         self.last_start = self.tag.as_ref().map_or(pos, |(_, p)| *p);
         match self.stack.last_mut() {
-            None if self.started => return Err(ParseError::new(pos, "expected the end of the document")),
+            None if self.started => {
+                return Err(ParseError::new(pos, "expected the end of the document"))
+            }
             None => self.started = true,
             Some(Frame::Array { next, current }) => {
                 *current = Some(Segment::Index(*next));
@@ -159,12 +181,21 @@ impl<R: Read> EventReader<R> {
         loop {
             let Some(token) = self.token()? else {
                 if !self.stack.is_empty() {
-                    return Err(ParseError::new(self.lexer.position(), "unexpected end of input inside a container"));
+                    return Err(ParseError::new(
+                        self.lexer.position(),
+                        "unexpected end of input inside a container",
+                    ));
                 }
                 self.done = true;
                 return Ok(None);
             };
-            let in_key_position = matches!(self.stack.last(), Some(Frame::Object { awaiting_value: false, .. }));
+            let in_key_position = matches!(
+                self.stack.last(),
+                Some(Frame::Object {
+                    awaiting_value: false,
+                    ..
+                })
+            );
             match token.kind {
                 TokenKind::Comma | TokenKind::Colon => continue,
                 TokenKind::Tag(t) => {
@@ -178,17 +209,29 @@ impl<R: Read> EventReader<R> {
                         return Err(ParseError::new(token.pos, "nesting too deep"));
                     }
                     return Ok(Some(if token.kind == TokenKind::LCurl {
-                        self.stack.push(Frame::Object { key: None, awaiting_value: false });
+                        self.stack.push(Frame::Object {
+                            key: None,
+                            awaiting_value: false,
+                        });
                         Event::BeginObject(tag)
                     } else {
-                        self.stack.push(Frame::Array { next: 0, current: None });
+                        self.stack.push(Frame::Array {
+                            next: 0,
+                            current: None,
+                        });
                         Event::BeginArray(tag)
                     }));
                 }
                 TokenKind::RCurl | TokenKind::RSquare => {
                     let frame = self.stack.pop();
                     let event = match (frame, &token.kind) {
-                        (Some(Frame::Object { awaiting_value: false, .. }), TokenKind::RCurl) => Event::EndObject,
+                        (
+                            Some(Frame::Object {
+                                awaiting_value: false,
+                                ..
+                            }),
+                            TokenKind::RCurl,
+                        ) => Event::EndObject,
                         (Some(Frame::Array { .. }), TokenKind::RSquare) => Event::EndArray,
                         _ => return Err(ParseError::new(token.pos, "mismatched closing bracket")),
                     };
@@ -198,19 +241,29 @@ impl<R: Read> EventReader<R> {
                     return Ok(Some(event));
                 }
                 kind if in_key_position => {
-                    let key = match kind {
-                        TokenKind::Literal(s) | TokenKind::Quoted(s) => Key::Str(Arc::from(s)),
-                        TokenKind::Int(i) => Key::Int(u32::try_from(i).map_err(|_| ParseError::new(token.pos, "integer key out of range"))?),
-                        TokenKind::MergeKey => Key::Merge,
-                        TokenKind::Null => Key::str("null"),
-                        TokenKind::True => Key::str("true"),
-                        TokenKind::False => Key::str("false"),
-                        _ => return Err(ParseError::new(token.pos, "expected a key")),
-                    };
+                    let key =
+                        match kind {
+                            TokenKind::Literal(s) | TokenKind::Quoted(s) => Key::Str(Arc::from(s)),
+                            TokenKind::Int(i) => Key::Int(u32::try_from(i).map_err(|_| {
+                                ParseError::new(token.pos, "integer key out of range")
+                            })?),
+                            TokenKind::MergeKey => Key::Merge,
+                            TokenKind::Null => Key::str("null"),
+                            TokenKind::True => Key::str("true"),
+                            TokenKind::False => Key::str("false"),
+                            _ => return Err(ParseError::new(token.pos, "expected a key")),
+                        };
                     if self.peek_kind()? != Some(&TokenKind::Colon) {
-                        return Err(ParseError::new(token.pos, "expected ':' after the key (key sets are not streamed)"));
+                        return Err(ParseError::new(
+                            token.pos,
+                            "expected ':' after the key (key sets are not streamed)",
+                        ));
                     }
-                    if let Some(Frame::Object { key: k, awaiting_value }) = self.stack.last_mut() {
+                    if let Some(Frame::Object {
+                        key: k,
+                        awaiting_value,
+                    }) = self.stack.last_mut()
+                    {
                         *k = segment_of(&key);
                         *awaiting_value = true;
                     }
@@ -224,13 +277,23 @@ impl<R: Read> EventReader<R> {
                         TokenKind::False => Value::Bool(false),
                         TokenKind::Int(i) => Value::Int(i),
                         TokenKind::Float(f) => Value::Float(f),
-                        TokenKind::Literal(s) | TokenKind::Quoted(s) | TokenKind::BlockLiteral(s) => Value::String(Arc::from(s)),
-                        _ => return Err(ParseError::new(token.pos, "block-style input cannot be streamed; use the wire form")),
+                        TokenKind::Literal(s)
+                        | TokenKind::Quoted(s)
+                        | TokenKind::BlockLiteral(s) => Value::String(Arc::from(s)),
+                        _ => {
+                            return Err(ParseError::new(
+                                token.pos,
+                                "block-style input cannot be streamed; use the wire form",
+                            ))
+                        }
                     };
                     if self.stack.is_empty() {
                         self.finish()?;
                     }
-                    return Ok(Some(Event::Scalar(Node { tag: self.tag.take().map(|(t, _)| t), value })));
+                    return Ok(Some(Event::Scalar(Node {
+                        tag: self.tag.take().map(|(t, _)| t),
+                        value,
+                    })));
                 }
             }
         }
@@ -245,7 +308,10 @@ impl<R: Read> EventReader<R> {
         match self.peek_kind()? {
             None => Ok(()),
             Some(_) => {
-                let pos = self.peeked.as_ref().map_or(self.lexer.position(), |t| t.pos);
+                let pos = self
+                    .peeked
+                    .as_ref()
+                    .map_or(self.lexer.position(), |t| t.pos);
                 Err(ParseError::new(pos, "expected the end of the document (block style cannot be streamed; use the wire form)"))
             }
         }
@@ -259,7 +325,10 @@ impl<R: Read> EventReader<R> {
         let depth = self.stack.len();
         while self.stack.len() >= depth {
             if self.next_event()?.is_none() {
-                return Err(ParseError::new(self.lexer.position(), "unexpected end of input"));
+                return Err(ParseError::new(
+                    self.lexer.position(),
+                    "unexpected end of input",
+                ));
             }
         }
         Ok(())
@@ -292,8 +361,14 @@ pub fn build_node<R: Read>(first: Event, reader: &mut EventReader<R>) -> Result<
             }
             Event::Scalar(node) => Some(node),
             Event::EndObject | Event::EndArray => Some(match stack.pop() {
-                Some(Open::Object(tag, entries, _)) => Node { tag, value: Value::Object(Arc::new(entries)) },
-                Some(Open::Array(tag, items)) => Node { tag, value: Value::Array(Arc::new(items)) },
+                Some(Open::Object(tag, entries, _)) => Node {
+                    tag,
+                    value: Value::Object(Arc::new(entries)),
+                },
+                Some(Open::Array(tag, items)) => Node {
+                    tag,
+                    value: Value::Array(Arc::new(items)),
+                },
                 None => return Err(ParseError::new(Pos::default(), "unbalanced events")),
             }),
         };
@@ -302,12 +377,16 @@ pub fn build_node<R: Read>(first: Event, reader: &mut EventReader<R>) -> Result<
                 None => return Ok(node),
                 Some(Open::Array(_, items)) => items.push(node),
                 Some(Open::Object(_, entries, pending)) => {
-                    let key = pending.take().ok_or_else(|| ParseError::new(Pos::default(), "a value without a key"))?;
+                    let key = pending
+                        .take()
+                        .ok_or_else(|| ParseError::new(Pos::default(), "a value without a key"))?;
                     entries.push((key, node));
                 }
             }
         }
-        event = reader.next_event()?.ok_or_else(|| ParseError::new(Pos::default(), "unexpected end of events"))?;
+        event = reader
+            .next_event()?
+            .ok_or_else(|| ParseError::new(Pos::default(), "unexpected end of events"))?;
     }
 }
 
@@ -332,12 +411,21 @@ pub struct TokenSink<'a, W> {
 impl<'a, W: Write> TokenSink<'a, W> {
     /// A sink writing to `out`.
     pub fn new(out: W) -> Self {
-        TokenSink { out, offset: 0, stack: Vec::new(), on_node: None, scratch: String::new() }
+        TokenSink {
+            out,
+            offset: 0,
+            stack: Vec::new(),
+            on_node: None,
+            scratch: String::new(),
+        }
     }
 
     /// A sink that reports every node start to `on_node`.
     pub fn with_callback(out: W, on_node: impl FnMut(u64, &KPath, &Event) + 'a) -> Self {
-        TokenSink { on_node: Some(Box::new(on_node)), ..TokenSink::new(out) }
+        TokenSink {
+            on_node: Some(Box::new(on_node)),
+            ..TokenSink::new(out)
+        }
     }
 
     /// Bytes written so far.
@@ -410,7 +498,10 @@ impl<'a, W: Write> TokenSink<'a, W> {
             Event::BeginObject(tag) => {
                 tag_of(tag, &mut text);
                 text.push('{');
-                self.stack.push(SinkFrame::Object { count: 0, key: None });
+                self.stack.push(SinkFrame::Object {
+                    count: 0,
+                    key: None,
+                });
             }
             Event::BeginArray(tag) => {
                 tag_of(tag, &mut text);
@@ -426,7 +517,11 @@ impl<'a, W: Write> TokenSink<'a, W> {
                 self.stack.pop();
             }
             Event::Key(key) => {
-                if let Some(SinkFrame::Object { count, key: current }) = self.stack.last_mut() {
+                if let Some(SinkFrame::Object {
+                    count,
+                    key: current,
+                }) = self.stack.last_mut()
+                {
                     if *count > 0 {
                         text.push(' ');
                     }
@@ -448,7 +543,10 @@ impl<'a, W: Write> TokenSink<'a, W> {
 }
 
 /// The events of `node`, depth first (for writing a value through a [`TokenSink`]).
-pub fn events_of(node: &Node, out: &mut impl FnMut(Event) -> std::io::Result<()>) -> std::io::Result<()> {
+pub fn events_of(
+    node: &Node,
+    out: &mut impl FnMut(Event) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     match &node.value {
         Value::Object(entries) => {
             out(Event::BeginObject(node.tag.clone()))?;

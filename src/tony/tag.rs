@@ -21,14 +21,20 @@ pub fn parse_chain(tag: &str) -> Option<Vec<TagLink>> {
                 if name.is_empty() {
                     return None;
                 }
-                links.push(TagLink { name, args: Vec::new() });
+                links.push(TagLink {
+                    name,
+                    args: Vec::new(),
+                });
                 return Some(links);
             }
             Some((_, '.')) => {
                 if name.is_empty() {
                     return None;
                 }
-                links.push(TagLink { name: std::mem::take(&mut name), args: Vec::new() });
+                links.push(TagLink {
+                    name: std::mem::take(&mut name),
+                    args: Vec::new(),
+                });
             }
             Some((_, '(')) => {
                 if name.is_empty() {
@@ -53,7 +59,10 @@ pub fn parse_chain(tag: &str) -> Option<Vec<TagLink>> {
                     }
                 }
                 args.push(arg);
-                links.push(TagLink { name: std::mem::take(&mut name), args });
+                links.push(TagLink {
+                    name: std::mem::take(&mut name),
+                    args,
+                });
                 match chars.next() {
                     None => return Some(links),
                     Some((_, '.')) => {}
@@ -116,7 +125,10 @@ mod tests {
         assert_eq!(links[0].name, "retag");
         assert_eq!(links[0].args, ["tag1.tag2(a,b)", "x"]);
         assert_eq!(links[1].args, ["false"]);
-        assert_eq!(compose(&links).unwrap(), "!retag(tag1.tag2(a,b),x).strdiff(false)");
+        assert_eq!(
+            compose(&links).unwrap(),
+            "!retag(tag1.tag2(a,b),x).strdiff(false)"
+        );
         assert_eq!(parse_chain("!a.b.c").unwrap().len(), 3);
         for bad in ["!", "!a..b", "!a(b", "!.a", "!a(b)c"] {
             assert!(parse_chain(bad).is_none(), "{bad}");

@@ -8,7 +8,9 @@ use wasm_bindgen::prelude::*;
 
 use super::convert::{from_js, to_js};
 use super::{JsDir, JsDirObject, OpfsDir};
-use crate::engine::{Durability, Options, Store, StoreError, Transactions, ValueStream, STORE_FILES};
+use crate::engine::{
+    Durability, Options, Store, StoreError, Transactions, ValueStream, STORE_FILES,
+};
 use crate::kpath::KPath;
 use crate::storage::{MemDir, StoreDir};
 use crate::tony::{encode_wire, parse, Node, TextFormat};
@@ -69,7 +71,10 @@ fn commit_number(commit: Option<f64>, head: u64) -> Result<u64, JsValue> {
     match commit {
         None => Ok(head),
         Some(c) if c >= 0.0 && c.fract() == 0.0 => Ok(c as u64),
-        Some(c) => Err(error("no_such_commit", &format!("{c} is not a commit number"))),
+        Some(c) => Err(error(
+            "no_such_commit",
+            &format!("{c} is not a commit number"),
+        )),
     }
 }
 
@@ -92,9 +97,17 @@ impl TonyStore {
         let durability = match field(&options, "durability").as_string().as_deref() {
             None | Some("commit") => Durability::EveryCommit,
             Some("flush") => Durability::OnFlush,
-            Some(other) => return Err(error("invalid_option", &format!("durability must be \"commit\" or \"flush\", not {other:?}"))),
+            Some(other) => {
+                return Err(error(
+                    "invalid_option",
+                    &format!("durability must be \"commit\" or \"flush\", not {other:?}"),
+                ))
+            }
         };
-        let options = Options { durability, ..Options::default() };
+        let options = Options {
+            durability,
+            ..Options::default()
+        };
         let store = match backend.as_string().as_deref() {
             Some("opfs") => {
                 let dir = OpfsDir::open(&name, &STORE_FILES).await.map_err(|e| store_error(e.into()))?;
@@ -118,16 +131,28 @@ impl TonyStore {
             }
         }
         .map_err(store_error)?;
-        Ok(TonyStore { store, txs: Transactions::default() })
+        Ok(TonyStore {
+            store,
+            txs: Transactions::default(),
+        })
     }
 
     /// Commits patches — `[{path, value}]` (plain JS values) or `[{path, tony}]` (Tony text,
     /// so tags like `!delete` can be written) — as one commit; returns its number.
     /// `options.match`: preconditions `{path, value | tony}` that must match first.
     pub fn commit(&mut self, patches: JsValue, options: JsValue) -> Result<f64, JsValue> {
-        let patches = items(&patches).iter().map(path_and_value).collect::<Result<Vec<_>, _>>()?;
-        let preconditions = items(&field(&options, "match")).iter().map(path_and_value).collect::<Result<Vec<_>, _>>()?;
-        let commit = self.store.commit_with(patches, preconditions).map_err(store_error)?;
+        let patches = items(&patches)
+            .iter()
+            .map(path_and_value)
+            .collect::<Result<Vec<_>, _>>()?;
+        let preconditions = items(&field(&options, "match"))
+            .iter()
+            .map(path_and_value)
+            .collect::<Result<Vec<_>, _>>()?;
+        let commit = self
+            .store
+            .commit_with(patches, preconditions)
+            .map_err(store_error)?;
         Ok(commit as f64)
     }
 
@@ -135,12 +160,18 @@ impl TonyStore {
     /// `undefined` where nothing is.
     #[wasm_bindgen(js_name = readAt)]
     pub fn read_at(&mut self, path: &str, commit: Option<f64>) -> Result<JsValue, JsValue> {
-        Ok(self.read_node(path, commit)?.map_or(JsValue::UNDEFINED, |n| to_js(&n)))
+        Ok(self
+            .read_node(path, commit)?
+            .map_or(JsValue::UNDEFINED, |n| to_js(&n)))
     }
 
     /// Like `readAt`, as Tony wire text (tags kept); `null` where nothing is.
     #[wasm_bindgen(js_name = readTonyAt)]
-    pub fn read_tony_at(&mut self, path: &str, commit: Option<f64>) -> Result<Option<String>, JsValue> {
+    pub fn read_tony_at(
+        &mut self,
+        path: &str,
+        commit: Option<f64>,
+    ) -> Result<Option<String>, JsValue> {
         Ok(self.read_node(path, commit)?.map(|n| encode_wire(&n)))
     }
 
@@ -154,18 +185,35 @@ impl TonyStore {
     /// chunks (`null` where nothing is); the JS glue wraps it in a `ReadableStream`. A large
     /// sub-document is copied from the log without being built in wasm memory.
     #[wasm_bindgen(js_name = openReader)]
-    pub fn open_reader(&mut self, path: &str, commit: Option<f64>, format: Option<String>) -> Result<TextReader, JsValue> {
+    pub fn open_reader(
+        &mut self,
+        path: &str,
+        commit: Option<f64>,
+        format: Option<String>,
+    ) -> Result<TextReader, JsValue> {
         let format = match format.as_deref() {
             None | Some("tony") => TextFormat::Wire,
             Some("json") => TextFormat::Json,
-            Some(other) => return Err(error("invalid_option", &format!("format must be \"tony\" or \"json\", not {other:?}"))),
+            Some(other) => {
+                return Err(error(
+                    "invalid_option",
+                    &format!("format must be \"tony\" or \"json\", not {other:?}"),
+                ))
+            }
         };
         let path = parse_path(path)?;
         let commit = commit_number(commit, self.store.head())?;
-        let stream = self.store.open_stream(&path, commit, format).map_err(store_error)?;
+        let stream = self
+            .store
+            .open_stream(&path, commit, format)
+            .map_err(store_error)?;
         let stream = match stream {
             Some(stream) => stream,
-            None => self.store.open_stream(&KPath::root(), 0, format).map_err(store_error)?.expect("the root exists"),
+            None => self
+                .store
+                .open_stream(&KPath::root(), 0, format)
+                .map_err(store_error)?
+                .expect("the root exists"),
         };
         Ok(TextReader { stream })
     }
@@ -194,7 +242,12 @@ impl TonyStore {
 
     /// The commits that changed `path` (or something above or below it), oldest first.
     pub fn history(&self, path: &str) -> Result<Vec<f64>, JsValue> {
-        Ok(self.store.history(&parse_path(path)?).into_iter().map(|c| c as f64).collect())
+        Ok(self
+            .store
+            .history(&parse_path(path)?)
+            .into_iter()
+            .map(|c| c as f64)
+            .collect())
     }
 
     /// Starts a transaction of `participants` patches that aborts after `timeoutMs`; returns its id.
@@ -212,7 +265,10 @@ impl TonyStore {
             m if m.is_undefined() => None,
             m => Some(path_and_value(&m)?),
         };
-        let status = self.txs.join(&mut self.store, tx as u64, path, node, precondition).map_err(store_error)?;
+        let status = self
+            .txs
+            .join(&mut self.store, tx as u64, path, node, precondition)
+            .map_err(store_error)?;
         Ok(tx_status(&status))
     }
 
@@ -261,7 +317,10 @@ pub struct TextReader {
 impl TextReader {
     /// The next chunk (UTF-8, at least `minBytes` unless it is the last), or `undefined` at the end.
     pub fn next(&mut self, min_bytes: u32) -> Result<Option<Uint8Array>, JsValue> {
-        let chunk = self.stream.next_chunk(min_bytes as usize).map_err(store_error)?;
+        let chunk = self
+            .stream
+            .next_chunk(min_bytes as usize)
+            .map_err(store_error)?;
         Ok(chunk.map(|bytes| Uint8Array::from(bytes.as_slice())))
     }
 }

@@ -46,18 +46,29 @@ pub fn from_js(value: &JsValue) -> Result<Node, String> {
         return Ok(if n.fract() == 0.0 && n.abs() <= MAX_SAFE as f64 {
             Node::int(n as i64)
         } else {
-            Node::new(Value::Float(Float { value: n, text: None }))
+            Node::new(Value::Float(Float {
+                value: n,
+                text: None,
+            }))
         });
     }
     if let Some(s) = value.as_string() {
         return Ok(Node::string(&s));
     }
     if value.is_bigint() {
-        let text = String::from(js_sys::BigInt::unchecked_from_js(value.clone()).to_string(10).unwrap_or_default());
-        return text.parse::<i64>().map(Node::int).map_err(|_| format!("BigInt {text} does not fit 64 bits"));
+        let text = String::from(
+            js_sys::BigInt::unchecked_from_js(value.clone())
+                .to_string(10)
+                .unwrap_or_default(),
+        );
+        return text
+            .parse::<i64>()
+            .map(Node::int)
+            .map_err(|_| format!("BigInt {text} does not fit 64 bits"));
     }
     if Array::is_array(value) {
-        let items: Result<Vec<Node>, String> = Array::from(value).iter().map(|v| from_js(&v)).collect();
+        let items: Result<Vec<Node>, String> =
+            Array::from(value).iter().map(|v| from_js(&v)).collect();
         return Ok(Node::array(items?));
     }
     if value.is_object() && !value.is_function() {
@@ -65,7 +76,8 @@ pub fn from_js(value: &JsValue) -> Result<Node, String> {
         let mut entries = Vec::new();
         for key in Object::keys(object).iter() {
             let name = key.as_string().unwrap_or_default();
-            let v = Reflect::get(object, &key).map_err(|_| format!("cannot read property {name}"))?;
+            let v =
+                Reflect::get(object, &key).map_err(|_| format!("cannot read property {name}"))?;
             entries.push((Key::Str(Arc::from(name)), from_js(&v)?));
         }
         return Ok(Node::object(entries));

@@ -7,7 +7,9 @@ use crate::storage::StorageError;
 /// The `name` (DOMException) or `code` (Node) of a thrown JS value, and its message.
 pub(crate) fn describe(err: &JsValue) -> (String, String) {
     let field = |key: &str| {
-        js_sys::Reflect::get(err, &JsValue::from_str(key)).ok().and_then(|v| v.as_string())
+        js_sys::Reflect::get(err, &JsValue::from_str(key))
+            .ok()
+            .and_then(|v| v.as_string())
     };
     let kind = field("code").or_else(|| field("name")).unwrap_or_default();
     let message = err
@@ -22,14 +24,24 @@ pub(crate) fn describe(err: &JsValue) -> (String, String) {
 pub(crate) fn storage_error(file: &str, offset: u64, len: usize, err: &JsValue) -> StorageError {
     let (kind, message) = describe(err);
     match kind.as_str() {
-        "QuotaExceededError" | "ENOSPC" | "EDQUOT" | "EFBIG" => {
-            StorageError::OutOfSpace { file: file.to_owned(), offset, len }
-        }
-        "NoModificationAllowedError" | "locked" => StorageError::Locked { file: file.to_owned() },
-        "InvalidStateError" => StorageError::Closed { file: file.to_owned() },
+        "QuotaExceededError" | "ENOSPC" | "EDQUOT" | "EFBIG" => StorageError::OutOfSpace {
+            file: file.to_owned(),
+            offset,
+            len,
+        },
+        "NoModificationAllowedError" | "locked" => StorageError::Locked {
+            file: file.to_owned(),
+        },
+        "InvalidStateError" => StorageError::Closed {
+            file: file.to_owned(),
+        },
         _ => StorageError::Io {
             file: file.to_owned(),
-            source: std::io::Error::other(if kind.is_empty() { message } else { format!("{kind}: {message}") }),
+            source: std::io::Error::other(if kind.is_empty() {
+                message
+            } else {
+                format!("{kind}: {message}")
+            }),
         },
     }
 }

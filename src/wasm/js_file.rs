@@ -13,7 +13,9 @@ use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 
 use super::errors::storage_error;
-use crate::storage::{check_read_range, validate_name, write_count_error, BlockFile, Result, StorageError, StoreDir};
+use crate::storage::{
+    check_read_range, validate_name, write_count_error, BlockFile, Result, StorageError, StoreDir,
+};
 
 #[wasm_bindgen]
 extern "C" {
@@ -21,9 +23,17 @@ extern "C" {
     #[wasm_bindgen(typescript_type = "TonyBlockFile")]
     pub type JsFileObject;
     #[wasm_bindgen(method, catch)]
-    fn read(this: &JsFileObject, offset: f64, length: u32) -> std::result::Result<Uint8Array, JsValue>;
+    fn read(
+        this: &JsFileObject,
+        offset: f64,
+        length: u32,
+    ) -> std::result::Result<Uint8Array, JsValue>;
     #[wasm_bindgen(method, catch)]
-    fn write(this: &JsFileObject, offset: f64, bytes: &[u8]) -> std::result::Result<JsValue, JsValue>;
+    fn write(
+        this: &JsFileObject,
+        offset: f64,
+        bytes: &[u8],
+    ) -> std::result::Result<JsValue, JsValue>;
     #[wasm_bindgen(method, catch)]
     fn size(this: &JsFileObject) -> std::result::Result<f64, JsValue>;
     #[wasm_bindgen(method, catch)]
@@ -48,12 +58,18 @@ pub struct JsBlockFile {
 impl JsBlockFile {
     /// Wraps `object`; `name` is used in error messages.
     pub fn new(name: &str, object: JsFileObject) -> Self {
-        Self { name: name.to_owned(), object, closed: Cell::new(false) }
+        Self {
+            name: name.to_owned(),
+            object,
+            closed: Cell::new(false),
+        }
     }
 
     fn live(&self) -> Result<&JsFileObject> {
         if self.closed.get() {
-            return Err(StorageError::Closed { file: self.name.clone() });
+            return Err(StorageError::Closed {
+                file: self.name.clone(),
+            });
         }
         Ok(&self.object)
     }
@@ -77,13 +93,20 @@ impl BlockFile for JsBlockFile {
         if buf.is_empty() {
             return Ok(());
         }
-        let bytes = self.live()?.read(offset as f64, buf.len() as u32).map_err(self.js_error(offset, buf.len()))?;
+        let bytes = self
+            .live()?
+            .read(offset as f64, buf.len() as u32)
+            .map_err(self.js_error(offset, buf.len()))?;
         if bytes.length() as usize != buf.len() {
             return Err(StorageError::Io {
                 file: self.name.clone(),
                 source: std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
-                    format!("read returned {} of {} bytes at {offset}", bytes.length(), buf.len()),
+                    format!(
+                        "read returned {} of {} bytes at {offset}",
+                        bytes.length(),
+                        buf.len()
+                    ),
                 ),
             });
         }
@@ -92,7 +115,10 @@ impl BlockFile for JsBlockFile {
     }
 
     fn write_all_at(&self, offset: u64, data: &[u8]) -> Result<()> {
-        let written = self.live()?.write(offset as f64, data).map_err(self.js_error(offset, data.len()))?;
+        let written = self
+            .live()?
+            .write(offset as f64, data)
+            .map_err(self.js_error(offset, data.len()))?;
         let written = written.as_f64().map_or(data.len() as u64, |n| n as u64);
         match write_count_error(&self.name, offset, data.len(), written) {
             Some(err) => Err(err),
@@ -101,7 +127,9 @@ impl BlockFile for JsBlockFile {
     }
 
     fn set_len(&self, len: u64) -> Result<()> {
-        self.live()?.truncate(len as f64).map_err(self.js_error(len, 0))
+        self.live()?
+            .truncate(len as f64)
+            .map_err(self.js_error(len, 0))
     }
 
     fn sync(&self) -> Result<()> {
@@ -112,7 +140,8 @@ impl BlockFile for JsBlockFile {
         if self.closed.replace(true) {
             return Ok(());
         }
-        let close = js_sys::Reflect::get(&self.object, &JsValue::from_str("close")).map_err(self.js_error(0, 0))?;
+        let close = js_sys::Reflect::get(&self.object, &JsValue::from_str("close"))
+            .map_err(self.js_error(0, 0))?;
         if let Some(close) = close.dyn_ref::<js_sys::Function>() {
             close.call0(&self.object).map_err(self.js_error(0, 0))?;
         }
@@ -141,7 +170,10 @@ impl JsDir {
 impl StoreDir for JsDir {
     fn open(&self, name: &str) -> Result<Box<dyn BlockFile>> {
         validate_name(name)?;
-        let object = self.object.open(name).map_err(|e| storage_error(name, 0, 0, &e))?;
+        let object = self
+            .object
+            .open(name)
+            .map_err(|e| storage_error(name, 0, 0, &e))?;
         Ok(Box::new(JsBlockFile::new(name, object)))
     }
 

@@ -10,12 +10,15 @@ use std::collections::HashMap;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    DedicatedWorkerGlobalScope, FileSystemDirectoryHandle, FileSystemFileHandle, FileSystemGetDirectoryOptions,
-    FileSystemGetFileOptions, FileSystemReadWriteOptions, FileSystemSyncAccessHandle,
+    DedicatedWorkerGlobalScope, FileSystemDirectoryHandle, FileSystemFileHandle,
+    FileSystemGetDirectoryOptions, FileSystemGetFileOptions, FileSystemReadWriteOptions,
+    FileSystemSyncAccessHandle,
 };
 
 use super::errors::storage_error;
-use crate::storage::{check_read_range, validate_name, write_count_error, BlockFile, Result, StorageError, StoreDir};
+use crate::storage::{
+    check_read_range, validate_name, write_count_error, BlockFile, Result, StorageError, StoreDir,
+};
 
 /// A [`BlockFile`] on an OPFS file, through its exclusive sync access handle.
 pub struct OpfsBlockFile {
@@ -33,7 +36,9 @@ fn at(offset: u64) -> FileSystemReadWriteOptions {
 impl OpfsBlockFile {
     fn live(&self) -> Result<&FileSystemSyncAccessHandle> {
         if self.closed.get() {
-            return Err(StorageError::Closed { file: self.name.clone() });
+            return Err(StorageError::Closed {
+                file: self.name.clone(),
+            });
         }
         Ok(&self.handle)
     }
@@ -54,19 +59,27 @@ impl BlockFile for OpfsBlockFile {
 
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         check_read_range(&self.name, offset, buf.len(), self.len()?)?;
-        let read = self.live()?.read_with_u8_array_and_options(buf, &at(offset)).map_err(self.js_error(offset, buf.len()))?;
+        let read = self
+            .live()?
+            .read_with_u8_array_and_options(buf, &at(offset))
+            .map_err(self.js_error(offset, buf.len()))?;
         if read as usize != buf.len() {
             return Err(StorageError::Io {
                 file: self.name.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("read {read} of {} bytes at {offset}", buf.len())),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("read {read} of {} bytes at {offset}", buf.len()),
+                ),
             });
         }
         Ok(())
     }
 
     fn write_all_at(&self, offset: u64, data: &[u8]) -> Result<()> {
-        let written =
-            self.live()?.write_with_u8_array_and_options(data, &at(offset)).map_err(self.js_error(offset, data.len()))?;
+        let written = self
+            .live()?
+            .write_with_u8_array_and_options(data, &at(offset))
+            .map_err(self.js_error(offset, data.len()))?;
         match write_count_error(&self.name, offset, data.len(), written as u64) {
             Some(err) => Err(err),
             None => Ok(()),
@@ -74,7 +87,9 @@ impl BlockFile for OpfsBlockFile {
     }
 
     fn set_len(&self, len: u64) -> Result<()> {
-        self.live()?.truncate_with_f64(len as f64).map_err(self.js_error(len, 0))
+        self.live()?
+            .truncate_with_f64(len as f64)
+            .map_err(self.js_error(len, 0))
     }
 
     fn sync(&self) -> Result<()> {
@@ -127,21 +142,30 @@ impl OpfsDir {
             .map_err(|e| storage_error(&located(""), 0, 0, &e))?;
         let dir_options = FileSystemGetDirectoryOptions::new();
         dir_options.set_create(true);
-        let dir: FileSystemDirectoryHandle = resolve(root.get_directory_handle_with_options(store, &dir_options))
-            .await
-            .map_err(|e| storage_error(&located(""), 0, 0, &e))?;
+        let dir: FileSystemDirectoryHandle =
+            resolve(root.get_directory_handle_with_options(store, &dir_options))
+                .await
+                .map_err(|e| storage_error(&located(""), 0, 0, &e))?;
         let file_options = FileSystemGetFileOptions::new();
         file_options.set_create(true);
-        let opened = Self { store: store.to_owned(), prepared: RefCell::new(HashMap::new()) };
+        let opened = Self {
+            store: store.to_owned(),
+            prepared: RefCell::new(HashMap::new()),
+        };
         for name in files {
             let path = located(name);
-            let file: FileSystemFileHandle = resolve(dir.get_file_handle_with_options(name, &file_options))
+            let file: FileSystemFileHandle =
+                resolve(dir.get_file_handle_with_options(name, &file_options))
+                    .await
+                    .map_err(|e| storage_error(&path, 0, 0, &e))?;
+            // On failure `opened` drops and closes the handles taken so far.
+            let handle: FileSystemSyncAccessHandle = resolve(file.create_sync_access_handle())
                 .await
                 .map_err(|e| storage_error(&path, 0, 0, &e))?;
-            // On failure `opened` drops and closes the handles taken so far.
-            let handle: FileSystemSyncAccessHandle =
-                resolve(file.create_sync_access_handle()).await.map_err(|e| storage_error(&path, 0, 0, &e))?;
-            opened.prepared.borrow_mut().insert((*name).to_owned(), handle);
+            opened
+                .prepared
+                .borrow_mut()
+                .insert((*name).to_owned(), handle);
         }
         Ok(opened)
     }
@@ -164,7 +188,11 @@ impl StoreDir for OpfsDir {
                 self.store
             ))
         })?;
-        Ok(Box::new(OpfsBlockFile { name: format!("opfs:{}/{name}", self.store), handle, closed: Cell::new(false) }))
+        Ok(Box::new(OpfsBlockFile {
+            name: format!("opfs:{}/{name}", self.store),
+            handle,
+            closed: Cell::new(false),
+        }))
     }
 
     fn location(&self) -> String {

@@ -11,7 +11,11 @@ pub fn heavy() -> bool {
 
 /// `light` normally, `heavy` under `scripts/test --heavy`.
 pub fn cases(light: u32, heavy_count: u32) -> u32 {
-    if heavy() { heavy_count } else { light }
+    if heavy() {
+        heavy_count
+    } else {
+        light
+    }
 }
 
 /// Strings including hostile ones: structure characters, quotes, keywords, unicode, controls.
@@ -19,7 +23,11 @@ pub fn any_string() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-z]{1,6}",
         Just(String::new()),
-        prop::sample::select(vec!["true", "null", "false", "a.b", "x y", "[0]", "{1}", "(k)", "'", "\"", "a:b", "#", "-", "<<", "é", "1a", "*", "\\", "a\nb"]).prop_map(String::from),
+        prop::sample::select(vec![
+            "true", "null", "false", "a.b", "x y", "[0]", "{1}", "(k)", "'", "\"", "a:b", "#", "-",
+            "<<", "é", "1a", "*", "\\", "a\nb"
+        ])
+        .prop_map(String::from),
         any::<String>(),
     ]
 }
@@ -37,7 +45,9 @@ fn leaf() -> impl Strategy<Value = Node> {
         Just(Node::null()),
         any::<bool>().prop_map(Node::bool),
         any::<i64>().prop_map(Node::int),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Node::float),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Node::float),
         any_string().prop_map(|s| Node::string(&s)),
     ]
 }
@@ -56,10 +66,12 @@ pub fn any_node() -> impl Strategy<Value = Node> {
         (
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..6).prop_map(Node::array),
-                prop::collection::btree_map(any_string(), inner.clone(), 0..6)
-                    .prop_map(|m| Node::object(m.into_iter().map(|(k, v)| (Key::str(&k), v)).collect())),
-                prop::collection::btree_map(any::<u32>(), inner, 1..5)
-                    .prop_map(|m| Node::object(m.into_iter().map(|(k, v)| (Key::Int(k), v)).collect())),
+                prop::collection::btree_map(any_string(), inner.clone(), 0..6).prop_map(|m| {
+                    Node::object(m.into_iter().map(|(k, v)| (Key::str(&k), v)).collect())
+                }),
+                prop::collection::btree_map(any::<u32>(), inner, 1..5).prop_map(|m| Node::object(
+                    m.into_iter().map(|(k, v)| (Key::Int(k), v)).collect()
+                )),
             ],
             any_tag(),
         )
@@ -80,7 +92,8 @@ pub fn conformance(file: &str) -> Vec<Node> {
 
 /// Field `name` of a conformance case.
 pub fn field<'a>(case: &'a Node, name: &str) -> &'a Node {
-    case.get_field(&Key::str(name)).unwrap_or_else(|| panic!("case has no {name}"))
+    case.get_field(&Key::str(name))
+        .unwrap_or_else(|| panic!("case has no {name}"))
 }
 
 /// Field `name` of a conformance case as a string, if it is one.
@@ -93,14 +106,22 @@ pub fn sorted_keys(node: &Node) -> Node {
     use tonystore::tony::Value;
     let value = match &node.value {
         Value::Object(entries) => {
-            let mut entries: Vec<(Key, Node)> = entries.iter().map(|(k, v)| (k.clone(), sorted_keys(v))).collect();
+            let mut entries: Vec<(Key, Node)> = entries
+                .iter()
+                .map(|(k, v)| (k.clone(), sorted_keys(v)))
+                .collect();
             entries.sort_by(|a, b| a.0.cmp(&b.0));
             Value::Object(std::sync::Arc::new(entries))
         }
-        Value::Array(items) => Value::Array(std::sync::Arc::new(items.iter().map(sorted_keys).collect())),
+        Value::Array(items) => {
+            Value::Array(std::sync::Arc::new(items.iter().map(sorted_keys).collect()))
+        }
         other => other.clone(),
     };
-    Node { tag: node.tag.clone(), value }
+    Node {
+        tag: node.tag.clone(),
+        value,
+    }
 }
 
 /// Parses Tony text, panicking with the text on error.
