@@ -87,6 +87,16 @@ impl Segment {
         )
     }
 
+    /// The segment addressing an object key: a field, or a sparse index for an integer key.
+    /// Merge keys cannot be addressed.
+    pub fn of_key(key: &Key) -> Option<Segment> {
+        match key {
+            Key::Str(s) => Some(Segment::Field(s.clone())),
+            Key::Int(i) => Some(Segment::Sparse(u64::from(*i))),
+            Key::Merge => None,
+        }
+    }
+
     /// The field name, for a field segment.
     pub fn field_name(&self) -> Option<&str> {
         match self {
@@ -503,11 +513,7 @@ pub fn extract_all(node: &Node) -> Vec<(KPath, Node)> {
         let children: Vec<(KPath, &Node)> = match &node.value {
             Value::Object(entries) => entries
                 .iter()
-                .filter_map(|(k, v)| match k {
-                    Key::Str(s) => Some((path.child(Segment::Field(s.clone())), v)),
-                    Key::Int(i) => Some((path.child(Segment::Sparse(u64::from(*i))), v)),
-                    Key::Merge => None,
-                })
+                .filter_map(|(k, v)| Some((path.child(Segment::of_key(k)?), v)))
                 .collect(),
             Value::Array(items) => items
                 .iter()

@@ -64,15 +64,6 @@ fn size_exceeds(node: &Node, limit: usize) -> bool {
     false
 }
 
-/// The segment an object key is addressed by.
-pub(crate) fn key_segment(key: &Key) -> Option<Segment> {
-    match key {
-        Key::Str(s) => Some(Segment::Field(s.clone())),
-        Key::Int(i) => Some(Segment::Sparse(u64::from(*i))),
-        Key::Merge => None,
-    }
-}
-
 /// The ends of `patch` applied to `state`.
 pub fn classify(patch: &Node, state: Option<&Node>, limits: IndexLimits) -> Vec<End> {
     let mut ends = Vec::new();
@@ -111,7 +102,7 @@ fn walk(
         return;
     }
     for (key, child) in entries {
-        let segment = key_segment(key).expect("merges have no merge keys");
+        let segment = Segment::of_key(key).expect("merges have no merge keys");
         let child_state = state.and_then(|s| s.get_field(key));
         path.push(segment);
         walk(child, child_state, path, limits, ends);

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::classify::{is_merge, key_segment};
+use super::classify::is_merge;
 use super::entry::End;
 use super::error::Result;
 use crate::kpath::{KPath, Segment};
@@ -101,7 +101,7 @@ fn compose_at(
     }
     let mut entries = Vec::with_capacity(groups.len());
     for (key, group) in groups {
-        path.push(key_segment(&key).expect("merges have no merge keys"));
+        path.push(Segment::of_key(&key).expect("merges have no merge keys"));
         let child = if op_name(group.last().expect("non-empty")).as_deref() == Some("delete") {
             ends.push(End {
                 path: KPath::from_segments(path.clone()),

@@ -5,6 +5,7 @@ use std::io::Read;
 use std::rc::Rc;
 
 use crate::kpath::{KPath, Segment};
+use crate::patch::is_active_tag;
 use crate::storage::BlockFile;
 use crate::tony::{events_of, Event, EventReader, Node, TokenSink};
 
@@ -34,20 +35,6 @@ pub struct OffsetIndex {
     /// Paths of nodes whose tag holds a patch op or a style tag: their text is not the value
     /// they produce, so reads through them cannot copy bytes.
     pub ops: Vec<KPath>,
-}
-
-/// Whether a node tagged `tag` is not plain data when applied as a patch.
-fn is_active_tag(tag: Option<&str>) -> bool {
-    let Some(tag) = tag else { return false };
-    crate::patch::op_name(&Node::null().with_tag(tag)).is_some()
-        || crate::tony::tag::parse_chain(tag).is_some_and(|links| {
-            links.iter().any(|l| {
-                matches!(
-                    l.name.as_str(),
-                    "bracket" | "logd-patch-root" | "sparsearray"
-                )
-            })
-        })
 }
 
 fn event_tag(event: &Event) -> Option<&str> {
@@ -116,7 +103,7 @@ pub fn encode_indexed(value: &Node) -> (Vec<u8>, OffsetIndex) {
     let mut out = Vec::new();
     {
         let mut sink = TokenSink::with_callback(&mut out, |offset, path: &KPath, event: &Event| {
-            if is_active_tag(event_tag(event)) {
+            if event_tag(event).is_some_and(is_active_tag) {
                 ops.push(path.clone());
             }
             starts.push((offset, path.clone()));
@@ -170,7 +157,7 @@ pub fn scan_offsets(reader: impl Read, total: u64) -> Option<OffsetIndex> {
     let mut ops = Vec::new();
     while let Some(event) = events.next_event().ok()? {
         if event.starts_node() {
-            if is_active_tag(event_tag(&event)) {
+            if event_tag(&event).is_some_and(is_active_tag) {
                 ops.push(events.path());
             }
             starts.push((events.node_offset(), events.path()));
@@ -190,7 +177,7 @@ pub fn descend<R: Read>(reader: &mut EventReader<R>, from: &KPath, to: &KPath) -
                 match reader.next_event().ok()?? {
                     Event::Key(key) => {
                         let value = reader.next_event().ok()??;
-                        if crate::engine::classify::key_segment(&key).as_ref() == Some(segment) {
+                        if Segment::of_key(&key).as_ref() == Some(segment) {
                             break value;
                         }
                         reader.skip_value(&value).ok()?;

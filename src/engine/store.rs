@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::classify::{classify, is_merge, key_segment, IndexLimits};
+use super::classify::{classify, is_merge, IndexLimits};
 use super::clock::now_ms;
 use super::compact::compose;
 use super::entry::{corrupt, End, LogEntry};
@@ -1011,7 +1011,7 @@ fn sub_patch<'a>(root: &'a Node, segments: &[Segment]) -> Option<&'a Node> {
         node = node
             .as_object()?
             .iter()
-            .find(|(k, _)| key_segment(k).as_ref() == Some(segment))
+            .find(|(k, _)| Segment::of_key(k).as_ref() == Some(segment))
             .map(|(_, v)| v)?;
     }
     Some(node)
@@ -1042,7 +1042,7 @@ fn effect(
     }
     match root.as_object().and_then(|e| {
         e.iter()
-            .find(|(k, _)| key_segment(k).as_ref() == Some(first))
+            .find(|(k, _)| Segment::of_key(k).as_ref() == Some(first))
     }) {
         Some((_, child)) => effect(child, rest, value),
         None => Ok(value),

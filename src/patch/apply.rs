@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use super::matching::matches_in_field;
-use super::ops::{add_tag, data_tag, find_op, is_unchanged_marker, Op};
+use super::ops::{add_tag, data_tag, find_op, is_unchanged_marker, value_with_arg, Op};
 use super::seq::{join_units, split_units, StrMode};
 use super::PatchError;
 use crate::kpath::{key_text, KPath, Segment};
@@ -123,12 +123,9 @@ pub(crate) fn apply(
     }))
 }
 
+/// The segment of `key` in error paths (a merge key shows as the field `<<`).
 fn key_segment(key: &Key) -> Segment {
-    match key {
-        Key::Str(s) => Segment::Field(s.clone()),
-        Key::Int(i) => Segment::Sparse(u64::from(*i)),
-        Key::Merge => Segment::Field(Arc::from("<<")),
-    }
+    Segment::of_key(key).unwrap_or_else(|| Segment::Field(Arc::from("<<")))
 }
 
 fn merge_object(
@@ -251,13 +248,7 @@ fn apply_op(doc: Option<&Node>, op: Op, path: &mut Ctx) -> Result<Option<Node>, 
             }
             Ok(None)
         }
-        "insert" => {
-            let mut value = op.child;
-            if let Some(tag) = op.args.first() {
-                value.tag = Some(add_tag(value.tag.as_deref(), tag));
-            }
-            Ok(Some(value))
-        }
+        "insert" => Ok(Some(value_with_arg(op))),
         "nullify" => Ok(Some(Node::null())),
         "replace" => {
             let (from, to) = replace_sides(&op.child).ok_or_else(|| malformed(path, name, "needs {from: ..., to: ...}"))?;
@@ -387,13 +378,7 @@ enum SlotOp<'a> {
 
 fn slot_op<'a>(patch: &'a Node, path: &[Segment], op_name: &str) -> Result<SlotOp<'a>, PatchError> {
     Ok(match find_op(patch) {
-        Some(op) if op.name == "insert" => {
-            let mut value = op.child;
-            if let Some(tag) = op.args.first() {
-                value.tag = Some(add_tag(value.tag.as_deref(), tag));
-            }
-            SlotOp::Insert(value)
-        }
+        Some(op) if op.name == "insert" => SlotOp::Insert(value_with_arg(op)),
         Some(op) if op.name == "delete" => SlotOp::Delete(patch),
         Some(op) if op.name == "replace" => {
             let (from, to) = replace_sides(patch)
@@ -406,12 +391,7 @@ fn slot_op<'a>(patch: &'a Node, path: &[Segment], op_name: &str) -> Result<SlotO
 
 /// The value a `!delete` slot expects: the body with the op and its tag argument folded back.
 fn deleted_value(patch: &Node) -> Node {
-    let op = find_op(patch).expect("a delete op");
-    let mut value = op.child;
-    if let Some(tag) = op.args.first() {
-        value.tag = Some(add_tag(value.tag.as_deref(), tag));
-    }
-    value
+    value_with_arg(find_op(patch).expect("a delete op"))
 }
 
 fn array_diff(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, PatchError> {

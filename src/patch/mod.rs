@@ -15,6 +15,7 @@ mod seq;
 pub use apply::{patch, patch_with, PatchOptions};
 pub use diff::diff;
 pub use matching::matches;
+pub(crate) use ops::is_active_tag;
 pub use reverse::reverse;
 
 /// Applies `patch` to `doc`, where `None` means absent (a key that does not exist); returns

@@ -68,6 +68,26 @@ pub(crate) fn data_tag(node: &Node) -> Option<Arc<str>> {
     compose(&kept).map(Arc::from)
 }
 
+/// The op's child with the op's tag argument folded into its tag: the value an `!insert(t)`
+/// yields, and the value a `!delete(t)` expects.
+pub(crate) fn value_with_arg(op: Op) -> Node {
+    let mut value = op.child;
+    if let Some(tag) = op.args.first() {
+        value.tag = Some(add_tag(value.tag.as_deref(), tag));
+    }
+    value
+}
+
+/// Whether a tag makes a node more than plain data when applied as a patch: it holds an op or
+/// a style/bookkeeping link.
+pub(crate) fn is_active_tag(tag: &str) -> bool {
+    let node = Node {
+        tag: Some(Arc::from(tag)),
+        value: crate::tony::Value::Null,
+    };
+    find_op(&node).is_some() || data_tag(&node).as_deref() != Some(tag)
+}
+
 /// Whether the child of a tag op says "value unchanged": an untagged `null`.
 pub(crate) fn is_unchanged_marker(child: &Node) -> bool {
     child.is_null() && child.tag.is_none()

@@ -1,7 +1,7 @@
 //! [`ChunkEncoder`]: encodes a value incrementally, a bounded chunk of text at a time.
 
 use super::encode::{write_key, write_scalar};
-use super::ir::{Key, Node, Value};
+use super::ir::{Node, Value};
 
 /// The text format a [`ChunkEncoder`] writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +120,7 @@ impl ChunkEncoder {
                         out.push_str(": ");
                     }
                     TextFormat::Json => {
-                        write_json_string(out, &key_text(&key));
+                        write_json_string(out, &key.to_text());
                         out.push(':');
                     }
                 }
@@ -128,10 +128,6 @@ impl ChunkEncoder {
             }
         }
     }
-}
-
-fn key_text(key: &Key) -> String {
-    key.to_text()
 }
 
 /// Appends `s` as a JSON string literal.

@@ -72,14 +72,6 @@ pub struct EventReader<R> {
     fragment: bool,
 }
 
-fn segment_of(key: &Key) -> Option<Segment> {
-    match key {
-        Key::Str(s) => Some(Segment::Field(s.clone())),
-        Key::Int(i) => Some(Segment::Sparse(u64::from(*i))),
-        Key::Merge => None,
-    }
-}
-
 impl<R: Read> EventReader<R> {
     /// A reader over `reader`.
     pub fn new(reader: R) -> Self {
@@ -264,7 +256,7 @@ impl<R: Read> EventReader<R> {
                         awaiting_value,
                     }) = self.stack.last_mut()
                     {
-                        *k = segment_of(&key);
+                        *k = Segment::of_key(&key);
                         *awaiting_value = true;
                     }
                     return Ok(Some(Event::Key(key)));
@@ -526,7 +518,7 @@ impl<'a, W: Write> TokenSink<'a, W> {
                         text.push(' ');
                     }
                     *count += 1;
-                    *current = segment_of(key);
+                    *current = Segment::of_key(key);
                 }
                 write_key(&mut text, key);
                 text.push_str(": ");
