@@ -530,3 +530,33 @@ fn reading_beyond_the_head_is_an_error() {
         Some(Node::null())
     );
 }
+
+#[test]
+fn streamed_values_equal_plain_reads_around_style_tags() {
+    let dir = MemDir::new();
+    let options = Options {
+        offset_index_min_bytes: 0,
+        ..Options::default()
+    };
+    let mut store = Store::open(&dir, options).unwrap();
+    // Plain data: the style tag on `a` is not data, so `a` cannot be copied from the bytes.
+    store
+        .commit(vec![(KPath::root(), tony("{a: !bracket.t {x: 1}, c: 1}"))])
+        .unwrap();
+    // Under `!insert` every tag is data, so `b` is copied as written.
+    store
+        .commit(vec![(KPath::root(), tony("!insert {b: !bracket.t [1]}"))])
+        .unwrap();
+    for (path, at) in [("a", 1), ("a.x", 1), ("b", 2)] {
+        let plain = encode_wire(&store.read_at(&p(path), at).unwrap().unwrap());
+        let mut streamed = Vec::new();
+        assert!(store.read_stream(&p(path), at, &mut streamed).unwrap());
+        assert_eq!(String::from_utf8(streamed).unwrap(), plain, "{path}");
+    }
+    assert_eq!(wire(store.read_at(&p("a"), 1).unwrap()), "!t {x: 1}");
+    assert_eq!(
+        store.stats().streamed_from_log,
+        1,
+        "only the inserted value streams from the log"
+    );
+}

@@ -824,23 +824,21 @@ impl Store {
         let Some(ancestor_event) = descend(&mut events, &start.path, &ancestor) else {
             return Ok(None);
         };
-        let op = match &ancestor_event {
+        let tag = match &ancestor_event {
             Event::BeginObject(tag) | Event::BeginArray(tag) => tag.clone(),
             Event::Scalar(node) => node.tag.clone(),
             _ => None,
         };
-        let Some(op_tag) = stream_op(op.as_deref()) else {
-            return Ok(None);
-        };
-        // Under an `!insert` every tag is data; under a plain value, nested ops would act.
-        let inserted = op
+        // The ancestor (a strict one: `depth < path.len()`) must be an `!insert`, under which
+        // every tag is data, or plain data with no op between it and the value.
+        match tag
+            .and_then(|t| op_name(&Node::null().with_tag(&t)))
             .as_deref()
-            .is_some_and(|t| op_name(&Node::null().with_tag(t)).is_some());
-        if !inserted && !offsets.plain_between(&ancestor, &target) {
-            return Ok(None);
-        }
-        if depth == path.len() {
-            return Ok(Some((events, retag(ancestor_event, op_tag))));
+        {
+            Some("insert") => {}
+            Some(_) => return Ok(None),
+            None if !offsets.plain_between(&ancestor, &target) => return Ok(None),
+            None => {}
         }
         let deeper = offsets.nearest(&target).unwrap_or(start);
         let mut events = reader_at(deeper);
@@ -1058,39 +1056,6 @@ enum Plan {
         start: Option<Candidate>,
         rest: Vec<Candidate>,
     },
-}
-
-/// For streaming a value out of a patch node tagged `tag`: `Some(tag to write)` when the node
-/// is the value itself (untagged data, or `!insert`), `None` when it needs the general path.
-fn stream_op(tag: Option<&str>) -> Option<Option<String>> {
-    let Some(tag) = tag else { return Some(None) };
-    match op_name(&Node::null().with_tag(tag)).as_deref() {
-        None => Some(Some(tag.to_owned())),
-        Some("insert") => {
-            let links = crate::tony::tag::parse_chain(tag)?;
-            let insert = links.iter().position(|l| l.name == "insert")?;
-            let mut rest: Vec<crate::tony::tag::TagLink> = links[insert + 1..].to_vec();
-            if let Some(arg) = links[insert].args.first() {
-                rest.splice(0..0, crate::tony::tag::parse_chain(arg)?);
-            }
-            Some(crate::tony::tag::compose(&rest))
-        }
-        Some(_) => None,
-    }
-}
-
-/// `event` (a node start) with its tag set to `tag`.
-fn retag(event: Event, tag: Option<String>) -> Event {
-    let tag = tag.map(|t| Arc::from(t.as_str()));
-    match event {
-        Event::BeginObject(_) => Event::BeginObject(tag),
-        Event::BeginArray(_) => Event::BeginArray(tag),
-        Event::Scalar(node) => Event::Scalar(Node {
-            tag,
-            value: node.value,
-        }),
-        other => other,
-    }
 }
 
 /// An entry's payload, with its offset index when it is large.
