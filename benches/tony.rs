@@ -13,7 +13,7 @@ fn document() -> String {
         }
         out.push_str(&format!(
             r#"{{"id":{i},"name":"user{i}","email":"user{i}@example.com","active":{},"score":{}.25,"tags":["alpha","beta","gamma"],"address":{{"city":"Springfield","zip":"{:05}"}}}}"#,
-            i % 2 == 0,
+            i.is_multiple_of(2),
             i % 1000,
             i % 100000
         ));

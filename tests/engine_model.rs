@@ -50,6 +50,18 @@ fn value() -> impl Strategy<Value = Node> {
     })
 }
 
+/// An object of random members (the vocabulary of [`key`]).
+fn object() -> impl Strategy<Value = Node> {
+    prop::collection::hash_map(key(), value(), 1..5).prop_map(|members| {
+        Node::object(
+            members
+                .into_iter()
+                .map(|(k, v)| (Key::str(&k), v))
+                .collect(),
+        )
+    })
+}
+
 /// A patch: a merge, a replacement, a delete, or an array edit.
 fn a_patch() -> impl Strategy<Value = Node> {
     prop_oneof![
@@ -139,13 +151,20 @@ fn check_reads(
 
 /// Streaming reads served from the log across all cases (checked to be non-zero).
 static STREAMED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Of those, the ones that applied later patches on the fly (checked to be non-zero).
+static STREAMED_PATCHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 #[test]
 fn streaming_reads_take_the_log_path_in_the_model_tests() {
     read_at_equals_replay();
+    streaming_a_base_applies_the_later_patches();
     assert!(
         STREAMED.load(std::sync::atomic::Ordering::Relaxed) > 0,
         "no read was streamed from the log"
+    );
+    assert!(
+        STREAMED_PATCHED.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "no streamed read applied later patches"
     );
 }
 
@@ -160,6 +179,7 @@ proptest! {
         check_reads(&mut store, &states, &probes)?;
         store.verify().unwrap();
         STREAMED.fetch_add(store.stats().streamed_from_log, std::sync::atomic::Ordering::Relaxed);
+        STREAMED_PATCHED.fetch_add(store.stats().streamed_patched, std::sync::atomic::Ordering::Relaxed);
 
         // Reopen with the persisted index.
         store.close().unwrap();
@@ -203,5 +223,21 @@ proptest! {
         let kept = store.stats().level0_bytes;
         prop_assert!(kept <= at);
         store.verify().unwrap();
+    }
+
+    #[test]
+    fn streaming_a_base_applies_the_later_patches(base in object(), ops in prop::collection::vec((path().prop_filter("below the root", |p| !p.is_root()), a_patch()), 1..40), probes in prop::collection::vec(path(), 1..6).prop_map(|mut p| { p.push(KPath::root()); p })) {
+        // One base value replaces the root, so every later read streams from its entry and
+        // applies the commits after it on the fly where they are merges or array edits.
+        let dir = MemDir::new();
+        let mut store = Store::open(&dir, options(4)).unwrap();
+        let mut all = vec![(KPath::root(), base.with_tag("!insert"))];
+        all.extend(ops);
+        let states = run(&mut store, &all);
+        let every: Vec<(KPath, usize)> = (1..states.len())
+            .flat_map(|c| probes.iter().map(move |p| (p.clone(), c)))
+            .collect();
+        check_reads(&mut store, &states, &every)?;
+        STREAMED_PATCHED.fetch_add(store.stats().streamed_patched, std::sync::atomic::Ordering::Relaxed);
     }
 }

@@ -8,8 +8,9 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use tonystore::engine::{Options, Store};
+use tonystore::engine::{Options, Store, TransactionBuffer};
 use tonystore::kpath::{get, KPath};
+use tonystore::patch::patch;
 use tonystore::storage::{BlockFile, MemDir, StorageError, StoreDir};
 use tonystore::tony::{encode_wire, Key, Node};
 
@@ -139,7 +140,7 @@ fn a_large_entry_streams_with_bounded_memory_and_small_reads() {
     {
         let mut store = Store::open(&dir, Options::default()).unwrap();
         store
-            .commit(vec![(KPath::root(), doc.with_tag("!insert"))])
+            .commit(vec![(KPath::root(), doc.clone().with_tag("!insert"))])
             .unwrap();
         store
             .commit(vec![(KPath::parse("note").unwrap(), Node::string("small"))])
@@ -182,6 +183,53 @@ fn a_large_entry_streams_with_bounded_memory_and_small_reads() {
     assert_eq!(store.stats().streamed_from_log, 2);
     eprintln!(
         "streamed {} MB with a peak heap of {} KiB; small read touched {small} bytes",
+        sink.bytes >> 20,
+        peak >> 10
+    );
+
+    // Later commits touch parts of `b`: streaming applies them to those parts only.
+    let edits = [
+        ("b.items[3].name", Node::string("renamed")),
+        // Removing an array element names the element it expects.
+        (
+            "b.items[7]",
+            get(&doc, &KPath::parse("b.items[7]").unwrap())
+                .unwrap()
+                .unwrap()
+                .clone()
+                .with_tag("!delete"),
+        ),
+        ("b.extra", Node::object(vec![(Key::str("x"), Node::int(1))])),
+        ("b.items[0].tags", Node::array(vec![Node::string("gamma")])),
+    ];
+    let mut state = doc;
+    for (path, edit) in edits {
+        let path = KPath::parse(path).unwrap();
+        let root = TransactionBuffer::from_patch(path.clone(), edit.clone()).unwrap();
+        state = patch(&state, &root).unwrap();
+        store.commit(vec![(path, edit)]).unwrap();
+    }
+    let head = store.head();
+    let expected_b = hash_of(&encode_wire(
+        get(&state, &KPath::parse("b").unwrap()).unwrap().unwrap(),
+    ));
+    drop(state);
+    let (sink, peak) = common::peak_during(|| {
+        let mut sink = Sink::default();
+        assert!(store
+            .read_stream(&KPath::parse("b").unwrap(), head, &mut sink)
+            .unwrap());
+        sink
+    });
+    assert_eq!((sink.bytes, sink.hash), expected_b);
+    assert_eq!(store.stats().streamed_patched, 1);
+    assert!(
+        peak < 32 << 20,
+        "streaming {} patched bytes peaked at {peak} bytes of heap",
+        sink.bytes
+    );
+    eprintln!(
+        "streamed {} MB under 4 later patches with a peak heap of {} KiB",
         sink.bytes >> 20,
         peak >> 10
     );

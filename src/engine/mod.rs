@@ -12,6 +12,7 @@ mod error;
 mod index;
 mod log;
 mod offsets;
+mod patched;
 mod persist;
 mod store;
 mod tx;

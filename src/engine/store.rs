@@ -13,10 +13,11 @@ use super::log::LogFile;
 use super::offsets::{
     descend, encode_indexed, scan_offsets, OffsetIndex, RangeReader, SubDocRef, INDEXED_ENTRY_BYTES,
 };
+use super::patched::PatchedValue;
 use super::persist::{self, Checkpoint};
 use super::txbuf::TransactionBuffer;
 use crate::kpath::{get, KPath, Segment};
-use crate::patch::{matches, op_name, patch, PatchError};
+use crate::patch::{matches, op_name, patch, plain_arraydiff, PatchError};
 use crate::storage::{BlockFile, StoreDir};
 use crate::tony::{ChunkEncoder, Event, EventReader, Key, Node, TextFormat, TokenSink};
 
@@ -95,6 +96,8 @@ pub struct Stats {
     pub compact_bytes: u64,
     /// Streaming reads served straight from an entry's bytes (not built in memory).
     pub streamed_from_log: u64,
+    /// Of those, the ones with later patches applied on the fly.
+    pub streamed_patched: u64,
     /// How the last open recovered: `"none"`, `"incremental"` or `"full"`.
     pub recovery: &'static str,
 }
@@ -112,7 +115,8 @@ struct Piece {
 struct Candidate {
     level: u8,
     entry: EntryRef,
-    /// `Some(depth)` when the entry ends at the path's strict ancestor of that depth.
+    /// `Some(depth)` when the entry ends at the path's ancestor of that depth (in a plan, always
+    /// a strict one; a streaming read also starts from an `!insert` at the path itself).
     ancestor_depth: Option<usize>,
 }
 
@@ -749,35 +753,11 @@ impl Store {
     ) -> Result<Option<ValueStream>> {
         self.check_open()?;
         if format == TextFormat::Wire && (1..=self.head).contains(&commit) {
-            if let Plan::Replay {
-                start: Some(c),
-                rest,
-            } = self.plan(path, commit)
-            {
-                if rest.is_empty() {
-                    if let Some((events, first)) = self.locate_in_entry(c, path)? {
-                        self.stats.streamed_from_log += 1;
-                        let log = if c.level == 0 {
-                            &self.level0
-                        } else {
-                            &self.compact
-                        };
-                        let opens = matches!(first, Event::BeginObject(_) | Event::BeginArray(_));
-                        let depth = events.depth() - usize::from(opens);
-                        let source = LogSource {
-                            file: log.name().to_owned(),
-                            pos: c.entry.pos,
-                            depth,
-                            events,
-                            first: Some(first),
-                            finished: false,
-                        };
-                        return Ok(Some(ValueStream {
-                            source: Source::Log(Box::new(source)),
-                            sink: TokenSink::new(Vec::new()),
-                        }));
-                    }
-                }
+            if let Some(value) = self.patched_from_log(path, commit)? {
+                return Ok(Some(ValueStream {
+                    source: Source::Log(Box::new(value)),
+                    sink: TokenSink::new(Vec::new()),
+                }));
             }
         }
         Ok(self.read_at(path, commit)?.map(|value| ValueStream {
@@ -786,9 +766,68 @@ impl Store {
         }))
     }
 
+    /// The value at `path` as of `commit` as events streamed from the entry that last replaced
+    /// an ancestor, with the later patches that reach the path applied on the fly; `None` when
+    /// that entry has no offset index or a later patch could delete or rebuild the value.
+    fn patched_from_log(
+        &mut self,
+        path: &KPath,
+        commit: u64,
+    ) -> Result<Option<PatchedValue<RangeReader>>> {
+        let Plan::Replay { start, rest } = self.plan(path, commit) else {
+            return Ok(None);
+        };
+        let mut patches = Vec::new();
+        for c in &rest {
+            let entry = self.load(c.level, c.entry.pos)?;
+            patches.push(patch_at(&entry.patch, path.segments()).cloned());
+        }
+        // The base: the last replacement of an ancestor, or a later `!insert` at the path.
+        let inserted = patches
+            .iter()
+            .rposition(|p| p.as_ref().and_then(op_name).as_deref() == Some("insert"));
+        let (start, patches): (Candidate, Vec<Node>) = match (inserted, start) {
+            (Some(i), _) => (
+                Candidate {
+                    ancestor_depth: Some(path.len()),
+                    ..rest[i]
+                },
+                patches.drain(i + 1..).flatten().collect(),
+            ),
+            (None, Some(start)) => (start, patches.into_iter().flatten().collect()),
+            (None, None) => return Ok(None),
+        };
+        // Merges and array edits keep the value in place; anything else may delete it.
+        if !patches
+            .iter()
+            .all(|p| is_merge(p) || plain_arraydiff(p).is_some())
+        {
+            return Ok(None);
+        }
+        let Some((events, first)) = self.locate_in_entry(start, path)? else {
+            return Ok(None);
+        };
+        self.stats.streamed_from_log += 1;
+        if !patches.is_empty() {
+            self.stats.streamed_patched += 1;
+        }
+        let file = if start.level == 0 {
+            self.level0.name()
+        } else {
+            self.compact.name()
+        };
+        Ok(Some(PatchedValue::new(
+            events,
+            first,
+            patches,
+            file,
+            start.entry.pos,
+        )))
+    }
+
     /// An event reader positioned after the first event of `path`'s value inside the entry of
-    /// candidate `c` (which replaced an ancestor); `None` when that entry has no offset index or
-    /// the shape needs the general path.
+    /// candidate `c` (which replaced an ancestor, or inserted the value at the path itself);
+    /// `None` when that entry has no offset index or the shape needs the general path.
     fn locate_in_entry(
         &mut self,
         c: Candidate,
@@ -829,8 +868,20 @@ impl Store {
             Event::Scalar(node) => node.tag.clone(),
             _ => None,
         };
-        // The ancestor (a strict one: `depth < path.len()`) must be an `!insert`, under which
-        // every tag is data, or plain data with no op between it and the value.
+        if depth == path.len() {
+            // The value itself was inserted: it reads as the `!insert` yields it.
+            if tag
+                .as_deref()
+                .and_then(|t| op_name(&Node::null().with_tag(t)))
+                .as_deref()
+                != Some("insert")
+            {
+                return Ok(None);
+            }
+            return Ok(Some((events, without_insert(ancestor_event)?)));
+        }
+        // A strict ancestor must be an `!insert`, under which every tag is data, or plain data
+        // with no op between it and the value.
         match tag
             .and_then(|t| op_name(&Node::null().with_tag(&t)))
             .as_deref()
@@ -1025,26 +1076,50 @@ fn independent_result(patch_node: &Node) -> Result<Option<Node>> {
 }
 
 /// The value at `segments` after applying `root` to a state whose value there is `value`. The
-/// walk follows object merges; the caller has handled entries that end above the path.
+/// caller has handled entries that end above the path.
 fn effect(
     root: &Node,
     segments: &[Segment],
     value: Option<Node>,
 ) -> Result<Option<Node>, PatchError> {
-    let Some((first, rest)) = segments.split_first() else {
-        return crate::patch::apply_to(value.as_ref(), root);
-    };
-    if !is_merge(root) {
-        // Only reached for an entry without ends (an empty merge) or a malformed index.
-        return Ok(value);
-    }
-    match root.as_object().and_then(|e| {
-        e.iter()
-            .find(|(k, _)| Segment::of_key(k).as_ref() == Some(first))
-    }) {
-        Some((_, child)) => effect(child, rest, value),
+    match patch_at(root, segments) {
+        Some(p) => crate::patch::apply_to(value.as_ref(), p),
         None => Ok(value),
     }
+}
+
+/// The part of patch `root` that applies at `segments`, following object merges; `None` when
+/// the patch does not reach that far (it changes nothing there). An entry whose patch is not a
+/// merge above the path is one without ends (an empty merge) or comes from a malformed index.
+fn patch_at<'a>(root: &'a Node, segments: &[Segment]) -> Option<&'a Node> {
+    let Some((first, rest)) = segments.split_first() else {
+        return Some(root);
+    };
+    if !is_merge(root) {
+        return None;
+    }
+    let (_, child) = root
+        .as_object()?
+        .iter()
+        .find(|(k, _)| Segment::of_key(k).as_ref() == Some(first))?;
+    patch_at(child, rest)
+}
+
+/// The first event of a value inserted by `!insert` (carried in `first`'s tag) as it reads
+/// after the insert: the op is dropped from the tag and its argument, if any, added.
+fn without_insert(first: Event) -> Result<Event> {
+    let result_tag = |tag: &str| -> Result<Option<Arc<str>>> {
+        let inserted = crate::patch::apply_to(None, &Node::null().with_tag(tag))?;
+        Ok(inserted.and_then(|n| n.tag))
+    };
+    Ok(match first {
+        Event::BeginObject(Some(tag)) => Event::BeginObject(result_tag(&tag)?),
+        Event::BeginArray(Some(tag)) => Event::BeginArray(result_tag(&tag)?),
+        Event::Scalar(node) => {
+            Event::Scalar(crate::patch::apply_to(None, &node)?.unwrap_or_else(Node::null))
+        }
+        other => other,
+    })
 }
 
 /// What a read plans to apply.
@@ -1076,41 +1151,24 @@ pub struct ValueStream {
 }
 
 enum Source {
-    /// Events copied from an entry's bytes.
-    Log(Box<LogSource>),
+    /// Events copied from an entry's bytes, patched on the fly.
+    Log(Box<PatchedValue<RangeReader>>),
     /// A value built in memory.
     Built(ChunkEncoder),
-}
-
-struct LogSource {
-    file: String,
-    pos: u64,
-    events: EventReader<RangeReader>,
-    /// The value's first event, until it is written.
-    first: Option<Event>,
-    /// The reader's container depth outside the value.
-    depth: usize,
-    /// Whether the whole value was written.
-    finished: bool,
 }
 
 impl ValueStream {
     /// The next chunk (at least `min_bytes` unless it is the last), or `None` at the end.
     pub fn next_chunk(&mut self, min_bytes: usize) -> Result<Option<Vec<u8>>> {
-        let log = match &mut self.source {
+        let value = match &mut self.source {
             Source::Built(encoder) => {
                 return Ok(encoder.next_chunk(min_bytes).map(String::into_bytes))
             }
-            Source::Log(log) => log,
+            Source::Log(value) => value,
         };
-        while !log.finished && self.sink.get_ref().len() < min_bytes {
-            let event = match log.first.take() {
-                Some(first) => first,
-                None => log
-                    .events
-                    .next_event()
-                    .map_err(|e| corrupt(&log.file, log.pos, format!("bad entry text: {e}")))?
-                    .ok_or_else(|| corrupt(&log.file, log.pos, "entry text ends early"))?,
+        while self.sink.get_ref().len() < min_bytes {
+            let Some(event) = value.next_event()? else {
+                break;
             };
             self.sink.write(&event).map_err(|e| {
                 StoreError::Storage(crate::storage::StorageError::Io {
@@ -1118,7 +1176,6 @@ impl ValueStream {
                     source: e,
                 })
             })?;
-            log.finished = log.events.depth() <= log.depth;
         }
         let chunk = self.sink.take_output();
         Ok((!chunk.is_empty()).then_some(chunk))

@@ -807,3 +807,35 @@ fn pipe(_: Option<&Node>, _: &Node, path: &mut Ctx) -> Result<Node, PatchError> 
         reason: "there are no processes in WebAssembly",
     })
 }
+
+/// One slot edit of a plain `!arraydiff`, for appliers that stream the array.
+pub(crate) enum SlotEdit {
+    /// Insert this element before the current one.
+    Insert(Node),
+    /// Drop the current element.
+    Remove,
+    /// Drop the current element and put this one in its place.
+    Put(Node),
+    /// Patch the current element (dropping it if the patch deletes it).
+    Patch(Node),
+}
+
+/// The slot edits of `patch` when it is exactly `!arraydiff` (no further tag links), sorted by
+/// slot; `None` otherwise or when malformed. The edits skip the `!delete`/`!replace` checks,
+/// so use them only on patches already known to apply (committed ones).
+pub(crate) fn plain_arraydiff(patch: &Node) -> Option<Vec<(u32, SlotEdit)>> {
+    let op = find_op(patch).filter(|op| op.name == "arraydiff" && op.child.tag.is_none())?;
+    let edits = slots(&op.child, "arraydiff", &[]).ok()?;
+    edits
+        .into_iter()
+        .map(|(slot, node)| {
+            let edit = match slot_op(node, &[], "arraydiff").ok()? {
+                SlotOp::Insert(value) => SlotEdit::Insert(value),
+                SlotOp::Delete(_) => SlotEdit::Remove,
+                SlotOp::Replace(_, to) => SlotEdit::Put(to.clone()),
+                SlotOp::Patch(p) => SlotEdit::Patch(p.clone()),
+            };
+            Some((slot, edit))
+        })
+        .collect()
+}

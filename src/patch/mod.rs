@@ -13,9 +13,10 @@ mod reverse;
 mod seq;
 
 pub use apply::{patch, patch_with, PatchOptions};
+pub(crate) use apply::{plain_arraydiff, SlotEdit};
 pub use diff::diff;
 pub use matching::matches;
-pub(crate) use ops::is_active_tag;
+pub(crate) use ops::{data_tag, is_active_tag};
 pub use reverse::reverse;
 
 /// Applies `patch` to `doc`, where `None` means absent (a key that does not exist); returns

@@ -224,7 +224,7 @@ impl TonyStore {
         self.store.head() as f64
     }
 
-    /// Counters: `{entriesRead, level0Bytes, compactBytes, streamedFromLog, recovery}`.
+    /// Counters: `{entriesRead, level0Bytes, compactBytes, streamedFromLog, streamedPatched, recovery}`.
     pub fn stats(&self) -> JsValue {
         let stats = self.store.stats();
         let object = js_sys::Object::new();
@@ -233,6 +233,7 @@ impl TonyStore {
             ("level0Bytes", stats.level0_bytes as f64),
             ("compactBytes", stats.compact_bytes as f64),
             ("streamedFromLog", stats.streamed_from_log as f64),
+            ("streamedPatched", stats.streamed_patched as f64),
         ] {
             let _ = Reflect::set(&object, &key.into(), &value.into());
         }

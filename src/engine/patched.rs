@@ -1,0 +1,476 @@
+//! A value streamed out of an entry's bytes with later patches applied on the fly.
+//!
+//! [`PatchedValue`] reads the base value as events and yields the events of the patched value.
+//! Parts no patch mentions are copied event by event. Objects under plain merges and arrays
+//! under plain `!arraydiff`s stay streamed: their untouched members are copied and only the
+//! members a patch touches are built, patched and written. Any other patch builds the subtree it
+//! applies to. Memory is therefore bounded by the largest patched subtree, not the value.
+//!
+//! The patches must be committed ones (each applied cleanly to the state it followed), so the
+//! checks of `!delete`/`!replace` slots are not repeated and key-kind mixing cannot arise.
+
+use std::collections::VecDeque;
+use std::io::Read;
+
+use super::classify::is_merge;
+use super::entry::corrupt;
+use super::error::{Result, StoreError};
+use crate::patch::{apply_to, data_tag, plain_arraydiff, SlotEdit};
+use crate::tony::{build_node, events_of, Event, EventReader, Key, Node};
+
+/// The patches that reach one value: `(step, patch)` with steps increasing.
+type Chain = Vec<(usize, Node)>;
+
+/// The events of a value read from an entry, with a chain of later patches applied.
+pub(crate) struct PatchedValue<R> {
+    events: EventReader<R>,
+    /// The value's first event and its patches, until the value is started.
+    start: Option<(Event, Chain)>,
+    /// Open streamed containers, innermost last.
+    frames: Vec<Frame>,
+    /// While copying a value verbatim: the reader depth at which it is complete.
+    copy_until: Option<usize>,
+    /// Events ready to hand out.
+    out: VecDeque<Event>,
+    /// Where the entry is, for errors.
+    file: String,
+    pos: u64,
+}
+
+enum Frame {
+    Object(ObjectFrame),
+    Array(ArrayFrame),
+}
+
+/// An object under a chain of plain merges.
+struct ObjectFrame {
+    chain: Chain,
+    /// The members of the base the chain mentions, in base order.
+    touched: Vec<Touched>,
+}
+
+/// A base member some merge of the chain mentions.
+struct Touched {
+    key: Key,
+    /// Whether the member exists after each step that mentions it.
+    present_after: Vec<(usize, bool)>,
+    /// Its final value when it was absent at some step, so it moves to the end.
+    moved: Option<Node>,
+}
+
+/// An array under a chain of plain `!arraydiff`s: one stage per patch, each pulling elements
+/// from the stage before it, the first from the base.
+struct ArrayFrame {
+    stages: Vec<Stage>,
+    /// Whether the base array's end was read.
+    input_done: bool,
+}
+
+/// One `!arraydiff` applied to an element sequence.
+struct Stage {
+    edits: VecDeque<(u32, SlotEdit)>,
+    /// The slot the next input element occupies.
+    slot: u32,
+}
+
+/// An element flowing through array stages: still in the base (its first event read), or built.
+enum Element {
+    Unread(Event),
+    Built(Node),
+}
+
+impl<R: Read> PatchedValue<R> {
+    /// Streams the value that starts with `first` (the rest comes from `events`), patched by
+    /// `patches` in order.
+    pub(crate) fn new(
+        events: EventReader<R>,
+        first: Event,
+        patches: Vec<Node>,
+        file: &str,
+        pos: u64,
+    ) -> Self {
+        Self {
+            events,
+            start: Some((first, patches.into_iter().enumerate().collect())),
+            frames: Vec::new(),
+            copy_until: None,
+            out: VecDeque::new(),
+            file: file.to_owned(),
+            pos,
+        }
+    }
+
+    /// The next event of the patched value, or `None` after its last one.
+    pub(crate) fn next_event(&mut self) -> Result<Option<Event>> {
+        while self.out.is_empty() && !self.is_done() {
+            self.step()?;
+        }
+        Ok(self.out.pop_front())
+    }
+
+    fn is_done(&self) -> bool {
+        self.start.is_none() && self.frames.is_empty() && self.copy_until.is_none()
+    }
+
+    /// Reads one base event and queues what it turns into.
+    fn step(&mut self) -> Result<()> {
+        if let Some((first, chain)) = self.start.take() {
+            return self.value(None, first, chain);
+        }
+        if let Some(stop) = self.copy_until {
+            let event = self.read()?;
+            self.out.push_back(event);
+            if self.events.depth() <= stop {
+                self.copy_until = None;
+            }
+            return Ok(());
+        }
+        if let Some(Frame::Array(_)) = self.frames.last() {
+            return self.array_element();
+        }
+        let event = self.read()?;
+        match (self.frames.last_mut(), event) {
+            (Some(Frame::Object(frame)), Event::Key(key)) => {
+                let chain: Chain = frame
+                    .chain
+                    .iter()
+                    .filter_map(|(step, p)| p.get_field(&key).map(|c| (*step, c.clone())))
+                    .collect();
+                let first = self.read()?;
+                self.value(Some(key), first, chain)
+            }
+            (Some(Frame::Object(_)), Event::EndObject) => {
+                let Some(Frame::Object(frame)) = self.frames.pop() else {
+                    unreachable!("the innermost frame is this object")
+                };
+                self.finish_object(frame)?;
+                self.out.push_back(Event::EndObject);
+                Ok(())
+            }
+            (_, event) => Err(self.bad(format!("unexpected {event:?} in a streamed value"))),
+        }
+    }
+
+    /// Starts the value (or object member `key`) whose first event is `first`.
+    fn value(&mut self, key: Option<Key>, first: Event, chain: Chain) -> Result<()> {
+        if chain.is_empty() {
+            self.out.extend(key.map(Event::Key));
+            return self.copy(first);
+        }
+        let merges = chain.iter().all(|(_, p)| is_merge(p));
+        if let (true, Event::BeginObject(tag)) = (merges, &first) {
+            let tag = chain
+                .iter()
+                .fold(tag.clone(), |tag, (_, p)| data_tag(p).or(tag));
+            self.out.extend(key.clone().map(Event::Key));
+            self.out.push_back(Event::BeginObject(tag));
+            if let Some(key) = key {
+                self.touched(Touched {
+                    key,
+                    present_after: chain.iter().map(|(step, _)| (*step, true)).collect(),
+                    moved: None,
+                });
+            }
+            self.frames.push(Frame::Object(ObjectFrame {
+                chain,
+                touched: Vec::new(),
+            }));
+            return Ok(());
+        }
+        if let Event::BeginArray(tag) = &first {
+            let stages: Option<Vec<Stage>> = chain
+                .iter()
+                .map(|(_, p)| {
+                    plain_arraydiff(p).map(|edits| Stage {
+                        edits: edits.into(),
+                        slot: 0,
+                    })
+                })
+                .collect();
+            if let Some(stages) = stages {
+                // `!arraydiff` keeps the array's tag.
+                self.out.extend(key.clone().map(Event::Key));
+                self.out.push_back(Event::BeginArray(tag.clone()));
+                if let Some(key) = key {
+                    self.touched(Touched {
+                        key,
+                        present_after: chain.iter().map(|(step, _)| (*step, true)).collect(),
+                        moved: None,
+                    });
+                }
+                self.frames.push(Frame::Array(ArrayFrame {
+                    stages,
+                    input_done: false,
+                }));
+                return Ok(());
+            }
+        }
+        // Build the subtree and patch it step by step. A merge ignores a base that is not an
+        // object, so a chain of merges never needs the base built.
+        let mut state = if merges {
+            self.skip(&first)?;
+            None
+        } else {
+            Some(self.build(first)?)
+        };
+        let mut present_after = Vec::with_capacity(chain.len());
+        for (step, p) in &chain {
+            state = apply_to(state.as_ref(), p)?;
+            present_after.push((*step, state.is_some()));
+        }
+        let stayed = present_after.iter().all(|(_, present)| *present);
+        if stayed {
+            self.out.extend(key.clone().map(Event::Key));
+            self.emit(state.as_ref().expect("present after the last step"));
+        }
+        match key {
+            Some(key) => self.touched(Touched {
+                key,
+                present_after,
+                moved: if stayed { None } else { state },
+            }),
+            None if !stayed => return Err(self.bad("a streamed value was deleted")),
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Records a member of the innermost object that its chain mentions.
+    fn touched(&mut self, touched: Touched) {
+        if let Some(Frame::Object(frame)) = self.frames.last_mut() {
+            frame.touched.push(touched);
+        }
+    }
+
+    /// At the end of a streamed object: the members its merges added (or removed and added
+    /// again), in the order a merge-by-merge replay appends them.
+    fn finish_object(&mut self, frame: ObjectFrame) -> Result<()> {
+        enum Member {
+            Base(usize),
+            New(usize),
+        }
+        // The mentioned members in their current order; `true` marks one appended at the end.
+        let mut order: Vec<(Key, Member, bool)> = frame
+            .touched
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.key.clone(), Member::Base(i), false))
+            .collect();
+        let mut added: Vec<(Key, Option<Node>)> = Vec::new();
+        for (step, patch) in &frame.chain {
+            for (key, child) in patch
+                .as_object()
+                .expect("a merge patch is an object")
+                .iter()
+            {
+                let (member, present) = match frame.touched.iter().position(|t| t.key == *key) {
+                    Some(i) => {
+                        let present = frame.touched[i]
+                            .present_after
+                            .iter()
+                            .any(|(s, present)| s == step && *present);
+                        (Member::Base(i), present)
+                    }
+                    None => {
+                        let i = match added.iter().position(|(k, _)| k == key) {
+                            Some(i) => i,
+                            None => {
+                                added.push((key.clone(), None));
+                                added.len() - 1
+                            }
+                        };
+                        added[i].1 = apply_to(added[i].1.as_ref(), child)?;
+                        (Member::New(i), added[i].1.is_some())
+                    }
+                };
+                match (order.iter().position(|(k, ..)| k == key), present) {
+                    (Some(at), false) => {
+                        order.remove(at);
+                    }
+                    (None, true) => order.push((key.clone(), member, true)),
+                    _ => {}
+                }
+            }
+        }
+        for (key, member, appended) in order {
+            if !appended {
+                continue;
+            }
+            let value = match member {
+                Member::Base(i) => frame.touched[i].moved.as_ref(),
+                Member::New(i) => added[i].1.as_ref(),
+            };
+            let value = value.ok_or_else(|| self.bad("a moved member has no value"))?;
+            self.out.push_back(Event::Key(key));
+            self.emit(value);
+        }
+        Ok(())
+    }
+
+    /// Queues the next element of the innermost (array) frame, or its end.
+    fn array_element(&mut self) -> Result<()> {
+        let Some(Frame::Array(frame)) = self.frames.last_mut() else {
+            unreachable!("called for an array frame")
+        };
+        let mut input = Input {
+            events: &mut self.events,
+            done: &mut frame.input_done,
+        };
+        let next = pull(&mut frame.stages, &mut input).map_err(|e| self.fail(e))?;
+        match next {
+            Some(Element::Unread(first)) => self.copy(first),
+            Some(Element::Built(node)) => {
+                self.emit(&node);
+                Ok(())
+            }
+            None => {
+                self.frames.pop();
+                self.out.push_back(Event::EndArray);
+                Ok(())
+            }
+        }
+    }
+
+    /// Queues `first` and, for a container, arranges to copy the rest of it.
+    fn copy(&mut self, first: Event) -> Result<()> {
+        let opens = matches!(first, Event::BeginObject(_) | Event::BeginArray(_));
+        self.out.push_back(first);
+        if opens {
+            self.copy_until = Some(self.events.depth() - 1);
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, node: &Node) {
+        let out = &mut self.out;
+        events_of(node, &mut |event| {
+            out.push_back(event);
+            Ok(())
+        })
+        .expect("queueing events cannot fail");
+    }
+
+    fn build(&mut self, first: Event) -> Result<Node> {
+        build_node(first, &mut self.events).map_err(|e| self.bad(format!("bad entry text: {e}")))
+    }
+
+    fn skip(&mut self, first: &Event) -> Result<()> {
+        self.events
+            .skip_value(first)
+            .map_err(|e| self.bad(format!("bad entry text: {e}")))
+    }
+
+    fn read(&mut self) -> Result<Event> {
+        match self.events.next_event() {
+            Ok(Some(event)) => Ok(event),
+            Ok(None) => Err(self.bad("entry text ends early")),
+            Err(e) => Err(self.bad(format!("bad entry text: {e}"))),
+        }
+    }
+
+    fn bad(&self, reason: impl Into<String>) -> StoreError {
+        corrupt(&self.file, self.pos, reason)
+    }
+
+    fn fail(&self, failure: Failure) -> StoreError {
+        match failure {
+            Failure::Text(reason) => self.bad(reason),
+            Failure::Patch(e) => e.into(),
+        }
+    }
+}
+
+/// Why array stages failed (mapped to a [`StoreError`] by the caller, which knows the file).
+enum Failure {
+    Text(String),
+    Patch(crate::patch::PatchError),
+}
+
+/// The base elements of a streamed array, as the first stage sees them.
+struct Input<'a, R> {
+    events: &'a mut EventReader<R>,
+    done: &'a mut bool,
+}
+
+impl<R: Read> Input<'_, R> {
+    fn next(&mut self) -> std::result::Result<Option<Element>, Failure> {
+        if *self.done {
+            return Ok(None);
+        }
+        let event = self
+            .events
+            .next_event()
+            .map_err(|e| Failure::Text(format!("bad entry text: {e}")))?
+            .ok_or_else(|| Failure::Text("entry text ends early".into()))?;
+        if event == Event::EndArray {
+            *self.done = true;
+            return Ok(None);
+        }
+        Ok(Some(Element::Unread(event)))
+    }
+
+    fn build(&mut self, element: Element) -> std::result::Result<Node, Failure> {
+        match element {
+            Element::Built(node) => Ok(node),
+            Element::Unread(first) => build_node(first, self.events)
+                .map_err(|e| Failure::Text(format!("bad entry text: {e}"))),
+        }
+    }
+
+    fn discard(&mut self, element: Option<Element>) -> std::result::Result<(), Failure> {
+        match element {
+            Some(Element::Unread(first)) => self
+                .events
+                .skip_value(&first)
+                .map_err(|e| Failure::Text(format!("bad entry text: {e}"))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The next element out of the last of `stages` (`None` at the end of the array), mirroring
+/// the slot walk of `!arraydiff`: unmentioned slots pass through, edits act at their slot.
+fn pull<R: Read>(
+    stages: &mut [Stage],
+    input: &mut Input<'_, R>,
+) -> std::result::Result<Option<Element>, Failure> {
+    let Some((stage, below)) = stages.split_last_mut() else {
+        return input.next();
+    };
+    loop {
+        let due = stage
+            .edits
+            .front()
+            .is_some_and(|(target, _)| *target <= stage.slot);
+        if !due {
+            // No edit at this slot: the element passes through.
+            if !stage.edits.is_empty() {
+                stage.slot += 1;
+            }
+            return pull(below, input);
+        }
+        let (target, edit) = stage.edits.pop_front().expect("an edit is due");
+        stage.slot = target + 1;
+        match edit {
+            SlotEdit::Insert(value) => return Ok(Some(Element::Built(value))),
+            SlotEdit::Remove => {
+                let gone = pull(below, input)?;
+                input.discard(gone)?;
+            }
+            SlotEdit::Put(value) => {
+                let gone = pull(below, input)?;
+                input.discard(gone)?;
+                return Ok(Some(Element::Built(value)));
+            }
+            SlotEdit::Patch(patch) => {
+                let Some(current) = pull(below, input)? else {
+                    return Err(Failure::Text("an array edit past the end".into()));
+                };
+                let current = input.build(current)?;
+                if let Some(value) = apply_to(Some(&current), &patch).map_err(Failure::Patch)? {
+                    return Ok(Some(Element::Built(value)));
+                }
+            }
+        }
+    }
+}
