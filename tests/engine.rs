@@ -117,9 +117,21 @@ fn a_flipped_byte_in_the_middle_is_corruption_and_a_torn_tail_is_cut() {
     drop(store);
     let log = dir.open("level0.log").unwrap();
     let len = log.len().unwrap();
-    // Tear the tail: half of the last frame.
+    // Cut into the last frame. The index recorded it as synced, so this is lost data: a
+    // typed error, not a silent rollback.
     log.set_len(len - 5).unwrap();
     drop(log);
+    match Store::open(&dir, Options::default()) {
+        Err(StoreError::Corrupt { file, offset, .. }) => {
+            assert_eq!((file.as_str(), offset), ("level0.log", len - 5))
+        }
+        Err(other) => panic!("expected Corrupt, got {other}"),
+        Ok(_) => panic!("expected Corrupt"),
+    }
+    // A torn tail proper: the frame was in flight, so no index records it.
+    for slot in ["index.a", "index.b"] {
+        dir.open(slot).unwrap().set_len(0).unwrap();
+    }
     let mut store = open(&dir);
     assert_eq!(store.head(), 4, "the torn commit is gone, the others stay");
     assert_eq!(wire(store.read_at(&p("n"), 4).unwrap()), "3");

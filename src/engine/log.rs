@@ -7,6 +7,7 @@
 
 use super::entry::{corrupt, LogEntry};
 use super::error::{Result, StoreError};
+use super::offsets::RangeReader;
 use std::rc::Rc;
 
 use crate::storage::BlockFile;
@@ -142,6 +143,15 @@ impl LogFile {
             .map_err(|_| corrupt(self.name(), pos, "entry is not UTF-8"))?;
         LogEntry::from_wire(text)
             .map_err(|reason| corrupt(self.name(), pos, format!("bad entry: {reason}")))
+    }
+
+    /// A reader over the payload of the frame at `pos`, for streaming its entry (e.g. through a
+    /// [`TokenSource`](crate::tony::TokenSource)) without holding it whole. The header is
+    /// checked; the payload checksum is not (that needs every byte: use
+    /// [`read_entry`](Self::read_entry) to verify).
+    pub fn payload_reader(&self, pos: u64) -> Result<RangeReader> {
+        let (start, len) = self.frame_extent(pos)?;
+        Ok(RangeReader::new(self.shared_file(), start, start + len))
     }
 
     /// Reads the frames from `from` to the end, calling `each(position, entry)` for each.

@@ -22,7 +22,9 @@ pub use classify::IndexLimits;
 pub use entry::{End, LogEntry};
 pub use error::{Result, StoreError};
 pub use log::{LogFile, ScanEnd, FRAME_HEADER};
-pub use offsets::{OffsetIndex, SubDocRef, CHUNK_BYTES, INDEXED_ENTRY_BYTES};
-pub use store::{Direction, Durability, Options, Progress, Stats, Store, ValueStream, STORE_FILES};
+pub use offsets::{OffsetIndex, RangeReader, SubDocRef, CHUNK_BYTES, INDEXED_ENTRY_BYTES};
+pub use store::{
+    Direction, Durability, LogSegment, Options, Progress, Stats, Store, ValueStream, STORE_FILES,
+};
 pub use tx::{Transactions, TxStatus};
 pub use txbuf::TransactionBuffer;

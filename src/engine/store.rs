@@ -85,6 +85,28 @@ impl Default for Options {
     }
 }
 
+/// One entry as the index lists it under a path (see [`Store::segments`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogSegment {
+    /// The entry's level: 0 for a commit, `L` for a compacted run of `divisor^L` commits.
+    pub level: u8,
+    /// The first commit the entry stands for.
+    pub start_commit: u64,
+    /// The transaction number of that commit.
+    pub start_tx: u64,
+    /// The last commit the entry stands for.
+    pub end_commit: u64,
+    /// The transaction number of that commit.
+    pub end_tx: u64,
+    /// The path it is listed under: the queried path, or the ancestor where it ends.
+    pub kinded_path: KPath,
+    /// The position of the entry's frame in its log (`level0.log` or `compact.log`).
+    pub log_position: u64,
+    /// For an entry ending at a strict ancestor: whether it ends there independently of the
+    /// earlier state. `None` for an entry touching the path or below it.
+    pub ends_above: Option<bool>,
+}
+
 /// Counters for tests and benchmarks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -184,16 +206,33 @@ impl Store {
         let mut best: Option<persist::Loaded> = None;
         for (i, slot) in self.slots.iter().enumerate() {
             if let Some(loaded) = persist::load(&**slot)? {
-                let checkpoint = loaded.checkpoint;
-                self.slot_commits[i] = Some(checkpoint.max_commit);
-                let fits = checkpoint.level0_end <= self.level0.end()
-                    && checkpoint.compact_end <= self.compact.end();
-                if fits
-                    && best
-                        .as_ref()
-                        .is_none_or(|b| checkpoint.max_commit > b.checkpoint.max_commit)
+                self.slot_commits[i] = Some(loaded.checkpoint.max_commit);
+                if best
+                    .as_ref()
+                    .is_none_or(|b| loaded.checkpoint.max_commit > b.checkpoint.max_commit)
                 {
                     best = Some(loaded);
+                }
+            }
+        }
+        if let Some(best) = &best {
+            // A slot is written only after both logs are synced: a log shorter than the newest
+            // slot records has lost acknowledged commits. Say so rather than serve less.
+            let recorded = &best.checkpoint;
+            for (log, end) in [
+                (&self.level0, recorded.level0_end),
+                (&self.compact, recorded.compact_end),
+            ] {
+                if log.end() < end {
+                    return Err(corrupt(
+                        log.name(),
+                        log.end(),
+                        format!(
+                            "the file ends early: the index (commit {}) records {end} bytes of \
+                             synced entries (delete index.a and index.b to keep what remains)",
+                            recorded.max_commit
+                        ),
+                    ));
                 }
             }
         }
@@ -948,6 +987,53 @@ impl Store {
             Direction::Up => history.filter(|&c| c >= commit).collect(),
         };
         selected.into_iter()
+    }
+
+    /// The index's listing for `path` among the level-`level` entries whose keys (end commits)
+    /// lie in `(lo, hi]`, oldest first: entries ending at a strict ancestor (listed under that
+    /// ancestor) and entries touching `path` or below it (listed under `path`). These are the
+    /// design document's `LogSegment`s; their transaction numbers are read from the entries.
+    pub fn segments(
+        &mut self,
+        path: &KPath,
+        level: u8,
+        lo: u64,
+        hi: u64,
+    ) -> Result<Vec<LogSegment>> {
+        self.check_open()?;
+        let Some(index) = self.index.level(level) else {
+            return Ok(Vec::new());
+        };
+        let found = index.candidates(path, lo, hi);
+        let mut listed: Vec<(KPath, EntryRef, Option<bool>)> = found
+            .ancestor_ends
+            .iter()
+            .map(|(depth, end)| {
+                let ancestor = KPath::from_segments(path.segments()[..*depth].to_vec());
+                (ancestor, end.entry, Some(end.independent))
+            })
+            .chain(found.touches.iter().map(|e| (path.clone(), *e, None)))
+            .collect();
+        // An entry ending above the path may also touch it: list it once, where it ends.
+        listed.sort_by_key(|(_, entry, above)| (entry.key, above.is_none()));
+        listed.dedup_by_key(|(_, entry, _)| entry.key);
+        let span = span(self.options.divisor, level);
+        listed
+            .into_iter()
+            .map(|(kinded_path, entry, ends_above)| {
+                let start_commit = entry.key + 1 - span;
+                Ok(LogSegment {
+                    level,
+                    start_commit,
+                    start_tx: self.entry(start_commit)?.tx,
+                    end_commit: entry.key,
+                    end_tx: self.entry(entry.key)?.tx,
+                    kinded_path,
+                    log_position: entry.pos,
+                    ends_above,
+                })
+            })
+            .collect()
     }
 
     /// The level-0 entry of `commit`.
