@@ -97,6 +97,12 @@ impl Segment {
         }
     }
 
+    /// [`of_key`](Self::of_key), with a merge key shown as the field `<<` (for messages and
+    /// annotations, where every key needs a segment).
+    pub fn of_any_key(key: &Key) -> Segment {
+        Segment::of_key(key).unwrap_or_else(|| Segment::Field(Arc::from("<<")))
+    }
+
     /// The field name, for a field segment.
     pub fn field_name(&self) -> Option<&str> {
         match self {

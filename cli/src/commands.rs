@@ -8,7 +8,9 @@ use tonystore::engine::{Options, Store, TransactionBuffer};
 use tonystore::kpath::{KPath, Segment};
 use tonystore::patch::{diff, matches, patch};
 use tonystore::storage::FsDir;
-use tonystore::tony::{encode_block, encode_wire, parse, Node};
+use tonystore::tony::{
+    encode_block_annotated, encode_wire, parse, parse_annotated, Node, ParseError,
+};
 
 /// A versioned document store for the Tony format.
 #[derive(Parser)]
@@ -135,7 +137,11 @@ fn read_input(name: &str) -> Result<String, String> {
 /// Reads and parses a Tony document; errors name the input and the position.
 fn read_tony(name: &str) -> Result<Node, String> {
     let text = read_input(name)?;
-    parse(&text).map_err(|e| format!("{}: {e}", if name == "-" { "<stdin>" } else { name }))
+    parse(&text).map_err(|e| parse_failure(name, e))
+}
+
+fn parse_failure(name: &str, e: ParseError) -> String {
+    format!("{}: {e}", if name == "-" { "<stdin>" } else { name })
 }
 
 fn print(text: &str) -> Result<(), String> {
@@ -147,11 +153,14 @@ fn print(text: &str) -> Result<(), String> {
 pub fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Tony(TonyCommand::Fmt { wire, file }) => {
-            let doc = read_tony(file.as_deref().unwrap_or("-"))?;
+            let name = file.as_deref().unwrap_or("-");
+            let (doc, notes) =
+                parse_annotated(&read_input(name)?).map_err(|e| parse_failure(name, e))?;
             if wire {
+                // The wire form carries values only.
                 print(&encode_wire(&doc))
             } else {
-                print(encode_block(&doc).trim_end_matches('\n'))
+                print(encode_block_annotated(&doc, &notes).trim_end_matches('\n'))
             }
         }
         Command::Tony(TonyCommand::Patch { doc, patch: p }) => {

@@ -49,6 +49,18 @@ fn fmt_block_and_wire() {
 }
 
 #[test]
+fn fmt_keeps_comments_and_folded_strings_in_block_form() {
+    let text = "# config
+name: tony # who
+note: \"one \"\n  \"two\"\nlist:\n  # first\n  - 1\n";
+    assert_eq!(ok(&["tony", "fmt", "-"], text), text);
+    assert_eq!(
+        ok(&["tony", "fmt", "--wire", "-"], text),
+        "{name: tony note: \"one two\" list: [1]}\n"
+    );
+}
+
+#[test]
 fn fmt_reports_the_position_of_bad_input() {
     let out = tonystore(&["tony", "fmt", "-"], "a: 1\n  b: 2\n");
     assert!(!out.status.success());

@@ -123,11 +123,6 @@ pub(crate) fn apply(
     }))
 }
 
-/// The segment of `key` in error paths (a merge key shows as the field `<<`).
-fn key_segment(key: &Key) -> Segment {
-    Segment::of_key(key).unwrap_or_else(|| Segment::Field(Arc::from("<<")))
-}
-
 fn merge_object(
     doc: Option<&Node>,
     entries: &[(Key, Node)],
@@ -147,7 +142,7 @@ fn merge_object(
             continue;
         }
         let at = result.iter().position(|(k, _)| k == key);
-        path.push(key_segment(key));
+        path.push(Segment::of_any_key(key));
         let patched = apply(at.map(|i| &result[i].1), value, path)?;
         path.pop();
         match (at, patched) {
@@ -638,7 +633,7 @@ fn all_patch(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, Pa
         }) => {
             let mut out = Vec::with_capacity(entries.len());
             for (k, v) in entries.iter() {
-                path.push(key_segment(k));
+                path.push(Segment::of_any_key(k));
                 if let Some(v) = apply(Some(v), body, path)? {
                     out.push((k.clone(), v));
                 }
@@ -723,7 +718,7 @@ fn dive_node(node: &Node, rules: &[(&Node, &Node)], path: &mut Ctx) -> Result<No
         Value::Object(entries) => {
             let mut out = Vec::with_capacity(entries.len());
             for (k, v) in entries.iter() {
-                path.push(key_segment(k));
+                path.push(Segment::of_any_key(k));
                 let name = k.to_text();
                 let mut value = dive_node(v, rules, path)?;
                 for (pattern, patch) in rules {

@@ -1,7 +1,9 @@
 //! The encoders: the one-line wire form (storage, network) and the block form (people).
 
+use super::annotate::Annotations;
 use super::ir::{canonical_float, Key, Node, Value};
-use super::quote::write_string;
+use super::quote::{write_quoted, write_string};
+use crate::kpath::{KPath, Segment};
 
 /// Encodes `node` in wire form: fully bracketed, one line, items separated by single spaces,
 /// no trailing newline. Canonical wire text re-encodes to the same bytes.
@@ -72,20 +74,37 @@ pub fn write_key(out: &mut String, key: &Key) {
 /// Encodes `node` in block (normal) form for people: 2-space indentation, one entry per line,
 /// ending with a newline.
 pub fn encode_block(node: &Node) -> String {
-    let mut out = String::new();
+    encode_block_annotated(node, &Annotations::default())
+}
+
+/// [`encode_block`], writing back the comments and folded strings of `notes` (see
+/// [`parse_annotated`](super::parse_annotated)) at the nodes they belong to.
+pub fn encode_block_annotated(node: &Node, notes: &Annotations) -> String {
+    let mut writer = BlockWriter {
+        out: String::new(),
+        notes,
+        path: Vec::new(),
+    };
+    writer.heads(node, 0, true);
     if let Some(tag) = &node.tag {
-        out.push_str(tag);
+        writer.out.push_str(tag);
         if is_block_collection(node) {
-            out.push('\n');
+            writer.line_end();
+            writer.heads_below(node, 0);
         } else {
-            out.push(' ');
+            writer.out.push(' ');
         }
     }
-    write_block_body(&mut out, node, 0);
-    if !out.ends_with('\n') {
-        out.push('\n');
+    writer.body(node, 0);
+    if !writer.out.ends_with('\n') {
+        writer.out.push('\n');
     }
-    out
+    for text in &notes.trailing {
+        writer.out.push('#');
+        writer.out.push_str(text);
+        writer.out.push('\n');
+    }
+    writer.out
 }
 
 /// A non-empty array or object: written over several lines in block form.
@@ -101,50 +120,147 @@ fn indent(out: &mut String, n: usize) {
     out.extend(std::iter::repeat_n(' ', n));
 }
 
-/// Writes the value (without its tag) at indentation `level`; the cursor is already positioned
-/// for the first line.
-fn write_block_body(out: &mut String, node: &Node, level: usize) {
-    match &node.value {
-        Value::Array(items) if !items.is_empty() => {
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    indent(out, level);
+/// The block encoder's state: the text so far and the path of the node being written.
+struct BlockWriter<'a> {
+    out: String,
+    notes: &'a Annotations,
+    path: Vec<Segment>,
+}
+
+impl BlockWriter<'_> {
+    fn current(&self) -> KPath {
+        KPath::from_segments(self.path.clone())
+    }
+
+    /// Writes the head comments of the node at the current path, re-indenting to `level`
+    /// after each. When the node's content starts on its own line (`inline`: the untagged root,
+    /// an array element's `- `), the comments of its first child, which starts on that line
+    /// too, come first as well, and so on down.
+    fn heads(&mut self, node: &Node, level: usize, inline: bool) {
+        if self.notes.head.is_empty() {
+            return;
+        }
+        let mut path = self.current();
+        let (mut node, mut inline) = (node, inline);
+        loop {
+            for text in self.notes.head.get(&path).into_iter().flatten() {
+                self.out.push('#');
+                self.out.push_str(text);
+                self.out.push('\n');
+                indent(&mut self.out, level);
+            }
+            if !inline || node.tag.is_some() {
+                return;
+            }
+            match first_child(node) {
+                Some((segment, child)) => {
+                    inline = matches!(segment, Segment::Index(_));
+                    path = path.child(segment);
+                    node = child;
                 }
-                out.push_str("- ");
-                write_block_child(out, item, level + 2, true);
+                None => return,
             }
         }
-        Value::Object(entries) if !entries.is_empty() => {
-            for (i, (key, value)) in entries.iter().enumerate() {
-                if i > 0 {
-                    indent(out, level);
-                }
-                write_key(out, key);
-                out.push(':');
-                write_block_child(out, value, level + 2, false);
+    }
+
+    /// Ends the line where the current node starts, with its line comment if it has one.
+    fn line_end(&mut self) {
+        if !self.notes.line.is_empty() {
+            if let Some(text) = self.notes.line.get(&self.current()) {
+                self.out.push_str(" #");
+                self.out.push_str(text);
             }
         }
-        _ => {
-            write_wire(out, &node.clone().untagged());
-            out.push('\n');
+        self.out.push('\n');
+    }
+
+    /// Writes the value (without its tag) at indentation `level`; the cursor is already
+    /// positioned for the first line.
+    fn body(&mut self, node: &Node, level: usize) {
+        match &node.value {
+            Value::Array(items) if !items.is_empty() => {
+                for (i, item) in items.iter().enumerate() {
+                    self.path.push(Segment::Index(i as u64));
+                    if i > 0 {
+                        indent(&mut self.out, level);
+                        self.heads(item, level, true);
+                    }
+                    self.out.push_str("- ");
+                    self.child(item, level + 2, true);
+                    self.path.pop();
+                }
+            }
+            Value::Object(entries) if !entries.is_empty() => {
+                for (i, (key, value)) in entries.iter().enumerate() {
+                    self.path.push(Segment::of_any_key(key));
+                    if i > 0 {
+                        indent(&mut self.out, level);
+                        self.heads(value, level, false);
+                    }
+                    write_key(&mut self.out, key);
+                    self.out.push(':');
+                    self.child(value, level + 2, false);
+                    self.path.pop();
+                }
+            }
+            Value::String(text) => {
+                match self.notes.folded.get(&self.current()) {
+                    Some(pieces) if pieces.concat() == **text => {
+                        for (i, piece) in pieces.iter().enumerate() {
+                            if i > 0 {
+                                self.out.push('\n');
+                                indent(&mut self.out, level);
+                            }
+                            // Folding joins quoted pieces only.
+                            write_quoted(&mut self.out, piece);
+                        }
+                    }
+                    _ => write_string(&mut self.out, text),
+                }
+                self.line_end();
+            }
+            _ => {
+                write_wire(&mut self.out, &node.clone().untagged());
+                self.line_end();
+            }
+        }
+    }
+
+    /// Writes a child value after `key:` or `- `, nested at `level`: a tag and scalars stay on
+    /// the line; a non-empty collection starts on the next line.
+    fn child(&mut self, node: &Node, level: usize, after_dash: bool) {
+        if let Some(tag) = &node.tag {
+            if !after_dash {
+                self.out.push(' ');
+            }
+            self.out.push_str(tag);
+        }
+        if is_block_collection(node) && (node.tag.is_some() || !after_dash) {
+            self.line_end();
+            indent(&mut self.out, level);
+            self.heads_below(node, level);
+        } else if node.tag.is_some() || !after_dash {
+            self.out.push(' ');
+        }
+        self.body(node, level);
+    }
+
+    /// After a collection's own line: the head comments of its first child.
+    fn heads_below(&mut self, node: &Node, level: usize) {
+        if let Some((segment, child)) = first_child(node) {
+            let inline = matches!(segment, Segment::Index(_));
+            self.path.push(segment);
+            self.heads(child, level, inline);
+            self.path.pop();
         }
     }
 }
 
-/// Writes a child value after `key:` or `- `, nested at `level`: a tag and scalars stay on the
-/// line; a non-empty collection starts on the next line.
-fn write_block_child(out: &mut String, node: &Node, level: usize, after_dash: bool) {
-    if let Some(tag) = &node.tag {
-        if !after_dash {
-            out.push(' ');
-        }
-        out.push_str(tag);
+/// A collection's first child with its segment.
+fn first_child(node: &Node) -> Option<(Segment, &Node)> {
+    match &node.value {
+        Value::Array(items) => items.first().map(|n| (Segment::Index(0), n)),
+        Value::Object(entries) => entries.first().map(|(k, n)| (Segment::of_any_key(k), n)),
+        _ => None,
     }
-    if is_block_collection(node) && (node.tag.is_some() || !after_dash) {
-        out.push('\n');
-        indent(out, level);
-    } else if node.tag.is_some() || !after_dash {
-        out.push(' ');
-    }
-    write_block_body(out, node, level);
 }

@@ -1,5 +1,6 @@
 //! The Tony format: data model, parser, encoders and token streaming.
 
+mod annotate;
 mod chunks;
 mod encode;
 mod error;
@@ -11,8 +12,11 @@ pub mod quote;
 mod stream;
 pub mod tag;
 
+pub use annotate::{parse_annotated, Annotations};
 pub use chunks::{encode_text, write_json_string, ChunkEncoder, TextFormat};
-pub use encode::{encode_block, encode_wire, write_key, write_scalar, write_wire};
+pub use encode::{
+    encode_block, encode_block_annotated, encode_wire, write_key, write_scalar, write_wire,
+};
 pub use error::ParseError;
 pub use ir::{canonical_float, Float, Key, Node, Value};
 pub use lex::{Lexer, Pos, Token, TokenKind, TokenSource};

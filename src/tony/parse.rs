@@ -7,9 +7,11 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use super::annotate::{Annotations, Recorder};
 use super::error::ParseError;
 use super::ir::{Key, Node, Value};
 use super::lex::{Lexer, Pos, Token, TokenKind, TokenSource};
+use crate::kpath::Segment;
 
 /// Deepest nesting of collections accepted.
 pub const MAX_DEPTH: usize = 256;
@@ -43,6 +45,21 @@ pub fn parse_from_token_source<S: TokenSource>(source: S) -> Result<Node, ParseE
     Ok(doc)
 }
 
+/// Parses exactly one document from `source`, noting its comments and folded strings.
+pub(crate) fn parse_recording<S: TokenSource>(
+    source: S,
+) -> Result<(Node, Annotations), ParseError> {
+    let mut parser = Parser::new(source);
+    parser.recorder = Some(Box::default());
+    let doc = parser.document()?.unwrap_or_else(Node::null);
+    if let Some(extra) = parser.peek(0)? {
+        let pos = extra.pos;
+        return Err(ParseError::new(pos, "expected the end of the document"));
+    }
+    let notes = parser.recorder.take().expect("set above").finish();
+    Ok((doc, notes))
+}
+
 /// Where a value is being parsed.
 #[derive(Clone, Copy)]
 struct Ctx {
@@ -60,6 +77,8 @@ struct Parser<S> {
     lookahead: VecDeque<Token>,
     depth: usize,
     last_pos: Pos,
+    /// Set when comments and folded strings are kept (see [`parse_recording`]).
+    recorder: Option<Box<Recorder>>,
 }
 
 fn col0(t: &Token) -> i64 {
@@ -90,6 +109,7 @@ impl<S: TokenSource> Parser<S> {
                 line: 1,
                 col: 1,
             },
+            recorder: None,
         }
     }
 
@@ -98,9 +118,14 @@ impl<S: TokenSource> Parser<S> {
         while self.lookahead.len() <= k {
             match self.source.next_token()? {
                 Some(Token {
-                    kind: TokenKind::Comment(_),
-                    ..
-                }) => {}
+                    kind: TokenKind::Comment(text),
+                    pos,
+                    line_start,
+                }) => {
+                    if let Some(recorder) = &mut self.recorder {
+                        recorder.comment(pos, line_start, &text);
+                    }
+                }
                 Some(t) => self.lookahead.push_back(t),
                 None => return Ok(None),
             }
@@ -126,6 +151,27 @@ impl<S: TokenSource> Parser<S> {
 
     fn expect_next(&mut self, what: &str) -> Result<Token, ParseError> {
         self.next()?.ok_or_else(|| self.eof_error(what))
+    }
+
+    /// Notes that the node at the current path starts at `pos` (when recording).
+    fn note_start(&mut self, pos: Pos) {
+        if let Some(recorder) = &mut self.recorder {
+            recorder.start(pos);
+        }
+    }
+
+    /// Enters child `segment` of the current path (when recording).
+    fn note_enter(&mut self, segment: impl FnOnce() -> Segment) {
+        if let Some(recorder) = &mut self.recorder {
+            recorder.push(segment());
+        }
+    }
+
+    /// Leaves the current child (when recording).
+    fn note_leave(&mut self) {
+        if let Some(recorder) = &mut self.recorder {
+            recorder.pop();
+        }
     }
 
     /// Whether the upcoming tokens are a key: a scalar followed by `:`.
@@ -160,7 +206,10 @@ impl<S: TokenSource> Parser<S> {
                 kind: TokenKind::DocSep,
                 ..
             }) => return Ok(Some(Node::null())),
-            Some(_) => {}
+            Some(t) => {
+                let pos = t.pos;
+                self.note_start(pos);
+            }
         }
         let node = self.value(Ctx {
             bracketed: false,
@@ -275,10 +324,14 @@ impl<S: TokenSource> Parser<S> {
     /// Joins quoted strings that continue on the following lines.
     fn folded(&mut self, first: String, ctx: Ctx) -> Result<Node, ParseError> {
         let mut text = first;
+        let mut pieces: Vec<String> = Vec::new();
         loop {
             let continues = matches!(self.peek(0)?, Some(t) if matches!(t.kind, TokenKind::Quoted(_))
                 && t.line_start && (ctx.bracketed || col0(t) > ctx.parent_col));
             if !continues || self.at_key()? {
+                if let (Some(recorder), false) = (&mut self.recorder, pieces.is_empty()) {
+                    recorder.folded(pieces);
+                }
                 return Ok(Node::string(&text));
             }
             let Some(Token {
@@ -288,6 +341,12 @@ impl<S: TokenSource> Parser<S> {
             else {
                 unreachable!()
             };
+            if self.recorder.is_some() {
+                if pieces.is_empty() {
+                    pieces.push(text.clone());
+                }
+                pieces.push(more.clone());
+            }
             text.push_str(&more);
         }
     }
@@ -316,6 +375,8 @@ impl<S: TokenSource> Parser<S> {
         let mut entries = Vec::new();
         loop {
             let (key, pos) = self.key()?;
+            self.note_enter(|| Segment::of_any_key(&key));
+            self.note_start(pos);
             self.next()?; // the colon
             let ctx = Ctx {
                 bracketed: false,
@@ -337,6 +398,7 @@ impl<S: TokenSource> Parser<S> {
                 }
                 _ => self.value(ctx)?,
             };
+            self.note_leave();
             if key == Key::Merge && !matches!(value.value, Value::String(_)) {
                 return Err(ParseError::new(pos, "a merge key takes a string value"));
             }
@@ -375,6 +437,9 @@ impl<S: TokenSource> Parser<S> {
         let mut items = Vec::new();
         let mut elt = first;
         loop {
+            let index = items.len() as u64;
+            self.note_enter(|| Segment::Index(index));
+            self.note_start(elt.pos);
             let ctx = Ctx {
                 bracketed: false,
                 parent_col: col,
@@ -395,6 +460,7 @@ impl<S: TokenSource> Parser<S> {
                 }
                 _ => self.value(ctx)?,
             };
+            self.note_leave();
             items.push(value);
             match self.peek(0)? {
                 Some(t) if t.line_start && col0(t) == col && t.kind == TokenKind::ArrayElt => {
@@ -414,7 +480,6 @@ impl<S: TokenSource> Parser<S> {
                 _ => break,
             }
         }
-        let _ = elt;
         self.depth -= 1;
         Ok(Node::array(items))
     }
@@ -469,6 +534,8 @@ impl<S: TokenSource> Parser<S> {
                 Some(_) => {}
             }
             let (key, pos) = self.key()?;
+            self.note_enter(|| Segment::of_any_key(&key));
+            self.note_start(pos);
             let value = if matches!(
                 self.peek(0)?,
                 Some(Token {
@@ -497,6 +564,7 @@ impl<S: TokenSource> Parser<S> {
                 }
                 null
             };
+            self.note_leave();
             if key == Key::Merge && !matches!(value.value, Value::String(_)) {
                 return Err(ParseError::new(pos, "a merge key takes a string value"));
             }
@@ -534,7 +602,14 @@ impl<S: TokenSource> Parser<S> {
                 }
                 Some(_) => {}
             }
+            let index = items.len() as u64;
+            self.note_enter(|| Segment::Index(index));
+            if let Some(t) = self.peek(0)? {
+                let pos = t.pos;
+                self.note_start(pos);
+            }
             items.push(self.value(ctx)?);
+            self.note_leave();
             self.separator()?;
         }
         self.depth -= 1;
