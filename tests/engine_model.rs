@@ -9,7 +9,7 @@ use tonystore::engine::{Durability, Options, Store};
 use tonystore::kpath::{get, KPath, Segment};
 use tonystore::patch::patch;
 use tonystore::storage::{BlockFile, MemDir, StoreDir};
-use tonystore::tony::{Key, Node};
+use tonystore::tony::{Key, Node, NodeEvents};
 
 /// A small vocabulary so random patches collide with earlier ones.
 fn key() -> impl Strategy<Value = String> {
@@ -137,6 +137,29 @@ fn check_reads(
                     c,
                     w,
                     g
+                ),
+            }
+            // So do the events.
+            match (&want, store.open_events(p, c as u64)) {
+                (Ok(want), Ok(mut events)) => {
+                    let got = events.as_mut().map(|events| {
+                        let mut all = Vec::new();
+                        while let Some(event) = events.next_event().unwrap() {
+                            all.push(event);
+                        }
+                        all
+                    });
+                    let expected = want.clone().map(|w| NodeEvents::new(w).collect::<Vec<_>>());
+                    prop_assert_eq!(got, expected, "open_events({}, {})", p, c);
+                }
+                (Err(_), Err(_)) => {}
+                (w, g) => prop_assert!(
+                    false,
+                    "open_events({}, {}): model {:?}, store {:?}",
+                    p,
+                    c,
+                    w,
+                    g.map(|e| e.is_some())
                 ),
             }
         }

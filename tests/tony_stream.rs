@@ -6,8 +6,8 @@ mod common;
 use proptest::prelude::*;
 use tonystore::kpath::{extract_all, get, KPath};
 use tonystore::tony::{
-    build_node, encode_wire, events_of, parse, parse_from_token_source, Event, EventReader, Lexer,
-    Node, TokenSink,
+    build_node, encode_wire, parse, parse_from_token_source, Event, EventReader, Lexer, Node,
+    NodeEvents, TokenSink,
 };
 
 /// Writes `node` through a sink, returning the text and every (offset, path) reported.
@@ -18,7 +18,9 @@ fn sink(node: &Node) -> (String, Vec<(u64, KPath)>) {
         let mut sink = TokenSink::with_callback(&mut out, |offset, path: &KPath, _: &Event| {
             starts.push((offset, path.clone()))
         });
-        events_of(node, &mut |e| sink.write(&e)).unwrap();
+        for event in NodeEvents::new(node.clone()) {
+            sink.write(&event).unwrap();
+        }
     }
     (String::from_utf8(out).unwrap(), starts)
 }

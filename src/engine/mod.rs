@@ -24,7 +24,8 @@ pub use error::{Result, StoreError};
 pub use log::{LogFile, ScanEnd, FRAME_HEADER};
 pub use offsets::{OffsetIndex, RangeReader, SubDocRef, CHUNK_BYTES, INDEXED_ENTRY_BYTES};
 pub use store::{
-    Direction, Durability, LogSegment, Options, Progress, Stats, Store, ValueStream, STORE_FILES,
+    Direction, Durability, EventStream, LogSegment, Options, Progress, Stats, Store, ValueStream,
+    STORE_FILES,
 };
 pub use tx::{Transactions, TxStatus};
 pub use txbuf::TransactionBuffer;

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use crate::kpath::{KPath, Segment};
 use crate::patch::is_active_tag;
 use crate::storage::BlockFile;
-use crate::tony::{events_of, Event, EventReader, Node, TokenSink};
+use crate::tony::{Event, EventReader, Node, NodeEvents, TokenSink};
 
 /// Entries whose payload is at least this long get an offset index.
 pub const INDEXED_ENTRY_BYTES: usize = 64 * 1024;
@@ -108,7 +108,9 @@ pub fn encode_indexed(value: &Node) -> (Vec<u8>, OffsetIndex) {
             }
             starts.push((offset, path.clone()));
         });
-        events_of(value, &mut |e| sink.write(&e)).expect("writing to memory");
+        for event in NodeEvents::new(value.clone()) {
+            sink.write(&event).expect("writing to memory");
+        }
     }
     let total = out.len() as u64;
     (out, OffsetIndex::from_starts(starts, ops, total))

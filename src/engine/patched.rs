@@ -16,7 +16,7 @@ use super::classify::is_merge;
 use super::entry::corrupt;
 use super::error::{Result, StoreError};
 use crate::patch::{apply_to, data_tag, plain_arraydiff, SlotEdit};
-use crate::tony::{build_node, events_of, Event, EventReader, Key, Node};
+use crate::tony::{build_node, Event, EventReader, Key, Node, NodeEvents};
 
 /// The patches that reach one value: `(step, patch)` with steps increasing.
 type Chain = Vec<(usize, Node)>;
@@ -342,12 +342,7 @@ impl<R: Read> PatchedValue<R> {
     }
 
     fn emit(&mut self, node: &Node) {
-        let out = &mut self.out;
-        events_of(node, &mut |event| {
-            out.push_back(event);
-            Ok(())
-        })
-        .expect("queueing events cannot fail");
+        self.out.extend(NodeEvents::new(node.clone()));
     }
 
     fn build(&mut self, first: Event) -> Result<Node> {

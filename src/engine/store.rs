@@ -19,7 +19,7 @@ use super::txbuf::TransactionBuffer;
 use crate::kpath::{get, KPath, Segment};
 use crate::patch::{matches, op_name, patch, plain_arraydiff, PatchError};
 use crate::storage::{BlockFile, StoreDir};
-use crate::tony::{ChunkEncoder, Event, EventReader, Key, Node, TextFormat, TokenSink};
+use crate::tony::{ChunkEncoder, Event, EventReader, Key, Node, NodeEvents, TextFormat, TokenSink};
 
 /// The files of a store, in the order they are opened (the first one carries the writer lock).
 pub const STORE_FILES: [&str; 4] = ["level0.log", "compact.log", "index.a", "index.b"];
@@ -805,6 +805,21 @@ impl Store {
         }))
     }
 
+    /// The value at `path` as of `commit` as structural events, pulled one at a time; `None`
+    /// where nothing is. Served from the log like [`open_stream`](Self::open_stream) when it
+    /// can be, so a consumer can walk a huge value with bounded memory.
+    pub fn open_events(&mut self, path: &KPath, commit: u64) -> Result<Option<EventStream>> {
+        self.check_open()?;
+        if (1..=self.head).contains(&commit) {
+            if let Some(value) = self.patched_from_log(path, commit)? {
+                return Ok(Some(EventStream(Events::Log(Box::new(value)))));
+            }
+        }
+        Ok(self
+            .read_at(path, commit)?
+            .map(|value| EventStream(Events::Built(NodeEvents::new(value)))))
+    }
+
     /// The value at `path` as of `commit` as events streamed from the entry that last replaced
     /// an ancestor, with the later patches that reach the path applied on the fly; `None` when
     /// that entry has no offset index or a later patch could delete or rebuild the value.
@@ -1227,6 +1242,27 @@ fn encode_entry(entry: &LogEntry, min_bytes: usize) -> (Vec<u8>, Option<OffsetIn
     }
     let (bytes, offsets) = encode_indexed(&entry.to_tony());
     (bytes, Some(offsets))
+}
+
+/// A value's events, pulled one at a time (see [`Store::open_events`]). Like [`ValueStream`],
+/// it holds its own handle on the log file.
+pub struct EventStream(Events);
+
+enum Events {
+    /// Read from an entry's bytes, patched on the fly.
+    Log(Box<PatchedValue<RangeReader>>),
+    /// Of a value built in memory.
+    Built(NodeEvents),
+}
+
+impl EventStream {
+    /// The next event, or `None` after the value's last.
+    pub fn next_event(&mut self) -> Result<Option<Event>> {
+        match &mut self.0 {
+            Events::Log(value) => value.next_event(),
+            Events::Built(events) => Ok(events.next()),
+        }
+    }
 }
 
 /// A value's text, pulled chunk by chunk (see [`Store::open_stream`]). It holds its own handle

@@ -534,27 +534,63 @@ impl<'a, W: Write> TokenSink<'a, W> {
     }
 }
 
-/// The events of `node`, depth first (for writing a value through a [`TokenSink`]).
-pub fn events_of(
-    node: &Node,
-    out: &mut impl FnMut(Event) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    match &node.value {
-        Value::Object(entries) => {
-            out(Event::BeginObject(node.tag.clone()))?;
-            for (k, v) in entries.iter() {
-                out(Event::Key(k.clone()))?;
-                events_of(v, out)?;
-            }
-            out(Event::EndObject)
+/// The events of a node, depth first (for writing a value through a [`TokenSink`] or handing
+/// it to an event consumer). Holds one entry per open container; children are shared, not
+/// copied.
+pub struct NodeEvents {
+    stack: Vec<Pending>,
+}
+
+enum Pending {
+    Node(Node),
+    Members(Arc<Vec<(Key, Node)>>, usize),
+    Items(Arc<Vec<Node>>, usize),
+}
+
+impl NodeEvents {
+    /// The events of `node`.
+    pub fn new(node: Node) -> Self {
+        NodeEvents {
+            stack: vec![Pending::Node(node)],
         }
-        Value::Array(items) => {
-            out(Event::BeginArray(node.tag.clone()))?;
-            for item in items.iter() {
-                events_of(item, out)?;
+    }
+}
+
+impl Iterator for NodeEvents {
+    type Item = Event;
+
+    fn next(&mut self) -> Option<Event> {
+        loop {
+            match self.stack.pop()? {
+                Pending::Node(node) => {
+                    return Some(match node.value {
+                        Value::Object(members) => {
+                            self.stack.push(Pending::Members(members, 0));
+                            Event::BeginObject(node.tag)
+                        }
+                        Value::Array(items) => {
+                            self.stack.push(Pending::Items(items, 0));
+                            Event::BeginArray(node.tag)
+                        }
+                        _ => Event::Scalar(node),
+                    })
+                }
+                Pending::Members(members, i) => {
+                    let Some((key, value)) = members.get(i).cloned() else {
+                        return Some(Event::EndObject);
+                    };
+                    self.stack.push(Pending::Members(members, i + 1));
+                    self.stack.push(Pending::Node(value));
+                    return Some(Event::Key(key));
+                }
+                Pending::Items(items, i) => {
+                    let Some(item) = items.get(i).cloned() else {
+                        return Some(Event::EndArray);
+                    };
+                    self.stack.push(Pending::Items(items, i + 1));
+                    self.stack.push(Pending::Node(item));
+                }
             }
-            out(Event::EndArray)
         }
-        _ => out(Event::Scalar(node.clone())),
     }
 }
