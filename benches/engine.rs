@@ -120,6 +120,19 @@ fn streaming(c: &mut Criterion) {
             store.read_stream(&path, 1, &mut sink).unwrap()
         })
     });
+    // Ten later commits edit elements spread over the array: they are applied while the rest
+    // streams through.
+    for i in 0..10 {
+        let at = KPath::parse(&format!("big[{}].name", i * 19_997)).unwrap();
+        store.commit(vec![(at, Node::string("renamed"))]).unwrap();
+    }
+    group.bench_function("read_stream_under_10_patches", |b| {
+        b.iter(|| {
+            let mut sink = std::io::sink();
+            store.read_stream(&path, 11, &mut sink).unwrap()
+        })
+    });
+    assert!(store.stats().streamed_patched > 0);
     store.close().unwrap();
     drop(store);
     group.bench_function("open_read_at_then_encode", |b| {

@@ -16,7 +16,18 @@ use super::classify::is_merge;
 use super::entry::corrupt;
 use super::error::{Result, StoreError};
 use crate::patch::{apply_to, data_tag, plain_arraydiff, SlotEdit};
-use crate::tony::{build_node, Event, EventReader, Key, Node, NodeEvents};
+use crate::tony::{build_node, Event, EventReader, Key, Node, NodeEvents, RawScan};
+
+/// A part of a patched value: an event, or raw wire bytes of an untouched container.
+pub(crate) enum Chunk {
+    /// One event.
+    Event(Event),
+    /// Bytes of the container begun last; `closes` when they end with its closing bracket.
+    Raw { bytes: Vec<u8>, closes: bool },
+}
+
+/// How many bytes one raw chunk holds at most.
+const RAW_CHUNK: usize = 64 * 1024;
 
 /// The patches that reach one value: `(step, patch)` with steps increasing.
 type Chain = Vec<(usize, Node)>;
@@ -28,10 +39,14 @@ pub(crate) struct PatchedValue<R> {
     start: Option<(Event, Chain)>,
     /// Open streamed containers, innermost last.
     frames: Vec<Frame>,
-    /// While copying a value verbatim: the reader depth at which it is complete.
+    /// While copying a value event by event: the reader depth at which it is complete.
     copy_until: Option<usize>,
-    /// Events ready to hand out.
-    out: VecDeque<Event>,
+    /// While copying a container's bytes verbatim: the scan state.
+    raw: Option<RawScan>,
+    /// Whether untouched containers may be copied as raw bytes (for text consumers).
+    raw_allowed: bool,
+    /// Parts ready to hand out.
+    out: VecDeque<Chunk>,
     /// Where the entry is, for errors.
     file: String,
     pos: u64,
@@ -94,22 +109,43 @@ impl<R: Read> PatchedValue<R> {
             start: Some((first, patches.into_iter().enumerate().collect())),
             frames: Vec::new(),
             copy_until: None,
+            raw: None,
+            raw_allowed: false,
             out: VecDeque::new(),
             file: file.to_owned(),
             pos,
         }
     }
 
-    /// The next event of the patched value, or `None` after its last one.
-    pub(crate) fn next_event(&mut self) -> Result<Option<Event>> {
+    /// Lets untouched containers come out as [`Chunk::Raw`] bytes (much faster to copy than
+    /// events, for a consumer that writes wire text).
+    pub(crate) fn with_raw_copies(mut self) -> Self {
+        self.raw_allowed = true;
+        self
+    }
+
+    /// The next part of the patched value, or `None` after its last one.
+    pub(crate) fn next_chunk(&mut self) -> Result<Option<Chunk>> {
         while self.out.is_empty() && !self.is_done() {
             self.step()?;
         }
         Ok(self.out.pop_front())
     }
 
+    /// The next event of the patched value (raw copies not allowed), or `None` after its last.
+    pub(crate) fn next_event(&mut self) -> Result<Option<Event>> {
+        debug_assert!(!self.raw_allowed, "raw chunks are not events");
+        Ok(self.next_chunk()?.map(|chunk| match chunk {
+            Chunk::Event(event) => event,
+            Chunk::Raw { .. } => unreachable!("raw copies are off"),
+        }))
+    }
+
     fn is_done(&self) -> bool {
-        self.start.is_none() && self.frames.is_empty() && self.copy_until.is_none()
+        self.start.is_none()
+            && self.frames.is_empty()
+            && self.copy_until.is_none()
+            && self.raw.is_none()
     }
 
     /// Reads one base event and queues what it turns into.
@@ -117,9 +153,21 @@ impl<R: Read> PatchedValue<R> {
         if let Some((first, chain)) = self.start.take() {
             return self.value(None, first, chain);
         }
+        if let Some(mut scan) = self.raw.take() {
+            let mut bytes = Vec::new();
+            let closes = self
+                .events
+                .copy_container_raw(&mut scan, &mut bytes, RAW_CHUNK)
+                .map_err(|e| self.bad(format!("bad entry text: {e}")))?;
+            if !closes {
+                self.raw = Some(scan);
+            }
+            self.out.push_back(Chunk::Raw { bytes, closes });
+            return Ok(());
+        }
         if let Some(stop) = self.copy_until {
             let event = self.read()?;
-            self.out.push_back(event);
+            self.push(event);
             if self.events.depth() <= stop {
                 self.copy_until = None;
             }
@@ -144,7 +192,7 @@ impl<R: Read> PatchedValue<R> {
                     unreachable!("the innermost frame is this object")
                 };
                 self.finish_object(frame)?;
-                self.out.push_back(Event::EndObject);
+                self.push(Event::EndObject);
                 Ok(())
             }
             (_, event) => Err(self.bad(format!("unexpected {event:?} in a streamed value"))),
@@ -154,7 +202,7 @@ impl<R: Read> PatchedValue<R> {
     /// Starts the value (or object member `key`) whose first event is `first`.
     fn value(&mut self, key: Option<Key>, first: Event, chain: Chain) -> Result<()> {
         if chain.is_empty() {
-            self.out.extend(key.map(Event::Key));
+            self.push_key(key);
             return self.copy(first);
         }
         let merges = chain.iter().all(|(_, p)| is_merge(p));
@@ -162,8 +210,8 @@ impl<R: Read> PatchedValue<R> {
             let tag = chain
                 .iter()
                 .fold(tag.clone(), |tag, (_, p)| data_tag(p).or(tag));
-            self.out.extend(key.clone().map(Event::Key));
-            self.out.push_back(Event::BeginObject(tag));
+            self.push_key(key.clone());
+            self.push(Event::BeginObject(tag));
             if let Some(key) = key {
                 self.touched(Touched {
                     key,
@@ -189,8 +237,8 @@ impl<R: Read> PatchedValue<R> {
                 .collect();
             if let Some(stages) = stages {
                 // `!arraydiff` keeps the array's tag.
-                self.out.extend(key.clone().map(Event::Key));
-                self.out.push_back(Event::BeginArray(tag.clone()));
+                self.push_key(key.clone());
+                self.push(Event::BeginArray(tag.clone()));
                 if let Some(key) = key {
                     self.touched(Touched {
                         key,
@@ -220,7 +268,7 @@ impl<R: Read> PatchedValue<R> {
         }
         let stayed = present_after.iter().all(|(_, present)| *present);
         if stayed {
-            self.out.extend(key.clone().map(Event::Key));
+            self.push_key(key.clone());
             self.emit(state.as_ref().expect("present after the last step"));
         }
         match key {
@@ -301,7 +349,7 @@ impl<R: Read> PatchedValue<R> {
                 Member::New(i) => added[i].1.as_ref(),
             };
             let value = value.ok_or_else(|| self.bad("a moved member has no value"))?;
-            self.out.push_back(Event::Key(key));
+            self.push(Event::Key(key));
             self.emit(value);
         }
         Ok(())
@@ -325,24 +373,40 @@ impl<R: Read> PatchedValue<R> {
             }
             None => {
                 self.frames.pop();
-                self.out.push_back(Event::EndArray);
+                self.push(Event::EndArray);
                 Ok(())
             }
         }
     }
 
-    /// Queues `first` and, for a container, arranges to copy the rest of it.
+    /// Queues `first` and, for a container, arranges to copy the rest of it: as raw bytes
+    /// when allowed, else event by event.
     fn copy(&mut self, first: Event) -> Result<()> {
         let opens = matches!(first, Event::BeginObject(_) | Event::BeginArray(_));
-        self.out.push_back(first);
+        self.push(first);
         if opens {
-            self.copy_until = Some(self.events.depth() - 1);
+            if self.raw_allowed && self.events.can_copy_raw() {
+                self.raw = Some(RawScan::new());
+            } else {
+                self.copy_until = Some(self.events.depth() - 1);
+            }
         }
         Ok(())
     }
 
+    fn push(&mut self, event: Event) {
+        self.out.push_back(Chunk::Event(event));
+    }
+
+    fn push_key(&mut self, key: Option<Key>) {
+        if let Some(key) = key {
+            self.push(Event::Key(key));
+        }
+    }
+
     fn emit(&mut self, node: &Node) {
-        self.out.extend(NodeEvents::new(node.clone()));
+        self.out
+            .extend(NodeEvents::new(node.clone()).map(Chunk::Event));
     }
 
     fn build(&mut self, first: Event) -> Result<Node> {

@@ -13,7 +13,7 @@ use super::log::LogFile;
 use super::offsets::{
     descend, encode_indexed, scan_offsets, OffsetIndex, RangeReader, SubDocRef, INDEXED_ENTRY_BYTES,
 };
-use super::patched::PatchedValue;
+use super::patched::{Chunk, PatchedValue};
 use super::persist::{self, Checkpoint};
 use super::txbuf::TransactionBuffer;
 use crate::kpath::{get, KPath, Segment};
@@ -794,7 +794,7 @@ impl Store {
         if format == TextFormat::Wire && (1..=self.head).contains(&commit) {
             if let Some(value) = self.patched_from_log(path, commit)? {
                 return Ok(Some(ValueStream {
-                    source: Source::Log(Box::new(value)),
+                    source: Source::Log(Box::new(value.with_raw_copies())),
                     sink: TokenSink::new(Vec::new()),
                 }));
             }
@@ -1289,10 +1289,12 @@ impl ValueStream {
             Source::Log(value) => value,
         };
         while self.sink.get_ref().len() < min_bytes {
-            let Some(event) = value.next_event()? else {
-                break;
+            let written = match value.next_chunk()? {
+                None => break,
+                Some(Chunk::Event(event)) => self.sink.write(&event),
+                Some(Chunk::Raw { bytes, closes }) => self.sink.write_raw(&bytes, closes),
             };
-            self.sink.write(&event).map_err(|e| {
+            written.map_err(|e| {
                 StoreError::Storage(crate::storage::StorageError::Io {
                     file: "stream".into(),
                     source: e,

@@ -77,6 +77,114 @@ pub struct Token {
 /// How many bytes are read from the underlying reader at a time.
 const CHUNK: usize = 64 * 1024;
 
+/// The state of a raw copy of one container's text ([`Lexer::copy_raw`]): bracket depth,
+/// and whether the scan is inside a quoted string or a tag (whose arguments may hold any
+/// character). Bare literals in canonical wire text hold no brackets or quotes.
+#[derive(Debug)]
+pub(crate) struct RawScan {
+    depth: usize,
+    state: ScanState,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ScanState {
+    /// Between or inside bare tokens; `token_start` when the next byte starts a token.
+    Plain {
+        token_start: bool,
+    },
+    Quoted {
+        quote: u8,
+        escaped: bool,
+    },
+    Tag {
+        parens: usize,
+    },
+}
+
+impl RawScan {
+    /// A scan that starts just inside a container's opening bracket.
+    pub(crate) fn new() -> Self {
+        RawScan {
+            depth: 1,
+            state: ScanState::Plain { token_start: true },
+        }
+    }
+
+    /// Consumes `bytes` up to and including the container's closing bracket: how many bytes
+    /// belong to the container, and whether it closed.
+    fn feed(&mut self, bytes: &[u8]) -> (usize, bool) {
+        for (i, &b) in bytes.iter().enumerate() {
+            if self.step(b) {
+                return (i + 1, true);
+            }
+        }
+        (bytes.len(), false)
+    }
+
+    /// Advances over one byte; `true` when it closes the container.
+    fn step(&mut self, b: u8) -> bool {
+        match &mut self.state {
+            ScanState::Quoted { quote, escaped } => {
+                if *escaped {
+                    *escaped = false;
+                } else if b == b'\\' {
+                    *escaped = true;
+                } else if b == *quote {
+                    self.state = ScanState::Plain { token_start: false };
+                }
+                false
+            }
+            ScanState::Tag { parens } => match b {
+                b'(' => {
+                    *parens += 1;
+                    false
+                }
+                b')' if *parens > 0 => {
+                    *parens -= 1;
+                    false
+                }
+                _ if *parens > 0 => false,
+                b' ' | b',' | b':' | b'[' | b'{' | b']' | b'}' | b'"' | b'\'' => {
+                    self.state = ScanState::Plain { token_start: true };
+                    self.step(b)
+                }
+                _ => false,
+            },
+            ScanState::Plain { token_start } => match b {
+                b'"' | b'\'' => {
+                    self.state = ScanState::Quoted {
+                        quote: b,
+                        escaped: false,
+                    };
+                    false
+                }
+                b'!' if *token_start => {
+                    self.state = ScanState::Tag { parens: 0 };
+                    false
+                }
+                b'[' | b'{' => {
+                    self.depth += 1;
+                    *token_start = true;
+                    false
+                }
+                b']' | b'}' => {
+                    self.depth -= 1;
+                    *token_start = false;
+                    self.depth == 0
+                }
+                b' ' | b',' | b':' | b'\n' | b'\t' | b'\r' => {
+                    *token_start = true;
+                    false
+                }
+                _ => {
+                    *token_start = false;
+                    false
+                }
+            },
+        }
+    }
+}
+
 /// An incremental tokenizer over any [`Read`].
 pub struct Lexer<R> {
     reader: R,
@@ -216,6 +324,44 @@ impl<R: Read> Lexer<R> {
                 return Ok(());
             }
         }
+    }
+
+    /// Copies the raw text of the container whose opening bracket was the last token, up to
+    /// `max` bytes per call, into `out`; `true` once its closing bracket is copied. Meant for
+    /// canonical wire text (see [`RawScan`]); `scan` carries the state between calls.
+    pub(crate) fn copy_raw(
+        &mut self,
+        scan: &mut RawScan,
+        out: &mut Vec<u8>,
+        max: usize,
+    ) -> Result<bool, ParseError> {
+        let mut copied = 0;
+        while copied < max {
+            if self.start == self.end {
+                self.fill(1)?;
+                if self.start == self.end {
+                    return Err(self.error(self.pos, "unexpected end of input inside a container"));
+                }
+            }
+            let window = (self.end - self.start).min(max - copied);
+            let bytes = &self.buf[self.start..self.start + window];
+            let (taken, closed) = scan.feed(bytes);
+            out.extend_from_slice(&bytes[..taken]);
+            let newlines = bytes[..taken].iter().filter(|&&b| b == b'\n').count();
+            if newlines == 0 {
+                self.advance_in_line(taken);
+            } else {
+                for _ in 0..taken {
+                    self.bump();
+                }
+            }
+            copied += taken;
+            if closed {
+                self.depth = self.depth.saturating_sub(1);
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Decodes the UTF-8 character at the cursor without consuming it.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::encode::{write_key, write_scalar};
 use super::error::ParseError;
 use super::ir::{Key, Node, Value};
-use super::lex::{Lexer, Pos, Token, TokenKind};
+use super::lex::{Lexer, Pos, RawScan, Token, TokenKind};
 use crate::kpath::{KPath, Segment};
 
 /// One structural event of a document.
@@ -119,6 +119,32 @@ impl<R: Read> EventReader<R> {
     /// The container nesting depth.
     pub fn depth(&self) -> usize {
         self.stack.len()
+    }
+
+    /// Whether the container whose begin event was just returned can be copied raw with
+    /// [`copy_container_raw`](Self::copy_container_raw): nothing past its bracket was read.
+    pub(crate) fn can_copy_raw(&self) -> bool {
+        self.peeked.is_none() && self.tag.is_none() && !self.stack.is_empty()
+    }
+
+    /// Copies the rest of the container whose begin event was just returned as raw text, at
+    /// most `max` bytes per call; `true` once its closing bracket is copied, the reader then
+    /// standing after the container as if its end event had been read. For canonical wire
+    /// text, the bytes equal what writing its events would produce.
+    pub(crate) fn copy_container_raw(
+        &mut self,
+        scan: &mut RawScan,
+        out: &mut Vec<u8>,
+        max: usize,
+    ) -> Result<bool, ParseError> {
+        let closed = self.lexer.copy_raw(scan, out, max)?;
+        if closed {
+            self.stack.pop();
+            if self.stack.is_empty() {
+                self.finish()?;
+            }
+        }
+        Ok(closed)
     }
 
     fn token(&mut self) -> Result<Option<Token>, ParseError> {
@@ -459,6 +485,18 @@ impl<'a, W: Write> TokenSink<'a, W> {
                 })
                 .collect(),
         )
+    }
+
+    /// Writes bytes copied raw from canonical wire text inside the container last begun
+    /// (see [`EventReader::copy_container_raw`]); `closes` when they end with its closing
+    /// bracket. Node starts inside them are not reported.
+    pub(crate) fn write_raw(&mut self, bytes: &[u8], closes: bool) -> std::io::Result<()> {
+        self.out.write_all(bytes)?;
+        self.offset += bytes.len() as u64;
+        if closes {
+            self.stack.pop();
+        }
+        Ok(())
     }
 
     /// Writes one event.
