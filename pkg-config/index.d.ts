@@ -60,7 +60,7 @@ export declare class TonyStore {
   /** The value at `path` as text, chunk by chunk. */
   readStream(path: string, commit?: number, options?: StreamOptions): ByteStream;
   /** Counters, for diagnostics and tests. */
-  stats(): { entriesRead: number; level0Bytes: number; compactBytes: number; streamedFromLog: number; streamedPatched: number; recovery: 'none' | 'incremental' | 'full' };
+  stats(): { entriesRead: number; level0Bytes: number; compactBytes: number; streamedFromLog: number; streamedPatched: number; readThroughArrayEdits: number; readFromOffsets: number; recovery: 'none' | 'incremental' | 'full' };
   /** Commits that changed `path` (or above or below it), oldest first. */
   history(path: string): Float64Array;
   /** Starts a multi-participant transaction; returns its id. */

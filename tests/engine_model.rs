@@ -176,6 +176,8 @@ fn check_reads(
 static STREAMED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 /// Of those, the ones that applied later patches on the fly (checked to be non-zero).
 static STREAMED_PATCHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Reads below edited arrays that mapped the element instead of building the array.
+static THROUGH_EDITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 #[test]
 fn streaming_reads_take_the_log_path_in_the_model_tests() {
@@ -188,6 +190,10 @@ fn streaming_reads_take_the_log_path_in_the_model_tests() {
     assert!(
         STREAMED_PATCHED.load(std::sync::atomic::Ordering::Relaxed) > 0,
         "no streamed read applied later patches"
+    );
+    assert!(
+        THROUGH_EDITS.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "no read mapped an element through array edits"
     );
 }
 
@@ -262,5 +268,6 @@ proptest! {
             .collect();
         check_reads(&mut store, &states, &every)?;
         STREAMED_PATCHED.fetch_add(store.stats().streamed_patched, std::sync::atomic::Ordering::Relaxed);
+        THROUGH_EDITS.fetch_add(store.stats().read_through_array_edits, std::sync::atomic::Ordering::Relaxed);
     }
 }

@@ -154,7 +154,25 @@ fn a_large_entry_streams_with_bounded_memory_and_small_reads() {
     }
 
     let mut store = Store::open(&dir, Options::default()).unwrap();
-    // A small path deep inside: only the bytes around it are read.
+    // A plain read of a small path: built from the bytes around it, not the whole entry.
+    read.store(0, Ordering::Relaxed);
+    let (found, peak) = common::peak_during(|| {
+        store
+            .read_at(&KPath::parse("a.items[5].id").unwrap(), 2)
+            .unwrap()
+    });
+    assert_eq!(found, Some(Node::int(5)));
+    let small = read.load(Ordering::Relaxed);
+    assert!(
+        small < 16 * 1024,
+        "a small read_at touched {small} bytes of the log"
+    );
+    assert!(
+        peak < 1 << 20,
+        "a small read_at peaked at {peak} bytes of heap"
+    );
+    assert_eq!(store.stats().read_from_offsets, 1);
+    // A small path deep inside, streamed: only the bytes around it are read.
     read.store(0, Ordering::Relaxed);
     let mut out = Vec::new();
     let path = KPath::parse("b.items[3].name").unwrap();
@@ -210,6 +228,27 @@ fn a_large_entry_streams_with_bounded_memory_and_small_reads() {
         store.commit(vec![(path, edit)]).unwrap();
     }
     let head = store.head();
+    // Reopened (nothing cached), reading inside the edited array maps the element back through
+    // the edits and reads it from the bytes around it: neither the array nor the entry is built.
+    store.close().unwrap();
+    drop(store);
+    let mut store = Store::open(&dir, Options::default()).unwrap();
+    for (path, want) in [
+        ("b.items[3].name", "renamed"),
+        ("b.items[7].name", "b item number 8"),
+        ("b.items[6].name", "b item number 6"),
+        ("a.items[7].name", "a item number 7"),
+    ] {
+        read.store(0, Ordering::Relaxed);
+        let found = store.read_at(&KPath::parse(path).unwrap(), head).unwrap();
+        assert_eq!(found, Some(Node::string(want)), "{path}");
+        let touched = read.load(Ordering::Relaxed);
+        assert!(
+            touched < 64 * 1024,
+            "reading {path} touched {touched} bytes"
+        );
+    }
+    assert_eq!(store.stats().read_through_array_edits, 3);
     let expected_b = hash_of(&encode_wire(
         get(&state, &KPath::parse("b").unwrap()).unwrap().unwrap(),
     ));

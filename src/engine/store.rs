@@ -17,9 +17,13 @@ use super::patched::{Chunk, PatchedValue};
 use super::persist::{self, Checkpoint};
 use super::txbuf::TransactionBuffer;
 use crate::kpath::{get, KPath, Segment};
-use crate::patch::{matches, op_name, patch, plain_arraydiff, PatchError};
+use crate::patch::{
+    arraydiff_source, matches, op_name, patch, plain_arraydiff, ElementSource, PatchError, SlotEdit,
+};
 use crate::storage::{BlockFile, StoreDir};
-use crate::tony::{ChunkEncoder, Event, EventReader, Key, Node, NodeEvents, TextFormat, TokenSink};
+use crate::tony::{
+    build_node, ChunkEncoder, Event, EventReader, Key, Node, NodeEvents, TextFormat, TokenSink,
+};
 
 /// The files of a store, in the order they are opened (the first one carries the writer lock).
 pub const STORE_FILES: [&str; 4] = ["level0.log", "compact.log", "index.a", "index.b"];
@@ -120,6 +124,11 @@ pub struct Stats {
     pub streamed_from_log: u64,
     /// Of those, the ones with later patches applied on the fly.
     pub streamed_patched: u64,
+    /// Reads below an array edited by later `!arraydiff`s served without building the array.
+    pub read_through_array_edits: u64,
+    /// Reads whose base value was built from a large entry's bytes via its offset index
+    /// instead of parsing the entry whole.
+    pub read_from_offsets: u64,
     /// How the last open recovered: `"none"`, `"incremental"` or `"full"`.
     pub recovery: &'static str,
 }
@@ -722,21 +731,18 @@ impl Store {
             return Ok(get(&Node::null(), path)?.cloned());
         }
         let (start, rest) = match self.plan(path, commit) {
-            Plan::Through(ancestor) => return self.read_through(&ancestor, path, commit),
+            Plan::Through(ancestor) => {
+                if let Some(found) = self.read_through_array_edits(&ancestor, path, commit)? {
+                    self.stats.read_through_array_edits += 1;
+                    return Ok(Some(found));
+                }
+                return self.read_through(&ancestor, path, commit);
+            }
             Plan::Replay { start, rest } => (start, rest),
         };
         let mut value: Option<Node> = None;
         if let Some(c) = start {
-            let entry = self.load(c.level, c.entry.pos)?;
-            let depth = c.ancestor_depth.expect("an ancestor end");
-            let replaced = sub_patch(&entry.patch, &path.segments()[..depth])
-                .map(independent_result)
-                .transpose()?;
-            let below = KPath::from_segments(path.segments()[depth..].to_vec());
-            value = match replaced.flatten() {
-                Some(node) => get(&node, &below)?.cloned(),
-                None => None,
-            };
+            value = self.start_value(c, path)?;
         }
         for c in &rest {
             let entry = self.load(c.level, c.entry.pos)?;
@@ -755,6 +761,36 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// The value at `path` as the entry of `c` (which replaced an ancestor) left it. A large
+    /// entry that is not in the cache is not parsed whole: the value is built from the bytes
+    /// its offset index points at.
+    fn start_value(&mut self, c: Candidate, path: &KPath) -> Result<Option<Node>> {
+        let key = (c.level, c.entry.pos);
+        if !self.cache.contains_key(&key) && self.offsets.contains_key(&key) {
+            if let Some((mut events, first)) = self.locate_in_entry(c, path)? {
+                self.stats.read_from_offsets += 1;
+                let file = if c.level == 0 {
+                    self.level0.name()
+                } else {
+                    self.compact.name()
+                };
+                return build_node(first, &mut events)
+                    .map(Some)
+                    .map_err(|e| corrupt(file, c.entry.pos, format!("bad entry text: {e}")));
+            }
+        }
+        let entry = self.load(c.level, c.entry.pos)?;
+        let depth = c.ancestor_depth.expect("an ancestor end");
+        let replaced = sub_patch(&entry.patch, &path.segments()[..depth])
+            .map(independent_result)
+            .transpose()?;
+        let below = KPath::from_segments(path.segments()[depth..].to_vec());
+        Ok(match replaced.flatten() {
+            Some(node) => get(&node, &below)?.cloned(),
+            None => None,
+        })
     }
 
     /// Writes the value at `path` as of `commit` to `out` in wire form; returns whether there
@@ -948,6 +984,96 @@ impl Store {
         let deeper = offsets.nearest(&target).unwrap_or(start);
         let mut events = reader_at(deeper);
         Ok(descend(&mut events, &deeper.path, &target).map(|first| (events, first)))
+    }
+
+    /// A read below an array that later `!arraydiff`s edited (`ancestor`, a dependent end above
+    /// `path`), without building the array: the element index is mapped back through the edits
+    /// to the array as it was before them, read there (recursively, so only the element's
+    /// entries are touched), and the edits' patches of that element applied. `None` when the
+    /// shape needs the general path (reading the array whole).
+    fn read_through_array_edits(
+        &mut self,
+        ancestor: &KPath,
+        path: &KPath,
+        commit: u64,
+    ) -> Result<Option<Node>> {
+        let Some((Segment::Index(index), below)) = path.segments()[ancestor.len()..].split_first()
+        else {
+            return Ok(None);
+        };
+        let Plan::Replay { rest, .. } = self.plan(ancestor, commit) else {
+            return Ok(None);
+        };
+        // The trailing run of entries whose patches at the array are plain `!arraydiff`s
+        // whose patch slots keep their element.
+        let mut stages: Vec<Vec<(u32, SlotEdit)>> = Vec::new();
+        let mut before = None;
+        for c in rest.iter().rev() {
+            let entry = self.load(c.level, c.entry.pos)?;
+            let Some(patch) = patch_at(&entry.patch, ancestor.segments()) else {
+                continue;
+            };
+            match plain_arraydiff(patch) {
+                Some(edits) if edits.iter().all(|(_, e)| keeps_element(e)) => {
+                    stages.push(edits);
+                    before = Some(c.entry.key - span(self.options.divisor, c.level));
+                }
+                _ => break,
+            }
+        }
+        let Some(before) = before else {
+            return Ok(None);
+        };
+        // `stages` runs newest first: map the index back through each.
+        let mut index = *index;
+        let mut element_patches: Vec<Node> = Vec::new();
+        let mut put: Option<Node> = None;
+        for edits in &stages {
+            match arraydiff_source(edits, index) {
+                ElementSource::Before(i) => index = i,
+                ElementSource::Patched(i, patch) => {
+                    element_patches.push(patch.clone());
+                    index = i;
+                }
+                ElementSource::Put(value) => {
+                    put = Some(value.clone());
+                    break;
+                }
+            }
+        }
+        element_patches.reverse();
+        let below = KPath::from_segments(below.to_vec());
+        // Work at the path below the element when every element patch reaches it by merges;
+        // else on the whole element.
+        let exact = element_patches
+            .iter()
+            .all(|p| merges_down_to(p, below.segments()));
+        let mut value = match put {
+            Some(element) if exact => get(&element, &below).ok().flatten().cloned(),
+            Some(element) => Some(element),
+            None => {
+                let element = ancestor.child(Segment::Index(index));
+                let at = if exact { element.join(&below) } else { element };
+                match self.read_at(&at, before) {
+                    Ok(found) => found,
+                    // The array was shorter, or not an array: the general path says how.
+                    Err(_) => return Ok(None),
+                }
+            }
+        };
+        for patch in &element_patches {
+            value = if exact {
+                effect(patch, below.segments(), value)?
+            } else {
+                crate::patch::apply_to(value.as_ref(), patch)?
+            };
+        }
+        // Absent or unreadable: the general path decides between `None` and an error.
+        Ok(match (exact, value) {
+            (_, None) => None,
+            (true, found) => found,
+            (false, Some(element)) => get(&element, &below).ok().flatten().cloned(),
+        })
     }
 
     fn read_through(
@@ -1221,6 +1347,33 @@ fn without_insert(first: Event) -> Result<Event> {
         }
         other => other,
     })
+}
+
+/// Whether applying `patch` and then reading `segments` equals reading `segments` first and
+/// applying there what the patch has there ([`effect`]): every patch node above is a merge.
+fn merges_down_to(patch: &Node, segments: &[Segment]) -> bool {
+    let mut node = patch;
+    for segment in segments {
+        if !is_merge(node) {
+            return false;
+        }
+        let child = node.as_object().and_then(|entries| {
+            entries
+                .iter()
+                .find(|(k, _)| Segment::of_key(k).as_ref() == Some(segment))
+        });
+        match child {
+            Some((_, child)) => node = child,
+            None => return true,
+        }
+    }
+    true
+}
+
+/// Whether an `!arraydiff` slot edit leaves one element where it acts (so indices can be
+/// mapped without applying it): anything but a patch carrying an op.
+fn keeps_element(edit: &SlotEdit) -> bool {
+    !matches!(edit, SlotEdit::Patch(p) if op_name(p).is_some())
 }
 
 /// What a read plans to apply.

@@ -834,3 +834,54 @@ pub(crate) fn plain_arraydiff(patch: &Node) -> Option<Vec<(u32, SlotEdit)>> {
         })
         .collect()
 }
+
+/// Where element `index` of an array after a plain `!arraydiff` (its `edits`, see
+/// [`plain_arraydiff`]) comes from.
+pub(crate) enum ElementSource<'a> {
+    /// Element `.0` of the array before, unchanged.
+    Before(u64),
+    /// Element `.0` of the array before, patched by `.1`.
+    Patched(u64, &'a Node),
+    /// A value the edits put there.
+    Put(&'a Node),
+}
+
+/// Maps element `index` of the array after `edits` back to its source, walking the slots
+/// as [`array_diff`] does (unmentioned slots copy one element each). A patch slot is assumed
+/// to keep its element (its result is checked by the caller).
+pub(crate) fn arraydiff_source(edits: &[(u32, SlotEdit)], index: u64) -> ElementSource<'_> {
+    let (mut before, mut after, mut slot) = (0u64, 0u64, 0u64);
+    for (target, edit) in edits {
+        let copied = u64::from(*target).saturating_sub(slot);
+        if index < after + copied {
+            return ElementSource::Before(before + (index - after));
+        }
+        before += copied;
+        after += copied;
+        slot = u64::from(*target) + 1;
+        match edit {
+            SlotEdit::Insert(value) => {
+                if index == after {
+                    return ElementSource::Put(value);
+                }
+                after += 1;
+            }
+            SlotEdit::Remove => before += 1,
+            SlotEdit::Put(value) => {
+                if index == after {
+                    return ElementSource::Put(value);
+                }
+                before += 1;
+                after += 1;
+            }
+            SlotEdit::Patch(patch) => {
+                if index == after {
+                    return ElementSource::Patched(before, patch);
+                }
+                before += 1;
+                after += 1;
+            }
+        }
+    }
+    ElementSource::Before(before + (index - after))
+}

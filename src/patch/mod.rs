@@ -12,8 +12,8 @@ mod ops;
 mod reverse;
 mod seq;
 
+pub(crate) use apply::{arraydiff_source, plain_arraydiff, ElementSource, SlotEdit};
 pub use apply::{patch, patch_with, PatchOptions};
-pub(crate) use apply::{plain_arraydiff, SlotEdit};
 pub use diff::diff;
 pub use matching::matches;
 pub(crate) use ops::{data_tag, is_active_tag};

@@ -224,7 +224,8 @@ impl TonyStore {
         self.store.head() as f64
     }
 
-    /// Counters: `{entriesRead, level0Bytes, compactBytes, streamedFromLog, streamedPatched, recovery}`.
+    /// Counters: `{entriesRead, level0Bytes, compactBytes, streamedFromLog, streamedPatched,
+    /// readThroughArrayEdits, readFromOffsets, recovery}`.
     pub fn stats(&self) -> JsValue {
         let stats = self.store.stats();
         let object = js_sys::Object::new();
@@ -234,6 +235,8 @@ impl TonyStore {
             ("compactBytes", stats.compact_bytes as f64),
             ("streamedFromLog", stats.streamed_from_log as f64),
             ("streamedPatched", stats.streamed_patched as f64),
+            ("readThroughArrayEdits", stats.read_through_array_edits as f64),
+            ("readFromOffsets", stats.read_from_offsets as f64),
         ] {
             let _ = Reflect::set(&object, &key.into(), &value.into());
         }
