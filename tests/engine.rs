@@ -11,7 +11,7 @@ use tonystore::engine::{
     Durability, End, LogEntry, LogFile, Options, ScanEnd, Store, StoreError, TransactionBuffer,
     Transactions, TxStatus,
 };
-use tonystore::kpath::KPath;
+use tonystore::kpath::{get, KPath};
 use tonystore::storage::{BlockFile, FsDir, MemBlockFile, MemDir, StorageError, StoreDir};
 use tonystore::tony::{encode_wire, Node};
 
@@ -571,4 +571,55 @@ fn streamed_values_equal_plain_reads_around_style_tags() {
         1,
         "only the inserted value streams from the log"
     );
+}
+
+#[test]
+fn reads_below_edited_arrays_map_elements_through_the_edits() {
+    let dir = MemDir::new();
+    let mut store = open(&dir);
+    let element =
+        |i: i64| tonystore::tony::parse(&format!("{{id: {i}, name: n{i}, tags: [a, b]}}")).unwrap();
+    let list: Vec<Node> = (0..12).map(element).collect();
+    let root = Node::object(vec![(tonystore::tony::Key::str("list"), Node::array(list))]);
+    let mut states = vec![Node::null()];
+    let mut edits = vec![(p(""), root.with_tag("!insert"))];
+    edits.extend([
+        (p("list[3].name"), Node::string("renamed")),
+        (p("list[0]"), element(100).with_tag("!insert")),
+        (p("list[6]"), element(5).with_tag("!delete")),
+        (p("list[2].tags"), tonystore::tony::parse("[c]").unwrap()),
+        (
+            p("list[9]"),
+            tonystore::tony::parse("!replace {from: {id: 9, name: n9, tags: [a, b]}, to: 42}")
+                .unwrap(),
+        ),
+        (p("list[11]"), element(200).with_tag("!insert")),
+        (p("list[1].id"), Node::int(-1)),
+    ]);
+    for (path, edit) in edits {
+        let root =
+            tonystore::engine::TransactionBuffer::from_patch(path.clone(), edit.clone()).unwrap();
+        let next = tonystore::patch::patch(states.last().unwrap(), &root).unwrap();
+        store.commit(vec![(path, edit)]).unwrap();
+        states.push(next);
+    }
+    // Fresh open: nothing cached, the head state not built.
+    store.close().unwrap();
+    drop(store);
+    let mut store = open(&dir);
+    for (c, state) in states.iter().enumerate().skip(1) {
+        for i in 0..14 {
+            for below in ["", ".name", ".tags[0]"] {
+                let path = p(&format!("list[{i}]{below}"));
+                let want = get(state, &path).map(|n| n.cloned());
+                let got = store.read_at(&path, c as u64);
+                match (want, got) {
+                    (Ok(w), Ok(g)) => assert_eq!(g, w, "{path} at {c}"),
+                    (Err(_), Err(_)) => {}
+                    (w, g) => panic!("{path} at {c}: {w:?} vs {g:?}"),
+                }
+            }
+        }
+    }
+    assert!(store.stats().read_through_array_edits > 50);
 }

@@ -22,7 +22,8 @@ use crate::patch::{
 };
 use crate::storage::{BlockFile, StoreDir};
 use crate::tony::{
-    build_node, ChunkEncoder, Event, EventReader, Key, Node, NodeEvents, TextFormat, TokenSink,
+    build_node, ChunkEncoder, Event, EventReader, JsonSink, Key, Node, NodeEvents, TextFormat,
+    TokenSink,
 };
 
 /// The files of a store, in the order they are opened (the first one carries the writer lock).
@@ -817,9 +818,10 @@ impl Store {
     }
 
     /// The value at `path` as of `commit` as text, pulled in chunks; `None` where nothing is.
-    /// When the value comes whole from one large entry (wire format), its bytes are streamed
-    /// from the log through the entry's offset index: memory stays bounded and only the bytes
-    /// around the path are read. Otherwise the value is built, then encoded chunk by chunk.
+    /// When the value comes from one entry that has an offset index, with at most merges and
+    /// array edits after it, it is streamed from the log (see `patched.rs`): memory stays
+    /// bounded and only the bytes around the path are read. Otherwise the value is built, then
+    /// encoded chunk by chunk.
     pub fn open_stream(
         &mut self,
         path: &KPath,
@@ -827,17 +829,20 @@ impl Store {
         format: TextFormat,
     ) -> Result<Option<ValueStream>> {
         self.check_open()?;
-        if format == TextFormat::Wire && (1..=self.head).contains(&commit) {
+        if (1..=self.head).contains(&commit) {
             if let Some(value) = self.patched_from_log(path, commit)? {
-                return Ok(Some(ValueStream {
-                    source: Source::Log(Box::new(value.with_raw_copies())),
-                    sink: TokenSink::new(Vec::new()),
-                }));
+                let source = match format {
+                    TextFormat::Wire => Source::LogWire(
+                        Box::new(value.with_raw_copies()),
+                        TokenSink::new(Vec::new()),
+                    ),
+                    TextFormat::Json => Source::LogJson(Box::new(value), JsonSink::new()),
+                };
+                return Ok(Some(ValueStream { source }));
             }
         }
         Ok(self.read_at(path, commit)?.map(|value| ValueStream {
             source: Source::Built(ChunkEncoder::new(value, format)),
-            sink: TokenSink::new(Vec::new()),
         }))
     }
 
@@ -1422,12 +1427,13 @@ impl EventStream {
 /// on the log file, so the store stays usable while it is read.
 pub struct ValueStream {
     source: Source,
-    sink: TokenSink<'static, Vec<u8>>,
 }
 
 enum Source {
-    /// Events copied from an entry's bytes, patched on the fly.
-    Log(Box<PatchedValue<RangeReader>>),
+    /// Wire text of an entry's bytes (untouched containers copied raw), patched on the fly.
+    LogWire(Box<PatchedValue<RangeReader>>, TokenSink<'static, Vec<u8>>),
+    /// JSON of an entry's events, patched on the fly.
+    LogJson(Box<PatchedValue<RangeReader>>, JsonSink),
     /// A value built in memory.
     Built(ChunkEncoder),
 }
@@ -1435,26 +1441,36 @@ enum Source {
 impl ValueStream {
     /// The next chunk (at least `min_bytes` unless it is the last), or `None` at the end.
     pub fn next_chunk(&mut self, min_bytes: usize) -> Result<Option<Vec<u8>>> {
-        let value = match &mut self.source {
+        let chunk = match &mut self.source {
             Source::Built(encoder) => {
                 return Ok(encoder.next_chunk(min_bytes).map(String::into_bytes))
             }
-            Source::Log(value) => value,
+            Source::LogWire(value, sink) => {
+                while sink.get_ref().len() < min_bytes {
+                    let written = match value.next_chunk()? {
+                        None => break,
+                        Some(Chunk::Event(event)) => sink.write(&event),
+                        Some(Chunk::Raw { bytes, closes }) => sink.write_raw(&bytes, closes),
+                    };
+                    written.map_err(|e| {
+                        StoreError::Storage(crate::storage::StorageError::Io {
+                            file: "stream".into(),
+                            source: e,
+                        })
+                    })?;
+                }
+                sink.take_output()
+            }
+            Source::LogJson(value, sink) => {
+                while sink.pending().len() < min_bytes {
+                    match value.next_event()? {
+                        None => break,
+                        Some(event) => sink.write(&event),
+                    }
+                }
+                sink.take_output().into_bytes()
+            }
         };
-        while self.sink.get_ref().len() < min_bytes {
-            let written = match value.next_chunk()? {
-                None => break,
-                Some(Chunk::Event(event)) => self.sink.write(&event),
-                Some(Chunk::Raw { bytes, closes }) => self.sink.write_raw(&bytes, closes),
-            };
-            written.map_err(|e| {
-                StoreError::Storage(crate::storage::StorageError::Io {
-                    file: "stream".into(),
-                    source: e,
-                })
-            })?;
-        }
-        let chunk = self.sink.take_output();
         Ok((!chunk.is_empty()).then_some(chunk))
     }
 }

@@ -2,6 +2,7 @@
 
 use super::encode::{write_key, write_scalar};
 use super::ir::{Node, Value};
+use super::stream::Event;
 
 /// The text format a [`ChunkEncoder`] writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,6 +154,70 @@ fn write_json_scalar(out: &mut String, value: &Value) {
         Value::Float(f) if !f.value.is_finite() => out.push_str("null"),
         Value::Float(f) => out.push_str(&format!("{}", f.value)),
         other => write_scalar(out, other),
+    }
+}
+
+/// Writes events as JSON text, as [`ChunkEncoder`] writes values in [`TextFormat::Json`]:
+/// for values that arrive as events (streamed from a log) rather than built.
+#[derive(Default)]
+pub struct JsonSink {
+    out: String,
+    /// Per open container: whether it is an array, and how many members it has so far.
+    stack: Vec<(bool, usize)>,
+}
+
+impl JsonSink {
+    /// An empty sink.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The text written and not yet taken.
+    pub fn pending(&self) -> &str {
+        &self.out
+    }
+
+    /// Takes the text written so far.
+    pub fn take_output(&mut self) -> String {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Writes one event.
+    pub fn write(&mut self, event: &Event) {
+        let counts_here = match (self.stack.last_mut(), event) {
+            (Some((true, count)), e) if e.starts_node() => Some(count),
+            (Some((false, count)), Event::Key(_)) => Some(count),
+            _ => None,
+        };
+        if let Some(count) = counts_here {
+            if *count > 0 {
+                self.out.push(',');
+            }
+            *count += 1;
+        }
+        match event {
+            Event::BeginObject(_) => {
+                self.out.push('{');
+                self.stack.push((false, 0));
+            }
+            Event::BeginArray(_) => {
+                self.out.push('[');
+                self.stack.push((true, 0));
+            }
+            Event::EndObject => {
+                self.out.push('}');
+                self.stack.pop();
+            }
+            Event::EndArray => {
+                self.out.push(']');
+                self.stack.pop();
+            }
+            Event::Key(key) => {
+                write_json_string(&mut self.out, &key.to_text());
+                self.out.push(':');
+            }
+            Event::Scalar(node) => write_json_scalar(&mut self.out, &node.value),
+        }
     }
 }
 

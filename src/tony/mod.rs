@@ -13,7 +13,7 @@ mod stream;
 pub mod tag;
 
 pub use annotate::{parse_annotated, Annotations};
-pub use chunks::{encode_text, write_json_string, ChunkEncoder, TextFormat};
+pub use chunks::{encode_text, write_json_string, ChunkEncoder, JsonSink, TextFormat};
 pub use encode::{
     encode_block, encode_block_annotated, encode_wire, write_key, write_scalar, write_wire,
 };

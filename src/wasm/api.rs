@@ -235,7 +235,10 @@ impl TonyStore {
             ("compactBytes", stats.compact_bytes as f64),
             ("streamedFromLog", stats.streamed_from_log as f64),
             ("streamedPatched", stats.streamed_patched as f64),
-            ("readThroughArrayEdits", stats.read_through_array_edits as f64),
+            (
+                "readThroughArrayEdits",
+                stats.read_through_array_edits as f64,
+            ),
             ("readFromOffsets", stats.read_from_offsets as f64),
         ] {
             let _ = Reflect::set(&object, &key.into(), &value.into());
