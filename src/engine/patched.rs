@@ -1,7 +1,8 @@
 //! A value streamed out of an entry's bytes with later patches applied on the fly.
 //!
 //! [`PatchedValue`] reads the base value as events and yields the events of the patched value.
-//! Parts no patch mentions are copied event by event. Objects under plain merges and arrays
+//! Parts no patch mentions are copied event by event, or, for a consumer writing wire text, as
+//! raw bytes ([`Chunk::Raw`]). Objects under plain merges and arrays
 //! under plain `!arraydiff`s stay streamed: their untouched members are copied and only the
 //! members a patch touches are built, patched and written. Any other patch builds the subtree it
 //! applies to. Memory is therefore bounded by the largest patched subtree, not the value.

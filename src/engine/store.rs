@@ -442,7 +442,7 @@ impl Store {
     }
 
     /// [`commit`](Self::commit) with preconditions: each `(path, pattern)` must match the
-    /// current state at `path` (see [`matches`]), checked atomically with the write.
+    /// current state at `path` (see [`matches`](crate::patch::matches())), checked atomically with the write.
     pub fn commit_with(
         &mut self,
         patches: Vec<(KPath, Node)>,

@@ -3,7 +3,7 @@
 //! * [`patch`] applies a patch: a Tony value whose tags (`!delete`, `!insert`, `!replace`,
 //!   `!arraydiff`, `!strdiff`, tag ops, ...) say how to change a document.
 //! * [`diff`] computes a patch taking one document to another; [`reverse`] inverts it.
-//! * [`matches`] checks a document against a pattern (commit preconditions).
+//! * [`matches`](matches()) checks a document against a pattern (commit preconditions).
 
 mod apply;
 mod diff;
