@@ -171,7 +171,19 @@ fn a_large_entry_streams_with_bounded_memory_and_small_reads() {
         peak < 1 << 20,
         "a small read_at peaked at {peak} bytes of heap"
     );
-    assert_eq!(store.stats().read_from_offsets, 1);
+    // Also near the end of the 100k-1M element array: a seek reference is close by.
+    read.store(0, Ordering::Relaxed);
+    let last = per_half - 3;
+    let found = store
+        .read_at(&KPath::parse(&format!("b.items[{last}].id")).unwrap(), 2)
+        .unwrap();
+    assert_eq!(found, Some(Node::int(last as i64)));
+    let far = read.load(Ordering::Relaxed);
+    assert!(
+        far < 24 * 1024,
+        "a read at the end of the array touched {far} bytes"
+    );
+    assert_eq!(store.stats().read_from_offsets, 2);
     // A small path deep inside, streamed: only the bytes around it are read.
     read.store(0, Ordering::Relaxed);
     let mut out = Vec::new();
@@ -323,4 +335,113 @@ fn raw_copies_skip_brackets_inside_strings_and_tag_arguments() {
         assert_eq!(String::from_utf8(out).unwrap(), expected);
     }
     assert_eq!(store.stats().streamed_from_log, 4);
+}
+
+#[test]
+fn compacted_entries_are_read_through_their_offset_index() {
+    let doc = Node::object(vec![(Key::str("items"), items(40_000, "c"))]);
+    let read = Arc::new(AtomicU64::new(0));
+    let dir = CountingDir {
+        inner: MemDir::new(),
+        read: read.clone(),
+    };
+    let options = || Options {
+        divisor: 2,
+        ..Options::default()
+    };
+    {
+        let mut store = Store::open(&dir, options()).unwrap();
+        store
+            .commit(vec![(KPath::root(), doc.clone().with_tag("!insert"))])
+            .unwrap();
+        store
+            .commit(vec![(KPath::parse("note").unwrap(), Node::string("x"))])
+            .unwrap();
+        assert!(
+            store.stats().compact_bytes > 1 << 20,
+            "the level-1 entry holds the document"
+        );
+        store.close().unwrap();
+    }
+    let mut store = Store::open(&dir, options()).unwrap();
+    // Commit 2 is read from the level-1 entry standing for (0, 2]: only the bytes around the
+    // path, found through that entry's offset index.
+    let mut most = 0;
+    for i in [0, 1, 777, 20_000, 33_333, 39_999] {
+        read.store(0, Ordering::Relaxed);
+        let path = KPath::parse(&format!("items[{i}].name")).unwrap();
+        assert_eq!(
+            store.read_at(&path, 2).unwrap(),
+            Some(Node::string(&format!("c item number {i}")))
+        );
+        most = most.max(read.load(Ordering::Relaxed));
+    }
+    // The entry's first chunk (the `!insert` above) and at most a seek step of the array.
+    assert!(most <= 24 * 1024, "a read_at touched {most} bytes");
+    assert_eq!(
+        (store.stats().read_from_offsets, store.stats().entries_read),
+        (6, 0)
+    );
+    read.store(0, Ordering::Relaxed);
+    let path = KPath::parse("items[30000]").unwrap();
+    let mut out = Vec::new();
+    assert!(store.read_stream(&path, 2, &mut out).unwrap());
+    let expected = encode_wire(get(&doc, &path).unwrap().unwrap());
+    assert_eq!(String::from_utf8(out).unwrap(), expected);
+    let touched = read.load(Ordering::Relaxed);
+    assert!(touched <= 24 * 1024, "read_stream touched {touched} bytes");
+    eprintln!("small reads of a 2 MB compacted entry touched at most {most} bytes");
+}
+
+/// A value of nested arrays and objects with long strings, so seek references (one per
+/// `SEEK_BYTES` of an array) fall inside nested arrays, objects and at element boundaries.
+fn wide_value() -> impl proptest::strategy::Strategy<Value = Node> {
+    use proptest::prelude::*;
+    let text = (200usize..3000, any::<u8>())
+        .prop_map(|(n, c)| Node::string(&format!("{}", (b'a' + c % 26) as char).repeat(n)));
+    let element = prop_oneof![
+        text.clone(),
+        prop::collection::vec(text.clone(), 0..6).prop_map(Node::array),
+        (text.clone(), prop::collection::vec(text, 0..4)).prop_map(|(x, ys)| {
+            Node::object(vec![(Key::str("x"), x), (Key::str("ys"), Node::array(ys))])
+        }),
+    ];
+    prop::collection::vec(element, 1..40)
+        .prop_map(|items| Node::object(vec![(Key::str("list"), Node::array(items))]))
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(common::cases(48, 1_000)))]
+
+    /// Reads through seek references (a fresh open, so nothing is cached) equal `get`.
+    #[test]
+    fn reads_that_seek_inside_arrays_find_their_node(
+        doc in wide_value(),
+        probes in proptest::collection::vec((0u64..45, 0u64..7, proptest::bool::ANY), 1..12),
+    ) {
+        let dir = MemDir::new();
+        {
+            let mut store = Store::open(&dir, Options::default()).unwrap();
+            store.commit(vec![(KPath::root(), doc.clone().with_tag("!insert"))]).unwrap();
+            store.close().unwrap();
+        }
+        let mut store = Store::open(&dir, Options::default()).unwrap();
+        for (i, j, deep) in probes {
+            let text = if deep { format!("list[{i}].ys[{j}]") } else { format!("list[{i}][{j}]") };
+            for path in [format!("list[{i}]"), text] {
+                let path = KPath::parse(&path).unwrap();
+                let want = get(&doc, &path).map(|n| n.cloned());
+                match (want, store.read_at(&path, 1)) {
+                    (Ok(w), Ok(g)) => proptest::prop_assert_eq!(&g, &w, "{}", path),
+                    (Err(_), Err(_)) => {}
+                    (w, g) => proptest::prop_assert!(false, "{}: {:?} vs {:?}", path, w, g),
+                }
+                if let Ok(Some(w)) = get(&doc, &path) {
+                    let mut out = Vec::new();
+                    proptest::prop_assert!(store.read_stream(&path, 1, &mut out).unwrap());
+                    proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), encode_wire(w));
+                }
+            }
+        }
+    }
 }

@@ -13,6 +13,9 @@ use crate::tony::{Event, EventReader, Node, NodeEvents, TokenSink};
 pub const INDEXED_ENTRY_BYTES: usize = 64 * 1024;
 /// A subtree at least this long gets a reference.
 pub const CHUNK_BYTES: u64 = 4 * 1024;
+/// Every this many bytes into an array, an element gets a reference (a *seek* reference), so
+/// a read inside a long array of small elements starts near its element.
+pub const SEEK_BYTES: u64 = 16 * 1024;
 
 /// A node of an entry's payload: its path (from the payload root, so under `patch`), and where
 /// its text starts and how long it is.
@@ -26,8 +29,9 @@ pub struct SubDocRef {
     pub len: u64,
 }
 
-/// References to the root and every subtree of at least [`CHUNK_BYTES`], in document order. Their number
-/// is bounded by (payload size / chunk) × depth.
+/// References to the root, every subtree of at least [`CHUNK_BYTES`], and in every array an
+/// element every [`SEEK_BYTES`], in document order. Their number is bounded by
+/// (payload size / chunk) × depth × 2.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OffsetIndex {
     /// The references.
@@ -48,27 +52,49 @@ fn event_tag(event: &Event) -> Option<&str> {
 impl OffsetIndex {
     /// Keeps the big nodes among `starts` (every node start, in document order).
     fn from_starts(starts: Vec<(u64, KPath)>, ops: Vec<KPath>, total: u64) -> Self {
+        /// A node whose end is not reached yet.
+        struct Open {
+            start: u64,
+            path: KPath,
+            /// Kept as a seek reference (an array element).
+            seek: bool,
+            /// For an array: where the last element kept as a seek reference starts.
+            last_seek: u64,
+        }
         let mut refs = Vec::new();
-        let mut open: Vec<(u64, KPath)> = Vec::new();
-        let mut close = |open: &mut Vec<(u64, KPath)>, end: u64| {
-            let (start, path) = open.pop().expect("an open node");
+        let mut close = |open: &mut Vec<Open>, end: u64| {
+            let node = open.pop().expect("an open node");
             // The root is always kept, so every lookup has a place to start.
-            if end - start >= CHUNK_BYTES || path.is_root() {
+            if end - node.start >= CHUNK_BYTES || node.path.is_root() || node.seek {
                 refs.push(SubDocRef {
-                    path,
-                    offset: start,
-                    len: end - start,
+                    path: node.path,
+                    offset: node.start,
+                    len: end - node.start,
                 });
             }
         };
+        let mut open: Vec<Open> = Vec::new();
         for (offset, path) in starts {
             while open
                 .last()
-                .is_some_and(|(_, p)| !p.is_prefix_of(&path) || *p == path)
+                .is_some_and(|o| !o.path.is_prefix_of(&path) || o.path == path)
             {
                 close(&mut open, offset);
             }
-            open.push((offset, path));
+            // Every SEEK_BYTES into an array, an element is kept.
+            let mut seek = false;
+            if let (Some(Segment::Index(_)), Some(array)) = (path.last(), open.last_mut()) {
+                if offset - array.last_seek >= SEEK_BYTES {
+                    array.last_seek = offset;
+                    seek = true;
+                }
+            }
+            open.push(Open {
+                start: offset,
+                path,
+                seek,
+                last_seek: offset,
+            });
         }
         while !open.is_empty() {
             close(&mut open, total);
@@ -93,6 +119,15 @@ impl OffsetIndex {
             .iter()
             .filter(|r| r.path.is_prefix_of(target))
             .max_by_key(|r| r.path.len())
+    }
+
+    /// The last reference before `target` from which a forward walk reaches it: one at or
+    /// above it, or an earlier element of an array on its way (see [`seek_to`]).
+    pub fn seek(&self, target: &KPath) -> Option<&SubDocRef> {
+        self.refs
+            .iter()
+            .filter(|r| leads_to(&r.path, target))
+            .max_by_key(|r| r.offset)
     }
 }
 
@@ -168,11 +203,73 @@ pub fn scan_offsets(reader: impl Read, total: u64) -> Option<OffsetIndex> {
     Some(OffsetIndex::from_starts(starts, ops, total))
 }
 
+/// Whether a walk forward from the node at `from` reaches `target`: `from` is at or above it,
+/// or is an earlier element of an array on its way.
+fn leads_to(from: &KPath, target: &KPath) -> bool {
+    if from.is_prefix_of(target) {
+        return true;
+    }
+    let Some((Segment::Index(at), parent)) = from.segments().split_last() else {
+        return false;
+    };
+    target.segments().starts_with(parent)
+        && matches!(target.segments().get(parent.len()), Some(Segment::Index(t)) if t >= at)
+}
+
+/// A reader of `file[payload + r.offset .. payload + len]` positioned at the node of `r`, whose
+/// walk may continue past that node to its later siblings (for [`seek_to`]).
+pub fn reader_at(
+    file: Rc<dyn BlockFile>,
+    payload: u64,
+    len: u64,
+    r: &SubDocRef,
+) -> EventReader<RangeReader> {
+    let bytes = RangeReader::new(file, payload + r.offset, payload + len);
+    EventReader::resume(bytes, &r.path)
+}
+
+/// Moves `reader` (positioned at the start of the node at `from`, see [`reader_at`]) to the
+/// node at `to`, returning that node's first event; `None` if the path does not lead there.
+/// `from` is at or above `to`, or an earlier element of an array on the way to it.
+pub fn seek_to<R: Read>(reader: &mut EventReader<R>, from: &KPath, to: &KPath) -> Option<Event> {
+    if from.is_prefix_of(to) {
+        return descend(reader, from, to);
+    }
+    let (Segment::Index(at), parent) = from.segments().split_last()? else {
+        return None;
+    };
+    let Some(Segment::Index(target)) = to.segments().get(parent.len()) else {
+        return None;
+    };
+    // Walk the array from element `at` to element `target`, then down.
+    let mut event = reader.next_event().ok()??;
+    for _ in *at..*target {
+        if matches!(event, Event::EndArray) {
+            return None;
+        }
+        reader.skip_value(&event).ok()?;
+        event = reader.next_event().ok()??;
+    }
+    if matches!(event, Event::EndArray) {
+        return None;
+    }
+    descend_from(reader, event, &to.segments()[parent.len() + 1..])
+}
+
 /// Moves `reader` (positioned at the start of the node at `from`) down to the node at `to`,
 /// returning that node's first event; `None` if the path does not lead anywhere.
 pub fn descend<R: Read>(reader: &mut EventReader<R>, from: &KPath, to: &KPath) -> Option<Event> {
     let rest = to.strip_prefix(from)?;
-    let mut event = reader.next_event().ok()??;
+    let event = reader.next_event().ok()??;
+    descend_from(reader, event, rest)
+}
+
+/// Walks down `rest` from a node whose first event `event` was just read.
+fn descend_from<R: Read>(
+    reader: &mut EventReader<R>,
+    mut event: Event,
+    rest: &[Segment],
+) -> Option<Event> {
     for segment in rest {
         event = match (&event, segment) {
             (Event::BeginObject(_), Segment::Field(_) | Segment::Sparse(_)) => loop {

@@ -11,7 +11,8 @@ use super::error::{Result, StoreError};
 use super::index::{EntryRef, Index};
 use super::log::LogFile;
 use super::offsets::{
-    descend, encode_indexed, scan_offsets, OffsetIndex, RangeReader, SubDocRef, INDEXED_ENTRY_BYTES,
+    descend, encode_indexed, reader_at, scan_offsets, seek_to, OffsetIndex, RangeReader, SubDocRef,
+    INDEXED_ENTRY_BYTES,
 };
 use super::patched::{Chunk, PatchedValue};
 use super::persist::{self, Checkpoint};
@@ -943,13 +944,7 @@ impl Store {
             &self.compact
         };
         let (payload, len) = log.frame_extent(c.entry.pos)?;
-        let reader_at = |r: &SubDocRef| {
-            EventReader::fragment(RangeReader::new(
-                log.shared_file(),
-                payload + r.offset,
-                payload + len,
-            ))
-        };
+        let reader_at = |r: &SubDocRef| reader_at(log.shared_file(), payload, len, r);
         // The patch node at the ancestor must be a plain value or an `!insert` of one.
         let Some(start) = offsets.nearest(&ancestor) else {
             return Ok(None);
@@ -986,9 +981,9 @@ impl Store {
             None if !offsets.plain_between(&ancestor, &target) => return Ok(None),
             None => {}
         }
-        let deeper = offsets.nearest(&target).unwrap_or(start);
-        let mut events = reader_at(deeper);
-        Ok(descend(&mut events, &deeper.path, &target).map(|first| (events, first)))
+        let from = offsets.seek(&target).unwrap_or(start);
+        let mut events = reader_at(from);
+        Ok(seek_to(&mut events, &from.path, &target).map(|first| (events, first)))
     }
 
     /// A read below an array that later `!arraydiff`s edited (`ancestor`, a dependent end above

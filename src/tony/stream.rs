@@ -96,6 +96,40 @@ impl<R: Read> EventReader<R> {
         }
     }
 
+    /// A reader positioned at the start of the node at `path` inside larger text (`reader`
+    /// starts with that node's first byte). It reads that node and then whatever follows it
+    /// in its enclosing containers (later siblings, then their parents' later siblings), as
+    /// the full document would, and stops when the outermost one closes.
+    pub fn resume(reader: R, path: &KPath) -> Self {
+        let segments = path.segments();
+        let stack = segments
+            .iter()
+            .enumerate()
+            .map(|(i, segment)| {
+                let started = i + 1 < segments.len();
+                match segment {
+                    Segment::Index(n) if started => Frame::Array {
+                        next: n + 1,
+                        current: Some(segment.clone()),
+                    },
+                    Segment::Index(n) => Frame::Array {
+                        next: *n,
+                        current: None,
+                    },
+                    _ => Frame::Object {
+                        key: Some(segment.clone()),
+                        awaiting_value: !started,
+                    },
+                }
+            })
+            .collect();
+        EventReader {
+            stack,
+            started: !segments.is_empty(),
+            ..EventReader::fragment(reader)
+        }
+    }
+
     /// The kinded path of the most recently started node.
     pub fn path(&self) -> KPath {
         KPath::from_segments(
