@@ -22,7 +22,9 @@ pub use classify::IndexLimits;
 pub use entry::{End, LogEntry};
 pub use error::{Result, StoreError};
 pub use log::{LogFile, ScanEnd, FRAME_HEADER};
-pub use offsets::{OffsetIndex, RangeReader, SubDocRef, CHUNK_BYTES, INDEXED_ENTRY_BYTES};
+pub use offsets::{
+    OffsetIndex, RangeReader, SubDocRef, CHUNK_BYTES, INDEXED_ENTRY_BYTES, SEEK_BYTES,
+};
 pub use store::{
     Direction, Durability, EventStream, LogSegment, Options, Progress, Stats, Store, ValueStream,
     STORE_FILES,

@@ -122,7 +122,7 @@ impl OffsetIndex {
     }
 
     /// The last reference before `target` from which a forward walk reaches it: one at or
-    /// above it, or an earlier element of an array on its way (see [`seek_to`]).
+    /// above it, or an earlier element of an array on its way.
     pub fn seek(&self, target: &KPath) -> Option<&SubDocRef> {
         self.refs
             .iter()

@@ -1,0 +1,140 @@
+//! Compaction levels: building the entries that stand for aligned runs of commits, and
+//! covering a commit range with them.
+
+use std::sync::Arc;
+
+use super::{encode_entry, span, Durability, Piece, Store};
+use crate::engine::compact::compose;
+use crate::engine::entry::{End, LogEntry};
+use crate::engine::error::Result;
+use crate::engine::index::EntryRef;
+use crate::kpath::{get, KPath};
+use crate::tony::Node;
+
+impl Store {
+    /// Builds the compacted entries that commit `commit` completes.
+    pub(super) fn compact_after(&mut self, commit: u64) -> Result<()> {
+        let mut level = 1u8;
+        loop {
+            let span = span(self.options.divisor, level);
+            if span > commit || !commit.is_multiple_of(span) {
+                return Ok(());
+            }
+            self.build_level(level, commit)?;
+            level += 1;
+        }
+    }
+
+    /// Builds every compacted entry for a completed range that is missing; returns how many.
+    pub(super) fn build_missing_levels(&mut self) -> Result<u64> {
+        let mut built = 0;
+        let mut level = 1u8;
+        while span(self.options.divisor, level) <= self.head {
+            let s = span(self.options.divisor, level);
+            let mut key = s;
+            while key <= self.head {
+                if self.index.level(level).and_then(|l| l.get(key)).is_none() {
+                    self.build_level(level, key)?;
+                    built += 1;
+                }
+                key += s;
+            }
+            level += 1;
+        }
+        Ok(built)
+    }
+
+    /// Writes the level-`level` entry for the range ending at `key`.
+    pub(super) fn build_level(&mut self, level: u8, key: u64) -> Result<()> {
+        let span = span(self.options.divisor, level);
+        let lo = key - span;
+        let mut parts: Vec<Arc<LogEntry>> = Vec::new();
+        for piece in self.cover(lo, key, level - 1) {
+            for entry in self.piece_entries(piece) {
+                parts.push(self.load(piece.level, entry.pos)?);
+            }
+        }
+        let patches: Vec<&Node> = parts.iter().map(|e| &e.patch).collect();
+        let ends: Vec<&[End]> = parts.iter().map(|e| e.ends.as_slice()).collect();
+        let head_state = if key == self.head {
+            Some(self.head_state()?)
+        } else {
+            None
+        };
+        let mut state_after = |path: &KPath| -> Result<Option<Node>> {
+            match &head_state {
+                Some(state) => Ok(get(state, path).ok().flatten().cloned()),
+                None => self.read_at(path, key),
+            }
+        };
+        let (composed, composed_ends) = compose(&patches, &ends, &mut state_after)?;
+        let entry = LogEntry {
+            level,
+            start: lo,
+            commit: key,
+            tx: 0,
+            timestamp: 0,
+            ends: composed_ends,
+            patch: composed,
+        };
+        let (payload, offsets) = encode_entry(&entry, self.options.offset_index_min_bytes);
+        let pos = self.compact.append(&payload)?;
+        if let Some(offsets) = offsets {
+            self.offsets.insert((level, pos), Arc::new(offsets));
+        }
+        if self.options.durability == Durability::EveryCommit {
+            self.compact.sync()?;
+        }
+        self.index
+            .level_mut(level)
+            .add(EntryRef { key, pos }, &entry.ends);
+        Ok(())
+    }
+
+    /// Covers `(lo, hi]` with the largest compacted entries available up to `max_level`,
+    /// highest level first, then level-0 entries.
+    pub(super) fn cover(&self, lo: u64, hi: u64, max_level: u8) -> Vec<Piece> {
+        let mut pieces = Vec::new();
+        let mut cursor = lo;
+        let top = max_level.min(self.index.depth().saturating_sub(1));
+        for level in (1..=top).rev() {
+            let span = span(self.options.divisor, level);
+            let Some(index) = self.index.level(level) else {
+                continue;
+            };
+            while cursor.is_multiple_of(span)
+                && cursor + span <= hi
+                && index.get(cursor + span).is_some()
+            {
+                pieces.push(Piece {
+                    level,
+                    lo: cursor,
+                    hi: cursor + span,
+                });
+                cursor += span;
+            }
+        }
+        if cursor < hi {
+            pieces.push(Piece {
+                level: 0,
+                lo: cursor,
+                hi,
+            });
+        }
+        pieces
+    }
+
+    /// The entries of a piece: one compacted entry, or the level-0 entries of its range.
+    pub(super) fn piece_entries(&self, piece: Piece) -> Vec<EntryRef> {
+        let Some(index) = self.index.level(piece.level) else {
+            return Vec::new();
+        };
+        if piece.level > 0 {
+            return index.get(piece.hi).into_iter().collect();
+        }
+        let list = index.entries();
+        let start = list.partition_point(|e| e.key <= piece.lo);
+        let end = list.partition_point(|e| e.key <= piece.hi);
+        list[start..end].to_vec()
+    }
+}

@@ -1,0 +1,548 @@
+//! [`Store`]: commits, reads at any commit, compaction, persistence and recovery.
+
+mod compaction;
+mod read;
+mod recover;
+mod stream;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+pub use stream::{EventStream, ValueStream};
+
+use super::classify::{classify, IndexLimits};
+use super::clock::now_ms;
+use super::entry::{corrupt, LogEntry};
+use super::error::{Result, StoreError};
+use super::index::{EntryRef, Index};
+use super::log::LogFile;
+use super::offsets::{encode_indexed, OffsetIndex, INDEXED_ENTRY_BYTES};
+use super::persist::{self, Checkpoint};
+use super::txbuf::TransactionBuffer;
+use crate::kpath::{get, KPath};
+use crate::patch::{matches, patch};
+use crate::storage::{BlockFile, StoreDir};
+use crate::tony::Node;
+
+/// The files of a store, in the order they are opened (the first one carries the writer lock).
+pub const STORE_FILES: [&str; 4] = ["level0.log", "compact.log", "index.a", "index.b"];
+
+/// Which way [`Store::commits_at`] walks from a commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Towards older commits.
+    Down,
+    /// Towards newer commits.
+    Up,
+}
+
+/// When commits become durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Every commit is synced before `commit` returns.
+    EveryCommit,
+    /// Commits are synced by [`Store::flush`] (and `close`); a crash may lose the unsynced ones.
+    OnFlush,
+}
+
+/// Progress of long work (rebuilding the index at open).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// What is being done.
+    pub phase: &'static str,
+    /// Bytes done.
+    pub done: u64,
+    /// Bytes in all.
+    pub total: u64,
+}
+
+/// Settings of a store.
+pub struct Options {
+    /// Compaction divisor `D`: a level-`L` entry stands for `D^L` commits.
+    pub divisor: u64,
+    /// When commits are synced.
+    pub durability: Durability,
+    /// Largest entry (frame payload) written or read.
+    pub max_entry_bytes: u64,
+    /// How finely one entry is indexed.
+    pub index_limits: IndexLimits,
+    /// Persist the index every this many commits (and on flush and close).
+    pub persist_every: u64,
+    /// Entries whose payload is at least this long get an offset index (for streaming reads).
+    pub offset_index_min_bytes: usize,
+    /// Called during long work at open.
+    pub on_progress: Option<Box<dyn FnMut(Progress)>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            divisor: 16,
+            durability: Durability::EveryCommit,
+            max_entry_bytes: 1 << 30,
+            index_limits: IndexLimits::default(),
+            persist_every: 1000,
+            offset_index_min_bytes: INDEXED_ENTRY_BYTES,
+            on_progress: None,
+        }
+    }
+}
+
+/// One entry as the index lists it under a path (see [`Store::segments`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogSegment {
+    /// The entry's level: 0 for a commit, `L` for a compacted run of `divisor^L` commits.
+    pub level: u8,
+    /// The first commit the entry stands for.
+    pub start_commit: u64,
+    /// The transaction number of that commit.
+    pub start_tx: u64,
+    /// The last commit the entry stands for.
+    pub end_commit: u64,
+    /// The transaction number of that commit.
+    pub end_tx: u64,
+    /// The path it is listed under: the queried path, or the ancestor where it ends.
+    pub kinded_path: KPath,
+    /// The position of the entry's frame in its log (`level0.log` or `compact.log`).
+    pub log_position: u64,
+    /// For an entry ending at a strict ancestor: whether it ends there independently of the
+    /// earlier state. `None` for an entry touching the path or below it.
+    pub ends_above: Option<bool>,
+}
+
+/// Counters for tests and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Entries parsed from the logs (cache misses).
+    pub entries_read: u64,
+    /// Bytes in `level0.log`.
+    pub level0_bytes: u64,
+    /// Bytes in `compact.log`.
+    pub compact_bytes: u64,
+    /// Streaming reads served straight from an entry's bytes (not built in memory).
+    pub streamed_from_log: u64,
+    /// Of those, the ones with later patches applied on the fly.
+    pub streamed_patched: u64,
+    /// Reads below an array edited by later `!arraydiff`s served without building the array.
+    pub read_through_array_edits: u64,
+    /// Reads whose base value was built from a large entry's bytes via its offset index
+    /// instead of parsing the entry whole.
+    pub read_from_offsets: u64,
+    /// How the last open recovered: `"none"`, `"incremental"` or `"full"`.
+    pub recovery: &'static str,
+}
+
+/// One piece of a read's cover: entries of `level` with keys in `(lo, hi]`.
+#[derive(Clone, Copy, Debug)]
+struct Piece {
+    level: u8,
+    lo: u64,
+    hi: u64,
+}
+
+/// A candidate entry of a read, in time order.
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    level: u8,
+    entry: EntryRef,
+    /// `Some(depth)` when the entry ends at the path's ancestor of that depth (in a plan, always
+    /// a strict one; a streaming read also starts from an `!insert` at the path itself).
+    ancestor_depth: Option<usize>,
+}
+
+/// How many parsed entries the cache keeps (least recently used ones go first).
+const CACHE_ENTRIES: usize = 4096;
+
+/// A versioned Tony document store on a [`StoreDir`].
+pub struct Store {
+    level0: LogFile,
+    compact: LogFile,
+    slots: [Box<dyn BlockFile>; 2],
+    slot_commits: [Option<u64>; 2],
+    index: Index,
+    /// The state at the head, built on first need (a read-only open never builds it).
+    state: Option<Node>,
+    head: u64,
+    tx_seq: u64,
+    options: Options,
+    /// Parsed entries by (level, position), with when each was last used.
+    cache: HashMap<(u8, u64), (Arc<LogEntry>, u64)>,
+    cache_clock: u64,
+    /// Offset indexes of large entries, by (level, position).
+    offsets: HashMap<(u8, u64), Arc<OffsetIndex>>,
+    stats: Stats,
+    since_persist: u64,
+    closed: bool,
+}
+
+impl Store {
+    /// Opens (creating if empty) the store in `dir`: loads the persisted index, indexes what
+    /// the logs hold beyond it (or everything, if the index is missing or corrupt), cuts off a
+    /// torn log tail, and builds any compaction entries a crash left out.
+    pub fn open(dir: &dyn StoreDir, mut options: Options) -> Result<Store> {
+        if options.divisor < 2 {
+            options.divisor = 2;
+        }
+        let level0 = LogFile::new(dir.open(STORE_FILES[0])?, options.max_entry_bytes)?;
+        let compact = LogFile::new(dir.open(STORE_FILES[1])?, options.max_entry_bytes)?;
+        let slots = [dir.open(STORE_FILES[2])?, dir.open(STORE_FILES[3])?];
+        let mut store = Store {
+            level0,
+            compact,
+            slots,
+            slot_commits: [None, None],
+            index: Index::default(),
+            state: None,
+            head: 0,
+            tx_seq: 0,
+            options,
+            cache: HashMap::new(),
+            cache_clock: 0,
+            offsets: HashMap::new(),
+            stats: Stats {
+                recovery: "none",
+                ..Stats::default()
+            },
+            since_persist: 0,
+            closed: false,
+        };
+        store.recover()?;
+        Ok(store)
+    }
+
+    /// The state at the head, building it from the log the first time.
+    fn head_state(&mut self) -> Result<Node> {
+        if let Some(state) = &self.state {
+            return Ok(state.clone());
+        }
+        let state = if self.head == 0 {
+            Node::null()
+        } else {
+            self.read_at(&KPath::root(), self.head)?
+                .unwrap_or_else(Node::null)
+        };
+        self.state = Some(state.clone());
+        Ok(state)
+    }
+
+    /// The newest commit (0 for an empty store).
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            level0_bytes: self.level0.end(),
+            compact_bytes: self.compact.end(),
+            ..self.stats
+        }
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed {
+            return Err(StoreError::Closed);
+        }
+        Ok(())
+    }
+
+    /// Commits `patches` (each applied at its path) as one transaction; returns the commit
+    /// number. Nothing is written if the patches do not merge or do not apply.
+    pub fn commit(&mut self, patches: Vec<(KPath, Node)>) -> Result<u64> {
+        self.commit_with(patches, Vec::new())
+    }
+
+    /// [`commit`](Self::commit) with preconditions: each `(path, pattern)` must match the
+    /// current state at `path` (see [`matches`](crate::patch::matches())), checked atomically with the write.
+    pub fn commit_with(
+        &mut self,
+        patches: Vec<(KPath, Node)>,
+        preconditions: Vec<(KPath, Node)>,
+    ) -> Result<u64> {
+        self.check_open()?;
+        let mut buffer = TransactionBuffer::new();
+        for (path, p) in patches {
+            buffer.add(path, p);
+        }
+        let root = buffer
+            .merge()?
+            .ok_or_else(|| StoreError::Merge("a commit needs at least one patch".into()))?;
+        let state = self.head_state()?;
+        for (path, pattern) in &preconditions {
+            let current = get(&state, path)
+                .ok()
+                .flatten()
+                .cloned()
+                .unwrap_or_else(Node::null);
+            if !matches(&current, pattern) {
+                return Err(StoreError::PreconditionFailed {
+                    path: path.to_string(),
+                });
+            }
+        }
+        self.tx_seq += 1;
+        let tx = self.tx_seq;
+        self.commit_root(root, tx)
+    }
+
+    /// Writes a merged root patch as the next commit.
+    pub(crate) fn commit_root(&mut self, root: Node, tx: u64) -> Result<u64> {
+        self.check_open()?;
+        let state = self.head_state()?;
+        let new_state = patch(&state, &root)?;
+        let ends = classify(&root, Some(&state), self.options.index_limits);
+        let commit = self.head + 1;
+        let entry = LogEntry {
+            level: 0,
+            start: commit - 1,
+            commit,
+            tx,
+            timestamp: now_ms(),
+            ends,
+            patch: root,
+        };
+        let (payload, offsets) = encode_entry(&entry, self.options.offset_index_min_bytes);
+        let pos = self.level0.append(&payload)?;
+        if let Some(offsets) = offsets {
+            self.offsets.insert((0, pos), Arc::new(offsets));
+        }
+        if self.options.durability == Durability::EveryCommit {
+            if let Err(e) = self.level0.sync() {
+                let _ = self.level0.truncate_to(pos);
+                return Err(e);
+            }
+        }
+        self.index
+            .level_mut(0)
+            .add(EntryRef { key: commit, pos }, &entry.ends);
+        self.remember(0, pos, Arc::new(entry));
+        self.state = Some(new_state);
+        self.head = commit;
+        // The commit is durable now; compaction and index persistence can be retried later.
+        let _ = self.compact_after(commit);
+        self.since_persist += 1;
+        if self.since_persist >= self.options.persist_every {
+            let _ = self.persist();
+        }
+        Ok(commit)
+    }
+
+    fn load(&mut self, level: u8, pos: u64) -> Result<Arc<LogEntry>> {
+        self.cache_clock += 1;
+        if let Some((entry, used)) = self.cache.get_mut(&(level, pos)) {
+            *used = self.cache_clock;
+            return Ok(entry.clone());
+        }
+        let log = if level == 0 {
+            &self.level0
+        } else {
+            &self.compact
+        };
+        let entry = Arc::new(log.read_entry(pos)?);
+        self.stats.entries_read += 1;
+        self.remember(level, pos, entry.clone());
+        Ok(entry)
+    }
+
+    /// Caches a parsed entry, dropping the least recently used quarter when full.
+    fn remember(&mut self, level: u8, pos: u64, entry: Arc<LogEntry>) {
+        if self.cache.len() >= CACHE_ENTRIES {
+            let mut ages: Vec<u64> = self.cache.values().map(|(_, used)| *used).collect();
+            let (_, cutoff, _) = ages.select_nth_unstable(CACHE_ENTRIES / 4);
+            let cutoff = *cutoff;
+            self.cache.retain(|_, (_, used)| *used > cutoff);
+        }
+        self.cache.insert((level, pos), (entry, self.cache_clock));
+    }
+
+    /// The commits whose patches changed `path` or anything below or above it, oldest first.
+    pub fn history(&self, path: &KPath) -> Vec<u64> {
+        let Some(level0) = self.index.level(0) else {
+            return Vec::new();
+        };
+        let found = level0.candidates(path, 0, self.head);
+        let mut commits: Vec<u64> = found
+            .ancestor_ends
+            .iter()
+            .map(|(_, e)| e.entry.key)
+            .chain(found.touches.iter().map(|e| e.key))
+            .collect();
+        commits.sort_unstable();
+        commits.dedup();
+        commits
+    }
+
+    /// The commits that changed `path` (as [`history`](Self::history)) at or before `commit`,
+    /// newest first ([`Direction::Down`]), or at or after it, oldest first ([`Direction::Up`]).
+    pub fn commits_at(
+        &self,
+        path: &KPath,
+        commit: u64,
+        direction: Direction,
+    ) -> impl Iterator<Item = u64> {
+        let history = self.history(path).into_iter();
+        let selected: Vec<u64> = match direction {
+            Direction::Down => history.filter(|&c| c <= commit).rev().collect(),
+            Direction::Up => history.filter(|&c| c >= commit).collect(),
+        };
+        selected.into_iter()
+    }
+
+    /// The index's listing for `path` among the level-`level` entries whose keys (end commits)
+    /// lie in `(lo, hi]`, oldest first: entries ending at a strict ancestor (listed under that
+    /// ancestor) and entries touching `path` or below it (listed under `path`). These are the
+    /// design document's `LogSegment`s; their transaction numbers are read from the entries.
+    pub fn segments(
+        &mut self,
+        path: &KPath,
+        level: u8,
+        lo: u64,
+        hi: u64,
+    ) -> Result<Vec<LogSegment>> {
+        self.check_open()?;
+        let Some(index) = self.index.level(level) else {
+            return Ok(Vec::new());
+        };
+        let found = index.candidates(path, lo, hi);
+        let mut listed: Vec<(KPath, EntryRef, Option<bool>)> = found
+            .ancestor_ends
+            .iter()
+            .map(|(depth, end)| {
+                let ancestor = KPath::from_segments(path.segments()[..*depth].to_vec());
+                (ancestor, end.entry, Some(end.independent))
+            })
+            .chain(found.touches.iter().map(|e| (path.clone(), *e, None)))
+            .collect();
+        // An entry ending above the path may also touch it: list it once, where it ends.
+        listed.sort_by_key(|(_, entry, above)| (entry.key, above.is_none()));
+        listed.dedup_by_key(|(_, entry, _)| entry.key);
+        let span = span(self.options.divisor, level);
+        listed
+            .into_iter()
+            .map(|(kinded_path, entry, ends_above)| {
+                let start_commit = entry.key + 1 - span;
+                Ok(LogSegment {
+                    level,
+                    start_commit,
+                    start_tx: self.entry(start_commit)?.tx,
+                    end_commit: entry.key,
+                    end_tx: self.entry(entry.key)?.tx,
+                    kinded_path,
+                    log_position: entry.pos,
+                    ends_above,
+                })
+            })
+            .collect()
+    }
+
+    /// The level-0 entry of `commit`.
+    pub fn entry(&mut self, commit: u64) -> Result<Arc<LogEntry>> {
+        let found = self.index.level(0).and_then(|l| l.get(commit));
+        let entry = found.ok_or(StoreError::NoSuchCommit {
+            commit,
+            head: self.head,
+        })?;
+        self.load(0, entry.pos)
+    }
+
+    /// Makes every commit durable and persists the index.
+    pub fn flush(&mut self) -> Result<()> {
+        self.check_open()?;
+        self.persist()
+    }
+
+    fn persist(&mut self) -> Result<()> {
+        self.level0.sync()?;
+        self.compact.sync()?;
+        let slot = match self.slot_commits {
+            [None, _] => 0,
+            [_, None] => 1,
+            [Some(a), Some(b)] => usize::from(b < a),
+        };
+        let checkpoint = Checkpoint {
+            max_commit: self.head,
+            tx_seq: self.tx_seq,
+            level0_end: self.level0.end(),
+            compact_end: self.compact.end(),
+        };
+        persist::save(&*self.slots[slot], &self.index, &self.offsets, checkpoint)?;
+        self.slot_commits[slot] = Some(self.head);
+        self.since_persist = 0;
+        Ok(())
+    }
+
+    /// Flushes and releases the files (and the writer lock).
+    pub fn close(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let flushed = self.persist();
+        self.closed = true;
+        self.level0.close()?;
+        self.compact.close()?;
+        for slot in &self.slots {
+            slot.close()?;
+        }
+        flushed
+    }
+
+    /// Checks every frame of both logs (checksums, decoding, commit order) and that the state
+    /// read through the index equals a replay of every commit. Returns the number of commits.
+    pub fn verify(&mut self) -> Result<u64> {
+        self.check_open()?;
+        let mut replay = Node::null();
+        let positions: Vec<EntryRef> = self
+            .index
+            .level(0)
+            .map(|l| l.entries().to_vec())
+            .unwrap_or_default();
+        for e in &positions {
+            let entry = self.level0.read_entry(e.pos)?;
+            replay = patch(&replay, &entry.patch)?;
+        }
+        for level in 1..self.index.depth() {
+            let refs: Vec<EntryRef> = self
+                .index
+                .level(level)
+                .map(|l| l.entries().to_vec())
+                .unwrap_or_default();
+            for e in refs {
+                self.compact.read_entry(e.pos)?;
+            }
+        }
+        let head = self.head;
+        let indexed = if head == 0 {
+            None
+        } else {
+            self.read_at(&KPath::root(), head)?
+        };
+        if indexed.unwrap_or_else(Node::null) != replay {
+            return Err(corrupt(
+                self.level0.name(),
+                0,
+                "the indexed state differs from a replay of the log",
+            ));
+        }
+        Ok(head)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+/// `divisor^level`, saturating.
+fn span(divisor: u64, level: u8) -> u64 {
+    divisor.saturating_pow(u32::from(level))
+}
+
+/// An entry's payload, with its offset index when it is large.
+fn encode_entry(entry: &LogEntry, min_bytes: usize) -> (Vec<u8>, Option<OffsetIndex>) {
+    let wire = entry.to_wire();
+    if wire.len() < min_bytes {
+        return (wire.into_bytes(), None);
+    }
+    let (bytes, offsets) = encode_indexed(&entry.to_tony());
+    (bytes, Some(offsets))
+}

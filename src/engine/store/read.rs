@@ -1,0 +1,338 @@
+//! Reading a path at a commit: planning which entries to apply, and applying them.
+
+use super::{span, Candidate, Store};
+use crate::engine::classify::is_merge;
+use crate::engine::entry::corrupt;
+use crate::engine::error::{Result, StoreError};
+use crate::kpath::{get, KPath, Segment};
+use crate::patch::{
+    arraydiff_source, op_name, plain_arraydiff, ElementSource, PatchError, SlotEdit,
+};
+use crate::tony::{build_node, Key, Node};
+
+impl Store {
+    /// Which entries a read of `path` at `commit` applies, in order.
+    pub(super) fn plan(&self, path: &KPath, commit: u64) -> Plan {
+        let mut candidates: Vec<Candidate> = Vec::new();
+        for piece in self.cover(0, commit, u8::MAX) {
+            let Some(index) = self.index.level(piece.level) else {
+                continue;
+            };
+            let found = index.candidates(path, piece.lo, piece.hi);
+            // A dependent end above the path: read the ancestor whole, then descend.
+            if let Some((depth, _)) = found
+                .ancestor_ends
+                .iter()
+                .filter(|(_, e)| !e.independent)
+                .min_by_key(|(d, _)| *d)
+            {
+                return Plan::Through(KPath::from_segments(path.segments()[..*depth].to_vec()));
+            }
+            let mut items: Vec<Candidate> = found
+                .ancestor_ends
+                .iter()
+                .map(|(d, e)| Candidate {
+                    level: piece.level,
+                    entry: e.entry,
+                    ancestor_depth: Some(*d),
+                })
+                .chain(found.touches.iter().map(|e| Candidate {
+                    level: piece.level,
+                    entry: *e,
+                    ancestor_depth: None,
+                }))
+                .collect();
+            items.sort_by_key(|c| c.entry.key);
+            candidates.extend(items);
+        }
+        // Everything before the last replacement of an ancestor is irrelevant.
+        match candidates.iter().rposition(|c| c.ancestor_depth.is_some()) {
+            Some(i) => Plan::Replay {
+                start: Some(candidates[i]),
+                rest: candidates.split_off(i + 1),
+            },
+            None => Plan::Replay {
+                start: None,
+                rest: candidates,
+            },
+        }
+    }
+
+    /// The value at `path` as of commit `commit` (`None` where nothing is). Equals replaying
+    /// commits `1..=commit` and reading `path`, but reads only entries that touch the path, its
+    /// ancestors or descendants — and thanks to compaction a bounded number of them.
+    pub fn read_at(&mut self, path: &KPath, commit: u64) -> Result<Option<Node>> {
+        self.check_open()?;
+        if commit > self.head {
+            return Err(StoreError::NoSuchCommit {
+                commit,
+                head: self.head,
+            });
+        }
+        if commit == 0 {
+            return Ok(get(&Node::null(), path)?.cloned());
+        }
+        let (start, rest) = match self.plan(path, commit) {
+            Plan::Through(ancestor) => {
+                if let Some(found) = self.read_through_array_edits(&ancestor, path, commit)? {
+                    self.stats.read_through_array_edits += 1;
+                    return Ok(Some(found));
+                }
+                return self.read_through(&ancestor, path, commit);
+            }
+            Plan::Replay { start, rest } => (start, rest),
+        };
+        let mut value: Option<Node> = None;
+        if let Some(c) = start {
+            value = self.start_value(c, path)?;
+        }
+        for c in &rest {
+            let entry = self.load(c.level, c.entry.pos)?;
+            value = effect(&entry.patch, path.segments(), value)?;
+        }
+        match value {
+            Some(found) => Ok(Some(found)),
+            // The document itself always exists: a deleted root reads as null.
+            None if path.is_root() => Ok(Some(Node::null())),
+            // Nothing here: the parent says whether that is "absent" or a kind/range error.
+            None => {
+                let (parent, last) = path.split_last().expect("not the root");
+                match self.read_at(&parent, commit)? {
+                    Some(node) => Ok(get(&node, &last)?.cloned()),
+                    None => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// The value at `path` as the entry of `c` (which replaced an ancestor) left it. A large
+    /// entry that is not in the cache is not parsed whole: the value is built from the bytes
+    /// its offset index points at.
+    pub(super) fn start_value(&mut self, c: Candidate, path: &KPath) -> Result<Option<Node>> {
+        let key = (c.level, c.entry.pos);
+        if !self.cache.contains_key(&key) && self.offsets.contains_key(&key) {
+            if let Some((mut events, first)) = self.locate_in_entry(c, path)? {
+                self.stats.read_from_offsets += 1;
+                let file = if c.level == 0 {
+                    self.level0.name()
+                } else {
+                    self.compact.name()
+                };
+                return build_node(first, &mut events)
+                    .map(Some)
+                    .map_err(|e| corrupt(file, c.entry.pos, format!("bad entry text: {e}")));
+            }
+        }
+        let entry = self.load(c.level, c.entry.pos)?;
+        let depth = c.ancestor_depth.expect("an ancestor end");
+        let replaced = sub_patch(&entry.patch, &path.segments()[..depth])
+            .map(independent_result)
+            .transpose()?;
+        let below = KPath::from_segments(path.segments()[depth..].to_vec());
+        Ok(match replaced.flatten() {
+            Some(node) => get(&node, &below)?.cloned(),
+            None => None,
+        })
+    }
+
+    /// A read below an array that later `!arraydiff`s edited (`ancestor`, a dependent end above
+    /// `path`), without building the array: the element index is mapped back through the edits
+    /// to the array as it was before them, read there (recursively, so only the element's
+    /// entries are touched), and the edits' patches of that element applied. `None` when the
+    /// shape needs the general path (reading the array whole).
+    pub(super) fn read_through_array_edits(
+        &mut self,
+        ancestor: &KPath,
+        path: &KPath,
+        commit: u64,
+    ) -> Result<Option<Node>> {
+        let Some((Segment::Index(index), below)) = path.segments()[ancestor.len()..].split_first()
+        else {
+            return Ok(None);
+        };
+        let Plan::Replay { rest, .. } = self.plan(ancestor, commit) else {
+            return Ok(None);
+        };
+        // The trailing run of entries whose patches at the array are plain `!arraydiff`s
+        // whose patch slots keep their element.
+        let mut stages: Vec<Vec<(u32, SlotEdit)>> = Vec::new();
+        let mut before = None;
+        for c in rest.iter().rev() {
+            let entry = self.load(c.level, c.entry.pos)?;
+            let Some(patch) = patch_at(&entry.patch, ancestor.segments()) else {
+                continue;
+            };
+            match plain_arraydiff(patch) {
+                Some(edits) if edits.iter().all(|(_, e)| keeps_element(e)) => {
+                    stages.push(edits);
+                    before = Some(c.entry.key - span(self.options.divisor, c.level));
+                }
+                _ => break,
+            }
+        }
+        let Some(before) = before else {
+            return Ok(None);
+        };
+        // `stages` runs newest first: map the index back through each.
+        let mut index = *index;
+        let mut element_patches: Vec<Node> = Vec::new();
+        let mut put: Option<Node> = None;
+        for edits in &stages {
+            match arraydiff_source(edits, index) {
+                ElementSource::Before(i) => index = i,
+                ElementSource::Patched(i, patch) => {
+                    element_patches.push(patch.clone());
+                    index = i;
+                }
+                ElementSource::Put(value) => {
+                    put = Some(value.clone());
+                    break;
+                }
+            }
+        }
+        element_patches.reverse();
+        let below = KPath::from_segments(below.to_vec());
+        // Work at the path below the element when every element patch reaches it by merges;
+        // else on the whole element.
+        let exact = element_patches
+            .iter()
+            .all(|p| merges_down_to(p, below.segments()));
+        let mut value = match put {
+            Some(element) if exact => get(&element, &below).ok().flatten().cloned(),
+            Some(element) => Some(element),
+            None => {
+                let element = ancestor.child(Segment::Index(index));
+                let at = if exact { element.join(&below) } else { element };
+                match self.read_at(&at, before) {
+                    Ok(found) => found,
+                    // The array was shorter, or not an array: the general path says how.
+                    Err(_) => return Ok(None),
+                }
+            }
+        };
+        for patch in &element_patches {
+            value = if exact {
+                effect(patch, below.segments(), value)?
+            } else {
+                crate::patch::apply_to(value.as_ref(), patch)?
+            };
+        }
+        // Absent or unreadable: the general path decides between `None` and an error.
+        Ok(match (exact, value) {
+            (_, None) => None,
+            (true, found) => found,
+            (false, Some(element)) => get(&element, &below).ok().flatten().cloned(),
+        })
+    }
+
+    pub(super) fn read_through(
+        &mut self,
+        ancestor: &KPath,
+        path: &KPath,
+        commit: u64,
+    ) -> Result<Option<Node>> {
+        let base = self.read_at(ancestor, commit)?;
+        let rest = KPath::from_segments(path.segments()[ancestor.len()..].to_vec());
+        Ok(match base {
+            Some(node) => get(&node, &rest)?.cloned(),
+            None => None,
+        })
+    }
+
+    /// The value at `path` now.
+    pub fn read(&mut self, path: &KPath) -> Result<Option<Node>> {
+        self.check_open()?;
+        let state = self.head_state()?;
+        Ok(get(&state, path)?.cloned())
+    }
+}
+
+/// The patch node at `segments` below `root`, following object merges only.
+pub(super) fn sub_patch<'a>(root: &'a Node, segments: &[Segment]) -> Option<&'a Node> {
+    let mut node = root;
+    for segment in segments {
+        node = node
+            .as_object()?
+            .iter()
+            .find(|(k, _)| Segment::of_key(k).as_ref() == Some(segment))
+            .map(|(_, v)| v)?;
+    }
+    Some(node)
+}
+
+/// What an independent end yields whatever the state was.
+pub(super) fn independent_result(patch_node: &Node) -> Result<Option<Node>> {
+    if op_name(patch_node).as_deref() == Some("replace") {
+        let to = patch_node.get_field(&Key::str("to")).cloned();
+        return Ok(Some(to.unwrap_or_else(Node::null)));
+    }
+    Ok(crate::patch::apply_to(None, patch_node)?)
+}
+
+/// The value at `segments` after applying `root` to a state whose value there is `value`. The
+/// caller has handled entries that end above the path.
+pub(super) fn effect(
+    root: &Node,
+    segments: &[Segment],
+    value: Option<Node>,
+) -> Result<Option<Node>, PatchError> {
+    match patch_at(root, segments) {
+        Some(p) => crate::patch::apply_to(value.as_ref(), p),
+        None => Ok(value),
+    }
+}
+
+/// The part of patch `root` that applies at `segments`, following object merges; `None` when
+/// the patch does not reach that far (it changes nothing there). An entry whose patch is not a
+/// merge above the path is one without ends (an empty merge) or comes from a malformed index.
+pub(super) fn patch_at<'a>(root: &'a Node, segments: &[Segment]) -> Option<&'a Node> {
+    let Some((first, rest)) = segments.split_first() else {
+        return Some(root);
+    };
+    if !is_merge(root) {
+        return None;
+    }
+    let (_, child) = root
+        .as_object()?
+        .iter()
+        .find(|(k, _)| Segment::of_key(k).as_ref() == Some(first))?;
+    patch_at(child, rest)
+}
+
+/// Whether applying `patch` and then reading `segments` equals reading `segments` first and
+/// applying there what the patch has there ([`effect`]): every patch node above is a merge.
+pub(super) fn merges_down_to(patch: &Node, segments: &[Segment]) -> bool {
+    let mut node = patch;
+    for segment in segments {
+        if !is_merge(node) {
+            return false;
+        }
+        let child = node.as_object().and_then(|entries| {
+            entries
+                .iter()
+                .find(|(k, _)| Segment::of_key(k).as_ref() == Some(segment))
+        });
+        match child {
+            Some((_, child)) => node = child,
+            None => return true,
+        }
+    }
+    true
+}
+
+/// Whether an `!arraydiff` slot edit leaves one element where it acts (so indices can be
+/// mapped without applying it): anything but a patch carrying an op.
+pub(super) fn keeps_element(edit: &SlotEdit) -> bool {
+    !matches!(edit, SlotEdit::Patch(p) if op_name(p).is_some())
+}
+
+/// What a read plans to apply.
+pub(super) enum Plan {
+    /// Read this ancestor whole and descend (a dependent end lies above the path).
+    Through(KPath),
+    /// Start from the result of `start` (an ancestor's replacement), then apply `rest`.
+    Replay {
+        start: Option<Candidate>,
+        rest: Vec<Candidate>,
+    },
+}

@@ -1,0 +1,298 @@
+//! Streaming reads: a value as text chunks or events, straight from the log when it can be.
+
+use std::sync::Arc;
+
+use super::read::{patch_at, Plan};
+use super::{Candidate, Store};
+use crate::engine::classify::is_merge;
+use crate::engine::error::{Result, StoreError};
+use crate::engine::offsets::{descend, reader_at, seek_to, RangeReader, SubDocRef};
+use crate::engine::patched::{Chunk, PatchedValue};
+use crate::kpath::{KPath, Segment};
+use crate::patch::{op_name, plain_arraydiff};
+use crate::tony::{
+    ChunkEncoder, Event, EventReader, JsonSink, Node, NodeEvents, TextFormat, TokenSink,
+};
+
+impl Store {
+    /// Writes the value at `path` as of `commit` to `out` in wire form; returns whether there
+    /// was a value. See [`open_stream`](Self::open_stream).
+    pub fn read_stream(
+        &mut self,
+        path: &KPath,
+        commit: u64,
+        out: &mut dyn std::io::Write,
+    ) -> Result<bool> {
+        let Some(mut stream) = self.open_stream(path, commit, TextFormat::Wire)? else {
+            return Ok(false);
+        };
+        let io = |e: std::io::Error| {
+            StoreError::Storage(crate::storage::StorageError::Io {
+                file: "output".into(),
+                source: e,
+            })
+        };
+        while let Some(chunk) = stream.next_chunk(64 * 1024)? {
+            out.write_all(&chunk).map_err(io)?;
+        }
+        Ok(true)
+    }
+
+    /// The value at `path` as of `commit` as text, pulled in chunks; `None` where nothing is.
+    /// When the value comes from one entry that has an offset index, with at most merges and
+    /// array edits after it, it is streamed from the log (see `patched.rs`): memory stays
+    /// bounded and only the bytes around the path are read. Otherwise the value is built, then
+    /// encoded chunk by chunk.
+    pub fn open_stream(
+        &mut self,
+        path: &KPath,
+        commit: u64,
+        format: TextFormat,
+    ) -> Result<Option<ValueStream>> {
+        self.check_open()?;
+        if (1..=self.head).contains(&commit) {
+            if let Some(value) = self.patched_from_log(path, commit)? {
+                let source = match format {
+                    TextFormat::Wire => Source::LogWire(
+                        Box::new(value.with_raw_copies()),
+                        TokenSink::new(Vec::new()),
+                    ),
+                    TextFormat::Json => Source::LogJson(Box::new(value), JsonSink::new()),
+                };
+                return Ok(Some(ValueStream { source }));
+            }
+        }
+        Ok(self.read_at(path, commit)?.map(|value| ValueStream {
+            source: Source::Built(ChunkEncoder::new(value, format)),
+        }))
+    }
+
+    /// The value at `path` as of `commit` as structural events, pulled one at a time; `None`
+    /// where nothing is. Served from the log like [`open_stream`](Self::open_stream) when it
+    /// can be, so a consumer can walk a huge value with bounded memory.
+    pub fn open_events(&mut self, path: &KPath, commit: u64) -> Result<Option<EventStream>> {
+        self.check_open()?;
+        if (1..=self.head).contains(&commit) {
+            if let Some(value) = self.patched_from_log(path, commit)? {
+                return Ok(Some(EventStream(Events::Log(Box::new(value)))));
+            }
+        }
+        Ok(self
+            .read_at(path, commit)?
+            .map(|value| EventStream(Events::Built(NodeEvents::new(value)))))
+    }
+
+    /// The value at `path` as of `commit` as events streamed from the entry that last replaced
+    /// an ancestor, with the later patches that reach the path applied on the fly; `None` when
+    /// that entry has no offset index or a later patch could delete or rebuild the value.
+    pub(super) fn patched_from_log(
+        &mut self,
+        path: &KPath,
+        commit: u64,
+    ) -> Result<Option<PatchedValue<RangeReader>>> {
+        let Plan::Replay { start, rest } = self.plan(path, commit) else {
+            return Ok(None);
+        };
+        let mut patches = Vec::new();
+        for c in &rest {
+            let entry = self.load(c.level, c.entry.pos)?;
+            patches.push(patch_at(&entry.patch, path.segments()).cloned());
+        }
+        // The base: the last replacement of an ancestor, or a later `!insert` at the path.
+        let inserted = patches
+            .iter()
+            .rposition(|p| p.as_ref().and_then(op_name).as_deref() == Some("insert"));
+        let (start, patches): (Candidate, Vec<Node>) = match (inserted, start) {
+            (Some(i), _) => (
+                Candidate {
+                    ancestor_depth: Some(path.len()),
+                    ..rest[i]
+                },
+                patches.drain(i + 1..).flatten().collect(),
+            ),
+            (None, Some(start)) => (start, patches.into_iter().flatten().collect()),
+            (None, None) => return Ok(None),
+        };
+        // Merges and array edits keep the value in place; anything else may delete it.
+        if !patches
+            .iter()
+            .all(|p| is_merge(p) || plain_arraydiff(p).is_some())
+        {
+            return Ok(None);
+        }
+        let Some((events, first)) = self.locate_in_entry(start, path)? else {
+            return Ok(None);
+        };
+        self.stats.streamed_from_log += 1;
+        if !patches.is_empty() {
+            self.stats.streamed_patched += 1;
+        }
+        let file = if start.level == 0 {
+            self.level0.name()
+        } else {
+            self.compact.name()
+        };
+        Ok(Some(PatchedValue::new(
+            events,
+            first,
+            patches,
+            file,
+            start.entry.pos,
+        )))
+    }
+
+    /// An event reader positioned after the first event of `path`'s value inside the entry of
+    /// candidate `c` (which replaced an ancestor, or inserted the value at the path itself);
+    /// `None` when that entry has no offset index or the shape needs the general path.
+    pub(super) fn locate_in_entry(
+        &mut self,
+        c: Candidate,
+        path: &KPath,
+    ) -> Result<Option<(EventReader<RangeReader>, Event)>> {
+        let Some(offsets) = self.offsets.get(&(c.level, c.entry.pos)).cloned() else {
+            return Ok(None);
+        };
+        let depth = c.ancestor_depth.expect("an ancestor end");
+        let mut target = vec![Segment::Field("patch".into())];
+        target.extend_from_slice(&path.segments()[..depth]);
+        let ancestor = KPath::from_segments(target.clone());
+        target.extend_from_slice(&path.segments()[depth..]);
+        let target = KPath::from_segments(target);
+        let log = if c.level == 0 {
+            &self.level0
+        } else {
+            &self.compact
+        };
+        let (payload, len) = log.frame_extent(c.entry.pos)?;
+        let reader_at = |r: &SubDocRef| reader_at(log.shared_file(), payload, len, r);
+        // The patch node at the ancestor must be a plain value or an `!insert` of one.
+        let Some(start) = offsets.nearest(&ancestor) else {
+            return Ok(None);
+        };
+        let mut events = reader_at(start);
+        let Some(ancestor_event) = descend(&mut events, &start.path, &ancestor) else {
+            return Ok(None);
+        };
+        let tag = match &ancestor_event {
+            Event::BeginObject(tag) | Event::BeginArray(tag) => tag.clone(),
+            Event::Scalar(node) => node.tag.clone(),
+            _ => None,
+        };
+        if depth == path.len() {
+            // The value itself was inserted: it reads as the `!insert` yields it.
+            if tag
+                .as_deref()
+                .and_then(|t| op_name(&Node::null().with_tag(t)))
+                .as_deref()
+                != Some("insert")
+            {
+                return Ok(None);
+            }
+            return Ok(Some((events, without_insert(ancestor_event)?)));
+        }
+        // A strict ancestor must be an `!insert`, under which every tag is data, or plain data
+        // with no op between it and the value.
+        match tag
+            .and_then(|t| op_name(&Node::null().with_tag(&t)))
+            .as_deref()
+        {
+            Some("insert") => {}
+            Some(_) => return Ok(None),
+            None if !offsets.plain_between(&ancestor, &target) => return Ok(None),
+            None => {}
+        }
+        let from = offsets.seek(&target).unwrap_or(start);
+        let mut events = reader_at(from);
+        Ok(seek_to(&mut events, &from.path, &target).map(|first| (events, first)))
+    }
+}
+
+/// The first event of a value inserted by `!insert` (carried in `first`'s tag) as it reads
+/// after the insert: the op is dropped from the tag and its argument, if any, added.
+pub(super) fn without_insert(first: Event) -> Result<Event> {
+    let result_tag = |tag: &str| -> Result<Option<Arc<str>>> {
+        let inserted = crate::patch::apply_to(None, &Node::null().with_tag(tag))?;
+        Ok(inserted.and_then(|n| n.tag))
+    };
+    Ok(match first {
+        Event::BeginObject(Some(tag)) => Event::BeginObject(result_tag(&tag)?),
+        Event::BeginArray(Some(tag)) => Event::BeginArray(result_tag(&tag)?),
+        Event::Scalar(node) => {
+            Event::Scalar(crate::patch::apply_to(None, &node)?.unwrap_or_else(Node::null))
+        }
+        other => other,
+    })
+}
+
+/// A value's events, pulled one at a time (see [`Store::open_events`]). Like [`ValueStream`],
+/// it holds its own handle on the log file.
+pub struct EventStream(Events);
+
+pub(super) enum Events {
+    /// Read from an entry's bytes, patched on the fly.
+    Log(Box<PatchedValue<RangeReader>>),
+    /// Of a value built in memory.
+    Built(NodeEvents),
+}
+
+impl EventStream {
+    /// The next event, or `None` after the value's last.
+    pub fn next_event(&mut self) -> Result<Option<Event>> {
+        match &mut self.0 {
+            Events::Log(value) => value.next_event(),
+            Events::Built(events) => Ok(events.next()),
+        }
+    }
+}
+
+/// A value's text, pulled chunk by chunk (see [`Store::open_stream`]). It holds its own handle
+/// on the log file, so the store stays usable while it is read.
+pub struct ValueStream {
+    source: Source,
+}
+
+pub(super) enum Source {
+    /// Wire text of an entry's bytes (untouched containers copied raw), patched on the fly.
+    LogWire(Box<PatchedValue<RangeReader>>, TokenSink<'static, Vec<u8>>),
+    /// JSON of an entry's events, patched on the fly.
+    LogJson(Box<PatchedValue<RangeReader>>, JsonSink),
+    /// A value built in memory.
+    Built(ChunkEncoder),
+}
+
+impl ValueStream {
+    /// The next chunk (at least `min_bytes` unless it is the last), or `None` at the end.
+    pub fn next_chunk(&mut self, min_bytes: usize) -> Result<Option<Vec<u8>>> {
+        let chunk = match &mut self.source {
+            Source::Built(encoder) => {
+                return Ok(encoder.next_chunk(min_bytes).map(String::into_bytes))
+            }
+            Source::LogWire(value, sink) => {
+                while sink.get_ref().len() < min_bytes {
+                    let written = match value.next_chunk()? {
+                        None => break,
+                        Some(Chunk::Event(event)) => sink.write(&event),
+                        Some(Chunk::Raw { bytes, closes }) => sink.write_raw(&bytes, closes),
+                    };
+                    written.map_err(|e| {
+                        StoreError::Storage(crate::storage::StorageError::Io {
+                            file: "stream".into(),
+                            source: e,
+                        })
+                    })?;
+                }
+                sink.take_output()
+            }
+            Source::LogJson(value, sink) => {
+                while sink.pending().len() < min_bytes {
+                    match value.next_event()? {
+                        None => break,
+                        Some(event) => sink.write(&event),
+                    }
+                }
+                sink.take_output().into_bytes()
+            }
+        };
+        Ok((!chunk.is_empty()).then_some(chunk))
+    }
+}
