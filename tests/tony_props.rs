@@ -4,7 +4,10 @@
 mod common;
 
 use proptest::prelude::*;
-use tonystore::tony::{encode_block, encode_wire, parse, parse_from_token_source, Lexer};
+use tonystore::tony::{
+    encode_block, encode_block_annotated, encode_wire, parse, parse_annotated,
+    parse_from_token_source, Lexer,
+};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(common::cases(2_000, 50_000)))]
@@ -51,10 +54,16 @@ proptest! {
 
     #[test]
     fn parser_never_panics_on_tony_shaped_input(text in tonyish()) {
+        let annotated = parse_annotated(&text);
         if let Ok(node) = parse(&text) {
             // Whatever parses must round-trip through the wire form.
             let wire = encode_wire(&node);
-            prop_assert_eq!(parse(&wire).ok(), Some(node), "{:?} -> {}", text, wire);
+            prop_assert_eq!(parse(&wire).ok(), Some(node.clone()), "{:?} -> {}", text, wire);
+            // Keeping comments changes nothing about the value, and they write back.
+            let (kept, notes) = annotated.map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&kept, &node);
+            let block = encode_block_annotated(&kept, &notes);
+            prop_assert_eq!(parse(&block).ok(), Some(node), "{:?} -> {}", text, block);
         }
     }
 
