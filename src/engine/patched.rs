@@ -211,15 +211,7 @@ impl<R: Read> PatchedValue<R> {
             let tag = chain
                 .iter()
                 .fold(tag.clone(), |tag, (_, p)| data_tag(p).or(tag));
-            self.push_key(key.clone());
-            self.push(Event::BeginObject(tag));
-            if let Some(key) = key {
-                self.touched(Touched {
-                    key,
-                    present_after: chain.iter().map(|(step, _)| (*step, true)).collect(),
-                    moved: None,
-                });
-            }
+            self.open_in_place(key, &chain, Event::BeginObject(tag));
             self.frames.push(Frame::Object(ObjectFrame {
                 chain,
                 touched: Vec::new(),
@@ -238,15 +230,7 @@ impl<R: Read> PatchedValue<R> {
                 .collect();
             if let Some(stages) = stages {
                 // `!arraydiff` keeps the array's tag.
-                self.push_key(key.clone());
-                self.push(Event::BeginArray(tag.clone()));
-                if let Some(key) = key {
-                    self.touched(Touched {
-                        key,
-                        present_after: chain.iter().map(|(step, _)| (*step, true)).collect(),
-                        moved: None,
-                    });
-                }
+                self.open_in_place(key, &chain, Event::BeginArray(tag.clone()));
                 self.frames.push(Frame::Array(ArrayFrame {
                     stages,
                     input_done: false,
@@ -282,6 +266,20 @@ impl<R: Read> PatchedValue<R> {
             None => {}
         }
         Ok(())
+    }
+
+    /// Begins a container that stays in place under `chain` (merges, array edits): its key
+    /// and first event, and, for a member, its record in the enclosing object.
+    fn open_in_place(&mut self, key: Option<Key>, chain: &Chain, begin: Event) {
+        self.push_key(key.clone());
+        self.push(begin);
+        if let Some(key) = key {
+            self.touched(Touched {
+                key,
+                present_after: chain.iter().map(|(step, _)| (*step, true)).collect(),
+                moved: None,
+            });
+        }
     }
 
     /// Records a member of the innermost object that its chain mentions.
