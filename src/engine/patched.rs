@@ -196,7 +196,7 @@ impl<R: Read> PatchedValue<R> {
                 self.push(Event::EndObject);
                 Ok(())
             }
-            (_, event) => Err(self.bad(format!("unexpected {event:?} in a streamed value"))),
+            (_, _) => Err(self.bad("a streamed object holds something other than members")),
         }
     }
 
