@@ -445,3 +445,39 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_replacement_after_array_edits_makes_them_irrelevant_to_reads() {
+    let read = Arc::new(AtomicU64::new(0));
+    let dir = CountingDir {
+        inner: MemDir::new(),
+        read: read.clone(),
+    };
+    {
+        let mut store = Store::open(&dir, Options::default()).unwrap();
+        let doc = Node::object(vec![(Key::str("a"), items(20_000, "a"))]);
+        store
+            .commit(vec![(KPath::root(), doc.with_tag("!insert"))])
+            .unwrap();
+        store
+            .commit(vec![(
+                KPath::parse("a[5].name").unwrap(),
+                Node::string("x"),
+            )])
+            .unwrap();
+        let small = Node::array(vec![Node::int(1), Node::int(2)]).with_tag("!insert");
+        store
+            .commit(vec![(KPath::parse("a").unwrap(), small)])
+            .unwrap();
+        store.close().unwrap();
+    }
+    let mut store = Store::open(&dir, Options::default()).unwrap();
+    read.store(0, Ordering::Relaxed);
+    // The array edit at commit 2 depends on the array, but commit 3 replaced the array: the
+    // read starts from commit 3 and never looks at the 1 MB array.
+    let found = store.read_at(&KPath::parse("a[0]").unwrap(), 3).unwrap();
+    assert_eq!(found, Some(Node::int(1)));
+    let touched = read.load(Ordering::Relaxed);
+    assert!(touched < 4096, "the read touched {touched} bytes");
+    assert_eq!(store.stats().entries_read, 1);
+}

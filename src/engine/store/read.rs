@@ -14,39 +14,47 @@ impl Store {
     /// Which entries a read of `path` at `commit` applies, in order.
     pub(super) fn plan(&self, path: &KPath, commit: u64) -> Plan {
         let mut candidates: Vec<Candidate> = Vec::new();
+        // Entries ending at an ancestor in a way that depends on the earlier state:
+        // `(key, depth of the ancestor)`.
+        let mut dependent: Vec<(u64, usize)> = Vec::new();
         for piece in self.cover(0, commit, u8::MAX) {
             let Some(index) = self.index.level(piece.level) else {
                 continue;
             };
             let found = index.candidates(path, piece.lo, piece.hi);
-            // A dependent end above the path: read the ancestor whole, then descend.
-            if let Some((depth, _)) = found
-                .ancestor_ends
-                .iter()
-                .filter(|(_, e)| !e.independent)
-                .min_by_key(|(d, _)| *d)
-            {
-                return Plan::Through(KPath::from_segments(path.segments()[..*depth].to_vec()));
+            let mut items: Vec<Candidate> = Vec::new();
+            for (depth, end) in &found.ancestor_ends {
+                if end.independent {
+                    items.push(Candidate {
+                        level: piece.level,
+                        entry: end.entry,
+                        ancestor_depth: Some(*depth),
+                    });
+                } else {
+                    dependent.push((end.entry.key, *depth));
+                }
             }
-            let mut items: Vec<Candidate> = found
-                .ancestor_ends
-                .iter()
-                .map(|(d, e)| Candidate {
-                    level: piece.level,
-                    entry: e.entry,
-                    ancestor_depth: Some(*d),
-                })
-                .chain(found.touches.iter().map(|e| Candidate {
-                    level: piece.level,
-                    entry: *e,
-                    ancestor_depth: None,
-                }))
-                .collect();
+            items.extend(found.touches.iter().map(|e| Candidate {
+                level: piece.level,
+                entry: *e,
+                ancestor_depth: None,
+            }));
             items.sort_by_key(|c| c.entry.key);
             candidates.extend(items);
         }
         // Everything before the last replacement of an ancestor is irrelevant.
-        match candidates.iter().rposition(|c| c.ancestor_depth.is_some()) {
+        let start = candidates.iter().rposition(|c| c.ancestor_depth.is_some());
+        let start_key = start.map(|i| candidates[i].entry.key);
+        // A dependent end above the path after that: read the ancestor whole, then descend.
+        if let Some(depth) = dependent
+            .iter()
+            .filter(|(key, _)| start_key.is_none_or(|s| *key > s))
+            .map(|(_, depth)| *depth)
+            .min()
+        {
+            return Plan::Through(KPath::from_segments(path.segments()[..depth].to_vec()));
+        }
+        match start {
             Some(i) => Plan::Replay {
                 start: Some(candidates[i]),
                 rest: candidates.split_off(i + 1),
