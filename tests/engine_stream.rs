@@ -481,3 +481,33 @@ fn a_replacement_after_array_edits_makes_them_irrelevant_to_reads() {
     assert!(touched < 4096, "the read touched {touched} bytes");
     assert_eq!(store.stats().entries_read, 1);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(common::cases(256, 5_000)))]
+
+    /// Streaming an array under later element edits copies the untouched runs of elements as
+    /// raw bytes: for any elements (hostile strings, tags, nesting) the text equals the plain
+    /// read's wire form.
+    #[test]
+    fn raw_element_runs_equal_the_wire_form(
+        items in proptest::collection::vec(common::any_node(), 1..12),
+        edits in proptest::collection::vec((0usize..14, proptest::bool::ANY, common::any_node()), 1..4),
+    ) {
+        let dir = MemDir::new();
+        let options = Options { offset_index_min_bytes: 0, ..Options::default() };
+        let mut store = Store::open(&dir, options).unwrap();
+        let doc = Node::object(vec![(Key::str("list"), Node::array(items))]);
+        store.commit(vec![(KPath::root(), doc.with_tag("!insert"))]).unwrap();
+        for (at, insert, value) in edits {
+            let path = KPath::parse(&format!("list[{at}]")).unwrap();
+            let edit = if insert { value.with_tag("!insert") } else { value };
+            let _ = store.commit(vec![(path, edit)]);
+        }
+        let head = store.head();
+        let path = KPath::parse("list").unwrap();
+        let mut out = Vec::new();
+        proptest::prop_assert!(store.read_stream(&path, head, &mut out).unwrap());
+        let plain = encode_wire(&store.read_at(&path, head).unwrap().unwrap());
+        proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), plain);
+    }
+}

@@ -17,7 +17,7 @@ use super::classify::is_merge;
 use super::entry::corrupt;
 use super::error::{Result, StoreError};
 use crate::patch::{apply_to, data_tag, plain_arraydiff, SlotEdit};
-use crate::tony::{build_node, Event, EventReader, Key, Node, NodeEvents, RawScan};
+use crate::tony::{build_node, Event, EventReader, Key, Node, NodeEvents, RawScan, RawStop};
 
 /// A part of a patched value: an event, or raw wire bytes of an untouched container.
 pub(crate) enum Chunk {
@@ -25,6 +25,13 @@ pub(crate) enum Chunk {
     Event(Event),
     /// Bytes of the container begun last; `closes` when they end with its closing bracket.
     Raw { bytes: Vec<u8>, closes: bool },
+    /// Bytes of whole elements of the array being written (`elements` of them end in these
+    /// bytes); `starts` when they begin a run, at an element's first byte.
+    RawElements {
+        bytes: Vec<u8>,
+        starts: bool,
+        elements: usize,
+    },
 }
 
 /// How many bytes one raw chunk holds at most.
@@ -44,6 +51,9 @@ pub(crate) struct PatchedValue<R> {
     copy_until: Option<usize>,
     /// While copying a container's bytes verbatim: the scan state.
     raw: Option<RawScan>,
+    /// While copying a run of untouched array elements verbatim: the scan state, and whether
+    /// the run has queued bytes yet.
+    run: Option<(RawScan, bool)>,
     /// Whether untouched containers may be copied as raw bytes (for text consumers).
     raw_allowed: bool,
     /// Parts ready to hand out.
@@ -80,6 +90,8 @@ struct ArrayFrame {
     stages: Vec<Stage>,
     /// Whether the base array's end was read.
     input_done: bool,
+    /// Whether a raw run met the base array's end (so no more runs start).
+    raw_at_end: bool,
 }
 
 /// One `!arraydiff` applied to an element sequence.
@@ -111,6 +123,7 @@ impl<R: Read> PatchedValue<R> {
             frames: Vec::new(),
             copy_until: None,
             raw: None,
+            run: None,
             raw_allowed: false,
             out: VecDeque::new(),
             file: file.to_owned(),
@@ -138,7 +151,7 @@ impl<R: Read> PatchedValue<R> {
         debug_assert!(!self.raw_allowed, "raw chunks are not events");
         Ok(self.next_chunk()?.map(|chunk| match chunk {
             Chunk::Event(event) => event,
-            Chunk::Raw { .. } => unreachable!("raw copies are off"),
+            Chunk::Raw { .. } | Chunk::RawElements { .. } => unreachable!("raw copies are off"),
         }))
     }
 
@@ -147,6 +160,7 @@ impl<R: Read> PatchedValue<R> {
             && self.frames.is_empty()
             && self.copy_until.is_none()
             && self.raw.is_none()
+            && self.run.is_none()
     }
 
     /// Reads one base event and queues what it turns into.
@@ -156,15 +170,19 @@ impl<R: Read> PatchedValue<R> {
         }
         if let Some(mut scan) = self.raw.take() {
             let mut bytes = Vec::new();
-            let closes = self
+            let stop = self
                 .events
-                .copy_container_raw(&mut scan, &mut bytes, RAW_CHUNK)
+                .copy_raw(&mut scan, &mut bytes, RAW_CHUNK)
                 .map_err(|e| self.bad(format!("bad entry text: {e}")))?;
+            let closes = stop == RawStop::Done;
             if !closes {
                 self.raw = Some(scan);
             }
             self.out.push_back(Chunk::Raw { bytes, closes });
             return Ok(());
+        }
+        if let Some((scan, started)) = self.run.take() {
+            return self.copy_run(scan, started);
         }
         if let Some(stop) = self.copy_until {
             let event = self.read()?;
@@ -234,6 +252,7 @@ impl<R: Read> PatchedValue<R> {
                 self.frames.push(Frame::Array(ArrayFrame {
                     stages,
                     input_done: false,
+                    raw_at_end: false,
                 }));
                 return Ok(());
             }
@@ -354,11 +373,26 @@ impl<R: Read> PatchedValue<R> {
         Ok(())
     }
 
-    /// Queues the next element of the innermost (array) frame, or its end.
+    /// Queues the next element of the innermost (array) frame, or its end. Elements that
+    /// no stage edits are copied as raw bytes, a run at a time, when that is allowed.
     fn array_element(&mut self) -> Result<()> {
+        let can_copy_raw = self.raw_allowed && self.events.can_copy_raw();
         let Some(Frame::Array(frame)) = self.frames.last_mut() else {
             unreachable!("called for an array frame")
         };
+        if can_copy_raw && !frame.input_done && !frame.raw_at_end {
+            // Every stage passes elements through until its next edit is due.
+            let run = frame
+                .stages
+                .iter()
+                .filter_map(|s| s.edits.front().map(|(t, _)| t.saturating_sub(s.slot)))
+                .min()
+                .map_or(usize::MAX, |n| n as usize);
+            if run > 0 {
+                self.run = Some((RawScan::elements(run), false));
+                return Ok(());
+            }
+        }
         let mut input = Input {
             events: &mut self.events,
             done: &mut frame.input_done,
@@ -376,6 +410,38 @@ impl<R: Read> PatchedValue<R> {
                 Ok(())
             }
         }
+    }
+
+    /// Copies the next part of a run of untouched elements of the innermost (array) frame;
+    /// the stages count them as passed through.
+    fn copy_run(&mut self, mut scan: RawScan, started: bool) -> Result<()> {
+        let left = |scan: &RawScan| scan.elements_left().expect("an element scan");
+        let before = left(&scan);
+        let mut bytes = Vec::new();
+        let stop = self
+            .events
+            .copy_raw(&mut scan, &mut bytes, RAW_CHUNK)
+            .map_err(|e| self.bad(format!("bad entry text: {e}")))?;
+        let elements = before - left(&scan);
+        let Some(Frame::Array(frame)) = self.frames.last_mut() else {
+            unreachable!("a run is copied in an array frame")
+        };
+        for stage in frame.stages.iter_mut().filter(|s| !s.edits.is_empty()) {
+            stage.slot += elements as u32;
+        }
+        match stop {
+            RawStop::Budget => self.run = Some((scan, true)),
+            RawStop::ArrayEnd => frame.raw_at_end = true,
+            RawStop::Done => {}
+        }
+        if !bytes.is_empty() {
+            self.out.push_back(Chunk::RawElements {
+                bytes,
+                starts: !started,
+                elements,
+            });
+        }
+        Ok(())
     }
 
     /// Queues `first` and, for a container, arranges to copy the rest of it: as raw bytes

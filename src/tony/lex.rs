@@ -77,13 +77,18 @@ pub struct Token {
 /// How many bytes are read from the underlying reader at a time.
 const CHUNK: usize = 64 * 1024;
 
-/// The state of a raw copy of one container's text ([`Lexer::copy_raw`]): bracket depth,
-/// and whether the scan is inside a quoted string or a tag (whose arguments may hold any
-/// character). Bare literals in canonical wire text hold no brackets or quotes.
+/// The state of a raw copy of canonical wire text ([`Lexer::copy_raw`]): the rest of one
+/// container, or whole elements of the array the text is in. Tracks bracket depth and whether
+/// the scan is inside a quoted string or a tag (whose arguments may hold any character). Bare
+/// literals in canonical wire text hold no brackets or quotes.
 #[derive(Debug)]
 pub(crate) struct RawScan {
     depth: usize,
     state: ScanState,
+    /// For an element copy: how many whole elements are still to copy.
+    elements: Option<usize>,
+    /// For an element copy: nothing copied yet (separators before the first are skipped).
+    fresh: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -101,28 +106,97 @@ enum ScanState {
     },
 }
 
+/// What one byte does to a [`RawScan`].
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// Nothing ends here.
+    Continue,
+    /// The byte ends an element or the container.
+    EndsAfter,
+    /// An element (a bare token) ended just before the byte, which is looked at again.
+    EndedBefore,
+    /// The byte closes the array the elements are in: stop before it.
+    ArrayEnd,
+}
+
+/// Why a [`Lexer::copy_raw`] call stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RawStop {
+    /// The byte budget is spent; call again.
+    Budget,
+    /// The container is closed, or the elements asked for are copied.
+    Done,
+    /// The array ended before all the elements asked for (its `]` is not consumed).
+    ArrayEnd,
+}
+
 impl RawScan {
-    /// A scan that starts just inside a container's opening bracket.
+    /// A scan of the rest of a container whose opening bracket was just read.
     pub(crate) fn new() -> Self {
         RawScan {
             depth: 1,
             state: ScanState::Plain { token_start: true },
+            elements: None,
+            fresh: false,
         }
     }
 
-    /// Consumes `bytes` up to and including the container's closing bracket: how many bytes
-    /// belong to the container, and whether it closed.
-    fn feed(&mut self, bytes: &[u8]) -> (usize, bool) {
-        for (i, &b) in bytes.iter().enumerate() {
-            if self.step(b) {
-                return (i + 1, true);
+    /// A scan of the next `n` (at least 1) whole elements of the array being read, from the
+    /// start of the next element.
+    pub(crate) fn elements(n: usize) -> Self {
+        RawScan {
+            depth: 0,
+            state: ScanState::Plain { token_start: true },
+            elements: Some(n),
+            fresh: true,
+        }
+    }
+
+    /// For an element scan, the elements still to copy; `None` for a container scan.
+    pub(crate) fn elements_left(&self) -> Option<usize> {
+        self.elements
+    }
+
+    /// Consumes a prefix of `bytes`: how many belong to the copy, and whether it is complete.
+    fn feed(&mut self, bytes: &[u8]) -> (usize, Option<RawStop>) {
+        let mut i = 0;
+        while i < bytes.len() {
+            match self.step(bytes[i]) {
+                Step::Continue => i += 1,
+                Step::EndsAfter => {
+                    i += 1;
+                    // Between elements: a separator next does not end another one.
+                    self.state = ScanState::Plain { token_start: true };
+                    if self.element_done() {
+                        return (i, Some(RawStop::Done));
+                    }
+                }
+                Step::EndedBefore => {
+                    self.state = ScanState::Plain { token_start: true };
+                    if self.element_done() {
+                        return (i, Some(RawStop::Done));
+                    }
+                }
+                Step::ArrayEnd => return (i, Some(RawStop::ArrayEnd)),
             }
         }
-        (bytes.len(), false)
+        (bytes.len(), None)
     }
 
-    /// Advances over one byte; `true` when it closes the container.
-    fn step(&mut self, b: u8) -> bool {
+    /// Counts a finished element (or the closed container); `true` when the copy is complete.
+    fn element_done(&mut self) -> bool {
+        match &mut self.elements {
+            None => true,
+            Some(left) => {
+                *left -= 1;
+                *left == 0
+            }
+        }
+    }
+
+    /// Advances over one byte.
+    fn step(&mut self, b: u8) -> Step {
+        let top = self.depth == 0;
         match &mut self.state {
             ScanState::Quoted { quote, escaped } => {
                 if *escaped {
@@ -131,54 +205,66 @@ impl RawScan {
                     *escaped = true;
                 } else if b == *quote {
                     self.state = ScanState::Plain { token_start: false };
+                    if top {
+                        return Step::EndsAfter;
+                    }
                 }
-                false
+                Step::Continue
             }
             ScanState::Tag { parens } => match b {
                 b'(' => {
                     *parens += 1;
-                    false
+                    Step::Continue
                 }
                 b')' if *parens > 0 => {
                     *parens -= 1;
-                    false
+                    Step::Continue
                 }
-                _ if *parens > 0 => false,
+                _ if *parens > 0 => Step::Continue,
                 b' ' | b',' | b':' | b'[' | b'{' | b']' | b'}' | b'"' | b'\'' => {
                     self.state = ScanState::Plain { token_start: true };
                     self.step(b)
                 }
-                _ => false,
+                _ => Step::Continue,
             },
             ScanState::Plain { token_start } => match b {
+                // A bare token at the top ends at a separator or the array's end.
+                b' ' | b',' | b']' | b'\n' | b'\t' | b'\r' if top && !*token_start => {
+                    Step::EndedBefore
+                }
+                b']' if top => Step::ArrayEnd,
                 b'"' | b'\'' => {
                     self.state = ScanState::Quoted {
                         quote: b,
                         escaped: false,
                     };
-                    false
+                    Step::Continue
                 }
                 b'!' if *token_start => {
                     self.state = ScanState::Tag { parens: 0 };
-                    false
+                    Step::Continue
                 }
                 b'[' | b'{' => {
                     self.depth += 1;
                     *token_start = true;
-                    false
+                    Step::Continue
                 }
                 b']' | b'}' => {
                     self.depth -= 1;
                     *token_start = false;
-                    self.depth == 0
+                    if self.depth == 0 {
+                        Step::EndsAfter
+                    } else {
+                        Step::Continue
+                    }
                 }
                 b' ' | b',' | b':' | b'\n' | b'\t' | b'\r' => {
                     *token_start = true;
-                    false
+                    Step::Continue
                 }
                 _ => {
                     *token_start = false;
-                    false
+                    Step::Continue
                 }
             },
         }
@@ -326,16 +412,23 @@ impl<R: Read> Lexer<R> {
         }
     }
 
-    /// Copies the raw text of the container whose opening bracket was the last token, up to
-    /// `max` bytes per call, into `out`; `true` once its closing bracket is copied. Meant for
-    /// canonical wire text (see [`RawScan`]); `scan` carries the state between calls.
+    /// Copies raw canonical wire text into `out`, at most `max` bytes per call, as `scan`
+    /// says: the rest of the container whose opening bracket was the last token, or whole
+    /// elements of the array being read (starting at the next element; separators before it
+    /// are skipped, not copied). `scan` carries the state between calls.
     pub(crate) fn copy_raw(
         &mut self,
         scan: &mut RawScan,
         out: &mut Vec<u8>,
         max: usize,
-    ) -> Result<bool, ParseError> {
+    ) -> Result<RawStop, ParseError> {
         let mut copied = 0;
+        if scan.fresh {
+            scan.fresh = false;
+            while let Some(b' ' | b',' | b'\n' | b'\t' | b'\r') = self.peek()? {
+                self.bump();
+            }
+        }
         while copied < max {
             if self.start == self.end {
                 self.fill(1)?;
@@ -345,7 +438,7 @@ impl<R: Read> Lexer<R> {
             }
             let window = (self.end - self.start).min(max - copied);
             let bytes = &self.buf[self.start..self.start + window];
-            let (taken, closed) = scan.feed(bytes);
+            let (taken, stop) = scan.feed(bytes);
             out.extend_from_slice(&bytes[..taken]);
             let newlines = bytes[..taken].iter().filter(|&&b| b == b'\n').count();
             if newlines == 0 {
@@ -356,12 +449,14 @@ impl<R: Read> Lexer<R> {
                 }
             }
             copied += taken;
-            if closed {
-                self.depth = self.depth.saturating_sub(1);
-                return Ok(true);
+            if let Some(stop) = stop {
+                if scan.elements.is_none() {
+                    self.depth = self.depth.saturating_sub(1);
+                }
+                return Ok(stop);
             }
         }
-        Ok(false)
+        Ok(RawStop::Budget)
     }
 
     /// Decodes the UTF-8 character at the cursor without consuming it.

@@ -19,7 +19,7 @@ pub use encode::{
 };
 pub use error::ParseError;
 pub use ir::{canonical_float, Float, Key, Node, Value};
-pub(crate) use lex::RawScan;
 pub use lex::{Lexer, Pos, Token, TokenKind, TokenSource};
+pub(crate) use lex::{RawScan, RawStop};
 pub use parse::{parse, parse_documents, parse_from_token_source, MAX_DEPTH};
 pub use stream::{build_node, Event, EventReader, NodeCallback, NodeEvents, TokenSink};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::encode::{write_key, write_scalar};
 use super::error::ParseError;
 use super::ir::{Key, Node, Value};
-use super::lex::{Lexer, Pos, RawScan, Token, TokenKind};
+use super::lex::{Lexer, Pos, RawScan, RawStop, Token, TokenKind};
 use crate::kpath::{KPath, Segment};
 
 /// One structural event of a document.
@@ -155,30 +155,43 @@ impl<R: Read> EventReader<R> {
         self.stack.len()
     }
 
-    /// Whether the container whose begin event was just returned can be copied raw with
-    /// [`copy_container_raw`](Self::copy_container_raw): nothing past its bracket was read.
+    /// Whether raw copies can start here ([`copy_raw`](Self::copy_raw)): nothing past the
+    /// last event was read, and a container is open.
     pub(crate) fn can_copy_raw(&self) -> bool {
         self.peeked.is_none() && self.tag.is_none() && !self.stack.is_empty()
     }
 
-    /// Copies the rest of the container whose begin event was just returned as raw text, at
-    /// most `max` bytes per call; `true` once its closing bracket is copied, the reader then
-    /// standing after the container as if its end event had been read. For canonical wire
-    /// text, the bytes equal what writing its events would produce.
-    pub(crate) fn copy_container_raw(
+    /// Copies raw text, at most `max` bytes per call (see `RawScan`): the rest of the
+    /// container whose begin event was just returned — once its closing bracket is copied,
+    /// the reader stands after it as if its end event had been read —, or whole elements of
+    /// the array being read, counted as read. For canonical wire text, the bytes equal what
+    /// writing the events would produce.
+    pub(crate) fn copy_raw(
         &mut self,
         scan: &mut RawScan,
         out: &mut Vec<u8>,
         max: usize,
-    ) -> Result<bool, ParseError> {
-        let closed = self.lexer.copy_raw(scan, out, max)?;
-        if closed {
-            self.stack.pop();
-            if self.stack.is_empty() {
-                self.finish()?;
+    ) -> Result<RawStop, ParseError> {
+        let before = scan.elements_left();
+        let stop = self.lexer.copy_raw(scan, out, max)?;
+        match (before, scan.elements_left()) {
+            (Some(before), Some(after)) => {
+                if let Some(Frame::Array { next, current }) = self.stack.last_mut() {
+                    if before > after {
+                        *next += (before - after) as u64;
+                        *current = Some(Segment::Index(*next - 1));
+                    }
+                }
             }
+            _ if stop == RawStop::Done => {
+                self.stack.pop();
+                if self.stack.is_empty() {
+                    self.finish()?;
+                }
+            }
+            _ => {}
         }
-        Ok(closed)
+        Ok(stop)
     }
 
     fn token(&mut self) -> Result<Option<Token>, ParseError> {
@@ -522,14 +535,35 @@ impl<'a, W: Write> TokenSink<'a, W> {
     }
 
     /// Writes bytes copied raw from canonical wire text inside the container last begun
-    /// (see [`EventReader::copy_container_raw`]); `closes` when they end with its closing
-    /// bracket. Node starts inside them are not reported.
+    /// (see [`EventReader::copy_raw`]); `closes` when they end with its closing bracket. Node
+    /// starts inside them are not reported.
     pub(crate) fn write_raw(&mut self, bytes: &[u8], closes: bool) -> std::io::Result<()> {
         self.out.write_all(bytes)?;
         self.offset += bytes.len() as u64;
         if closes {
             self.stack.pop();
         }
+        Ok(())
+    }
+
+    /// Writes bytes of whole elements copied raw into the array being written: `starts` when
+    /// they begin at an element's first byte (a separator goes before it if the array has
+    /// elements already), `elements` the number of elements ending in them.
+    pub(crate) fn write_raw_elements(
+        &mut self,
+        bytes: &[u8],
+        starts: bool,
+        elements: usize,
+    ) -> std::io::Result<()> {
+        if let Some(SinkFrame::Array { count }) = self.stack.last_mut() {
+            let separate = starts && *count > 0;
+            *count += elements as u64;
+            if separate {
+                self.emit(" ")?;
+            }
+        }
+        self.out.write_all(bytes)?;
+        self.offset += bytes.len() as u64;
         Ok(())
     }
 

@@ -273,6 +273,11 @@ impl ValueStream {
                         None => break,
                         Some(Chunk::Event(event)) => sink.write(&event),
                         Some(Chunk::Raw { bytes, closes }) => sink.write_raw(&bytes, closes),
+                        Some(Chunk::RawElements {
+                            bytes,
+                            starts,
+                            elements,
+                        }) => sink.write_raw_elements(&bytes, starts, elements),
                     };
                     written.map_err(|e| {
                         StoreError::Storage(crate::storage::StorageError::Io {
