@@ -511,3 +511,94 @@ proptest::proptest! {
         proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), plain);
     }
 }
+
+fn users(n: usize) -> Node {
+    Node::object(
+        (0..n)
+            .map(|i| {
+                let user = Node::object(vec![
+                    (Key::str("id"), Node::int(i as i64)),
+                    (Key::str("name"), Node::string(&format!("user number {i}"))),
+                ]);
+                (Key::str(&format!("u{}", (i * 7919) % n)), user)
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn members_of_a_wide_object_are_found_through_key_filters() {
+    let n = 40_000;
+    let doc = Node::object(vec![(Key::str("users"), users(n))]);
+    let read = Arc::new(AtomicU64::new(0));
+    let dir = CountingDir {
+        inner: MemDir::new(),
+        read: read.clone(),
+    };
+    {
+        let mut store = Store::open(&dir, Options::default()).unwrap();
+        store
+            .commit(vec![(KPath::root(), doc.clone().with_tag("!insert"))])
+            .unwrap();
+        store.close().unwrap();
+    }
+    let mut store = Store::open(&dir, Options::default()).unwrap();
+    let mut most = 0;
+    for key in [0, 1, 12_345, 31_234, 39_999] {
+        let path = KPath::parse(&format!("users.u{key}.name")).unwrap();
+        read.store(0, Ordering::Relaxed);
+        let found = store.read_at(&path, 1).unwrap();
+        assert_eq!(found.as_ref(), get(&doc, &path).unwrap(), "{path}");
+        most = most.max(read.load(Ordering::Relaxed));
+        let mut out = Vec::new();
+        assert!(store.read_stream(&path, 1, &mut out).unwrap());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            encode_wire(found.as_ref().unwrap())
+        );
+    }
+    // The walk from the nearest stretch that may hold the key (a false positive of a filter
+    // costs one more stretch).
+    assert!(most <= 96 * 1024, "a member read touched {most} bytes");
+    // An absent member reads as absent (the filters cannot prove it, a walk does).
+    assert_eq!(
+        store
+            .read_at(&KPath::parse("users.nobody").unwrap(), 1)
+            .unwrap(),
+        None
+    );
+    eprintln!("member reads in a 40,000-member object touched at most {most} bytes");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(common::cases(48, 1_000)))]
+
+    /// Reads of members of wide objects (long values, so stretches and filters are many) equal
+    /// `get`, for present and absent keys alike.
+    #[test]
+    fn reads_that_seek_inside_objects_find_their_member(
+        members in proptest::collection::btree_map("[a-z]{1,6}", 300usize..4000, 1..60),
+        probes in proptest::collection::vec("[a-z]{1,6}", 1..12),
+    ) {
+        let object = Node::object(
+            members
+                .iter()
+                .map(|(k, len)| (Key::str(k), Node::string(&"v".repeat(*len))))
+                .collect(),
+        );
+        let doc = Node::object(vec![(Key::str("map"), object)]);
+        let dir = MemDir::new();
+        {
+            let mut store = Store::open(&dir, Options::default()).unwrap();
+            store.commit(vec![(KPath::root(), doc.clone().with_tag("!insert"))]).unwrap();
+            store.close().unwrap();
+        }
+        let mut store = Store::open(&dir, Options::default()).unwrap();
+        for key in members.keys().take(6).chain(probes.iter()) {
+            let path = KPath::root().child(tonystore::kpath::Segment::Field("map".into()))
+                .child(tonystore::kpath::Segment::Field(key.as_str().into()));
+            let want = get(&doc, &path).unwrap().cloned();
+            proptest::prop_assert_eq!(store.read_at(&path, 1).unwrap(), want, "{}", path);
+        }
+    }
+}

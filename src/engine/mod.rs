@@ -9,6 +9,7 @@ mod clock;
 mod compact;
 mod entry;
 mod error;
+mod filter;
 mod index;
 mod log;
 mod offsets;
@@ -21,6 +22,7 @@ mod txbuf;
 pub use classify::IndexLimits;
 pub use entry::{End, LogEntry};
 pub use error::{Result, StoreError};
+pub use filter::MemberFilter;
 pub use log::{LogFile, ScanEnd, FRAME_HEADER};
 pub use offsets::{
     OffsetIndex, RangeReader, SubDocRef, CHUNK_BYTES, INDEXED_ENTRY_BYTES, SEEK_BYTES,

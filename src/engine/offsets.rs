@@ -4,6 +4,7 @@
 use std::io::Read;
 use std::rc::Rc;
 
+use super::filter::{key_hashes, MemberFilter};
 use crate::kpath::{KPath, Segment};
 use crate::patch::is_active_tag;
 use crate::storage::BlockFile;
@@ -13,8 +14,9 @@ use crate::tony::{Event, EventReader, Node, NodeEvents, TokenSink};
 pub const INDEXED_ENTRY_BYTES: usize = 64 * 1024;
 /// A subtree at least this long gets a reference.
 pub const CHUNK_BYTES: u64 = 4 * 1024;
-/// Every this many bytes into an array, an element gets a reference (a *seek* reference), so
-/// a read inside a long array of small elements starts near its element.
+/// Every this many bytes into an array or object, an element or member gets a reference (a
+/// *seek* reference), so a read inside a long array of small elements starts near its element,
+/// and one inside a wide object near its member (see [`MemberFilter`]).
 pub const SEEK_BYTES: u64 = 16 * 1024;
 
 /// A node of an entry's payload: its path (from the payload root, so under `patch`), and where
@@ -29,9 +31,10 @@ pub struct SubDocRef {
     pub len: u64,
 }
 
-/// References to the root, every subtree of at least [`CHUNK_BYTES`], and in every array an
-/// element every [`SEEK_BYTES`], in document order. Their number is bounded by
-/// (payload size / chunk) × depth × 2.
+/// References to the root, every subtree of at least [`CHUNK_BYTES`], and in every array or
+/// object an element or member every [`SEEK_BYTES`], in document order; and for every object
+/// with member references, a filter of the keys of each stretch between them. Their number is
+/// bounded by (payload size / chunk) × depth × 2.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OffsetIndex {
     /// The references.
@@ -39,6 +42,8 @@ pub struct OffsetIndex {
     /// Paths of nodes whose tag holds a patch op or a style tag: their text is not the value
     /// they produce, so reads through them cannot copy bytes.
     pub ops: Vec<KPath>,
+    /// The key filters of the stretches of wide objects, in document order.
+    pub filters: Vec<MemberFilter>,
 }
 
 fn event_tag(event: &Event) -> Option<&str> {
@@ -56,14 +61,27 @@ impl OffsetIndex {
         struct Open {
             start: u64,
             path: KPath,
-            /// Kept as a seek reference (an array element).
+            /// Kept as a seek reference (an array element or object member).
             seek: bool,
-            /// For an array: where the last element kept as a seek reference starts.
-            last_seek: u64,
+            /// For a container: where its current stretch (since its last seek reference)
+            /// starts.
+            stretch: u64,
+            /// For an object: the key hashes of the current stretch's members.
+            keys: Vec<(u32, u32)>,
+            /// For an object: whether it has member seek references (so it keeps filters).
+            wide: bool,
         }
         let mut refs = Vec::new();
-        let mut close = |open: &mut Vec<Open>, end: u64| {
+        let mut filters = Vec::new();
+        let close = |open: &mut Vec<Open>,
+                     refs: &mut Vec<SubDocRef>,
+                     filters: &mut Vec<MemberFilter>,
+                     end: u64| {
             let node = open.pop().expect("an open node");
+            if node.wide {
+                let stretch = MemberFilter::new(node.path.clone(), node.stretch, end, &node.keys);
+                filters.push(stretch);
+            }
             // The root is always kept, so every lookup has a place to start.
             if end - node.start >= CHUNK_BYTES || node.path.is_root() || node.seek {
                 refs.push(SubDocRef {
@@ -79,28 +97,41 @@ impl OffsetIndex {
                 .last()
                 .is_some_and(|o| !o.path.is_prefix_of(&path) || o.path == path)
             {
-                close(&mut open, offset);
+                close(&mut open, &mut refs, &mut filters, offset);
             }
-            // Every SEEK_BYTES into an array, an element is kept.
+            // Every SEEK_BYTES into a container, an element or member is kept.
             let mut seek = false;
-            if let (Some(Segment::Index(_)), Some(array)) = (path.last(), open.last_mut()) {
-                if offset - array.last_seek >= SEEK_BYTES {
-                    array.last_seek = offset;
+            if let (Some(last), Some(parent)) = (path.last(), open.last_mut()) {
+                let member = !matches!(last, Segment::Index(_));
+                if offset - parent.stretch >= SEEK_BYTES {
                     seek = true;
+                    if member {
+                        let keys = std::mem::take(&mut parent.keys);
+                        let stretch = parent.path.clone();
+                        filters.push(MemberFilter::new(stretch, parent.stretch, offset, &keys));
+                        parent.wide = true;
+                    }
+                    parent.stretch = offset;
+                }
+                if member {
+                    parent.keys.push(key_hashes(last));
                 }
             }
             open.push(Open {
                 start: offset,
                 path,
                 seek,
-                last_seek: offset,
+                stretch: offset,
+                keys: Vec::new(),
+                wide: false,
             });
         }
         while !open.is_empty() {
-            close(&mut open, total);
+            close(&mut open, &mut refs, &mut filters, total);
         }
         refs.sort_by_key(|r| r.offset);
-        OffsetIndex { refs, ops }
+        filters.sort_by_key(|f| f.start);
+        OffsetIndex { refs, ops, filters }
     }
 
     /// Whether the bytes of `target` (below `ancestor`) are exactly its value: no op or style
@@ -121,13 +152,45 @@ impl OffsetIndex {
             .max_by_key(|r| r.path.len())
     }
 
-    /// The last reference before `target` from which a forward walk reaches it: one at or
-    /// above it, or an earlier element of an array on its way.
-    pub fn seek(&self, target: &KPath) -> Option<&SubDocRef> {
-        self.refs
+    /// The references from which a forward walk may reach `target`, nearest first: ones at or
+    /// above it, earlier elements of arrays on its way, and members of objects on its way that
+    /// start a stretch whose filter may hold the key wanted. Each comes with where its walk
+    /// gives up (relative to the reference): the end of its stretch for a member, as a filter
+    /// can let a key through that the stretch does not hold. A walk from any other reference
+    /// is conclusive.
+    pub fn seek(&self, target: &KPath) -> Vec<(&SubDocRef, Option<u64>)> {
+        let mut found: Vec<(&SubDocRef, Option<u64>)> = self
+            .refs
             .iter()
-            .filter(|r| leads_to(&r.path, target))
-            .max_by_key(|r| r.offset)
+            .filter_map(|r| self.leads_to(r, target).map(|limit| (r, limit)))
+            .collect();
+        found.sort_by_key(|(r, _)| std::cmp::Reverse(r.offset));
+        found
+    }
+
+    /// Whether a walk forward from the node of `from` may reach `target` (`Some`), and where
+    /// it gives up if not conclusive.
+    fn leads_to(&self, from: &SubDocRef, target: &KPath) -> Option<Option<u64>> {
+        if from.path.is_prefix_of(target) {
+            return Some(None);
+        }
+        let (last, parent) = from.path.segments().split_last()?;
+        if !target.segments().starts_with(parent) {
+            return None;
+        }
+        match (last, target.segments().get(parent.len())?) {
+            (Segment::Index(at), Segment::Index(t)) => (t >= at).then_some(None),
+            (
+                Segment::Field(_) | Segment::Sparse(_),
+                key @ (Segment::Field(_) | Segment::Sparse(_)),
+            ) => self
+                .filters
+                .iter()
+                .find(|f| f.start == from.offset && f.object.segments() == parent)
+                .filter(|f| f.may_hold(key))
+                .map(|f| Some(f.end - from.offset)),
+            _ => None,
+        }
     }
 }
 
@@ -203,19 +266,6 @@ pub fn scan_offsets(reader: impl Read, total: u64) -> Option<OffsetIndex> {
     Some(OffsetIndex::from_starts(starts, ops, total))
 }
 
-/// Whether a walk forward from the node at `from` reaches `target`: `from` is at or above it,
-/// or is an earlier element of an array on its way.
-fn leads_to(from: &KPath, target: &KPath) -> bool {
-    if from.is_prefix_of(target) {
-        return true;
-    }
-    let Some((Segment::Index(at), parent)) = from.segments().split_last() else {
-        return false;
-    };
-    target.segments().starts_with(parent)
-        && matches!(target.segments().get(parent.len()), Some(Segment::Index(t)) if t >= at)
-}
-
 /// A reader of `file[payload + r.offset .. payload + len]` positioned at the node of `r`, whose
 /// walk may continue past that node to its later siblings (for [`seek_to`]).
 pub fn reader_at(
@@ -229,29 +279,54 @@ pub fn reader_at(
 }
 
 /// Moves `reader` (positioned at the start of the node at `from`, see [`reader_at`]) to the
-/// node at `to`, returning that node's first event; `None` if the path does not lead there.
-/// `from` is at or above `to`, or an earlier element of an array on the way to it.
-pub fn seek_to<R: Read>(reader: &mut EventReader<R>, from: &KPath, to: &KPath) -> Option<Event> {
+/// node at `to`, returning that node's first event; `None` if the path does not lead there
+/// (or, walking members, not before offset `give_up_at`). `from` is at or above `to`, or an
+/// earlier element or member of a container on the way (see [`OffsetIndex::seek`]).
+pub fn seek_to<R: Read>(
+    reader: &mut EventReader<R>,
+    from: &KPath,
+    to: &KPath,
+    give_up_at: Option<u64>,
+) -> Option<Event> {
     if from.is_prefix_of(to) {
         return descend(reader, from, to);
     }
-    let (Segment::Index(at), parent) = from.segments().split_last()? else {
-        return None;
-    };
-    let Some(Segment::Index(target)) = to.segments().get(parent.len()) else {
-        return None;
-    };
-    // Walk the array from element `at` to element `target`, then down.
+    let (last, parent) = from.segments().split_last()?;
+    let wanted = to.segments().get(parent.len())?;
     let mut event = reader.next_event().ok()??;
-    for _ in *at..*target {
-        if matches!(event, Event::EndArray) {
-            return None;
+    match (last, wanted) {
+        // Walk the array from element `at` to element `target`.
+        (Segment::Index(at), Segment::Index(target)) => {
+            for _ in *at..*target {
+                if matches!(event, Event::EndArray) {
+                    return None;
+                }
+                reader.skip_value(&event).ok()?;
+                event = reader.next_event().ok()??;
+            }
+            if matches!(event, Event::EndArray) {
+                return None;
+            }
         }
-        reader.skip_value(&event).ok()?;
-        event = reader.next_event().ok()??;
-    }
-    if matches!(event, Event::EndArray) {
-        return None;
+        // Walk the object's members from `from` on until the key wanted, or the stretch end.
+        (Segment::Field(_) | Segment::Sparse(_), Segment::Field(_) | Segment::Sparse(_)) => {
+            if last != wanted {
+                loop {
+                    reader.skip_value(&event).ok()?;
+                    let Event::Key(key) = reader.next_event().ok()?? else {
+                        return None;
+                    };
+                    event = reader.next_event().ok()??;
+                    if give_up_at.is_some_and(|end| reader.node_offset() >= end) {
+                        return None;
+                    }
+                    if Segment::of_key(&key).as_ref() == Some(wanted) {
+                        break;
+                    }
+                }
+            }
+        }
+        _ => return None,
     }
     descend_from(reader, event, &to.segments()[parent.len() + 1..])
 }

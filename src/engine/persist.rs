@@ -3,6 +3,7 @@
 
 use super::entry::End;
 use super::error::Result;
+use super::filter::MemberFilter;
 use super::index::{EntryRef, Index};
 use super::offsets::{OffsetIndex, SubDocRef};
 use std::collections::HashMap;
@@ -25,7 +26,7 @@ use crate::kpath::KPath;
 use crate::storage::BlockFile;
 
 const MAGIC: &[u8; 8] = b"TNYINDEX";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 /// Header bytes: magic, version, max commit, tx sequence, level0 end, compact end, payload
 /// length, payload CRC, header CRC.
 pub const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8 + 8 + 8 + 4 + 4;
@@ -87,6 +88,16 @@ fn encode(index: &Index, offsets: &Offsets) -> Vec<u8> {
         put_u64(&mut out, index.ops.len() as u64);
         for path in &index.ops {
             put_path(&mut out, path);
+        }
+        put_u64(&mut out, index.filters.len() as u64);
+        for f in &index.filters {
+            put_path(&mut out, &f.object);
+            put_u64(&mut out, f.start);
+            put_u64(&mut out, f.end);
+            put_u64(&mut out, f.bits.len() as u64);
+            for word in &f.bits {
+                put_u64(&mut out, *word);
+            }
         }
     }
     out
@@ -164,7 +175,24 @@ fn decode(bytes: &[u8]) -> Option<(Index, Offsets)> {
         let ops = (0..r.u64()?)
             .map(|_| r.path())
             .collect::<Option<Vec<_>>>()?;
-        offsets.insert((level, pos), Arc::new(OffsetIndex { refs, ops }));
+        let filters = (0..r.u64()?)
+            .map(|_| {
+                let (object, start, end) = (r.path()?, r.u64()?, r.u64()?);
+                let words = r.u64()?;
+                // Each word is 8 bytes: a count the payload cannot hold is corruption.
+                if words > (r.bytes.len() - r.at) as u64 / 8 {
+                    return None;
+                }
+                let bits = (0..words).map(|_| r.u64()).collect::<Option<Vec<_>>>()?;
+                Some(MemberFilter {
+                    object,
+                    start,
+                    end,
+                    bits,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        offsets.insert((level, pos), Arc::new(OffsetIndex { refs, ops, filters }));
     }
     (r.at == bytes.len()).then_some((index, offsets))
 }

@@ -201,9 +201,18 @@ impl Store {
             None if !offsets.plain_between(&ancestor, &target) => return Ok(None),
             None => {}
         }
-        let from = offsets.seek(&target).unwrap_or(start);
-        let mut events = reader_at(from);
-        Ok(seek_to(&mut events, &from.path, &target).map(|first| (events, first)))
+        // The nearest place to walk from; a member let through by a key filter may not hold
+        // the key, then the next one is tried.
+        for (from, give_up_at) in offsets.seek(&target) {
+            let mut events = reader_at(from);
+            if let Some(first) = seek_to(&mut events, &from.path, &target, give_up_at) {
+                return Ok(Some((events, first)));
+            }
+            if give_up_at.is_none() {
+                return Ok(None);
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -1,0 +1,92 @@
+//! Member filters: which keys a stretch of a wide object may hold.
+//!
+//! The members of an object are in no order a path can tell, so seek references into a wide
+//! object only help when the reader knows which stretch of members holds the key it wants. An
+//! offset index keeps, for every stretch of [`SEEK_BYTES`](super::SEEK_BYTES) of a wide
+//! object, a Bloom filter of its member keys: no false negatives, about 1 % false positives.
+
+use crate::kpath::{KPath, Segment};
+
+/// Filter bits per key (about 1 % false positives with [`PROBES`]).
+const BITS_PER_KEY: usize = 10;
+/// Bits tested per key.
+const PROBES: u32 = 7;
+
+/// The keys of the members of `object` whose values start in `start..end` of the payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberFilter {
+    /// The object.
+    pub object: KPath,
+    /// Where the stretch starts: the value of its first member, or the object itself.
+    pub start: u64,
+    /// Where the next stretch (or the object's end) starts.
+    pub end: u64,
+    /// The Bloom filter's bits.
+    pub bits: Vec<u64>,
+}
+
+/// The two hashes of a member key (stable: they are persisted).
+pub fn key_hashes(key: &Segment) -> (u32, u32) {
+    let bytes: Vec<u8> = match key {
+        Segment::Field(name) => [b"f".as_slice(), name.as_bytes()].concat(),
+        Segment::Sparse(n) => [b"s".as_slice(), &n.to_le_bytes()].concat(),
+        other => other.to_string().into_bytes(),
+    };
+    let first = crc32c::crc32c(&bytes);
+    let second = crc32c::crc32c_append(0x9E37_79B9, &bytes) | 1;
+    (first, second)
+}
+
+impl MemberFilter {
+    /// A filter of the keys with `hashes`.
+    pub fn new(object: KPath, start: u64, end: u64, hashes: &[(u32, u32)]) -> Self {
+        let words = (hashes.len() * BITS_PER_KEY).div_ceil(64).max(1);
+        let mut bits = vec![0u64; words];
+        for &(first, second) in hashes {
+            for bit in probes(first, second, words) {
+                bits[bit / 64] |= 1 << (bit % 64);
+            }
+        }
+        MemberFilter {
+            object,
+            start,
+            end,
+            bits,
+        }
+    }
+
+    /// Whether the stretch may hold a member `key` (never `false` when it does).
+    pub fn may_hold(&self, key: &Segment) -> bool {
+        let (first, second) = key_hashes(key);
+        probes(first, second, self.bits.len())
+            .all(|bit| self.bits[bit / 64] & (1 << (bit % 64)) != 0)
+    }
+}
+
+/// The bits a key sets in a filter of `words` words (double hashing).
+fn probes(first: u32, second: u32, words: usize) -> impl Iterator<Item = usize> {
+    let size = (words * 64) as u64;
+    (0..PROBES)
+        .map(move |i| ((u64::from(first) + u64::from(i) * u64::from(second)) % size) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_hold_their_keys_and_few_others() {
+        let keys: Vec<Segment> = (0..500)
+            .map(|i| Segment::Field(format!("user{i}").into()))
+            .collect();
+        let hashes: Vec<_> = keys.iter().map(key_hashes).collect();
+        let filter = MemberFilter::new(KPath::root(), 0, 1, &hashes);
+        assert!(keys.iter().all(|k| filter.may_hold(k)));
+        let others = (500..10_500)
+            .filter(|i| filter.may_hold(&Segment::Field(format!("user{i}").into())))
+            .count();
+        assert!(others < 300, "{others} of 10,000 absent keys pass");
+        let sparse = MemberFilter::new(KPath::root(), 0, 1, &[key_hashes(&Segment::Sparse(3))]);
+        assert!(sparse.may_hold(&Segment::Sparse(3)));
+    }
+}
