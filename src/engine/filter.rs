@@ -32,9 +32,8 @@ pub fn key_hashes(key: &Segment) -> (u32, u32) {
         Segment::Sparse(n) => [b"s".as_slice(), &n.to_le_bytes()].concat(),
         other => other.to_string().into_bytes(),
     };
-    let first = crc32c::crc32c(&bytes);
-    let second = crc32c::crc32c_append(0x9E37_79B9, &bytes) | 1;
-    (first, second)
+    let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
+    (hash as u32, (hash >> 32) as u32 | 1)
 }
 
 impl MemberFilter {

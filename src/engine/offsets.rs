@@ -158,12 +158,45 @@ impl OffsetIndex {
     /// gives up (relative to the reference): the end of its stretch for a member, as a filter
     /// can let a key through that the stretch does not hold. A walk from any other reference
     /// is conclusive.
+    /// None at all when key filters prove `target` absent. Below a wide object (the deepest on
+    /// the way), only its stretches that may hold the key wanted (each walk bounded by its
+    /// stretch) and references inside that member are tried: together they cover every place
+    /// the member could be.
     pub fn seek(&self, target: &KPath) -> Vec<(&SubDocRef, Option<u64>)> {
-        let mut found: Vec<(&SubDocRef, Option<u64>)> = self
-            .refs
-            .iter()
-            .filter_map(|r| self.leads_to(r, target).map(|limit| (r, limit)))
-            .collect();
+        let segments = target.segments();
+        let wide = (0..segments.len()).rev().find(|&depth| {
+            matches!(segments[depth], Segment::Field(_) | Segment::Sparse(_))
+                && self
+                    .filters
+                    .iter()
+                    .any(|f| f.object.segments() == &segments[..depth])
+        });
+        let mut found: Vec<(&SubDocRef, Option<u64>)> = match wide {
+            None => self
+                .refs
+                .iter()
+                .filter_map(|r| self.leads_to(r, target).map(|limit| (r, limit)))
+                .collect(),
+            Some(depth) => self
+                .refs
+                .iter()
+                .filter_map(|r| {
+                    if r.path.segments() == &segments[..depth] {
+                        // The object itself starts its first stretch.
+                        return self
+                            .filters
+                            .iter()
+                            .find(|f| f.start == r.offset && f.object == r.path)
+                            .filter(|f| f.may_hold(&segments[depth]))
+                            .map(|f| (r, Some(f.end - r.offset)));
+                    }
+                    if r.path.len() <= depth {
+                        return None;
+                    }
+                    self.leads_to(r, target).map(|limit| (r, limit))
+                })
+                .collect(),
+        };
         found.sort_by_key(|(r, _)| std::cmp::Reverse(r.offset));
         found
     }
@@ -289,7 +322,26 @@ pub fn seek_to<R: Read>(
     give_up_at: Option<u64>,
 ) -> Option<Event> {
     if from.is_prefix_of(to) {
-        return descend(reader, from, to);
+        let (Some(end), Some(wanted)) = (give_up_at, to.segments().get(from.len())) else {
+            return descend(reader, from, to);
+        };
+        // `from` is a wide object: walk the members of its first stretch.
+        let Event::BeginObject(_) = reader.next_event().ok()?? else {
+            return None;
+        };
+        loop {
+            let Event::Key(key) = reader.next_event().ok()?? else {
+                return None;
+            };
+            let event = reader.next_event().ok()??;
+            if reader.node_offset() >= end {
+                return None;
+            }
+            if Segment::of_key(&key).as_ref() == Some(wanted) {
+                return descend_from(reader, event, &to.segments()[from.len() + 1..]);
+            }
+            reader.skip_value(&event).ok()?;
+        }
     }
     let (last, parent) = from.segments().split_last()?;
     let wanted = to.segments().get(parent.len())?;

@@ -131,6 +131,13 @@ impl<R: Read> PatchedValue<R> {
         }
     }
 
+    /// Whether later patches are applied to the value.
+    pub(crate) fn has_patches(&self) -> bool {
+        self.start
+            .as_ref()
+            .is_some_and(|(_, chain)| !chain.is_empty())
+    }
+
     /// Lets untouched containers come out as [`Chunk::Raw`] bytes (much faster to copy than
     /// events, for a consumer that writes wire text).
     pub(crate) fn with_raw_copies(mut self) -> Self {

@@ -1,5 +1,6 @@
 //! Reading a path at a commit: planning which entries to apply, and applying them.
 
+use super::stream::Located;
 use super::{span, Candidate, Store};
 use crate::engine::classify::is_merge;
 use crate::engine::entry::corrupt;
@@ -105,6 +106,9 @@ impl Store {
             // Nothing here: the parent says whether that is "absent" or a kind/range error.
             None => {
                 let (parent, last) = path.split_last().expect("not the root");
+                if let Some(found) = self.absent_below_parent(&parent, &last, commit)? {
+                    return Ok(found);
+                }
                 match self.read_at(&parent, commit)? {
                     Some(node) => Ok(get(&node, &last)?.cloned()),
                     None => Ok(None),
@@ -119,16 +123,23 @@ impl Store {
     pub(super) fn start_value(&mut self, c: Candidate, path: &KPath) -> Result<Option<Node>> {
         let key = (c.level, c.entry.pos);
         if !self.cache.contains_key(&key) && self.offsets.contains_key(&key) {
-            if let Some((mut events, first)) = self.locate_in_entry(c, path)? {
-                self.stats.read_from_offsets += 1;
-                let file = if c.level == 0 {
-                    self.level0.name()
-                } else {
-                    self.compact.name()
-                };
-                return build_node(first, &mut events)
-                    .map(Some)
-                    .map_err(|e| corrupt(file, c.entry.pos, format!("bad entry text: {e}")));
+            match self.locate_in_entry(c, path)? {
+                Located::Found(mut events, first) => {
+                    self.stats.read_from_offsets += 1;
+                    let file = if c.level == 0 {
+                        self.level0.name()
+                    } else {
+                        self.compact.name()
+                    };
+                    return build_node(first, &mut events)
+                        .map(Some)
+                        .map_err(|e| corrupt(file, c.entry.pos, format!("bad entry text: {e}")));
+                }
+                Located::Absent => {
+                    self.stats.read_from_offsets += 1;
+                    return Ok(None);
+                }
+                Located::Unknown => {}
             }
         }
         let entry = self.load(c.level, c.entry.pos)?;

@@ -52,6 +52,7 @@ impl Store {
         self.check_open()?;
         if (1..=self.head).contains(&commit) {
             if let Some(value) = self.patched_from_log(path, commit)? {
+                self.count_streamed(&value);
                 let source = match format {
                     TextFormat::Wire => Source::LogWire(
                         Box::new(value.with_raw_copies()),
@@ -74,12 +75,43 @@ impl Store {
         self.check_open()?;
         if (1..=self.head).contains(&commit) {
             if let Some(value) = self.patched_from_log(path, commit)? {
+                self.count_streamed(&value);
                 return Ok(Some(EventStream(Events::Log(Box::new(value)))));
             }
         }
         Ok(self
             .read_at(path, commit)?
             .map(|value| EventStream(Events::Built(NodeEvents::new(value)))))
+    }
+
+    fn count_streamed(&mut self, value: &PatchedValue<RangeReader>) {
+        self.stats.streamed_from_log += 1;
+        if value.has_patches() {
+            self.stats.streamed_patched += 1;
+        }
+    }
+
+    /// What `path` holds as of `commit` when that is nothing, as far as its parent's first
+    /// event tells without building the parent: `Some(None)` below an object or `null`, the
+    /// error or `None` `get` gives below a scalar; `None` when the parent must be read whole.
+    pub(super) fn absent_below_parent(
+        &mut self,
+        parent: &KPath,
+        last: &KPath,
+        commit: u64,
+    ) -> Result<Option<Option<Node>>> {
+        if !(1..=self.head).contains(&commit) {
+            return Ok(None);
+        }
+        let Some(mut value) = self.patched_from_log(parent, commit)? else {
+            return Ok(None);
+        };
+        let object_member = matches!(last.segments(), [Segment::Field(_) | Segment::Sparse(_)]);
+        Ok(match value.next_event()? {
+            Some(Event::BeginObject(_)) if object_member => Some(None),
+            Some(Event::Scalar(node)) => Some(crate::kpath::get(&node, last)?.cloned()),
+            _ => None,
+        })
     }
 
     /// The value at `path` as of `commit` as events streamed from the entry that last replaced
@@ -120,20 +152,16 @@ impl Store {
         {
             return Ok(None);
         }
-        let Some((events, first)) = self.locate_in_entry(start, path)? else {
+        let Located::Found(events, first) = self.locate_in_entry(start, path)? else {
             return Ok(None);
         };
-        self.stats.streamed_from_log += 1;
-        if !patches.is_empty() {
-            self.stats.streamed_patched += 1;
-        }
         let file = if start.level == 0 {
             self.level0.name()
         } else {
             self.compact.name()
         };
         Ok(Some(PatchedValue::new(
-            events,
+            *events,
             first,
             patches,
             file,
@@ -143,14 +171,11 @@ impl Store {
 
     /// An event reader positioned after the first event of `path`'s value inside the entry of
     /// candidate `c` (which replaced an ancestor, or inserted the value at the path itself);
-    /// `None` when that entry has no offset index or the shape needs the general path.
-    pub(super) fn locate_in_entry(
-        &mut self,
-        c: Candidate,
-        path: &KPath,
-    ) -> Result<Option<(EventReader<RangeReader>, Event)>> {
+    /// or that the entry holds nothing there; or `Unknown` when the entry has no offset index
+    /// or the shape needs the general path.
+    pub(super) fn locate_in_entry(&mut self, c: Candidate, path: &KPath) -> Result<Located> {
         let Some(offsets) = self.offsets.get(&(c.level, c.entry.pos)).cloned() else {
-            return Ok(None);
+            return Ok(Located::Unknown);
         };
         let depth = c.ancestor_depth.expect("an ancestor end");
         let mut target = vec![Segment::Field("patch".into())];
@@ -167,11 +192,11 @@ impl Store {
         let reader_at = |r: &SubDocRef| reader_at(log.shared_file(), payload, len, r);
         // The patch node at the ancestor must be a plain value or an `!insert` of one.
         let Some(start) = offsets.nearest(&ancestor) else {
-            return Ok(None);
+            return Ok(Located::Unknown);
         };
         let mut events = reader_at(start);
         let Some(ancestor_event) = descend(&mut events, &start.path, &ancestor) else {
-            return Ok(None);
+            return Ok(Located::Unknown);
         };
         let tag = match &ancestor_event {
             Event::BeginObject(tag) | Event::BeginArray(tag) => tag.clone(),
@@ -186,9 +211,9 @@ impl Store {
                 .as_deref()
                 != Some("insert")
             {
-                return Ok(None);
+                return Ok(Located::Unknown);
             }
-            return Ok(Some((events, without_insert(ancestor_event)?)));
+            return Ok(Located::Found(Box::new(events), without_insert(ancestor_event)?));
         }
         // A strict ancestor must be an `!insert`, under which every tag is data, or plain data
         // with no op between it and the value.
@@ -197,23 +222,34 @@ impl Store {
             .as_deref()
         {
             Some("insert") => {}
-            Some(_) => return Ok(None),
-            None if !offsets.plain_between(&ancestor, &target) => return Ok(None),
+            Some(_) => return Ok(Located::Unknown),
+            None if !offsets.plain_between(&ancestor, &target) => return Ok(Located::Unknown),
             None => {}
         }
         // The nearest place to walk from; a member let through by a key filter may not hold
-        // the key, then the next one is tried.
+        // the key, then the next one is tried. A walk from anywhere else is conclusive, and no
+        // place at all means the key filters prove the path absent.
         for (from, give_up_at) in offsets.seek(&target) {
             let mut events = reader_at(from);
             if let Some(first) = seek_to(&mut events, &from.path, &target, give_up_at) {
-                return Ok(Some((events, first)));
+                return Ok(Located::Found(Box::new(events), first));
             }
             if give_up_at.is_none() {
-                return Ok(None);
+                break;
             }
         }
-        Ok(None)
+        Ok(Located::Absent)
     }
+}
+
+/// Where a path's value is inside an entry (see `Store::locate_in_entry`).
+pub(super) enum Located {
+    /// A reader just after the value's first event, and that event.
+    Found(Box<EventReader<RangeReader>>, Event),
+    /// The entry holds nothing at the path (or the path does not fit what it holds).
+    Absent,
+    /// The entry cannot tell without being read whole.
+    Unknown,
 }
 
 /// The first event of a value inserted by `!insert` (carried in `first`'s tag) as it reads
