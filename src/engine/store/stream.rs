@@ -213,7 +213,10 @@ impl Store {
             {
                 return Ok(Located::Unknown);
             }
-            return Ok(Located::Found(Box::new(events), without_insert(ancestor_event)?));
+            return Ok(Located::Found(
+                Box::new(events),
+                without_insert(ancestor_event)?,
+            ));
         }
         // A strict ancestor must be an `!insert`, under which every tag is data, or plain data
         // with no op between it and the value.
