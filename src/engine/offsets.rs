@@ -158,10 +158,11 @@ impl OffsetIndex {
     /// gives up (relative to the reference): the end of its stretch for a member, as a filter
     /// can let a key through that the stretch does not hold. A walk from any other reference
     /// is conclusive.
-    /// None at all when key filters prove `target` absent. Below a wide object (the deepest on
-    /// the way), only its stretches that may hold the key wanted (each walk bounded by its
-    /// stretch) and references inside that member are tried: together they cover every place
-    /// the member could be.
+    ///
+    /// Below a wide object (the deepest on the way), only its stretches that may hold the key
+    /// wanted (the object's own reference starts the first) and references inside that member
+    /// are tried: together they cover every place the member could be. None at all means the
+    /// key filters prove `target` absent.
     pub fn seek(&self, target: &KPath) -> Vec<(&SubDocRef, Option<u64>)> {
         let segments = target.segments();
         let wide = (0..segments.len()).rev().find(|&depth| {
@@ -171,32 +172,17 @@ impl OffsetIndex {
                     .iter()
                     .any(|f| f.object.segments() == &segments[..depth])
         });
-        let mut found: Vec<(&SubDocRef, Option<u64>)> = match wide {
-            None => self
-                .refs
-                .iter()
-                .filter_map(|r| self.leads_to(r, target).map(|limit| (r, limit)))
-                .collect(),
-            Some(depth) => self
-                .refs
-                .iter()
-                .filter_map(|r| {
-                    if r.path.segments() == &segments[..depth] {
-                        // The object itself starts its first stretch.
-                        return self
-                            .filters
-                            .iter()
-                            .find(|f| f.start == r.offset && f.object == r.path)
-                            .filter(|f| f.may_hold(&segments[depth]))
-                            .map(|f| (r, Some(f.end - r.offset)));
-                    }
-                    if r.path.len() <= depth {
-                        return None;
-                    }
-                    self.leads_to(r, target).map(|limit| (r, limit))
-                })
-                .collect(),
-        };
+        let mut found: Vec<(&SubDocRef, Option<u64>)> = self
+            .refs
+            .iter()
+            .filter_map(|r| match wide {
+                Some(depth) if r.path.segments() == &segments[..depth] => {
+                    self.stretch_walk(&segments[..depth], r, &segments[depth])
+                }
+                Some(depth) if r.path.len() <= depth => None,
+                _ => self.leads_to(r, target).map(|limit| (r, limit)),
+            })
+            .collect();
         found.sort_by_key(|(r, _)| std::cmp::Reverse(r.offset));
         found
     }
@@ -216,14 +202,27 @@ impl OffsetIndex {
             (
                 Segment::Field(_) | Segment::Sparse(_),
                 key @ (Segment::Field(_) | Segment::Sparse(_)),
-            ) => self
-                .filters
-                .iter()
-                .find(|f| f.start == from.offset && f.object.segments() == parent)
-                .filter(|f| f.may_hold(key))
-                .map(|f| Some(f.end - from.offset)),
+            ) => self.stretch_walk(parent, from, key).map(|(_, limit)| limit),
             _ => None,
         }
+    }
+
+    /// A walk from `from`, which starts a stretch of `object`, bounded by that stretch, if its
+    /// filter may hold `key`.
+    fn stretch_walk<'a>(
+        &self,
+        object: &[Segment],
+        from: &'a SubDocRef,
+        key: &Segment,
+    ) -> Option<(&'a SubDocRef, Option<u64>)> {
+        // Filters are sorted by start; stretches of nested objects may share one.
+        let first = self.filters.partition_point(|f| f.start < from.offset);
+        self.filters[first..]
+            .iter()
+            .take_while(|f| f.start == from.offset)
+            .find(|f| f.object.segments() == object)
+            .filter(|f| f.may_hold(key))
+            .map(|f| (from, Some(f.end - from.offset)))
     }
 }
 
