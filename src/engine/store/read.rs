@@ -268,15 +268,17 @@ impl Store {
 
 /// The patch node at `segments` below `root`, following object merges only.
 pub(super) fn sub_patch<'a>(root: &'a Node, segments: &[Segment]) -> Option<&'a Node> {
-    let mut node = root;
-    for segment in segments {
-        node = node
-            .as_object()?
-            .iter()
-            .find(|(k, _)| Segment::of_key(k).as_ref() == Some(segment))
-            .map(|(_, v)| v)?;
-    }
-    Some(node)
+    segments
+        .iter()
+        .try_fold(root, |node, segment| child_at(node, segment))
+}
+
+/// The member of object node `node` at `segment`.
+fn child_at<'a>(node: &'a Node, segment: &Segment) -> Option<&'a Node> {
+    node.as_object()?
+        .iter()
+        .find(|(k, _)| Segment::of_key(k).as_ref() == Some(segment))
+        .map(|(_, v)| v)
 }
 
 /// What an independent end yields whatever the state was.
@@ -305,38 +307,40 @@ pub(super) fn effect(
 /// the patch does not reach that far (it changes nothing there). An entry whose patch is not a
 /// merge above the path is one without ends (an empty merge) or comes from a malformed index.
 pub(super) fn patch_at<'a>(root: &'a Node, segments: &[Segment]) -> Option<&'a Node> {
-    let Some((first, rest)) = segments.split_first() else {
-        return Some(root);
-    };
-    if !is_merge(root) {
-        return None;
+    match reach(root, segments) {
+        Reach::At(node) => Some(node),
+        Reach::Stops | Reach::Blocked => None,
     }
-    let (_, child) = root
-        .as_object()?
-        .iter()
-        .find(|(k, _)| Segment::of_key(k).as_ref() == Some(first))?;
-    patch_at(child, rest)
 }
 
 /// Whether applying `patch` and then reading `segments` equals reading `segments` first and
 /// applying there what the patch has there ([`effect`]): every patch node above is a merge.
 pub(super) fn merges_down_to(patch: &Node, segments: &[Segment]) -> bool {
-    let mut node = patch;
+    !matches!(reach(patch, segments), Reach::Blocked)
+}
+
+/// How far a patch reaches towards a path through object merges.
+enum Reach<'a> {
+    /// To the path: the patch node there.
+    At(&'a Node),
+    /// A merge on the way does not mention the next key: nothing changes at the path.
+    Stops,
+    /// Something other than a merge on the way: its effect at the path is not a sub-patch.
+    Blocked,
+}
+
+fn reach<'a>(root: &'a Node, segments: &[Segment]) -> Reach<'a> {
+    let mut node = root;
     for segment in segments {
         if !is_merge(node) {
-            return false;
+            return Reach::Blocked;
         }
-        let child = node.as_object().and_then(|entries| {
-            entries
-                .iter()
-                .find(|(k, _)| Segment::of_key(k).as_ref() == Some(segment))
-        });
-        match child {
-            Some((_, child)) => node = child,
-            None => return true,
+        match child_at(node, segment) {
+            Some(child) => node = child,
+            None => return Reach::Stops,
         }
     }
-    true
+    Reach::At(node)
 }
 
 /// Whether an `!arraydiff` slot edit leaves one element where it acts (so indices can be

@@ -199,18 +199,14 @@ impl Store {
             return Ok(Located::Unknown);
         };
         let tag = match &ancestor_event {
-            Event::BeginObject(tag) | Event::BeginArray(tag) => tag.clone(),
-            Event::Scalar(node) => node.tag.clone(),
+            Event::BeginObject(tag) | Event::BeginArray(tag) => tag.as_deref(),
+            Event::Scalar(node) => node.tag(),
             _ => None,
         };
+        let op = tag.and_then(|t| op_name(&Node::null().with_tag(t)));
         if depth == path.len() {
             // The value itself was inserted: it reads as the `!insert` yields it.
-            if tag
-                .as_deref()
-                .and_then(|t| op_name(&Node::null().with_tag(t)))
-                .as_deref()
-                != Some("insert")
-            {
+            if op.as_deref() != Some("insert") {
                 return Ok(Located::Unknown);
             }
             return Ok(Located::Found(
@@ -220,10 +216,7 @@ impl Store {
         }
         // A strict ancestor must be an `!insert`, under which every tag is data, or plain data
         // with no op between it and the value.
-        match tag
-            .and_then(|t| op_name(&Node::null().with_tag(&t)))
-            .as_deref()
-        {
+        match op.as_deref() {
             Some("insert") => {}
             Some(_) => return Ok(Located::Unknown),
             None if !offsets.plain_between(&ancestor, &target) => return Ok(Located::Unknown),
