@@ -1,8 +1,8 @@
 //! [`ChunkEncoder`]: encodes a value incrementally, a bounded chunk of text at a time.
 
-use super::encode::{write_key, write_scalar};
+use super::encode::write_scalar;
 use super::ir::{Node, Value};
-use super::stream::Event;
+use super::stream::{Event, NodeEvents, TokenSink};
 
 /// The text format a [`ChunkEncoder`] writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,121 +13,58 @@ pub enum TextFormat {
     Json,
 }
 
-enum Frame {
-    Array { node: Node, next: usize },
-    Object { node: Node, next: usize },
+/// Writes a value's text in chunks, so a consumer can stream it without holding all the text:
+/// the value's events ([`NodeEvents`]) through a [`TokenSink`] or a [`JsonSink`].
+pub struct ChunkEncoder {
+    events: NodeEvents,
+    out: Out,
+    done: bool,
 }
 
-/// Writes a value's text in chunks, so a consumer can stream it without holding all the text.
-pub struct ChunkEncoder {
-    format: TextFormat,
-    stack: Vec<Frame>,
-    pending: Option<Node>,
+enum Out {
+    Wire(TokenSink<'static, Vec<u8>>),
+    Json(JsonSink),
+}
+
+impl Out {
+    fn pending(&self) -> usize {
+        match self {
+            Out::Wire(sink) => sink.get_ref().len(),
+            Out::Json(sink) => sink.pending().len(),
+        }
+    }
 }
 
 impl ChunkEncoder {
     /// An encoder of `node` in `format`.
     pub fn new(node: Node, format: TextFormat) -> Self {
+        let out = match format {
+            TextFormat::Wire => Out::Wire(TokenSink::new(Vec::new())),
+            TextFormat::Json => Out::Json(JsonSink::new()),
+        };
         ChunkEncoder {
-            format,
-            stack: Vec::new(),
-            pending: Some(node),
+            events: NodeEvents::new(node),
+            out,
+            done: false,
         }
-    }
-
-    /// Whether all the text has been produced.
-    pub fn is_done(&self) -> bool {
-        self.pending.is_none() && self.stack.is_empty()
     }
 
     /// The next chunk of at least `min_bytes` bytes (less only for the last), or `None` when done.
     pub fn next_chunk(&mut self, min_bytes: usize) -> Option<String> {
-        if self.is_done() {
-            return None;
-        }
-        let mut out = String::with_capacity(min_bytes + 64);
-        while out.len() < min_bytes && !self.is_done() {
-            self.step(&mut out);
-        }
-        Some(out)
-    }
-
-    fn open(&mut self, out: &mut String, node: Node) {
-        if self.format == TextFormat::Wire {
-            if let Some(tag) = &node.tag {
-                out.push_str(tag);
-                out.push(' ');
+        while !self.done && self.out.pending() < min_bytes {
+            match (self.events.next(), &mut self.out) {
+                (None, _) => self.done = true,
+                (Some(event), Out::Wire(sink)) => {
+                    sink.write(&event).expect("writing to memory");
+                }
+                (Some(event), Out::Json(sink)) => sink.write(&event),
             }
         }
-        match &node.value {
-            Value::Array(_) => {
-                out.push('[');
-                self.stack.push(Frame::Array { node, next: 0 });
-            }
-            Value::Object(_) => {
-                out.push('{');
-                self.stack.push(Frame::Object { node, next: 0 });
-            }
-            value => match self.format {
-                TextFormat::Wire => write_scalar(out, value),
-                TextFormat::Json => write_json_scalar(out, value),
-            },
-        }
-    }
-
-    fn step(&mut self, out: &mut String) {
-        if let Some(node) = self.pending.take() {
-            self.open(out, node);
-            return;
-        }
-        let separator = if self.format == TextFormat::Json {
-            ","
-        } else {
-            " "
+        let chunk = match &mut self.out {
+            Out::Wire(sink) => String::from_utf8(sink.take_output()).expect("wire text is UTF-8"),
+            Out::Json(sink) => sink.take_output(),
         };
-        let Some(top) = self.stack.last_mut() else {
-            return;
-        };
-        match top {
-            Frame::Array { node, next } => {
-                let items = node.as_array().expect("an array frame");
-                if *next == items.len() {
-                    out.push(']');
-                    self.stack.pop();
-                    return;
-                }
-                if *next > 0 {
-                    out.push_str(separator);
-                }
-                let item = items[*next].clone();
-                *next += 1;
-                self.open(out, item);
-            }
-            Frame::Object { node, next } => {
-                let entries = node.as_object().expect("an object frame");
-                if *next == entries.len() {
-                    out.push('}');
-                    self.stack.pop();
-                    return;
-                }
-                if *next > 0 {
-                    out.push_str(separator);
-                }
-                let (key, value) = entries[*next].clone();
-                *next += 1;
-                match self.format {
-                    TextFormat::Wire => {
-                        write_key(out, &key);
-                        out.push_str(": ");
-                    }
-                    TextFormat::Json => {
-                        write_json_string(out, &key.to_text());
-                        out.push(':');
-                    }
-                }
-                self.open(out, value);
-            }
-        }
+        (!chunk.is_empty()).then_some(chunk)
     }
 }
 
