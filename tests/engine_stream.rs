@@ -23,6 +23,18 @@ struct CountingDir {
     read: Arc<AtomicU64>,
 }
 
+impl CountingDir {
+    /// An empty directory, and its counter of bytes read.
+    fn new() -> (Self, Arc<AtomicU64>) {
+        let read = Arc::new(AtomicU64::new(0));
+        let dir = CountingDir {
+            inner: MemDir::new(),
+            read: read.clone(),
+        };
+        (dir, read)
+    }
+}
+
 struct CountingFile {
     inner: Box<dyn BlockFile>,
     read: Arc<AtomicU64>,
@@ -132,11 +144,7 @@ fn a_large_entry_streams_with_bounded_memory_and_small_reads() {
     let expected_b = hash_of(&encode_wire(
         get(&doc, &KPath::parse("b").unwrap()).unwrap().unwrap(),
     ));
-    let read = Arc::new(AtomicU64::new(0));
-    let dir = CountingDir {
-        inner: MemDir::new(),
-        read: read.clone(),
-    };
+    let (dir, read) = CountingDir::new();
     {
         let mut store = Store::open(&dir, Options::default()).unwrap();
         store
@@ -340,11 +348,7 @@ fn raw_copies_skip_brackets_inside_strings_and_tag_arguments() {
 #[test]
 fn compacted_entries_are_read_through_their_offset_index() {
     let doc = Node::object(vec![(Key::str("items"), items(40_000, "c"))]);
-    let read = Arc::new(AtomicU64::new(0));
-    let dir = CountingDir {
-        inner: MemDir::new(),
-        read: read.clone(),
-    };
+    let (dir, read) = CountingDir::new();
     let options = || Options {
         divisor: 2,
         ..Options::default()
@@ -448,11 +452,7 @@ proptest::proptest! {
 
 #[test]
 fn a_replacement_after_array_edits_makes_them_irrelevant_to_reads() {
-    let read = Arc::new(AtomicU64::new(0));
-    let dir = CountingDir {
-        inner: MemDir::new(),
-        read: read.clone(),
-    };
+    let (dir, read) = CountingDir::new();
     {
         let mut store = Store::open(&dir, Options::default()).unwrap();
         let doc = Node::object(vec![(Key::str("a"), items(20_000, "a"))]);
@@ -530,11 +530,7 @@ fn users(n: usize) -> Node {
 fn members_of_a_wide_object_are_found_through_key_filters() {
     let n = 40_000;
     let doc = Node::object(vec![(Key::str("users"), users(n))]);
-    let read = Arc::new(AtomicU64::new(0));
-    let dir = CountingDir {
-        inner: MemDir::new(),
-        read: read.clone(),
-    };
+    let (dir, read) = CountingDir::new();
     {
         let mut store = Store::open(&dir, Options::default()).unwrap();
         store
