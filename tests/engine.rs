@@ -9,7 +9,7 @@ use std::rc::Rc;
 use common::{field, text, tony};
 use tonystore::engine::{
     Durability, End, LogEntry, LogFile, Options, ScanEnd, Store, StoreError, TransactionBuffer,
-    Transactions, TxStatus,
+    Transactions, TxStatus, FRAME_HEADER, LOG_HEADER,
 };
 use tonystore::kpath::{get, KPath};
 use tonystore::storage::{BlockFile, FsDir, MemBlockFile, MemDir, StorageError, StoreDir};
@@ -86,7 +86,7 @@ fn frames_detect_every_kind_of_damage() {
     let mut log = LogFile::new(Box::new(file), 1 << 20).unwrap();
     let a = log.append(entry(1).to_wire().as_bytes()).unwrap();
     let b = log.append(entry(2).to_wire().as_bytes()).unwrap();
-    assert_eq!(a, 0);
+    assert_eq!(a, LOG_HEADER, "frames start after the file header");
     assert_eq!(log.read_entry(b).unwrap(), entry(2));
     let err = log.read_entry(b + 1).unwrap_err();
     assert!(
@@ -103,7 +103,7 @@ fn frames_detect_every_kind_of_damage() {
         small.append(&[b'x'; 17]),
         Err(StoreError::TooLarge { len: 17, max: 16 })
     ));
-    assert_eq!(small.end(), 0);
+    assert_eq!(small.end(), LOG_HEADER);
 }
 
 #[test]
@@ -142,8 +142,8 @@ fn a_flipped_byte_in_the_middle_is_corruption_and_a_torn_tail_is_cut() {
     let mut byte = [0u8];
     let second = {
         let mut header = [0u8; 4];
-        log.read_exact_at(0, &mut header).unwrap();
-        12 + u64::from(u32::from_be_bytes(header))
+        log.read_exact_at(LOG_HEADER, &mut header).unwrap();
+        LOG_HEADER + FRAME_HEADER + u64::from(u32::from_be_bytes(header))
     };
     log.read_exact_at(second + 20, &mut byte).unwrap();
     log.write_all_at(second + 20, &[byte[0] ^ 0x40]).unwrap();
@@ -166,7 +166,7 @@ fn scanning_reports_a_clean_end_and_a_truncation() {
     log.append(entry(1).to_wire().as_bytes()).unwrap();
     let mut seen = 0;
     assert_eq!(
-        log.scan(0, |_, _| {
+        log.scan(0, 0, |_, _| {
             seen += 1;
             Ok(())
         })
@@ -178,7 +178,7 @@ fn scanning_reports_a_clean_end_and_a_truncation() {
     log.file().write_all_at(end, &[0, 0, 0, 9, 1]).unwrap();
     let mut log = LogFile::new(Box::new(ReopenMem(log)), 1 << 20).unwrap();
     assert_eq!(
-        log.scan(0, |_, _| Ok(())).unwrap(),
+        log.scan(0, 0, |_, _| Ok(())).unwrap(),
         ScanEnd::TruncatedAt(end)
     );
 }

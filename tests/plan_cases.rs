@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use tonystore::engine::{
     Durability, LogEntry, LogFile, Options, ScanEnd, Store, StoreError, TransactionBuffer,
-    FRAME_HEADER,
+    FRAME_HEADER, LOG_HEADER, LOG_VERSION,
 };
 use tonystore::kpath::{extract_all, get, KPath};
 use tonystore::patch::patch;
@@ -251,7 +251,14 @@ fn step_1_4_7_nested_structures() {
 fn step_2_1_1_opening_a_store_creates_its_log() {
     let dir = MemDir::new();
     drop(store(&dir));
-    assert_eq!(dir.open("level0.log").unwrap().len().unwrap(), 0);
+    // An empty log is its 16-byte header: magic, format version, checksum.
+    let log = dir.open("level0.log").unwrap();
+    assert_eq!(log.len().unwrap(), LOG_HEADER);
+    let mut header = [0u8; 16];
+    log.read_exact_at(0, &mut header).unwrap();
+    assert_eq!(&header[..8], b"TNYSTLOG");
+    assert_eq!(&header[8..12], &LOG_VERSION.to_be_bytes());
+    assert_eq!(&header[12..], &crc32c::crc32c(&header[..12]).to_be_bytes());
 }
 
 #[test]
@@ -279,10 +286,10 @@ fn step_2_1_3_close_closes_the_file() {
 #[test]
 fn step_2_1_4_size_is_the_end_of_the_last_frame() {
     let mut log = log();
-    assert_eq!(log.end(), 0);
+    assert_eq!(log.end(), LOG_HEADER);
     let payload = entry(1, 1, "{a: 1}").to_wire();
     log.append(payload.as_bytes()).unwrap();
-    assert_eq!(log.end(), FRAME_HEADER + payload.len() as u64);
+    assert_eq!(log.end(), LOG_HEADER + FRAME_HEADER + payload.len() as u64);
     assert_eq!(log.file().len().unwrap(), log.end());
 }
 
@@ -316,25 +323,33 @@ fn step_2_1_5_an_open_reader_stays_consistent_while_the_writer_appends() {
     assert_eq!(store.stats().streamed_from_log, 1);
 }
 
-// Step 2.2: appending (decision: a 12-byte header — length, its checksum, the payload's).
+// Step 2.2: appending (decision: a 20-byte header — length, synced end, their checksum, the
+// payload's checksum).
 
 #[test]
 fn step_2_2_1_a_frame_is_a_big_endian_length_then_checksums_then_the_payload() {
     let mut log = log();
     let payload = b"!entry {commit: 1 tx: 1 time: 0 ends: {} patch: {}}";
     log.append(payload).unwrap();
+    log.sync().unwrap();
+    let second = log.append(payload).unwrap();
     let mut bytes = vec![0; FRAME_HEADER as usize + payload.len()];
-    log.file().read_exact_at(0, &mut bytes).unwrap();
+    log.file().read_exact_at(second, &mut bytes).unwrap();
     assert_eq!(&bytes[..4], &(payload.len() as u32).to_be_bytes());
-    assert_eq!(&bytes[4..8], &crc32c::crc32c(&bytes[..4]).to_be_bytes());
-    assert_eq!(&bytes[8..12], &crc32c::crc32c(payload).to_be_bytes());
-    assert_eq!(&bytes[12..], payload);
+    assert_eq!(
+        &bytes[4..12],
+        &second.to_be_bytes(),
+        "the synced end: the log was synced up to this frame"
+    );
+    assert_eq!(&bytes[12..16], &crc32c::crc32c(&bytes[..12]).to_be_bytes());
+    assert_eq!(&bytes[16..20], &crc32c::crc32c(payload).to_be_bytes());
+    assert_eq!(&bytes[20..], payload);
 }
 
 #[test]
 fn step_2_2_2_and_3_positions_follow_each_other() {
     let mut log = log();
-    let mut expected = 0;
+    let mut expected = LOG_HEADER;
     for i in 1..=5 {
         let payload = entry(i, i, "{a: 1}").to_wire();
         assert_eq!(log.append(payload.as_bytes()).unwrap(), expected);
@@ -374,7 +389,7 @@ fn step_2_3_1_to_3_and_7_reads_the_entry_at_each_offset() {
         .iter()
         .map(|e| log.append(e.to_wire().as_bytes()).unwrap())
         .collect();
-    assert_eq!(positions[0], 0);
+    assert_eq!(positions[0], LOG_HEADER);
     for (pos, e) in positions.iter().zip(&entries).rev() {
         assert_eq!(&log.read_entry(*pos).unwrap(), e);
     }
@@ -438,7 +453,7 @@ fn step_2_3_8_an_entry_streams_through_a_token_source_over_its_bytes() {
 fn scan_all(log: &mut LogFile, from: u64) -> (Vec<(u64, u64)>, ScanEnd) {
     let mut seen = Vec::new();
     let end = log
-        .scan(from, |pos, e| {
+        .scan(from, from, |pos, e| {
             seen.push((pos, e.commit));
             Ok(())
         })
@@ -474,12 +489,14 @@ fn step_2_4_5_an_empty_log_has_no_entries() {
 
 #[test]
 fn step_2_4_6_a_bad_tail_is_cut_and_a_bad_middle_is_an_error() {
+    // Synced frames: damage before a frame that records the sync is corruption.
     let mut log = log();
     log.append(entry(1, 1, "{a: 1}").to_wire().as_bytes())
         .unwrap();
     let second = log
         .append(entry(2, 2, "{a: 2}").to_wire().as_bytes())
         .unwrap();
+    log.sync().unwrap();
     let third = log
         .append(entry(3, 3, "{a: 3}").to_wire().as_bytes())
         .unwrap();
@@ -487,7 +504,7 @@ fn step_2_4_6_a_bad_tail_is_cut_and_a_bad_middle_is_an_error() {
         .write_all_at(second + FRAME_HEADER, b"?")
         .unwrap();
     assert!(matches!(
-        log.scan(0, |_, _| Ok(())),
+        log.scan(0, 0, |_, _| Ok(())),
         Err(StoreError::Corrupt { offset, .. }) if offset == second
     ));
     log.file().write_all_at(third + FRAME_HEADER, b"?").unwrap();
@@ -497,6 +514,54 @@ fn step_2_4_6_a_bad_tail_is_cut_and_a_bad_middle_is_an_error() {
     let (seen, end) = scan_all(&mut log, 0);
     assert_eq!(seen.len(), 2);
     assert_eq!(end, ScanEnd::TruncatedAt(third));
+}
+
+#[test]
+fn step_2_4_6_a_hole_among_unsynced_frames_recovers_the_prefix_before_it() {
+    // No sync since the first frame: a power cut may keep later frames and lose earlier ones.
+    let mut log = log();
+    log.append(entry(1, 1, "{a: 1}").to_wire().as_bytes())
+        .unwrap();
+    log.sync().unwrap();
+    let second = log
+        .append(entry(2, 2, "{a: 2}").to_wire().as_bytes())
+        .unwrap();
+    let third = log
+        .append(entry(3, 3, "{a: 3}").to_wire().as_bytes())
+        .unwrap();
+    log.file()
+        .write_all_at(second, &[0; FRAME_HEADER as usize])
+        .unwrap();
+    assert!(log.read_entry(third).is_ok(), "the later frame is whole");
+    let (seen, end) = scan_all(&mut log, 0);
+    assert_eq!(seen.len(), 1);
+    assert_eq!(end, ScanEnd::TruncatedAt(second));
+    // But what a checkpoint records as synced is never cut.
+    let mut log = self::log();
+    log.append(entry(1, 1, "{a: 1}").to_wire().as_bytes())
+        .unwrap();
+    let end = log.end();
+    log.file().write_all_at(LOG_HEADER + 2, b"?").unwrap();
+    assert!(matches!(
+        log.scan(0, end, |_, _| Ok(())),
+        Err(StoreError::Corrupt {
+            offset: LOG_HEADER,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn step_2_4_7_a_valid_frame_that_does_not_decode_is_corruption_not_a_tail() {
+    let mut log = log();
+    let pos = log.append(b"!entry-from-the-future {x: 1}").unwrap();
+    let end = log.end();
+    assert!(matches!(
+        log.scan(0, 0, |_, _| Ok(())),
+        Err(StoreError::Corrupt { offset, .. }) if offset == pos
+    ));
+    assert_eq!(log.end(), end, "nothing was cut");
+    assert_eq!(log.file().len().unwrap(), end);
 }
 
 // Step 3.1: the transaction buffer.
@@ -622,7 +687,7 @@ fn step_3_3_3_an_empty_transaction_is_refused_and_writes_nothing() {
         store.commit(Vec::new()),
         Err(StoreError::Merge(_))
     ));
-    assert_eq!((store.head(), store.stats().level0_bytes), (0, 0));
+    assert_eq!((store.head(), store.stats().level0_bytes), (0, LOG_HEADER));
 }
 
 #[test]
@@ -1113,7 +1178,8 @@ fn step_8_3_3_a_missing_log_is_an_error_when_the_index_records_commits() {
     // Acknowledged commits are gone: a typed error naming the file, not an empty store.
     match Store::open(&dir, Options::default()) {
         Err(StoreError::Corrupt { file, offset, .. }) => {
-            assert_eq!((file.as_str(), offset), ("level0.log", 0));
+            // (The emptied log got a fresh header on open.)
+            assert_eq!((file.as_str(), offset), ("level0.log", LOG_HEADER));
         }
         other => panic!("expected corruption, got {:?}", other.map(|s| s.head())),
     }
@@ -1153,7 +1219,7 @@ fn step_8_3_6_an_entry_over_the_size_limit_is_refused_and_writes_nothing() {
         store.commit(vec![(p("a"), big)]),
         Err(StoreError::TooLarge { .. })
     ));
-    assert_eq!((store.head(), store.stats().level0_bytes), (0, 0));
+    assert_eq!((store.head(), store.stats().level0_bytes), (0, LOG_HEADER));
 }
 
 #[test]

@@ -69,6 +69,34 @@ pub enum StoreError {
     /// The store was closed.
     #[error("the store is closed")]
     Closed,
+    /// The store was opened read-only (or its files are), so it cannot be changed.
+    #[error("the store is open read-only")]
+    ReadOnly,
+    /// An earlier write or sync failed, so what reached the medium is unknown: the store
+    /// refuses further changes until it is reopened (which recovers from what is on disk).
+    #[error("an earlier write failed ({reason}); reopen the store to continue")]
+    PreviousIo {
+        /// The failure that latched the store.
+        reason: String,
+    },
+    /// A file written in a format this version does not read (e.g. by a newer tonystore).
+    #[error("{file} has format version {found}; this tonystore reads version {supported}")]
+    UnsupportedFormat {
+        /// The file.
+        file: String,
+        /// The version the file declares.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
+    /// A commit nested deeper than the store can keep readable forever; nothing was written.
+    #[error("the commit nests {depth} levels deep (path and value); the limit is {max}")]
+    TooDeep {
+        /// The commit's nesting depth.
+        depth: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// Result type of engine operations.
@@ -83,6 +111,9 @@ impl StoreError {
                 StorageError::OutOfSpace { .. } | StorageError::ShortWrite { .. },
             ) => "quota",
             StoreError::Storage(StorageError::Closed { .. }) | StoreError::Closed => "closed",
+            StoreError::Storage(StorageError::ReadOnly { .. }) | StoreError::ReadOnly => {
+                "read_only"
+            }
             StoreError::Storage(_) => "io",
             StoreError::Corrupt { .. } => "corrupt",
             StoreError::InvalidPath(_) => "invalid_path",
@@ -94,6 +125,9 @@ impl StoreError {
             StoreError::NoSuchCommit { .. } => "no_such_commit",
             StoreError::TooLarge { .. } => "too_large",
             StoreError::Transaction { .. } => "transaction",
+            StoreError::PreviousIo { .. } => "previous_io",
+            StoreError::UnsupportedFormat { .. } => "unsupported_format",
+            StoreError::TooDeep { .. } => "too_deep",
         }
     }
 }

@@ -1,9 +1,12 @@
-//! [`LogFile`]: framed, checksummed, append-only records over a [`BlockFile`].
+//! [`LogFile`]: a file header, then framed, checksummed, append-only records over a
+//! [`BlockFile`].
 //!
-//! A frame is `[u32 BE payload length][u32 BE CRC-32C of the length's 4 bytes][u32 BE CRC-32C
-//! of the payload][payload]`; an entry's position is the offset of its length prefix. The
-//! length has its own checksum so that a damaged length is told apart from a torn tail without
-//! trusting it. See `docs/FORMAT.md`.
+//! The file starts with a 16-byte header (magic, format version, CRC-32C). A frame is
+//! `[u32 payload length][u64 synced end][u32 CRC-32C of the 12 bytes before][u32 CRC-32C of the
+//! payload][payload]` (big-endian); an entry's position is the offset of its length. The *synced
+//! end* is how far the log was known durable when the frame was appended: recovery uses it to
+//! tell a torn tail (bytes that were never synced) from corruption of synced bytes. See
+//! `docs/FORMAT.md` ("Logs") and `docs/RELIABILITY.md`.
 
 use super::entry::{corrupt, LogEntry};
 use super::error::{Result, StoreError};
@@ -13,33 +16,149 @@ use std::rc::Rc;
 use crate::storage::BlockFile;
 
 /// Bytes before a frame's payload.
-pub const FRAME_HEADER: u64 = 12;
+pub const FRAME_HEADER: u64 = 20;
+/// Bytes of the file header; the first frame starts here.
+pub const LOG_HEADER: u64 = 16;
+/// The magic bytes a log starts with.
+const MAGIC: &[u8; 8] = b"TNYSTLOG";
+/// The log format this build writes and reads.
+pub const LOG_VERSION: u32 = 1;
+/// How much a recovery scan reads at once.
+const SCAN_BUFFER: usize = 1 << 20;
 
 /// What a scan found where it stopped.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ScanEnd {
     /// The file ended cleanly after the last frame.
     Clean,
-    /// The tail from this offset was torn (incomplete or failing its checksum) and was cut off.
+    /// The bytes from this offset could not be a synced frame (a torn or unsynced tail): they
+    /// were cut off, or, in a read-only log, are ignored.
     TruncatedAt(u64),
+}
+
+/// A frame's header fields, once its own checksum passed.
+#[derive(Clone, Copy, Debug)]
+struct FrameHeader {
+    len: u64,
+    synced_end: u64,
+    payload_crc: u32,
+}
+
+impl FrameHeader {
+    fn encode(self) -> [u8; FRAME_HEADER as usize] {
+        let mut out = [0u8; FRAME_HEADER as usize];
+        out[..4].copy_from_slice(&(self.len as u32).to_be_bytes());
+        out[4..12].copy_from_slice(&self.synced_end.to_be_bytes());
+        let crc = crc32c::crc32c(&out[..12]);
+        out[12..16].copy_from_slice(&crc.to_be_bytes());
+        out[16..20].copy_from_slice(&self.payload_crc.to_be_bytes());
+        out
+    }
+
+    /// The header in `bytes` (at least [`FRAME_HEADER`] long), if its checksum holds.
+    fn decode(bytes: &[u8]) -> Option<FrameHeader> {
+        let field = |at: usize, n: usize| bytes.get(at..at + n);
+        let stored_crc = u32::from_be_bytes(field(12, 4)?.try_into().ok()?);
+        if crc32c::crc32c(field(0, 12)?) != stored_crc {
+            return None;
+        }
+        Some(FrameHeader {
+            len: u64::from(u32::from_be_bytes(field(0, 4)?.try_into().ok()?)),
+            synced_end: u64::from_be_bytes(field(4, 8)?.try_into().ok()?),
+            payload_crc: u32::from_be_bytes(field(16, 4)?.try_into().ok()?),
+        })
+    }
+}
+
+/// The 16-byte file header.
+fn file_header() -> [u8; LOG_HEADER as usize] {
+    let mut out = [0u8; LOG_HEADER as usize];
+    out[..8].copy_from_slice(MAGIC);
+    out[8..12].copy_from_slice(&LOG_VERSION.to_be_bytes());
+    let crc = crc32c::crc32c(&out[..12]);
+    out[12..].copy_from_slice(&crc.to_be_bytes());
+    out
 }
 
 /// An append-only log of frames.
 pub struct LogFile {
     file: Rc<dyn BlockFile>,
     end: u64,
+    /// Every byte before this offset is known durable.
+    synced: u64,
     max_payload: u64,
+    writable: bool,
 }
 
 impl LogFile {
-    /// A log over `file`; frames longer than `max_payload` are refused (written or read).
+    /// A writable log over `file`: an empty file (or one a crash left with a partial header)
+    /// gets its header written and synced; frames longer than `max_payload` are refused
+    /// (written or read).
     pub fn new(file: Box<dyn BlockFile>, max_payload: u64) -> Result<Self> {
-        let end = file.len()?;
-        Ok(LogFile {
-            file: Rc::from(file),
-            end,
+        Self::open(file, max_payload, true)
+    }
+
+    /// A log over `file`. A read-only log never writes: a torn tail is ignored, not cut.
+    pub fn open(file: Box<dyn BlockFile>, max_payload: u64, writable: bool) -> Result<Self> {
+        let file: Rc<dyn BlockFile> = Rc::from(file);
+        let len = file.len()?;
+        let mut log = LogFile {
+            file,
+            end: len,
+            synced: 0,
             max_payload,
-        })
+            writable,
+        };
+        log.check_header(len)?;
+        log.synced = log.end.min(LOG_HEADER);
+        Ok(log)
+    }
+
+    /// Checks the file header, writing it to a new file.
+    fn check_header(&mut self, len: u64) -> Result<()> {
+        let expected = file_header();
+        if len <= LOG_HEADER {
+            // No frame is written before the header is synced, so a file this short holds no
+            // frames: whatever is there (nothing, or a header torn by a crash during creation)
+            // is replaced by a fresh header.
+            let mut found = vec![0u8; len as usize];
+            self.file.read_exact_at(0, &mut found)?;
+            if found.len() == expected.len() && found[..8] == MAGIC[..] {
+                // A whole header: check its checksum and version below.
+                return self.check_whole_header(&found);
+            }
+            if self.writable {
+                self.file.write_all_at(0, &expected)?;
+                self.file.set_len(LOG_HEADER)?;
+                self.file.sync()?;
+                self.end = LOG_HEADER;
+            } else {
+                self.end = 0;
+            }
+            return Ok(());
+        }
+        let mut found = [0u8; LOG_HEADER as usize];
+        self.file.read_exact_at(0, &mut found)?;
+        self.check_whole_header(&found)
+    }
+
+    /// Checks the 16 bytes of a file header: magic, checksum, version.
+    fn check_whole_header(&self, found: &[u8]) -> Result<()> {
+        if found[..8] != MAGIC[..] {
+            return Err(corrupt(self.name(), 0, "not a tonystore log (bad magic)"));
+        }
+        if crc32c::crc32c(&found[..12]).to_be_bytes() != found[12..] {
+            return Err(corrupt(self.name(), 0, "log header checksum mismatch"));
+        }
+        let version = u32::from_be_bytes([found[8], found[9], found[10], found[11]]);
+        if version != LOG_VERSION {
+            return Err(StoreError::UnsupportedFormat {
+                file: self.name().to_owned(),
+                found: version,
+                supported: LOG_VERSION,
+            });
+        }
+        Ok(())
     }
 
     /// The file's name, for messages.
@@ -52,9 +171,26 @@ impl LogFile {
         self.end
     }
 
-    /// Appends one frame and returns its position. On failure the file is cut back, so nothing
-    /// of the frame remains.
+    /// Where the first frame starts (also the end of an empty log).
+    pub fn start(&self) -> u64 {
+        LOG_HEADER.min(self.end)
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(StoreError::ReadOnly)
+        }
+    }
+
+    /// Appends one frame and returns its position.
+    ///
+    /// If the write fails, the file is cut back and the cut synced, so no part of the frame can
+    /// reappear; if that cleanup fails too, the error is [`StoreError::PreviousIo`] (the caller
+    /// must stop writing). Either way [`end`](Self::end) is unchanged.
     pub fn append(&mut self, payload: &[u8]) -> Result<u64> {
+        self.check_writable()?;
         let len = payload.len() as u64;
         if len > self.max_payload || len > u64::from(u32::MAX) {
             return Err(StoreError::TooLarge {
@@ -62,93 +198,106 @@ impl LogFile {
                 max: self.max_payload.min(u64::from(u32::MAX)),
             });
         }
+        let header = FrameHeader {
+            len,
+            synced_end: self.synced,
+            payload_crc: crc32c::crc32c(payload),
+        };
         let mut frame = Vec::with_capacity(payload.len() + FRAME_HEADER as usize);
-        let len_bytes = (len as u32).to_be_bytes();
-        frame.extend_from_slice(&len_bytes);
-        frame.extend_from_slice(&crc32c::crc32c(&len_bytes).to_be_bytes());
-        frame.extend_from_slice(&crc32c::crc32c(payload).to_be_bytes());
+        frame.extend_from_slice(&header.encode());
         frame.extend_from_slice(payload);
         let at = self.end;
         if let Err(e) = self.file.write_all_at(at, &frame) {
-            // Best effort: remove whatever part of the frame reached the file.
-            let _ = self.file.set_len(at);
-            return Err(e.into());
+            return match self.truncate_to(at) {
+                Ok(()) => Err(e.into()),
+                Err(cleanup) => Err(StoreError::PreviousIo {
+                    reason: format!("{e}; cutting the frame back failed too: {cleanup}"),
+                }),
+            };
         }
         self.end = at + frame.len() as u64;
         Ok(at)
     }
 
     /// Makes every appended frame durable.
-    pub fn sync(&self) -> Result<()> {
-        Ok(self.file.sync()?)
+    pub fn sync(&mut self) -> Result<()> {
+        self.check_writable()?;
+        self.file.sync()?;
+        self.synced = self.end;
+        Ok(())
+    }
+
+    /// Reads and checks the frame header at `pos`; `None` if it cannot be a frame (bad
+    /// checksum, too long, or running past the end).
+    fn header_at(&self, pos: u64) -> Result<Option<FrameHeader>> {
+        if pos < LOG_HEADER || pos.checked_add(FRAME_HEADER).is_none_or(|h| h > self.end) {
+            return Ok(None);
+        }
+        let mut bytes = [0u8; FRAME_HEADER as usize];
+        self.file.read_exact_at(pos, &mut bytes)?;
+        Ok(FrameHeader::decode(&bytes).filter(|h| self.fits(pos, h)))
+    }
+
+    /// Whether a frame with `header` at `pos` lies within the log and the length limit.
+    fn fits(&self, pos: u64, header: &FrameHeader) -> bool {
+        header.len <= self.max_payload && pos + FRAME_HEADER + header.len <= self.end
     }
 
     /// The payload's offset and length of the frame at `pos`, checking the header only.
     pub fn frame_extent(&self, pos: u64) -> Result<(u64, u64)> {
-        let name = self.name();
-        if pos.checked_add(FRAME_HEADER).is_none_or(|h| h > self.end) {
-            return Err(corrupt(
-                name,
+        match self.header_at(pos)? {
+            Some(header) => Ok((pos + FRAME_HEADER, header.len)),
+            None => Err(corrupt(
+                self.name(),
                 pos,
-                format!("no frame header at {pos} (log ends at {})", self.end),
-            ));
+                format!("no valid frame header at {pos} (log ends at {})", self.end),
+            )),
         }
-        let mut header = [0u8; FRAME_HEADER as usize];
-        self.file.read_exact_at(pos, &mut header)?;
-        let len_bytes: [u8; 4] = header[..4].try_into().expect("4 bytes");
-        if crc32c::crc32c(&len_bytes).to_be_bytes() != header[4..8] {
-            return Err(corrupt(name, pos, "frame header checksum mismatch"));
-        }
-        let len = u64::from(u32::from_be_bytes(len_bytes));
-        if len > self.max_payload {
-            return Err(corrupt(
-                name,
-                pos,
-                format!(
-                    "frame length {len} exceeds the maximum {}",
-                    self.max_payload
-                ),
-            ));
-        }
-        if pos + FRAME_HEADER + len > self.end {
-            return Err(corrupt(
-                name,
-                pos,
-                format!(
-                    "frame of {len} bytes runs past the end of the log ({})",
-                    self.end
-                ),
-            ));
-        }
-        Ok((pos + FRAME_HEADER, len))
+    }
+
+    /// The payload of the frame at `pos` if it is whole and its checksum holds.
+    fn checked_payload(&self, pos: u64) -> Result<Option<(FrameHeader, Vec<u8>)>> {
+        let Some(header) = self.header_at(pos)? else {
+            return Ok(None);
+        };
+        let mut payload = vec![0u8; header.len as usize];
+        self.file.read_exact_at(pos + FRAME_HEADER, &mut payload)?;
+        Ok((crc32c::crc32c(&payload) == header.payload_crc).then_some((header, payload)))
     }
 
     /// The verified payload of the frame at `pos`.
     pub fn read_payload(&self, pos: u64) -> Result<Vec<u8>> {
-        let (start, len) = self.frame_extent(pos)?;
-        let mut crc = [0u8; 4];
-        self.file.read_exact_at(pos + 8, &mut crc)?;
-        let mut payload = vec![0u8; len as usize];
-        self.file.read_exact_at(start, &mut payload)?;
-        if crc32c::crc32c(&payload) != u32::from_be_bytes(crc) {
-            return Err(corrupt(self.name(), pos, "payload checksum mismatch"));
+        match self.checked_payload(pos)? {
+            Some((_, payload)) => Ok(payload),
+            None => Err(corrupt(self.name(), pos, "frame fails its checksum")),
         }
-        Ok(payload)
     }
 
     /// The entry at `pos`.
     pub fn read_entry(&self, pos: u64) -> Result<LogEntry> {
         let payload = self.read_payload(pos)?;
-        let text = std::str::from_utf8(&payload)
+        self.decode_entry(pos, &payload)
+    }
+
+    fn decode_entry(&self, pos: u64, payload: &[u8]) -> Result<LogEntry> {
+        let text = std::str::from_utf8(payload)
             .map_err(|_| corrupt(self.name(), pos, "entry is not UTF-8"))?;
         LogEntry::from_wire(text)
             .map_err(|reason| corrupt(self.name(), pos, format!("bad entry: {reason}")))
     }
 
+    /// The CRC-32C its frame header records for the payload of the frame at `pos`, for readers
+    /// that verify a payload while streaming it.
+    pub fn payload_crc(&self, pos: u64) -> Result<u32> {
+        match self.header_at(pos)? {
+            Some(header) => Ok(header.payload_crc),
+            None => Err(corrupt(self.name(), pos, "no valid frame header")),
+        }
+    }
+
     /// A reader over the payload of the frame at `pos`, for streaming its entry (e.g. through a
     /// [`TokenSource`](crate::tony::TokenSource)) without holding it whole. The header is
-    /// checked; the payload checksum is not (that needs every byte: use
-    /// [`read_entry`](Self::read_entry) to verify).
+    /// checked; the payload is checked by whoever holds its chunk checksums (the offset index).
     pub fn payload_reader(&self, pos: u64) -> Result<RangeReader> {
         let (start, len) = self.frame_extent(pos)?;
         Ok(RangeReader::new(self.shared_file(), start, start + len))
@@ -156,60 +305,136 @@ impl LogFile {
 
     /// Reads the frames from `from` to the end, calling `each(position, entry)` for each.
     ///
-    /// A bad frame (incomplete, failing a checksum, or not an entry) with no valid frame after
-    /// it is a torn tail: it is cut off and the cut synced. A bad frame followed by a valid one
-    /// is mid-log corruption: a [`StoreError::Corrupt`] naming the file and offset.
+    /// Bytes that are not a valid frame stop the scan. They are a torn tail, cut off (or, in a
+    /// read-only log, ignored), when they could never have been synced: they lie at or after
+    /// `synced` (what the caller knows was durable, e.g. from a checkpoint) and no valid frame
+    /// after them records a synced end beyond their start. Otherwise they are corruption: a
+    /// [`StoreError::Corrupt`] naming the file and offset. A valid frame whose payload does not
+    /// decode is always corruption (a newer format, or a bug), never cut.
     pub fn scan(
         &mut self,
         from: u64,
+        synced: u64,
         mut each: impl FnMut(u64, LogEntry) -> Result<()>,
     ) -> Result<ScanEnd> {
-        let mut pos = from;
+        let mut pos = from.max(self.start());
         while pos < self.end {
-            match self.read_entry(pos) {
-                Ok(entry) => {
-                    let (start, len) = self.frame_extent(pos)?;
+            match self.checked_payload(pos)? {
+                Some((header, payload)) => {
+                    let entry = self.decode_entry(pos, &payload)?;
                     each(pos, entry)?;
-                    pos = start + len;
+                    pos += FRAME_HEADER + header.len;
                 }
-                Err(StoreError::Corrupt { reason, .. }) => {
-                    return match self.next_valid_frame(pos + 1)? {
-                        Some(valid) => Err(corrupt(
-                            self.name(),
-                            pos,
-                            format!("{reason}; a valid frame follows at {valid}"),
-                        )),
-                        None => self.truncate_tail(pos),
-                    };
-                }
-                Err(e) => return Err(e),
+                None => return self.end_scan(pos, synced),
             }
         }
         Ok(ScanEnd::Clean)
     }
 
-    /// The first offset at or after `from` where a whole valid frame starts.
-    fn next_valid_frame(&self, from: u64) -> Result<Option<u64>> {
-        for at in from..self.end.saturating_sub(FRAME_HEADER - 1) {
-            if self.frame_extent(at).is_ok() && self.read_payload(at).is_ok() {
-                return Ok(Some(at));
+    /// Decides what the invalid bytes at `pos` are (see [`scan`](Self::scan)).
+    fn end_scan(&mut self, pos: u64, synced: u64) -> Result<ScanEnd> {
+        if pos < synced {
+            return Err(corrupt(
+                self.name(),
+                pos,
+                format!("invalid frame in the synced part of the log (synced to {synced})"),
+            ));
+        }
+        if let Some((later, claimed)) = self.later_synced_claim(pos)? {
+            return Err(corrupt(
+                self.name(),
+                pos,
+                format!(
+                    "invalid frame, but the valid frame at {later} was written after the log \
+                     was synced to {claimed}"
+                ),
+            ));
+        }
+        self.cut(pos)?;
+        Ok(ScanEnd::TruncatedAt(pos))
+    }
+
+    /// The first valid frame after `pos` that records a synced end beyond `pos`, with that
+    /// synced end: proof that the bytes at `pos` were once durable. Reads the rest of the log
+    /// once, in large buffers.
+    fn later_synced_claim(&self, pos: u64) -> Result<Option<(u64, u64)>> {
+        let header_len = FRAME_HEADER as usize;
+        let mut buf = Vec::new();
+        let mut at = pos + 1;
+        while at + FRAME_HEADER <= self.end {
+            let take = (self.end - at).min(SCAN_BUFFER as u64) as usize;
+            buf.resize(take, 0);
+            self.file.read_exact_at(at, &mut buf)?;
+            let candidates = take.saturating_sub(header_len - 1);
+            let mut i = 0;
+            while i < candidates {
+                let candidate = at + i as u64;
+                if let Some(header) = FrameHeader::decode(&buf[i..i + header_len]) {
+                    if header.synced_end > pos
+                        && header.synced_end <= candidate
+                        && self.fits(candidate, &header)
+                        && self.payload_matches(candidate, &header)?
+                    {
+                        return Ok(Some((candidate, header.synced_end)));
+                    }
+                }
+                i += 1;
             }
+            at += candidates as u64;
         }
         Ok(None)
     }
 
-    fn truncate_tail(&mut self, at: u64) -> Result<ScanEnd> {
-        self.file.set_len(at)?;
-        self.file.sync()?;
-        self.end = at;
-        Ok(ScanEnd::TruncatedAt(at))
+    /// Whether the payload of the frame at `pos` matches its header's checksum, read in pieces.
+    fn payload_matches(&self, pos: u64, header: &FrameHeader) -> Result<bool> {
+        let mut crc = 0u32;
+        let mut buf = vec![0u8; (header.len as usize).min(SCAN_BUFFER)];
+        let mut at = pos + FRAME_HEADER;
+        let end = at + header.len;
+        while at < end {
+            let take = ((end - at) as usize).min(buf.len());
+            self.file.read_exact_at(at, &mut buf[..take])?;
+            crc = crc32c::crc32c_append(crc, &buf[..take]);
+            at += take as u64;
+        }
+        Ok(crc == header.payload_crc)
+    }
+
+    /// Checks that the whole log is valid frames of decodable entries, calling `each` for each;
+    /// never changes the file. Returns how many frames there are.
+    pub fn verify_frames(&self, mut each: impl FnMut(u64, LogEntry) -> Result<()>) -> Result<u64> {
+        let mut pos = self.start();
+        let mut count = 0;
+        while pos < self.end {
+            let (len, entry) = match self.checked_payload(pos)? {
+                Some((header, payload)) => (header.len, self.decode_entry(pos, &payload)?),
+                None => return Err(corrupt(self.name(), pos, "invalid frame")),
+            };
+            each(pos, entry)?;
+            pos += FRAME_HEADER + len;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Forgets the bytes from `len` on: cut off and synced in a writable log, ignored in a
+    /// read-only one.
+    pub fn cut(&mut self, len: u64) -> Result<()> {
+        if self.writable {
+            self.truncate_to(len)
+        } else {
+            self.end = len;
+            Ok(())
+        }
     }
 
     /// Cuts the log back to `len` bytes and syncs (dropping frames the caller found invalid).
     pub fn truncate_to(&mut self, len: u64) -> Result<()> {
+        self.check_writable()?;
         self.file.set_len(len)?;
         self.file.sync()?;
         self.end = len;
+        self.synced = len;
         Ok(())
     }
 

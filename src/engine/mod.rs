@@ -23,7 +23,7 @@ pub use classify::IndexLimits;
 pub use entry::{End, LogEntry};
 pub use error::{Result, StoreError};
 pub use filter::MemberFilter;
-pub use log::{LogFile, ScanEnd, FRAME_HEADER};
+pub use log::{LogFile, ScanEnd, FRAME_HEADER, LOG_HEADER, LOG_VERSION};
 pub use offsets::{
     OffsetIndex, RangeReader, SubDocRef, CHUNK_BYTES, INDEXED_ENTRY_BYTES, SEEK_BYTES,
 };

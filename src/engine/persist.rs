@@ -26,7 +26,7 @@ use crate::kpath::KPath;
 use crate::storage::BlockFile;
 
 const MAGIC: &[u8; 8] = b"TNYINDEX";
-const VERSION: u32 = 3;
+const VERSION: u32 = 4;
 /// Header bytes: magic, version, max commit, tx sequence, level0 end, compact end, payload
 /// length, payload CRC, header CRC.
 pub const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8 + 8 + 8 + 4 + 4;

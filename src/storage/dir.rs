@@ -13,6 +13,15 @@ pub const MAX_NAME_LEN: usize = 128;
 pub trait StoreDir {
     /// Opens the file `name`, creating it empty if it does not exist, and locks it.
     fn open(&self, name: &str) -> Result<Box<dyn BlockFile>>;
+    /// Opens the file `name` for reading only, or `None` if it does not exist. Never creates,
+    /// truncates or deletes anything; writes through the handle fail with
+    /// [`StorageError::ReadOnly`] where the backend can tell.
+    ///
+    /// The default opens through [`open`](Self::open) when the backend has no read-only mode
+    /// (the engine never writes through a read-only store either way).
+    fn open_read_only(&self, name: &str) -> Result<Option<Box<dyn BlockFile>>> {
+        self.open(name).map(Some)
+    }
     /// A human-readable description of where the files live (for messages).
     fn location(&self) -> String;
 }
@@ -81,6 +90,19 @@ impl StoreDir for MemDir {
         )))
     }
 
+    fn open_read_only(&self, name: &str) -> Result<Option<Box<dyn BlockFile>>> {
+        validate_name(name)?;
+        let exists = self
+            .files
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .contains_key(name);
+        if !exists {
+            return Ok(None);
+        }
+        self.open(name).map(Some)
+    }
+
     fn location(&self) -> String {
         "memory".to_owned()
     }
@@ -95,13 +117,35 @@ pub struct FsDir {
 
 #[cfg(not(target_arch = "wasm32"))]
 impl FsDir {
-    /// The directory at `path`, created (with parents) if missing.
+    /// The directory at `path`, created (with parents) if missing. A created directory is made
+    /// durable (its parent is synced) before this returns.
     pub fn create(path: impl Into<std::path::PathBuf>) -> Result<Self> {
         let path = path.into();
-        std::fs::create_dir_all(&path).map_err(|source| StorageError::Io {
+        let io = |source| StorageError::Io {
             file: path.display().to_string(),
             source,
-        })?;
+        };
+        if !path.is_dir() {
+            std::fs::create_dir_all(&path).map_err(io)?;
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent)?;
+            }
+        }
+        Ok(Self { path })
+    }
+
+    /// The existing directory at `path`; a missing one is an error (nothing is created).
+    pub fn existing(path: impl Into<std::path::PathBuf>) -> Result<Self> {
+        let path = path.into();
+        if !path.is_dir() {
+            return Err(StorageError::Io {
+                file: path.display().to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such store directory",
+                ),
+            });
+        }
         Ok(Self { path })
     }
 
@@ -115,10 +159,39 @@ impl FsDir {
 impl StoreDir for FsDir {
     fn open(&self, name: &str) -> Result<Box<dyn BlockFile>> {
         validate_name(name)?;
-        Ok(Box::new(super::FileBlockFile::open(&self.path.join(name))?))
+        let path = self.path.join(name);
+        let created = !path.exists();
+        let file = super::FileBlockFile::open(&path)?;
+        if created {
+            // A new file's directory entry is durable only once the directory is synced.
+            sync_dir(&self.path)?;
+        }
+        Ok(Box::new(file))
+    }
+
+    fn open_read_only(&self, name: &str) -> Result<Option<Box<dyn BlockFile>>> {
+        validate_name(name)?;
+        let path = self.path.join(name);
+        if !path.exists() {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(super::FileBlockFile::open_read_only(&path)?)))
     }
 
     fn location(&self) -> String {
         self.path.display().to_string()
     }
+}
+
+/// Makes the entries of the directory at `path` durable (`fsync` of the directory).
+#[cfg(not(target_arch = "wasm32"))]
+fn sync_dir(path: &std::path::Path) -> Result<()> {
+    let io = |source| StorageError::Io {
+        file: path.display().to_string(),
+        source,
+    };
+    std::fs::File::open(path)
+        .map_err(io)?
+        .sync_all()
+        .map_err(io)
 }

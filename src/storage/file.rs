@@ -16,6 +16,7 @@ use super::{check_read_range, BlockFile, Result, StorageError};
 pub struct FileBlockFile {
     name: String,
     file: RwLock<Option<File>>,
+    writable: bool,
 }
 
 impl FileBlockFile {
@@ -41,7 +42,40 @@ impl FileBlockFile {
         Ok(Self {
             name,
             file: RwLock::new(Some(file)),
+            writable: true,
         })
+    }
+
+    /// Opens the existing file at `path` for reading, with a shared lock: readers coexist, a
+    /// writer holding the file makes this [`StorageError::Locked`]. Writes fail with
+    /// [`StorageError::ReadOnly`].
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        let name = path.display().to_string();
+        let io = |source| StorageError::Io {
+            file: name.clone(),
+            source,
+        };
+        let file = OpenOptions::new().read(true).open(path).map_err(io)?;
+        match file.try_lock_shared() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(StorageError::Locked { file: name }),
+            Err(TryLockError::Error(source)) => return Err(io(source)),
+        }
+        Ok(Self {
+            name,
+            file: RwLock::new(Some(file)),
+            writable: false,
+        })
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(StorageError::ReadOnly {
+                file: self.name.clone(),
+            })
+        }
     }
 
     fn with_file<T>(&self, op: impl FnOnce(&File) -> std::io::Result<T>) -> Result<T> {
@@ -99,16 +133,19 @@ impl BlockFile for FileBlockFile {
     }
 
     fn write_all_at(&self, offset: u64, data: &[u8]) -> Result<()> {
+        self.check_writable()?;
         self.with_file(|f| f.write_all_at(data, offset))
             .map_err(|e| self.map_write_error(e, offset, data.len()))
     }
 
     fn set_len(&self, len: u64) -> Result<()> {
+        self.check_writable()?;
         self.with_file(|f| f.set_len(len))
             .map_err(|e| self.map_write_error(e, len, 0))
     }
 
     fn sync(&self) -> Result<()> {
+        self.check_writable()?;
         self.with_file(File::sync_data)
     }
 

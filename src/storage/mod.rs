@@ -57,6 +57,12 @@ pub enum StorageError {
         /// The file that could not be locked.
         file: String,
     },
+    /// The file was opened read-only and cannot be changed.
+    #[error("{file} is open read-only")]
+    ReadOnly {
+        /// The file.
+        file: String,
+    },
     /// The file was closed and can no longer be used.
     #[error("{file} is closed")]
     Closed {

@@ -1,6 +1,8 @@
 //! Shared test helpers: random Tony values for property tests, and the heavy-mode switch.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod crash;
+
 use proptest::prelude::*;
 use tonystore::tony::{Key, Node};
 

@@ -78,12 +78,15 @@ impl Store {
             patch: composed,
         };
         let (payload, offsets) = encode_entry(&entry, self.options.offset_index_min_bytes);
-        let pos = self.compact.append(&payload)?;
+        let pos = self
+            .compact
+            .append(&payload)
+            .map_err(|e| self.latch_if_unknown(e))?;
         if let Some(offsets) = offsets {
             self.offsets.insert((level, pos), Arc::new(offsets));
         }
         if self.options.durability == Durability::EveryCommit {
-            self.compact.sync()?;
+            self.sync_compact()?;
         }
         self.index
             .level_mut(level)

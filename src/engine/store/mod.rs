@@ -20,7 +20,7 @@ use super::persist::{self, Checkpoint};
 use super::txbuf::TransactionBuffer;
 use crate::kpath::{get, KPath};
 use crate::patch::{matches, patch};
-use crate::storage::{BlockFile, StoreDir};
+use crate::storage::{BlockFile, MemBlockFile, StoreDir};
 use crate::tony::Node;
 
 /// The files of a store, in the order they are opened (the first one carries the writer lock).
@@ -71,6 +71,10 @@ pub struct Options {
     pub offset_index_min_bytes: usize,
     /// Called during long work at open.
     pub on_progress: Option<Box<dyn FnMut(Progress)>>,
+    /// Open without ever writing: no file is created, truncated or deleted (a torn tail is
+    /// ignored, not cut; a lost index is rebuilt in memory only), and every change is refused
+    /// with [`StoreError::ReadOnly`].
+    pub read_only: bool,
 }
 
 impl Default for Options {
@@ -83,6 +87,7 @@ impl Default for Options {
             persist_every: 1000,
             offset_index_min_bytes: INDEXED_ENTRY_BYTES,
             on_progress: None,
+            read_only: false,
         }
     }
 }
@@ -172,7 +177,15 @@ pub struct Store {
     stats: Stats,
     since_persist: u64,
     closed: bool,
+    /// Set when a write or sync failed in a way that leaves the medium's state unknown: every
+    /// later change is refused until the store is reopened.
+    failed: Option<String>,
 }
+
+/// The deepest nesting a commit may have, counting its path's segments and the value's
+/// levels: the parser's limit less the levels a log entry and compaction add around a patch,
+/// so whatever `commit` accepts stays readable forever.
+pub const MAX_COMMIT_DEPTH: usize = crate::tony::MAX_DEPTH - 16;
 
 impl Store {
     /// Opens (creating if empty) the store in `dir`: loads the persisted index, indexes what
@@ -182,9 +195,20 @@ impl Store {
         if options.divisor < 2 {
             options.divisor = 2;
         }
-        let level0 = LogFile::new(dir.open(STORE_FILES[0])?, options.max_entry_bytes)?;
-        let compact = LogFile::new(dir.open(STORE_FILES[1])?, options.max_entry_bytes)?;
-        let slots = [dir.open(STORE_FILES[2])?, dir.open(STORE_FILES[3])?];
+        let writable = !options.read_only;
+        let open = |name: &str| -> Result<Box<dyn BlockFile>> {
+            if writable {
+                return Ok(dir.open(name)?);
+            }
+            // A missing file reads as empty; nothing is created.
+            Ok(dir
+                .open_read_only(name)?
+                .unwrap_or_else(|| Box::new(MemBlockFile::new(name))))
+        };
+        let max = options.max_entry_bytes;
+        let level0 = LogFile::open(open(STORE_FILES[0])?, max, writable)?;
+        let compact = LogFile::open(open(STORE_FILES[1])?, max, writable)?;
+        let slots = [open(STORE_FILES[2])?, open(STORE_FILES[3])?];
         let mut store = Store {
             level0,
             compact,
@@ -204,8 +228,13 @@ impl Store {
             },
             since_persist: 0,
             closed: false,
+            failed: None,
         };
-        store.recover()?;
+        if let Err(e) = store.recover() {
+            // A half-recovered store must not save its index when it is dropped.
+            store.failed = Some(e.to_string());
+            return Err(e);
+        }
         Ok(store)
     }
 
@@ -245,6 +274,46 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the store may change: open, writable, and not latched by an earlier failure.
+    fn check_writable(&self) -> Result<()> {
+        self.check_open()?;
+        if self.options.read_only {
+            return Err(StoreError::ReadOnly);
+        }
+        match &self.failed {
+            Some(reason) => Err(StoreError::PreviousIo {
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Latches the store: every later change is refused with [`StoreError::PreviousIo`].
+    fn latch(&mut self, error: StoreError) -> StoreError {
+        self.failed.get_or_insert_with(|| error.to_string());
+        error
+    }
+
+    /// Latches the store if `error` says the medium's state is unknown (a failed append whose
+    /// cleanup failed too); other append failures (e.g. out of space) left nothing behind.
+    pub(super) fn latch_if_unknown(&mut self, error: StoreError) -> StoreError {
+        match error {
+            StoreError::PreviousIo { .. } => self.latch(error),
+            other => other,
+        }
+    }
+
+    /// Syncs `level0.log`; a failure latches the store (after a failed sync nothing written
+    /// since the last good one can be trusted, and a retried sync may lie).
+    fn sync_level0(&mut self) -> Result<()> {
+        self.level0.sync().map_err(|e| self.latch(e))
+    }
+
+    /// Syncs `compact.log`, latching on failure like [`sync_level0`](Self::sync_level0).
+    pub(super) fn sync_compact(&mut self) -> Result<()> {
+        self.compact.sync().map_err(|e| self.latch(e))
+    }
+
     /// Commits `patches` (each applied at its path) as one transaction; returns the commit
     /// number. Nothing is written if the patches do not merge or do not apply.
     pub fn commit(&mut self, patches: Vec<(KPath, Node)>) -> Result<u64> {
@@ -258,7 +327,7 @@ impl Store {
         patches: Vec<(KPath, Node)>,
         preconditions: Vec<(KPath, Node)>,
     ) -> Result<u64> {
-        self.check_open()?;
+        self.check_writable()?;
         let mut buffer = TransactionBuffer::new();
         for (path, p) in patches {
             buffer.add(path, p);
@@ -266,6 +335,7 @@ impl Store {
         let root = buffer
             .merge()?
             .ok_or_else(|| StoreError::Merge("a commit needs at least one patch".into()))?;
+        check_depth(&root)?;
         let state = self.head_state()?;
         for (path, pattern) in &preconditions {
             let current = get(&state, path)
@@ -279,14 +349,20 @@ impl Store {
                 });
             }
         }
-        self.tx_seq += 1;
-        let tx = self.tx_seq;
-        self.commit_root(root, tx)
+        let committed = self.commit_root(root, self.tx_seq + 1);
+        if committed.is_ok() {
+            self.tx_seq += 1;
+        }
+        committed
     }
 
     /// Writes a merged root patch as the next commit.
+    ///
+    /// Nothing of a failed commit stays in memory (offsets, index, cache, head); on the medium
+    /// its frame is cut back, or, if the failure leaves that unknown, the store is latched.
     pub(crate) fn commit_root(&mut self, root: Node, tx: u64) -> Result<u64> {
-        self.check_open()?;
+        self.check_writable()?;
+        check_depth(&root)?;
         let state = self.head_state()?;
         let new_state = patch(&state, &root)?;
         let ends = classify(&root, Some(&state), self.options.index_limits);
@@ -301,15 +377,15 @@ impl Store {
             patch: root,
         };
         let (payload, offsets) = encode_entry(&entry, self.options.offset_index_min_bytes);
-        let pos = self.level0.append(&payload)?;
+        let pos = self
+            .level0
+            .append(&payload)
+            .map_err(|e| self.latch_if_unknown(e))?;
+        if self.options.durability == Durability::EveryCommit {
+            self.sync_level0()?;
+        }
         if let Some(offsets) = offsets {
             self.offsets.insert((0, pos), Arc::new(offsets));
-        }
-        if self.options.durability == Durability::EveryCommit {
-            if let Err(e) = self.level0.sync() {
-                let _ = self.level0.truncate_to(pos);
-                return Err(e);
-            }
         }
         self.index
             .level_mut(0)
@@ -446,13 +522,16 @@ impl Store {
 
     /// Makes every commit durable and persists the index.
     pub fn flush(&mut self) -> Result<()> {
-        self.check_open()?;
+        self.check_writable()?;
         self.persist()
     }
 
+    /// Syncs both logs, then saves the index to the older slot. A latched or read-only store
+    /// never saves: its checkpoint could record bytes that are not durable.
     fn persist(&mut self) -> Result<()> {
-        self.level0.sync()?;
-        self.compact.sync()?;
+        self.check_writable()?;
+        self.sync_level0()?;
+        self.sync_compact()?;
         let slot = match self.slot_commits {
             [None, _] => 0,
             [_, None] => 1,
@@ -475,7 +554,11 @@ impl Store {
         if self.closed {
             return Ok(());
         }
-        let flushed = self.persist();
+        let flushed = if self.options.read_only || self.failed.is_some() {
+            Ok(())
+        } else {
+            self.persist()
+        };
         self.closed = true;
         self.level0.close()?;
         self.compact.close()?;
@@ -489,27 +572,33 @@ impl Store {
     /// read through the index equals a replay of every commit. Returns the number of commits.
     pub fn verify(&mut self) -> Result<u64> {
         self.check_open()?;
-        let mut replay = Node::null();
-        let positions: Vec<EntryRef> = self
-            .index
-            .level(0)
-            .map(|l| l.entries().to_vec())
-            .unwrap_or_default();
-        for e in &positions {
-            let entry = self.level0.read_entry(e.pos)?;
-            replay = patch(&replay, &entry.patch)?;
-        }
-        for level in 1..self.index.depth() {
-            let refs: Vec<EntryRef> = self
-                .index
-                .level(level)
-                .map(|l| l.entries().to_vec())
-                .unwrap_or_default();
-            for e in refs {
-                self.compact.read_entry(e.pos)?;
-            }
-        }
         let head = self.head;
+        let mut replay = Node::null();
+        let mut expected = 1;
+        let name = self.level0.name().to_owned();
+        self.level0.verify_frames(|pos, entry| {
+            if entry.level != 0 || entry.commit != expected {
+                return Err(corrupt(
+                    &name,
+                    pos,
+                    format!(
+                        "expected commit {expected}, found level {} commit {}",
+                        entry.level, entry.commit
+                    ),
+                ));
+            }
+            replay = patch(&replay, &entry.patch)?;
+            expected += 1;
+            Ok(())
+        })?;
+        if expected != head + 1 {
+            return Err(corrupt(
+                &name,
+                self.level0.end(),
+                format!("the log holds {} commits, the index {head}", expected - 1),
+            ));
+        }
+        self.compact.verify_frames(|_, _| Ok(()))?;
         let indexed = if head == 0 {
             None
         } else {
@@ -545,4 +634,29 @@ fn encode_entry(entry: &LogEntry, min_bytes: usize) -> (Vec<u8>, Option<OffsetIn
     }
     let (bytes, offsets) = encode_indexed(&entry.to_tony());
     (bytes, Some(offsets))
+}
+
+/// Refuses a commit nested deeper than [`MAX_COMMIT_DEPTH`] (its merged root patch counts
+/// the path's segments as levels). Iterative: the depth of any value is measured without
+/// recursion.
+fn check_depth(root: &Node) -> Result<()> {
+    let mut stack: Vec<(&Node, usize)> = vec![(root, 1)];
+    while let Some((node, depth)) = stack.pop() {
+        if depth > MAX_COMMIT_DEPTH {
+            return Err(StoreError::TooDeep {
+                depth,
+                max: MAX_COMMIT_DEPTH,
+            });
+        }
+        match &node.value {
+            crate::tony::Value::Array(items) => {
+                stack.extend(items.iter().map(|n| (n, depth + 1)));
+            }
+            crate::tony::Value::Object(members) => {
+                stack.extend(members.iter().map(|(_, n)| (n, depth + 1)));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

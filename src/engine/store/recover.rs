@@ -69,6 +69,13 @@ impl Store {
             (false, true) => "incremental",
             (false, false) => "none",
         };
+        if self.options.read_only {
+            return Ok(());
+        }
+        // What the logs hold now is durable before anything new refers to it (a frame's
+        // synced end must never claim bytes a power cut could still lose).
+        self.sync_level0()?;
+        self.sync_compact()?;
         let built = self.build_missing_levels()?;
         if scanned_level0 + scanned_compact + built > 0 {
             self.persist()?;
@@ -116,7 +123,7 @@ impl Store {
         let mut expected = self.head + 1;
         let mut added: Vec<(EntryRef, Vec<End>, u64)> = Vec::new();
         let name = self.level0.name().to_owned();
-        self.level0.scan(from, |pos, entry| {
+        self.level0.scan(from, from, |pos, entry| {
             if entry.level != 0 || entry.commit != expected {
                 return Err(corrupt(
                     &name,
@@ -158,7 +165,7 @@ impl Store {
         let mut cut: Option<u64> = None;
         let (head, divisor) = (self.head, self.options.divisor);
         let name = self.compact.name().to_owned();
-        self.compact.scan(from, |pos, entry| {
+        self.compact.scan(from, from, |pos, entry| {
             let span = span(divisor, entry.level);
             if entry.level == 0
                 || !entry.commit.is_multiple_of(span)
@@ -188,7 +195,7 @@ impl Store {
             Ok(())
         })?;
         if let Some(at) = cut {
-            self.compact.truncate_to(at)?;
+            self.compact.cut(at)?;
         }
         let count = added.len() as u64;
         for (level, entry, ends) in added {
