@@ -162,9 +162,9 @@ fn run(w: &Workload, disk: &SimDisk) -> Model {
                             model.acked = c;
                         }
                     }
-                    Err(StoreError::PreviousIo { .. }) => return model,
                     Err(_) => {
-                        // Unknown until the next change says whether the store is latched.
+                        // The first failure: its frame may or may not be on the disk, which
+                        // the next change tells (unless the process died here).
                         model.maybe = Some(next);
                     }
                 }

@@ -10,8 +10,9 @@
 
 use super::entry::{corrupt, LogEntry};
 use super::error::{Result, StoreError};
-use super::offsets::RangeReader;
+use super::offsets::{RangeReader, VERIFY_CHUNK};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::storage::BlockFile;
 
@@ -286,21 +287,43 @@ impl LogFile {
             .map_err(|reason| corrupt(self.name(), pos, format!("bad entry: {reason}")))
     }
 
-    /// The CRC-32C its frame header records for the payload of the frame at `pos`, for readers
-    /// that verify a payload while streaming it.
-    pub fn payload_crc(&self, pos: u64) -> Result<u32> {
-        match self.header_at(pos)? {
-            Some(header) => Ok(header.payload_crc),
-            None => Err(corrupt(self.name(), pos, "no valid frame header")),
+    /// The CRC-32C of each [`VERIFY_CHUNK`] of the payload of the frame at `pos`, after
+    /// checking the whole payload against its frame checksum (read a chunk at a time).
+    pub fn chunk_crcs(&self, pos: u64) -> Result<Arc<[u32]>> {
+        let Some(header) = self.header_at(pos)? else {
+            return Err(corrupt(self.name(), pos, "no valid frame header"));
+        };
+        let mut crcs = Vec::new();
+        let mut whole = 0u32;
+        let mut buf = vec![0u8; (header.len.min(VERIFY_CHUNK)) as usize];
+        let (mut at, end) = (pos + FRAME_HEADER, pos + FRAME_HEADER + header.len);
+        while at < end {
+            let take = (end - at).min(VERIFY_CHUNK) as usize;
+            self.file.read_exact_at(at, &mut buf[..take])?;
+            crcs.push(crc32c::crc32c(&buf[..take]));
+            whole = crc32c::crc32c_append(whole, &buf[..take]);
+            at += take as u64;
         }
+        if whole != header.payload_crc {
+            return Err(corrupt(self.name(), pos, "frame fails its checksum"));
+        }
+        Ok(crcs.into())
     }
 
     /// A reader over the payload of the frame at `pos`, for streaming its entry (e.g. through a
-    /// [`TokenSource`](crate::tony::TokenSource)) without holding it whole. The header is
-    /// checked; the payload is checked by whoever holds its chunk checksums (the offset index).
+    /// [`TokenSource`](crate::tony::TokenSource)) without holding it whole. Every chunk it
+    /// hands out is checked against its checksum (computed here in one pass over the payload,
+    /// which is checked whole against the frame's checksum).
     pub fn payload_reader(&self, pos: u64) -> Result<RangeReader> {
         let (start, len) = self.frame_extent(pos)?;
-        Ok(RangeReader::new(self.shared_file(), start, start + len))
+        let crcs = self.chunk_crcs(pos)?;
+        Ok(RangeReader::verified(
+            self.shared_file(),
+            start,
+            len,
+            0,
+            crcs,
+        ))
     }
 
     /// Reads the frames from `from` to the end, calling `each(position, entry)` for each.

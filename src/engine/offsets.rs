@@ -3,13 +3,17 @@
 
 use std::io::Read;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::filter::{key_hashes, MemberFilter};
 use crate::kpath::{KPath, Segment};
 use crate::patch::is_active_tag;
 use crate::storage::BlockFile;
-use crate::tony::{Event, EventReader, Node, NodeEvents, TokenSink};
+use crate::tony::{Event, EventReader, Node, NodeEvents, ParseError, TokenSink};
 
+/// Streamed payloads are verified in chunks of this many bytes, each with its CRC-32C in the
+/// offset index.
+pub const VERIFY_CHUNK: u64 = 64 * 1024;
 /// Entries whose payload is at least this long get an offset index.
 pub const INDEXED_ENTRY_BYTES: usize = 64 * 1024;
 /// A subtree at least this long gets a reference.
@@ -44,6 +48,17 @@ pub struct OffsetIndex {
     pub ops: Vec<KPath>,
     /// The key filters of the stretches of wide objects, in document order.
     pub filters: Vec<MemberFilter>,
+    /// The CRC-32C of each [`VERIFY_CHUNK`] of the payload (the last one may be shorter):
+    /// streamed reads check every chunk they touch.
+    pub chunk_crcs: Arc<[u32]>,
+}
+
+/// The CRC-32C of each [`VERIFY_CHUNK`]-byte chunk of `payload`.
+pub fn chunk_crcs(payload: &[u8]) -> Arc<[u32]> {
+    payload
+        .chunks(VERIFY_CHUNK as usize)
+        .map(crc32c::crc32c)
+        .collect()
 }
 
 fn event_tag(event: &Event) -> Option<&str> {
@@ -131,7 +146,12 @@ impl OffsetIndex {
         }
         refs.sort_by_key(|r| r.offset);
         filters.sort_by_key(|f| f.start);
-        OffsetIndex { refs, ops, filters }
+        OffsetIndex {
+            refs,
+            ops,
+            filters,
+            chunk_crcs: Arc::default(),
+        }
     }
 
     /// Whether the bytes of `target` (below `ancestor`) are exactly its value: no op or style
@@ -243,16 +263,35 @@ pub fn encode_indexed(value: &Node) -> (Vec<u8>, OffsetIndex) {
         }
     }
     let total = out.len() as u64;
-    (out, OffsetIndex::from_starts(starts, ops, total))
+    let index = OffsetIndex {
+        chunk_crcs: chunk_crcs(&out),
+        ..OffsetIndex::from_starts(starts, ops, total)
+    };
+    (out, index)
 }
 
 /// Reads the bytes `start..end` of a [`BlockFile`] in chunks that start small (a read of a
 /// small value touches a few KiB) and double up to 256 KiB (long streams make few calls).
+///
+/// A reader of an entry's payload made with [`verified`](Self::verified) instead reads whole
+/// [`VERIFY_CHUNK`]s and checks each against its CRC-32C before handing out any of its bytes;
+/// a mismatch is an error, like a failed read.
 pub struct RangeReader {
     file: Rc<dyn BlockFile>,
     at: u64,
     end: u64,
     chunk: u64,
+    verify: Option<Verifier>,
+}
+
+/// What a verified reader checks against, and the chunk it holds.
+struct Verifier {
+    payload: u64,
+    payload_end: u64,
+    crcs: Arc<[u32]>,
+    /// The index of the chunk in `bytes` (`usize::MAX`: none yet).
+    held: usize,
+    bytes: Vec<u8>,
 }
 
 impl RangeReader {
@@ -263,16 +302,73 @@ impl RangeReader {
             at: start,
             end,
             chunk: 4 * 1024,
+            verify: None,
         }
+    }
+
+    /// A reader of `file[payload + from .. payload + len]`, the tail of a payload of `len`
+    /// bytes whose chunk checksums are `crcs`.
+    pub fn verified(
+        file: Rc<dyn BlockFile>,
+        payload: u64,
+        len: u64,
+        from: u64,
+        crcs: Arc<[u32]>,
+    ) -> Self {
+        RangeReader {
+            verify: Some(Verifier {
+                payload,
+                payload_end: payload + len,
+                crcs,
+                held: usize::MAX,
+                bytes: Vec::new(),
+            }),
+            ..Self::new(file, payload + from, payload + len)
+        }
+    }
+
+    /// Reads into `buf` from the verified chunk holding `self.at`.
+    fn read_verified(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(v) = self.verify.as_mut() else {
+            unreachable!("only called with a verifier");
+        };
+        let index = ((self.at - v.payload) / VERIFY_CHUNK) as usize;
+        let chunk_start = v.payload + index as u64 * VERIFY_CHUNK;
+        if v.held != index {
+            let chunk_end = (chunk_start + VERIFY_CHUNK).min(v.payload_end);
+            v.bytes.resize((chunk_end - chunk_start) as usize, 0);
+            self.file
+                .read_exact_at(chunk_start, &mut v.bytes)
+                .map_err(std::io::Error::other)?;
+            if v.crcs.get(index) != Some(&crc32c::crc32c(&v.bytes)) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "{}: checksum mismatch in the payload chunk at offset {chunk_start}",
+                        self.file.name()
+                    ),
+                ));
+            }
+            v.held = index;
+        }
+        let within = (self.at - chunk_start) as usize;
+        let available = (v.bytes.len() - within).min((self.end - self.at) as usize);
+        let n = available.min(buf.len());
+        buf[..n].copy_from_slice(&v.bytes[within..within + n]);
+        self.at += n as u64;
+        Ok(n)
     }
 }
 
 impl Read for RangeReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = (self.end - self.at).min(buf.len() as u64).min(self.chunk) as usize;
-        if n == 0 {
+        if self.at >= self.end || buf.is_empty() {
             return Ok(0);
         }
+        if self.verify.is_some() {
+            return self.read_verified(buf);
+        }
+        let n = (self.end - self.at).min(buf.len() as u64).min(self.chunk) as usize;
         self.chunk = (self.chunk * 2).min(256 * 1024);
         self.file
             .read_exact_at(self.at, &mut buf[..n])
@@ -283,11 +379,13 @@ impl Read for RangeReader {
 }
 
 /// Rebuilds the offset index of a payload by scanning it (used when the persisted index is lost).
-pub fn scan_offsets(reader: impl Read, total: u64) -> Option<OffsetIndex> {
+///
+/// The caller sets [`OffsetIndex::chunk_crcs`] (from bytes it verified).
+pub fn scan_offsets(reader: impl Read, total: u64) -> Result<OffsetIndex, ParseError> {
     let mut events = EventReader::new(reader);
     let mut starts = Vec::new();
     let mut ops = Vec::new();
-    while let Some(event) = events.next_event().ok()? {
+    while let Some(event) = events.next_event()? {
         if event.starts_node() {
             if event_tag(&event).is_some_and(is_active_tag) {
                 ops.push(events.path());
@@ -295,19 +393,31 @@ pub fn scan_offsets(reader: impl Read, total: u64) -> Option<OffsetIndex> {
             starts.push((events.node_offset(), events.path()));
         }
     }
-    Some(OffsetIndex::from_starts(starts, ops, total))
+    Ok(OffsetIndex::from_starts(starts, ops, total))
 }
 
-/// A reader of `file[payload + r.offset .. payload + len]` positioned at the node of `r`, whose
-/// walk may continue past that node to its later siblings (for [`seek_to`]).
+/// A verified reader of `file[payload + r.offset .. payload + len]` positioned at the node of
+/// `r`, whose walk may continue past that node to its later siblings (for [`seek_to`]).
 pub fn reader_at(
     file: Rc<dyn BlockFile>,
     payload: u64,
     len: u64,
     r: &SubDocRef,
+    crcs: Arc<[u32]>,
 ) -> EventReader<RangeReader> {
-    let bytes = RangeReader::new(file, payload + r.offset, payload + len);
+    let bytes = RangeReader::verified(file, payload, len, r.offset, crcs);
     EventReader::resume(bytes, &r.path)
+}
+
+/// The reader's next event; at the end of the text, the enclosing walk finds nothing
+/// (`Ok(None)`). Read and syntax errors are returned.
+macro_rules! next_or_none {
+    ($reader:expr) => {
+        match $reader.next_event()? {
+            Some(event) => event,
+            None => return Ok(None),
+        }
+    };
 }
 
 /// Moves `reader` (positioned at the start of the node at `from`, see [`reader_at`]) to the
@@ -319,57 +429,61 @@ pub fn seek_to<R: Read>(
     from: &KPath,
     to: &KPath,
     give_up_at: Option<u64>,
-) -> Option<Event> {
+) -> Result<Option<Event>, ParseError> {
     if from.is_prefix_of(to) {
         let (Some(end), Some(wanted)) = (give_up_at, to.segments().get(from.len())) else {
             return descend(reader, from, to);
         };
         // `from` is a wide object: walk the members of its first stretch.
-        let Event::BeginObject(_) = reader.next_event().ok()?? else {
-            return None;
+        let Event::BeginObject(_) = next_or_none!(reader) else {
+            return Ok(None);
         };
         loop {
-            let Event::Key(key) = reader.next_event().ok()?? else {
-                return None;
+            let Event::Key(key) = next_or_none!(reader) else {
+                return Ok(None);
             };
-            let event = reader.next_event().ok()??;
+            let event = next_or_none!(reader);
             if reader.node_offset() >= end {
-                return None;
+                return Ok(None);
             }
             if Segment::of_key(&key).as_ref() == Some(wanted) {
                 return descend_from(reader, event, &to.segments()[from.len() + 1..]);
             }
-            reader.skip_value(&event).ok()?;
+            reader.skip_value(&event)?;
         }
     }
-    let (last, parent) = from.segments().split_last()?;
-    let wanted = to.segments().get(parent.len())?;
-    let mut event = reader.next_event().ok()??;
+    let Some((last, parent)) = from.segments().split_last() else {
+        return Ok(None);
+    };
+    let Some(wanted) = to.segments().get(parent.len()) else {
+        return Ok(None);
+    };
+    let mut event = next_or_none!(reader);
     match (last, wanted) {
         // Walk the array from element `at` to element `target`.
         (Segment::Index(at), Segment::Index(target)) => {
             for _ in *at..*target {
                 if matches!(event, Event::EndArray) {
-                    return None;
+                    return Ok(None);
                 }
-                reader.skip_value(&event).ok()?;
-                event = reader.next_event().ok()??;
+                reader.skip_value(&event)?;
+                event = next_or_none!(reader);
             }
             if matches!(event, Event::EndArray) {
-                return None;
+                return Ok(None);
             }
         }
         // Walk the object's members from `from` on until the key wanted, or the stretch end.
         (Segment::Field(_) | Segment::Sparse(_), Segment::Field(_) | Segment::Sparse(_)) => {
             if last != wanted {
                 loop {
-                    reader.skip_value(&event).ok()?;
-                    let Event::Key(key) = reader.next_event().ok()?? else {
-                        return None;
+                    reader.skip_value(&event)?;
+                    let Event::Key(key) = next_or_none!(reader) else {
+                        return Ok(None);
                     };
-                    event = reader.next_event().ok()??;
+                    event = next_or_none!(reader);
                     if give_up_at.is_some_and(|end| reader.node_offset() >= end) {
-                        return None;
+                        return Ok(None);
                     }
                     if Segment::of_key(&key).as_ref() == Some(wanted) {
                         break;
@@ -377,16 +491,22 @@ pub fn seek_to<R: Read>(
                 }
             }
         }
-        _ => return None,
+        _ => return Ok(None),
     }
     descend_from(reader, event, &to.segments()[parent.len() + 1..])
 }
 
 /// Moves `reader` (positioned at the start of the node at `from`) down to the node at `to`,
 /// returning that node's first event; `None` if the path does not lead anywhere.
-pub fn descend<R: Read>(reader: &mut EventReader<R>, from: &KPath, to: &KPath) -> Option<Event> {
-    let rest = to.strip_prefix(from)?;
-    let event = reader.next_event().ok()??;
+pub fn descend<R: Read>(
+    reader: &mut EventReader<R>,
+    from: &KPath,
+    to: &KPath,
+) -> Result<Option<Event>, ParseError> {
+    let Some(rest) = to.strip_prefix(from) else {
+        return Ok(None);
+    };
+    let event = next_or_none!(reader);
     descend_from(reader, event, rest)
 }
 
@@ -395,37 +515,37 @@ fn descend_from<R: Read>(
     reader: &mut EventReader<R>,
     mut event: Event,
     rest: &[Segment],
-) -> Option<Event> {
+) -> Result<Option<Event>, ParseError> {
     for segment in rest {
         event = match (&event, segment) {
             (Event::BeginObject(_), Segment::Field(_) | Segment::Sparse(_)) => loop {
-                match reader.next_event().ok()?? {
+                match next_or_none!(reader) {
                     Event::Key(key) => {
-                        let value = reader.next_event().ok()??;
+                        let value = next_or_none!(reader);
                         if Segment::of_key(&key).as_ref() == Some(segment) {
                             break value;
                         }
-                        reader.skip_value(&value).ok()?;
+                        reader.skip_value(&value)?;
                     }
-                    _ => return None,
+                    _ => return Ok(None),
                 }
             },
             (Event::BeginArray(_), Segment::Index(i)) => {
-                let mut value = reader.next_event().ok()??;
+                let mut value = next_or_none!(reader);
                 for _ in 0..*i {
                     if matches!(value, Event::EndArray) {
-                        return None;
+                        return Ok(None);
                     }
-                    reader.skip_value(&value).ok()?;
-                    value = reader.next_event().ok()??;
+                    reader.skip_value(&value)?;
+                    value = next_or_none!(reader);
                 }
                 if matches!(value, Event::EndArray) {
-                    return None;
+                    return Ok(None);
                 }
                 value
             }
-            _ => return None,
+            _ => return Ok(None),
         };
     }
-    Some(event)
+    Ok(Some(event))
 }

@@ -99,6 +99,10 @@ fn encode(index: &Index, offsets: &Offsets) -> Vec<u8> {
                 put_u64(&mut out, *word);
             }
         }
+        put_u64(&mut out, index.chunk_crcs.len() as u64);
+        for crc in index.chunk_crcs.iter() {
+            out.extend_from_slice(&crc.to_be_bytes());
+        }
     }
     out
 }
@@ -192,7 +196,21 @@ fn decode(bytes: &[u8]) -> Option<(Index, Offsets)> {
                 })
             })
             .collect::<Option<Vec<_>>>()?;
-        offsets.insert((level, pos), Arc::new(OffsetIndex { refs, ops, filters }));
+        let crcs = r.u64()?;
+        // Each checksum is 4 bytes: a count the payload cannot hold is corruption.
+        if crcs > (r.bytes.len() - r.at) as u64 / 4 {
+            return None;
+        }
+        let chunk_crcs = (0..crcs).map(|_| r.u32()).collect::<Option<Arc<[u32]>>>()?;
+        offsets.insert(
+            (level, pos),
+            Arc::new(OffsetIndex {
+                refs,
+                ops,
+                filters,
+                chunk_crcs,
+            }),
+        );
     }
     (r.at == bytes.len()).then_some((index, offsets))
 }

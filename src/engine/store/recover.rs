@@ -6,7 +6,7 @@ use super::{span, Progress, Store};
 use crate::engine::entry::{corrupt, End};
 use crate::engine::error::Result;
 use crate::engine::index::EntryRef;
-use crate::engine::offsets::{scan_offsets, RangeReader};
+use crate::engine::offsets::{scan_offsets, OffsetIndex, RangeReader};
 use crate::engine::persist;
 use crate::engine::persist::Checkpoint;
 
@@ -107,10 +107,28 @@ impl Store {
             for e in entries.entries().iter().filter(|e| e.pos >= from) {
                 let (payload, len) = log.frame_extent(e.pos)?;
                 if len >= self.options.offset_index_min_bytes as u64 {
-                    let reader = RangeReader::new(log.shared_file(), payload, payload + len);
-                    let offsets = scan_offsets(reader, len)
-                        .ok_or_else(|| corrupt(log.name(), e.pos, "entry text does not stream"))?;
-                    self.offsets.insert((level, e.pos), Arc::new(offsets));
+                    let chunk_crcs = log.chunk_crcs(e.pos)?;
+                    let reader = RangeReader::verified(
+                        log.shared_file(),
+                        payload,
+                        len,
+                        0,
+                        chunk_crcs.clone(),
+                    );
+                    let offsets = scan_offsets(reader, len).map_err(|err| {
+                        corrupt(
+                            log.name(),
+                            e.pos,
+                            format!("entry text does not stream: {err}"),
+                        )
+                    })?;
+                    self.offsets.insert(
+                        (level, e.pos),
+                        Arc::new(OffsetIndex {
+                            chunk_crcs,
+                            ..offsets
+                        }),
+                    );
                 }
             }
         }

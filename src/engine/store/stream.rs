@@ -1,5 +1,7 @@
 //! Streaming reads: a value as text chunks or events, straight from the log when it can be.
 
+use crate::engine::entry::corrupt;
+use crate::tony::ParseError;
 use std::sync::Arc;
 
 use super::read::{patch_at, Plan};
@@ -189,13 +191,25 @@ impl Store {
             &self.compact
         };
         let (payload, len) = log.frame_extent(c.entry.pos)?;
-        let reader_at = |r: &SubDocRef| reader_at(log.shared_file(), payload, len, r);
+        let reader_at = |r: &SubDocRef| {
+            reader_at(
+                log.shared_file(),
+                payload,
+                len,
+                r,
+                offsets.chunk_crcs.clone(),
+            )
+        };
+        let unreadable =
+            |e: ParseError| corrupt(log.name(), c.entry.pos, format!("reading the entry: {e}"));
         // The patch node at the ancestor must be a plain value or an `!insert` of one.
         let Some(start) = offsets.nearest(&ancestor) else {
             return Ok(Located::Unknown);
         };
         let mut events = reader_at(start);
-        let Some(ancestor_event) = descend(&mut events, &start.path, &ancestor) else {
+        let Some(ancestor_event) =
+            descend(&mut events, &start.path, &ancestor).map_err(unreadable)?
+        else {
             return Ok(Located::Unknown);
         };
         let tag = match &ancestor_event {
@@ -227,7 +241,9 @@ impl Store {
         // place at all means the key filters prove the path absent.
         for (from, give_up_at) in offsets.seek(&target) {
             let mut events = reader_at(from);
-            if let Some(first) = seek_to(&mut events, &from.path, &target, give_up_at) {
+            let found =
+                seek_to(&mut events, &from.path, &target, give_up_at).map_err(unreadable)?;
+            if let Some(first) = found {
                 return Ok(Located::Found(Box::new(events), first));
             }
             if give_up_at.is_none() {
