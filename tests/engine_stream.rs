@@ -198,9 +198,10 @@ fn a_large_entry_streams_with_bounded_memory_and_small_reads() {
     let path = KPath::parse("b.items[3].name").unwrap();
     assert!(store.read_stream(&path, 2, &mut out).unwrap());
     assert_eq!(String::from_utf8(out).unwrap(), "\"b item number 3\"");
+    // (Reads are verified in whole 4 KiB chunks, so a stream's reads round up to them.)
     let small = read.load(Ordering::Relaxed);
     assert!(
-        small < 16 * 1024,
+        small < 20 * 1024,
         "a small read touched {small} bytes of the log"
     );
 

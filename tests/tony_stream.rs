@@ -84,3 +84,20 @@ fn block_input_is_refused_by_the_event_reader() {
     let mut reader = EventReader::new("a: 1".as_bytes());
     assert!(reader.next_event().is_err());
 }
+
+/// A reader resumed inside a document walks past the end of the containers it started in:
+/// their closing brackets end them, they are not syntax errors (which seeks once took for
+/// "absent").
+#[test]
+fn a_resumed_reader_closes_the_containers_it_started_in() {
+    let text = r#"{patch: {map: {a: "1", x: "2", y: "3"}}}"#;
+    let at = text.find("\"2\"").unwrap();
+    let path = tonystore::kpath::KPath::parse("patch.map.x").unwrap();
+    let mut reader = tonystore::tony::EventReader::resume(&text.as_bytes()[at..], &path);
+    let mut events = Vec::new();
+    while let Some(event) = reader.next_event().unwrap() {
+        events.push(format!("{event:?}"));
+    }
+    assert_eq!(events.len(), 6, "{events:?}");
+    assert!(events[3..].iter().all(|e| e == "EndObject"), "{events:?}");
+}

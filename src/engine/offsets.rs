@@ -13,7 +13,7 @@ use crate::tony::{Event, EventReader, Node, NodeEvents, ParseError, TokenSink};
 
 /// Streamed payloads are verified in chunks of this many bytes, each with its CRC-32C in the
 /// offset index.
-pub const VERIFY_CHUNK: u64 = 64 * 1024;
+pub const VERIFY_CHUNK: u64 = 4 * 1024;
 /// Entries whose payload is at least this long get an offset index.
 pub const INDEXED_ENTRY_BYTES: usize = 64 * 1024;
 /// A subtree at least this long gets a reference.
@@ -284,14 +284,17 @@ pub struct RangeReader {
     verify: Option<Verifier>,
 }
 
-/// What a verified reader checks against, and the chunk it holds.
+/// What a verified reader checks against, and the run of chunks it holds.
 struct Verifier {
     payload: u64,
     payload_end: u64,
     crcs: Arc<[u32]>,
-    /// The index of the chunk in `bytes` (`usize::MAX`: none yet).
-    held: usize,
+    /// Where the bytes held start (an offset in the file, at a chunk boundary).
+    held_at: u64,
+    /// Verified bytes: whole chunks (the payload's last one may be short).
     bytes: Vec<u8>,
+    /// How many chunks the next refill reads (doubling up to 64, like unverified reads).
+    run: u64,
 }
 
 impl RangeReader {
@@ -320,38 +323,46 @@ impl RangeReader {
                 payload,
                 payload_end: payload + len,
                 crcs,
-                held: usize::MAX,
+                held_at: 0,
                 bytes: Vec::new(),
+                run: 1,
             }),
             ..Self::new(file, payload + from, payload + len)
         }
     }
 
-    /// Reads into `buf` from the verified chunk holding `self.at`.
+    /// Reads into `buf` from the verified chunks holding `self.at`, refilling them when needed.
     fn read_verified(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let Some(v) = self.verify.as_mut() else {
             unreachable!("only called with a verifier");
         };
-        let index = ((self.at - v.payload) / VERIFY_CHUNK) as usize;
-        let chunk_start = v.payload + index as u64 * VERIFY_CHUNK;
-        if v.held != index {
-            let chunk_end = (chunk_start + VERIFY_CHUNK).min(v.payload_end);
-            v.bytes.resize((chunk_end - chunk_start) as usize, 0);
+        let held_end = v.held_at + v.bytes.len() as u64;
+        if self.at < v.held_at || self.at >= held_end {
+            let first = (self.at - v.payload) / VERIFY_CHUNK;
+            let start = v.payload + first * VERIFY_CHUNK;
+            let end = (start + v.run * VERIFY_CHUNK).min(v.payload_end);
+            v.run = (v.run * 2).min(64);
+            v.bytes.resize((end - start) as usize, 0);
             self.file
-                .read_exact_at(chunk_start, &mut v.bytes)
+                .read_exact_at(start, &mut v.bytes)
                 .map_err(std::io::Error::other)?;
-            if v.crcs.get(index) != Some(&crc32c::crc32c(&v.bytes)) {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!(
-                        "{}: checksum mismatch in the payload chunk at offset {chunk_start}",
-                        self.file.name()
-                    ),
-                ));
+            for (i, chunk) in v.bytes.chunks(VERIFY_CHUNK as usize).enumerate() {
+                let index = first as usize + i;
+                if v.crcs.get(index) != Some(&crc32c::crc32c(chunk)) {
+                    v.bytes.clear();
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "{}: checksum mismatch in the payload chunk at offset {}",
+                            self.file.name(),
+                            start + (i as u64) * VERIFY_CHUNK
+                        ),
+                    ));
+                }
             }
-            v.held = index;
+            v.held_at = start;
         }
-        let within = (self.at - chunk_start) as usize;
+        let within = (self.at - v.held_at) as usize;
         let available = (v.bytes.len() - within).min((self.end - self.at) as usize);
         let n = available.min(buf.len());
         buf[..n].copy_from_slice(&v.bytes[within..within + n]);

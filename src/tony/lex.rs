@@ -308,6 +308,13 @@ impl<R: Read> Lexer<R> {
         }
     }
 
+    /// A lexer of text that starts inside `depth` open containers (a fragment of a larger
+    /// document), so their closing brackets are not unexpected.
+    pub(crate) fn inside(mut self, depth: usize) -> Self {
+        self.depth = depth;
+        self
+    }
+
     /// The position of the next unread byte.
     pub fn position(&self) -> Pos {
         self.pos

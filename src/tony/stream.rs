@@ -123,10 +123,12 @@ impl<R: Read> EventReader<R> {
                 }
             })
             .collect();
+        let fragment = EventReader::fragment(reader);
         EventReader {
+            lexer: fragment.lexer.inside(segments.len()),
             stack,
             started: !segments.is_empty(),
-            ..EventReader::fragment(reader)
+            ..fragment
         }
     }
 
