@@ -29,7 +29,7 @@ pub use offsets::{
 };
 pub use store::{
     Direction, Durability, EventStream, LogSegment, Options, Progress, Stats, Store, ValueStream,
-    STORE_FILES,
+    MAX_COMMIT_DEPTH, STORE_FILES,
 };
 pub use tx::{Transactions, TxStatus};
 pub use txbuf::TransactionBuffer;

@@ -330,12 +330,13 @@ impl Store {
         self.check_writable()?;
         let mut buffer = TransactionBuffer::new();
         for (path, p) in patches {
+            // Bounded before merging: merging nests the patch under its path.
+            check_depth(&p, path.len())?;
             buffer.add(path, p);
         }
         let root = buffer
             .merge()?
             .ok_or_else(|| StoreError::Merge("a commit needs at least one patch".into()))?;
-        check_depth(&root)?;
         let state = self.head_state()?;
         for (path, pattern) in &preconditions {
             let current = get(&state, path)
@@ -362,7 +363,7 @@ impl Store {
     /// its frame is cut back, or, if the failure leaves that unknown, the store is latched.
     pub(crate) fn commit_root(&mut self, root: Node, tx: u64) -> Result<u64> {
         self.check_writable()?;
-        check_depth(&root)?;
+        check_depth(&root, 0)?;
         let state = self.head_state()?;
         let new_state = patch(&state, &root)?;
         let ends = classify(&root, Some(&state), self.options.index_limits);
@@ -636,11 +637,11 @@ fn encode_entry(entry: &LogEntry, min_bytes: usize) -> (Vec<u8>, Option<OffsetIn
     (bytes, Some(offsets))
 }
 
-/// Refuses a commit nested deeper than [`MAX_COMMIT_DEPTH`] (its merged root patch counts
-/// the path's segments as levels). Iterative: the depth of any value is measured without
+/// Refuses a patch nested deeper than [`MAX_COMMIT_DEPTH`], counting the `above` segments of
+/// the path it applies at as levels. Iterative: the depth of any value is measured without
 /// recursion.
-fn check_depth(root: &Node) -> Result<()> {
-    let mut stack: Vec<(&Node, usize)> = vec![(root, 1)];
+fn check_depth(patch: &Node, above: usize) -> Result<()> {
+    let mut stack: Vec<(&Node, usize)> = vec![(patch, above.saturating_add(1))];
     while let Some((node, depth)) = stack.pop() {
         if depth > MAX_COMMIT_DEPTH {
             return Err(StoreError::TooDeep {

@@ -1,0 +1,385 @@
+//! Regression tests, one per way a store could once be bricked, silently corrupted or made to
+//! lose data (the trust issue's examples). The crash campaign (`crash_campaign.rs`) covers the
+//! same ground at random; these pin each case down.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use common::crash::{Fault, SimDisk};
+use tonystore::engine::{
+    Durability, Options, Store, StoreError, FRAME_HEADER, LOG_HEADER, MAX_COMMIT_DEPTH,
+};
+use tonystore::kpath::{KPath, Segment};
+use tonystore::storage::{BlockFile, FsDir, MemDir, StoreDir};
+use tonystore::tony::Node;
+
+fn p(text: &str) -> KPath {
+    KPath::parse(text).unwrap()
+}
+
+/// A value nested `depth` arrays deep.
+fn nested(depth: usize) -> Node {
+    (1..depth).fold(Node::int(1), |inner, _| Node::array(vec![inner]))
+}
+
+fn small_options() -> Options {
+    Options {
+        divisor: 2,
+        persist_every: 3,
+        ..Options::default()
+    }
+}
+
+#[test]
+fn whatever_commit_accepts_stays_readable_through_compaction_reopen_and_rebuild() {
+    let dir = MemDir::new();
+    let mut store = Store::open(&dir, small_options()).unwrap();
+    // Once accepted and then unreadable forever after compaction wrapped it deeper.
+    for depth in [255, 300, MAX_COMMIT_DEPTH + 1] {
+        assert!(
+            matches!(
+                store.commit(vec![(p("deep"), nested(depth))]),
+                Err(StoreError::TooDeep { .. })
+            ),
+            "a value {depth} deep"
+        );
+    }
+    let long_path = KPath::from_segments(vec![Segment::Field("k".into()); 256]);
+    assert!(matches!(
+        store.commit(vec![(long_path, Node::int(1))]),
+        Err(StoreError::TooDeep { .. })
+    ));
+    // Once a stack overflow that aborted the process.
+    let huge_path = KPath::from_segments(vec![Segment::Index(0); 20_000]);
+    assert!(matches!(
+        store.commit(vec![(huge_path, Node::int(1))]),
+        Err(StoreError::TooDeep { .. })
+    ));
+    assert_eq!(store.head(), 0, "nothing was written");
+    // The deepest accepted commits, in every shape, with compaction and persistence crossing.
+    let at_limit = MAX_COMMIT_DEPTH - 1; // under the root object's `deep` member
+    store.commit(vec![(p("deep"), nested(at_limit))]).unwrap();
+    let path = KPath::from_segments(vec![Segment::Field("k".into()); MAX_COMMIT_DEPTH - 1]);
+    store.commit(vec![(path.clone(), Node::int(7))]).unwrap();
+    store
+        .commit(vec![(p("deep"), nested(at_limit).with_tag("!insert"))])
+        .unwrap();
+    // Edits deep inside it, which compaction composes with the value they edit.
+    for (i, down) in [at_limit - 2, at_limit - 3, 10, at_limit - 2]
+        .into_iter()
+        .enumerate()
+    {
+        let mut segments = vec![Segment::Field("deep".into())];
+        segments.extend(std::iter::repeat_n(Segment::Index(0), down));
+        let edit = match i {
+            0 => Node::int(5),
+            1 => Node::array(vec![Node::int(1), Node::array(vec![])]),
+            2 => Node::null().with_tag("!delete"),
+            _ => Node::object(vec![("k".into(), Node::int(1))]),
+        };
+        match store.commit(vec![(KPath::from_segments(segments), edit)]) {
+            Ok(_) | Err(StoreError::TooDeep { .. } | StoreError::PatchRejected(_)) => {}
+            Err(e) => panic!("edit {i}: {e}"),
+        }
+    }
+    for i in 0..20 {
+        store.commit(vec![(p("n"), Node::int(i))]).unwrap();
+    }
+    let head = store.head();
+    let expected = store.read_at(&KPath::root(), head).unwrap();
+    store.verify().unwrap();
+    store.close().unwrap();
+    drop(store);
+    for rebuild in [false, true] {
+        if rebuild {
+            for slot in ["index.a", "index.b"] {
+                dir.open(slot).unwrap().set_len(0).unwrap();
+            }
+        }
+        let mut store = Store::open(&dir, small_options()).unwrap();
+        assert_eq!(store.read_at(&KPath::root(), head).unwrap(), expected);
+        assert_eq!(store.read_at(&path, head).unwrap(), Some(Node::int(7)));
+        store.verify().unwrap();
+        store.commit(vec![(p("after"), Node::int(1))]).unwrap();
+    }
+}
+
+#[test]
+fn a_failed_sync_latches_the_store_and_leaves_no_trace_in_memory() {
+    let disk = SimDisk::new(1);
+    let options = || Options {
+        offset_index_min_bytes: 0, // every entry gets an offset index
+        ..Options::default()
+    };
+    let mut store = Store::open(&disk, options()).unwrap();
+    store
+        .commit(vec![(
+            p("a"),
+            Node::object(vec![("b".into(), Node::int(1))]),
+        )])
+        .unwrap();
+    // The next call is the commit's append; the one after it, its sync.
+    disk.set_fault(Fault::Once(2));
+    let failed = store.commit(vec![(p("x"), Node::string("lost"))]);
+    assert!(failed.is_err());
+    assert_eq!(store.head(), 1, "the failed commit is not the head");
+    // Refused until reopened, however often it is retried.
+    for _ in 0..2 {
+        assert!(matches!(
+            store.commit(vec![(p("y"), Node::int(2))]),
+            Err(StoreError::PreviousIo { .. })
+        ));
+        assert!(matches!(store.flush(), Err(StoreError::PreviousIo { .. })));
+    }
+    // Reads still work.
+    assert_eq!(store.read_at(&p("a.b"), 1).unwrap(), Some(Node::int(1)));
+    drop(store);
+    disk.release_all();
+    // Reopened from what is on the medium, the store is whole either way.
+    for image in [
+        disk.settled(),
+        disk.power_cut(&mut common::crash::Rng::new(3), true),
+    ] {
+        let mut store = Store::open(&image, options()).unwrap();
+        let head = store.head();
+        assert!(head == 1 || head == 2, "head {head}");
+        let c = store.commit(vec![(p("a.c"), Node::int(3))]).unwrap();
+        assert_eq!(c, head + 1);
+        drop(store);
+        image.release_all();
+        let mut store = Store::open(&image, options()).unwrap();
+        assert_eq!(store.read_at(&p("a.c"), c).unwrap(), Some(Node::int(3)));
+        assert_eq!(store.read_at(&p("a.b"), c).unwrap(), Some(Node::int(1)));
+        store.verify().unwrap();
+    }
+}
+
+#[test]
+fn after_a_failed_flush_a_retried_flush_does_not_claim_durability() {
+    let disk = SimDisk::new(2);
+    let options = || Options {
+        durability: Durability::OnFlush,
+        ..Options::default()
+    };
+    let mut store = Store::open(&disk, options()).unwrap();
+    store.commit(vec![(p("a"), Node::int(1))]).unwrap();
+    disk.set_fault(Fault::Once(1)); // the flush's first sync
+    assert!(store.flush().is_err());
+    assert!(matches!(store.flush(), Err(StoreError::PreviousIo { .. })));
+    drop(store);
+    disk.release_all();
+    let mut store = Store::open(
+        &disk.power_cut(&mut common::crash::Rng::new(5), true),
+        options(),
+    )
+    .unwrap();
+    assert!(store.head() <= 1);
+    store.verify().unwrap();
+}
+
+#[test]
+fn read_only_opens_never_create_truncate_or_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("store");
+    // A missing directory is an error, and nothing is created.
+    assert!(FsDir::existing(&path).is_err());
+    assert!(!path.exists());
+    let dir = FsDir::create(&path).unwrap();
+    let mut store = Store::open(&dir, Options::default()).unwrap();
+    store.commit(vec![(p("a"), Node::int(1))]).unwrap();
+    store.commit(vec![(p("b"), Node::int(2))]).unwrap();
+    store.close().unwrap();
+    drop(store);
+    // A torn tail and no index.
+    let log = path.join("level0.log");
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes.extend_from_slice(&[7; 40]);
+    std::fs::write(&log, &bytes).unwrap();
+    for slot in ["index.a", "index.b"] {
+        std::fs::remove_file(path.join(slot)).unwrap();
+    }
+    let read_only = || Options {
+        read_only: true,
+        ..Options::default()
+    };
+    let dir = FsDir::existing(&path).unwrap();
+    let mut store = Store::open(&dir, read_only()).unwrap();
+    assert_eq!(store.head(), 2);
+    assert_eq!(store.read_at(&p("b"), 2).unwrap(), Some(Node::int(2)));
+    assert!(matches!(
+        store.commit(vec![(p("c"), Node::int(3))]),
+        Err(StoreError::ReadOnly)
+    ));
+    assert!(matches!(store.flush(), Err(StoreError::ReadOnly)));
+    store.close().unwrap();
+    drop(store);
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        bytes,
+        "the torn tail is still there"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["compact.log", "level0.log"], "no index was written");
+    // Garbage where the log should be: a typed error, and the bytes stay.
+    std::fs::write(&log, b"this is not a tonystore log at all").unwrap();
+    match Store::open(&dir, read_only()) {
+        Err(StoreError::Corrupt { file, offset, .. }) => {
+            assert!(file.ends_with("level0.log"));
+            assert_eq!(offset, 0);
+        }
+        other => panic!("expected corruption, got {:?}", other.map(|s| s.head())),
+    }
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        b"this is not a tonystore log at all"
+    );
+    // A writer open refuses it too, and does not repair it by cutting.
+    assert!(Store::open(&dir, Options::default()).is_err());
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        b"this is not a tonystore log at all"
+    );
+}
+
+#[test]
+fn a_log_from_a_newer_format_is_a_typed_error() {
+    let dir = MemDir::new();
+    drop(Store::open(&dir, Options::default()).unwrap());
+    let log = dir.open("level0.log").unwrap();
+    let mut header = [0u8; 16];
+    log.read_exact_at(0, &mut header).unwrap();
+    header[8..12].copy_from_slice(&2u32.to_be_bytes());
+    let crc = crc32c::crc32c(&header[..12]);
+    header[12..].copy_from_slice(&crc.to_be_bytes());
+    log.write_all_at(0, &header).unwrap();
+    drop(log);
+    assert!(matches!(
+        Store::open(&dir, Options::default()),
+        Err(StoreError::UnsupportedFormat {
+            found: 2,
+            supported: 1,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_checksum_valid_frame_that_does_not_decode_is_never_cut() {
+    let dir = MemDir::new();
+    let mut store = Store::open(&dir, Options::default()).unwrap();
+    store.commit(vec![(p("a"), Node::int(1))]).unwrap();
+    store.close().unwrap();
+    drop(store);
+    // Append a well-formed frame whose payload this version cannot decode.
+    let log = dir.open("level0.log").unwrap();
+    let end = log.len().unwrap();
+    let payload = b"!entry-v9 {future: true}";
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&end.to_be_bytes());
+    let crc = crc32c::crc32c(&frame);
+    frame.extend_from_slice(&crc.to_be_bytes());
+    frame.extend_from_slice(&crc32c::crc32c(payload).to_be_bytes());
+    frame.extend_from_slice(payload);
+    log.write_all_at(end, &frame).unwrap();
+    drop(log);
+    assert!(matches!(
+        Store::open(&dir, Options::default()),
+        Err(StoreError::Corrupt { offset, .. }) if offset == end
+    ));
+    assert_eq!(
+        dir.open("level0.log").unwrap().len().unwrap(),
+        end + frame.len() as u64,
+        "nothing was cut"
+    );
+}
+
+/// A directory whose files count read calls.
+#[derive(Clone)]
+struct CountingReads {
+    inner: MemDir,
+    reads: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+struct CountingFile {
+    inner: Box<dyn BlockFile>,
+    reads: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl BlockFile for CountingFile {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn len(&self) -> tonystore::storage::Result<u64> {
+        self.inner.len()
+    }
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> tonystore::storage::Result<()> {
+        self.reads.set(self.reads.get() + 1);
+        self.inner.read_exact_at(offset, buf)
+    }
+    fn write_all_at(&self, offset: u64, data: &[u8]) -> tonystore::storage::Result<()> {
+        self.inner.write_all_at(offset, data)
+    }
+    fn set_len(&self, len: u64) -> tonystore::storage::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn sync(&self) -> tonystore::storage::Result<()> {
+        self.inner.sync()
+    }
+    fn close(&self) -> tonystore::storage::Result<()> {
+        self.inner.close()
+    }
+}
+
+impl StoreDir for CountingReads {
+    fn open(&self, name: &str) -> tonystore::storage::Result<Box<dyn BlockFile>> {
+        Ok(Box::new(CountingFile {
+            inner: self.inner.open(name)?,
+            reads: self.reads.clone(),
+        }))
+    }
+    fn location(&self) -> String {
+        "counting".into()
+    }
+}
+
+#[test]
+fn a_large_torn_frame_is_recognised_in_a_few_large_reads() {
+    let dir = MemDir::new();
+    let mut store = Store::open(&dir, Options::default()).unwrap();
+    store.commit(vec![(p("a"), Node::int(1))]).unwrap();
+    store.close().unwrap();
+    drop(store);
+    for slot in ["index.a", "index.b"] {
+        dir.open(slot).unwrap().set_len(0).unwrap();
+    }
+    // A 10 MB frame of which 6 MB reached the disk: once two host calls per byte to recognise.
+    let log = dir.open("level0.log").unwrap();
+    let end = log.len().unwrap();
+    let mut header = Vec::new();
+    header.extend_from_slice(&(10_000_000u32).to_be_bytes());
+    header.extend_from_slice(&end.to_be_bytes());
+    let crc = crc32c::crc32c(&header);
+    header.extend_from_slice(&crc.to_be_bytes());
+    header.extend_from_slice(&[0; 4]);
+    assert_eq!(header.len() as u64, FRAME_HEADER);
+    log.write_all_at(end, &header).unwrap();
+    log.write_all_at(end + FRAME_HEADER, &vec![b'x'; 6_000_000])
+        .unwrap();
+    drop(log);
+    let counting = CountingReads {
+        inner: dir.clone(),
+        reads: Default::default(),
+    };
+    let mut store = Store::open(&counting, Options::default()).unwrap();
+    assert_eq!(store.head(), 1);
+    let reads = counting.reads.get();
+    assert!(reads < 100, "recovery made {reads} read calls");
+    assert_eq!(store.stats().level0_bytes, end);
+    assert!(end > LOG_HEADER);
+    store.verify().unwrap();
+}
