@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::tony::{quote, Key, Lexer, Node, TokenKind, Value};
+use crate::tony::{quote, Key, Lexer, Node, TokenKind, Value, MAX_DEPTH};
 
 /// One step of a [`KPath`]. The variant order is the order of kinds at one position.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -169,7 +169,11 @@ impl KPath {
         KPath { segments }
     }
 
-    /// Parses a path.
+    /// The most segments a parsed path may have: the nesting bound of values
+    /// ([`MAX_DEPTH`]), since a path longer than that addresses nothing a document can hold.
+    pub const MAX_SEGMENTS: usize = MAX_DEPTH;
+
+    /// Parses a path; more than [`KPath::MAX_SEGMENTS`] segments is an error.
     pub fn parse(text: &str) -> Result<KPath, PathError> {
         PathParser { text, pos: 0 }.parse()
     }
@@ -310,7 +314,7 @@ impl PathParser<'_> {
     }
 
     fn rest(&self) -> &str {
-        &self.text[self.pos..]
+        self.text.get(self.pos..).unwrap_or_default()
     }
 
     fn parse(mut self) -> Result<KPath, PathError> {
@@ -335,6 +339,9 @@ impl PathParser<'_> {
                 _ if first => self.field()?,
                 _ => return Err(self.error(format!("expected '.', '[', '{{' or '(' before {c:?}"))),
             };
+            if segments.len() >= KPath::MAX_SEGMENTS {
+                return Err(self.error(format!("more than {} segments", KPath::MAX_SEGMENTS)));
+            }
             segments.push(segment);
         }
         Ok(KPath { segments })
@@ -485,19 +492,21 @@ pub fn get<'a>(node: &'a Node, path: &KPath) -> Result<Option<&'a Node>, GetErro
                 Ok(i) => current.get_field(&Key::Int(i)),
                 Err(_) => None,
             },
-            (Segment::Index(i), Value::Array(items)) => match items.get(*i as usize) {
-                Some(item) => Some(item),
-                None => {
-                    return Err(GetError::IndexOutOfRange {
-                        at: at(),
-                        index: *i,
-                        len: items.len(),
-                    })
+            (Segment::Index(i), Value::Array(items)) => {
+                match usize::try_from(*i).ok().and_then(|i| items.get(i)) {
+                    Some(item) => Some(item),
+                    None => {
+                        return Err(GetError::IndexOutOfRange {
+                            at: at(),
+                            index: *i,
+                            len: items.len(),
+                        })
+                    }
                 }
-            },
+            }
             (Segment::Key(k), Value::Array(items)) => {
                 let field = keyed_field(current).ok_or_else(mismatch)?;
-                keyed_position(items, &field, k).map(|i| &items[i])
+                keyed_position(items, &field, k).and_then(|i| items.get(i))
             }
             _ => return Err(mismatch()),
         };
