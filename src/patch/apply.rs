@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use super::matching::match_at;
-use super::ops::{add_tag, data_tag, find_op, is_unchanged_marker, value_with_arg, Op};
+use super::ops::{data_tag, find_op, is_unchanged_marker, value_with_arg, Op};
 use super::seq::{join_units, split_units, StrMode};
 use super::{PatchError, MAX_CALLS};
 use crate::kpath::{key_text, KPath, Segment};
@@ -283,15 +283,17 @@ fn apply_op(doc: Option<&Node>, op: Op, path: &mut Ctx) -> Result<Option<Node>, 
         "replace" => {
             let (from, to) = replace_sides(&op.child).ok_or_else(|| malformed(path, name, "needs {from: ..., to: ...}"))?;
             let current = doc.cloned().unwrap_or_else(Node::null);
-            if current != *from {
+            if !same_value(&current, from) {
                 return Err(check_failed(path, name, from, doc));
             }
             Ok(Some(to.clone()))
         }
         "addtag" => {
-            let link = one_arg(&op, path)?.to_owned();
+            // As in the original, the tag becomes `!t` (a diff adds a tag only to an untagged
+            // value, where adding and setting agree).
+            let tag = format!("!{}", one_arg(&op, path)?);
             let mut base = tag_op_base(doc, &op.child, path)?;
-            base.tag = Some(add_tag(base.tag.as_deref(), &link));
+            base.tag = Some(Arc::from(tag));
             Ok(Some(base))
         }
         "rmtag" => {
@@ -351,6 +353,20 @@ fn apply_op(doc: Option<&Node>, op: Op, path: &mut Ctx) -> Result<Option<Node>, 
         }
         "if" => if_patch(doc, &op.child, path),
         "pass" => Ok(doc.cloned()),
+        // The original's form: `!rename [{from: a, to: b}, ...]` on an object.
+        "rename" if op.args.is_empty() => {
+            let renamings = renamings(&op.child).ok_or_else(|| {
+                malformed(path, name, "needs (old,new) or a list of {from: old, to: new}")
+            })?;
+            match doc {
+                Some(node @ Node { value: Value::Object(_), .. }) => Ok(Some(
+                    renamings
+                        .into_iter()
+                        .fold(node.clone(), |n, (from, to)| rename_field(n, from, to)),
+                )),
+                other => Err(wrong_kind(path, name, "an object", other)),
+            }
+        }
         "field" | "rename" => {
             let [from, to] = op.args.as_slice() else { return Err(malformed(path, name, "takes (old,new)")) };
             let (from, to) = (from.clone(), to.clone());
@@ -482,13 +498,13 @@ fn array_diff(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, P
             SlotOp::Insert(value) => out.push(value),
             SlotOp::Delete(patch) => {
                 let expected = deleted_value(patch);
-                if current != Some(&expected) {
+                if !current.is_some_and(|c| same_value(c, &expected)) {
                     return Err(check_failed(path, "delete", &expected, current));
                 }
                 rest.next();
             }
             SlotOp::Replace(from, to) => {
-                if current != Some(from) {
+                if !current.is_some_and(|c| same_value(c, from)) {
                     return Err(check_failed(path, "replace", from, current));
                 }
                 out.push(to.clone());
@@ -776,19 +792,41 @@ fn embed(template: &Node, placeholder: &str, value: &Node, depth: usize) -> Opti
     })
 }
 
-/// `node` with field `from` renamed to `to` (in place in the key order; the old key is gone).
+/// Whether a document value passes a check against `expected` (`!replace`'s `from`, a
+/// `!delete`d element): equal up to the order of object keys, as the original's diff-based check.
+fn same_value(found: &Node, expected: &Node) -> bool {
+    found == expected || super::diff(found, expected).is_none()
+}
+
+/// The `(from, to)` pairs of a `[{from: a, to: b}, ...]` list, if it is one.
+fn renamings(list: &Node) -> Option<Vec<(&str, &str)>> {
+    list.as_array()?
+        .iter()
+        .map(|r| {
+            Some((
+                r.get_field(&Key::str("from"))?.as_str()?,
+                r.get_field(&Key::str("to"))?.as_str()?,
+            ))
+        })
+        .collect()
+}
+
+/// `node` with field `from` renamed to `to` (in place in the key order; the old key is gone,
+/// and so is a field already named `to`). Without a field `from`, `node` is unchanged.
 fn rename_field(node: Node, from: &str, to: &str) -> Node {
     let Value::Object(entries) = &node.value else {
         return node;
     };
+    let (from, to) = (Key::str(from), Key::str(to));
+    if from == to || !entries.iter().any(|(k, _)| *k == from) {
+        return node;
+    }
     let renamed = entries
         .iter()
+        .filter(|(k, _)| *k != to)
         .map(|(k, v)| {
-            if *k == Key::str(from) {
-                (Key::str(to), v.clone())
-            } else {
-                (k.clone(), v.clone())
-            }
+            let key = if *k == from { to.clone() } else { k.clone() };
+            (key, v.clone())
         })
         .collect();
     Node {
