@@ -1006,35 +1006,35 @@ pub(crate) fn arraydiff_source(edits: &[(u32, SlotEdit)], index: u64) -> Element
     let (mut before, mut after, mut slot) = (0u64, 0u64, 0u64);
     for (target, edit) in edits {
         let copied = u64::from(*target).saturating_sub(slot);
-        if index < after + copied {
-            return ElementSource::Before(before + (index - after));
+        if index < after.saturating_add(copied) {
+            return ElementSource::Before(before.saturating_add(index.saturating_sub(after)));
         }
-        before += copied;
-        after += copied;
-        slot = u64::from(*target) + 1;
+        before = before.saturating_add(copied);
+        after = after.saturating_add(copied);
+        slot = u64::from(*target).saturating_add(1);
         match edit {
             SlotEdit::Insert(value) => {
                 if index == after {
                     return ElementSource::Put(value);
                 }
-                after += 1;
+                after = after.saturating_add(1);
             }
-            SlotEdit::Remove => before += 1,
+            SlotEdit::Remove => before = before.saturating_add(1),
             SlotEdit::Put(value) => {
                 if index == after {
                     return ElementSource::Put(value);
                 }
-                before += 1;
-                after += 1;
+                before = before.saturating_add(1);
+                after = after.saturating_add(1);
             }
             SlotEdit::Patch(patch) => {
                 if index == after {
                     return ElementSource::Patched(before, patch);
                 }
-                before += 1;
-                after += 1;
+                before = before.saturating_add(1);
+                after = after.saturating_add(1);
             }
         }
     }
-    ElementSource::Before(before + (index - after))
+    ElementSource::Before(before.saturating_add(index.saturating_sub(after)))
 }

@@ -4,6 +4,13 @@
 //!   `!arraydiff`, `!strdiff`, tag ops, ...) say how to change a document.
 //! * [`diff`] computes a patch taking one document to another; [`reverse`] inverts it.
 //! * [`matches`](matches()) checks a document against a pattern (commit preconditions).
+// No panics on user input: no unwrap/expect, no unchecked indexing or arithmetic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 mod apply;
 mod diff;
