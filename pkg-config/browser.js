@@ -14,6 +14,9 @@ function uncloneable(value, at, seen = new Set()) {
   return undefined;
 }
 
+/** Names of the arguments that may carry values, for error messages. */
+const ARGUMENT_NAMES = { open: ['name', 'options'], commit: ['patches', 'options'] };
+
 /** Calls into the worker: `call(method, ...args)` settles once the worker answers or `fail` runs. */
 function connect(worker) {
   let next = 1;
@@ -36,8 +39,9 @@ function connect(worker) {
       try {
         worker.postMessage({ id, method, args });
       } catch (err) {
-        const where = args.map((arg, i) => uncloneable(arg, `argument ${i + 1}`)).find(Boolean);
-        reject(codedError('invalid_value', `${where ?? 'an argument'} cannot be sent to the store's worker (${err.message})`));
+        const names = ARGUMENT_NAMES[method] ?? [];
+        const where = args.map((arg, i) => uncloneable(arg, names[i] ?? `argument ${i + 1}`)).find(Boolean);
+        reject(codedError('invalid_value', `${where ?? 'an argument'}, which cannot be sent to the store's worker (${err.message})`));
         return;
       }
       pending.set(id, { resolve, reject });
