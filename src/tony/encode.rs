@@ -186,7 +186,7 @@ impl BlockWriter<'_> {
                         self.heads(item, level, true);
                     }
                     self.out.push_str("- ");
-                    self.child(item, level + 2, true);
+                    self.child(item, level.saturating_add(2), true);
                     self.path.pop();
                 }
             }
@@ -199,7 +199,7 @@ impl BlockWriter<'_> {
                     }
                     write_key(&mut self.out, key);
                     self.out.push(':');
-                    self.child(value, level + 2, false);
+                    self.child(value, level.saturating_add(2), false);
                     self.path.pop();
                 }
             }
