@@ -370,3 +370,33 @@ proptest! {
         let _ = patch(&Node::string(text), &body);
     }
 }
+
+#[test]
+fn resuming_a_stream_at_the_largest_index_does_not_overflow() {
+    use tonystore::kpath::Segment;
+    use tonystore::tony::EventReader;
+    let path = KPath::from_segments(vec![Segment::Index(u64::MAX)]);
+    let mut reader = EventReader::resume("1, 2]".as_bytes(), &path);
+    let mut events = 0;
+    while let Ok(Some(_)) = reader.next_event() {
+        events += 1;
+        assert!(events < 10, "the stream ends");
+    }
+    assert!(events >= 1);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(common::cases(2_000, 100_000)))]
+
+    #[test]
+    fn text_never_panics_the_parsers(text in "[\\[\\]{}()!:,'\"\\\\a-c0-9 \\n\\t#|>-]{0,40}") {
+        use tonystore::tony::EventReader;
+        let _ = parse(&text);
+        let mut reader = EventReader::new(text.as_bytes());
+        for _ in 0..200 {
+            if !matches!(reader.next_event(), Ok(Some(_))) {
+                break;
+            }
+        }
+    }
+}
