@@ -40,6 +40,9 @@ export function closedError() {
   return codedError('closed', 'the store is closed');
 }
 
+/** The largest `chunkBytes` of `readStream` (the wasm side refuses more). */
+const MAX_CHUNK_BYTES = 64 << 20;
+
 /** The methods of the wasm `TonyStore` whose errors `install` guarantees a code. */
 const METHODS = ['commit', 'readAt', 'readTonyAt', 'openReader', 'stats', 'history', 'beginTransaction', 'joinTransaction', 'flush'];
 
@@ -61,6 +64,10 @@ export function install(TonyStore, { ready, defaultBackend, backends = {}, lock 
   const rawFree = proto.free;
   const releases = new WeakMap();
   const freed = new WeakSet();
+  // Stores whose wasm code trapped (a bug, e.g. a panic): their state is unknown and stays
+  // borrowed, so they refuse every call and cannot be freed; their files stay held until the
+  // process or worker ends.
+  const broken = new WeakMap();
   const release = (store) => {
     releases.get(store)?.();
     releases.delete(store);
@@ -68,9 +75,13 @@ export function install(TonyStore, { ready, defaultBackend, backends = {}, lock 
   const guard = (method) =>
     function guarded(...args) {
       if (freed.has(this)) throw closedError();
+      if (broken.has(this)) {
+        throw codedError('internal', `this store object failed with an internal error earlier (${broken.get(this)}) and cannot be used any more`);
+      }
       try {
         return method.apply(this, args);
       } catch (err) {
+        if (err instanceof WebAssembly.RuntimeError) broken.set(this, err.message);
         throw coded(err);
       }
     };
@@ -100,12 +111,11 @@ export function install(TonyStore, { ready, defaultBackend, backends = {}, lock 
   const head = Object.getOwnPropertyDescriptor(proto, 'head');
   Object.defineProperty(proto, 'head', { ...head, get: guard(head.get) });
 
+  const guardedClose = guard(rawClose);
   proto.close = function close() {
     if (freed.has(this)) return;
     try {
-      rawClose.call(this);
-    } catch (err) {
-      throw coded(err);
+      guardedClose.call(this);
     } finally {
       release(this);
     }
@@ -115,7 +125,7 @@ export function install(TonyStore, { ready, defaultBackend, backends = {}, lock 
     if (freed.has(this)) return;
     freed.add(this);
     try {
-      rawFree.call(this);
+      if (!broken.has(this)) rawFree.call(this);
     } finally {
       release(this);
     }
@@ -126,8 +136,8 @@ export function install(TonyStore, { ready, defaultBackend, backends = {}, lock 
       throw codedError('invalid_option', `options must be an object, not ${typeof options}`);
     }
     const { format = 'tony', chunkBytes = 64 * 1024 } = options ?? {};
-    if (!Number.isInteger(chunkBytes) || chunkBytes < 1 || chunkBytes > 0xffffffff) {
-      throw codedError('invalid_option', `options.chunkBytes must be a positive integer, not ${String(chunkBytes)}`);
+    if (!Number.isInteger(chunkBytes) || chunkBytes < 1 || chunkBytes > MAX_CHUNK_BYTES) {
+      throw codedError('invalid_option', `options.chunkBytes must be an integer from 1 to ${MAX_CHUNK_BYTES}, not ${String(chunkBytes)}`);
     }
     const reader = this.openReader(path, commit ?? undefined, format);
     return iterable(

@@ -444,6 +444,10 @@ impl TonyStore {
     }
 }
 
+/// The largest chunk a [`TextReader`] is asked for (64 MiB): larger requests are refused
+/// rather than risking an allocation failure, which would abort the wasm instance.
+const MAX_CHUNK_BYTES: f64 = (64 << 20) as f64;
+
 /// 2^53 - 1: the largest integer a JS number holds exactly.
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
@@ -481,7 +485,7 @@ pub struct TextReader {
 impl TextReader {
     /// The next chunk (UTF-8, at least `minBytes` unless it is the last), or `undefined` at the end.
     pub fn next(&mut self, min_bytes: JsValue) -> Result<Option<Uint8Array>, JsValue> {
-        let min_bytes = integer_arg(&min_bytes, "minBytes", 1.0, u32::MAX as f64)?;
+        let min_bytes = integer_arg(&min_bytes, "minBytes", 1.0, MAX_CHUNK_BYTES)?;
         let chunk = self
             .stream
             .next_chunk(min_bytes as usize)
