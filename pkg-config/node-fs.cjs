@@ -11,8 +11,7 @@
 // * The identity is `{ pid, start, host, thread, token }`: `start` is the process start time from
 //   /proc/<pid>/stat (Linux; elsewhere null), `token` is random per lock.
 // * A lock is live when its host is another machine (unknowable, so never taken over); when it is
-//   this process's (same pid and start: another thread of this process, or this one — a thread
-//   that ends without closing keeps it until the process exits); or when its pid runs with the same
+//   this process's (same pid and start: another thread of this process, or this one); or when its pid runs with the same
 //   start time (Linux) or at all (elsewhere, where a reused pid cannot be told apart). A live lock
 //   makes open throw `code: 'locked'`.
 // * A stale lock (dead holder, or a pid reused by another process) is taken over without a race:
@@ -20,14 +19,21 @@
 //   rules, recursively — re-reads `<file>.lock`, removes it only if it still holds that token, then
 //   competes for `<file>.lock` again. Only a generation's owner or the single winner of its
 //   takeover lock ever removes it, so a fresh lock is never removed by mistake.
+// * A thread or process that exits without closing releases its locks in an 'exit' handler; one
+//   stopped by `worker.terminate()` cannot, and its locks stay until its process ends.
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { threadId } = require('node:worker_threads');
 
-/** Locks held by this thread (fast path; other threads are seen through the lock file). */
-const heldHere = new Set();
+/** Locks held by this thread, path -> token (fast path; other threads are seen through the lock file). */
+const heldHere = new Map();
+// A thread (or process) that ends without closing — normally or by an uncaught exception — releases
+// its locks. Only `worker.terminate()` skips this: such a thread's locks stay until the process ends.
+process.once('exit', () => {
+  for (const [lockPath, token] of heldHere) removeIfToken(lockPath, token);
+});
 /** How many stale generations in a row a takeover follows before giving up with `locked`. */
 const MAX_TAKEOVER_DEPTH = 8;
 
@@ -137,7 +143,7 @@ function acquireLock(file) {
   const lockPath = `${file}.lock`;
   if (heldHere.has(lockPath)) throw lockedError(file);
   const token = takeLock(file, lockPath);
-  heldHere.add(lockPath);
+  heldHere.set(lockPath, token);
   return { lockPath, token };
 }
 

@@ -110,6 +110,23 @@ test('racing worker_threads of one process: exactly one winner; the others get l
   }
 });
 
+test('a worker_thread that ends without closing releases its lock; one stopped by terminate() keeps it until the process ends', async () => {
+  const hold = (dir, thenWhat) => new Worker(`
+    const { parentPort } = require('node:worker_threads');
+    new (require(${JSON.stringify(backend)}).NodeFsDir)(${JSON.stringify(dir)}).open('f');
+    parentPort.postMessage('held');
+    ${thenWhat}`, { eval: true });
+  const ended = tempDir();
+  const crash = hold(ended, "throw new Error('crash without closing');");
+  await new Promise((resolve) => crash.once('exit', resolve).once('error', () => {}));
+  new NodeFsDir(ended).open('f').close();
+  const stopped = tempDir();
+  const stuck = hold(stopped, 'setInterval(() => {}, 1000);');
+  await new Promise((resolve) => stuck.once('message', resolve));
+  await stuck.terminate();
+  assert.throws(() => new NodeFsDir(stopped).open('f'), (e) => e.code === 'locked');
+});
+
 test('a lock held by this process (another thread, or this one) is never taken over', () => {
   const dir = tempDir();
   writeLock(path.join(dir, 'f.lock'), { pid: process.pid, start: linux ? startOf(process.pid) : null, thread: 99 });
