@@ -410,5 +410,8 @@ fn values_of_any_depth_compare_and_encode() {
     assert_eq!(a.cmp(&a.clone()), std::cmp::Ordering::Equal);
     let text = encode_wire(&a);
     assert_eq!(text.len(), "{a: }".len() * 300_000 + 1);
+    // Block form switches to wire form past the nesting bound (no text that deep reads back).
+    let block = tonystore::tony::encode_block(&a);
+    assert!(block.len() < 2 * text.len(), "{} bytes", block.len());
     std::mem::forget((a, b));
 }

@@ -2,6 +2,7 @@
 
 use super::annotate::Annotations;
 use super::ir::{canonical_float, Key, Node, Value};
+use super::parse::MAX_DEPTH;
 use super::quote::{write_quoted, write_string};
 use crate::kpath::{KPath, Segment};
 
@@ -251,6 +252,16 @@ impl BlockWriter<'_> {
     /// Writes a child value after `key:` or `- `, nested at `level`: a tag and scalars stay on
     /// the line; a non-empty collection starts on the next line.
     fn child(&mut self, node: &Node, level: usize, after_dash: bool) {
+        if self.path.len() > MAX_DEPTH {
+            // Deeper than any text reads back: the rest goes on one line in wire form, which
+            // is written without recursion and without indentation growing with the depth.
+            if !after_dash {
+                self.out.push(' ');
+            }
+            write_wire(&mut self.out, node);
+            self.line_end();
+            return;
+        }
         if let Some(tag) = &node.tag {
             if !after_dash {
                 self.out.push(' ');
