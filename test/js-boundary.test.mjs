@@ -213,7 +213,11 @@ test('after close() (or free()) every call throws closed; close() may be repeate
     const store = await TonyStore.open(path.join(dir, end));
     store.commit({ path: 'a', value: 1 });
     const tx = store.beginTransaction(2, 10_000);
+    const reader = store.openReader('a');
+    const stream = store.readStream('a');
     store[end]();
+    throwsCode(() => reader.next(16), 'closed', undefined, `${end}: a reader opened before`);
+    await assert.rejects(stream.getReader().read(), (e) => e.code === 'closed', `${end}: a stream opened before`);
     const calls = {
       commit: () => store.commit({ path: 'a', value: 2 }),
       readAt: () => store.readAt('a'),

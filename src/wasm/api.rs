@@ -1,7 +1,8 @@
 //! The JS API: the `TonyStore` class and its streaming `TextReader`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use js_sys::{Function, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -23,6 +24,14 @@ thread_local! {
 
 fn store_error(e: StoreError) -> JsValue {
     coded_error(e.code(), &e.to_string())
+}
+
+/// A `closed` error once `closed` is set.
+fn check_open(closed: &Cell<bool>) -> Result<(), JsValue> {
+    if closed.get() {
+        return Err(store_error(StoreError::Closed));
+    }
+    Ok(())
 }
 
 /// What kind of JS value `value` is, for error messages.
@@ -196,12 +205,19 @@ fn patches_arg(value: &JsValue, what: &str) -> Result<Vec<(KPath, Node)>, JsValu
 }
 
 /// A versioned Tony document store. After `close()` every method throws an error with code
-/// `closed` (`close()` itself may be repeated).
+/// `closed` (`close()` itself may be repeated), and so do its open readers.
 #[wasm_bindgen]
 pub struct TonyStore {
     store: Store,
     txs: Transactions,
-    closed: bool,
+    /// Set by `close()` and on drop (`free()`); shared with the store's readers.
+    closed: Rc<Cell<bool>>,
+}
+
+impl Drop for TonyStore {
+    fn drop(&mut self) {
+        self.closed.set(true);
+    }
 }
 
 #[wasm_bindgen]
@@ -262,22 +278,15 @@ impl TonyStore {
         Ok(TonyStore {
             store,
             txs: Transactions::default(),
-            closed: false,
+            closed: Rc::default(),
         })
-    }
-
-    fn check_open(&self) -> Result<(), JsValue> {
-        if self.closed {
-            return Err(store_error(StoreError::Closed));
-        }
-        Ok(())
     }
 
     /// Commits patches — `[{path, value}]` (plain JS values) or `[{path, tony}]` (Tony text,
     /// so tags like `!delete` can be written) — as one commit; returns its number.
     /// `options.match`: preconditions `{path, value | tony}` that must match first.
     pub fn commit(&mut self, patches: JsValue, options: JsValue) -> Result<f64, JsValue> {
-        self.check_open()?;
+        check_open(&self.closed)?;
         let patches = patches_arg(&patches, "patches")?;
         let preconditions = match option(&options, "match")? {
             m if m.is_undefined() => Vec::new(),
@@ -310,7 +319,7 @@ impl TonyStore {
     }
 
     fn read_node(&mut self, path: &JsValue, commit: &JsValue) -> Result<Option<Node>, JsValue> {
-        self.check_open()?;
+        check_open(&self.closed)?;
         let path = path_arg(path, "path")?;
         let commit = commit_arg(commit, self.store.head())?;
         self.store.read_at(&path, commit).map_err(store_error)
@@ -326,7 +335,7 @@ impl TonyStore {
         commit: JsValue,
         format: JsValue,
     ) -> Result<TextReader, JsValue> {
-        self.check_open()?;
+        check_open(&self.closed)?;
         let format = match format.as_string().as_deref() {
             _ if format.is_undefined() || format.is_null() => TextFormat::Wire,
             Some("tony") => TextFormat::Wire,
@@ -353,20 +362,23 @@ impl TonyStore {
                 .map_err(store_error)?
                 .ok_or_else(|| coded_error("internal", "the empty root did not stream"))?,
         };
-        Ok(TextReader { stream })
+        Ok(TextReader {
+            stream,
+            closed: self.closed.clone(),
+        })
     }
 
     /// The newest commit number (0 when empty).
     #[wasm_bindgen(getter)]
     pub fn head(&self) -> Result<f64, JsValue> {
-        self.check_open()?;
+        check_open(&self.closed)?;
         Ok(self.store.head() as f64)
     }
 
     /// Counters: `{entriesRead, level0Bytes, compactBytes, streamedFromLog, streamedPatched,
     /// readThroughArrayEdits, readFromOffsets, recovery}`.
     pub fn stats(&self) -> Result<JsValue, JsValue> {
-        self.check_open()?;
+        check_open(&self.closed)?;
         let stats = self.store.stats();
         let object = js_sys::Object::new();
         for (key, value) in [
@@ -389,7 +401,7 @@ impl TonyStore {
 
     /// The commits that changed `path` (or something above or below it), oldest first.
     pub fn history(&self, path: JsValue) -> Result<Vec<f64>, JsValue> {
-        self.check_open()?;
+        check_open(&self.closed)?;
         Ok(self
             .store
             .history(&path_arg(&path, "path")?)
@@ -405,7 +417,7 @@ impl TonyStore {
         participants: JsValue,
         timeout_ms: JsValue,
     ) -> Result<f64, JsValue> {
-        self.check_open()?;
+        check_open(&self.closed)?;
         let participants = integer_arg(&participants, "participants", 1.0, u32::MAX as f64)?;
         let timeout_ms = integer_arg(&timeout_ms, "timeoutMs", 0.0, MAX_SAFE_INTEGER)?;
         Ok(self.txs.begin(participants as usize, timeout_ms as u64) as f64)
@@ -415,7 +427,7 @@ impl TonyStore {
     /// (`{state: "waiting" | "committed" | "aborted", commit?, reason?}`).
     #[wasm_bindgen(js_name = joinTransaction)]
     pub fn join_transaction(&mut self, tx: JsValue, patch: JsValue) -> Result<JsValue, JsValue> {
-        self.check_open()?;
+        check_open(&self.closed)?;
         let tx = integer_arg(&tx, "tx", 0.0, MAX_SAFE_INTEGER)?;
         let (path, node) = patch_arg(&patch, "patch")?;
         let precondition = match field(&patch, "match", "patch")? {
@@ -431,13 +443,13 @@ impl TonyStore {
 
     /// Makes every commit durable and persists the index.
     pub fn flush(&mut self) -> Result<(), JsValue> {
-        self.check_open()?;
+        check_open(&self.closed)?;
         self.store.flush().map_err(store_error)
     }
 
     /// Flushes and releases the files (and the single-writer lock). Repeating it does nothing.
     pub fn close(&mut self) -> Result<(), JsValue> {
-        if std::mem::replace(&mut self.closed, true) {
+        if self.closed.replace(true) {
             return Ok(());
         }
         self.store.close().map_err(store_error)
@@ -475,16 +487,18 @@ fn tx_status(status: &crate::engine::TxStatus) -> JsValue {
     object.into()
 }
 
-/// Produces a value's text chunk by chunk.
+/// Produces a value's text chunk by chunk; once its store is closed, every call throws `closed`.
 #[wasm_bindgen]
 pub struct TextReader {
     stream: ValueStream,
+    closed: Rc<Cell<bool>>,
 }
 
 #[wasm_bindgen]
 impl TextReader {
     /// The next chunk (UTF-8, at least `minBytes` unless it is the last), or `undefined` at the end.
     pub fn next(&mut self, min_bytes: JsValue) -> Result<Option<Uint8Array>, JsValue> {
+        check_open(&self.closed)?;
         let min_bytes = integer_arg(&min_bytes, "minBytes", 1.0, MAX_CHUNK_BYTES)?;
         let chunk = self
             .stream
