@@ -405,3 +405,35 @@ impl PartialEq for Float {
         self.value.total_cmp(&other.value).is_eq()
     }
 }
+
+/// A value frees its subtree with an explicit stack: dropping a value of any depth (parsed
+/// ones are bounded, values built in Rust need not be) cannot overflow the call stack.
+/// Containers shared with other values are only released, as usual.
+impl Drop for Value {
+    fn drop(&mut self) {
+        let mut pending = Vec::new();
+        move_children(self, &mut pending);
+        while let Some(mut value) = pending.pop() {
+            move_children(&mut value, &mut pending);
+            // `value` is dropped here, its own children already moved out.
+        }
+    }
+}
+
+/// Moves the container children of `value` to `out` when `value` is their only owner.
+fn move_children(value: &mut Value, out: &mut Vec<Value>) {
+    let keep = |node: Node| node.value.is_container().then_some(node.value);
+    match value {
+        Value::Array(items) => {
+            if let Some(items) = Arc::get_mut(items) {
+                out.extend(items.drain(..).filter_map(keep));
+            }
+        }
+        Value::Object(entries) => {
+            if let Some(entries) = Arc::get_mut(entries) {
+                out.extend(entries.drain(..).filter_map(|(_, node)| keep(node)));
+            }
+        }
+        _ => {}
+    }
+}

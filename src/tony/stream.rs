@@ -671,17 +671,17 @@ impl Iterator for NodeEvents {
         loop {
             match self.stack.pop()? {
                 Pending::Node(node) => {
-                    return Some(match node.value {
+                    let (children, begin): (_, fn(_) -> _) = match &node.value {
                         Value::Object(members) => {
-                            self.stack.push(Pending::Members(members, 0));
-                            Event::BeginObject(node.tag)
+                            (Pending::Members(Arc::clone(members), 0), Event::BeginObject)
                         }
                         Value::Array(items) => {
-                            self.stack.push(Pending::Items(items, 0));
-                            Event::BeginArray(node.tag)
+                            (Pending::Items(Arc::clone(items), 0), Event::BeginArray)
                         }
-                        _ => Event::Scalar(node),
-                    })
+                        _ => return Some(Event::Scalar(node)),
+                    };
+                    self.stack.push(children);
+                    return Some(begin(node.tag));
                 }
                 Pending::Members(members, i) => {
                     let Some((key, value)) = members.get(i).cloned() else {
