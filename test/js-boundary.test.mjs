@@ -268,3 +268,67 @@ test('a trap inside one store (a panic: a bug) is an internal error, never a Run
   assert.deepStrictEqual(other.readAt(''), { ok: [1] });
   other.close();
 });
+
+/** A seeded PRNG (mulberry32), so a failure names a reproducible case. */
+function random(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const GOOD_LEAVES = [null, true, false, 0, -7, 2 ** 53 - 1, 1.25, -1e-300, '', 'text', '__proto__', 'ünï', 12n, -(2n ** 63n)];
+const BAD_LEAVES = [undefined, () => 0, Symbol('s'), new Date(0), new Map(), new Set(), /r/, new Float64Array(1), new Point(), NaN, 2n ** 64n];
+const KEYS = ['a', 'b c', '__proto__', '0', 'x_1', 'constructor', 'é'];
+
+/** A random value nested up to `depth` levels, with an occasional value that cannot be stored. */
+function generate(next, depth) {
+  const roll = next();
+  const pick = (list) => list[Math.floor(next() * list.length)];
+  if (depth === 0 || roll < 0.45) return next() < 0.12 ? pick(BAD_LEAVES) : pick(GOOD_LEAVES);
+  const length = Math.floor(next() * 4);
+  if (roll < 0.7) return Array.from({ length }, () => generate(next, depth - 1));
+  return Object.fromEntries(Array.from({ length }, () => [pick(KEYS), generate(next, depth - 1)]));
+}
+
+/** The test's own oracle: where the first value that cannot be stored is (depth first), if any. */
+function firstBad(value, at) {
+  const isPlainLeaf = value === null || ['boolean', 'string'].includes(typeof value) || (typeof value === 'number' && Number.isFinite(value)) || (typeof value === 'bigint' && BigInt.asIntN(64, value) === value);
+  if (isPlainLeaf) return undefined;
+  if (Array.isArray(value)) return value.map((v, i) => firstBad(v, `${at}[${i}]`)).find(Boolean);
+  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.keys(value).map((k) => firstBad(value[k], /^[A-Za-z_$][\w$]*$/.test(k) ? `${at}.${k}` : `${at}[${JSON.stringify(k)}]`)).find(Boolean);
+  }
+  return at;
+}
+
+/** What a stored value reads back as: BigInts within 2^53 come back as numbers. */
+const readBack = (value) =>
+  typeof value === 'bigint' && value >= -(2n ** 53n) + 1n && value <= 2n ** 53n - 1n ? Number(value)
+    : Array.isArray(value) ? value.map(readBack)
+      : value !== null && typeof value === 'object' ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, readBack(v)]))
+        : value;
+
+test('random values: plain data round-trips exactly; anything else is refused naming its first bad place', async () => {
+  const store = await memory();
+  let stored = 0;
+  let refused = 0;
+  for (let seed = 1; seed <= 600; seed++) {
+    const value = generate(random(seed), 5);
+    const bad = firstBad(value, 'value');
+    if (bad) {
+      const head = store.head;
+      throwsCode(() => store.commit({ path: 'v', value }), 'invalid_value', new RegExp(`^patches: ${bad.replace(/[.[\]\\"$^()*+?{}|]/g, '\\$&')} (is|has)`), `seed ${seed}`);
+      assert.strictEqual(store.head, head);
+      refused++;
+    } else {
+      // A fresh path each time: an object patch merges into what is there.
+      store.commit({ path: `v${seed}`, value });
+      assert.deepStrictEqual(store.readAt(`v${seed}`), readBack(value), `seed ${seed}`);
+      stored++;
+    }
+  }
+  assert.ok(stored > 100 && refused > 100, `both outcomes exercised: ${stored} stored, ${refused} refused`);
+});

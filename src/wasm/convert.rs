@@ -45,7 +45,7 @@ pub fn to_js(node: &Node) -> JsValue {
     match &node.value {
         Value::Null => JsValue::NULL,
         Value::Bool(b) => JsValue::from_bool(*b),
-        Value::Int(i) if i.abs() <= MAX_SAFE => JsValue::from_f64(*i as f64),
+        Value::Int(i) if i.unsigned_abs() <= MAX_SAFE as u64 => JsValue::from_f64(*i as f64),
         Value::Int(i) => JsValue::from(js_sys::BigInt::from(*i)),
         Value::Float(f) => JsValue::from_f64(f.value),
         Value::String(s) => JsValue::from_str(s),
