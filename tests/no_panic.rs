@@ -158,9 +158,12 @@ fn pipe_moves_more_than_a_pipe_buffer_both_ways() {
         .recv_timeout(std::time::Duration::from_secs(60))
         .expect("!pipe finished");
     assert_eq!(got.unwrap(), Node::string(&input));
-    let fails = Node::string("echo nope >&2; exit 3").with_tag("!pipe");
+    let fails = Node::string("ls /no/such/dir/tonystore").with_tag("!pipe");
     let err = patch_with(&Node::null(), &fails, PatchOptions { allow_pipe: true }).unwrap_err();
-    assert!(err.to_string().contains("nope"), "{err}");
+    assert!(
+        err.to_string().contains("/no/such/dir/tonystore"),
+        "stderr is reported: {err}"
+    );
 }
 
 /// Tags of every patch op and match op, with good and bad arguments, and chains.

@@ -255,12 +255,24 @@ fn pass_keeps_the_document() {
     assert_eq!(patched("{a: 1}", "{a: !pass 7}"), wire("{a: 1}"));
 }
 
-/// `mergeop/pipe.go`: the document's text through a shell command (only when allowed).
+/// `mergeop/pipe.go`: the command's words run as a program (no shell); a string goes in and
+/// comes out as a string, any other value goes in as Tony text and its output is parsed.
+/// Only `patch_with(.., allow_pipe)` runs it.
 #[test]
-fn pipe_runs_the_command_when_allowed() {
+fn pipe_runs_the_program_when_allowed() {
+    let allow = PatchOptions { allow_pipe: true };
     let p = tony("!pipe 'tr a-z A-Z'");
-    let out = patch_with(&tony("hello"), &p, PatchOptions { allow_pipe: true }).unwrap();
-    assert_eq!(out, Node::string("HELLO"));
+    assert_eq!(
+        patch_with(&tony("hello"), &p, allow).unwrap(),
+        Node::string("HELLO")
+    );
+    assert_eq!(
+        patch_with(&tony("{a: [1, 2]}"), &tony("!pipe cat"), allow).unwrap(),
+        tony("{a: [1, 2]}"),
+        "a value makes the round trip through text"
+    );
+    let no_shell = patch_with(&tony("x"), &tony("!pipe 'echo a|b'"), allow).unwrap();
+    assert_eq!(no_shell, Node::string("a|b\n"), "words, not a shell line");
     assert!(matches!(
         patch(&tony("hello"), &p),
         Err(PatchError::Unsupported { .. })

@@ -378,7 +378,7 @@ fn apply_op(doc: Option<&Node>, op: Op, path: &mut Ctx) -> Result<Option<Node>, 
         "pipe" => Err(PatchError::Unsupported {
             path: here(path),
             op: "!pipe".into(),
-            reason: "it runs a shell command; only patch_with(.., PatchOptions { allow_pipe: true }) runs it, never a stored patch",
+            reason: "it runs a program; only patch_with(.., PatchOptions { allow_pipe: true }) runs it, never a stored patch",
         }),
         _ => Err(PatchError::Unsupported {
             path: here(path),
@@ -896,32 +896,35 @@ fn dive_node(node: &Node, rules: &[(&Node, &Node)], path: &mut Ctx) -> Result<No
     })
 }
 
-/// `!pipe COMMAND`: the document's text (a string as is, anything else in wire form) through
-/// `sh -c COMMAND`; the output becomes a string. The input is written from a second thread
-/// while stdout and stderr are read, so no amount of output can block the command.
+/// `!pipe COMMAND`, as the original runs it: the command's words (split at whitespace, no
+/// shell) run as a program; a string document is its input and the output is a string, any
+/// other document goes in as Tony text and the output is parsed back. The input is written
+/// from a second thread while stdout and stderr are read, so no amount of output blocks.
 #[cfg(not(target_arch = "wasm32"))]
 fn pipe(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, PatchError> {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let command = body
-        .as_str()
-        .ok_or_else(|| malformed(path, "pipe", "needs the command as a string"))?;
-    let input = match doc {
-        Some(Node {
-            value: Value::String(s),
-            ..
-        }) => s.to_string(),
-        Some(other) => encode_wire(other),
-        None => String::new(),
-    };
     let failed = |reason: String| malformed(path, "pipe", reason);
-    let mut child = Command::new("sh")
-        .args(["-c", command])
+    let words: Vec<&str> = body
+        .as_str()
+        .ok_or_else(|| failed("needs the command as a string".into()))?
+        .split_whitespace()
+        .collect();
+    let (program, args) = words
+        .split_first()
+        .ok_or_else(|| failed("no command".into()))?;
+    let doc = doc.cloned().unwrap_or_else(Node::null);
+    let input = match doc.as_str() {
+        Some(text) => text.to_owned(),
+        None => crate::tony::encode_block(&doc),
+    };
+    let mut child = Command::new(program)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| failed(format!("cannot run sh: {e}")))?;
+        .map_err(|e| failed(format!("cannot run {program}: {e}")))?;
     let stdin = child.stdin.take();
     let output = std::thread::scope(|scope| {
         // A command that exits without reading all its input closes the pipe: not an error.
@@ -934,17 +937,19 @@ fn pipe(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, PatchEr
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(failed(format!(
-            "the command exited with {}: {}",
+            "{program} exited with {}: {}",
             output.status,
             stderr.trim_end()
         )));
     }
     let text =
         String::from_utf8(output.stdout).map_err(|_| failed("the output is not UTF-8".into()))?;
-    Ok(Node {
-        tag: doc.and_then(|d| d.tag.clone()),
-        value: Value::String(Arc::from(text)),
-    })
+    match doc.as_str() {
+        Some(_) => Ok(Node::string(&text)),
+        None => {
+            crate::tony::parse(&text).map_err(|e| failed(format!("the output does not parse: {e}")))
+        }
+    }
 }
 
 #[cfg(target_arch = "wasm32")]
