@@ -279,6 +279,21 @@ fn pipe_runs_the_program_when_allowed() {
     ));
 }
 
+/// `mergeop/quote.go` and `mergeop/unquote.go`: a value to its Tony text and back; a string
+/// stays as it is under `!quote`; `!unquote` needs a string that parses. (The text is our
+/// block form; the original's encoder may space it differently.)
+#[test]
+fn quote_and_unquote_round_trip() {
+    let doc = tony("{a: [1, !t x], b: {c: null}}");
+    let quoted = patch(&doc, &tony("!quote null")).unwrap();
+    assert!(quoted.as_str().is_some_and(|t| t.contains("a:")), "{quoted:?}");
+    assert_eq!(patch(&quoted, &tony("!unquote null")).unwrap(), doc);
+    assert_eq!(patched("s", "!quote null"), wire("s"));
+    assert_eq!(patched("'[1, 2]'", "!unquote null"), wire("[1, 2]"));
+    assert!(patch(&tony("5"), &tony("!unquote null")).is_err());
+    assert!(patch(&tony("'[1,'"), &tony("!unquote null")).is_err());
+}
+
 // ---- match tags (match.go, mergeop/*.go) ----
 
 /// `match.go` `MatchWith`: null matches anything; objects by subset; arrays by length and

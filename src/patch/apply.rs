@@ -352,6 +352,24 @@ fn apply_op(doc: Option<&Node>, op: Op, path: &mut Ctx) -> Result<Option<Node>, 
                 .ok_or_else(|| path.too_deep())
         }
         "if" => if_patch(doc, &op.child, path),
+        // `mergeop/quote.go`: a value becomes its Tony text (a string stays as it is).
+        "quote" => Ok(Some(match doc {
+            Some(text @ Node {
+                value: Value::String(_),
+                ..
+            }) => text.clone(),
+            other => Node::string(&crate::tony::encode_block(
+                other.unwrap_or(&Node::null()),
+            )),
+        })),
+        // `mergeop/unquote.go`: a string's Tony text becomes the value.
+        "unquote" => match doc.and_then(Node::as_str) {
+            Some(text) if text.trim().is_empty() => Err(malformed(path, name, "empty text")),
+            Some(text) => crate::tony::parse(text)
+                .map(Some)
+                .map_err(|e| malformed(path, name, e.to_string())),
+            None => Err(wrong_kind(path, name, "a string", doc)),
+        },
         "pass" => Ok(doc.cloned()),
         // The original's form: `!rename [{from: a, to: b}, ...]` on an object.
         "rename" if op.args.is_empty() => {

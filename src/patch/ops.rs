@@ -25,6 +25,8 @@ const PATCH_OPS: &[&str] = &[
     "pipe",
     "if",
     "pass",
+    "quote",
+    "unquote",
 ];
 
 /// Tags that record style or engine bookkeeping; they never reach a result.
