@@ -11,9 +11,9 @@
 // * The identity is `{ pid, start, host, thread, token }`: `start` is the process start time from
 //   /proc/<pid>/stat (Linux; elsewhere null), `token` is random per lock.
 // * A lock is live when its host is another machine (unknowable, so never taken over); when it is
-//   this process's (same pid and start: another thread of this process, or this one); or when its pid runs with the same
-//   start time (Linux) or at all (elsewhere, where a reused pid cannot be told apart). A live lock
-//   makes open throw `code: 'locked'`.
+//   this process's (same pid and start: another thread of this process, or this one); or when its
+//   pid runs with the same start time (Linux) or at all (where /proc does not show it: a reused
+//   pid cannot be told apart there). A live lock makes open throw `code: 'locked'`.
 // * A stale lock (dead holder, or a pid reused by another process) is taken over without a race:
 //   the taker first takes the lock `<file>.lock.<token>` of that one stale generation — by the same
 //   rules, recursively — re-reads `<file>.lock`, removes it only if it still holds that token, then
@@ -44,15 +44,16 @@ function lockedError(file) {
 }
 
 /**
- * The start time of process `pid` (clock ticks since boot) on Linux; `undefined` if there is no
- * such process or it has exited (a zombie); `null` where this cannot be known (no /proc).
+ * The start time of process `pid` (clock ticks since boot) from /proc; `undefined` if it has exited
+ * but is not yet reaped (a zombie); `null` if /proc does not show it (no such process, no /proc,
+ * or a /proc hiding other users' processes).
  */
 function processStart(pid) {
   let stat;
   try {
     stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch (e) {
-    return e.code === 'ENOENT' && fs.existsSync('/proc/self/stat') ? undefined : null;
+  } catch {
+    return null;
   }
   // Fields 3 (state) and 22 (start time) follow the command name, which is in parentheses.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -67,6 +68,7 @@ function ownerIsLive(owner) {
   if (owner.pid === self.pid && owner.start === self.start) return true;
   const start = processStart(owner.pid);
   if (start === undefined) return false;
+  // With a start time, the pid is the owner only if it started then (otherwise it was reused).
   if (start !== null) return start === owner.start;
   try {
     process.kill(owner.pid, 0);
