@@ -196,6 +196,8 @@ fn any_op_tag() -> impl Strategy<Value = Option<String>> {
         "!pipe",
         "!if",
         "!pass",
+        "!quote",
+        "!unquote",
         "!and",
         "!or",
         "!not",
