@@ -253,6 +253,8 @@ fn if_chooses_a_branch_by_match() {
 #[test]
 fn pass_keeps_the_document() {
     assert_eq!(patched("{a: 1}", "{a: !pass 7}"), wire("{a: 1}"));
+    // A missing key is patched as `null` in the original (`patch.go`, `objPatchYWith`).
+    assert_eq!(patched("{a: 1}", "{b: !pass 7}"), wire("{a: 1, b: null}"));
 }
 
 /// `mergeop/pipe.go`: the command's words run as a program (no shell); a string goes in and

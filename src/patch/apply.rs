@@ -370,7 +370,8 @@ fn apply_op(doc: Option<&Node>, op: Op, path: &mut Ctx) -> Result<Option<Node>, 
                 .map_err(|e| malformed(path, name, e.to_string())),
             None => Err(wrong_kind(path, name, "a string", doc)),
         },
-        "pass" => Ok(doc.cloned()),
+        // The document as it is; an absent one is `null`, as the original has no "absent".
+        "pass" => Ok(Some(doc.cloned().unwrap_or_else(Node::null))),
         // The original's form: `!rename [{from: a, to: b}, ...]` on an object.
         "rename" if op.args.is_empty() => {
             let renamings = renamings(&op.child).ok_or_else(|| {
