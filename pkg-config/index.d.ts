@@ -1,17 +1,25 @@
 import type { TonyStoreDirectory } from './node-fs';
 export type { TonyBlockFile, TonyStoreDirectory } from './node-fs';
 
-/** A plain JS value as stored: JSON-compatible (integers beyond 2^53 come back as BigInt). */
+/**
+ * A plain JS value as stored: JSON-compatible (integers beyond 2^53 come back as BigInt). Objects
+ * must be plain (`Object.prototype` or `null` prototype); `__proto__` is an ordinary key.
+ */
 export type TonyValue = null | boolean | number | bigint | string | TonyValue[] | { [key: string]: TonyValue };
 
 /** A patch at a kinded path: a plain value, or Tony text (so tags such as `!delete` can be written). */
 export type Patch = { path: string; value: TonyValue } | { path: string; tony: string };
 
-/** Stable error codes carried by thrown errors' `code` property. */
+/**
+ * Stable error codes carried by thrown errors' `code` property. `invalid_argument`: an argument of
+ * the wrong type; `invalid_value`: a value that is not plain data (the message names where in it);
+ * `too_deep`: nesting beyond the limit; `closed`: any call after `close()`; `internal`: a bug.
+ */
 export type ErrorCode =
-  | 'locked' | 'quota' | 'corrupt' | 'io' | 'closed'
-  | 'invalid_path' | 'invalid_tony' | 'invalid_value' | 'invalid_patch' | 'invalid_option'
-  | 'patch_rejected' | 'precondition_failed' | 'no_such_commit' | 'too_large' | 'transaction';
+  | 'locked' | 'quota' | 'corrupt' | 'io' | 'closed' | 'read_only' | 'previous_io' | 'unsupported_format'
+  | 'invalid_argument' | 'invalid_path' | 'invalid_tony' | 'invalid_value' | 'invalid_patch' | 'invalid_option'
+  | 'patch_rejected' | 'precondition_failed' | 'no_such_commit' | 'too_large' | 'too_deep' | 'transaction'
+  | 'internal';
 
 /** An error thrown by the store. */
 export interface TonyStoreError extends Error { code: ErrorCode }
@@ -69,9 +77,9 @@ export declare class TonyStore {
   joinTransaction(tx: number, patch: Patch & { match?: Patch }): { state: 'waiting' | 'committed' | 'aborted'; commit?: number; reason?: string; joined?: number; of?: number };
   /** Makes every commit durable and persists the index. */
   flush(): void;
-  /** Releases the store's files and its single-writer lock. */
+  /** Releases the store's files and its single-writer lock; afterwards every call throws `closed` (close() itself may be repeated). */
   close(): void;
-  /** Frees the wasm object (after close). */
+  /** Frees the wasm object (closing it if needed); afterwards every call throws `closed`. */
   free(): void;
 }
 

@@ -18,7 +18,11 @@ export interface TonyStoreDirectory {
   /** Opens or creates `name`; throws an error with `code: "locked"` if another writer holds it. */
   open(name: string): TonyBlockFile;
 }
-/** One file on Node's `fs`, locked by a `<file>.lock` holding the owner's pid. */
+/**
+ * One file on Node's `fs`, with a single writer across processes and worker_threads: an exclusively
+ * created `<file>.lock` names the owner (pid, process start time, host, thread, random token);
+ * stale locks (dead owner, reused pid) are taken over race-free. See node-fs.cjs for the rules.
+ */
 export class NodeFsFile implements TonyBlockFile {
   constructor(path: string);
   read(offset: number, length: number): Uint8Array;

@@ -1,10 +1,17 @@
 //! Kinded paths: `a.b[0]{3}(key)` — a path whose every segment says which kind of container
 //! it steps into (object field, dense index, sparse index, keyed element).
+// No panics on user input: no unwrap/expect, no unchecked indexing or arithmetic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 use std::fmt;
 use std::sync::Arc;
 
-use crate::tony::{quote, Key, Lexer, Node, TokenKind, Value};
+use crate::tony::{quote, Key, Lexer, Node, TokenKind, Value, MAX_DEPTH};
 
 /// One step of a [`KPath`]. The variant order is the order of kinds at one position.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -169,7 +176,11 @@ impl KPath {
         KPath { segments }
     }
 
-    /// Parses a path.
+    /// The most segments a parsed path may have: the nesting bound of values
+    /// ([`MAX_DEPTH`]), since a path longer than that addresses nothing a document can hold.
+    pub const MAX_SEGMENTS: usize = MAX_DEPTH;
+
+    /// Parses a path; more than [`KPath::MAX_SEGMENTS`] segments is an error.
     pub fn parse(text: &str) -> Result<KPath, PathError> {
         PathParser { text, pos: 0 }.parse()
     }
@@ -198,7 +209,7 @@ impl KPath {
     pub fn parent(&self) -> KPath {
         let n = self.segments.len().saturating_sub(1);
         KPath {
-            segments: self.segments[..n].to_vec(),
+            segments: self.segments.get(..n).unwrap_or_default().to_vec(),
         }
     }
 
@@ -209,7 +220,7 @@ impl KPath {
 
     /// This path extended by `segment`.
     pub fn child(&self, segment: Segment) -> KPath {
-        let mut segments = Vec::with_capacity(self.segments.len() + 1);
+        let mut segments = Vec::with_capacity(self.segments.len().saturating_add(1));
         segments.extend_from_slice(&self.segments);
         segments.push(segment);
         KPath { segments }
@@ -309,14 +320,19 @@ impl PathParser<'_> {
         }
     }
 
+    /// Moves the cursor `n` bytes on (never past the end).
+    fn advance(&mut self, n: usize) {
+        self.pos = self.pos.saturating_add(n).min(self.text.len());
+    }
+
     fn rest(&self) -> &str {
-        &self.text[self.pos..]
+        self.text.get(self.pos..).unwrap_or_default()
     }
 
     fn parse(mut self) -> Result<KPath, PathError> {
         let mut segments = Vec::new();
         if self.rest().starts_with('.') {
-            self.pos += 1;
+            self.advance(1);
             if self.rest().is_empty() {
                 return Err(self.error("expected a field after '.'"));
             }
@@ -328,13 +344,16 @@ impl PathParser<'_> {
                 '{' => self.bracketed('{', '}', Segment::Sparse, Segment::SparseAll)?,
                 '(' => self.keyed()?,
                 '.' if !first => {
-                    self.pos += 1;
+                    self.advance(1);
                     self.field()?
                 }
                 '.' => return Err(self.error("unexpected '.'")),
                 _ if first => self.field()?,
                 _ => return Err(self.error(format!("expected '.', '[', '{{' or '(' before {c:?}"))),
             };
+            if segments.len() >= KPath::MAX_SEGMENTS {
+                return Err(self.error(format!("more than {} segments", KPath::MAX_SEGMENTS)));
+            }
             segments.push(segment);
         }
         Ok(KPath { segments })
@@ -348,13 +367,15 @@ impl PathParser<'_> {
                 let TokenKind::Quoted(s) = t.kind else {
                     unreachable!()
                 };
-                self.pos += lexer.position().offset as usize;
+                self.advance(usize::try_from(lexer.position().offset).unwrap_or(usize::MAX));
                 Ok(s)
             }
             Ok(_) => Err(self.error("expected a quoted string")),
             Err(e) => Err(PathError {
                 path: self.text.to_owned(),
-                position: self.pos + e.offset as usize,
+                position: self
+                    .pos
+                    .saturating_add(usize::try_from(e.offset).unwrap_or(usize::MAX)),
                 message: e.message,
             }),
         }
@@ -372,8 +393,8 @@ impl PathParser<'_> {
                 if end == 0 {
                     return Err(self.error("empty field name"));
                 }
-                let name = &self.text[self.pos..self.pos + end];
-                self.pos += end;
+                let name = self.rest().get(..end).unwrap_or_default().to_owned();
+                self.advance(end);
                 Ok(if name == "*" {
                     Segment::FieldAll
                 } else {
@@ -390,7 +411,7 @@ impl PathParser<'_> {
         index: fn(u64) -> Segment,
         all: Segment,
     ) -> Result<Segment, PathError> {
-        self.pos += open.len_utf8();
+        self.advance(open.len_utf8());
         let Some(end) = self.rest().find(close) else {
             return Err(self.error(format!("unclosed '{open}'")));
         };
@@ -404,12 +425,12 @@ impl PathParser<'_> {
                 "expected a non-negative integer or '*' inside '{open}{close}'"
             )));
         };
-        self.pos += end + close.len_utf8();
+        self.advance(end.saturating_add(close.len_utf8()));
         Ok(segment)
     }
 
     fn keyed(&mut self) -> Result<Segment, PathError> {
-        self.pos += 1;
+        self.advance(1);
         let key = if matches!(self.rest().chars().next(), Some('"' | '\'')) {
             self.quoted()?
         } else {
@@ -417,7 +438,7 @@ impl PathParser<'_> {
                 return Err(self.error("unclosed '('"));
             };
             let key = self.rest()[..end].to_owned();
-            self.pos += end;
+            self.advance(end);
             key
         };
         if key.is_empty() {
@@ -426,7 +447,7 @@ impl PathParser<'_> {
         if !self.rest().starts_with(')') {
             return Err(self.error("expected ')'"));
         }
-        self.pos += 1;
+        self.advance(1);
         Ok(Segment::Key(Arc::from(key)))
     }
 }
@@ -462,7 +483,7 @@ pub fn get<'a>(node: &'a Node, path: &KPath) -> Result<Option<&'a Node>, GetErro
     for (depth, segment) in path.segments.iter().enumerate() {
         let at = || {
             KPath {
-                segments: path.segments[..depth].to_vec(),
+                segments: path.segments.get(..depth).unwrap_or_default().to_vec(),
             }
             .to_string()
         };
@@ -485,19 +506,21 @@ pub fn get<'a>(node: &'a Node, path: &KPath) -> Result<Option<&'a Node>, GetErro
                 Ok(i) => current.get_field(&Key::Int(i)),
                 Err(_) => None,
             },
-            (Segment::Index(i), Value::Array(items)) => match items.get(*i as usize) {
-                Some(item) => Some(item),
-                None => {
-                    return Err(GetError::IndexOutOfRange {
-                        at: at(),
-                        index: *i,
-                        len: items.len(),
-                    })
+            (Segment::Index(i), Value::Array(items)) => {
+                match usize::try_from(*i).ok().and_then(|i| items.get(i)) {
+                    Some(item) => Some(item),
+                    None => {
+                        return Err(GetError::IndexOutOfRange {
+                            at: at(),
+                            index: *i,
+                            len: items.len(),
+                        })
+                    }
                 }
-            },
+            }
             (Segment::Key(k), Value::Array(items)) => {
                 let field = keyed_field(current).ok_or_else(mismatch)?;
-                keyed_position(items, &field, k).map(|i| &items[i])
+                keyed_position(items, &field, k).and_then(|i| items.get(i))
             }
             _ => return Err(mismatch()),
         };

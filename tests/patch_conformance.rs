@@ -64,7 +64,7 @@ fn every_diff_case_passes_with_the_exact_diff() {
                     "{id}: patch(from, diff) == to"
                 );
                 assert_eq!(
-                    reverse(&reverse(&got)),
+                    reverse(&reverse(&got).unwrap()).unwrap(),
                     got,
                     "{id}: reversing twice is the identity"
                 );

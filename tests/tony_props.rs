@@ -6,7 +6,7 @@ mod common;
 use proptest::prelude::*;
 use tonystore::tony::{
     encode_block, encode_block_annotated, encode_wire, parse, parse_annotated,
-    parse_from_token_source, Lexer,
+    parse_from_token_source, Lexer, Node, Value,
 };
 
 proptest! {
@@ -23,11 +23,54 @@ proptest! {
     }
 
     #[test]
+    fn order_is_the_recursive_definition(a in common::any_node(), b in common::any_node()) {
+        prop_assert_eq!(a.cmp(&b), reference_cmp(&a, &b));
+        prop_assert_eq!(b.cmp(&a), reference_cmp(&b, &a));
+        prop_assert_eq!(a.cmp(&a.clone()), std::cmp::Ordering::Equal);
+    }
+
+    #[test]
     fn block_form_round_trips(node in common::any_node()) {
         let block = encode_block(&node);
         let back = parse(&block).map_err(|e| TestCaseError::fail(format!("{block}: {e}")))?;
         prop_assert_eq!(back, node, "block:\n{}", block);
     }
+}
+
+/// The order of nodes as `ir.rs` defines it (value by type rank, then value, containers
+/// lexicographically; then tag), written recursively: the walk with its own stack must agree.
+fn reference_cmp(a: &Node, b: &Node) -> std::cmp::Ordering {
+    fn rank(v: &Value) -> u8 {
+        match v {
+            Value::Null => 0,
+            Value::Bool(_) => 1,
+            Value::Int(_) => 2,
+            Value::Float(_) => 3,
+            Value::String(_) => 4,
+            Value::Array(_) => 5,
+            Value::Object(_) => 6,
+        }
+    }
+    let value = match (&a.value, &b.value) {
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        (Value::Float(x), Value::Float(y)) => x.value.total_cmp(&y.value),
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Array(x), Value::Array(y)) => x
+            .iter()
+            .zip(y.iter())
+            .map(|(p, q)| reference_cmp(p, q))
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| x.len().cmp(&y.len())),
+        (Value::Object(x), Value::Object(y)) => x
+            .iter()
+            .zip(y.iter())
+            .map(|((kp, p), (kq, q))| kp.cmp(kq).then_with(|| reference_cmp(p, q)))
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| x.len().cmp(&y.len())),
+        (x, y) => rank(x).cmp(&rank(y)),
+    };
+    value.then_with(|| a.tag.cmp(&b.tag))
 }
 
 /// Tony-shaped noise: the characters the grammar cares about, in random order.

@@ -84,3 +84,39 @@ fn engine_on_the_node_fs_backend_survives_reopen() {
         Some(Node::int(16))
     );
 }
+
+/// Numbers at the edges of every conversion (f64 integers, 2^53, i64 limits as BigInts) go
+/// through `TonyStore` in this debug build — where an arithmetic overflow would panic — and read
+/// back as expected.
+#[wasm_bindgen_test]
+async fn js_numbers_at_the_conversion_edges_round_trip() {
+    use tonystore::wasm::TonyStore;
+    let table = js_sys::Function::new_no_args(
+        "return [
+           [0, 0], [-0, 0], [1.5, 1.5], [2 ** 53 - 1, 2 ** 53 - 1], [-(2 ** 53 - 1), -(2 ** 53 - 1)],
+           [2 ** 53, 2 ** 53], [-(2 ** 63), -(2 ** 63)], [1e308, 1e308], [5e-324, 5e-324],
+           [-(2n ** 63n), -(2n ** 63n)], [2n ** 63n - 1n, 2n ** 63n - 1n], [2n ** 53n, 2n ** 53n],
+           [-(2n ** 53n), -(2n ** 53n)], [2n ** 53n - 1n, 2 ** 53 - 1], [7n, 7],
+         ].map(([value, back], i) => ({ patch: { path: 'v' + i, value }, back }));",
+    )
+    .call0(&JsValue::NULL)
+    .unwrap()
+    .unchecked_into::<js_sys::Array>();
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"backend".into(), &"memory".into()).unwrap();
+    let mut store = TonyStore::open("numeric-edges".into(), options.into())
+        .await
+        .unwrap();
+    for (i, case) in table.iter().enumerate() {
+        let field = |name: &str| js_sys::Reflect::get(&case, &name.into()).unwrap();
+        let patch = field("patch");
+        store.commit(patch.clone(), JsValue::UNDEFINED).unwrap();
+        let path = js_sys::Reflect::get(&patch, &"path".into()).unwrap();
+        let back = store.read_at(path, JsValue::UNDEFINED).unwrap();
+        assert!(
+            js_sys::Object::is(&back, &field("back")),
+            "case {i}: read back {back:?}, expected {:?}",
+            field("back")
+        );
+    }
+}

@@ -160,13 +160,13 @@ async fn reading_a_large_subdocument_keeps_wasm_memory_flat() {
         let patch = Object::new();
         Reflect::set(&patch, &"path".into(), &"big".into()).unwrap();
         Reflect::set(&patch, &"value".into(), &items).unwrap();
-        let mut store = TonyStore::open(name.clone(), options.clone().into())
+        let mut store = TonyStore::open(name.clone().into(), options.clone().into())
             .await
             .unwrap();
         store.commit(patch.into(), JsValue::UNDEFINED).unwrap();
         store.close().unwrap();
     }
-    let mut store = TonyStore::open(name, options.into()).await.unwrap();
+    let mut store = TonyStore::open(name.into(), options.into()).await.unwrap();
     let memory = || {
         wasm_bindgen::memory()
             .unchecked_into::<WebAssembly::Memory>()
@@ -175,9 +175,11 @@ async fn reading_a_large_subdocument_keeps_wasm_memory_flat() {
             .byte_length() as usize
     };
     let before = memory();
-    let mut reader = store.open_reader("big", None, Some("tony".into())).unwrap();
+    let mut reader = store
+        .open_reader("big".into(), JsValue::UNDEFINED, "tony".into())
+        .unwrap();
     let mut total = 0usize;
-    while let Some(chunk) = reader.next(256 * 1024).unwrap() {
+    while let Some(chunk) = reader.next((256 * 1024).into()).unwrap() {
         total += chunk.length() as usize;
     }
     let growth = memory() - before;
@@ -190,9 +192,11 @@ async fn reading_a_large_subdocument_keeps_wasm_memory_flat() {
     assert!(growth < 16 << 20, "wasm memory grew by {growth} bytes");
     // JSON streams from the log as well.
     let before = memory();
-    let mut reader = store.open_reader("big", None, Some("json".into())).unwrap();
+    let mut reader = store
+        .open_reader("big".into(), JsValue::UNDEFINED, "json".into())
+        .unwrap();
     let mut json = 0usize;
-    while let Some(chunk) = reader.next(256 * 1024).unwrap() {
+    while let Some(chunk) = reader.next((256 * 1024).into()).unwrap() {
         json += chunk.length() as usize;
     }
     let growth = memory() - before;
@@ -203,7 +207,7 @@ async fn reading_a_large_subdocument_keeps_wasm_memory_flat() {
     );
     assert!(json > megabytes * 1_000_000);
     assert!(growth < 16 << 20, "wasm memory grew by {growth} bytes");
-    let streamed = Reflect::get(&store.stats(), &"streamedFromLog".into()).unwrap();
+    let streamed = Reflect::get(&store.stats().unwrap(), &"streamedFromLog".into()).unwrap();
     assert_eq!(
         streamed.as_f64(),
         Some(2.0),

@@ -10,13 +10,13 @@
 
 use std::sync::Arc;
 
-use super::matching::matches_in_field;
-use super::ops::{add_tag, data_tag, find_op, is_unchanged_marker, value_with_arg, Op};
+use super::matching::match_at;
+use super::ops::{data_tag, find_op, is_unchanged_marker, value_with_arg, Op};
 use super::seq::{join_units, split_units, StrMode};
-use super::PatchError;
+use super::{PatchError, MAX_CALLS};
 use crate::kpath::{key_text, KPath, Segment};
 use crate::tony::tag::{parse_chain, remove_link};
-use crate::tony::{encode_wire, Key, Node, Value};
+use crate::tony::{encode_wire, Key, Node, Value, MAX_DEPTH};
 
 /// Applies `patch` to `doc` and returns the result; `doc` is never modified. A patch that
 /// deletes the whole document yields `null`.
@@ -35,15 +35,17 @@ pub struct PatchOptions {
 /// [`patch`] with settings.
 pub fn patch_with(doc: &Node, patch: &Node, options: PatchOptions) -> Result<Node, PatchError> {
     let mut ctx = Ctx {
-        path: Vec::new(),
         options,
+        ..Ctx::new()
     };
     Ok(apply(Some(doc), patch, &mut ctx)?.unwrap_or_else(Node::null))
 }
 
-/// Where the patcher is (for messages) and how it is set up.
+/// Where the patcher is (for messages), how deep its recursion is, and how it is set up.
 pub(crate) struct Ctx {
     path: Vec<Segment>,
+    /// Nested [`apply`] calls: one per level of the patch, plus one per op of a tag chain.
+    calls: usize,
     options: PatchOptions,
 }
 
@@ -52,7 +54,16 @@ impl Ctx {
     pub(crate) fn new() -> Self {
         Ctx {
             path: Vec::new(),
+            calls: 0,
             options: PatchOptions::default(),
+        }
+    }
+
+    /// The error for a walk past the recursion bound here.
+    fn too_deep(&self) -> PatchError {
+        PatchError::TooDeep {
+            path: here(&self.path),
+            limit: MAX_DEPTH,
         }
     }
 }
@@ -68,6 +79,11 @@ impl std::ops::DerefMut for Ctx {
     fn deref_mut(&mut self) -> &mut Vec<Segment> {
         &mut self.path
     }
+}
+
+/// The path segment of array element `i`.
+fn index_segment(i: usize) -> Segment {
+    Segment::Index(u64::try_from(i).unwrap_or(u64::MAX))
 }
 
 fn here(path: &[Segment]) -> String {
@@ -105,7 +121,25 @@ fn check_failed(path: &[Segment], op: &str, expected: &Node, found: Option<&Node
 }
 
 /// Applies `patch` to `doc` (`None`: absent); `None` in the result means "deleted".
+///
+/// Every recursion of the patcher passes through here, so this is where its depth is bounded:
+/// values nest at most [`MAX_DEPTH`] levels and calls at most [`MAX_CALLS`].
 pub(crate) fn apply(
+    doc: Option<&Node>,
+    patch: &Node,
+    path: &mut Ctx,
+) -> Result<Option<Node>, PatchError> {
+    if path.path.len() > MAX_DEPTH || path.calls >= MAX_CALLS {
+        return Err(path.too_deep());
+    }
+    path.calls = path.calls.saturating_add(1);
+    let result = apply_here(doc, patch, path);
+    path.calls = path.calls.saturating_sub(1);
+    result
+}
+
+/// [`apply`] without the depth bound.
+fn apply_here(
     doc: Option<&Node>,
     patch: &Node,
     path: &mut Ctx,
@@ -143,12 +177,13 @@ fn merge_object(
         }
         let at = result.iter().position(|(k, _)| k == key);
         path.push(Segment::of_any_key(key));
-        let patched = apply(at.map(|i| &result[i].1), value, path)?;
+        let current = at.and_then(|i| result.get(i)).map(|(_, v)| v);
+        let patched = apply(current, value, path)?;
         path.pop();
-        match (at, patched) {
-            (Some(i), Some(v)) => result[i].1 = v,
-            (Some(i), None) => {
-                result.remove(i);
+        match (at.and_then(|i| result.get_mut(i)), patched) {
+            (Some(entry), Some(v)) => entry.1 = v,
+            (Some(_), None) => {
+                result.retain(|(k, _)| k != key);
             }
             (None, Some(v)) => result.push((key.clone(), v)),
             (None, None) => {}
@@ -183,7 +218,7 @@ fn merge_array(
     };
     let mut result = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        path.push(Segment::Index(i as u64));
+        path.push(index_segment(i));
         if let Some(v) = apply(existing.get(i), item, path)? {
             result.push(v);
         }
@@ -248,15 +283,17 @@ fn apply_op(doc: Option<&Node>, op: Op, path: &mut Ctx) -> Result<Option<Node>, 
         "replace" => {
             let (from, to) = replace_sides(&op.child).ok_or_else(|| malformed(path, name, "needs {from: ..., to: ...}"))?;
             let current = doc.cloned().unwrap_or_else(Node::null);
-            if current != *from {
+            if !same_value(&current, from) {
                 return Err(check_failed(path, name, from, doc));
             }
             Ok(Some(to.clone()))
         }
         "addtag" => {
-            let link = one_arg(&op, path)?.to_owned();
+            // As in the original, the tag becomes `!t` (a diff adds a tag only to an untagged
+            // value, where adding and setting agree).
+            let tag = format!("!{}", one_arg(&op, path)?);
             let mut base = tag_op_base(doc, &op.child, path)?;
-            base.tag = Some(add_tag(base.tag.as_deref(), &link));
+            base.tag = Some(Arc::from(tag));
             Ok(Some(base))
         }
         "rmtag" => {
@@ -306,11 +343,48 @@ fn apply_op(doc: Option<&Node>, op: Op, path: &mut Ctx) -> Result<Option<Node>, 
             let field = one_arg(&op, path)?.to_owned();
             keyed_patch(doc, &op.child, &field, path).map(Some)
         }
-        "all" => all_patch(doc, &op.child, path).map(Some),
+        "all" => all_patch(doc, &op.child, path),
         "embed" => {
             let placeholder = one_arg(&op, path)?.to_owned();
             let value = doc.cloned().unwrap_or_else(Node::null);
-            Ok(Some(embed(&op.child.untagged(), &placeholder, &value)))
+            embed(&op.child.untagged(), &placeholder, &value, 0)
+                .map(Some)
+                .ok_or_else(|| path.too_deep())
+        }
+        "if" => if_patch(doc, &op.child, path),
+        // `mergeop/quote.go`: a value becomes its Tony text (a string stays as it is).
+        "quote" => Ok(Some(match doc {
+            Some(text @ Node {
+                value: Value::String(_),
+                ..
+            }) => text.clone(),
+            other => Node::string(&crate::tony::encode_block(
+                other.unwrap_or(&Node::null()),
+            )),
+        })),
+        // `mergeop/unquote.go`: a string's Tony text becomes the value.
+        "unquote" => match doc.and_then(Node::as_str) {
+            Some(text) if text.trim().is_empty() => Err(malformed(path, name, "empty text")),
+            Some(text) => crate::tony::parse(text)
+                .map(Some)
+                .map_err(|e| malformed(path, name, e.to_string())),
+            None => Err(wrong_kind(path, name, "a string", doc)),
+        },
+        // The document as it is; an absent one is `null`, as the original has no "absent".
+        "pass" => Ok(Some(doc.cloned().unwrap_or_else(Node::null))),
+        // The original's form: `!rename [{from: a, to: b}, ...]` on an object.
+        "rename" if op.args.is_empty() => {
+            let renamings = renamings(&op.child).ok_or_else(|| {
+                malformed(path, name, "needs (old,new) or a list of {from: old, to: new}")
+            })?;
+            match doc {
+                Some(node @ Node { value: Value::Object(_), .. }) => Ok(Some(
+                    renamings
+                        .into_iter()
+                        .fold(node.clone(), |n, (from, to)| rename_field(n, from, to)),
+                )),
+                other => Err(wrong_kind(path, name, "an object", other)),
+            }
         }
         "field" | "rename" => {
             let [from, to] = op.args.as_slice() else { return Err(malformed(path, name, "takes (old,new)")) };
@@ -323,9 +397,13 @@ fn apply_op(doc: Option<&Node>, op: Op, path: &mut Ctx) -> Result<Option<Node>, 
         "pipe" => Err(PatchError::Unsupported {
             path: here(path),
             op: "!pipe".into(),
-            reason: "it runs a shell command; only patch_with(.., PatchOptions { allow_pipe: true }) runs it, never a stored patch",
+            reason: "it runs a program; only patch_with(.., PatchOptions { allow_pipe: true }) runs it, never a stored patch",
         }),
-        _ => unreachable!("find_op returns registered ops only"),
+        _ => Err(PatchError::Unsupported {
+            path: here(path),
+            op: format!("!{name}"),
+            reason: "the op is registered but has no patch meaning",
+        }),
     }
 }
 
@@ -337,7 +415,8 @@ pub(crate) fn replace_sides(body: &Node) -> Option<(&Node, &Node)> {
     ))
 }
 
-/// The slot → op entries of an `!arraydiff`/`!strdiff` body, sorted by slot.
+/// The slot → op entries of an `!arraydiff`/`!strdiff` body, sorted by slot. Two keys naming
+/// the same slot (`3` and `"03"`) are malformed.
 fn slots<'a>(
     body: &'a Node,
     op: &str,
@@ -360,7 +439,19 @@ fn slots<'a>(
         })
         .collect::<Result<Vec<_>, _>>()?;
     slots.sort_by_key(|(slot, _)| *slot);
+    if let Some(pair) = slots
+        .windows(2)
+        .find(|w| w.first().map(|s| s.0) == w.get(1).map(|s| s.0))
+    {
+        let slot = pair.first().map_or(0, |s| s.0);
+        return Err(malformed(path, op, format!("slot {slot} is given twice")));
+    }
     Ok(slots)
+}
+
+/// A slot number as an index (slots are `u32`, which every supported target's `usize` holds).
+fn slot_index(slot: u32) -> usize {
+    usize::try_from(slot).unwrap_or(usize::MAX)
 }
 
 /// What one slot op of an `!arraydiff` does.
@@ -386,7 +477,7 @@ fn slot_op<'a>(patch: &'a Node, path: &[Segment], op_name: &str) -> Result<SlotO
 
 /// The value a `!delete` slot expects: the body with the op and its tag argument folded back.
 fn deleted_value(patch: &Node) -> Node {
-    value_with_arg(find_op(patch).expect("a delete op"))
+    find_op(patch).map_or_else(|| patch.clone(), value_with_arg)
 }
 
 fn array_diff(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, PatchError> {
@@ -402,38 +493,41 @@ fn array_diff(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, P
         other => return Err(wrong_kind(path, "arraydiff", "an array", other)),
     };
     let mut out = Vec::with_capacity(items.len());
-    let mut cursor = 0usize;
-    let mut slot = 0u32;
+    // `rest` is the document cursor; `slot` the next slot number (each op takes one slot).
+    let mut rest = items.iter();
+    let mut slot = 0usize;
     for (target, op) in slots(body, "arraydiff", path)? {
         // Unmentioned slots before `target` each copy one element.
-        let copy = (target - slot) as usize;
-        if cursor + copy > items.len() {
-            return Err(malformed(
-                path,
-                "arraydiff",
-                format!("slot {target} is past the end ({} elements)", items.len()),
-            ));
+        let target = slot_index(target);
+        for _ in slot..target {
+            let item = rest.next().ok_or_else(|| {
+                malformed(
+                    path,
+                    "arraydiff",
+                    format!("slot {target} is past the end ({} elements)", items.len()),
+                )
+            })?;
+            out.push(item.clone());
         }
-        out.extend_from_slice(&items[cursor..cursor + copy]);
-        cursor += copy;
-        slot = target + 1;
-        path.push(Segment::Index(cursor as u64));
-        let current = items.get(cursor);
+        slot = target.saturating_add(1);
+        let index = items.len().saturating_sub(rest.len());
+        path.push(index_segment(index));
+        let current = rest.as_slice().first();
         match slot_op(op, path, "arraydiff")? {
             SlotOp::Insert(value) => out.push(value),
             SlotOp::Delete(patch) => {
                 let expected = deleted_value(patch);
-                if current != Some(&expected) {
+                if !current.is_some_and(|c| same_value(c, &expected)) {
                     return Err(check_failed(path, "delete", &expected, current));
                 }
-                cursor += 1;
+                rest.next();
             }
             SlotOp::Replace(from, to) => {
-                if current != Some(from) {
+                if !current.is_some_and(|c| same_value(c, from)) {
                     return Err(check_failed(path, "replace", from, current));
                 }
                 out.push(to.clone());
-                cursor += 1;
+                rest.next();
             }
             SlotOp::Patch(patch) => {
                 let Some(current) = current else {
@@ -449,18 +543,21 @@ fn array_diff(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, P
                 if let Some(v) = apply(Some(current), patch, path)? {
                     out.push(v);
                 }
-                cursor += 1;
+                rest.next();
             }
         }
         path.pop();
     }
-    out.extend_from_slice(&items[cursor.min(items.len())..]);
+    out.extend(rest.cloned());
     Ok(Node {
         tag,
         value: Value::Array(Arc::new(out)),
     })
 }
 
+/// `!strdiff`, numbering slots as the original does: an unmentioned slot copies one unit (none
+/// past the end), `!delete` takes one slot, and `!insert` and `!replace` take one slot per unit
+/// they write — so slots count positions in the result.
 fn str_diff(
     doc: Option<&Node>,
     body: &Node,
@@ -482,41 +579,49 @@ fn str_diff(
             .ok_or_else(|| malformed(path, op_name, "slot values must be strings"))
     };
     let mut out: Vec<String> = Vec::with_capacity(units.len());
-    let mut cursor = 0usize;
-    let mut slot = 0u32;
+    let mut rest: &[&str] = &units;
+    let mut slot = 0usize;
     for (target, op) in slots(body, op_name, path)? {
-        let copy = (target - slot) as usize;
-        if cursor + copy > units.len() {
+        let target = slot_index(target);
+        let Some(gap) = target.checked_sub(slot) else {
             return Err(malformed(
                 path,
                 op_name,
-                format!("slot {target} is past the end of the string"),
+                format!("slot {target} falls inside the text written by the slot before"),
             ));
-        }
-        out.extend(units[cursor..cursor + copy].iter().map(|u| u.to_string()));
-        cursor += copy;
-        slot = target + 1;
-        let consume = |expected: &str, cursor: &mut usize| -> Result<(), PatchError> {
+        };
+        let (copied, after) = rest.split_at(gap.min(rest.len()));
+        out.extend(copied.iter().map(|u| (*u).to_owned()));
+        rest = after;
+        // Consumes `expected` from the text, or fails the op's check.
+        let consume = |expected: &str, rest: &mut &[&str]| -> Result<(), PatchError> {
             let want = split_units(expected, mode);
-            let end = *cursor + want.len();
-            if end > units.len() || units[*cursor..end] != want[..] {
-                let found = join_units(&units[*cursor..end.min(units.len())], mode);
-                return Err(check_failed(
+            match (rest.get(..want.len()), rest.get(want.len()..)) {
+                (Some(head), Some(after)) if head == want.as_slice() => {
+                    *rest = after;
+                    Ok(())
+                }
+                _ => Err(check_failed(
                     path,
                     op_name,
                     &Node::string(expected),
-                    Some(&Node::string(&found)),
-                ));
+                    Some(&Node::string(&join_units(
+                        rest.get(..want.len()).unwrap_or(rest),
+                        mode,
+                    ))),
+                )),
             }
-            *cursor = end;
-            Ok(())
         };
-        match slot_op(op, path, op_name)? {
-            SlotOp::Insert(value) => out.push(text_of(&value)?),
-            SlotOp::Delete(patch) => consume(&text_of(&deleted_value(patch))?, &mut cursor)?,
+        let written = match slot_op(op, path, op_name)? {
+            SlotOp::Insert(value) => text_of(&value)?,
+            SlotOp::Delete(patch) => {
+                consume(&text_of(&deleted_value(patch))?, &mut rest)?;
+                slot = target.saturating_add(1);
+                continue;
+            }
             SlotOp::Replace(from, to) => {
-                consume(&text_of(from)?, &mut cursor)?;
-                out.push(text_of(to)?);
+                consume(&text_of(from)?, &mut rest)?;
+                text_of(to)?
             }
             SlotOp::Patch(_) => {
                 return Err(malformed(
@@ -525,20 +630,15 @@ fn str_diff(
                     "slots hold !insert, !delete or !replace",
                 ))
             }
-        }
+        };
+        slot = target.saturating_add(split_units(&written, mode).len());
+        out.push(written);
     }
-    out.extend(
-        units[cursor.min(units.len())..]
-            .iter()
-            .map(|u| u.to_string()),
-    );
-    let joined = match mode {
-        StrMode::Runes => out.concat(),
-        StrMode::Lines => out.join("\n"),
-    };
+    out.extend(rest.iter().map(|u| (*u).to_owned()));
+    let pieces: Vec<&str> = out.iter().map(String::as_str).collect();
     Ok(Node {
         tag,
-        value: Value::String(Arc::from(joined)),
+        value: Value::String(Arc::from(join_units(&pieces, mode))),
     })
 }
 
@@ -578,16 +678,20 @@ fn keyed_patch(
                 format!("an item has no {field:?} field"),
             ));
         };
-        match items
+        let at = items
             .iter()
-            .position(|i| key_of(i).as_deref() == Some(&key))
-        {
-            Some(at) => {
+            .position(|i| key_of(i).as_deref() == Some(&key));
+        match at.and_then(|at| items.get(at).map(|current| (at, current))) {
+            Some((at, current)) => {
                 path.push(Segment::Key(Arc::from(key.as_str())));
-                let patched = apply(Some(&items[at]), item, path)?;
+                let patched = apply(Some(current), item, path)?;
                 path.pop();
                 match patched {
-                    Some(v) => items[at] = v,
+                    Some(v) => {
+                        if let Some(slot) = items.get_mut(at) {
+                            *slot = v;
+                        }
+                    }
                     None => {
                         items.remove(at);
                     }
@@ -610,22 +714,24 @@ fn keyed_patch(
     })
 }
 
-fn all_patch(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, PatchError> {
-    match doc {
+/// `!all P`: every element (or field value) of the document patched with `P`; any other
+/// document is patched with `P` itself, as in the original.
+fn all_patch(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Option<Node>, PatchError> {
+    Ok(Some(match doc {
         Some(Node {
             value: Value::Array(items),
             tag,
         }) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
-                path.push(Segment::Index(i as u64));
+                path.push(index_segment(i));
                 out.extend(apply(Some(item), body, path)?);
                 path.pop();
             }
-            Ok(Node {
+            Node {
                 tag: tag.clone(),
                 value: Value::Array(Arc::new(out)),
-            })
+            }
         }
         Some(Node {
             value: Value::Object(entries),
@@ -639,23 +745,57 @@ fn all_patch(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, Pa
                 }
                 path.pop();
             }
-            Ok(Node {
+            Node {
                 tag: tag.clone(),
                 value: Value::Object(Arc::new(out)),
-            })
+            }
         }
-        other => Err(wrong_kind(path, "all", "an array or object", other)),
+        other => return apply(other, body, path),
+    }))
+}
+
+/// `!if {if: M, then: P, else: Q}`: the document patched with `P` when it matches `M`, else
+/// with `Q`; a missing branch leaves the document as it is (the original needs at least one).
+fn if_patch(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Option<Node>, PatchError> {
+    let condition = body
+        .get_field(&Key::str("if"))
+        .ok_or_else(|| malformed(path, "if", "needs {if: match, then: patch, else: patch}"))?;
+    let (then, otherwise) = (
+        body.get_field(&Key::str("then")),
+        body.get_field(&Key::str("else")),
+    );
+    if then.is_none() && otherwise.is_none() {
+        return Err(malformed(path, "if", "needs then:, else: or both"));
+    }
+    let current = doc.cloned().unwrap_or_else(Node::null);
+    let field = path.last().and_then(Segment::field_name).map(str::to_owned);
+    let branch = if match_at(&current, condition, field.as_deref(), path.calls)? {
+        then
+    } else {
+        otherwise
+    };
+    match branch {
+        Some(patch) => apply(doc, patch, path),
+        None => Ok(doc.cloned()),
     }
 }
 
-/// `template` with every string equal to `placeholder` replaced by `value`.
-fn embed(template: &Node, placeholder: &str, value: &Node) -> Node {
-    match &template.value {
+/// `template` with every string equal to `placeholder` replaced by `value`; `None` when the
+/// template nests deeper than [`MAX_DEPTH`] (`depth` is the template's level).
+fn embed(template: &Node, placeholder: &str, value: &Node, depth: usize) -> Option<Node> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let below = depth.saturating_add(1);
+    Some(match &template.value {
         Value::String(s) if &**s == placeholder => value.clone(),
         Value::Array(items) => Node {
             tag: template.tag.clone(),
             value: Value::Array(Arc::new(
-                items.iter().map(|i| embed(i, placeholder, value)).collect(),
+                items
+                    .iter()
+                    .map(|i| embed(i, placeholder, value, below))
+                    .collect::<Option<_>>()?,
             )),
         },
         Value::Object(entries) => Node {
@@ -663,27 +803,49 @@ fn embed(template: &Node, placeholder: &str, value: &Node) -> Node {
             value: Value::Object(Arc::new(
                 entries
                     .iter()
-                    .map(|(k, v)| (k.clone(), embed(v, placeholder, value)))
-                    .collect(),
+                    .map(|(k, v)| Some((k.clone(), embed(v, placeholder, value, below)?)))
+                    .collect::<Option<_>>()?,
             )),
         },
         _ => template.clone(),
-    }
+    })
 }
 
-/// `node` with field `from` renamed to `to` (in place in the key order; the old key is gone).
+/// Whether a document value passes a check against `expected` (`!replace`'s `from`, a
+/// `!delete`d element): equal up to the order of object keys, as the original's diff-based check.
+fn same_value(found: &Node, expected: &Node) -> bool {
+    found == expected || super::diff(found, expected).is_none()
+}
+
+/// The `(from, to)` pairs of a `[{from: a, to: b}, ...]` list, if it is one.
+fn renamings(list: &Node) -> Option<Vec<(&str, &str)>> {
+    list.as_array()?
+        .iter()
+        .map(|r| {
+            Some((
+                r.get_field(&Key::str("from"))?.as_str()?,
+                r.get_field(&Key::str("to"))?.as_str()?,
+            ))
+        })
+        .collect()
+}
+
+/// `node` with field `from` renamed to `to` (in place in the key order; the old key is gone,
+/// and so is a field already named `to`). Without a field `from`, `node` is unchanged.
 fn rename_field(node: Node, from: &str, to: &str) -> Node {
     let Value::Object(entries) = &node.value else {
         return node;
     };
+    let (from, to) = (Key::str(from), Key::str(to));
+    if from == to || !entries.iter().any(|(k, _)| *k == from) {
+        return node;
+    }
     let renamed = entries
         .iter()
+        .filter(|(k, _)| *k != to)
         .map(|(k, v)| {
-            if *k == Key::str(from) {
-                (Key::str(to), v.clone())
-            } else {
-                (k.clone(), v.clone())
-            }
+            let key = if *k == from { to.clone() } else { k.clone() };
+            (key, v.clone())
         })
         .collect();
     Node {
@@ -714,6 +876,9 @@ fn dive(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, PatchEr
 }
 
 fn dive_node(node: &Node, rules: &[(&Node, &Node)], path: &mut Ctx) -> Result<Node, PatchError> {
+    if path.path.len() > MAX_DEPTH {
+        return Err(path.too_deep());
+    }
     Ok(match &node.value {
         Value::Object(entries) => {
             let mut out = Vec::with_capacity(entries.len());
@@ -722,7 +887,7 @@ fn dive_node(node: &Node, rules: &[(&Node, &Node)], path: &mut Ctx) -> Result<No
                 let name = k.to_text();
                 let mut value = dive_node(v, rules, path)?;
                 for (pattern, patch) in rules {
-                    if matches_in_field(&value, pattern, Some(&name)) {
+                    if match_at(&value, pattern, Some(&name), path.calls)? {
                         value = apply(Some(&value), patch, path)?.unwrap_or_else(Node::null);
                     }
                 }
@@ -737,7 +902,7 @@ fn dive_node(node: &Node, rules: &[(&Node, &Node)], path: &mut Ctx) -> Result<No
         Value::Array(items) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, v) in items.iter().enumerate() {
-                path.push(Segment::Index(i as u64));
+                path.push(index_segment(i));
                 out.push(dive_node(v, rules, path)?);
                 path.pop();
             }
@@ -750,48 +915,60 @@ fn dive_node(node: &Node, rules: &[(&Node, &Node)], path: &mut Ctx) -> Result<No
     })
 }
 
-/// `!pipe COMMAND`: the document's text (a string as is, anything else in wire form) through
-/// `sh -c COMMAND`; the output becomes a string.
+/// `!pipe COMMAND`, as the original runs it: the command's words (split at whitespace, no
+/// shell) run as a program; a string document is its input and the output is a string, any
+/// other document goes in as Tony text and the output is parsed back. The input is written
+/// from a second thread while stdout and stderr are read, so no amount of output blocks.
 #[cfg(not(target_arch = "wasm32"))]
 fn pipe(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, PatchError> {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let command = body
-        .as_str()
-        .ok_or_else(|| malformed(path, "pipe", "needs the command as a string"))?;
-    let input = match doc {
-        Some(Node {
-            value: Value::String(s),
-            ..
-        }) => s.to_string(),
-        Some(other) => encode_wire(other),
-        None => String::new(),
-    };
     let failed = |reason: String| malformed(path, "pipe", reason);
-    let mut child = Command::new("sh")
-        .args(["-c", command])
+    let words: Vec<&str> = body
+        .as_str()
+        .ok_or_else(|| failed("needs the command as a string".into()))?
+        .split_whitespace()
+        .collect();
+    let (program, args) = words
+        .split_first()
+        .ok_or_else(|| failed("no command".into()))?;
+    let doc = doc.cloned().unwrap_or_else(Node::null);
+    let input = match doc.as_str() {
+        Some(text) => text.to_owned(),
+        None => crate::tony::encode_block(&doc),
+    };
+    let mut child = Command::new(program)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| failed(format!("cannot run sh: {e}")))?;
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(input.as_bytes())
-        .map_err(|e| failed(e.to_string()))?;
-    let output = child
-        .wait_with_output()
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| failed(format!("cannot run {program}: {e}")))?;
+    let stdin = child.stdin.take();
+    let output = std::thread::scope(|scope| {
+        // A command that exits without reading all its input closes the pipe: not an error.
+        let writer = scope.spawn(move || stdin.map(|mut s| s.write_all(input.as_bytes())));
+        let output = child.wait_with_output();
+        let _ = writer.join();
+        output
+    })
+    .map_err(|e| failed(e.to_string()))?;
     if !output.status.success() {
-        return Err(failed(format!("the command exited with {}", output.status)));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(failed(format!(
+            "{program} exited with {}: {}",
+            output.status,
+            stderr.trim_end()
+        )));
     }
     let text =
         String::from_utf8(output.stdout).map_err(|_| failed("the output is not UTF-8".into()))?;
-    Ok(Node {
-        tag: doc.and_then(|d| d.tag.clone()),
-        value: Value::String(Arc::from(text)),
-    })
+    match doc.as_str() {
+        Some(_) => Ok(Node::string(&text)),
+        None => {
+            crate::tony::parse(&text).map_err(|e| failed(format!("the output does not parse: {e}")))
+        }
+    }
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -853,35 +1030,35 @@ pub(crate) fn arraydiff_source(edits: &[(u32, SlotEdit)], index: u64) -> Element
     let (mut before, mut after, mut slot) = (0u64, 0u64, 0u64);
     for (target, edit) in edits {
         let copied = u64::from(*target).saturating_sub(slot);
-        if index < after + copied {
-            return ElementSource::Before(before + (index - after));
+        if index < after.saturating_add(copied) {
+            return ElementSource::Before(before.saturating_add(index.saturating_sub(after)));
         }
-        before += copied;
-        after += copied;
-        slot = u64::from(*target) + 1;
+        before = before.saturating_add(copied);
+        after = after.saturating_add(copied);
+        slot = u64::from(*target).saturating_add(1);
         match edit {
             SlotEdit::Insert(value) => {
                 if index == after {
                     return ElementSource::Put(value);
                 }
-                after += 1;
+                after = after.saturating_add(1);
             }
-            SlotEdit::Remove => before += 1,
+            SlotEdit::Remove => before = before.saturating_add(1),
             SlotEdit::Put(value) => {
                 if index == after {
                     return ElementSource::Put(value);
                 }
-                before += 1;
-                after += 1;
+                before = before.saturating_add(1);
+                after = after.saturating_add(1);
             }
             SlotEdit::Patch(patch) => {
                 if index == after {
                     return ElementSource::Patched(before, patch);
                 }
-                before += 1;
-                after += 1;
+                before = before.saturating_add(1);
+                after = after.saturating_add(1);
             }
         }
     }
-    ElementSource::Before(before + (index - after))
+    ElementSource::Before(before.saturating_add(index.saturating_sub(after)))
 }

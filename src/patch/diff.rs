@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::seq::{align, join_units, split_units, Step, StrMode};
 use crate::kpath::{key_text, keyed_field};
-use crate::tony::{Key, Node, Value};
+use crate::tony::{Key, Node, Value, MAX_DEPTH};
 
 /// A patch taking `from` to `to`, or `None` when they are equal.
 ///
@@ -16,18 +16,29 @@ use crate::tony::{Key, Node, Value};
 /// * arrays: `!arraydiff` over an alignment of the elements (keyed `!key(f)` lists by key when
 ///   only their elements changed in place);
 /// * strings: `!strdiff` of the changed run when it is small, else `!replace`;
-/// * tag-only changes: `!addtag`, `!rmtag`, `!retag`, chained after any content op.
+/// * tag-only changes: `!addtag`, `!rmtag`, `!retag`, chained after any content op;
+/// * below [`MAX_DEPTH`] levels the diff stops descending and replaces the subtree, so no input
+///   makes it recurse without bound.
 pub fn diff(from: &Node, to: &Node) -> Option<Node> {
+    diff_at(from, to, 0)
+}
+
+/// [`diff`] of two values `depth` levels down.
+fn diff_at(from: &Node, to: &Node, depth: usize) -> Option<Node> {
     if from == to {
         return None;
     }
+    if depth >= MAX_DEPTH {
+        return Some(replace(from, to));
+    }
+    let below = depth.saturating_add(1);
     let tag_op = tag_change(from.tag(), to.tag());
     let content = match (&from.value, &to.value) {
-        (Value::Object(a), Value::Object(b)) => match object_diff(a, b) {
+        (Value::Object(a), Value::Object(b)) => match object_diff(a, b, below) {
             Some(content) => content,
             None => return Some(replace(from, to)),
         },
-        (Value::Array(a), Value::Array(b)) => array_diff(from, a, to, b),
+        (Value::Array(a), Value::Array(b)) => array_diff(from, a, to, b, below),
         (Value::String(a), Value::String(b)) if a == b => None,
         (Value::String(a), Value::String(b)) => match string_diff(a, b) {
             Some(d) => Some(d),
@@ -58,7 +69,7 @@ fn tag_change(from: Option<&str>, to: Option<&str>) -> Option<String> {
         (Some(a), Some(b)) => Some(format!("retag({},{})", bare(a), bare(b))),
         (None, Some(b)) => Some(format!("addtag({})", bare(b))),
         (Some(a), None) => Some(format!("rmtag({})", bare(a))),
-        (None, None) => unreachable!(),
+        (None, None) => None,
     }
 }
 
@@ -83,7 +94,7 @@ fn with_op(op: &str, value: &Node) -> Node {
 /// The object diff by key (`Some(None)` when only tags differ), or `None` for objects a key diff
 /// cannot describe (merge keys, duplicate keys, sparse against non-sparse): the caller replaces.
 /// Key order is not part of a diff: patching keeps existing keys in place and appends new ones.
-fn object_diff(a: &[(Key, Node)], b: &[(Key, Node)]) -> Option<Option<Node>> {
+fn object_diff(a: &[(Key, Node)], b: &[(Key, Node)], depth: usize) -> Option<Option<Node>> {
     let has_merge = |e: &[(Key, Node)]| e.iter().any(|(k, _)| *k == Key::Merge);
     let sparse = |e: &[(Key, Node)]| e.iter().any(|(k, _)| matches!(k, Key::Int(_)));
     if has_merge(a) || has_merge(b) || (!a.is_empty() && !b.is_empty() && sparse(a) != sparse(b)) {
@@ -96,9 +107,9 @@ fn object_diff(a: &[(Key, Node)], b: &[(Key, Node)]) -> Option<Option<Node>> {
     }
     let mut out = Vec::new();
     for (k, va) in a {
-        match in_b.get(k) {
-            Some(&i) => {
-                if let Some(d) = diff(va, &b[i].1) {
+        match in_b.get(k).and_then(|&i| b.get(i)) {
+            Some((_, vb)) => {
+                if let Some(d) = diff_at(va, vb, depth) {
                     out.push((k.clone(), d));
                 }
             }
@@ -119,8 +130,8 @@ fn same_summary(x: &Node, y: &Node) -> bool {
     }
 }
 
-fn array_diff(from: &Node, a: &[Node], to: &Node, b: &[Node]) -> Option<Node> {
-    if let Some(keyed) = keyed_diff(from, a, to, b) {
+fn array_diff(from: &Node, a: &[Node], to: &Node, b: &[Node], depth: usize) -> Option<Node> {
+    if let Some(keyed) = keyed_diff(from, a, to, b, depth) {
         return keyed;
     }
     enum Slot<'a> {
@@ -129,65 +140,69 @@ fn array_diff(from: &Node, a: &[Node], to: &Node, b: &[Node]) -> Option<Node> {
         Delete(&'a Node),
         Insert(&'a Node),
     }
-    let mut slots: Vec<Slot> = Vec::new();
-    for step in align(a, b, same_summary) {
-        match step {
-            Step::Keep(i, j) => slots.push(diff(&a[i], &b[j]).map_or(Slot::Keep, Slot::Patch)),
-            Step::Delete(i) => slots.push(Slot::Delete(&a[i])),
-            Step::Insert(j) => slots.push(Slot::Insert(&b[j])),
-        }
-    }
+    let mut slots = align(a, b, same_summary)
+        .into_iter()
+        .filter_map(|step| {
+            Some(match step {
+                Step::Keep(i, j) => {
+                    diff_at(a.get(i)?, b.get(j)?, depth).map_or(Slot::Keep, Slot::Patch)
+                }
+                Step::Delete(i) => Slot::Delete(a.get(i)?),
+                Step::Insert(j) => Slot::Insert(b.get(j)?),
+            })
+        })
+        .peekable();
     // Within a gap (deletes, then inserts), pair them off into replaces: one slot each.
-    let mut entries = Vec::new();
-    let mut slot = 0u32;
-    let mut i = 0;
-    let mut emit = |node: Option<Node>, slot: &mut u32| {
-        if let Some(node) = node {
-            entries.push((Key::Int(*slot), node));
-        }
-        *slot += 1;
-    };
-    while i < slots.len() {
-        match &slots[i] {
-            Slot::Keep => emit(None, &mut slot),
-            Slot::Patch(d) => emit(Some(d.clone()), &mut slot),
-            Slot::Delete(_) | Slot::Insert(_) => {
-                let deletes: Vec<&Node> = slots[i..]
-                    .iter()
-                    .map_while(|s| {
-                        if let Slot::Delete(x) = s {
-                            Some(*x)
-                        } else {
-                            None
-                        }
-                    })
-                    .collect();
-                let inserts: Vec<&Node> = slots[i + deletes.len()..]
-                    .iter()
-                    .map_while(|s| {
-                        if let Slot::Insert(y) = s {
-                            Some(*y)
-                        } else {
-                            None
-                        }
-                    })
-                    .collect();
-                i += deletes.len() + inserts.len();
-                let paired = deletes.len().min(inserts.len());
-                for (x, y) in deletes.iter().zip(&inserts) {
-                    emit(Some(replace(x, y)), &mut slot);
-                }
-                for x in &deletes[paired..] {
-                    emit(Some(with_op("delete", x)), &mut slot);
-                }
-                for y in &inserts[paired..] {
-                    emit(Some(with_op("insert", y)), &mut slot);
-                }
+    let mut ops = Vec::new();
+    while let Some(first) = slots.next() {
+        let (mut deletes, mut inserts) = match first {
+            Slot::Keep => {
+                ops.push(None);
                 continue;
             }
+            Slot::Patch(d) => {
+                ops.push(Some(d));
+                continue;
+            }
+            Slot::Delete(x) => (vec![x], Vec::new()),
+            Slot::Insert(y) => (Vec::new(), vec![y]),
+        };
+        if inserts.is_empty() {
+            while let Some(Slot::Delete(x)) = slots.next_if(|s| matches!(s, Slot::Delete(_))) {
+                deletes.push(x);
+            }
         }
-        i += 1;
+        while let Some(Slot::Insert(y)) = slots.next_if(|s| matches!(s, Slot::Insert(_))) {
+            inserts.push(y);
+        }
+        let paired = deletes.len().min(inserts.len());
+        ops.extend(
+            deletes
+                .iter()
+                .zip(&inserts)
+                .map(|(x, y)| Some(replace(x, y))),
+        );
+        ops.extend(
+            deletes
+                .iter()
+                .skip(paired)
+                .map(|x| Some(with_op("delete", x))),
+        );
+        ops.extend(
+            inserts
+                .iter()
+                .skip(paired)
+                .map(|y| Some(with_op("insert", y))),
+        );
     }
+    // Slots are `u32` keys; an alignment longer than that cannot be a slot map: replace.
+    let entries = ops
+        .into_iter()
+        .enumerate()
+        .filter_map(|(slot, op)| Some((slot, op?)))
+        .map(|(slot, op)| u32::try_from(slot).ok().map(|slot| (Key::Int(slot), op)))
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_else(|| vec![(Key::Int(0), replace(from, to))]);
     (!entries.is_empty()).then(|| Node::object(entries).with_tag("!arraydiff"))
 }
 
@@ -195,7 +210,13 @@ fn array_diff(from: &Node, a: &[Node], to: &Node, b: &[Node]) -> Option<Node> {
 /// field, every element an object with a unique key, and `b` is `a` with elements changed in
 /// place, some deleted, and new ones appended in key order (which is what patching produces).
 /// `Some(None)` means equal contents.
-fn keyed_diff(from: &Node, a: &[Node], to: &Node, b: &[Node]) -> Option<Option<Node>> {
+fn keyed_diff(
+    from: &Node,
+    a: &[Node],
+    to: &Node,
+    b: &[Node],
+    depth: usize,
+) -> Option<Option<Node>> {
     let field = keyed_field(from)?;
     if from.tag() != to.tag() {
         return None;
@@ -229,23 +250,24 @@ fn keyed_diff(from: &Node, a: &[Node], to: &Node, b: &[Node]) -> Option<Option<N
         .iter()
         .filter_map(|k| index_b.get(k.as_str()).copied())
         .collect();
-    let appended = &kb[kept.len()..];
-    if kept.iter().enumerate().any(|(pos, &i)| pos != i) || appended.windows(2).any(|w| w[0] > w[1])
+    let appended = kb.get(kept.len()..)?;
+    if kept.iter().enumerate().any(|(pos, &i)| pos != i)
+        || appended.windows(2).any(|w| w.first() > w.get(1))
     {
         return None;
     }
     let mut items = Vec::new();
-    for (ia, k) in ka.iter().enumerate() {
-        match index_b.get(k.as_str()) {
-            None => items.push(with_op("delete", &a[ia])),
-            Some(&ib) => {
-                let Some(d) = diff(&a[ia], &b[ib]) else {
+    for (item_a, k) in a.iter().zip(&ka) {
+        match index_b.get(k.as_str()).and_then(|&ib| b.get(ib)) {
+            None => items.push(with_op("delete", item_a)),
+            Some(item_b) => {
+                let Some(d) = diff_at(item_a, item_b, depth) else {
                     continue;
                 };
                 let (Value::Object(entries), None) = (&d.value, d.tag()) else {
                     return None;
                 };
-                let key_value = b[ib].get_field(&key).expect("checked").clone();
+                let key_value = item_b.get_field(&key)?.clone();
                 let mut entries = (**entries).clone();
                 match entries.iter_mut().find(|(k, _)| *k == key) {
                     // The key's own tag changed: keep the op, with the key's value as its child.
@@ -256,8 +278,8 @@ fn keyed_diff(from: &Node, a: &[Node], to: &Node, b: &[Node]) -> Option<Option<N
             }
         }
     }
-    items.extend(b[kept.len()..].iter().map(|n| with_op("insert", n)));
-    let tag = from.tag().expect("keyed lists are tagged").to_owned();
+    items.extend(b.iter().skip(kept.len()).map(|n| with_op("insert", n)));
+    let tag = from.tag()?.to_owned();
     Some((!items.is_empty()).then(|| Node::new(Value::Array(Arc::new(items))).with_tag(&tag)))
 }
 
@@ -271,21 +293,22 @@ fn string_diff(a: &str, b: &str) -> Option<Node> {
     };
     let (ua, ub) = (split_units(a, mode), split_units(b, mode));
     let prefix = ua.iter().zip(&ub).take_while(|(x, y)| x == y).count();
-    let suffix = ua[prefix..]
+    let (ra, rb) = (ua.get(prefix..)?, ub.get(prefix..)?);
+    let suffix = ra
         .iter()
         .rev()
-        .zip(ub[prefix..].iter().rev())
+        .zip(rb.iter().rev())
         .take_while(|(x, y)| x == y)
         .count();
     let (ma, mb) = (
-        &ua[prefix..ua.len() - suffix],
-        &ub[prefix..ub.len() - suffix],
+        ra.get(..ra.len().saturating_sub(suffix))?,
+        rb.get(..rb.len().saturating_sub(suffix))?,
     );
     let changed = join_units(ma, mode)
         .chars()
         .count()
         .max(join_units(mb, mode).chars().count());
-    if changed * 2 > a.chars().count().min(b.chars().count()) {
+    if changed.saturating_mul(2) > a.chars().count().min(b.chars().count()) {
         return None;
     }
     let (ta, tb) = (
@@ -302,5 +325,6 @@ fn string_diff(a: &str, b: &str) -> Option<Node> {
     } else {
         "!strdiff(false)"
     };
-    Some(Node::object(vec![(Key::Int(prefix as u32), op)]).with_tag(tag))
+    let slot = u32::try_from(prefix).ok()?;
+    Some(Node::object(vec![(Key::Int(slot), op)]).with_tag(tag))
 }

@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 
+use super::glob::glob_match;
+use super::{PatchError, MAX_CALLS};
 use crate::kpath::{get, key_text, KPath};
-use crate::tony::tag::{compose, parse_chain};
-use crate::tony::{Key, Node, Value};
+use crate::tony::tag::{compose, parse_chain, TagLink};
+use crate::tony::{Key, Node, Value, MAX_DEPTH};
 
 /// Ops a pattern may use.
 const MATCH_OPS: &[&str] = &[
@@ -12,134 +14,236 @@ const MATCH_OPS: &[&str] = &[
     "key", "pass", "let",
 ];
 
-/// Whether `doc` matches `pattern`:
+/// Whether `doc` matches `pattern` (see [`try_matches`]); a pattern that cannot be evaluated
+/// (malformed op, nesting past the bound) does not match.
+pub fn matches(doc: &Node, pattern: &Node) -> bool {
+    try_matches(doc, pattern).unwrap_or(false)
+}
+
+/// Whether `doc` matches `pattern`, with the original's semantics:
 /// * `null` matches anything;
 /// * an object matches when every key of the pattern is present and its value matches;
 /// * an array matches when it has the same length and every position matches;
 /// * other values match by equality (an integer never equals a float; tags are ignored);
-/// * ops: `!and`/`!or` (lists), `!not`, `!type`, `!glob`, `!field`, `!tag`, `!subtree`,
-///   `!has-path`, `!all`, `!key(f)`, `!pass`, and `!let` (substitutes `.[name]` bindings).
-pub fn matches(doc: &Node, pattern: &Node) -> bool {
-    matches_in_field(doc, pattern, None)
+/// * ops: `!and`/`!or` (a list: all/any; `!or` of an object: any shared key matches),
+///   `!not`, `!irtype` (same kind as the pattern value), `!type` (the kind named), `!glob`
+///   (`path/filepath.Match`), `!field` (the field name the value sits under, `""` at the root
+///   and in arrays), `!tag` (`{name, args}` of the first tag link, or its name for a string
+///   pattern), `!subtree` (any node, with its field), `!has-path`, `!all` (every element or
+///   field value; a scalar itself), `!key(f)`, `!pass`, and `!let` (substitutes `.[name]`).
+///
+/// Chains apply left to right: `!not.subtree.field.glob "x*"` holds when no node sits under a
+/// field matching `x*`.
+///
+/// # Errors
+/// [`PatchError::Malformed`] for a `!glob` or `!has-path` whose argument is not a string, a bad
+/// glob, or a patch-only `!field(a,b)`; [`PatchError::TooDeep`] past the recursion bound.
+pub fn try_matches(doc: &Node, pattern: &Node) -> Result<bool, PatchError> {
+    match_at(doc, pattern, None, 0)
 }
 
-/// [`matches`] for a value found under field `field` (which `!field` patterns test).
-pub(crate) fn matches_in_field(doc: &Node, pattern: &Node, field: Option<&str>) -> bool {
-    let Some((name, args, child)) = match_op(pattern) else {
-        return structural(doc, pattern);
+/// [`try_matches`] for a value found under field `field`, `calls` levels deep in a walk.
+pub(crate) fn match_at(
+    doc: &Node,
+    pattern: &Node,
+    field: Option<&str>,
+    calls: usize,
+) -> Result<bool, PatchError> {
+    if calls >= MAX_CALLS {
+        return Err(PatchError::TooDeep {
+            path: String::new(),
+            limit: MAX_DEPTH,
+        });
+    }
+    let next = calls.saturating_add(1);
+    let Some((TagLink { name, args }, child)) = match_op(pattern) else {
+        return structural(doc, pattern, next);
     };
-    let list = || {
-        child
-            .as_array()
-            .map(<[Node]>::to_vec)
-            .unwrap_or_else(|| vec![child.clone()])
+    let malformed = |reason: &str| PatchError::Malformed {
+        path: String::new(),
+        op: format!("!{name}"),
+        reason: reason.to_owned(),
     };
-    match name.as_str() {
-        "and" => list().iter().all(|p| matches_in_field(doc, p, field)),
-        "or" => list().iter().any(|p| matches_in_field(doc, p, field)),
-        "not" => !matches_in_field(doc, &child, field),
+    Ok(match name.as_str() {
+        "and" => match child.as_array() {
+            Some(all) => try_all(all, |p| match_at(doc, p, field, next))?,
+            None => match_at(doc, &child, field, next)?,
+        },
+        "or" => match (&child.value, &doc.value) {
+            (Value::Object(wanted), Value::Object(_)) => try_any(wanted.iter(), |(k, p)| {
+                doc.get_field(k)
+                    .map_or(Ok(false), |v| match_at(v, p, Some(&k.to_text()), next))
+            })?,
+            (Value::Object(_), _) => false,
+            (Value::Array(any), _) => try_any(any.iter(), |p| match_at(doc, p, field, next))?,
+            (_, Value::Null) => false,
+            _ => match_at(doc, &child, field, next)?,
+        },
+        "not" => !match_at(doc, &child, field, next)?,
         "pass" => true,
-        "type" | "irtype" => child
+        "irtype" => doc.kind_name() == child.kind_name(),
+        "type" => child
             .as_str()
             .is_some_and(|t| t.eq_ignore_ascii_case(doc.kind_name())),
-        "glob" => match (doc.as_str(), child.as_str()) {
-            (Some(text), Some(glob)) => glob_matches(glob, text),
-            _ => false,
-        },
-        "field" => field.is_some_and(|f| matches(&Node::string(f), &child)),
-        "tag" => match doc.tag().and_then(parse_chain) {
-            Some(links) => {
-                let first = &links[0];
-                let as_node = Node::object(vec![
-                    (Key::str("name"), Node::string(&first.name)),
+        "glob" => {
+            let glob = child.as_str().ok_or_else(|| malformed("needs a string"))?;
+            match doc.as_str() {
+                Some(text) => glob_match(glob, text).map_err(|_| malformed("bad glob pattern"))?,
+                None => false,
+            }
+        }
+        "field" if !args.is_empty() => {
+            return Err(malformed("!field(from,to) is a patch, not a match"))
+        }
+        "field" => match_at(&Node::string(field.unwrap_or_default()), &child, None, next)?,
+        "tag" => {
+            let first = doc
+                .tag()
+                .and_then(parse_chain)
+                .and_then(|l| l.into_iter().next());
+            let (name, args) = first.map_or_else(Default::default, |l| (l.name, l.args));
+            let target = if child.as_str().is_some() {
+                Node::string(&name)
+            } else {
+                Node::object(vec![
+                    (Key::str("name"), Node::string(&name)),
                     (
                         Key::str("args"),
-                        Node::array(first.args.iter().map(|a| Node::string(a)).collect()),
+                        Node::array(args.iter().map(|a| Node::string(a)).collect()),
                     ),
-                ]);
-                let target = if child.as_str().is_some() {
-                    Node::string(&first.name)
-                } else {
-                    as_node
-                };
-                matches(&target, &child)
-            }
-            None => child.is_null(),
-        },
-        "subtree" => crate::kpath::extract_all(doc)
-            .iter()
-            .any(|(_, n)| matches(n, &child)),
-        "has-path" => child
-            .as_str()
-            .and_then(|p| KPath::parse(p).ok())
-            .is_some_and(|p| matches!(get(doc, &p), Ok(Some(_)))),
+                ])
+            };
+            match_at(&target, &child, None, next)?
+        }
+        "subtree" => subtree(doc, &child, field, next)?,
+        "has-path" => {
+            let text = child
+                .as_str()
+                .ok_or_else(|| malformed("needs a string path"))?;
+            KPath::parse(text)
+                .ok()
+                .is_some_and(|p| matches!(get(doc, &p), Ok(Some(_))))
+        }
         "all" => match &doc.value {
-            Value::Array(items) => items.iter().all(|i| matches(i, &child)),
-            Value::Object(entries) => entries
-                .iter()
-                .all(|(k, v)| matches_in_field(v, &child, Some(&k.to_text()))),
-            _ => false,
+            Value::Array(items) => try_all(items.iter(), |i| match_at(i, &child, None, next))?,
+            Value::Object(entries) => try_all(entries.iter(), |(k, v)| {
+                match_at(v, &child, Some(&k.to_text()), next)
+            })?,
+            _ => match_at(doc, &child, field, next)?,
         },
         "key" => keyed(
             doc,
             &child,
             args.first().map(String::as_str).unwrap_or_default(),
-        ),
-        "let" => let_binding(doc, &child),
-        _ => unreachable!("match_op returns match ops only"),
-    }
+            next,
+        )?,
+        "let" => let_binding(doc, &child, next)?,
+        _ => return Err(malformed("not a match op")),
+    })
 }
 
-/// The first match op in `pattern`'s tag chain, its arguments, and the pattern's remainder.
-fn match_op(pattern: &Node) -> Option<(String, Vec<String>, Node)> {
+/// Whether `test` holds for every item, stopping at the first that fails or errs.
+fn try_all<T>(
+    items: impl IntoIterator<Item = T>,
+    mut test: impl FnMut(T) -> Result<bool, PatchError>,
+) -> Result<bool, PatchError> {
+    for item in items {
+        if !test(item)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Whether `test` holds for some item, stopping at the first that holds or errs.
+fn try_any<T>(
+    items: impl IntoIterator<Item = T>,
+    mut test: impl FnMut(T) -> Result<bool, PatchError>,
+) -> Result<bool, PatchError> {
+    for item in items {
+        if test(item)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `!subtree P`: whether `doc` or any node below it matches `P`, each seen with the field it
+/// sits under (`field` for `doc`). The walk keeps its own stack, so a deep document is fine.
+fn subtree(
+    doc: &Node,
+    pattern: &Node,
+    field: Option<&str>,
+    calls: usize,
+) -> Result<bool, PatchError> {
+    let mut stack: Vec<(&Node, Option<String>)> = vec![(doc, field.map(str::to_owned))];
+    while let Some((node, field)) = stack.pop() {
+        if match_at(node, pattern, field.as_deref(), calls)? {
+            return Ok(true);
+        }
+        match &node.value {
+            Value::Object(entries) => {
+                stack.extend(entries.iter().rev().map(|(k, v)| (v, Some(k.to_text()))))
+            }
+            Value::Array(items) => stack.extend(items.iter().rev().map(|v| (v, None))),
+            _ => {}
+        }
+    }
+    Ok(false)
+}
+
+/// The first match op in `pattern`'s tag chain, and the pattern with the links after it.
+fn match_op(pattern: &Node) -> Option<(TagLink, Node)> {
     let links = parse_chain(pattern.tag()?)?;
     let at = links
         .iter()
         .position(|l| MATCH_OPS.contains(&l.name.as_str()))?;
+    let (op, rest) = links.get(at..)?.split_first()?;
     let child = Node {
-        tag: compose(&links[at + 1..]).map(Arc::from),
+        tag: compose(rest).map(Arc::from),
         value: pattern.value.clone(),
     };
-    Some((links[at].name.clone(), links[at].args.clone(), child))
+    Some((op.clone(), child))
 }
 
-fn structural(doc: &Node, pattern: &Node) -> bool {
-    match (&pattern.value, &doc.value) {
+fn structural(doc: &Node, pattern: &Node, calls: usize) -> Result<bool, PatchError> {
+    Ok(match (&pattern.value, &doc.value) {
         (Value::Null, _) => true,
-        (Value::Object(want), Value::Object(_)) => want.iter().all(|(k, p)| {
+        (Value::Object(want), Value::Object(_)) => try_all(want.iter(), |(k, p)| {
             doc.get_field(k)
-                .is_some_and(|v| matches_in_field(v, p, Some(&k.to_text())))
-        }),
+                .map_or(Ok(false), |v| match_at(v, p, Some(&k.to_text()), calls))
+        })?,
         (Value::Array(want), Value::Array(have)) => {
-            want.len() == have.len() && want.iter().zip(have.iter()).all(|(p, d)| matches(d, p))
+            want.len() == have.len()
+                && try_all(want.iter().zip(have.iter()), |(p, d)| {
+                    match_at(d, p, None, calls)
+                })?
         }
         (Value::Object(_) | Value::Array(_), _) => false,
         (p, d) => p == d,
-    }
+    })
 }
 
-fn keyed(doc: &Node, pattern: &Node, field: &str) -> bool {
+fn keyed(doc: &Node, pattern: &Node, field: &str, calls: usize) -> Result<bool, PatchError> {
     let (Some(items), Some(wanted)) = (doc.as_array(), pattern.as_array()) else {
-        return false;
+        return Ok(false);
     };
     let key = Key::str(field);
-    wanted.iter().all(|w| {
-        let Some(k) = w.get_field(&key).map(|v| key_text(&v.clone().untagged())) else {
-            return false;
+    let key_of = |n: &Node| n.get_field(&key).map(|v| key_text(&v.clone().untagged()));
+    try_all(wanted, |w| {
+        let Some(k) = key_of(w) else {
+            return Ok(false);
         };
         items
             .iter()
-            .find(|i| {
-                i.get_field(&key)
-                    .is_some_and(|v| key_text(&v.clone().untagged()) == k)
-            })
-            .is_some_and(|i| matches(i, w))
+            .find(|i| key_of(i).as_deref() == Some(&k))
+            .map_or(Ok(false), |i| match_at(i, w, None, calls))
     })
 }
 
 /// `!let {let: [{name: value}...], in: pattern}`: matches `pattern` with every string
 /// `.[name]` replaced by the bound value.
-fn let_binding(doc: &Node, body: &Node) -> bool {
+fn let_binding(doc: &Node, body: &Node, calls: usize) -> Result<bool, PatchError> {
     let bindings: Vec<(String, Node)> = body
         .get_field(&Key::str("let"))
         .and_then(Node::as_array)
@@ -150,13 +254,23 @@ fn let_binding(doc: &Node, body: &Node) -> bool {
         .map(|(k, v)| (format!(".[{}]", k.to_text()), v.clone()))
         .collect();
     let Some(pattern) = body.get_field(&Key::str("in")) else {
-        return false;
+        return Ok(false);
     };
-    matches(doc, &substitute(pattern, &bindings))
+    let too_deep = || PatchError::TooDeep {
+        path: String::new(),
+        limit: MAX_DEPTH,
+    };
+    let pattern = substitute(pattern, &bindings, 0).ok_or_else(too_deep)?;
+    match_at(doc, &pattern, None, calls)
 }
 
-fn substitute(node: &Node, bindings: &[(String, Node)]) -> Node {
-    match &node.value {
+/// `node` with bound names replaced; `None` past [`MAX_DEPTH`] levels (`depth` is `node`'s).
+fn substitute(node: &Node, bindings: &[(String, Node)], depth: usize) -> Option<Node> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let below = depth.saturating_add(1);
+    Some(match &node.value {
         Value::String(s) => bindings
             .iter()
             .find(|(name, _)| name == &**s)
@@ -164,7 +278,10 @@ fn substitute(node: &Node, bindings: &[(String, Node)]) -> Node {
         Value::Array(items) => Node {
             tag: node.tag.clone(),
             value: Value::Array(Arc::new(
-                items.iter().map(|i| substitute(i, bindings)).collect(),
+                items
+                    .iter()
+                    .map(|i| substitute(i, bindings, below))
+                    .collect::<Option<_>>()?,
             )),
         },
         Value::Object(entries) => Node {
@@ -172,48 +289,10 @@ fn substitute(node: &Node, bindings: &[(String, Node)]) -> Node {
             value: Value::Object(Arc::new(
                 entries
                     .iter()
-                    .map(|(k, v)| (k.clone(), substitute(v, bindings)))
-                    .collect(),
+                    .map(|(k, v)| Some((k.clone(), substitute(v, bindings, below)?)))
+                    .collect::<Option<_>>()?,
             )),
         },
         _ => node.clone(),
-    }
-}
-
-/// Shell-style glob: `*` any run, `?` any one character.
-fn glob_matches(glob: &str, text: &str) -> bool {
-    let (g, t): (Vec<char>, Vec<char>) = (glob.chars().collect(), text.chars().collect());
-    let (mut gi, mut ti) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if gi < g.len() && (g[gi] == '?' || g[gi] == t[ti]) {
-            gi += 1;
-            ti += 1;
-        } else if gi < g.len() && g[gi] == '*' {
-            backtrack = Some((gi, ti));
-            gi += 1;
-        } else if let Some((bg, bt)) = backtrack {
-            gi = bg + 1;
-            ti = bt + 1;
-            backtrack = Some((bg, bt + 1));
-        } else {
-            return false;
-        }
-    }
-    g[gi..].iter().all(|&c| c == '*')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_matches;
-
-    #[test]
-    fn globs() {
-        assert!(glob_matches("my*", "mytag"));
-        assert!(glob_matches("some-field-*", "some-field-1"));
-        assert!(glob_matches("a?c", "abc"));
-        assert!(!glob_matches("a?c", "ac"));
-        assert!(glob_matches("*", ""));
-        assert!(!glob_matches("x*", "y"));
-    }
+    })
 }

@@ -4,9 +4,17 @@
 //!   `!arraydiff`, `!strdiff`, tag ops, ...) say how to change a document.
 //! * [`diff`] computes a patch taking one document to another; [`reverse`] inverts it.
 //! * [`matches`](matches()) checks a document against a pattern (commit preconditions).
+// No panics on user input: no unwrap/expect, no unchecked indexing or arithmetic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 mod apply;
 mod diff;
+mod glob;
 mod matching;
 mod ops;
 mod reverse;
@@ -15,9 +23,14 @@ mod seq;
 pub(crate) use apply::{arraydiff_source, plain_arraydiff, ElementSource, SlotEdit};
 pub use apply::{patch, patch_with, PatchOptions};
 pub use diff::diff;
-pub use matching::matches;
+pub use matching::{matches, try_matches};
 pub(crate) use ops::{data_tag, is_active_tag};
 pub use reverse::reverse;
+
+/// The most nested calls a patch, match or reverse walk makes before it stops with
+/// [`PatchError::TooDeep`]: values nest at most [`MAX_DEPTH`](crate::tony::MAX_DEPTH) levels,
+/// and each level may add calls for the ops of a tag chain.
+pub(crate) const MAX_CALLS: usize = 2 * crate::tony::MAX_DEPTH;
 
 /// Applies `patch` to `doc`, where `None` means absent (a key that does not exist); returns
 /// `None` when the patch deletes the value.
@@ -71,6 +84,17 @@ pub enum PatchError {
         op: String,
         /// What is wrong.
         reason: String,
+    },
+    /// The patch, pattern or value nests deeper than the recursion bound ([`MAX_DEPTH`] levels
+    /// of values, twice that in nested op calls such as long tag chains).
+    ///
+    /// [`MAX_DEPTH`]: crate::tony::MAX_DEPTH
+    #[error("at {path:?}: nesting deeper than {limit} levels")]
+    TooDeep {
+        /// Where the bound was hit (the root when the walk does not track paths).
+        path: String,
+        /// The bound.
+        limit: usize,
     },
     /// An op that this implementation deliberately does not run.
     #[error("at {path:?}: unsupported op {op}: {reason}")]

@@ -23,6 +23,10 @@ const PATCH_OPS: &[&str] = &[
     "rename",
     "dive",
     "pipe",
+    "if",
+    "pass",
+    "quote",
+    "unquote",
 ];
 
 /// Tags that record style or engine bookkeeping; they never reach a result.
@@ -44,12 +48,16 @@ pub(crate) fn find_op(node: &Node) -> Option<Op> {
     let at = links
         .iter()
         .position(|l| PATCH_OPS.contains(&l.name.as_str()))?;
-    let TagLink { name, args } = links[at].clone();
+    let (TagLink { name, args }, rest) = links.get(at..)?.split_first()?;
     let child = Node {
-        tag: compose(&links[at + 1..]).map(Arc::from),
+        tag: compose(rest).map(Arc::from),
         value: node.value.clone(),
     };
-    Some(Op { name, args, child })
+    Some(Op {
+        name: name.clone(),
+        args: args.clone(),
+        child,
+    })
 }
 
 /// `node`'s tag without style links (`!bracket`, `!logd-patch-root`, `!sparsearray`).

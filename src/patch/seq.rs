@@ -12,10 +12,7 @@ pub(crate) enum StrMode {
 /// The units of `text`: characters, or lines (without their `\n`).
 pub(crate) fn split_units(text: &str, mode: StrMode) -> Vec<&str> {
     match mode {
-        StrMode::Runes => text
-            .char_indices()
-            .map(|(i, c)| &text[i..i + c.len_utf8()])
-            .collect(),
+        StrMode::Runes => text.split_inclusive(|_: char| true).collect(),
         StrMode::Lines => text.split('\n').collect(),
     }
 }
@@ -47,24 +44,45 @@ const MAX_DP_CELLS: usize = 4_000_000;
 /// come before insertions (so a delete followed by an insert can become a replace).
 pub(crate) fn align<T>(a: &[T], b: &[T], same: impl Fn(&T, &T) -> bool) -> Vec<Step> {
     let prefix = a.iter().zip(b).take_while(|(x, y)| same(x, y)).count();
-    let suffix = a[prefix..]
+    let (ra, rb) = (
+        a.get(prefix..).unwrap_or_default(),
+        b.get(prefix..).unwrap_or_default(),
+    );
+    let suffix = ra
         .iter()
         .rev()
-        .zip(b[prefix..].iter().rev())
+        .zip(rb.iter().rev())
         .take_while(|(x, y)| same(x, y))
         .count();
-    let (ma, mb) = (&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix]);
+    let (ma, mb) = (
+        ra.get(..ra.len().saturating_sub(suffix))
+            .unwrap_or_default(),
+        rb.get(..rb.len().saturating_sub(suffix))
+            .unwrap_or_default(),
+    );
     let mut steps: Vec<Step> = (0..prefix).map(|i| Step::Keep(i, i)).collect();
     if ma.len().saturating_mul(mb.len()) <= MAX_DP_CELLS {
         lcs_steps(ma, mb, &same, prefix, &mut steps);
     } else {
-        steps.extend((0..ma.len()).map(|i| Step::Delete(prefix + i)));
-        steps.extend((0..mb.len()).map(|j| Step::Insert(prefix + j)));
+        steps.extend((prefix..).take(ma.len()).map(Step::Delete));
+        steps.extend((prefix..).take(mb.len()).map(Step::Insert));
     }
-    steps.extend((0..suffix).map(|k| Step::Keep(a.len() - suffix + k, b.len() - suffix + k)));
+    let (tail_a, tail_b) = (
+        a.len().saturating_sub(suffix),
+        b.len().saturating_sub(suffix),
+    );
+    steps.extend(
+        (tail_a..a.len())
+            .zip(tail_b..)
+            .map(|(i, j)| Step::Keep(i, j)),
+    );
     steps
 }
 
+// The table has (n + 1) * (m + 1) <= MAX_DP_CELLS + n + m + 1 cells, allocated up front;
+// every index below is i * width + j with i <= n and j <= m, so it is in bounds and cannot
+// overflow, and the lengths are at most min(n, m).
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 fn lcs_steps<T>(
     a: &[T],
     b: &[T],

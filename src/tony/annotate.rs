@@ -116,10 +116,10 @@ impl Recorder {
                 let on_or_before = self
                     .starts
                     .partition_point(|(line, _)| *line <= comment.line);
-                let path = match on_or_before.checked_sub(1) {
-                    Some(i) => self.starts[i].1.clone(),
-                    None => KPath::root(),
-                };
+                let path = on_or_before
+                    .checked_sub(1)
+                    .and_then(|i| self.starts.get(i))
+                    .map_or_else(KPath::root, |(_, path)| path.clone());
                 notes
                     .line
                     .entry(path)

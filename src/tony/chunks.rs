@@ -55,13 +55,16 @@ impl ChunkEncoder {
             match (self.events.next(), &mut self.out) {
                 (None, _) => self.done = true,
                 (Some(event), Out::Wire(sink)) => {
+                    // The sink writes to a `Vec<u8>`, which cannot fail.
+                    #[allow(clippy::expect_used)]
                     sink.write(&event).expect("writing to memory");
                 }
                 (Some(event), Out::Json(sink)) => sink.write(&event),
             }
         }
         let chunk = match &mut self.out {
-            Out::Wire(sink) => String::from_utf8(sink.take_output()).expect("wire text is UTF-8"),
+            Out::Wire(sink) => String::from_utf8(sink.take_output())
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
             Out::Json(sink) => sink.take_output(),
         };
         (!chunk.is_empty()).then_some(chunk)
@@ -130,7 +133,7 @@ impl JsonSink {
             if *count > 0 {
                 self.out.push(',');
             }
-            *count += 1;
+            *count = count.saturating_add(1);
         }
         match event {
             Event::BeginObject(_) => {
@@ -169,6 +172,7 @@ pub fn encode_text(node: &Node, format: TextFormat) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // a failing test panics
 mod tests {
     use super::*;
     use crate::tony::{encode_wire, parse};

@@ -2,6 +2,7 @@
 
 use super::annotate::Annotations;
 use super::ir::{canonical_float, Key, Node, Value};
+use super::parse::MAX_DEPTH;
 use super::quote::{write_quoted, write_string};
 use crate::kpath::{KPath, Segment};
 
@@ -13,36 +14,58 @@ pub fn encode_wire(node: &Node) -> String {
     out
 }
 
-/// Appends the wire form of `node` to `out`.
+/// Appends the wire form of `node` to `out`. Containers are walked with an explicit stack, so
+/// a value of any depth is fine.
 pub fn write_wire(out: &mut String, node: &Node) {
-    if let Some(tag) = &node.tag {
-        out.push_str(tag);
-        out.push(' ');
+    /// What is left to write: a node, or the rest of a container's children.
+    enum Pending<'a> {
+        Node(&'a Node),
+        Items(std::slice::Iter<'a, Node>, bool),
+        Members(std::slice::Iter<'a, (Key, Node)>, bool),
     }
-    match &node.value {
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
+    let mut stack = vec![Pending::Node(node)];
+    while let Some(pending) = stack.pop() {
+        match pending {
+            Pending::Node(node) => {
+                if let Some(tag) = &node.tag {
+                    out.push_str(tag);
                     out.push(' ');
                 }
-                write_wire(out, item);
-            }
-            out.push(']');
-        }
-        Value::Object(entries) => {
-            out.push('{');
-            for (i, (key, value)) in entries.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
+                match &node.value {
+                    Value::Array(items) => {
+                        out.push('[');
+                        stack.push(Pending::Items(items.iter(), true));
+                    }
+                    Value::Object(entries) => {
+                        out.push('{');
+                        stack.push(Pending::Members(entries.iter(), true));
+                    }
+                    _ => write_scalar(out, &node.value),
                 }
-                write_key(out, key);
-                out.push_str(": ");
-                write_wire(out, value);
             }
-            out.push('}');
+            Pending::Items(mut rest, first) => match rest.next() {
+                Some(item) => {
+                    if !first {
+                        out.push(' ');
+                    }
+                    stack.push(Pending::Items(rest, false));
+                    stack.push(Pending::Node(item));
+                }
+                None => out.push(']'),
+            },
+            Pending::Members(mut rest, first) => match rest.next() {
+                Some((key, value)) => {
+                    if !first {
+                        out.push(' ');
+                    }
+                    write_key(out, key);
+                    out.push_str(": ");
+                    stack.push(Pending::Members(rest, false));
+                    stack.push(Pending::Node(value));
+                }
+                None => out.push('}'),
+            },
         }
-        _ => write_scalar(out, &node.value),
     }
 }
 
@@ -186,7 +209,7 @@ impl BlockWriter<'_> {
                         self.heads(item, level, true);
                     }
                     self.out.push_str("- ");
-                    self.child(item, level + 2, true);
+                    self.child(item, level.saturating_add(2), true);
                     self.path.pop();
                 }
             }
@@ -199,7 +222,7 @@ impl BlockWriter<'_> {
                     }
                     write_key(&mut self.out, key);
                     self.out.push(':');
-                    self.child(value, level + 2, false);
+                    self.child(value, level.saturating_add(2), false);
                     self.path.pop();
                 }
             }
@@ -229,6 +252,16 @@ impl BlockWriter<'_> {
     /// Writes a child value after `key:` or `- `, nested at `level`: a tag and scalars stay on
     /// the line; a non-empty collection starts on the next line.
     fn child(&mut self, node: &Node, level: usize, after_dash: bool) {
+        if self.path.len() > MAX_DEPTH {
+            // Deeper than any text reads back: the rest goes on one line in wire form, which
+            // is written without recursion and without indentation growing with the depth.
+            if !after_dash {
+                self.out.push(' ');
+            }
+            write_wire(&mut self.out, node);
+            self.line_end();
+            return;
+        }
         if let Some(tag) = &node.tag {
             if !after_dash {
                 self.out.push(' ');

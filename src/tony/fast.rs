@@ -2,6 +2,9 @@
 //! parsed straight from bytes. Anything it is not sure about — comments, folding, key sets,
 //! merge keys, unusual literals, errors — makes it give up, and the general parser (with its
 //! precise error messages) takes over. Both give the same value whenever this one succeeds.
+// Arithmetic here cannot overflow: the cursor only moves over bytes that exist (`at <= bytes.len()`), and nesting counters move
+// by one per bracket, closing only what was opened.
+#![allow(clippy::arithmetic_side_effects)]
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -21,7 +24,7 @@ pub(crate) fn parse_bracketed(text: &str) -> Option<Node> {
     // Outside brackets a tab may be indentation, which the general parser rejects.
     let outside_is_plain = |p: &mut Fast| {
         let start = p.at;
-        p.skip_space().is_some() && !p.bytes[start..p.at].contains(&b'\t')
+        p.skip_space().is_some() && !p.since(start).contains(&b'\t')
     };
     if !outside_is_plain(&mut p) || !matches!(p.peek(), Some(b'{' | b'[')) {
         return None;
@@ -45,9 +48,14 @@ fn plain_literal_byte(b: u8) -> bool {
         )
 }
 
-impl Fast<'_> {
+impl<'a> Fast<'a> {
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.at).copied()
+    }
+
+    /// The bytes from `start` to the cursor.
+    fn since(&self, start: usize) -> &'a [u8] {
+        self.bytes.get(start..self.at).unwrap_or_default()
     }
 
     /// Skips blanks; `Some(true)` if a newline was among them, `None` at a comment.
@@ -103,7 +111,7 @@ impl Fast<'_> {
             }
             self.at += 1;
         }
-        let tag = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
+        let tag = std::str::from_utf8(self.since(start)).ok()?;
         if parens > 0 || tag.len() < 2 || !is_valid_tag(tag) {
             return None;
         }
@@ -151,7 +159,7 @@ impl Fast<'_> {
                 _ => {
                     let item = self.value()?;
                     let quoted = matches!(item.value, Value::String(_))
-                        && matches!(self.bytes[self.at - 1], b'"' | b'\'');
+                        && matches!(self.since(self.at.saturating_sub(1)), [b'"' | b'\'']);
                     items.push(item);
                     let before = self.at;
                     let newline = self.skip_space()?;
@@ -176,7 +184,7 @@ impl Fast<'_> {
                 while self.peek().is_some_and(|b| b.is_ascii_digit()) {
                     self.at += 1;
                 }
-                let digits = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
+                let digits = std::str::from_utf8(self.since(start)).ok()?;
                 if digits.len() > 1 && digits.starts_with('0') {
                     return None;
                 }
@@ -248,7 +256,7 @@ impl Fast<'_> {
             Some(b':') if !matches!(self.bytes.get(self.at + 1), Some(b'/' | b':')) => {}
             _ => return None,
         }
-        std::str::from_utf8(&self.bytes[start..self.at]).ok()
+        std::str::from_utf8(self.since(start)).ok()
     }
 
     fn literal_value(&mut self) -> Option<Node> {
@@ -270,7 +278,7 @@ impl Fast<'_> {
             self.at += 1;
         }
         let int_len = self.at - int_start;
-        if int_len == 0 || (int_len > 1 && self.bytes[int_start] == b'0') {
+        if int_len == 0 || (int_len > 1 && self.bytes.get(int_start) == Some(&b'0')) {
             return None;
         }
         let mut float = false;
@@ -302,7 +310,7 @@ impl Fast<'_> {
         ) {
             return None;
         }
-        let text = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
+        let text = std::str::from_utf8(self.since(start)).ok()?;
         if !float {
             if let Ok(i) = text.parse::<i64>() {
                 return Some(Node::int(i));
@@ -315,13 +323,13 @@ impl Fast<'_> {
     }
 
     fn quoted(&mut self) -> Option<Arc<str>> {
-        let q = self.bytes[self.at];
+        let q = self.peek()?;
         self.at += 1;
         let start = self.at;
         // Fast case: no escapes.
         while let Some(b) = self.peek() {
             if b == q {
-                let s = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
+                let s = std::str::from_utf8(self.since(start)).ok()?;
                 self.at += 1;
                 return Some(Arc::from(s));
             }
@@ -330,7 +338,7 @@ impl Fast<'_> {
             }
             self.at += 1;
         }
-        let mut out = self.bytes[start..self.at].to_vec();
+        let mut out = self.since(start).to_vec();
         loop {
             let b = self.peek()?;
             self.at += 1;

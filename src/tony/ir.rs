@@ -211,17 +211,152 @@ impl Value {
     }
 }
 
+/// The order of two scalars (or of a scalar and a container, by rank).
+fn scalar_cmp(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
+        (Value::Int(a), Value::Int(b)) => a.cmp(b),
+        (Value::Float(a), Value::Float(b)) => a.value.total_cmp(&b.value),
+        (Value::String(a), Value::String(b)) => a.cmp(b),
+        _ => a.rank().cmp(&b.rank()),
+    }
+}
+
+/// One step of a value's walk in comparison order: a scalar, or a container's opening, each
+/// child (after `Next`, and for objects its key), and its `End`; a node's tag follows its value.
+enum Token<'a> {
+    Scalar(&'a Value),
+    Open(&'a Value),
+    Next,
+    Key(&'a Key),
+    End,
+    Tag(Option<&'a str>),
+}
+
+impl Token<'_> {
+    /// Lexicographic order of two walks, token by token. Walks that agree so far are at the
+    /// same place in the same shape, so only like tokens, a scalar against a container, or
+    /// `Next` against `End` (the shorter container first) meet.
+    fn compare(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Token::Scalar(a) | Token::Open(a), Token::Scalar(b) | Token::Open(b)) => {
+                scalar_cmp(a, b)
+            }
+            (Token::Key(a), Token::Key(b)) => a.cmp(b),
+            (Token::Tag(a), Token::Tag(b)) => a.cmp(b),
+            _ => self.kind().cmp(&other.kind()),
+        }
+    }
+
+    fn kind(&self) -> u8 {
+        match self {
+            Token::End => 0,
+            Token::Next => 1,
+            Token::Scalar(_) | Token::Open(_) => 2,
+            Token::Key(_) => 3,
+            Token::Tag(_) => 4,
+        }
+    }
+}
+
+/// The walk of a value or node as [`Token`]s, with an explicit stack: comparing values of any
+/// depth cannot overflow the call stack.
+struct Walk<'a> {
+    stack: Vec<Step<'a>>,
+}
+
+enum Step<'a> {
+    Value(&'a Value),
+    Tag(Option<&'a str>),
+    Key(&'a Key),
+    Items(std::slice::Iter<'a, Node>),
+    Members(std::slice::Iter<'a, (Key, Node)>),
+}
+
+impl<'a> Walk<'a> {
+    fn value(value: &'a Value) -> Self {
+        Walk {
+            stack: vec![Step::Value(value)],
+        }
+    }
+
+    fn node(node: &'a Node) -> Self {
+        let mut walk = Walk { stack: Vec::new() };
+        walk.push_node(node);
+        walk
+    }
+
+    fn push_node(&mut self, node: &'a Node) {
+        self.stack.push(Step::Tag(node.tag.as_deref()));
+        self.stack.push(Step::Value(&node.value));
+    }
+
+    /// Compares two walks token by token.
+    fn compare(mut self, mut other: Walk<'a>) -> Ordering {
+        loop {
+            match (self.next(), other.next()) {
+                (Some(a), Some(b)) => match a.compare(&b) {
+                    Ordering::Equal => {}
+                    unequal => return unequal,
+                },
+                (a, b) => return a.is_some().cmp(&b.is_some()),
+            }
+        }
+    }
+}
+
+impl<'a> Iterator for Walk<'a> {
+    type Item = Token<'a>;
+
+    fn next(&mut self) -> Option<Token<'a>> {
+        Some(match self.stack.pop()? {
+            Step::Value(value) => match value {
+                Value::Array(items) => {
+                    self.stack.push(Step::Items(items.iter()));
+                    Token::Open(value)
+                }
+                Value::Object(entries) => {
+                    self.stack.push(Step::Members(entries.iter()));
+                    Token::Open(value)
+                }
+                scalar => Token::Scalar(scalar),
+            },
+            Step::Tag(tag) => Token::Tag(tag),
+            Step::Key(key) => Token::Key(key),
+            Step::Items(mut rest) => match rest.next() {
+                Some(item) => {
+                    self.stack.push(Step::Items(rest));
+                    self.push_node(item);
+                    Token::Next
+                }
+                None => Token::End,
+            },
+            Step::Members(mut rest) => match rest.next() {
+                Some((key, value)) => {
+                    self.stack.push(Step::Members(rest));
+                    self.push_node(value);
+                    self.stack.push(Step::Key(key));
+                    Token::Next
+                }
+                None => Token::End,
+            },
+        })
+    }
+}
+
+impl Value {
+    fn is_container(&self) -> bool {
+        matches!(self, Value::Array(_) | Value::Object(_))
+    }
+}
+
+/// Values are totally ordered: by type rank, then by value; containers lexicographically.
 impl Ord for Value {
     fn cmp(&self, other: &Self) -> Ordering {
-        match (self, other) {
-            (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
-            (Value::Int(a), Value::Int(b)) => a.cmp(b),
-            (Value::Float(a), Value::Float(b)) => a.value.total_cmp(&b.value),
-            (Value::String(a), Value::String(b)) => a.cmp(b),
-            (Value::Array(a), Value::Array(b)) => a.iter().cmp(b.iter()),
-            (Value::Object(a), Value::Object(b)) => a.iter().cmp(b.iter()),
-            _ => self.rank().cmp(&other.rank()),
+        if !self.is_container() || !other.is_container() {
+            return scalar_cmp(self, other);
         }
+        Walk::value(self).compare(Walk::value(other))
     }
 }
 
@@ -243,9 +378,10 @@ impl Eq for Value {}
 /// Equality is deep and sensitive to key order and tags; ints never equal floats.
 impl Ord for Node {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.value
-            .cmp(&other.value)
-            .then_with(|| self.tag.cmp(&other.tag))
+        if !self.value.is_container() || !other.value.is_container() {
+            return scalar_cmp(&self.value, &other.value).then_with(|| self.tag.cmp(&other.tag));
+        }
+        Walk::node(self).compare(Walk::node(other))
     }
 }
 
@@ -267,5 +403,37 @@ impl Eq for Node {}
 impl PartialEq for Float {
     fn eq(&self, other: &Self) -> bool {
         self.value.total_cmp(&other.value).is_eq()
+    }
+}
+
+/// A value frees its subtree with an explicit stack: dropping a value of any depth (parsed
+/// ones are bounded, values built in Rust need not be) cannot overflow the call stack.
+/// Containers shared with other values are only released, as usual.
+impl Drop for Value {
+    fn drop(&mut self) {
+        let mut pending = Vec::new();
+        move_children(self, &mut pending);
+        while let Some(mut value) = pending.pop() {
+            move_children(&mut value, &mut pending);
+            // `value` is dropped here, its own children already moved out.
+        }
+    }
+}
+
+/// Moves the container children of `value` to `out` when `value` is their only owner.
+fn move_children(value: &mut Value, out: &mut Vec<Value>) {
+    let keep = |node: Node| node.value.is_container().then_some(node.value);
+    match value {
+        Value::Array(items) => {
+            if let Some(items) = Arc::get_mut(items) {
+                out.extend(items.drain(..).filter_map(keep));
+            }
+        }
+        Value::Object(entries) => {
+            if let Some(entries) = Arc::get_mut(entries) {
+                out.extend(entries.drain(..).filter_map(|(_, node)| keep(node)));
+            }
+        }
+        _ => {}
     }
 }

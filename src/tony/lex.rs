@@ -2,6 +2,10 @@
 //!
 //! The lexer holds only the bytes of the token it is reading plus a small lookahead, so its
 //! buffer is bounded by the largest single token, not by the document.
+// Arithmetic here cannot overflow: the buffer cursors keep `start <= end <= buf.len()`, byte
+// offsets count bytes read (u64), and nesting counters move by one per bracket of input already
+// read, closing only what was opened.
+#![allow(clippy::arithmetic_side_effects)]
 
 use std::io::Read;
 
@@ -160,8 +164,8 @@ impl RawScan {
     /// Consumes a prefix of `bytes`: how many belong to the copy, and whether it is complete.
     fn feed(&mut self, bytes: &[u8]) -> (usize, Option<RawStop>) {
         let mut i = 0;
-        while i < bytes.len() {
-            match self.step(bytes[i]) {
+        while let Some(&b) = bytes.get(i) {
+            match self.step(b) {
                 Step::Continue => i += 1,
                 Step::EndsAfter => {
                     i += 1;
@@ -188,7 +192,7 @@ impl RawScan {
         match &mut self.elements {
             None => true,
             Some(left) => {
-                *left -= 1;
+                *left = left.saturating_sub(1);
                 *left == 0
             }
         }
@@ -249,6 +253,8 @@ impl RawScan {
                     *token_start = true;
                     Step::Continue
                 }
+                // Not canonical text: a `}` closing nothing ends the copy like `]`.
+                b'}' if top => Step::ArrayEnd,
                 b']' | b'}' => {
                     self.depth -= 1;
                     *token_start = false;
@@ -350,7 +356,7 @@ impl<R: Read> Lexer<R> {
             }
             let read = self
                 .reader
-                .read(&mut self.buf[self.end..])
+                .read(self.buf.get_mut(self.end..).unwrap_or_default())
                 .map_err(|e| self.error(self.pos, format!("read failed: {e}")))?;
             if read == 0 {
                 self.eof = true;
@@ -360,41 +366,53 @@ impl<R: Read> Lexer<R> {
         Ok(())
     }
 
+    /// The bytes read but not yet consumed.
+    fn buffered(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or_default()
+    }
+
     fn peek_at(&mut self, k: usize) -> Result<Option<u8>, ParseError> {
-        if self.start + k < self.end {
-            return Ok(Some(self.buf[self.start + k]));
+        if let Some(&b) = self.buffered().get(k) {
+            return Ok(Some(b));
         }
-        self.fill(k + 1)?;
-        Ok((self.start + k < self.end).then(|| self.buf[self.start + k]))
+        self.fill(k.saturating_add(1))?;
+        Ok(self.buffered().get(k).copied())
     }
 
     fn peek(&mut self) -> Result<Option<u8>, ParseError> {
         self.peek_at(0)
     }
 
-    /// Consumes one byte, keeping the position up to date.
+    /// Consumes one buffered byte (callers peek first; `0` if there is none), keeping the
+    /// position up to date. Lines and columns saturate rather than wrap.
     fn bump(&mut self) -> u8 {
-        let b = self.buf[self.start];
+        let Some(&b) = self.buffered().first() else {
+            return 0;
+        };
         self.start += 1;
         self.pos.offset += 1;
         if b == b'\n' {
-            self.pos.line += 1;
+            self.pos.line = self.pos.line.saturating_add(1);
             self.pos.col = 1;
         } else if b & 0xC0 != 0x80 {
-            self.pos.col += 1;
+            self.pos.col = self.pos.col.saturating_add(1);
         }
         b
     }
 
     /// Consumes `n` buffered bytes that hold no newline, keeping the position up to date.
     fn advance_in_line(&mut self, n: usize) {
-        let chars = self.buf[self.start..self.start + n]
-            .iter()
-            .filter(|&&b| b & 0xC0 != 0x80)
-            .count();
+        let bytes = self.buffered().get(..n).unwrap_or_default();
+        let (n, chars) = (
+            bytes.len(),
+            bytes.iter().filter(|&&b| b & 0xC0 != 0x80).count(),
+        );
         self.start += n;
         self.pos.offset += n as u64;
-        self.pos.col += chars as u32;
+        self.pos.col = self
+            .pos
+            .col
+            .saturating_add(u32::try_from(chars).unwrap_or(u32::MAX));
     }
 
     /// Appends to `out` the longest run of buffered bytes (refilling as needed) for which `keep`
@@ -407,11 +425,12 @@ impl<R: Read> Lexer<R> {
                     return Ok(());
                 }
             }
-            let run = self.buf[self.start..self.end]
+            let buffered = self.buffered();
+            let run = buffered
                 .iter()
                 .position(|&b| !keep(b))
-                .unwrap_or(self.end - self.start);
-            out.extend_from_slice(&self.buf[self.start..self.start + run]);
+                .unwrap_or(buffered.len());
+            out.extend_from_slice(buffered.get(..run).unwrap_or_default());
             self.advance_in_line(run);
             if self.start < self.end {
                 return Ok(());
@@ -443,11 +462,12 @@ impl<R: Read> Lexer<R> {
                     return Err(self.error(self.pos, "unexpected end of input inside a container"));
                 }
             }
-            let window = (self.end - self.start).min(max - copied);
-            let bytes = &self.buf[self.start..self.start + window];
+            let buffered = self.buffered();
+            let bytes = buffered.get(..max - copied).unwrap_or(buffered);
             let (taken, stop) = scan.feed(bytes);
-            out.extend_from_slice(&bytes[..taken]);
-            let newlines = bytes[..taken].iter().filter(|&&b| b == b'\n').count();
+            let taken_bytes = bytes.get(..taken).unwrap_or(bytes);
+            out.extend_from_slice(taken_bytes);
+            let newlines = taken_bytes.iter().filter(|&&b| b == b'\n').count();
             if newlines == 0 {
                 self.advance_in_line(taken);
             } else {
@@ -479,7 +499,8 @@ impl<R: Read> Lexer<R> {
             _ => return Err(self.error(self.pos, "invalid UTF-8")),
         };
         self.fill(len)?;
-        let bytes = &self.buf[self.start..(self.start + len).min(self.end)];
+        let buffered = self.buffered();
+        let bytes = buffered.get(..len).unwrap_or(buffered);
         match std::str::from_utf8(bytes)
             .ok()
             .and_then(|s| s.chars().next())
@@ -518,7 +539,7 @@ impl<R: Read> Lexer<R> {
         }
         let pos = self.pos;
         let line_start = std::mem::replace(&mut self.at_line_start, false);
-        let col0 = pos.col - 1;
+        let col0 = pos.col.saturating_sub(1);
         let kind = self.token_kind(pos, col0)?;
         match kind {
             TokenKind::Colon => self.anchor_col = Some(self.last_col),
@@ -534,7 +555,9 @@ impl<R: Read> Lexer<R> {
     }
 
     fn token_kind(&mut self, pos: Pos, col0: u32) -> Result<TokenKind, ParseError> {
-        let b = self.peek()?.expect("caller peeked");
+        let Some(b) = self.peek()? else {
+            return Err(self.error(pos, "unexpected end of input"));
+        };
         let single = |lexer: &mut Self, kind| {
             lexer.bump();
             Ok(kind)
@@ -687,7 +710,8 @@ impl<R: Read> Lexer<R> {
                     b'_' | b'.' | b'/' | b'-' | b'+' | b'@' | b'$' | b'~' | b'%' | b'='
                 )
         })?;
-        let mut out = String::from_utf8(bytes).expect("ASCII");
+        // The run above holds ASCII only.
+        let mut out = String::from_utf8_lossy(&bytes).into_owned();
         let mut open = 0usize;
         while let Some((c, len)) = self.peek_char()? {
             match c {
@@ -767,7 +791,7 @@ impl<R: Read> Lexer<R> {
                 return Err(self.error(at, "\\u needs 4 hex digits"));
             };
             self.bump();
-            v = v * 16 + d;
+            v = (v << 4) | d;
         }
         Ok(v)
     }
@@ -784,7 +808,7 @@ impl<R: Read> Lexer<R> {
             if !(0xDC00..0xE000).contains(&lo) {
                 return Err(self.error(at, "unpaired surrogate in \\u escape"));
             }
-            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+            (((hi & 0x3FF) << 10) | (lo & 0x3FF)).saturating_add(0x10000)
         } else {
             hi
         };
@@ -881,7 +905,9 @@ impl<R: Read> Lexer<R> {
         self.at_line_start = true;
         self.anchor_col = None;
         let trailing_blank = lines.iter().rev().take_while(|l| l.is_empty()).count();
-        let body = &lines[..lines.len() - trailing_blank];
+        let body = lines
+            .get(..lines.len().saturating_sub(trailing_blank))
+            .unwrap_or_default();
         let mut text = body.join("\n");
         match chomp {
             Some(false) => {}

@@ -1,4 +1,11 @@
 //! The Tony format: data model, parser, encoders and token streaming.
+// No panics on user input: no unwrap/expect, no unchecked indexing or arithmetic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 mod annotate;
 mod chunks;

@@ -56,7 +56,7 @@ pub(crate) fn parse_recording<S: TokenSource>(
         let pos = extra.pos;
         return Err(ParseError::new(pos, "expected the end of the document"));
     }
-    let notes = parser.recorder.take().expect("set above").finish();
+    let notes = parser.recorder.take().unwrap_or_default().finish();
     Ok((doc, notes))
 }
 
@@ -82,7 +82,7 @@ struct Parser<S> {
 }
 
 fn col0(t: &Token) -> i64 {
-    i64::from(t.pos.col) - 1
+    i64::from(t.pos.col.saturating_sub(1))
 }
 
 fn is_scalar_key(kind: &TokenKind) -> bool {
@@ -147,6 +147,16 @@ impl<S: TokenSource> Parser<S> {
             self.last_pos,
             format!("unexpected end of input: expected {what}"),
         )
+    }
+
+    /// The next token, which the caller has already peeked (`what` names it for the error
+    /// that cannot happen).
+    fn peeked(&mut self, what: &str) -> Result<&Token, ParseError> {
+        self.peek(0)?;
+        match self.lookahead.front() {
+            Some(t) => Ok(t),
+            None => Err(self.eof_error(what)),
+        }
     }
 
     fn expect_next(&mut self, what: &str) -> Result<Token, ParseError> {
@@ -233,7 +243,7 @@ impl<S: TokenSource> Parser<S> {
     }
 
     fn enter(&mut self, pos: Pos) -> Result<(), ParseError> {
-        self.depth += 1;
+        self.depth = self.depth.saturating_add(1);
         if self.depth > MAX_DEPTH {
             return Err(ParseError::new(
                 pos,
@@ -288,7 +298,7 @@ impl<S: TokenSource> Parser<S> {
         let mut node = match tag_starts_line_at {
             // `!tag a: 1` on the first line of a block map tags the map, which starts at the tag.
             Some(pos) if !ctx.bracketed && same_line(self.peek(0)?) && self.at_key()? => {
-                self.block_object(i64::from(pos.col) - 1)?
+                self.block_object(i64::from(pos.col.saturating_sub(1)))?
             }
             _ if self.value_follows(ctx)? => self.untagged_value(ctx)?,
             _ => Node::null(),
@@ -307,7 +317,7 @@ impl<S: TokenSource> Parser<S> {
 
     fn untagged_value(&mut self, ctx: Ctx) -> Result<Node, ParseError> {
         if !ctx.bracketed && self.at_key()? {
-            let col = col0(self.peek(0)?.expect("peeked"));
+            let col = col0(self.peeked("a key")?);
             return self.block_object(col);
         }
         let t = self.expect_next("a value")?;
@@ -370,7 +380,7 @@ impl<S: TokenSource> Parser<S> {
     }
 
     fn block_object(&mut self, col: i64) -> Result<Node, ParseError> {
-        let start = self.peek(0)?.expect("caller checked").pos;
+        let start = self.peeked("a key")?.pos;
         self.enter(start)?;
         let mut entries = Vec::new();
         loop {
@@ -387,7 +397,7 @@ impl<S: TokenSource> Parser<S> {
                 Some(t)
                     if t.line_start
                         && col0(t) > col
-                        && col0(t) != col + 2
+                        && col0(t) != col.saturating_add(2)
                         && !matches!(t.kind, TokenKind::Quoted(_)) =>
                 {
                     let pos = t.pos;
@@ -418,7 +428,7 @@ impl<S: TokenSource> Parser<S> {
                 Some(t) if t.kind == TokenKind::ArrayElt => break,
                 Some(_) => {
                     if !self.at_key()? {
-                        let pos = self.peek(0)?.expect("peeked").pos;
+                        let pos = self.peeked("a key")?.pos;
                         return Err(ParseError::new(
                             pos,
                             "expected a key (name followed by ':')",
@@ -427,7 +437,7 @@ impl<S: TokenSource> Parser<S> {
                 }
             }
         }
-        self.depth -= 1;
+        self.depth = self.depth.saturating_sub(1);
         finish_object(entries, start)
     }
 
@@ -449,7 +459,7 @@ impl<S: TokenSource> Parser<S> {
                 Some(t)
                     if t.line_start
                         && col0(t) > col
-                        && col0(t) != col + 2
+                        && col0(t) != col.saturating_add(2)
                         && !matches!(t.kind, TokenKind::Quoted(_)) =>
                 {
                     let pos = t.pos;
@@ -464,7 +474,7 @@ impl<S: TokenSource> Parser<S> {
             items.push(value);
             match self.peek(0)? {
                 Some(t) if t.line_start && col0(t) == col && t.kind == TokenKind::ArrayElt => {
-                    elt = self.next()?.expect("peeked");
+                    elt = self.expect_next("an array element")?;
                 }
                 Some(t) if t.line_start && col0(t) > col => {
                     let pos = t.pos;
@@ -480,7 +490,7 @@ impl<S: TokenSource> Parser<S> {
                 _ => break,
             }
         }
-        self.depth -= 1;
+        self.depth = self.depth.saturating_sub(1);
         Ok(Node::array(items))
     }
 
@@ -571,7 +581,7 @@ impl<S: TokenSource> Parser<S> {
             entries.push((key, value));
             self.separator()?;
         }
-        self.depth -= 1;
+        self.depth = self.depth.saturating_sub(1);
         finish_object(entries, open)
     }
 
@@ -612,7 +622,7 @@ impl<S: TokenSource> Parser<S> {
             self.note_leave();
             self.separator()?;
         }
-        self.depth -= 1;
+        self.depth = self.depth.saturating_sub(1);
         Ok(Node::array(items))
     }
 }

@@ -21,6 +21,8 @@ pub fn is_literal_start(c: char) -> bool {
 
 /// ASCII bytes that may stand anywhere in a bare string the encoder writes: literal characters
 /// minus those the grammar could read as structure (`:` and brackets).
+// Evaluated at compile time: an index out of range or an overflow would not compile.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 const BARE_ASCII: [bool; 128] = {
     let mut table = [false; 128];
     let mut b = 0;
@@ -63,11 +65,13 @@ pub fn needs_quote(s: &str) -> bool {
     for (i, &b) in s.as_bytes().iter().enumerate() {
         if b >= 0x80 {
             // Non-ASCII: decide the rest character by character.
-            return s[i..]
+            return s
+                .get(i..)
+                .unwrap_or_default()
                 .chars()
                 .any(|c| !is_literal_char(c) || matches!(c, ':' | '[' | ']' | '{' | '}'));
         }
-        if !BARE_ASCII[b as usize] {
+        if !BARE_ASCII.get(usize::from(b)).copied().unwrap_or(false) {
             return true;
         }
     }
@@ -76,7 +80,7 @@ pub fn needs_quote(s: &str) -> bool {
 
 /// `s` quoted: double quotes unless it holds more `"` than `'`, with JSON-style escapes.
 pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
+    let mut out = String::with_capacity(s.len().saturating_add(2));
     write_quoted(&mut out, s);
     out
 }
@@ -85,8 +89,8 @@ pub fn quote(s: &str) -> String {
 pub fn write_quoted(out: &mut String, s: &str) {
     let (mut doubles, mut singles) = (0usize, 0usize);
     for &b in s.as_bytes() {
-        doubles += usize::from(b == b'"');
-        singles += usize::from(b == b'\'');
+        doubles = doubles.saturating_add(usize::from(b == b'"'));
+        singles = singles.saturating_add(usize::from(b == b'\''));
     }
     let q = if doubles > singles { '\'' } else { '"' };
     out.push(q);
@@ -105,11 +109,12 @@ pub fn write_quoted(out: &mut String, s: &str) {
             b if b < 0x20 || b == 0x7f => format!("\\u{b:04x}").into(),
             _ => continue,
         };
-        out.push_str(&s[run..i]);
+        // Escaped bytes are ASCII, so `run` and `i` fall on character boundaries.
+        out.push_str(s.get(run..i).unwrap_or_default());
         out.push_str(&escaped);
-        run = i + 1;
+        run = i.saturating_add(1);
     }
-    out.push_str(&s[run..]);
+    out.push_str(s.get(run..).unwrap_or_default());
     out.push(q);
 }
 
@@ -139,6 +144,7 @@ pub fn write_string(out: &mut String, s: &str) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // a failing test panics
 mod tests {
     use super::*;
 

@@ -106,10 +106,10 @@ impl<R: Read> EventReader<R> {
             .iter()
             .enumerate()
             .map(|(i, segment)| {
-                let started = i + 1 < segments.len();
+                let started = i.saturating_add(1) < segments.len();
                 match segment {
                     Segment::Index(n) if started => Frame::Array {
-                        next: n + 1,
+                        next: n.saturating_add(1),
                         current: Some(segment.clone()),
                     },
                     Segment::Index(n) => Frame::Array {
@@ -180,8 +180,10 @@ impl<R: Read> EventReader<R> {
             (Some(before), Some(after)) => {
                 if let Some(Frame::Array { next, current }) = self.stack.last_mut() {
                     if before > after {
-                        *next += (before - after) as u64;
-                        *current = Some(Segment::Index(*next - 1));
+                        let copied =
+                            u64::try_from(before.saturating_sub(after)).unwrap_or(u64::MAX);
+                        *next = next.saturating_add(copied);
+                        *current = Some(Segment::Index(next.saturating_sub(1)));
                     }
                 }
             }
@@ -228,7 +230,7 @@ impl<R: Read> EventReader<R> {
             None => self.started = true,
             Some(Frame::Array { next, current }) => {
                 *current = Some(Segment::Index(*next));
-                *next += 1;
+                *next = next.saturating_add(1);
             }
             Some(Frame::Object { awaiting_value, .. }) => {
                 if !*awaiting_value {
@@ -520,7 +522,7 @@ impl<'a, W: Write> TokenSink<'a, W> {
 
     fn emit(&mut self, text: &str) -> std::io::Result<()> {
         self.out.write_all(text.as_bytes())?;
-        self.offset += text.len() as u64;
+        self.offset = self.offset.saturating_add(text.len() as u64);
         Ok(())
     }
 
@@ -541,7 +543,7 @@ impl<'a, W: Write> TokenSink<'a, W> {
     /// starts inside them are not reported.
     pub(crate) fn write_raw(&mut self, bytes: &[u8], closes: bool) -> std::io::Result<()> {
         self.out.write_all(bytes)?;
-        self.offset += bytes.len() as u64;
+        self.offset = self.offset.saturating_add(bytes.len() as u64);
         if closes {
             self.stack.pop();
         }
@@ -559,13 +561,13 @@ impl<'a, W: Write> TokenSink<'a, W> {
     ) -> std::io::Result<()> {
         if let Some(SinkFrame::Array { count }) = self.stack.last_mut() {
             let separate = starts && *count > 0;
-            *count += elements as u64;
+            *count = count.saturating_add(elements as u64);
             if separate {
                 self.emit(" ")?;
             }
         }
         self.out.write_all(bytes)?;
-        self.offset += bytes.len() as u64;
+        self.offset = self.offset.saturating_add(bytes.len() as u64);
         Ok(())
     }
 
@@ -574,7 +576,7 @@ impl<'a, W: Write> TokenSink<'a, W> {
         if event.starts_node() {
             if let Some(SinkFrame::Array { count }) = self.stack.last_mut() {
                 let first = *count == 0;
-                *count += 1;
+                *count = count.saturating_add(1);
                 if !first {
                     self.emit(" ")?;
                 }
@@ -625,7 +627,7 @@ impl<'a, W: Write> TokenSink<'a, W> {
                     if *count > 0 {
                         text.push(' ');
                     }
-                    *count += 1;
+                    *count = count.saturating_add(1);
                     *current = Segment::of_key(key);
                 }
                 write_key(&mut text, key);
@@ -671,23 +673,24 @@ impl Iterator for NodeEvents {
         loop {
             match self.stack.pop()? {
                 Pending::Node(node) => {
-                    return Some(match node.value {
+                    let (children, begin): (_, fn(_) -> _) = match &node.value {
                         Value::Object(members) => {
-                            self.stack.push(Pending::Members(members, 0));
-                            Event::BeginObject(node.tag)
+                            (Pending::Members(Arc::clone(members), 0), Event::BeginObject)
                         }
                         Value::Array(items) => {
-                            self.stack.push(Pending::Items(items, 0));
-                            Event::BeginArray(node.tag)
+                            (Pending::Items(Arc::clone(items), 0), Event::BeginArray)
                         }
-                        _ => Event::Scalar(node),
-                    })
+                        _ => return Some(Event::Scalar(node)),
+                    };
+                    self.stack.push(children);
+                    return Some(begin(node.tag));
                 }
                 Pending::Members(members, i) => {
                     let Some((key, value)) = members.get(i).cloned() else {
                         return Some(Event::EndObject);
                     };
-                    self.stack.push(Pending::Members(members, i + 1));
+                    self.stack
+                        .push(Pending::Members(members, i.saturating_add(1)));
                     self.stack.push(Pending::Node(value));
                     return Some(Event::Key(key));
                 }
@@ -695,7 +698,7 @@ impl Iterator for NodeEvents {
                     let Some(item) = items.get(i).cloned() else {
                         return Some(Event::EndArray);
                     };
-                    self.stack.push(Pending::Items(items, i + 1));
+                    self.stack.push(Pending::Items(items, i.saturating_add(1)));
                     self.stack.push(Pending::Node(item));
                 }
             }

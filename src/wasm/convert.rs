@@ -1,86 +1,299 @@
 //! Converting between Tony values and plain JS values.
+//!
+//! JS → Tony accepts exactly the JSON data model plus BigInt: `null`, booleans, finite numbers,
+//! strings (well-formed Unicode), BigInts that fit 64 bits, arrays without holes and plain objects
+//! (prototype `Object.prototype` of any realm, or `null`) without symbol keys. Anything else —
+//! `undefined`, functions, symbols, `Date`, `Map`, `Set`, `RegExp`, typed arrays, boxed
+//! primitives, class instances, cycles, nesting deeper than [`MAX_DEPTH`] — is an error naming
+//! where in the value it is (`value.a[2].b`). Every JS operation that a hostile value (a
+//! `Proxy`, a throwing getter) can make throw is caught, so no exception unwinds through wasm.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
-use js_sys::{Array, Object, Reflect};
-use wasm_bindgen::{JsCast, JsValue};
+use js_sys::{Array, JsString, Object, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
-use crate::tony::{Float, Key, Node, Value};
+use super::errors::{coded_error, describe};
+use crate::tony::{write_json_string, Float, Key, Node, Value, MAX_DEPTH};
 
 /// Largest integer a JS number holds exactly.
 const MAX_SAFE: i64 = (1 << 53) - 1;
 
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = keys)]
+    fn own_keys(object: &JsValue) -> Result<Array, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = getOwnPropertySymbols)]
+    fn own_symbols(object: &JsValue) -> Result<Array, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = getPrototypeOf)]
+    fn prototype_of(object: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = Array, js_name = isArray)]
+    fn is_array(value: &JsValue) -> Result<bool, JsValue>;
+}
+
+/// `Array.isArray`, with a throwing check (a revoked `Proxy`) read as "not an array".
+pub fn is_js_array(value: &JsValue) -> bool {
+    is_array(value).unwrap_or(false)
+}
+
 /// A Tony value as a plain JS value: objects become plain objects (integer keys as strings),
-/// integers beyond 2^53 become BigInts, tags are dropped.
+/// integers beyond 2^53 become BigInts, tags are dropped. Keys are own data properties, so a
+/// `__proto__` key stays a key and never sets a prototype.
 pub fn to_js(node: &Node) -> JsValue {
     match &node.value {
         Value::Null => JsValue::NULL,
         Value::Bool(b) => JsValue::from_bool(*b),
-        Value::Int(i) if i.abs() <= MAX_SAFE => JsValue::from_f64(*i as f64),
+        Value::Int(i) if i.unsigned_abs() <= MAX_SAFE as u64 => JsValue::from_f64(*i as f64),
         Value::Int(i) => JsValue::from(js_sys::BigInt::from(*i)),
         Value::Float(f) => JsValue::from_f64(f.value),
         Value::String(s) => JsValue::from_str(s),
         Value::Array(items) => items.iter().map(to_js).collect::<Array>().into(),
         Value::Object(entries) => {
-            let object = Object::new();
-            for (key, value) in entries.iter() {
-                let _ = Reflect::set(&object, &JsValue::from_str(&key.to_text()), &to_js(value));
-            }
-            object.into()
+            let pairs: Array = entries
+                .iter()
+                .map(|(key, value)| Array::of2(&JsValue::from_str(&key.to_text()), &to_js(value)))
+                .collect();
+            // `Object.fromEntries` defines each key as an own data property (no setters run);
+            // it only throws on a non-iterable, which `pairs` is not.
+            Object::from_entries(&pairs)
+                .map(JsValue::from)
+                .unwrap_or_else(|_| Object::new().into())
         }
     }
 }
 
-/// A plain JS value (JSON-compatible, plus BigInt) as a Tony value.
-pub fn from_js(value: &JsValue) -> Result<Node, String> {
-    if value.is_null() || value.is_undefined() {
-        return Ok(Node::null());
-    }
-    if let Some(b) = value.as_bool() {
-        return Ok(Node::bool(b));
-    }
-    if let Some(n) = value.as_f64() {
-        if !n.is_finite() {
-            return Err(format!("{n} has no Tony form"));
+/// One step from a value's root to where an error is.
+enum Step {
+    Index(u32),
+    Key(String),
+}
+
+/// A plain JS value as a Tony value, or a coded error (`invalid_value`, `too_deep`) whose
+/// message starts with `context` and names the place in the value, starting from `root`.
+pub fn from_js(value: &JsValue, context: &str, root: &str) -> Result<Node, JsValue> {
+    let mut walk = Walk {
+        steps: Vec::new(),
+        ancestors: js_sys::Set::new(&JsValue::UNDEFINED),
+    };
+    walk.node(value).map_err(|Reason { code, what }| {
+        coded_error(code, &format!("{context}{} {what}", walk.location(root)))
+    })
+}
+
+/// The state of one conversion: where it is, and the containers it is inside (for cycles).
+struct Walk {
+    steps: Vec<Step>,
+    ancestors: js_sys::Set,
+}
+
+impl Walk {
+    /// `root`, then `.key`, `["odd key"]` and `[index]` steps.
+    fn location(&self, root: &str) -> String {
+        let mut out = root.to_owned();
+        for step in &self.steps {
+            match step {
+                Step::Index(i) => {
+                    let _ = write!(out, "[{i}]");
+                }
+                Step::Key(k) if is_identifier(k) => {
+                    let _ = write!(out, ".{k}");
+                }
+                Step::Key(k) => {
+                    out.push('[');
+                    write_json_string(&mut out, k);
+                    out.push(']');
+                }
+            }
         }
-        return Ok(if n.fract() == 0.0 && n.abs() <= MAX_SAFE as f64 {
-            Node::int(n as i64)
+        out
+    }
+
+    /// Converts `value`; an error is the reason, to follow the location.
+    fn node(&mut self, value: &JsValue) -> Result<Node, Reason> {
+        if value.is_null() {
+            return Ok(Node::null());
+        }
+        if let Some(b) = value.as_bool() {
+            return Ok(Node::bool(b));
+        }
+        if let Some(n) = value.as_f64() {
+            return number(n);
+        }
+        if value.is_string() {
+            return well_formed(value).map(|s| Node::string(&s));
+        }
+        if value.is_bigint() {
+            return bigint(value);
+        }
+        if value.is_undefined() {
+            return Err(invalid("is undefined; use null, or leave the key out"));
+        }
+        if value.is_function() {
+            return Err(invalid("is a function"));
+        }
+        if value.is_symbol() {
+            return Err(invalid("is a symbol"));
+        }
+        if self.ancestors.has(value) {
+            return Err(invalid("is a cycle: it contains itself"));
+        }
+        if self.steps.len() >= MAX_DEPTH {
+            return Err(Reason {
+                code: "too_deep",
+                what: format!("is nested deeper than {MAX_DEPTH} levels"),
+            });
+        }
+        self.ancestors.add(value);
+        let node = if is_array(value).map_err(|e| threw("checking the value", &e))? {
+            self.array(value)
         } else {
-            Node::new(Value::Float(Float {
-                value: n,
-                text: None,
-            }))
-        });
+            self.object(value)
+        };
+        self.ancestors.delete(value);
+        node
     }
-    if let Some(s) = value.as_string() {
-        return Ok(Node::string(&s));
-    }
-    if value.is_bigint() {
-        let text = String::from(
-            js_sys::BigInt::unchecked_from_js(value.clone())
-                .to_string(10)
-                .unwrap_or_default(),
-        );
-        return text
-            .parse::<i64>()
-            .map(Node::int)
-            .map_err(|_| format!("BigInt {text} does not fit 64 bits"));
-    }
-    if Array::is_array(value) {
-        let items: Result<Vec<Node>, String> =
-            Array::from(value).iter().map(|v| from_js(&v)).collect();
-        return Ok(Node::array(items?));
-    }
-    if value.is_object() && !value.is_function() {
-        let object: &Object = value.unchecked_ref();
-        let mut entries = Vec::new();
-        for key in Object::keys(object).iter() {
-            let name = key.as_string().unwrap_or_default();
-            let v =
-                Reflect::get(object, &key).map_err(|_| format!("cannot read property {name}"))?;
-            entries.push((Key::Str(Arc::from(name)), from_js(&v)?));
+
+    fn array(&mut self, array: &JsValue) -> Result<Node, Reason> {
+        let length = Reflect::get(array, &"length".into())
+            .map_err(|e| threw("reading length", &e))?
+            .as_f64()
+            .unwrap_or(0.0) as u32;
+        let mut items = Vec::new();
+        for i in 0..length {
+            let item = Reflect::get_u32(array, i).map_err(|e| threw("reading an element", &e))?;
+            self.steps.push(Step::Index(i));
+            items.push(self.node(&item)?);
+            self.steps.pop();
         }
-        return Ok(Node::object(entries));
+        Ok(Node::array(items))
     }
-    Err("only JSON-compatible values (and BigInt) can be stored".to_owned())
+
+    fn object(&mut self, object: &JsValue) -> Result<Node, Reason> {
+        plain(object)?;
+        let symbols = own_symbols(object).map_err(|e| threw("listing keys", &e))?;
+        if symbols.length() > 0 {
+            return Err(invalid("has a symbol key"));
+        }
+        let keys = own_keys(object).map_err(|e| threw("listing keys", &e))?;
+        let mut entries = Vec::with_capacity(keys.length() as usize);
+        for key in keys.iter() {
+            let name = well_formed(&key)?;
+            let value = Reflect::get(object, &key);
+            self.steps.push(Step::Key(name.clone()));
+            let value = value.map_err(|e| threw("reading it", &e))?;
+            entries.push((Key::Str(Arc::from(name)), self.node(&value)?));
+            self.steps.pop();
+        }
+        Ok(Node::object(entries))
+    }
+}
+
+/// Accepts a plain object: its prototype is `null`, or has none itself (some realm's
+/// `Object.prototype`). Otherwise says what it is (`a Date`, `a Map`, `an instance of Point`).
+fn plain(object: &JsValue) -> Result<(), Reason> {
+    let proto = prototype_of(object).map_err(|e| threw("reading its prototype", &e))?;
+    if proto.is_null()
+        || prototype_of(&proto)
+            .map_err(|e| threw("reading its prototype", &e))?
+            .is_null()
+    {
+        return Ok(());
+    }
+    let name = Reflect::get(&proto, &"constructor".into())
+        .ok()
+        .and_then(|c| Reflect::get(&c, &"name".into()).ok())
+        .and_then(|n| n.as_string())
+        .filter(|n| !n.is_empty());
+    Err(invalid(match name.as_deref() {
+        Some(
+            n @ ("Date" | "Map" | "Set" | "WeakMap" | "WeakSet" | "RegExp" | "Promise" | "Error"
+            | "ArrayBuffer" | "SharedArrayBuffer" | "DataView" | "Number" | "String"
+            | "Boolean"),
+        ) => format!("is {} {n}, not a plain object", article(n)),
+        Some(n) if n.ends_with("Array") => format!("is {} {n}, not a plain array", article(n)),
+        Some(n) => format!("is an instance of {n}, not a plain object"),
+        None => "is not a plain object".to_owned(),
+    }))
+}
+
+/// "a" or "an" before `word`.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['A', 'E', 'I', 'O']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+fn number(n: f64) -> Result<Node, Reason> {
+    if !n.is_finite() {
+        let n = if n.is_nan() {
+            "NaN"
+        } else if n > 0.0 {
+            "Infinity"
+        } else {
+            "-Infinity"
+        };
+        return Err(invalid(format!("is {n}, which has no Tony form")));
+    }
+    Ok(if n.fract() == 0.0 && n.abs() <= MAX_SAFE as f64 {
+        Node::int(n as i64)
+    } else {
+        Node::new(Value::Float(Float {
+            value: n,
+            text: None,
+        }))
+    })
+}
+
+fn bigint(value: &JsValue) -> Result<Node, Reason> {
+    let text = js_sys::BigInt::unchecked_from_js_ref(value)
+        .to_string(10)
+        .map(String::from)
+        .map_err(|e| threw("formatting a BigInt", &e))?;
+    text.parse::<i64>()
+        .map(Node::int)
+        .map_err(|_| invalid(format!("is the BigInt {text}, which does not fit 64 bits")))
+}
+
+/// A JS string as UTF-8; a lone surrogate is an error rather than a silent U+FFFD.
+fn well_formed(value: &JsValue) -> Result<String, Reason> {
+    let s = value.as_string().unwrap_or_default();
+    // Decoding replaces lone surrogates with U+FFFD: only then is the slow check needed.
+    if s.contains('\u{FFFD}') && !value.unchecked_ref::<JsString>().is_valid_utf16() {
+        return Err(invalid(
+            "has a string with a lone surrogate (not valid Unicode)",
+        ));
+    }
+    Ok(s)
+}
+
+/// Whether `key` can follow a `.` in a location.
+fn is_identifier(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}
+
+/// An error thrown by JS while `doing` something with the value (a getter, a `Proxy` trap).
+fn threw(doing: &str, err: &JsValue) -> Reason {
+    let (_, message) = describe(err);
+    invalid(format!("threw while {doing}: {message}"))
+}
+
+/// Why a value cannot be stored: an error code and what is wrong, to follow the location.
+struct Reason {
+    code: &'static str,
+    what: String,
+}
+
+fn invalid(what: impl Into<String>) -> Reason {
+    Reason {
+        code: "invalid_value",
+        what: what.into(),
+    }
 }

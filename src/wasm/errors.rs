@@ -1,8 +1,15 @@
-//! Turning JS exceptions into [`StorageError`]s.
+//! Errors across the JS boundary: coded JS errors out, [`StorageError`]s from JS exceptions in.
 
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::storage::StorageError;
+
+/// An `Error` with a stable `code` property (see `ErrorCode` in the package typings).
+pub fn coded_error(code: &str, message: &str) -> JsValue {
+    let err = js_sys::Error::new(message);
+    let _ = js_sys::Reflect::set(&err, &"code".into(), &code.into());
+    err.into()
+}
 
 /// The `name` (DOMException) or `code` (Node) of a thrown JS value, and its message.
 pub(crate) fn describe(err: &JsValue) -> (String, String) {

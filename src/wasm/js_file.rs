@@ -23,11 +23,8 @@ extern "C" {
     #[wasm_bindgen(typescript_type = "TonyBlockFile")]
     pub type JsFileObject;
     #[wasm_bindgen(method, catch)]
-    fn read(
-        this: &JsFileObject,
-        offset: f64,
-        length: u32,
-    ) -> std::result::Result<Uint8Array, JsValue>;
+    fn read(this: &JsFileObject, offset: f64, length: u32)
+        -> std::result::Result<JsValue, JsValue>;
     #[wasm_bindgen(method, catch)]
     fn write(
         this: &JsFileObject,
@@ -97,6 +94,15 @@ impl BlockFile for JsBlockFile {
             .live()?
             .read(offset as f64, buf.len() as u32)
             .map_err(self.js_error(offset, buf.len()))?;
+        let bytes = bytes
+            .dyn_into::<Uint8Array>()
+            .map_err(|other| StorageError::Io {
+                file: self.name.clone(),
+                source: std::io::Error::other(format!(
+                    "read returned {:?}, not a Uint8Array",
+                    other.js_typeof().as_string().unwrap_or_default()
+                )),
+            })?;
         if bytes.length() as usize != buf.len() {
             return Err(StorageError::Io {
                 file: self.name.clone(),

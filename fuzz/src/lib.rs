@@ -1,0 +1,530 @@
+//! The fuzz targets of tonystore, as plain functions (each `fuzz_targets/<name>.rs` calls one).
+//!
+//! Every function takes the fuzzer's bytes and panics only when a property fails: the library
+//! itself must never panic, abort, overflow its stack or run out of memory on any input; and
+//! where an input is accepted, round trips must hold.
+//!
+//! Input layouts (the seeds in `corpus/<target>/` follow them; `examples/make_corpus.rs` writes
+//! the seeds):
+//!
+//! * `tony_parse`: Tony text (any bytes; the lexer also sees invalid UTF-8).
+//! * `kpath_parse`: a kinded path, optionally followed by NUL and a Tony document to `get` it in.
+//! * `patch_apply`: document, NUL, patch (both Tony text). The patch is applied, reversed and
+//!   matched; the pair is diffed and the diff applied and reversed.
+//! * `store_open`: [`StoreInput`]: a flag byte, three little-endian `u16` lengths, then the bytes
+//!   of `level0.log`, `compact.log`, `index.a` and (the rest) `index.b`.
+//! * `index_slot`: a flag byte, then the bytes of `index.a`; the logs are those of a small valid
+//!   store built once per process ([`base_store`]).
+
+use std::sync::OnceLock;
+
+use tonystore::engine::{Durability, Options, Store, STORE_FILES};
+use tonystore::kpath::{get, KPath};
+use tonystore::patch::{apply_to, diff, matches, patch, reverse};
+use tonystore::storage::{BlockFile, MemDir, StoreDir};
+use tonystore::tony::{
+    encode_block, encode_wire, parse, parse_annotated, parse_documents, parse_from_token_source,
+    Key, Lexer, Node, Value,
+};
+
+/// Largest single allocation a fuzz run may make. Inputs are at most a few dozen KiB, so a
+/// bigger request is a length or count read from the input and trusted: the guard reports it
+/// with a backtrace and aborts (a crash with a location) instead of libFuzzer's bare
+/// out-of-memory report once the process has grown past its RSS limit.
+pub const MAX_ALLOCATION: usize = 256 << 20;
+
+struct GuardedAlloc;
+
+unsafe impl std::alloc::GlobalAlloc for GuardedAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        check_size(layout.size());
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        check_size(layout.size());
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        check_size(new_size);
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+fn check_size(size: usize) {
+    if size > MAX_ALLOCATION {
+        // Unwinding out of an allocator is not allowed: print where, then abort (libFuzzer
+        // records the input as a crash).
+        eprintln!(
+            "==tonystore-fuzz== allocation of {size} bytes (limit {MAX_ALLOCATION}) at:\n{}",
+            std::backtrace::Backtrace::force_capture()
+        );
+        std::process::abort();
+    }
+}
+
+#[global_allocator]
+static ALLOC: GuardedAlloc = GuardedAlloc;
+
+/// Largest input text the value targets look at; longer inputs are cut (keeps each run fast).
+const MAX_TEXT: usize = 64 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Tony parser
+
+/// Lexes and parses arbitrary bytes; whatever parses must round-trip through the wire and block
+/// encoders, and the fast bracketed path must agree with the general parser.
+pub fn tony_parse(data: &[u8]) {
+    let data = &data[..data.len().min(MAX_TEXT)];
+    // The lexer reads bytes, not text: it must cope with invalid UTF-8 too.
+    let mut lexer = Lexer::new(data);
+    for _ in 0..=data.len() + 1 {
+        match lexer.next_token() {
+            Ok(Some(_)) => {}
+            _ => break,
+        }
+    }
+    let general = parse_from_token_source(Lexer::new(data));
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = parse_documents(text);
+    let parsed = parse(text);
+    assert_eq!(
+        parsed.as_ref().ok(),
+        general.as_ref().ok(),
+        "parse and the general parser disagree on {text:?}"
+    );
+    let annotated = parse_annotated(text);
+    let Ok(node) = parsed else {
+        return;
+    };
+    let wire = encode_wire(&node);
+    let back = parse(&wire).unwrap_or_else(|e| panic!("wire form does not parse: {e}\n{wire}"));
+    assert_eq!(back, node, "wire form does not round-trip: {wire}");
+    assert_eq!(encode_wire(&back), wire, "wire form is not canonical");
+    let block = encode_block(&node);
+    let back = parse(&block).unwrap_or_else(|e| panic!("block form does not parse: {e}\n{block}"));
+    assert_eq!(back, node, "block form does not round-trip:\n{block}");
+    let (kept, notes) = annotated.unwrap_or_else(|e| panic!("parse_annotated fails where parse succeeds: {e}"));
+    assert_eq!(kept, node, "parse_annotated reads another value");
+    let annotated_block = tonystore::tony::encode_block_annotated(&kept, &notes);
+    let back = parse(&annotated_block)
+        .unwrap_or_else(|e| panic!("annotated block form does not parse: {e}\n{annotated_block}"));
+    assert_eq!(back, node, "annotated block form does not round-trip:\n{annotated_block}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kinded paths
+
+/// Parses a path; a parsed path writes canonically and parses back to itself. With a document
+/// after a NUL, `get` and the path helpers run on it.
+pub fn kpath_parse(data: &[u8]) {
+    let data = &data[..data.len().min(MAX_TEXT)];
+    let (path_bytes, doc_bytes) = split_nul(data);
+    let Ok(text) = std::str::from_utf8(path_bytes) else {
+        return;
+    };
+    let Ok(path) = KPath::parse(text) else {
+        return;
+    };
+    let canonical = path.to_string();
+    let again = KPath::parse(&canonical)
+        .unwrap_or_else(|e| panic!("canonical form {canonical:?} of {text:?} does not parse: {e}"));
+    assert_eq!(again, path, "{text:?} -> {canonical:?} parses to another path");
+    assert_eq!(again.to_string(), canonical, "canonical form is not stable");
+    // The structural helpers agree with each other.
+    let parts = path.split_all();
+    assert_eq!(parts.len(), path.len());
+    if let Some((first, rest)) = path.split_first() {
+        assert_eq!(first.join(&rest), path);
+    }
+    if let Some((parent, last)) = path.split_last() {
+        assert_eq!(parent.join(&last), path);
+        assert_eq!(parent, path.parent());
+        assert!(parent.is_prefix_of(&path));
+    }
+    let Some(doc) = doc_bytes.and_then(|b| std::str::from_utf8(b).ok()) else {
+        return;
+    };
+    if let Ok(doc) = parse(doc) {
+        let _ = get(&doc, &path);
+        for (p, v) in tonystore::kpath::extract_all(&doc).into_iter().take(64) {
+            let found = get(&doc, &p);
+            assert!(
+                matches!(found, Ok(Some(_))),
+                "extract_all lists {p} but get does not find it: {found:?} (value {})",
+                encode_wire(&v)
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Patches
+
+/// Applies, reverses and matches a patch against a document, and diffs the two values both
+/// ways: diff then apply gives the target, and the reversed diff takes it back.
+pub fn patch_apply(data: &[u8]) {
+    let data = &data[..data.len().min(MAX_TEXT)];
+    let (a, b) = split_nul(data);
+    let Some(b) = b else {
+        return;
+    };
+    let (Ok(a), Ok(b)) = (std::str::from_utf8(a), std::str::from_utf8(b)) else {
+        return;
+    };
+    let (Ok(doc), Ok(p)) = (parse(a), parse(b)) else {
+        return;
+    };
+    // The second value as a patch: none of these may panic.
+    let applied = patch(&doc, &p);
+    let _ = apply_to(None, &p);
+    let _ = apply_to(Some(&doc), &p);
+    let _ = matches(&doc, &p);
+    let rev = reverse(&p);
+    if let Ok(after) = &applied {
+        let _ = patch(after, &rev);
+    }
+    // The two as values: diff must take one to the other, and its reverse back.
+    diff_round_trip(&doc, &p);
+    diff_round_trip(&p, &doc);
+}
+
+/// `diff(from, to)` applied to `from` gives `to` (object key order aside), and its reverse
+/// applied to `to` gives `from`. Values that carry patch op tags themselves are skipped: a diff
+/// writes such data as patch text, where the tags mean ops.
+fn diff_round_trip(from: &Node, to: &Node) {
+    if has_op_tag(from) || has_op_tag(to) {
+        let _ = diff(from, to).map(|d| reverse(&d));
+        return;
+    }
+    let Some(d) = diff(from, to) else {
+        assert_eq!(from, to, "diff says equal");
+        return;
+    };
+    let got = patch(from, &d).unwrap_or_else(|e| {
+        panic!(
+            "diff does not apply: {e}\nfrom: {}\nto: {}\ndiff: {}",
+            encode_wire(from),
+            encode_wire(to),
+            encode_wire(&d)
+        )
+    });
+    assert_eq!(
+        sorted_keys(&got),
+        sorted_keys(to),
+        "diff then patch misses the target\nfrom: {}\nto: {}\ndiff: {}\ngot: {}",
+        encode_wire(from),
+        encode_wire(to),
+        encode_wire(&d),
+        encode_wire(&got)
+    );
+    let back = reverse(&d);
+    let got = patch(to, &back).unwrap_or_else(|e| {
+        panic!(
+            "reversed diff does not apply: {e}\nfrom: {}\nto: {}\ndiff: {}\nreverse: {}",
+            encode_wire(from),
+            encode_wire(to),
+            encode_wire(&d),
+            encode_wire(&back)
+        )
+    });
+    assert_eq!(
+        sorted_keys(&got),
+        sorted_keys(from),
+        "reversed diff does not take the target back\nfrom: {}\nto: {}\ndiff: {}\nreverse: {}\ngot: {}",
+        encode_wire(from),
+        encode_wire(to),
+        encode_wire(&d),
+        encode_wire(&back),
+        encode_wire(&got)
+    );
+}
+
+/// Whether any node of `node` has a tag (data tags included: a diff of tagged values may be
+/// written with tag ops, which the generic properties here do not model).
+fn has_op_tag(node: &Node) -> bool {
+    if node.tag.is_some() {
+        return true;
+    }
+    match &node.value {
+        Value::Array(items) => items.iter().any(has_op_tag),
+        Value::Object(entries) => entries
+            .iter()
+            .any(|(k, v)| matches!(k, Key::Merge) || has_op_tag(v)),
+        _ => false,
+    }
+}
+
+/// `node` with every object's keys sorted: for comparisons that ignore key order.
+pub fn sorted_keys(node: &Node) -> Node {
+    let value = match &node.value {
+        Value::Object(entries) => {
+            let mut entries: Vec<(Key, Node)> = entries
+                .iter()
+                .map(|(k, v)| (k.clone(), sorted_keys(v)))
+                .collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(std::sync::Arc::new(entries))
+        }
+        Value::Array(items) => {
+            Value::Array(std::sync::Arc::new(items.iter().map(sorted_keys).collect()))
+        }
+        other => other.clone(),
+    };
+    Node {
+        tag: node.tag.clone(),
+        value,
+    }
+}
+
+fn split_nul(data: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], Some(&data[i + 1..])),
+        None => (data, None),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store files: frame scan, recovery, index slots
+
+/// Flags of [`StoreInput`].
+pub mod flags {
+    /// Recompute the CRCs of every frame of `level0.log` (so the entries behind them are read).
+    pub const FIX_LEVEL0: u8 = 1;
+    /// The same for `compact.log`.
+    pub const FIX_COMPACT: u8 = 2;
+    /// Recompute the payload length and both CRCs of the index slots.
+    pub const FIX_SLOTS: u8 = 4;
+    /// Open with divisor 2 (else 16).
+    pub const DIVISOR_2: u8 = 8;
+    /// Open with `Durability::OnFlush`.
+    pub const ON_FLUSH: u8 = 16;
+    /// Open with a 4 KiB entry limit.
+    pub const SMALL_ENTRIES: u8 = 32;
+    /// Open with offset indexes for entries of 64 bytes or more.
+    pub const SMALL_OFFSETS: u8 = 64;
+}
+
+/// A fuzz input of `store_open`: the four files of a store and how to open it.
+pub struct StoreInput<'a> {
+    /// [`flags`].
+    pub flags: u8,
+    /// `level0.log`, `compact.log`, `index.a`, `index.b`.
+    pub files: [&'a [u8]; 4],
+}
+
+impl<'a> StoreInput<'a> {
+    /// Splits fuzz bytes (lengths past the end are cut short).
+    pub fn parse(data: &'a [u8]) -> StoreInput<'a> {
+        let flags = data.first().copied().unwrap_or(0);
+        let mut rest = data.get(7..).unwrap_or(&[]);
+        let mut files: [&[u8]; 4] = [&[]; 4];
+        for (i, file) in files.iter_mut().enumerate().take(3) {
+            let len = data
+                .get(1 + 2 * i..3 + 2 * i)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+                .unwrap_or(0)
+                .min(rest.len());
+            *file = &rest[..len];
+            rest = &rest[len..];
+        }
+        files[3] = rest;
+        StoreInput { flags, files }
+    }
+
+    /// The bytes [`parse`](Self::parse) reads back as `flags` and `files`.
+    pub fn to_bytes(flags: u8, files: [&[u8]; 4]) -> Vec<u8> {
+        let mut out = vec![flags];
+        for f in &files[..3] {
+            out.extend_from_slice(&(f.len().min(u16::MAX as usize) as u16).to_le_bytes());
+        }
+        for f in files {
+            out.extend_from_slice(f);
+        }
+        out
+    }
+}
+
+/// Rewrites the two CRCs of every frame in `log` whose header is complete.
+pub fn fix_frames(log: &mut [u8]) {
+    let mut pos = 0usize;
+    while pos + 12 <= log.len() {
+        let len = u32::from_be_bytes(log[pos..pos + 4].try_into().unwrap()) as usize;
+        let len_crc = crc32c::crc32c(&log[pos..pos + 4]);
+        log[pos + 4..pos + 8].copy_from_slice(&len_crc.to_be_bytes());
+        let Some(end) = (pos + 12).checked_add(len).filter(|&e| e <= log.len()) else {
+            return;
+        };
+        let crc = crc32c::crc32c(&log[pos + 12..end]);
+        log[pos + 8..pos + 12].copy_from_slice(&crc.to_be_bytes());
+        pos = end;
+    }
+}
+
+/// Rewrites an index slot's payload length and both CRCs (see `docs/FORMAT.md`).
+pub fn fix_slot(slot: &mut [u8]) {
+    const HEADER: usize = 60;
+    if slot.len() < HEADER {
+        return;
+    }
+    let payload_len = (slot.len() - HEADER) as u64;
+    slot[44..52].copy_from_slice(&payload_len.to_be_bytes());
+    let crc = crc32c::crc32c(&slot[HEADER..]);
+    slot[52..56].copy_from_slice(&crc.to_be_bytes());
+    let crc = crc32c::crc32c(&slot[..56]);
+    slot[56..60].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Open options for `flags`.
+pub fn options(flags: u8) -> Options {
+    Options {
+        divisor: if flags & flags::DIVISOR_2 != 0 { 2 } else { 16 },
+        durability: if flags & flags::ON_FLUSH != 0 {
+            Durability::OnFlush
+        } else {
+            Durability::EveryCommit
+        },
+        max_entry_bytes: if flags & flags::SMALL_ENTRIES != 0 {
+            4096
+        } else {
+            // Far above any fuzz input, far below what would exhaust memory.
+            64 << 20
+        },
+        persist_every: 2,
+        offset_index_min_bytes: if flags & flags::SMALL_OFFSETS != 0 {
+            64
+        } else {
+            Options::default().offset_index_min_bytes
+        },
+        ..Options::default()
+    }
+}
+
+/// Writes `files` into a fresh [`MemDir`] through the [`StoreDir`]/[`BlockFile`] API.
+pub fn mem_dir(files: [&[u8]; 4]) -> MemDir {
+    let dir = MemDir::new();
+    for (name, bytes) in STORE_FILES.iter().zip(files) {
+        let file = dir.open(name).expect("open a MemDir file");
+        if !bytes.is_empty() {
+            file.write_all_at(0, bytes).expect("write a MemDir file");
+        }
+        file.close().expect("close a MemDir file");
+    }
+    dir
+}
+
+/// Opens a store over arbitrary file contents: `Store::open` returns a store or a typed error;
+/// an opened store verifies, reads and commits without panicking, and a store that took a
+/// commit and closed cleanly opens again.
+pub fn store_open(data: &[u8]) {
+    let input = StoreInput::parse(data);
+    let mut files: [Vec<u8>; 4] = input.files.map(<[u8]>::to_vec);
+    if input.flags & flags::FIX_LEVEL0 != 0 {
+        fix_frames(&mut files[0]);
+    }
+    if input.flags & flags::FIX_COMPACT != 0 {
+        fix_frames(&mut files[1]);
+    }
+    if input.flags & flags::FIX_SLOTS != 0 {
+        fix_slot(&mut files[2]);
+        fix_slot(&mut files[3]);
+    }
+    let dir = mem_dir([&files[0], &files[1], &files[2], &files[3]]);
+    exercise(&dir, input.flags);
+}
+
+/// What `store_open` and `index_slot` do with a directory.
+fn exercise(dir: &MemDir, flags: u8) {
+    let Ok(mut store) = Store::open(dir, options(flags)) else {
+        return;
+    };
+    let _ = store.verify();
+    let head = store.head();
+    let root = KPath::root();
+    for commit in [head, head / 2, 1].into_iter().filter(|&c| c >= 1) {
+        let _ = store.read_at(&root, commit);
+        let _ = store.read_at(&KPath::parse("a").unwrap(), commit);
+    }
+    let committed = store.commit(vec![(KPath::parse("fuzz").unwrap(), Node::int(1))]);
+    let closed = store.close();
+    drop(store);
+    let reopened = Store::open(dir, options(flags));
+    if let (Ok(commit), Ok(()), Ok(mut again)) = (&committed, &closed, reopened) {
+        assert_eq!(again.head(), *commit, "a clean close lost the head");
+        let _ = again.verify();
+        let _ = again.close();
+    }
+}
+
+/// The files of a small valid store (several commits, compaction levels, offset indexes, both
+/// index slots), built once per process.
+pub fn base_store() -> &'static [Vec<u8>; 4] {
+    static BASE: OnceLock<[Vec<u8>; 4]> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let dir = MemDir::new();
+        let mut store = Store::open(&dir, options(BASE_FLAGS)).expect("open the base store");
+        for text in BASE_COMMITS {
+            let (path, value) = text.split_once(' ').unwrap();
+            let value = parse(value).expect("base commit parses");
+            store
+                .commit(vec![(KPath::parse(path).unwrap(), value)])
+                .expect("base commit");
+        }
+        store.close().expect("close the base store");
+        drop(store);
+        let files = STORE_FILES.map(|name| {
+            let f = dir.open(name).unwrap();
+            let mut bytes = vec![0u8; f.len().unwrap() as usize];
+            f.read_exact_at(0, &mut bytes).unwrap();
+            bytes
+        });
+        files
+    })
+}
+
+/// The options of [`base_store`].
+pub const BASE_FLAGS: u8 = flags::DIVISOR_2 | flags::SMALL_OFFSETS;
+
+/// The commits of [`base_store`]: a path, a space, a Tony value (patch).
+pub const BASE_COMMITS: &[&str] = &[
+    "a {x: 1, y: [1, 2, 3], z: 'some text that is long enough'}",
+    "a.x 2",
+    "b [{id: 1, v: one}, {id: 2, v: two}]",
+    "a.y !arraydiff {1: !replace {from: 2, to: 20}, 3: !insert 4}",
+    "c {s: 'hello world', t: true}",
+    "a.z 'a rather longer string value to push an entry past the offset index threshold'",
+    "b !key(id) [{id: 2, v: deux}]",
+    "d.e.f {g: [null, 1.5, -3], h: {i: j}}",
+    "a.x !delete 2",
+    "'' {a: {k: v}, e: [1, 2]}",
+];
+
+/// Flags of an `index_slot` input.
+pub mod slot_flags {
+    /// Recompute the slot's payload length and CRCs.
+    pub const FIX: u8 = 1;
+    /// Keep the base store's valid `index.b` (else it is empty, so `index.a` is the only slot).
+    pub const KEEP_B: u8 = 2;
+}
+
+/// Opens the base store's logs with a fuzzed `index.a`: never a panic; loading a corrupt slot
+/// either falls back to a rebuild or reports an error.
+pub fn index_slot(data: &[u8]) {
+    let base = base_store();
+    let flags = data.first().copied().unwrap_or(0);
+    let mut slot = data.get(1..).unwrap_or(&[]).to_vec();
+    if flags & slot_flags::FIX != 0 {
+        fix_slot(&mut slot);
+    }
+    let b: &[u8] = if flags & slot_flags::KEEP_B != 0 {
+        &base[3]
+    } else {
+        &[]
+    };
+    let dir = mem_dir([&base[0], &base[1], &slot, b]);
+    exercise(&dir, BASE_FLAGS);
+}
