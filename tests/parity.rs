@@ -288,7 +288,10 @@ fn pipe_runs_the_program_when_allowed() {
 fn quote_and_unquote_round_trip() {
     let doc = tony("{a: [1, !t x], b: {c: null}}");
     let quoted = patch(&doc, &tony("!quote null")).unwrap();
-    assert!(quoted.as_str().is_some_and(|t| t.contains("a:")), "{quoted:?}");
+    assert!(
+        quoted.as_str().is_some_and(|t| t.contains("a:")),
+        "{quoted:?}"
+    );
     assert_eq!(patch(&quoted, &tony("!unquote null")).unwrap(), doc);
     assert_eq!(patched("s", "!quote null"), wire("s"));
     assert_eq!(patched("'[1, 2]'", "!unquote null"), wire("[1, 2]"));

@@ -41,11 +41,15 @@ enum Command {
         /// The store directory.
         dir: PathBuf,
         /// Where the patch applies (`""` for the root).
+        #[arg(allow_hyphen_values = true)]
         path: String,
-        /// The patch as Tony text, `@FILE` to read it from a file, or `-` for stdin.
+        /// The patch as Tony text (`-5` is a number), `@FILE` to read it from a file, or `-`
+        /// for stdin.
+        #[arg(allow_hyphen_values = true)]
         patch: String,
     },
-    /// Prints the value at PATH (the root by default) at the head or at --at COMMIT.
+    /// Prints the value at PATH (the root by default) at the head or at --at COMMIT. Never
+    /// changes the store.
     Read {
         /// The store directory.
         dir: PathBuf,
@@ -55,12 +59,13 @@ enum Command {
         #[arg(long)]
         at: Option<u64>,
     },
-    /// Lists the commits: number, time, paths touched.
+    /// Lists the commits: number, time, paths touched. Never changes the store.
     Log {
         /// The store directory.
         dir: PathBuf,
     },
-    /// Checks every frame and that the index agrees with a replay of the log.
+    /// Checks every frame and that the index agrees with a replay of the log. Never changes
+    /// the store.
     Verify {
         /// The store directory.
         dir: PathBuf,
@@ -225,12 +230,19 @@ pub fn run(cli: Cli) -> Result<(), String> {
             let commit = store
                 .commit(vec![(path, patch_node)])
                 .map_err(|e| e.to_string())?;
-            store.close().map_err(|e| e.to_string())?;
-            print(&commit.to_string())
+            // Durable now: report it before the index is saved, which may fail harmlessly.
+            print(&commit.to_string())?;
+            if let Err(e) = store.close() {
+                eprintln!(
+                    "tonystore: warning: commit {commit} is durable, but saving the index \
+                     failed ({e}); the next open rebuilds it"
+                );
+            }
+            Ok(())
         }
         Command::Read { dir, path, at } => {
             let path = KPath::parse(path.as_deref().unwrap_or("")).map_err(|e| e.to_string())?;
-            let mut store = open_store(&dir)?;
+            let mut store = open_store_read_only(&dir)?;
             let at = at.unwrap_or(store.head());
             // Streams: a large sub-document is copied from the log, never built in memory.
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -245,7 +257,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())
         }
         Command::Log { dir } => {
-            let mut store = open_store(&dir)?;
+            let mut store = open_store_read_only(&dir)?;
             for commit in 1..=store.head() {
                 let entry = store.entry(commit).map_err(|e| e.to_string())?;
                 let paths: Vec<String> = entry
@@ -269,7 +281,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Verify { dir } => {
-            let mut store = open_store(&dir)?;
+            let mut store = open_store_read_only(&dir)?;
             let commits = store.verify().map_err(|e| e.to_string())?;
             let stats = store.stats();
             print(&format!(
@@ -288,10 +300,22 @@ pub fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-/// Opens the store in `dir` (creating it), reporting index rebuild progress on stderr.
+/// Opens the store in `dir` (creating it) for writing.
 fn open_store(dir: &std::path::Path) -> Result<Store, String> {
     let fs = FsDir::create(dir).map_err(|e| e.to_string())?;
-    let options = Options {
+    Store::open(&fs, options(false)).map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+/// Opens the existing store in `dir` without ever writing to it (a torn tail is ignored, a
+/// lost index rebuilt in memory only); works on read-only files.
+fn open_store_read_only(dir: &std::path::Path) -> Result<Store, String> {
+    let fs = FsDir::existing(dir).map_err(|e| format!("no store at {}: {e}", dir.display()))?;
+    Store::open(&fs, options(true)).map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+/// Store options that report index rebuild progress on stderr.
+fn options(read_only: bool) -> Options {
+    Options {
         on_progress: Some(Box::new(|p| {
             if p.total > 1 << 20 {
                 eprint!("\rindexing: {} of {} bytes", p.done, p.total);
@@ -300,9 +324,9 @@ fn open_store(dir: &std::path::Path) -> Result<Store, String> {
                 }
             }
         })),
+        read_only,
         ..Options::default()
-    };
-    Store::open(&fs, options).map_err(|e| format!("{}: {e}", dir.display()))
+    }
 }
 
 /// The segments as JSON: `[{"field":"a"},{"index":0},{"sparse":42},{"key":"jane"}]`.

@@ -167,3 +167,76 @@ fn tx_merge_builds_the_root_patch() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("conflicts"));
 }
+
+#[test]
+fn a_patch_starting_with_a_dash_is_a_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    let db = db.to_str().unwrap();
+    assert_eq!(ok(&["commit", db, "x", "-5"], ""), "1\n");
+    assert_eq!(ok(&["commit", db, "y", "-1.5e3"], ""), "2\n");
+    assert_eq!(ok(&["read", db, "x"], ""), "-5\n");
+}
+
+/// Every file of a directory with its bytes, to compare before and after.
+fn snapshot(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().into_string().unwrap(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn commands_that_read_never_create_truncate_or_delete() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("missing");
+    for args in [
+        vec!["read", missing.to_str().unwrap()],
+        vec!["log", missing.to_str().unwrap()],
+        vec!["verify", missing.to_str().unwrap()],
+    ] {
+        let out = tonystore(&args, "");
+        assert!(!out.status.success(), "{args:?} of a missing store");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("no store at"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!missing.exists(), "{args:?} created the store");
+    }
+    // A store with a torn tail and no index: reads see the complete commits, change nothing.
+    let db = tmp.path().join("db");
+    let db_s = db.to_str().unwrap();
+    ok(&["commit", db_s, "a", "1"], "");
+    ok(&["commit", db_s, "b", "2"], "");
+    let log = db.join("level0.log");
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes.extend_from_slice(b"torn");
+    std::fs::write(&log, &bytes).unwrap();
+    std::fs::remove_file(db.join("index.a")).unwrap();
+    std::fs::remove_file(db.join("index.b")).unwrap();
+    let before = snapshot(&db);
+    assert_eq!(ok(&["read", db_s], ""), "{a: 1 b: 2}\n");
+    assert_eq!(ok(&["log", db_s], "").lines().count(), 2);
+    assert!(ok(&["verify", db_s], "").starts_with("ok: 2 commits"));
+    assert_eq!(
+        snapshot(&db),
+        before,
+        "a read-only command changed the store"
+    );
+    // Garbage instead of a log: an error naming the file, and the garbage stays.
+    std::fs::write(&log, b"garbage garbage garbage").unwrap();
+    let before = snapshot(&db);
+    let out = tonystore(&["read", db_s], "");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("level0.log"));
+    assert_eq!(snapshot(&db), before);
+}
