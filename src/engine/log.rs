@@ -124,8 +124,11 @@ impl LogFile {
             // is replaced by a fresh header.
             let mut found = vec![0u8; len as usize];
             self.file.read_exact_at(0, &mut found)?;
-            if found.len() == expected.len() && found[..8] == MAGIC[..] {
-                // A whole header: check its checksum and version below.
+            let whole = found.len() == expected.len()
+                && found[..8] == MAGIC[..]
+                && crc32c::crc32c(&found[..12]).to_be_bytes() == found[12..];
+            if whole {
+                // A valid header (perhaps of another version): checked below.
                 return self.check_whole_header(&found);
             }
             if self.writable {
