@@ -136,6 +136,34 @@ fn deep_values_inside_ops_are_bounded_too() {
     assert!(try_matches(&deep, &tony("!subtree x")).unwrap());
 }
 
+/// The deepest walks the bounds allow fit in 1 MiB of stack (WebAssembly's default), even
+/// unoptimized.
+#[test]
+fn the_deepest_allowed_walks_fit_in_a_wasm_stack() {
+    let walks = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(|| {
+            let objects = nested(MAX_DEPTH, Node::int(1));
+            assert_eq!(patch(&objects, &objects).unwrap(), objects);
+            assert!(try_matches(&objects, &objects).unwrap());
+            let arrays = (0..MAX_DEPTH).fold(Node::int(1), |inner, _| Node::array(vec![inner]));
+            let slots = (0..MAX_DEPTH).fold(Node::int(2), |inner, _| {
+                Node::object(vec![(Key::Int(0), inner)]).with_tag("!arraydiff")
+            });
+            assert!(patch(&arrays, &slots).is_ok());
+            // `!all.all...` descends one array level per link.
+            let all = Node::int(3).with_tag(&format!("!all{}", ".all".repeat(MAX_DEPTH - 1)));
+            let threes = (0..MAX_DEPTH).fold(Node::int(3), |inner, _| Node::array(vec![inner]));
+            assert_eq!(patch(&arrays, &all).unwrap(), threes);
+            let chain = format!("!addtag(t){}", ".addtag(t)".repeat(1_000));
+            too_deep(patch(&objects, &Node::null().with_tag(&chain)));
+            let d = diff(&objects, &nested(MAX_DEPTH, Node::int(2))).unwrap();
+            assert!(reverse(&d).is_ok());
+        })
+        .unwrap();
+    assert!(walks.join().is_ok());
+}
+
 #[test]
 fn diff_of_deep_values_replaces_below_the_bound() {
     let (a, b) = (nested(2_000, Node::int(1)), nested(2_000, Node::int(2)));
