@@ -159,6 +159,12 @@ fn the_deepest_allowed_walks_fit_in_a_wasm_stack() {
             too_deep(patch(&objects, &Node::null().with_tag(&chain)));
             let d = diff(&objects, &nested(MAX_DEPTH, Node::int(2))).unwrap();
             assert!(reverse(&d).is_ok());
+            let wire = encode_wire(&objects);
+            assert_eq!(parse(&wire).unwrap(), objects, "bracketed");
+            let block = tonystore::tony::encode_block(&objects);
+            assert_eq!(parse(&block).unwrap(), objects, "block");
+            let wide = format!("{} 1{}", "[ ".repeat(MAX_DEPTH), " ]".repeat(MAX_DEPTH));
+            assert!(parse(&wide).is_ok(), "general parser");
         })
         .unwrap();
     assert!(walks.join().is_ok());
