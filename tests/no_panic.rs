@@ -390,6 +390,27 @@ proptest! {
     }
 
     #[test]
+    fn deep_random_patches_stop_with_errors(
+        p in any_patch(),
+        doc in any_patch(),
+        wrappers in prop::collection::vec(0u8..4, 200..700),
+    ) {
+        // A random patch inside hundreds of levels of objects, arrays, slot maps and `!all`.
+        let deep = wrappers.iter().fold(p, |inner, w| match w {
+            0 => Node::object(vec![(Key::str("a"), inner)]),
+            1 => Node::array(vec![inner]),
+            2 => Node::object(vec![(Key::Int(0), inner)]).with_tag("!arraydiff"),
+            _ => Node::array(vec![inner]).with_tag("!all"),
+        });
+        let _ = patch(&doc, &deep);
+        let _ = patch(&deep, &doc);
+        let _ = try_matches(&deep, &deep);
+        let _ = reverse(&deep);
+        let _ = diff(&deep, &doc);
+        let _ = parse(&encode_wire(&deep));
+    }
+
+    #[test]
     fn paths_never_panic(text in any_path_text(), doc in any_patch()) {
         if let Ok(path) = KPath::parse(&text) {
             prop_assert_eq!(KPath::parse(&path.to_string()), Ok(path.clone()), "round trip");
