@@ -411,6 +411,19 @@ proptest! {
     }
 
     #[test]
+    fn any_tag_text_never_panics(
+        tag in "![a-z(),.!]{0,16}",
+        value in any_patch(),
+        doc in any_patch(),
+    ) {
+        let p = value.with_tag(&tag);
+        let _ = patch(&doc, &p);
+        let _ = try_matches(&doc, &p);
+        let _ = reverse(&p);
+        let _ = diff(&doc, &p);
+    }
+
+    #[test]
     fn paths_never_panic(text in any_path_text(), doc in any_patch()) {
         if let Ok(path) = KPath::parse(&text) {
             prop_assert_eq!(KPath::parse(&path.to_string()), Ok(path.clone()), "round trip");
