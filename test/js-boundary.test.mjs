@@ -198,6 +198,7 @@ test('open rejects bad names and options with codes; a throwing backend factory 
   await rejects(TonyStore.open('x', { backend: () => { throw new Error('no directory'); } }), 'io');
   await rejects(TonyStore.open('x', { backend: () => 5 }), 'invalid_option');
   await rejects(TonyStore.open('x', { backend: { open() { throw Object.assign(new Error('held'), { code: 'locked' }); } } }), 'locked');
+  await rejects(TonyStore.open('x', { backend: { open() { throw Object.assign(new Error('read-only file system'), { code: 'EROFS' }); } } }), 'read_only');
   // A backend whose files break the protocol: errors, not traps.
   const liar = (file) => ({ open: () => ({ size: () => 4096, read: () => 'not bytes', write: () => 0, truncate() {}, flush() {}, ...file }) });
   await assert.rejects(TonyStore.open('x', { backend: liar({}) }), (e) => e.code === 'io' && /not a Uint8Array/.test(e.message));

@@ -136,6 +136,40 @@ fn deep_values_inside_ops_are_bounded_too() {
     assert!(try_matches(&deep, &tony("!subtree x")).unwrap());
 }
 
+/// The deepest walks the bounds allow fit in 1 MiB of stack (WebAssembly's default), even
+/// unoptimized.
+#[test]
+fn the_deepest_allowed_walks_fit_in_a_wasm_stack() {
+    let walks = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(|| {
+            let objects = nested(MAX_DEPTH, Node::int(1));
+            assert_eq!(patch(&objects, &objects).unwrap(), objects);
+            assert!(try_matches(&objects, &objects).unwrap());
+            let arrays = (0..MAX_DEPTH).fold(Node::int(1), |inner, _| Node::array(vec![inner]));
+            let slots = (0..MAX_DEPTH).fold(Node::int(2), |inner, _| {
+                Node::object(vec![(Key::Int(0), inner)]).with_tag("!arraydiff")
+            });
+            assert!(patch(&arrays, &slots).is_ok());
+            // `!all.all...` descends one array level per link.
+            let all = Node::int(3).with_tag(&format!("!all{}", ".all".repeat(MAX_DEPTH - 1)));
+            let threes = (0..MAX_DEPTH).fold(Node::int(3), |inner, _| Node::array(vec![inner]));
+            assert_eq!(patch(&arrays, &all).unwrap(), threes);
+            let chain = format!("!addtag(t){}", ".addtag(t)".repeat(1_000));
+            too_deep(patch(&objects, &Node::null().with_tag(&chain)));
+            let d = diff(&objects, &nested(MAX_DEPTH, Node::int(2))).unwrap();
+            assert!(reverse(&d).is_ok());
+            let wire = encode_wire(&objects);
+            assert_eq!(parse(&wire).unwrap(), objects, "bracketed");
+            let block = tonystore::tony::encode_block(&objects);
+            assert_eq!(parse(&block).unwrap(), objects, "block");
+            let wide = format!("{} 1{}", "[ ".repeat(MAX_DEPTH), " ]".repeat(MAX_DEPTH));
+            assert!(parse(&wide).is_ok(), "general parser");
+        })
+        .unwrap();
+    assert!(walks.join().is_ok());
+}
+
 #[test]
 fn diff_of_deep_values_replaces_below_the_bound() {
     let (a, b) = (nested(2_000, Node::int(1)), nested(2_000, Node::int(2)));
@@ -353,6 +387,40 @@ proptest! {
         }
         let _ = reverse(&a);
         let _ = try_matches(&a, &b);
+    }
+
+    #[test]
+    fn deep_random_patches_stop_with_errors(
+        p in any_patch(),
+        doc in any_patch(),
+        wrappers in prop::collection::vec(0u8..4, 200..700),
+    ) {
+        // A random patch inside hundreds of levels of objects, arrays, slot maps and `!all`.
+        let deep = wrappers.iter().fold(p, |inner, w| match w {
+            0 => Node::object(vec![(Key::str("a"), inner)]),
+            1 => Node::array(vec![inner]),
+            2 => Node::object(vec![(Key::Int(0), inner)]).with_tag("!arraydiff"),
+            _ => Node::array(vec![inner]).with_tag("!all"),
+        });
+        let _ = patch(&doc, &deep);
+        let _ = patch(&deep, &doc);
+        let _ = try_matches(&deep, &deep);
+        let _ = reverse(&deep);
+        let _ = diff(&deep, &doc);
+        let _ = parse(&encode_wire(&deep));
+    }
+
+    #[test]
+    fn any_tag_text_never_panics(
+        tag in "![a-z(),.!]{0,16}",
+        value in any_patch(),
+        doc in any_patch(),
+    ) {
+        let p = value.with_tag(&tag);
+        let _ = patch(&doc, &p);
+        let _ = try_matches(&doc, &p);
+        let _ = reverse(&p);
+        let _ = diff(&doc, &p);
     }
 
     #[test]

@@ -94,6 +94,8 @@ fn wire_or_absent(node: Option<&Node>) -> String {
     node.map_or_else(|| "nothing".to_owned(), encode_wire)
 }
 
+#[cold]
+#[inline(never)]
 fn malformed(path: &[Segment], op: &str, reason: impl Into<String>) -> PatchError {
     PatchError::Malformed {
         path: here(path),
@@ -102,6 +104,8 @@ fn malformed(path: &[Segment], op: &str, reason: impl Into<String>) -> PatchErro
     }
 }
 
+#[cold]
+#[inline(never)]
 fn wrong_kind(path: &[Segment], op: &str, needs: &'static str, found: Option<&Node>) -> PatchError {
     PatchError::WrongKind {
         path: here(path),
@@ -111,6 +115,8 @@ fn wrong_kind(path: &[Segment], op: &str, needs: &'static str, found: Option<&No
     }
 }
 
+#[cold]
+#[inline(never)]
 fn check_failed(path: &[Segment], op: &str, expected: &Node, found: Option<&Node>) -> PatchError {
     PatchError::CheckFailed {
         path: here(path),
@@ -157,6 +163,7 @@ fn apply_here(
     }))
 }
 
+#[inline(never)]
 fn merge_object(
     doc: Option<&Node>,
     entries: &[(Key, Node)],
@@ -203,6 +210,7 @@ fn merge_object(
     })
 }
 
+#[inline(never)]
 fn merge_array(
     doc: Option<&Node>,
     items: &[Node],
@@ -261,7 +269,96 @@ fn one_arg<'a>(op: &'a Op, path: &[Segment]) -> Result<&'a str, PatchError> {
     }
 }
 
+/// Runs `op`. The ops a patch nests through (arrays, keyed lists, `!all`, `!if`, tag chains)
+/// each have a function of their own that is never inlined, so every level of a deep patch
+/// costs only the stack its own op needs.
 fn apply_op(doc: Option<&Node>, op: Op, path: &mut Ctx) -> Result<Option<Node>, PatchError> {
+    match op.name.as_str() {
+        "insert" => Ok(Some(value_with_arg(op))),
+        "nullify" => Ok(Some(Node::null())),
+        // The document as it is; an absent one is `null`, as the original has no "absent".
+        "pass" => Ok(Some(doc.cloned().unwrap_or_else(Node::null))),
+        "addtag" | "rmtag" | "retag" | "field" => tag_op(doc, &op, path),
+        "rename" if !op.args.is_empty() => tag_op(doc, &op, path),
+        "arraydiff" => {
+            let result = array_diff(doc, &op.child, path)?;
+            finish_chain(result, &op.child, path)
+        }
+        "strdiff" => {
+            let result = str_diff(doc, &op, path)?;
+            finish_chain(result, &op.child, path)
+        }
+        "key" => keyed_patch(doc, &op, path).map(Some),
+        "all" => all_patch(doc, &op.child, path),
+        "if" => if_patch(doc, &op.child, path),
+        "dive" => dive(doc, &op.child, path).map(Some),
+        "pipe" if path.options.allow_pipe => pipe(doc, &op.child, path).map(Some),
+        _ => value_op(doc, &op, path),
+    }
+}
+
+/// The ops that change a tag or a field name of the document (patched by the op's child
+/// first, unless that is the "unchanged" marker): `!addtag`, `!rmtag`, `!retag`,
+/// `!field(a,b)`, `!rename(a,b)`.
+#[inline(never)]
+fn tag_op(doc: Option<&Node>, op: &Op, path: &mut Ctx) -> Result<Option<Node>, PatchError> {
+    let name = op.name.as_str();
+    match name {
+        "addtag" => {
+            // As in the original, the tag becomes `!t` (a diff adds a tag only to an untagged
+            // value, where adding and setting agree).
+            let tag = format!("!{}", one_arg(op, path)?);
+            let mut base = tag_op_base(doc, &op.child, path)?;
+            base.tag = Some(Arc::from(tag));
+            Ok(Some(base))
+        }
+        "rmtag" => {
+            // Removes the tag (or the links of the chain) named; an absent tag is left as is.
+            let chain = format!("!{}", one_arg(op, path)?);
+            let mut base = tag_op_base(doc, &op.child, path)?;
+            base.tag = match base.tag() {
+                Some(t) if t == chain => None,
+                Some(t) => parse_chain(&chain)
+                    .unwrap_or_default()
+                    .iter()
+                    .try_fold(t.to_owned(), |tag, link| remove_link(&tag, &link.name))
+                    .map(Arc::from),
+                None => None,
+            };
+            Ok(Some(base))
+        }
+        "retag" => {
+            let [from, to] = op.args.as_slice() else {
+                return Err(malformed(path, name, "takes (old,new)"));
+            };
+            let mut base = tag_op_base(doc, &op.child, path)?;
+            if base.tag() != Some(format!("!{from}").as_str()) {
+                return Err(PatchError::CheckFailed {
+                    path: here(path),
+                    op: "!retag".into(),
+                    expected: format!("tag !{from}"),
+                    found: base
+                        .tag()
+                        .map_or_else(|| "no tag".to_owned(), |t| format!("tag {t}")),
+                });
+            }
+            base.tag = Some(Arc::from(format!("!{to}")));
+            Ok(Some(base))
+        }
+        _ => {
+            let [from, to] = op.args.as_slice() else {
+                return Err(malformed(path, name, "takes (old,new)"));
+            };
+            let base = tag_op_base(doc, &op.child, path)?;
+            Ok(Some(rename_field(base, from, to)))
+        }
+    }
+}
+
+/// The ops that do not patch into the document: `!delete`, `!replace`, `!embed`, `!quote`,
+/// `!unquote`, `!rename [{from, to}]`, and a refused `!pipe`.
+#[inline(never)]
+fn value_op(doc: Option<&Node>, op: &Op, path: &mut Ctx) -> Result<Option<Node>, PatchError> {
     let name = op.name.as_str();
     match name {
         "delete" => {
@@ -278,80 +375,22 @@ fn apply_op(doc: Option<&Node>, op: Op, path: &mut Ctx) -> Result<Option<Node>, 
             }
             Ok(None)
         }
-        "insert" => Ok(Some(value_with_arg(op))),
-        "nullify" => Ok(Some(Node::null())),
         "replace" => {
-            let (from, to) = replace_sides(&op.child).ok_or_else(|| malformed(path, name, "needs {from: ..., to: ...}"))?;
+            let (from, to) = replace_sides(&op.child)
+                .ok_or_else(|| malformed(path, name, "needs {from: ..., to: ...}"))?;
             let current = doc.cloned().unwrap_or_else(Node::null);
             if !same_value(&current, from) {
                 return Err(check_failed(path, name, from, doc));
             }
             Ok(Some(to.clone()))
         }
-        "addtag" => {
-            // As in the original, the tag becomes `!t` (a diff adds a tag only to an untagged
-            // value, where adding and setting agree).
-            let tag = format!("!{}", one_arg(&op, path)?);
-            let mut base = tag_op_base(doc, &op.child, path)?;
-            base.tag = Some(Arc::from(tag));
-            Ok(Some(base))
-        }
-        "rmtag" => {
-            // Removes the tag (or the links of the chain) named; an absent tag is left as is.
-            let chain = format!("!{}", one_arg(&op, path)?);
-            let mut base = tag_op_base(doc, &op.child, path)?;
-            base.tag = match base.tag() {
-                Some(t) if t == chain => None,
-                Some(t) => parse_chain(&chain)
-                    .unwrap_or_default()
-                    .iter()
-                    .try_fold(t.to_owned(), |tag, link| remove_link(&tag, &link.name))
-                    .map(Arc::from),
-                None => None,
-            };
-            Ok(Some(base))
-        }
-        "retag" => {
-            let [from, to] = op.args.as_slice() else { return Err(malformed(path, name, "takes (old,new)")) };
-            let (from, to) = (from.clone(), to.clone());
-            let mut base = tag_op_base(doc, &op.child, path)?;
-            if base.tag() != Some(format!("!{from}").as_str()) {
-                return Err(PatchError::CheckFailed {
-                    path: here(path),
-                    op: "!retag".into(),
-                    expected: format!("tag !{from}"),
-                    found: base.tag().map_or_else(|| "no tag".to_owned(), |t| format!("tag {t}")),
-                });
-            }
-            base.tag = Some(Arc::from(format!("!{to}")));
-            Ok(Some(base))
-        }
-        "arraydiff" => {
-            let result = array_diff(doc, &op.child, path)?;
-            finish_chain(result, &op.child, path)
-        }
-        "strdiff" => {
-            let mode = match op.args.first().map(String::as_str) {
-                Some("true") => StrMode::Lines,
-                Some("false") | None => StrMode::Runes,
-                Some(other) => return Err(malformed(path, name, format!("argument must be true or false, not {other}"))),
-            };
-            let result = str_diff(doc, &op.child, mode, path)?;
-            finish_chain(result, &op.child, path)
-        }
-        "key" => {
-            let field = one_arg(&op, path)?.to_owned();
-            keyed_patch(doc, &op.child, &field, path).map(Some)
-        }
-        "all" => all_patch(doc, &op.child, path),
         "embed" => {
-            let placeholder = one_arg(&op, path)?.to_owned();
+            let placeholder = one_arg(op, path)?;
             let value = doc.cloned().unwrap_or_else(Node::null);
-            embed(&op.child.untagged(), &placeholder, &value, 0)
+            embed(&op.child.clone().untagged(), placeholder, &value, 0)
                 .map(Some)
                 .ok_or_else(|| path.too_deep())
         }
-        "if" => if_patch(doc, &op.child, path),
         // `mergeop/quote.go`: a value becomes its Tony text (a string stays as it is).
         "quote" => Ok(Some(match doc {
             Some(text @ Node {
@@ -370,15 +409,18 @@ fn apply_op(doc: Option<&Node>, op: Op, path: &mut Ctx) -> Result<Option<Node>, 
                 .map_err(|e| malformed(path, name, e.to_string())),
             None => Err(wrong_kind(path, name, "a string", doc)),
         },
-        // The document as it is; an absent one is `null`, as the original has no "absent".
-        "pass" => Ok(Some(doc.cloned().unwrap_or_else(Node::null))),
         // The original's form: `!rename [{from: a, to: b}, ...]` on an object.
-        "rename" if op.args.is_empty() => {
+        "rename" => {
             let renamings = renamings(&op.child).ok_or_else(|| {
                 malformed(path, name, "needs (old,new) or a list of {from: old, to: new}")
             })?;
             match doc {
-                Some(node @ Node { value: Value::Object(_), .. }) => Ok(Some(
+                Some(
+                    node @ Node {
+                        value: Value::Object(_),
+                        ..
+                    },
+                ) => Ok(Some(
                     renamings
                         .into_iter()
                         .fold(node.clone(), |n, (from, to)| rename_field(n, from, to)),
@@ -386,14 +428,6 @@ fn apply_op(doc: Option<&Node>, op: Op, path: &mut Ctx) -> Result<Option<Node>, 
                 other => Err(wrong_kind(path, name, "an object", other)),
             }
         }
-        "field" | "rename" => {
-            let [from, to] = op.args.as_slice() else { return Err(malformed(path, name, "takes (old,new)")) };
-            let (from, to) = (from.clone(), to.clone());
-            let base = tag_op_base(doc, &op.child, path)?;
-            Ok(Some(rename_field(base, &from, &to)))
-        }
-        "dive" => dive(doc, &op.child, path).map(Some),
-        "pipe" if path.options.allow_pipe => pipe(doc, &op.child, path).map(Some),
         "pipe" => Err(PatchError::Unsupported {
             path: here(path),
             op: "!pipe".into(),
@@ -417,6 +451,7 @@ pub(crate) fn replace_sides(body: &Node) -> Option<(&Node, &Node)> {
 
 /// The slot → op entries of an `!arraydiff`/`!strdiff` body, sorted by slot. Two keys naming
 /// the same slot (`3` and `"03"`) are malformed.
+#[inline(never)]
 fn slots<'a>(
     body: &'a Node,
     op: &str,
@@ -480,6 +515,7 @@ fn deleted_value(patch: &Node) -> Node {
     find_op(patch).map_or_else(|| patch.clone(), value_with_arg)
 }
 
+#[inline(never)]
 fn array_diff(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, PatchError> {
     let (items, tag): (&[Node], _) = match doc {
         Some(Node {
@@ -558,13 +594,21 @@ fn array_diff(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, P
 /// `!strdiff`, numbering slots as the original does: an unmentioned slot copies one unit (none
 /// past the end), `!delete` takes one slot, and `!insert` and `!replace` take one slot per unit
 /// they write — so slots count positions in the result.
-fn str_diff(
-    doc: Option<&Node>,
-    body: &Node,
-    mode: StrMode,
-    path: &mut Ctx,
-) -> Result<Node, PatchError> {
+#[inline(never)]
+fn str_diff(doc: Option<&Node>, op: &Op, path: &mut Ctx) -> Result<Node, PatchError> {
     let op_name = "strdiff";
+    let body = &op.child;
+    let mode = match op.args.first().map(String::as_str) {
+        Some("true") => StrMode::Lines,
+        Some("false") | None => StrMode::Runes,
+        Some(other) => {
+            return Err(malformed(
+                path,
+                op_name,
+                format!("argument must be true or false, not {other}"),
+            ))
+        }
+    };
     let (text, tag) = match doc {
         Some(Node {
             value: Value::String(s),
@@ -642,12 +686,11 @@ fn str_diff(
     })
 }
 
-fn keyed_patch(
-    doc: Option<&Node>,
-    body: &Node,
-    field: &str,
-    path: &mut Ctx,
-) -> Result<Node, PatchError> {
+#[inline(never)]
+fn keyed_patch(doc: Option<&Node>, op: &Op, path: &mut Ctx) -> Result<Node, PatchError> {
+    let field = one_arg(op, path)?.to_owned();
+    let field = field.as_str();
+    let body = &op.child;
     let Value::Array(patch_items) = &body.value else {
         return Err(malformed(path, "key", "needs an array"));
     };
@@ -716,6 +759,7 @@ fn keyed_patch(
 
 /// `!all P`: every element (or field value) of the document patched with `P`; any other
 /// document is patched with `P` itself, as in the original.
+#[inline(never)]
 fn all_patch(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Option<Node>, PatchError> {
     Ok(Some(match doc {
         Some(Node {
@@ -756,6 +800,7 @@ fn all_patch(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Option<N
 
 /// `!if {if: M, then: P, else: Q}`: the document patched with `P` when it matches `M`, else
 /// with `Q`; a missing branch leaves the document as it is (the original needs at least one).
+#[inline(never)]
 fn if_patch(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Option<Node>, PatchError> {
     let condition = body
         .get_field(&Key::str("if"))
@@ -856,6 +901,7 @@ fn rename_field(node: Node, from: &str, to: &str) -> Node {
 
 /// `!dive [{match: M, patch: P}, ...]`: walks the document and patches every field value whose
 /// field (name and value) matches `M` with `P`.
+#[inline(never)]
 fn dive(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, PatchError> {
     let Value::Array(rules) = &body.value else {
         return Err(malformed(path, "dive", "needs a list of {match, patch}"));
@@ -920,6 +966,7 @@ fn dive_node(node: &Node, rules: &[(&Node, &Node)], path: &mut Ctx) -> Result<No
 /// other document goes in as Tony text and the output is parsed back. The input is written
 /// from a second thread while stdout and stderr are read, so no amount of output blocks.
 #[cfg(not(target_arch = "wasm32"))]
+#[inline(never)]
 fn pipe(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Node, PatchError> {
     use std::io::Write;
     use std::process::{Command, Stdio};

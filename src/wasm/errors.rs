@@ -42,6 +42,9 @@ pub(crate) fn storage_error(file: &str, offset: u64, len: usize, err: &JsValue) 
         "InvalidStateError" => StorageError::Closed {
             file: file.to_owned(),
         },
+        "EROFS" => StorageError::ReadOnly {
+            file: file.to_owned(),
+        },
         _ => StorageError::Io {
             file: file.to_owned(),
             source: std::io::Error::other(if kind.is_empty() {
