@@ -403,3 +403,142 @@ fn a_header_torn_while_the_log_was_created_is_a_new_log() {
         store.commit(vec![(p("a"), Node::int(1))]).unwrap();
     }
 }
+
+/// A store with one large entry (offset-indexed) and its members' expected values.
+fn large_entry_store(dir: &MemDir) -> (u64, Vec<(KPath, Node)>) {
+    let members: Vec<(tonystore::tony::Key, Node)> = (0..400)
+        .map(|i| {
+            (
+                format!("m{i}").as_str().into(),
+                Node::string(&format!("{i:0>300}")),
+            )
+        })
+        .collect();
+    let expected = members
+        .iter()
+        .map(|(k, v)| (p(&format!("doc.{}", k.to_text())), v.clone()))
+        .collect();
+    let mut store = Store::open(dir, Options::default()).unwrap();
+    // (A first commit makes the root an object, so the large one ends at `doc`, where its
+    // offset index serves reads.)
+    store.commit(vec![(p("a"), Node::int(1))]).unwrap();
+    store
+        .commit(vec![(p("doc"), Node::object(members).with_tag("!insert"))])
+        .unwrap();
+    store.close().unwrap();
+    let log = dir.open("level0.log").unwrap();
+    (log.len().unwrap(), expected)
+}
+
+#[test]
+fn a_damaged_byte_inside_a_large_entry_is_an_error_not_a_wrong_value() {
+    let dir = MemDir::new();
+    let (len, expected) = large_entry_store(&dir);
+    // Damage one byte of a member's value in the middle of the entry.
+    let log = dir.open("level0.log").unwrap();
+    let mut bytes = vec![0u8; len as usize];
+    log.read_exact_at(0, &mut bytes).unwrap();
+    let at = bytes.windows(6).position(|w| w == b"000200").unwrap();
+    log.write_all_at(at as u64, b"9").unwrap();
+    drop(log);
+    let mut store = Store::open(&dir, Options::default()).unwrap();
+    let mut errors = 0;
+    for (path, value) in &expected {
+        match store.read_at(path, 2) {
+            Ok(read) => assert_eq!(read.as_ref(), Some(value), "{path} read wrong"),
+            Err(StoreError::Corrupt { .. }) => errors += 1,
+            Err(e) => panic!("{path}: {e}"),
+        }
+    }
+    assert!(errors > 0, "the damaged chunk was never read");
+    assert!(
+        errors < 20,
+        "{errors} reads failed: only the damaged chunk's members may"
+    );
+    assert!(matches!(
+        store.read_at(&p("doc.m200"), 2),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(
+        store.stats().read_from_offsets > 0,
+        "reads went through the offset index"
+    );
+    assert!(store.verify().is_err());
+}
+
+/// A directory whose files fail every read after the first `budget`.
+#[derive(Clone)]
+struct FailingReads {
+    inner: MemDir,
+    budget: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+struct FailingFile {
+    inner: Box<dyn BlockFile>,
+    budget: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl BlockFile for FailingFile {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn len(&self) -> tonystore::storage::Result<u64> {
+        self.inner.len()
+    }
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> tonystore::storage::Result<()> {
+        if self.budget.get() == 0 {
+            return Err(tonystore::storage::StorageError::Io {
+                file: self.name().to_owned(),
+                source: std::io::Error::other("injected read failure"),
+            });
+        }
+        self.budget.set(self.budget.get() - 1);
+        self.inner.read_exact_at(offset, buf)
+    }
+    fn write_all_at(&self, offset: u64, data: &[u8]) -> tonystore::storage::Result<()> {
+        self.inner.write_all_at(offset, data)
+    }
+    fn set_len(&self, len: u64) -> tonystore::storage::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn sync(&self) -> tonystore::storage::Result<()> {
+        self.inner.sync()
+    }
+    fn close(&self) -> tonystore::storage::Result<()> {
+        self.inner.close()
+    }
+}
+
+impl StoreDir for FailingReads {
+    fn open(&self, name: &str) -> tonystore::storage::Result<Box<dyn BlockFile>> {
+        Ok(Box::new(FailingFile {
+            inner: self.inner.open(name)?,
+            budget: self.budget.clone(),
+        }))
+    }
+    fn location(&self) -> String {
+        "failing".into()
+    }
+}
+
+#[test]
+fn a_read_error_inside_a_seek_is_an_error_not_absence() {
+    let dir = MemDir::new();
+    let (_, expected) = large_entry_store(&dir);
+    let failing = FailingReads {
+        inner: dir,
+        budget: std::rc::Rc::new(std::cell::Cell::new(u64::MAX)),
+    };
+    let mut store = Store::open(&failing, Options::default()).unwrap();
+    // Every read fails from now on: each answer must be an error, never `None`.
+    failing.budget.set(0);
+    for (path, _) in expected.iter().step_by(37) {
+        assert!(
+            store.read_at(path, 2).is_err(),
+            "{path} read without its bytes"
+        );
+    }
+    // A key that is absent (the filters may need bytes to tell) is an error or a proven
+    // absence, never a value.
+    assert!(!matches!(store.read_at(&p("doc.nope"), 2), Ok(Some(_))));
+}
