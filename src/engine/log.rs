@@ -8,6 +8,14 @@
 //! tell a torn tail (bytes that were never synced) from corruption of synced bytes. See
 //! `docs/FORMAT.md` ("Logs") and `docs/RELIABILITY.md`.
 
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::entry::{corrupt, LogEntry};
 use super::error::{Result, StoreError};
 use super::offsets::{RangeReader, VERIFY_CHUNK};
@@ -47,18 +55,19 @@ struct FrameHeader {
 
 impl FrameHeader {
     fn encode(self) -> [u8; FRAME_HEADER as usize] {
-        let mut out = [0u8; FRAME_HEADER as usize];
-        out[..4].copy_from_slice(&(self.len as u32).to_be_bytes());
-        out[4..12].copy_from_slice(&self.synced_end.to_be_bytes());
-        let crc = crc32c::crc32c(&out[..12]);
-        out[12..16].copy_from_slice(&crc.to_be_bytes());
-        out[16..20].copy_from_slice(&self.payload_crc.to_be_bytes());
-        out
+        let [l0, l1, l2, l3] = u32::try_from(self.len).unwrap_or(u32::MAX).to_be_bytes();
+        let [s0, s1, s2, s3, s4, s5, s6, s7] = self.synced_end.to_be_bytes();
+        let body = [l0, l1, l2, l3, s0, s1, s2, s3, s4, s5, s6, s7];
+        let [c0, c1, c2, c3] = crc32c::crc32c(&body).to_be_bytes();
+        let [p0, p1, p2, p3] = self.payload_crc.to_be_bytes();
+        [
+            l0, l1, l2, l3, s0, s1, s2, s3, s4, s5, s6, s7, c0, c1, c2, c3, p0, p1, p2, p3,
+        ]
     }
 
     /// The header in `bytes` (at least [`FRAME_HEADER`] long), if its checksum holds.
     fn decode(bytes: &[u8]) -> Option<FrameHeader> {
-        let field = |at: usize, n: usize| bytes.get(at..at + n);
+        let field = |at: usize, n: usize| bytes.get(at..at.checked_add(n)?);
         let stored_crc = u32::from_be_bytes(field(12, 4)?.try_into().ok()?);
         if crc32c::crc32c(field(0, 12)?) != stored_crc {
             return None;
@@ -71,14 +80,57 @@ impl FrameHeader {
     }
 }
 
-/// The 16-byte file header.
+/// The 16-byte file header this build writes.
 fn file_header() -> [u8; LOG_HEADER as usize] {
-    let mut out = [0u8; LOG_HEADER as usize];
-    out[..8].copy_from_slice(MAGIC);
-    out[8..12].copy_from_slice(&LOG_VERSION.to_be_bytes());
-    let crc = crc32c::crc32c(&out[..12]);
-    out[12..].copy_from_slice(&crc.to_be_bytes());
-    out
+    let [v0, v1, v2, v3] = LOG_VERSION.to_be_bytes();
+    let [m0, m1, m2, m3, m4, m5, m6, m7] = *MAGIC;
+    let body = [m0, m1, m2, m3, m4, m5, m6, m7, v0, v1, v2, v3];
+    let [c0, c1, c2, c3] = crc32c::crc32c(&body).to_be_bytes();
+    [
+        m0, m1, m2, m3, m4, m5, m6, m7, v0, v1, v2, v3, c0, c1, c2, c3,
+    ]
+}
+
+/// What 16 bytes at the start of a log say.
+#[derive(Clone, Copy)]
+struct FileHeader {
+    magic: bool,
+    checksum: bool,
+    version: u32,
+}
+
+impl FileHeader {
+    fn decode(bytes: &[u8; LOG_HEADER as usize]) -> Self {
+        let [m0, m1, m2, m3, m4, m5, m6, m7, v0, v1, v2, v3, c0, c1, c2, c3] = *bytes;
+        let body = [m0, m1, m2, m3, m4, m5, m6, m7, v0, v1, v2, v3];
+        FileHeader {
+            magic: [m0, m1, m2, m3, m4, m5, m6, m7] == *MAGIC,
+            checksum: crc32c::crc32c(&body) == u32::from_be_bytes([c0, c1, c2, c3]),
+            version: u32::from_be_bytes([v0, v1, v2, v3]),
+        }
+    }
+
+    fn is_valid(self) -> bool {
+        self.magic && self.checksum
+    }
+}
+
+impl FrameHeader {
+    /// Where the payload of this frame at `pos` starts.
+    fn payload_at(&self, pos: u64) -> u64 {
+        pos.saturating_add(FRAME_HEADER)
+    }
+
+    /// Where this frame at `pos` ends (the next frame's position).
+    fn end_at(&self, pos: u64) -> u64 {
+        self.payload_at(pos).saturating_add(self.len)
+    }
+}
+
+/// The first `n` bytes of `buf` (all of it if shorter).
+fn prefix(buf: &mut [u8], n: usize) -> &mut [u8] {
+    let n = n.min(buf.len());
+    buf.split_at_mut(n).0
 }
 
 /// An append-only log of frames.
@@ -117,48 +169,40 @@ impl LogFile {
 
     /// Checks the file header, writing it to a new file.
     fn check_header(&mut self, len: u64) -> Result<()> {
-        let expected = file_header();
-        if len <= LOG_HEADER {
-            // No frame is written before the header is synced, so a file this short holds no
-            // frames: whatever is there (nothing, or a header torn by a crash during creation)
-            // is replaced by a fresh header.
-            let mut found = vec![0u8; len as usize];
-            self.file.read_exact_at(0, &mut found)?;
-            let whole = found.len() == expected.len()
-                && found[..8] == MAGIC[..]
-                && crc32c::crc32c(&found[..12]).to_be_bytes() == found[12..];
-            if whole {
-                // A valid header (perhaps of another version): checked below.
-                return self.check_whole_header(&found);
-            }
-            if self.writable {
-                self.file.write_all_at(0, &expected)?;
-                self.file.set_len(LOG_HEADER)?;
-                self.file.sync()?;
-                self.end = LOG_HEADER;
-            } else {
-                self.end = 0;
-            }
-            return Ok(());
-        }
         let mut found = [0u8; LOG_HEADER as usize];
-        self.file.read_exact_at(0, &mut found)?;
-        self.check_whole_header(&found)
+        if len >= LOG_HEADER {
+            self.file.read_exact_at(0, &mut found)?;
+        }
+        let header = FileHeader::decode(&found);
+        if len > LOG_HEADER || (len == LOG_HEADER && header.is_valid()) {
+            return self.check_file_header(header);
+        }
+        // No frame is written before the header is synced, so a file this short holds no
+        // frames: whatever is there (nothing, or a header torn by a crash during creation) is
+        // replaced by a fresh header.
+        if self.writable {
+            self.file.write_all_at(0, &file_header())?;
+            self.file.set_len(LOG_HEADER)?;
+            self.file.sync()?;
+            self.end = LOG_HEADER;
+        } else {
+            self.end = 0;
+        }
+        Ok(())
     }
 
-    /// Checks the 16 bytes of a file header: magic, checksum, version.
-    fn check_whole_header(&self, found: &[u8]) -> Result<()> {
-        if found[..8] != MAGIC[..] {
+    /// Checks a whole file header: magic, checksum, version.
+    fn check_file_header(&self, header: FileHeader) -> Result<()> {
+        if !header.magic {
             return Err(corrupt(self.name(), 0, "not a tonystore log (bad magic)"));
         }
-        if crc32c::crc32c(&found[..12]).to_be_bytes() != found[12..] {
+        if !header.checksum {
             return Err(corrupt(self.name(), 0, "log header checksum mismatch"));
         }
-        let version = u32::from_be_bytes([found[8], found[9], found[10], found[11]]);
-        if version != LOG_VERSION {
+        if header.version != LOG_VERSION {
             return Err(StoreError::UnsupportedFormat {
                 file: self.name().to_owned(),
-                found: version,
+                found: header.version,
                 supported: LOG_VERSION,
             });
         }
@@ -207,7 +251,7 @@ impl LogFile {
             synced_end: self.synced,
             payload_crc: crc32c::crc32c(payload),
         };
-        let mut frame = Vec::with_capacity(payload.len() + FRAME_HEADER as usize);
+        let mut frame = Vec::with_capacity(payload.len().saturating_add(FRAME_HEADER as usize));
         frame.extend_from_slice(&header.encode());
         frame.extend_from_slice(payload);
         let at = self.end;
@@ -219,7 +263,7 @@ impl LogFile {
                 }),
             };
         }
-        self.end = at + frame.len() as u64;
+        self.end = header.end_at(at);
         Ok(at)
     }
 
@@ -244,13 +288,17 @@ impl LogFile {
 
     /// Whether a frame with `header` at `pos` lies within the log and the length limit.
     fn fits(&self, pos: u64, header: &FrameHeader) -> bool {
-        header.len <= self.max_payload && pos + FRAME_HEADER + header.len <= self.end
+        header.len <= self.max_payload
+            && pos
+                .checked_add(FRAME_HEADER)
+                .and_then(|p| p.checked_add(header.len))
+                .is_some_and(|end| end <= self.end)
     }
 
     /// The payload's offset and length of the frame at `pos`, checking the header only.
     pub fn frame_extent(&self, pos: u64) -> Result<(u64, u64)> {
         match self.header_at(pos)? {
-            Some(header) => Ok((pos + FRAME_HEADER, header.len)),
+            Some(header) => Ok((header.payload_at(pos), header.len)),
             None => Err(corrupt(
                 self.name(),
                 pos,
@@ -265,7 +313,8 @@ impl LogFile {
             return Ok(None);
         };
         let mut payload = vec![0u8; header.len as usize];
-        self.file.read_exact_at(pos + FRAME_HEADER, &mut payload)?;
+        self.file
+            .read_exact_at(header.payload_at(pos), &mut payload)?;
         Ok((crc32c::crc32c(&payload) == header.payload_crc).then_some((header, payload)))
     }
 
@@ -296,17 +345,7 @@ impl LogFile {
         let Some(header) = self.header_at(pos)? else {
             return Err(corrupt(self.name(), pos, "no valid frame header"));
         };
-        let mut crcs = Vec::new();
-        let mut whole = 0u32;
-        let mut buf = vec![0u8; (header.len.min(VERIFY_CHUNK)) as usize];
-        let (mut at, end) = (pos + FRAME_HEADER, pos + FRAME_HEADER + header.len);
-        while at < end {
-            let take = (end - at).min(VERIFY_CHUNK) as usize;
-            self.file.read_exact_at(at, &mut buf[..take])?;
-            crcs.push(crc32c::crc32c(&buf[..take]));
-            whole = crc32c::crc32c_append(whole, &buf[..take]);
-            at += take as u64;
-        }
+        let (crcs, whole) = self.payload_checksums(pos, &header)?;
         if whole != header.payload_crc {
             return Err(corrupt(self.name(), pos, "frame fails its checksum"));
         }
@@ -349,7 +388,7 @@ impl LogFile {
                 Some((header, payload)) => {
                     let entry = self.decode_entry(pos, &payload)?;
                     each(pos, entry)?;
-                    pos += FRAME_HEADER + header.len;
+                    pos = header.end_at(pos);
                 }
                 None => return self.end_scan(pos, synced),
             }
@@ -384,61 +423,64 @@ impl LogFile {
     /// synced end: proof that the bytes at `pos` were once durable. Reads the rest of the log
     /// once, in large buffers.
     fn later_synced_claim(&self, pos: u64) -> Result<Option<(u64, u64)>> {
-        let header_len = FRAME_HEADER as usize;
         let mut buf = Vec::new();
-        let mut at = pos + 1;
-        while at + FRAME_HEADER <= self.end {
-            let take = (self.end - at).min(SCAN_BUFFER as u64) as usize;
+        let mut at = pos.saturating_add(1);
+        while at.saturating_add(FRAME_HEADER) <= self.end {
+            let take = self.end.saturating_sub(at).min(SCAN_BUFFER as u64) as usize;
             buf.resize(take, 0);
             self.file.read_exact_at(at, &mut buf)?;
-            let candidates = take.saturating_sub(header_len - 1);
-            let mut i = 0;
-            while i < candidates {
-                let candidate = at + i as u64;
-                if let Some(header) = FrameHeader::decode(&buf[i..i + header_len]) {
-                    if header.synced_end > pos
-                        && header.synced_end <= candidate
-                        && self.fits(candidate, &header)
-                        && self.payload_matches(candidate, &header)?
-                    {
-                        return Ok(Some((candidate, header.synced_end)));
-                    }
+            // Every offset where a whole header fits in the buffer.
+            let windows = buf.windows(FRAME_HEADER as usize);
+            let candidates = windows.len();
+            for (i, window) in windows.enumerate() {
+                let candidate = at.saturating_add(i as u64);
+                let Some(header) = FrameHeader::decode(window) else {
+                    continue;
+                };
+                if header.synced_end > pos
+                    && header.synced_end <= candidate
+                    && self.fits(candidate, &header)
+                    && self.payload_checksums(candidate, &header)?.1 == header.payload_crc
+                {
+                    return Ok(Some((candidate, header.synced_end)));
                 }
-                i += 1;
             }
-            at += candidates as u64;
+            at = at.saturating_add(candidates as u64);
         }
         Ok(None)
     }
 
-    /// Whether the payload of the frame at `pos` matches its header's checksum, read in pieces.
-    fn payload_matches(&self, pos: u64, header: &FrameHeader) -> Result<bool> {
-        let mut crc = 0u32;
+    /// The CRC-32C of each [`VERIFY_CHUNK`] of the payload of the frame at `pos`, and of the
+    /// whole payload, read [`SCAN_BUFFER`] bytes at a time.
+    fn payload_checksums(&self, pos: u64, header: &FrameHeader) -> Result<(Vec<u32>, u32)> {
+        let mut chunks = Vec::new();
+        let mut whole = 0u32;
         let mut buf = vec![0u8; (header.len as usize).min(SCAN_BUFFER)];
-        let mut at = pos + FRAME_HEADER;
-        let end = at + header.len;
+        let (mut at, end) = (header.payload_at(pos), header.end_at(pos));
         while at < end {
-            let take = ((end - at) as usize).min(buf.len());
-            self.file.read_exact_at(at, &mut buf[..take])?;
-            crc = crc32c::crc32c_append(crc, &buf[..take]);
-            at += take as u64;
+            let piece = prefix(&mut buf, end.saturating_sub(at) as usize);
+            self.file.read_exact_at(at, piece)?;
+            // SCAN_BUFFER is a multiple of VERIFY_CHUNK, so pieces split into whole chunks.
+            chunks.extend(piece.chunks(VERIFY_CHUNK as usize).map(crc32c::crc32c));
+            whole = crc32c::crc32c_append(whole, piece);
+            at = at.saturating_add(piece.len() as u64);
         }
-        Ok(crc == header.payload_crc)
+        Ok((chunks, whole))
     }
 
     /// Checks that the whole log is valid frames of decodable entries, calling `each` for each;
     /// never changes the file. Returns how many frames there are.
     pub fn verify_frames(&self, mut each: impl FnMut(u64, LogEntry) -> Result<()>) -> Result<u64> {
         let mut pos = self.start();
-        let mut count = 0;
+        let mut count: u64 = 0;
         while pos < self.end {
             let (len, entry) = match self.checked_payload(pos)? {
                 Some((header, payload)) => (header.len, self.decode_entry(pos, &payload)?),
                 None => return Err(corrupt(self.name(), pos, "invalid frame")),
             };
             each(pos, entry)?;
-            pos += FRAME_HEADER + len;
-            count += 1;
+            pos = pos.saturating_add(FRAME_HEADER).saturating_add(len);
+            count = count.saturating_add(1);
         }
         Ok(count)
     }

@@ -1,6 +1,14 @@
 //! The persisted index: two slots (`index.a`, `index.b`), each written whole with a checksummed
 //! header; a save overwrites the older slot. See `docs/FORMAT.md` for the byte layout.
 
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::entry::End;
 use super::error::Result;
 use super::filter::MemberFilter;
@@ -114,8 +122,9 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn take(&mut self, n: usize) -> Option<&[u8]> {
-        let slice = self.bytes.get(self.at..self.at.checked_add(n)?)?;
-        self.at += n;
+        let end = self.at.checked_add(n)?;
+        let slice = self.bytes.get(self.at..end)?;
+        self.at = end;
         Some(slice)
     }
     fn u64(&mut self) -> Option<u64> {
@@ -124,8 +133,12 @@ impl Reader<'_> {
     fn u32(&mut self) -> Option<u32> {
         Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
     }
+    /// Bytes not read yet.
+    fn remaining(&self) -> u64 {
+        self.bytes.len().saturating_sub(self.at) as u64
+    }
     fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
+        self.take(1)?.first().copied()
     }
 }
 
@@ -184,7 +197,7 @@ fn decode(bytes: &[u8]) -> Option<(Index, Offsets)> {
                 let (object, start, end) = (r.path()?, r.u64()?, r.u64()?);
                 let words = r.u64()?;
                 // Each word is 8 bytes: a count the payload cannot hold is corruption.
-                if words > (r.bytes.len() - r.at) as u64 / 8 {
+                if words > r.remaining() / 8 {
                     return None;
                 }
                 let bits = (0..words).map(|_| r.u64()).collect::<Option<Vec<_>>>()?;
@@ -198,7 +211,7 @@ fn decode(bytes: &[u8]) -> Option<(Index, Offsets)> {
             .collect::<Option<Vec<_>>>()?;
         let crcs = r.u64()?;
         // Each checksum is 4 bytes: a count the payload cannot hold is corruption.
-        if crcs > (r.bytes.len() - r.at) as u64 / 4 {
+        if crcs > r.remaining() / 4 {
             return None;
         }
         let chunk_crcs = (0..crcs).map(|_| r.u32()).collect::<Option<Arc<[u32]>>>()?;
@@ -223,7 +236,7 @@ pub fn save(
     checkpoint: Checkpoint,
 ) -> Result<()> {
     let payload = encode(index, offsets);
-    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    let mut out = Vec::with_capacity(payload.len().saturating_add(HEADER_LEN));
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_be_bytes());
     for v in [
@@ -264,16 +277,24 @@ pub fn load(slot: &dyn BlockFile) -> Result<Option<Loaded>> {
     if magic != MAGIC || version != VERSION {
         return Ok(None);
     }
-    let fields: Option<Vec<u64>> = (0..5).map(|_| r.u64()).collect();
-    let (Some(fields), Some(payload_crc)) = (fields, r.u32()) else {
+    let (
+        Some(max_commit),
+        Some(tx_seq),
+        Some(level0_end),
+        Some(compact_end),
+        Some(payload_len),
+        Some(payload_crc),
+    ) = (r.u64(), r.u64(), r.u64(), r.u64(), r.u64(), r.u32())
+    else {
         return Ok(None);
     };
-    let stored_header_crc = r.u32();
-    if stored_header_crc != Some(crc32c::crc32c(&header[..HEADER_LEN - 4])) {
+    let covered = header
+        .get(..HEADER_LEN.saturating_sub(4))
+        .map(crc32c::crc32c);
+    if covered.is_none() || r.u32() != covered {
         return Ok(None);
     }
-    let payload_len = fields[4];
-    if payload_len != len - HEADER_LEN as u64 {
+    if Some(payload_len) != len.checked_sub(HEADER_LEN as u64) {
         return Ok(None);
     }
     let mut payload = vec![0u8; payload_len as usize];
@@ -282,10 +303,10 @@ pub fn load(slot: &dyn BlockFile) -> Result<Option<Loaded>> {
         return Ok(None);
     }
     let checkpoint = Checkpoint {
-        max_commit: fields[0],
-        tx_seq: fields[1],
-        level0_end: fields[2],
-        compact_end: fields[3],
+        max_commit,
+        tx_seq,
+        level0_end,
+        compact_end,
     };
     Ok(decode(&payload).map(|(index, offsets)| Loaded {
         checkpoint,
