@@ -288,12 +288,58 @@ fn pipe_runs_the_program_when_allowed() {
 fn quote_and_unquote_round_trip() {
     let doc = tony("{a: [1, !t x], b: {c: null}}");
     let quoted = patch(&doc, &tony("!quote null")).unwrap();
-    assert!(quoted.as_str().is_some_and(|t| t.contains("a:")), "{quoted:?}");
+    assert!(
+        quoted.as_str().is_some_and(|t| t.contains("a:")),
+        "{quoted:?}"
+    );
     assert_eq!(patch(&quoted, &tony("!unquote null")).unwrap(), doc);
     assert_eq!(patched("s", "!quote null"), wire("s"));
     assert_eq!(patched("'[1, 2]'", "!unquote null"), wire("[1, 2]"));
     assert!(patch(&tony("5"), &tony("!unquote null")).is_err());
     assert!(patch(&tony("'[1,'"), &tony("!unquote null")).is_err());
+}
+
+/// `mergeop/jsonpatch.go`: an RFC 6902 patch (the original applies it with
+/// `evanphx/json-patch`): add, remove, replace, move, copy, test, with RFC 6901 pointers.
+#[test]
+fn json_patch_applies_rfc_6902() {
+    assert_eq!(
+        patched(
+            "{a: {b: [1, 2]}, c: x, 'd/e': 1}",
+            "!json-patch [
+                {op: add, path: /a/b/1, value: 9},
+                {op: add, path: /a/b/-, value: 3},
+                {op: remove, path: /c},
+                {op: replace, path: /d~1e, value: 2},
+                {op: copy, from: /a/b/0, path: /f},
+                {op: move, from: /f, path: /g},
+                {op: test, path: /a/b, value: [1, 9, 2, 3]}
+            ]"
+        ),
+        wire("{a: {b: [1, 9, 2, 3]}, 'd/e': 2, g: 1}")
+    );
+    for failing in [
+        "!json-patch [{op: test, path: /a, value: 2}]",
+        "!json-patch [{op: remove, path: /zz}]",
+        "!json-patch [{op: replace, path: /zz, value: 1}]",
+        "!json-patch [{op: add, path: /l/5, value: 1}]",
+        "!json-patch [{op: add, path: /l/01, value: 1}]",
+        "!json-patch [{op: move, from: /l, path: /l/0}]",
+        "!json-patch [{op: jump, path: /a}]",
+        "!json-patch [{op: add, path: a, value: 1}]",
+        "!json-patch {op: add}",
+    ] {
+        let err = patch(&tony("{a: 1, l: [1]}"), &tony(failing)).unwrap_err();
+        assert!(
+            matches!(err, PatchError::Malformed { .. }),
+            "{failing}: {err}"
+        );
+    }
+    assert_eq!(
+        patched("1", "!json-patch [{op: add, path: '', value: {n: 2}}]"),
+        wire("{n: 2}"),
+        "the empty pointer is the whole document"
+    );
 }
 
 // ---- match tags (match.go, mergeop/*.go) ----
