@@ -232,6 +232,7 @@ fn any_op_tag() -> impl Strategy<Value = Option<String>> {
         "!pass",
         "!quote",
         "!unquote",
+        "!json-patch",
         "!and",
         "!or",
         "!not",
@@ -421,6 +422,36 @@ proptest! {
         let _ = try_matches(&doc, &p);
         let _ = reverse(&p);
         let _ = diff(&doc, &p);
+    }
+
+    #[test]
+    fn json_patch_operations_never_panic(
+        doc in any_patch(),
+        ops in prop::collection::vec(
+            (
+                prop::sample::select(vec!["add", "remove", "replace", "move", "copy", "test", "x"]),
+                prop::sample::select(vec![
+                    "", "/", "/a", "/0", "/-", "/a/0", "/a/-", "/01", "/~1", "/~0~", "/3",
+                    "/99999999999999999999", "a", "/a/b/c",
+                ]),
+                prop::sample::select(vec!["", "/a", "/0", "/-", "/a/0"]),
+                any_patch(),
+            ),
+            0..5,
+        ),
+    ) {
+        let ops = ops
+            .into_iter()
+            .map(|(op, path, from, value)| {
+                Node::object(vec![
+                    (Key::str("op"), Node::string(op)),
+                    (Key::str("path"), Node::string(path)),
+                    (Key::str("from"), Node::string(from)),
+                    (Key::str("value"), value),
+                ])
+            })
+            .collect();
+        let _ = patch(&doc, &Node::array(ops).with_tag("!json-patch"));
     }
 
     #[test]

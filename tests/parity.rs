@@ -299,6 +299,49 @@ fn quote_and_unquote_round_trip() {
     assert!(patch(&tony("'[1,'"), &tony("!unquote null")).is_err());
 }
 
+/// `mergeop/jsonpatch.go`: an RFC 6902 patch (the original applies it with
+/// `evanphx/json-patch`): add, remove, replace, move, copy, test, with RFC 6901 pointers.
+#[test]
+fn json_patch_applies_rfc_6902() {
+    assert_eq!(
+        patched(
+            "{a: {b: [1, 2]}, c: x, 'd/e': 1}",
+            "!json-patch [
+                {op: add, path: /a/b/1, value: 9},
+                {op: add, path: /a/b/-, value: 3},
+                {op: remove, path: /c},
+                {op: replace, path: /d~1e, value: 2},
+                {op: copy, from: /a/b/0, path: /f},
+                {op: move, from: /f, path: /g},
+                {op: test, path: /a/b, value: [1, 9, 2, 3]}
+            ]"
+        ),
+        wire("{a: {b: [1, 9, 2, 3]}, 'd/e': 2, g: 1}")
+    );
+    for failing in [
+        "!json-patch [{op: test, path: /a, value: 2}]",
+        "!json-patch [{op: remove, path: /zz}]",
+        "!json-patch [{op: replace, path: /zz, value: 1}]",
+        "!json-patch [{op: add, path: /l/5, value: 1}]",
+        "!json-patch [{op: add, path: /l/01, value: 1}]",
+        "!json-patch [{op: move, from: /l, path: /l/0}]",
+        "!json-patch [{op: jump, path: /a}]",
+        "!json-patch [{op: add, path: a, value: 1}]",
+        "!json-patch {op: add}",
+    ] {
+        let err = patch(&tony("{a: 1, l: [1]}"), &tony(failing)).unwrap_err();
+        assert!(
+            matches!(err, PatchError::Malformed { .. }),
+            "{failing}: {err}"
+        );
+    }
+    assert_eq!(
+        patched("1", "!json-patch [{op: add, path: '', value: {n: 2}}]"),
+        wire("{n: 2}"),
+        "the empty pointer is the whole document"
+    );
+}
+
 // ---- match tags (match.go, mergeop/*.go) ----
 
 /// `match.go` `MatchWith`: null matches anything; objects by subset; arrays by length and

@@ -124,12 +124,12 @@ fn main() {
     }
     let store = vec![
         StoreInput::to_bytes(BASE_FLAGS, [l0, cl, ia, ib]),
-        StoreInput::to_bytes(BASE_FLAGS | fixed, [l0, cl, ia, ib]),
-        StoreInput::to_bytes(BASE_FLAGS, [l0, cl, &[], &[]]),
+        StoreInput::to_bytes(BASE_FLAGS | fixed | flags::VERIFY, [l0, cl, ia, ib]),
+        StoreInput::to_bytes(BASE_FLAGS | flags::VERIFY, [l0, cl, &[], &[]]),
         StoreInput::to_bytes(BASE_FLAGS, [l0, &[], &[], &[]]),
         StoreInput::to_bytes(BASE_FLAGS, [&cut(l0, 7), cl, ia, ib]),
         StoreInput::to_bytes(BASE_FLAGS, [l0, &cut(cl, 3), ia, &[]]),
-        StoreInput::to_bytes(BASE_FLAGS, [&flipped, cl, ia, ib]),
+        StoreInput::to_bytes(BASE_FLAGS | flags::VERIFY, [&flipped, cl, ia, ib]),
         StoreInput::to_bytes(BASE_FLAGS | flags::FIX_LEVEL0, [&flipped, cl, &[], &[]]),
         StoreInput::to_bytes(flags::SMALL_ENTRIES | flags::ON_FLUSH, [l0, cl, ib, ia]),
         StoreInput::to_bytes(0, [&[], &[], &[], &[]]),
@@ -141,10 +141,10 @@ fn main() {
     let index = vec![
         slot(0, ia),
         slot(0, ib),
-        slot(slot_flags::FIX, ia),
+        slot(slot_flags::FIX | slot_flags::VERIFY, ia),
         slot(slot_flags::KEEP_B, ia),
         slot(slot_flags::FIX, &cut(ia, 9)),
-        slot(slot_flags::FIX | slot_flags::KEEP_B, ib),
+        slot(slot_flags::FIX | slot_flags::KEEP_B | slot_flags::VERIFY, ib),
         slot(0, &ia[..ia.len().min(60)]),
     ];
     write_seeds(&fuzz, "index_slot", index);

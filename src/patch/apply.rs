@@ -356,7 +356,7 @@ fn tag_op(doc: Option<&Node>, op: &Op, path: &mut Ctx) -> Result<Option<Node>, P
 }
 
 /// The ops that do not patch into the document: `!delete`, `!replace`, `!embed`, `!quote`,
-/// `!unquote`, `!rename [{from, to}]`, and a refused `!pipe`.
+/// `!unquote`, `!json-patch`, `!rename [{from, to}]`, and a refused `!pipe`.
 #[inline(never)]
 fn value_op(doc: Option<&Node>, op: &Op, path: &mut Ctx) -> Result<Option<Node>, PatchError> {
     let name = op.name.as_str();
@@ -409,6 +409,11 @@ fn value_op(doc: Option<&Node>, op: &Op, path: &mut Ctx) -> Result<Option<Node>,
                 .map_err(|e| malformed(path, name, e.to_string())),
             None => Err(wrong_kind(path, name, "a string", doc)),
         },
+        "json-patch" => {
+            super::jsonpatch::json_patch(doc.cloned().unwrap_or_else(Node::null), &op.child)
+                .map(Some)
+                .map_err(|reason| malformed(path, name, reason))
+        }
         // The original's form: `!rename [{from: a, to: b}, ...]` on an object.
         "rename" => {
             let renamings = renamings(&op.child).ok_or_else(|| {

@@ -15,6 +15,7 @@
 mod apply;
 mod diff;
 mod glob;
+mod jsonpatch;
 mod matching;
 mod ops;
 mod reverse;

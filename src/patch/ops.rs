@@ -27,6 +27,7 @@ const PATCH_OPS: &[&str] = &[
     "pass",
     "quote",
     "unquote",
+    "json-patch",
 ];
 
 /// Tags that record style or engine bookkeeping; they never reach a result.
