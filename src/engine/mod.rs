@@ -25,7 +25,7 @@ pub use error::{Result, StoreError};
 pub use filter::MemberFilter;
 pub use log::{LogFile, ScanEnd, FRAME_HEADER, LOG_HEADER, LOG_VERSION};
 pub use offsets::{
-    OffsetIndex, RangeReader, SubDocRef, CHUNK_BYTES, INDEXED_ENTRY_BYTES, SEEK_BYTES,
+    OffsetIndex, RangeReader, SubDocRef, CHUNK_BYTES, INDEXED_ENTRY_BYTES, SEEK_BYTES, VERIFY_CHUNK,
 };
 pub use store::{
     Direction, Durability, EventStream, LogSegment, Options, Progress, Stats, Store, ValueStream,

@@ -19,7 +19,7 @@ use super::offsets::{encode_indexed, OffsetIndex, INDEXED_ENTRY_BYTES};
 use super::persist::{self, Checkpoint};
 use super::txbuf::TransactionBuffer;
 use crate::kpath::{get, KPath};
-use crate::patch::{matches, patch};
+use crate::patch::{patch, try_matches};
 use crate::storage::{BlockFile, MemBlockFile, StoreDir};
 use crate::tony::Node;
 
@@ -321,7 +321,8 @@ impl Store {
     }
 
     /// [`commit`](Self::commit) with preconditions: each `(path, pattern)` must match the
-    /// current state at `path` (see [`matches`](crate::patch::matches())), checked atomically with the write.
+    /// current state at `path` (see [`try_matches`](crate::patch::try_matches)), checked atomically with the write; a
+    /// pattern that cannot be matched (e.g. a bad glob) is `PatchRejected`.
     pub fn commit_with(
         &mut self,
         patches: Vec<(KPath, Node)>,
@@ -344,7 +345,7 @@ impl Store {
                 .flatten()
                 .cloned()
                 .unwrap_or_else(Node::null);
-            if !matches(&current, pattern) {
+            if !try_matches(&current, pattern)? {
                 return Err(StoreError::PreconditionFailed {
                     path: path.to_string(),
                 });
