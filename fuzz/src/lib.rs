@@ -18,7 +18,7 @@
 
 use std::sync::OnceLock;
 
-use tonystore::engine::{Durability, Options, Store, STORE_FILES};
+use tonystore::engine::{Durability, Options, Store, FRAME_HEADER, LOG_HEADER, STORE_FILES};
 use tonystore::kpath::{get, KPath};
 use tonystore::patch::{apply_to, diff, matches, patch, reverse};
 use tonystore::storage::{BlockFile, MemDir, StoreDir};
@@ -184,8 +184,7 @@ pub fn patch_apply(data: &[u8]) {
     let _ = apply_to(None, &p);
     let _ = apply_to(Some(&doc), &p);
     let _ = matches(&doc, &p);
-    let rev = reverse(&p);
-    if let Ok(after) = &applied {
+    if let (Ok(after), Ok(rev)) = (&applied, reverse(&p)) {
         let _ = patch(after, &rev);
     }
     // The two as values: diff must take one to the other, and its reverse back.
@@ -198,7 +197,7 @@ pub fn patch_apply(data: &[u8]) {
 /// writes such data as patch text, where the tags mean ops.
 fn diff_round_trip(from: &Node, to: &Node) {
     if has_op_tag(from) || has_op_tag(to) {
-        let _ = diff(from, to).map(|d| reverse(&d));
+        let _ = diff(from, to).map(|d| reverse(&d));  // errors allowed, panics not
         return;
     }
     let Some(d) = diff(from, to) else {
@@ -222,7 +221,14 @@ fn diff_round_trip(from: &Node, to: &Node) {
         encode_wire(&d),
         encode_wire(&got)
     );
-    let back = reverse(&d);
+    let back = reverse(&d).unwrap_or_else(|e| {
+        panic!(
+            "a diff does not reverse: {e}\nfrom: {}\nto: {}\ndiff: {}",
+            encode_wire(from),
+            encode_wire(to),
+            encode_wire(&d)
+        )
+    });
     let got = patch(to, &back).unwrap_or_else(|e| {
         panic!(
             "reversed diff does not apply: {e}\nfrom: {}\nto: {}\ndiff: {}\nreverse: {}",
@@ -352,18 +358,28 @@ impl<'a> StoreInput<'a> {
     }
 }
 
-/// Rewrites the two CRCs of every frame in `log` whose header is complete.
+/// Rewrites the checksums of `log`: the file header's, then each frame's header and payload
+/// checksums, for every frame whose header is complete (see `LogFile` in src/engine/log.rs:
+/// a 16-byte file header `magic, u32 version, crc`; frames of `u32 len, u64 synced_end,
+/// crc(0..12), crc(payload)` then the payload). Keep in step with the log format.
 pub fn fix_frames(log: &mut [u8]) {
-    let mut pos = 0usize;
-    while pos + 12 <= log.len() {
+    let start = LOG_HEADER as usize;
+    let frame = FRAME_HEADER as usize;
+    if log.len() < start {
+        return;
+    }
+    let crc = crc32c::crc32c(&log[..12]);
+    log[12..16].copy_from_slice(&crc.to_be_bytes());
+    let mut pos = start;
+    while pos + frame <= log.len() {
         let len = u32::from_be_bytes(log[pos..pos + 4].try_into().unwrap()) as usize;
-        let len_crc = crc32c::crc32c(&log[pos..pos + 4]);
-        log[pos + 4..pos + 8].copy_from_slice(&len_crc.to_be_bytes());
-        let Some(end) = (pos + 12).checked_add(len).filter(|&e| e <= log.len()) else {
+        let crc = crc32c::crc32c(&log[pos..pos + 12]);
+        log[pos + 12..pos + 16].copy_from_slice(&crc.to_be_bytes());
+        let Some(end) = (pos + frame).checked_add(len).filter(|&e| e <= log.len()) else {
             return;
         };
-        let crc = crc32c::crc32c(&log[pos + 12..end]);
-        log[pos + 8..pos + 12].copy_from_slice(&crc.to_be_bytes());
+        let crc = crc32c::crc32c(&log[pos + frame..end]);
+        log[pos + 16..pos + 20].copy_from_slice(&crc.to_be_bytes());
         pos = end;
     }
 }
