@@ -16,6 +16,7 @@
 //! * `index_slot`: a flag byte, then the bytes of `index.a`; the logs are those of a small valid
 //!   store built once per process ([`base_store`]).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use tonystore::engine::{Durability, Options, Store, FRAME_HEADER, LOG_HEADER, STORE_FILES};
@@ -67,6 +68,45 @@ fn check_size(size: usize) {
 
 #[global_allocator]
 static ALLOC: GuardedAlloc = GuardedAlloc;
+
+/// Runs one fuzz input under the hang watchdog: an input that runs longer than
+/// `TONYSTORE_FUZZ_HANG_SECS` (default 10) seconds aborts the process from a watchdog thread,
+/// and libFuzzer saves it as a crash. (libFuzzer's own `-timeout` reports from a SIGALRM handler
+/// on the fuzzing thread, which deadlocks when the alarm lands inside malloc; scripts/fuzz sets
+/// that one higher.)
+pub fn run(data: &[u8], target: fn(&[u8])) {
+    static WATCHDOG: OnceLock<()> = OnceLock::new();
+    WATCHDOG.get_or_init(|| {
+        let limit_ms = std::env::var("TONYSTORE_FUZZ_HANG_SECS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(10)
+            * 1000;
+        std::thread::spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let started = INPUT_STARTED.load(Ordering::Acquire);
+            if started != 0 && clock_ms().saturating_sub(started) > limit_ms {
+                eprintln!(
+                    "==tonystore-fuzz== hang: one input has run for more than {} s",
+                    limit_ms / 1000
+                );
+                std::process::abort();
+            }
+        });
+    });
+    INPUT_STARTED.store(clock_ms().max(1), Ordering::Release);
+    target(data);
+    INPUT_STARTED.store(0, Ordering::Release);
+}
+
+/// When the running input started ([`clock_ms`]), or 0 between inputs.
+static INPUT_STARTED: AtomicU64 = AtomicU64::new(0);
+
+/// Milliseconds since the first call.
+fn clock_ms() -> u64 {
+    static BASE: OnceLock<std::time::Instant> = OnceLock::new();
+    BASE.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64
+}
 
 /// Largest input text the value targets look at; longer inputs are cut (keeps each run fast).
 const MAX_TEXT: usize = 64 * 1024;
