@@ -542,3 +542,42 @@ fn a_read_error_inside_a_seek_is_an_error_not_absence() {
     // absence, never a value.
     assert!(!matches!(store.read_at(&p("doc.nope"), 2), Ok(Some(_))));
 }
+
+#[test]
+fn a_stale_index_beside_a_replaced_log_is_ignored_not_trusted() {
+    // Store A's index slots copied beside store B's logs: checksum-valid, but they describe
+    // other frames. (Found by fuzzing as a slot listing commit 2^63 at the first frame, which
+    // made open build compaction entries forever.)
+    let a = MemDir::new();
+    let mut store = Store::open(&a, Options::default()).unwrap();
+    for i in 0..3 {
+        store.commit(vec![(p("a"), Node::int(i))]).unwrap();
+    }
+    store.close().unwrap();
+    drop(store);
+    let b = MemDir::new();
+    let mut store = Store::open(&b, Options::default()).unwrap();
+    for i in 0..5 {
+        store
+            .commit(vec![(p("b"), Node::string(&"x".repeat(100 + i)))])
+            .unwrap();
+    }
+    store.close().unwrap();
+    drop(store);
+    for slot in ["index.a", "index.b"] {
+        let from = a.open(slot).unwrap();
+        let mut bytes = vec![0; from.len().unwrap() as usize];
+        from.read_exact_at(0, &mut bytes).unwrap();
+        let to = b.open(slot).unwrap();
+        to.set_len(0).unwrap();
+        to.write_all_at(0, &bytes).unwrap();
+    }
+    let mut store = Store::open(&b, Options::default()).unwrap();
+    assert_eq!(store.head(), 5);
+    assert_eq!(store.stats().recovery, "full");
+    assert_eq!(
+        store.read_at(&p("b"), 3).unwrap(),
+        Some(Node::string(&"x".repeat(102)))
+    );
+    store.verify().unwrap();
+}

@@ -295,6 +295,11 @@ impl LogFile {
                 .is_some_and(|end| end <= self.end)
     }
 
+    /// Where the frame at `pos` ends, if a valid frame header is there.
+    pub fn frame_end(&self, pos: u64) -> Result<Option<u64>> {
+        Ok(self.header_at(pos)?.map(|header| header.end_at(pos)))
+    }
+
     /// The payload's offset and length of the frame at `pos`, checking the header only.
     pub fn frame_extent(&self, pos: u64) -> Result<(u64, u64)> {
         match self.header_at(pos)? {

@@ -12,22 +12,25 @@ use crate::engine::persist::Checkpoint;
 
 impl Store {
     pub(super) fn recover(&mut self) -> Result<()> {
-        let mut best: Option<persist::Loaded> = None;
+        let mut loaded = Vec::new();
         for (i, slot) in self.slots.iter().enumerate() {
-            if let Some(loaded) = persist::load(&**slot)? {
-                self.slot_commits[i] = Some(loaded.checkpoint.max_commit);
-                if best
-                    .as_ref()
-                    .is_none_or(|b| loaded.checkpoint.max_commit > b.checkpoint.max_commit)
-                {
-                    best = Some(loaded);
-                }
+            if let Some(slot) = persist::load(&**slot)? {
+                self.slot_commits[i] = Some(slot.checkpoint.max_commit);
+                loaded.push(slot);
             }
         }
-        if let Some(best) = &best {
+        // The newest slot that agrees with itself and with the logs; a checksum-valid slot that
+        // does not (a bug in an older writer, a log restored beside a stale slot) is ignored
+        // like a corrupt one.
+        loaded.sort_by_key(|slot| std::cmp::Reverse(slot.checkpoint.max_commit));
+        let mut best = None;
+        for slot in loaded {
+            if !slot_is_consistent(&slot) {
+                continue;
+            }
             // A slot is written only after both logs are synced: a log shorter than the newest
             // slot records has lost acknowledged commits. Say so rather than serve less.
-            let recorded = &best.checkpoint;
+            let recorded = &slot.checkpoint;
             for (log, end) in [
                 (&self.level0, recorded.level0_end),
                 (&self.compact, recorded.compact_end),
@@ -43,6 +46,10 @@ impl Store {
                         ),
                     ));
                 }
+            }
+            if self.slot_matches_logs(&slot)? {
+                best = Some(slot);
+                break;
             }
         }
         let persist::Loaded {
@@ -81,6 +88,35 @@ impl Store {
             self.persist()?;
         }
         Ok(())
+    }
+
+    /// Whether the last frame the slot lists in each log ends exactly where the slot says the
+    /// log was synced to.
+    fn slot_matches_logs(&self, slot: &persist::Loaded) -> Result<bool> {
+        let recorded = &slot.checkpoint;
+        let last = |levels: std::ops::Range<u8>| {
+            levels
+                .filter_map(|l| slot.index.level(l))
+                .filter_map(|l| l.entries().iter().map(|e| e.pos).max())
+                .max()
+        };
+        for (log, last, end) in [
+            (&self.level0, last(0..1), recorded.level0_end),
+            (
+                &self.compact,
+                last(1..slot.index.depth()),
+                recorded.compact_end,
+            ),
+        ] {
+            let ends_there = match last {
+                Some(pos) => log.frame_end(pos)? == Some(end),
+                None => end <= log.start(),
+            };
+            if !ends_there {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     pub(super) fn progress(&mut self, done: u64, total: u64) {
@@ -222,4 +258,29 @@ impl Store {
         self.progress(done_before + (self.compact.end() - from), total);
         Ok(count)
     }
+}
+
+/// Whether a slot's index is well formed: level 0 lists exactly commits `1..=max_commit` at
+/// increasing positions, and every level's entries lie within the recorded log ends, in order,
+/// with keys no greater than the head.
+fn slot_is_consistent(slot: &persist::Loaded) -> bool {
+    let recorded = &slot.checkpoint;
+    let level0 = slot.index.level(0).map_or(&[][..], |l| l.entries());
+    let dense = level0.len() as u64 == recorded.max_commit
+        && level0.iter().zip(1u64..).all(|(e, commit)| e.key == commit);
+    let ordered = |entries: &[EntryRef], end: u64| {
+        entries
+            .windows(2)
+            .all(|w| matches!(w, [a, b] if a.pos < b.pos && a.key < b.key))
+            && entries
+                .iter()
+                .all(|e| e.pos < end && e.key <= recorded.max_commit)
+    };
+    dense
+        && ordered(level0, recorded.level0_end)
+        && (1..slot.index.depth()).all(|level| {
+            slot.index
+                .level(level)
+                .is_none_or(|l| ordered(l.entries(), recorded.compact_end))
+        })
 }
