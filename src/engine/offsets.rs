@@ -242,7 +242,7 @@ impl OffsetIndex {
             .take_while(|f| f.start == from.offset)
             .find(|f| f.object.segments() == object)
             .filter(|f| f.may_hold(key))
-            .map(|f| (from, Some(f.end - from.offset)))
+            .map(|f| (from, Some(f.end.saturating_sub(from.offset))))
     }
 }
 
@@ -318,16 +318,20 @@ impl RangeReader {
         from: u64,
         crcs: Arc<[u32]>,
     ) -> Self {
+        // `from` comes from a persisted index: one past the payload (a damaged index) reads
+        // nothing, which the reader's parser reports, rather than wrapping around.
+        let payload_end = payload.saturating_add(len);
+        let start = payload.saturating_add(from.min(len));
         RangeReader {
             verify: Some(Verifier {
                 payload,
-                payload_end: payload + len,
+                payload_end,
                 crcs,
                 held_at: 0,
                 bytes: Vec::new(),
                 run: 1,
             }),
-            ..Self::new(file, payload + from, payload + len)
+            ..Self::new(file, start, payload_end)
         }
     }
 
