@@ -298,19 +298,19 @@ fn a_checksum_valid_frame_that_does_not_decode_is_never_cut() {
     );
 }
 
-/// A directory whose files count read calls.
+/// A directory whose files call `on_read` before every read: to count reads, or to fail them.
 #[derive(Clone)]
-struct CountingReads {
+struct ReadHook {
     inner: MemDir,
-    reads: std::rc::Rc<std::cell::Cell<u64>>,
+    on_read: std::rc::Rc<dyn Fn(&str) -> tonystore::storage::Result<()>>,
 }
 
-struct CountingFile {
+struct HookedFile {
     inner: Box<dyn BlockFile>,
-    reads: std::rc::Rc<std::cell::Cell<u64>>,
+    on_read: std::rc::Rc<dyn Fn(&str) -> tonystore::storage::Result<()>>,
 }
 
-impl BlockFile for CountingFile {
+impl BlockFile for HookedFile {
     fn name(&self) -> &str {
         self.inner.name()
     }
@@ -318,7 +318,7 @@ impl BlockFile for CountingFile {
         self.inner.len()
     }
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> tonystore::storage::Result<()> {
-        self.reads.set(self.reads.get() + 1);
+        (self.on_read)(self.name())?;
         self.inner.read_exact_at(offset, buf)
     }
     fn write_all_at(&self, offset: u64, data: &[u8]) -> tonystore::storage::Result<()> {
@@ -335,15 +335,15 @@ impl BlockFile for CountingFile {
     }
 }
 
-impl StoreDir for CountingReads {
+impl StoreDir for ReadHook {
     fn open(&self, name: &str) -> tonystore::storage::Result<Box<dyn BlockFile>> {
-        Ok(Box::new(CountingFile {
+        Ok(Box::new(HookedFile {
             inner: self.inner.open(name)?,
-            reads: self.reads.clone(),
+            on_read: self.on_read.clone(),
         }))
     }
     fn location(&self) -> String {
-        "counting".into()
+        "hooked".into()
     }
 }
 
@@ -371,13 +371,18 @@ fn a_large_torn_frame_is_recognised_in_a_few_large_reads() {
     log.write_all_at(end + FRAME_HEADER, &vec![b'x'; 6_000_000])
         .unwrap();
     drop(log);
-    let counting = CountingReads {
+    let reads = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let counter = reads.clone();
+    let counting = ReadHook {
         inner: dir.clone(),
-        reads: Default::default(),
+        on_read: std::rc::Rc::new(move |_| {
+            counter.set(counter.get() + 1);
+            Ok(())
+        }),
     };
     let mut store = Store::open(&counting, Options::default()).unwrap();
     assert_eq!(store.head(), 1);
-    let reads = counting.reads.get();
+    let reads = reads.get();
     assert!(reads < 100, "recovery made {reads} read calls");
     assert_eq!(store.stats().level0_bytes, end);
     assert!(end > LOG_HEADER);
@@ -466,72 +471,27 @@ fn a_damaged_byte_inside_a_large_entry_is_an_error_not_a_wrong_value() {
     assert!(store.verify().is_err());
 }
 
-/// A directory whose files fail every read after the first `budget`.
-#[derive(Clone)]
-struct FailingReads {
-    inner: MemDir,
-    budget: std::rc::Rc<std::cell::Cell<u64>>,
-}
-
-struct FailingFile {
-    inner: Box<dyn BlockFile>,
-    budget: std::rc::Rc<std::cell::Cell<u64>>,
-}
-
-impl BlockFile for FailingFile {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn len(&self) -> tonystore::storage::Result<u64> {
-        self.inner.len()
-    }
-    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> tonystore::storage::Result<()> {
-        if self.budget.get() == 0 {
-            return Err(tonystore::storage::StorageError::Io {
-                file: self.name().to_owned(),
-                source: std::io::Error::other("injected read failure"),
-            });
-        }
-        self.budget.set(self.budget.get() - 1);
-        self.inner.read_exact_at(offset, buf)
-    }
-    fn write_all_at(&self, offset: u64, data: &[u8]) -> tonystore::storage::Result<()> {
-        self.inner.write_all_at(offset, data)
-    }
-    fn set_len(&self, len: u64) -> tonystore::storage::Result<()> {
-        self.inner.set_len(len)
-    }
-    fn sync(&self) -> tonystore::storage::Result<()> {
-        self.inner.sync()
-    }
-    fn close(&self) -> tonystore::storage::Result<()> {
-        self.inner.close()
-    }
-}
-
-impl StoreDir for FailingReads {
-    fn open(&self, name: &str) -> tonystore::storage::Result<Box<dyn BlockFile>> {
-        Ok(Box::new(FailingFile {
-            inner: self.inner.open(name)?,
-            budget: self.budget.clone(),
-        }))
-    }
-    fn location(&self) -> String {
-        "failing".into()
-    }
-}
-
 #[test]
 fn a_read_error_inside_a_seek_is_an_error_not_absence() {
     let dir = MemDir::new();
     let (_, expected) = large_entry_store(&dir);
-    let failing = FailingReads {
+    let failing_now = std::rc::Rc::new(std::cell::Cell::new(false));
+    let fails = failing_now.clone();
+    let failing = ReadHook {
         inner: dir,
-        budget: std::rc::Rc::new(std::cell::Cell::new(u64::MAX)),
+        on_read: std::rc::Rc::new(move |file| {
+            if !fails.get() {
+                return Ok(());
+            }
+            Err(tonystore::storage::StorageError::Io {
+                file: file.to_owned(),
+                source: std::io::Error::other("injected read failure"),
+            })
+        }),
     };
     let mut store = Store::open(&failing, Options::default()).unwrap();
     // Every read fails from now on: each answer must be an error, never `None`.
-    failing.budget.set(0);
+    failing_now.set(true);
     for (path, _) in expected.iter().step_by(37) {
         assert!(
             store.read_at(path, 2).is_err(),

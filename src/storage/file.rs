@@ -34,11 +34,7 @@ impl FileBlockFile {
             .truncate(false)
             .open(path)
             .map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(StorageError::Locked { file: name }),
-            Err(TryLockError::Error(source)) => return Err(io(source)),
-        }
+        lock(&name, file.try_lock())?;
         Ok(Self {
             name,
             file: RwLock::new(Some(file)),
@@ -56,11 +52,7 @@ impl FileBlockFile {
             source,
         };
         let file = OpenOptions::new().read(true).open(path).map_err(io)?;
-        match file.try_lock_shared() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(StorageError::Locked { file: name }),
-            Err(TryLockError::Error(source)) => return Err(io(source)),
-        }
+        lock(&name, file.try_lock_shared())?;
         Ok(Self {
             name,
             file: RwLock::new(Some(file)),
@@ -114,6 +106,20 @@ impl FileBlockFile {
             }
             other => other,
         }
+    }
+}
+
+/// The outcome of a lock attempt on the file `name` as a storage result.
+fn lock(name: &str, attempt: std::result::Result<(), TryLockError>) -> Result<()> {
+    match attempt {
+        Ok(()) => Ok(()),
+        Err(TryLockError::WouldBlock) => Err(StorageError::Locked {
+            file: name.to_owned(),
+        }),
+        Err(TryLockError::Error(source)) => Err(StorageError::Io {
+            file: name.to_owned(),
+            source,
+        }),
     }
 }
 

@@ -579,16 +579,7 @@ impl Store {
         let mut expected = 1;
         let name = self.level0.name().to_owned();
         self.level0.verify_frames(|pos, entry| {
-            if entry.level != 0 || entry.commit != expected {
-                return Err(corrupt(
-                    &name,
-                    pos,
-                    format!(
-                        "expected commit {expected}, found level {} commit {}",
-                        entry.level, entry.commit
-                    ),
-                ));
-            }
+            expect_commit(&name, pos, &entry, expected)?;
             replay = patch(&replay, &entry.patch)?;
             expected += 1;
             Ok(())
@@ -621,6 +612,21 @@ impl Drop for Store {
     fn drop(&mut self) {
         let _ = self.close();
     }
+}
+
+/// Checks that the level-0 frame at `pos` of log `name` holds commit `expected`.
+pub(super) fn expect_commit(name: &str, pos: u64, entry: &LogEntry, expected: u64) -> Result<()> {
+    if entry.level == 0 && entry.commit == expected {
+        return Ok(());
+    }
+    Err(corrupt(
+        name,
+        pos,
+        format!(
+            "expected commit {expected}, found level {} commit {}",
+            entry.level, entry.commit
+        ),
+    ))
 }
 
 /// `divisor^level`, saturating.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{span, Progress, Store};
+use super::{expect_commit, span, Progress, Store};
 use crate::engine::entry::{corrupt, End};
 use crate::engine::error::Result;
 use crate::engine::index::EntryRef;
@@ -174,20 +174,11 @@ impl Store {
     /// Indexes level-0 entries from `from`; returns how many.
     pub(super) fn scan_level0(&mut self, from: u64, total: u64) -> Result<u64> {
         let mut count = 0;
-        let mut expected = self.head + 1;
+        let mut expected = self.head.saturating_add(1);
         let mut added: Vec<(EntryRef, Vec<End>, u64)> = Vec::new();
         let name = self.level0.name().to_owned();
         self.level0.scan(from, from, |pos, entry| {
-            if entry.level != 0 || entry.commit != expected {
-                return Err(corrupt(
-                    &name,
-                    pos,
-                    format!(
-                        "expected commit {expected}, found level {} commit {}",
-                        entry.level, entry.commit
-                    ),
-                ));
-            }
+            expect_commit(&name, pos, &entry, expected)?;
             expected += 1;
             added.push((
                 EntryRef {
