@@ -9,7 +9,8 @@ use tonystore::kpath::{KPath, Segment};
 use tonystore::patch::{diff, matches, patch};
 use tonystore::storage::FsDir;
 use tonystore::tony::{
-    encode_block_annotated, encode_wire, parse, parse_annotated, Node, ParseError,
+    encode_block_annotated, encode_wire, parse, parse_documents, parse_documents_annotated, Node,
+    ParseError,
 };
 
 /// A versioned document store for the Tony format.
@@ -83,7 +84,9 @@ enum TxCommand {
 
 #[derive(Subcommand)]
 enum TonyCommand {
-    /// Re-encodes a document (block form, or one-line wire form with --wire).
+    /// Re-encodes every document of a file: block form with `---` between documents, or
+    /// with --wire one document per line. Reads `---`-separated documents and streams of
+    /// bracketed documents one per line.
     Fmt {
         /// Write the one-line wire form.
         #[arg(long)]
@@ -91,21 +94,22 @@ enum TonyCommand {
         /// The document (`-` or nothing for stdin).
         file: Option<String>,
     },
-    /// Applies PATCH to DOC and prints the result in wire form.
+    /// Applies PATCH to DOC and prints the result in wire form. DOC and PATCH each hold one
+    /// document (several are refused: say which one you mean).
     Patch {
         /// The document file (`-` for stdin).
         doc: String,
         /// The patch file (`-` for stdin).
         patch: String,
     },
-    /// Prints the diff taking FROM to TO in wire form (`null` when equal).
+    /// Prints the diff taking FROM to TO in wire form (`null` when equal). One document each.
     Diff {
         /// The original document (`-` for stdin).
         from: String,
         /// The changed document (`-` for stdin).
         to: String,
     },
-    /// Prints whether DOC matches PATTERN (`true` or `false`).
+    /// Prints whether DOC matches PATTERN (`true` or `false`). One document each.
     Match {
         /// The document (`-` for stdin).
         doc: String,
@@ -142,11 +146,48 @@ fn read_input(name: &str) -> Result<String, String> {
 /// Reads and parses a Tony document; errors name the input and the position.
 fn read_tony(name: &str) -> Result<Node, String> {
     let text = read_input(name)?;
-    parse(&text).map_err(|e| parse_failure(name, e))
+    parse_one(&text).map_err(|e| match e {
+        OneDocument::Parse(e) => parse_failure(name, e),
+        OneDocument::Several(n) => format!("{}: {}", display_name(name), several(n)),
+    })
+}
+
+/// Why text is not one document.
+enum OneDocument {
+    Parse(ParseError),
+    /// It holds this many documents.
+    Several(usize),
+}
+
+/// Parses text that must hold one document; a stream of several is refused (never silently
+/// cut to its first document).
+fn parse_one(text: &str) -> Result<Node, OneDocument> {
+    match parse(text) {
+        Ok(node) => Ok(node),
+        Err(e) => match parse_documents(text) {
+            Ok(docs) if docs.len() > 1 => Err(OneDocument::Several(docs.len())),
+            _ => Err(OneDocument::Parse(e)),
+        },
+    }
+}
+
+fn several(n: usize) -> String {
+    format!(
+        "holds {n} documents, but one is expected here (`tonystore tony fmt` lists them; \
+         give one at a time)"
+    )
+}
+
+fn display_name(name: &str) -> &str {
+    if name == "-" {
+        "<stdin>"
+    } else {
+        name
+    }
 }
 
 fn parse_failure(name: &str, e: ParseError) -> String {
-    format!("{}: {e}", if name == "-" { "<stdin>" } else { name })
+    format!("{}: {e}", display_name(name))
 }
 
 fn print(text: &str) -> Result<(), String> {
@@ -159,14 +200,26 @@ pub fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Tony(TonyCommand::Fmt { wire, file }) => {
             let name = file.as_deref().unwrap_or("-");
-            let (doc, notes) =
-                parse_annotated(&read_input(name)?).map_err(|e| parse_failure(name, e))?;
-            if wire {
-                // The wire form carries values only.
-                print(&encode_wire(&doc))
-            } else {
-                print(encode_block_annotated(&doc, &notes).trim_end_matches('\n'))
+            let mut docs = parse_documents_annotated(&read_input(name)?)
+                .map_err(|e| parse_failure(name, e))?;
+            if docs.is_empty() {
+                // An empty file is one null document.
+                docs.push((Node::null(), Default::default()));
             }
+            let texts: Vec<String> = docs
+                .iter()
+                .map(|(doc, notes)| {
+                    if wire {
+                        // The wire form carries values only.
+                        encode_wire(doc)
+                    } else {
+                        encode_block_annotated(doc, notes)
+                            .trim_end_matches('\n')
+                            .to_owned()
+                    }
+                })
+                .collect();
+            print(&texts.join(if wire { "\n" } else { "\n---\n" }))
         }
         Command::Tony(TonyCommand::Patch { doc, patch: p }) => {
             let (doc, p) = (read_tony(&doc)?, read_tony(&p)?);
@@ -219,12 +272,22 @@ pub fn run(cli: Cli) -> Result<(), String> {
             path,
             patch: text,
         } => {
+            let source = match text.strip_prefix('@') {
+                Some(file) => file.to_owned(),
+                None if text == "-" => "<stdin>".to_owned(),
+                None => "the patch text".to_owned(),
+            };
             let text = match text.strip_prefix('@') {
                 Some(file) => read_input(file)?,
                 None if text == "-" => read_input("-")?,
                 None => text,
             };
-            let patch_node = parse(&text).map_err(|e| format!("patch: {e}"))?;
+            let patch_node = parse_one(&text).map_err(|e| match e {
+                OneDocument::Parse(e) => format!("patch: {e}"),
+                OneDocument::Several(n) => {
+                    format!("patch: {source} {}; nothing committed", several(n))
+                }
+            })?;
             let path = KPath::parse(&path).map_err(|e| e.to_string())?;
             let mut store = open_store(&dir)?;
             let commit = store

@@ -96,6 +96,103 @@ fn patch_diff_match() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected 9"));
 }
 
+fn fails(args: &[&str], stdin: &str) -> String {
+    let out = tonystore(args, stdin);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn fmt_formats_every_document() {
+    let text = "# first\na: 1\n---\n# second\nb: [x]\n---\nc: !time:time null\n";
+    assert_eq!(
+        ok(&["tony", "fmt", "-"], text),
+        "# first\na: 1\n---\n# second\nb:\n  - x\n---\nc: !time:time null\n"
+    );
+    assert_eq!(
+        ok(&["tony", "fmt", "--wire", "-"], text),
+        "{a: 1}\n{b: [x]}\n{c: !time:time null}\n"
+    );
+    // A leading separator and an empty document between two separators.
+    assert_eq!(
+        ok(
+            &["tony", "fmt", "--wire", "-"],
+            "---\na: 1\n---\n---\nb: 2\n"
+        ),
+        "{a: 1}\nnull\n{b: 2}\n"
+    );
+    // An empty input is one null document, as before.
+    assert_eq!(ok(&["tony", "fmt", "--wire", "-"], ""), "null\n");
+}
+
+#[test]
+fn fmt_reads_a_stream_of_bracketed_documents() {
+    // A session script: one bracketed document a line, comments between them.
+    let text = "# handshake\n{hello: {clientId: \"x\"}}\n\n# create\n{patch: {path: users, data: !key(id) [{name: Alice}]}}\n[1, 2]\n";
+    assert_eq!(
+        ok(&["tony", "fmt", "--wire", "-"], text),
+        "{hello: {clientId: x}}\n{patch: {path: users data: !key(id) [{name: Alice}]}}\n[1 2]\n"
+    );
+    let block = ok(&["tony", "fmt", "-"], text);
+    assert_eq!(
+        block,
+        "# handshake\nhello:\n  clientId: x\n---\n# create\npatch:\n  path: users\n  data: !key(id)\n    - name: Alice\n---\n- 1\n- 2\n"
+    );
+    // Formatting is a fixpoint, and the block form reads back to the same documents.
+    assert_eq!(ok(&["tony", "fmt", "-"], &block), block);
+    assert_eq!(
+        ok(&["tony", "fmt", "--wire", "-"], &block),
+        ok(&["tony", "fmt", "--wire", "-"], text)
+    );
+    // A block document is not a stream element: what follows it at column 1 is an error.
+    let err = fails(&["tony", "fmt", "-"], "a: 1\n{b: 2}\n");
+    assert!(err.contains("line 2, column 1"), "{err}");
+}
+
+#[test]
+fn patch_diff_match_refuse_several_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = file(&dir, "one", "a: 1\n");
+    let three = file(&dir, "three", "a: 1\n---\na: 2\n---\na: 3\n");
+    for args in [
+        ["tony", "patch", &three, &one],
+        ["tony", "patch", &one, &three],
+        ["tony", "diff", &three, &one],
+        ["tony", "match", &one, &three],
+    ] {
+        let err = fails(&args, "");
+        assert!(
+            err.contains(&format!("{three}: holds 3 documents, but one is expected")),
+            "{args:?}: {err}"
+        );
+    }
+    let err = fails(&["tony", "diff", "-", &one], "{a: 1}\n{a: 2}\n");
+    assert!(err.contains("<stdin>: holds 2 documents"), "{err}");
+    // A single bad document still reports the parse error, not a count.
+    let bad = file(&dir, "bad", "a: 1\n  b: 2\n");
+    let err = fails(&["tony", "match", &bad, &one], "");
+    assert!(err.contains("line 2, column 3"), "{err}");
+}
+
+#[test]
+fn commit_refuses_a_multi_document_patch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let s = store.to_str().unwrap();
+    ok(&["init", s], "");
+    let two = file(&dir, "two.tony", "a: 1\n---\nb: 2\n");
+    let err = fails(&["commit", s, "", &format!("@{two}")], "");
+    assert!(
+        err.contains(&format!("patch: {two} holds 2 documents"))
+            && err.contains("nothing committed"),
+        "{err}"
+    );
+    let err = fails(&["commit", s, "", "-"], "{a: 1}\n{b: 2}\n");
+    assert!(err.contains("patch: <stdin> holds 2 documents"), "{err}");
+    assert_eq!(ok(&["read", s], ""), "null\n", "nothing was committed");
+    assert!(ok(&["verify", s], "").starts_with("ok: 0 commits"));
+}
+
 #[test]
 fn path_parse() {
     assert_eq!(

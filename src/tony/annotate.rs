@@ -41,6 +41,12 @@ pub fn parse_annotated(text: &str) -> Result<(Node, Annotations), ParseError> {
     super::parse::parse_recording(Lexer::new(text.as_bytes()))
 }
 
+/// Parses every document of a stream (as [`parse_documents`](super::parse_documents)) with
+/// each one's annotations.
+pub fn parse_documents_annotated(text: &str) -> Result<Vec<(Node, Annotations)>, ParseError> {
+    super::parse::parse_documents_recording(Lexer::new(text.as_bytes()))
+}
+
 /// A comment as the lexer met it.
 struct Comment {
     line: u32,
@@ -57,7 +63,10 @@ pub(crate) struct Recorder {
     /// `(line, path)` of every node start, in document order.
     starts: Vec<(u32, KPath)>,
     comments: Vec<Comment>,
-    folded: BTreeMap<KPath, Vec<String>>,
+    /// Folded strings, one map per document.
+    folded: Vec<BTreeMap<KPath, Vec<String>>>,
+    /// The first line of each document.
+    docs: Vec<u32>,
 }
 
 impl Recorder {
@@ -88,16 +97,55 @@ impl Recorder {
 
     /// The current node is a string folded from `pieces`.
     pub(crate) fn folded(&mut self, pieces: Vec<String>) {
-        self.folded
-            .insert(KPath::from_segments(self.path.clone()), pieces);
+        if self.folded.is_empty() {
+            self.folded.push(BTreeMap::new());
+        }
+        if let Some(map) = self.folded.last_mut() {
+            map.insert(KPath::from_segments(self.path.clone()), pieces);
+        }
+    }
+
+    /// A document starts at `line`.
+    pub(crate) fn begin_document(&mut self, line: u32) {
+        self.docs.push(line);
+        self.folded.push(BTreeMap::new());
+    }
+
+    /// Forgets documents begun after the first `n` (a stream's end begins none).
+    pub(crate) fn truncate_documents(&mut self, n: usize) {
+        self.docs.truncate(n);
+        self.folded.truncate(n);
     }
 
     /// Attaches each comment to a node: one alone on its line to the first node starting after
     /// it (or to the trailing list), one after code to the last node starting on its line.
     pub(crate) fn finish(self) -> Annotations {
-        let mut notes = Annotations {
-            folded: self.folded,
-            ..Annotations::default()
+        self.finish_documents()
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+    }
+
+    /// [`finish`](Self::finish) for a stream: one [`Annotations`] per begun document (at
+    /// least one). A comment between two documents is a head comment of the next one.
+    pub(crate) fn finish_documents(self) -> Vec<Annotations> {
+        let mut all: Vec<Annotations> = self
+            .folded
+            .into_iter()
+            .map(|folded| Annotations {
+                folded,
+                ..Annotations::default()
+            })
+            .collect();
+        if all.is_empty() {
+            all.push(Annotations::default());
+        }
+        let last = all.len().saturating_sub(1);
+        let docs = self.docs;
+        let doc_of = |line: u32| {
+            docs.partition_point(|first| *first <= line)
+                .saturating_sub(1)
+                .min(last)
         };
         for comment in self.comments {
             if comment.own_line {
@@ -105,31 +153,44 @@ impl Recorder {
                     .starts
                     .partition_point(|(line, _)| *line <= comment.line);
                 match self.starts.get(next) {
-                    Some((_, path)) => notes
-                        .head
-                        .entry(path.clone())
-                        .or_default()
-                        .push(comment.text),
-                    None => notes.trailing.push(comment.text),
+                    Some((line, path)) => {
+                        if let Some(notes) = all.get_mut(doc_of(*line)) {
+                            notes
+                                .head
+                                .entry(path.clone())
+                                .or_default()
+                                .push(comment.text);
+                        }
+                    }
+                    None => {
+                        if let Some(notes) = all.get_mut(last) {
+                            notes.trailing.push(comment.text);
+                        }
+                    }
                 }
             } else {
                 let on_or_before = self
                     .starts
                     .partition_point(|(line, _)| *line <= comment.line);
-                let path = on_or_before
+                let (doc, path) = on_or_before
                     .checked_sub(1)
                     .and_then(|i| self.starts.get(i))
-                    .map_or_else(KPath::root, |(_, path)| path.clone());
-                notes
-                    .line
-                    .entry(path)
-                    .and_modify(|text| {
-                        text.push_str(" #");
-                        text.push_str(&comment.text);
-                    })
-                    .or_insert(comment.text);
+                    .map_or_else(
+                        || (0, KPath::root()),
+                        |(line, path)| (doc_of(*line), path.clone()),
+                    );
+                if let Some(notes) = all.get_mut(doc) {
+                    notes
+                        .line
+                        .entry(path)
+                        .and_modify(|text| {
+                            text.push_str(" #");
+                            text.push_str(&comment.text);
+                        })
+                        .or_insert(comment.text);
+                }
             }
         }
-        notes
+        all
     }
 }

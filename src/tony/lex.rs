@@ -824,8 +824,21 @@ impl<R: Read> Lexer<R> {
                 b')' if parens == 0 => return Err(self.error(self.pos, "unbalanced ')' in tag")),
                 b')' => parens -= 1,
                 b'\n' if parens > 0 => return Err(self.error(pos, "unclosed '(' in tag")),
-                b' ' | b'\t' | b'\r' | b'\n' | b',' | b'{' | b'[' | b']' | b'}' | b':' | b'#'
-                | b'"' | b'\''
+                // A colon inside a tag (`!time:time`) belongs to it, as in the original; one
+                // followed by a blank or structure ends the tag (`!t: 1` is the key `!t`'s `:`).
+                b':' if parens == 0 => {
+                    let next = self.peek_at(1)?;
+                    if Self::is_blank(next)
+                        || matches!(
+                            next,
+                            Some(b',' | b'{' | b'[' | b']' | b'}' | b':' | b'#' | b'"' | b'\'')
+                        )
+                    {
+                        break;
+                    }
+                }
+                b' ' | b'\t' | b'\r' | b'\n' | b',' | b'{' | b'[' | b']' | b'}' | b'#' | b'"'
+                | b'\''
                     if parens == 0 =>
                 {
                     break

@@ -19,7 +19,7 @@ pub mod quote;
 mod stream;
 pub mod tag;
 
-pub use annotate::{parse_annotated, Annotations};
+pub use annotate::{parse_annotated, parse_documents_annotated, Annotations};
 pub use chunks::{encode_text, write_json_string, ChunkEncoder, JsonSink, TextFormat};
 pub use encode::{
     encode_block, encode_block_annotated, encode_wire, write_key, write_scalar, write_wire,

@@ -24,9 +24,12 @@ pub fn parse(text: &str) -> Result<Node, ParseError> {
     parse_from_token_source(Lexer::new(text.as_bytes()))
 }
 
-/// Parses every document of a `---`-separated stream.
+/// Parses every document of a stream: documents separated by `---` lines, and bracketed
+/// documents (`{...}` or `[...]`, tagged or not) one after another, each starting a line at
+/// column 1 (a stream like the original's session scripts). An empty input has no documents.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, ParseError> {
     let mut parser = Parser::new(Lexer::new(text.as_bytes()));
+    parser.stream = true;
     let mut docs = Vec::new();
     while let Some(doc) = parser.document()? {
         docs.push(doc);
@@ -60,6 +63,27 @@ pub(crate) fn parse_recording<S: TokenSource>(
     Ok((doc, notes))
 }
 
+/// [`parse_documents`], noting each document's comments and folded strings.
+pub(crate) fn parse_documents_recording<S: TokenSource>(
+    source: S,
+) -> Result<Vec<(Node, Annotations)>, ParseError> {
+    let mut parser = Parser::new(source);
+    parser.stream = true;
+    parser.recorder = Some(Box::default());
+    let mut docs = Vec::new();
+    while let Some(doc) = parser.document()? {
+        docs.push(doc);
+    }
+    let mut recorder = parser.recorder.take().unwrap_or_default();
+    recorder.truncate_documents(docs.len());
+    let notes = recorder.finish_documents();
+    let mut notes = notes.into_iter();
+    Ok(docs
+        .into_iter()
+        .map(|doc| (doc, notes.next().unwrap_or_default()))
+        .collect())
+}
+
 /// Where a value is being parsed.
 #[derive(Clone, Copy)]
 struct Ctx {
@@ -79,6 +103,8 @@ struct Parser<S> {
     last_pos: Pos,
     /// Set when comments and folded strings are kept (see [`parse_recording`]).
     recorder: Option<Box<Recorder>>,
+    /// Reading a stream: a bracketed document may follow another on a new line.
+    stream: bool,
 }
 
 fn col0(t: &Token) -> i64 {
@@ -110,6 +136,7 @@ impl<S: TokenSource> Parser<S> {
                 col: 1,
             },
             recorder: None,
+            stream: false,
         }
     }
 
@@ -210,6 +237,13 @@ impl<S: TokenSource> Parser<S> {
             self.next()?;
             saw_separator = true;
         }
+        let first_line = match self.peek(0)? {
+            Some(t) => t.pos.line,
+            None => self.last_pos.line,
+        };
+        if let Some(recorder) = &mut self.recorder {
+            recorder.begin_document(first_line);
+        }
         match self.peek(0)? {
             None => return Ok(saw_separator.then(Node::null)),
             Some(Token {
@@ -221,6 +255,7 @@ impl<S: TokenSource> Parser<S> {
                 self.note_start(pos);
             }
         }
+        let stream_next = self.stream && self.at_bracketed()?;
         let node = self.value(Ctx {
             bracketed: false,
             parent_col: -1,
@@ -232,6 +267,8 @@ impl<S: TokenSource> Parser<S> {
                 kind: TokenKind::DocSep,
                 ..
             }) => Ok(Some(node)),
+            // A stream of bracketed documents: the next one starts a line at column 1.
+            Some(t) if stream_next && t.line_start && col0(t) == 0 => Ok(Some(node)),
             Some(t) => {
                 let pos = t.pos;
                 Err(ParseError::new(
@@ -240,6 +277,30 @@ impl<S: TokenSource> Parser<S> {
                 ))
             }
         }
+    }
+
+    /// Whether the upcoming value is bracketed (`{`/`[`, perhaps after a tag on its line).
+    fn at_bracketed(&mut self) -> Result<bool, ParseError> {
+        let open = |t: Option<&Token>| {
+            matches!(
+                t,
+                Some(Token {
+                    kind: TokenKind::LCurl | TokenKind::LSquare,
+                    ..
+                })
+            )
+        };
+        if open(self.peek(0)?) {
+            return Ok(true);
+        }
+        let tagged = matches!(
+            self.peek(0)?,
+            Some(Token {
+                kind: TokenKind::Tag(_),
+                ..
+            })
+        );
+        Ok(tagged && matches!(self.peek(1)?, Some(t) if !t.line_start) && open(self.peek(1)?))
     }
 
     fn enter(&mut self, pos: Pos) -> Result<(), ParseError> {
@@ -271,6 +332,10 @@ impl<S: TokenSource> Parser<S> {
                     || (ctx.object_value
                         && t.kind == TokenKind::ArrayElt
                         && col0(t) == ctx.parent_col)
+                    // As in the original, a bracketed value on the line after its key may sit
+                    // at any column (brackets, not indentation, delimit it).
+                    || (ctx.object_value
+                        && matches!(t.kind, TokenKind::LCurl | TokenKind::LSquare))
             }
         })
     }

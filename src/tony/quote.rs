@@ -1,9 +1,11 @@
 //! Which strings may be written bare, and how the others are quoted.
 
-/// Punctuation that may appear inside a bare literal.
-const LITERAL_PUNCT: &str = "()[]{}$~@:/._+-\\*%!=";
-/// Punctuation of [`LITERAL_PUNCT`] that may not start a literal.
-const NOT_FIRST: &str = "[]{}:-!";
+/// Punctuation that may appear inside a bare literal. As in the original, ASCII symbols
+/// (`^`, `` ` ``, `<`, `>`, `|`) continue a literal; the other punctuation ends it.
+const LITERAL_PUNCT: &str = "()[]{}$~@:/._+-\\*%!=^`<>|";
+/// Punctuation of [`LITERAL_PUNCT`] that may not start a literal (`<`, `>`, `|` start other
+/// tokens).
+const NOT_FIRST: &str = "[]{}:-!<>|";
 
 /// Whether `c` may appear in a bare literal (at any position but the first).
 pub fn is_literal_char(c: char) -> bool {
