@@ -232,7 +232,9 @@ impl BlockWriter<'_> {
                         for (i, piece) in pieces.iter().enumerate() {
                             if i > 0 {
                                 self.out.push('\n');
-                                indent(&mut self.out, level);
+                                // At the top, pieces after the first are indented: a quoted
+                                // string at column 1 starts the next document of a stream.
+                                indent(&mut self.out, level.max(2));
                             }
                             // Folding joins quoted pieces only.
                             write_quoted(&mut self.out, piece);

@@ -255,7 +255,8 @@ impl<S: TokenSource> Parser<S> {
                 self.note_start(pos);
             }
         }
-        let stream_next = self.stream && self.at_bracketed()?;
+        let stream = self.stream;
+        let bracketed = stream && self.at_bracketed()?;
         let node = self.value(Ctx {
             bracketed: false,
             parent_col: -1,
@@ -267,8 +268,17 @@ impl<S: TokenSource> Parser<S> {
                 kind: TokenKind::DocSep,
                 ..
             }) => Ok(Some(node)),
-            // A stream of bracketed documents: the next one starts a line at column 1.
-            Some(t) if stream_next && t.line_start && col0(t) == 0 => Ok(Some(node)),
+            // A stream of bracketed (or scalar) documents, one a line: the next one starts a
+            // line at column 1. A block collection is never followed by another document
+            // without `---`.
+            Some(t)
+                if stream
+                    && (bracketed || !matches!(node.value, Value::Array(_) | Value::Object(_)))
+                    && t.line_start
+                    && col0(t) == 0 =>
+            {
+                Ok(Some(node))
+            }
             Some(t) => {
                 let pos = t.pos;
                 Err(ParseError::new(
@@ -401,8 +411,12 @@ impl<S: TokenSource> Parser<S> {
         let mut text = first;
         let mut pieces: Vec<String> = Vec::new();
         loop {
+            // In a stream, a quoted string at column 1 starts the next document (a stream of
+            // scalar documents, one a line); elsewhere it continues a top-level string.
+            let stream = self.stream;
             let continues = matches!(self.peek(0)?, Some(t) if matches!(t.kind, TokenKind::Quoted(_))
-                && t.line_start && (ctx.bracketed || col0(t) > ctx.parent_col));
+                && t.line_start && (ctx.bracketed || col0(t) > ctx.parent_col)
+                && !(stream && !ctx.bracketed && ctx.parent_col < 0 && col0(t) == 0));
             if !continues || self.at_key()? {
                 if let (Some(recorder), false) = (&mut self.recorder, pieces.is_empty()) {
                     recorder.folded(pieces);
