@@ -220,6 +220,10 @@ fn what_the_parser_still_refuses() {
     assert!(parse_documents("a: 1\n{b: 2}\n").is_err());
     // A bracketed document followed by one on the same line.
     assert!(parse_documents("{a: 1} {b: 2}\n").is_err());
+    // A stream never loops on a document that reads nothing (fuzz-found: `:` at column 1
+    // after a scalar document read as null forever).
+    assert!(parse_documents(":a-\r-").is_err());
+    assert!(parse_documents("[1]\n:\n").is_err());
     // `?` and `;` end a literal, as in the original.
     assert!(parse("a: b?c\n").is_err());
 }

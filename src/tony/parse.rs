@@ -255,6 +255,7 @@ impl<S: TokenSource> Parser<S> {
                 self.note_start(pos);
             }
         }
+        let start = self.peek(0)?.map_or(0, |t| t.pos.offset);
         let stream = self.stream;
         let bracketed = stream && self.at_bracketed()?;
         let node = self.value(Ctx {
@@ -275,7 +276,9 @@ impl<S: TokenSource> Parser<S> {
                 if stream
                     && (bracketed || !matches!(node.value, Value::Array(_) | Value::Object(_)))
                     && t.line_start
-                    && col0(t) == 0 =>
+                    && col0(t) == 0
+                    // The document read something (a null read from nothing is no progress).
+                    && t.pos.offset > start =>
             {
                 Ok(Some(node))
             }
