@@ -521,3 +521,25 @@ fn values_of_any_depth_compare_and_encode() {
     let shared = Node::array(vec![arrays.clone(), arrays]);
     drop(shared);
 }
+
+/// Found by the heavy fuzz run: `!subtree` chained inside `!subtree` multiplies the work by the
+/// document's size per link. A match has a step budget and says so instead of running for hours.
+#[test]
+fn chained_subtree_patterns_are_refused_past_a_step_budget() {
+    let doc =
+        tonystore::tony::parse("{a: {b: [1, 2, {c: 3, d: [4, 5]}]}, e: {f: 6, g: 7}}").unwrap();
+    let chain = vec!["subtree"; 40].join(".");
+    // Nothing equals 99, so every path through every link is tried.
+    let pattern = tonystore::tony::parse(&format!("!{chain} 99")).unwrap();
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        tonystore::patch::try_matches(&doc, &pattern),
+        Err(tonystore::patch::PatchError::TooComplex { .. })
+    ));
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    // A modest chain still evaluates.
+    let pattern = tonystore::tony::parse("!subtree.subtree 7").unwrap();
+    assert!(tonystore::patch::try_matches(&doc, &pattern).unwrap());
+    // And the budget is per match: the next one starts afresh.
+    assert!(tonystore::patch::try_matches(&doc, &pattern).unwrap());
+}

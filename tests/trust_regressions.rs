@@ -298,16 +298,19 @@ fn a_checksum_valid_frame_that_does_not_decode_is_never_cut() {
     );
 }
 
+/// What a [`ReadHook`] runs before each read of the named file.
+type OnRead = std::rc::Rc<dyn Fn(&str) -> tonystore::storage::Result<()>>;
+
 /// A directory whose files call `on_read` before every read: to count reads, or to fail them.
 #[derive(Clone)]
 struct ReadHook {
     inner: MemDir,
-    on_read: std::rc::Rc<dyn Fn(&str) -> tonystore::storage::Result<()>>,
+    on_read: OnRead,
 }
 
 struct HookedFile {
     inner: Box<dyn BlockFile>,
-    on_read: std::rc::Rc<dyn Fn(&str) -> tonystore::storage::Result<()>>,
+    on_read: OnRead,
 }
 
 impl BlockFile for HookedFile {

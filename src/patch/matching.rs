@@ -42,8 +42,48 @@ pub fn try_matches(doc: &Node, pattern: &Node) -> Result<bool, PatchError> {
     match_at(doc, pattern, None, 0)
 }
 
-/// [`try_matches`] for a value found under field `field`, `calls` levels deep in a walk.
+/// How many pattern nodes one match may evaluate: chained `!subtree`s multiply the work by the
+/// document's size per link, so a short pattern could otherwise run for hours.
+pub const MAX_MATCH_STEPS: u64 = 1_000_000;
+
+thread_local! {
+    /// Steps left to the outermost `match_at` running on this thread (`None`: none is).
+    static STEPS_LEFT: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// [`try_matches`] for a value found under field `field`, `calls` levels deep in a walk. The
+/// outermost call on a thread sets a budget of [`MAX_MATCH_STEPS`] for everything it evaluates.
 pub(crate) fn match_at(
+    doc: &Node,
+    pattern: &Node,
+    field: Option<&str>,
+    calls: usize,
+) -> Result<bool, PatchError> {
+    match STEPS_LEFT.get() {
+        Some(0) => Err(PatchError::TooComplex {
+            limit: MAX_MATCH_STEPS,
+        }),
+        Some(left) => {
+            STEPS_LEFT.set(Some(left.saturating_sub(1)));
+            match_step(doc, pattern, field, calls)
+        }
+        None => {
+            /// Ends the budget however the outermost call returns.
+            struct EndBudget;
+            impl Drop for EndBudget {
+                fn drop(&mut self) {
+                    STEPS_LEFT.set(None);
+                }
+            }
+            STEPS_LEFT.set(Some(MAX_MATCH_STEPS));
+            let _end = EndBudget;
+            match_step(doc, pattern, field, calls)
+        }
+    }
+}
+
+/// One step of [`match_at`]: the pattern's first op (or its structure) against `doc`.
+fn match_step(
     doc: &Node,
     pattern: &Node,
     field: Option<&str>,

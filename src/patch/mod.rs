@@ -98,6 +98,13 @@ pub enum PatchError {
         /// The bound.
         limit: usize,
     },
+    /// A match pattern that would take too long to evaluate (e.g. `!subtree` chained inside
+    /// `!subtree` many times over: each link multiplies the work by the document's size).
+    #[error("the match pattern needs more than {limit} steps")]
+    TooComplex {
+        /// The step budget of one match.
+        limit: u64,
+    },
     /// An op that this implementation deliberately does not run.
     #[error("at {path:?}: unsupported op {op}: {reason}")]
     Unsupported {
