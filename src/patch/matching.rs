@@ -42,8 +42,9 @@ pub fn try_matches(doc: &Node, pattern: &Node) -> Result<bool, PatchError> {
     match_at(doc, pattern, None, 0)
 }
 
-/// How many pattern nodes one match may evaluate: chained `!subtree`s multiply the work by the
-/// document's size per link, so a short pattern could otherwise run for hours.
+/// How many pattern evaluations one match may make (a long tag chain counts as several, see
+/// `step_cost`): chained `!subtree`s multiply the work by the document's size per link, so a
+/// short pattern could otherwise run for hours.
 pub const MAX_MATCH_STEPS: u64 = 1_000_000;
 
 thread_local! {
@@ -64,7 +65,7 @@ pub(crate) fn match_at(
             limit: MAX_MATCH_STEPS,
         }),
         Some(left) => {
-            STEPS_LEFT.set(Some(left.saturating_sub(1)));
+            STEPS_LEFT.set(Some(left.saturating_sub(step_cost(pattern))));
             match_step(doc, pattern, field, calls)
         }
         None => {
@@ -80,6 +81,13 @@ pub(crate) fn match_at(
             match_step(doc, pattern, field, calls)
         }
     }
+}
+
+/// What evaluating `pattern` once costs of a match's budget: each step parses the pattern's
+/// tag chain, so a long chain costs in proportion to its text.
+fn step_cost(pattern: &Node) -> u64 {
+    let chain = pattern.tag().map_or(0, |tag| tag.len() as u64);
+    (chain / 16).saturating_add(1)
 }
 
 /// One step of [`match_at`]: the pattern's first op (or its structure) against `doc`.
