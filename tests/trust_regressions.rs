@@ -267,6 +267,17 @@ fn a_log_from_a_newer_format_is_a_typed_error() {
     ));
 }
 
+/// A frame header as docs/FORMAT.md lays it out: length, synced end, their CRC, payload CRC.
+fn frame_header(len: u32, synced_end: u64, payload_crc: u32) -> Vec<u8> {
+    let mut header = Vec::new();
+    header.extend_from_slice(&len.to_be_bytes());
+    header.extend_from_slice(&synced_end.to_be_bytes());
+    let crc = crc32c::crc32c(&header);
+    header.extend_from_slice(&crc.to_be_bytes());
+    header.extend_from_slice(&payload_crc.to_be_bytes());
+    header
+}
+
 #[test]
 fn a_checksum_valid_frame_that_does_not_decode_is_never_cut() {
     let dir = MemDir::new();
@@ -278,12 +289,7 @@ fn a_checksum_valid_frame_that_does_not_decode_is_never_cut() {
     let log = dir.open("level0.log").unwrap();
     let end = log.len().unwrap();
     let payload = b"!entry-v9 {future: true}";
-    let mut frame = Vec::new();
-    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&end.to_be_bytes());
-    let crc = crc32c::crc32c(&frame);
-    frame.extend_from_slice(&crc.to_be_bytes());
-    frame.extend_from_slice(&crc32c::crc32c(payload).to_be_bytes());
+    let mut frame = frame_header(payload.len() as u32, end, crc32c::crc32c(payload));
     frame.extend_from_slice(payload);
     log.write_all_at(end, &frame).unwrap();
     drop(log);
@@ -363,12 +369,7 @@ fn a_large_torn_frame_is_recognised_in_a_few_large_reads() {
     // A 10 MB frame of which 6 MB reached the disk: once two host calls per byte to recognise.
     let log = dir.open("level0.log").unwrap();
     let end = log.len().unwrap();
-    let mut header = Vec::new();
-    header.extend_from_slice(&(10_000_000u32).to_be_bytes());
-    header.extend_from_slice(&end.to_be_bytes());
-    let crc = crc32c::crc32c(&header);
-    header.extend_from_slice(&crc.to_be_bytes());
-    header.extend_from_slice(&[0; 4]);
+    let header = frame_header(10_000_000, end, 0);
     assert_eq!(header.len() as u64, FRAME_HEADER);
     log.write_all_at(end, &header).unwrap();
     log.write_all_at(end + FRAME_HEADER, &vec![b'x'; 6_000_000])

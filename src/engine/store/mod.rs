@@ -362,9 +362,9 @@ impl Store {
     ///
     /// Nothing of a failed commit stays in memory (offsets, index, cache, head); on the medium
     /// its frame is cut back, or, if the failure leaves that unknown, the store is latched.
-    pub(crate) fn commit_root(&mut self, root: Node, tx: u64) -> Result<u64> {
+    /// The caller has bounded the patches' depth (see [`check_depth`]).
+    fn commit_root(&mut self, root: Node, tx: u64) -> Result<u64> {
         self.check_writable()?;
-        check_depth(&root, 0)?;
         let state = self.head_state()?;
         let new_state = patch(&state, &root)?;
         let ends = classify(&root, Some(&state), self.options.index_limits);
