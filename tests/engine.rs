@@ -129,7 +129,7 @@ fn a_flipped_byte_in_the_middle_is_corruption_and_a_torn_tail_is_cut() {
         Ok(_) => panic!("expected Corrupt"),
     }
     // A torn tail proper: the frame was in flight, so no index records it.
-    for slot in ["index.a", "index.b"] {
+    for slot in ["index.log"] {
         dir.open(slot).unwrap().set_len(0).unwrap();
     }
     let mut store = open(&dir);
@@ -148,7 +148,7 @@ fn a_flipped_byte_in_the_middle_is_corruption_and_a_torn_tail_is_cut() {
     log.read_exact_at(second + 20, &mut byte).unwrap();
     log.write_all_at(second + 20, &[byte[0] ^ 0x40]).unwrap();
     drop(log);
-    for slot in ["index.a", "index.b"] {
+    for slot in ["index.log"] {
         dir.open(slot).unwrap().set_len(0).unwrap();
     }
     match Store::open(&dir, Options::default()) {
@@ -475,7 +475,7 @@ fn a_full_rebuild_reports_progress() {
         store.commit(vec![(p("n"), Node::int(i))]).unwrap();
     }
     drop(store);
-    for slot in ["index.a", "index.b"] {
+    for slot in ["index.log"] {
         dir.open(slot).unwrap().set_len(0).unwrap();
     }
     let reports = Rc::new(RefCell::new(Vec::new()));

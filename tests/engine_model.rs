@@ -230,7 +230,7 @@ proptest! {
         // Lose the index: a full rebuild.
         store.close().unwrap();
         drop(store);
-        for slot in ["index.a", "index.b"] {
+        for slot in ["index.log"] {
             dir.open(slot).unwrap().set_len(0).unwrap();
         }
         let mut store = Store::open(&dir, options(divisor)).unwrap();
@@ -251,7 +251,7 @@ proptest! {
         let at = cut.index(len as usize + 1) as u64;
         log.set_len(at).unwrap();
         drop(log);
-        for slot in ["index.a", "index.b"] {
+        for slot in ["index.log"] {
             dir.open(slot).unwrap().set_len(0).unwrap();
         }
         let mut store = Store::open(&dir, options(3)).unwrap();

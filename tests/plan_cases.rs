@@ -739,7 +739,7 @@ fn step_4_1_2_and_3_segments_survive_persisting_and_rebuilding_the_index() {
     assert_eq!(store.segments(&p("k1"), 0, 0, 20).unwrap(), before);
     store.close().unwrap();
     drop(store);
-    for slot in ["index.a", "index.b"] {
+    for slot in ["index.log"] {
         dir.open(slot).unwrap().set_len(0).unwrap();
     }
     let mut store = self::store(&dir);
@@ -1127,7 +1127,7 @@ fn step_7_2_3_and_4_a_missing_or_corrupt_index_rebuilds_from_scratch() {
         }
         store.close().unwrap();
         drop(store);
-        for slot in ["index.a", "index.b"] {
+        for slot in ["index.log"] {
             let file = dir.open(slot).unwrap();
             if damage.is_empty() {
                 file.set_len(0).unwrap();
@@ -1155,8 +1155,7 @@ fn step_7_1_4_mid_log_corruption_stops_the_rebuild_with_file_and_offset() {
         .unwrap()
         .write_all_at(second + FRAME_HEADER + 1, b"#")
         .unwrap();
-    dir.open("index.a").unwrap().set_len(0).unwrap();
-    dir.open("index.b").unwrap().set_len(0).unwrap();
+    dir.open("index.log").unwrap().set_len(0).unwrap();
     match Store::open(&dir, Options::default()) {
         Err(StoreError::Corrupt { file, offset, .. }) => {
             assert_eq!((file.as_str(), offset), ("level0.log", second));
@@ -1184,7 +1183,7 @@ fn step_8_3_3_a_missing_log_is_an_error_when_the_index_records_commits() {
         other => panic!("expected corruption, got {:?}", other.map(|s| s.head())),
     }
     // Without an index there is nothing to contradict: an empty store.
-    for slot in ["index.a", "index.b"] {
+    for slot in ["index.log"] {
         dir.open(slot).unwrap().set_len(0).unwrap();
     }
     let mut store = self::store(&dir);

@@ -92,7 +92,7 @@ fn whatever_commit_accepts_stays_readable_through_compaction_reopen_and_rebuild(
     drop(store);
     for rebuild in [false, true] {
         if rebuild {
-            for slot in ["index.a", "index.b"] {
+            for slot in ["index.log"] {
                 dir.open(slot).unwrap().set_len(0).unwrap();
             }
         }
@@ -195,7 +195,7 @@ fn read_only_opens_never_create_truncate_or_write() {
     let mut bytes = std::fs::read(&log).unwrap();
     bytes.extend_from_slice(&[7; 40]);
     std::fs::write(&log, &bytes).unwrap();
-    for slot in ["index.a", "index.b"] {
+    for slot in ["index.log"] {
         std::fs::remove_file(path.join(slot)).unwrap();
     }
     let read_only = || Options {
@@ -363,7 +363,7 @@ fn a_large_torn_frame_is_recognised_in_a_few_large_reads() {
     store.commit(vec![(p("a"), Node::int(1))]).unwrap();
     store.close().unwrap();
     drop(store);
-    for slot in ["index.a", "index.b"] {
+    for slot in ["index.log"] {
         dir.open(slot).unwrap().set_len(0).unwrap();
     }
     // A 10 MB frame of which 6 MB reached the disk: once two host calls per byte to recognise.
@@ -528,7 +528,7 @@ fn a_stale_index_beside_a_replaced_log_is_ignored_not_trusted() {
     }
     store.close().unwrap();
     drop(store);
-    for slot in ["index.a", "index.b"] {
+    for slot in ["index.log"] {
         let from = a.open(slot).unwrap();
         let mut bytes = vec![0; from.len().unwrap() as usize];
         from.read_exact_at(0, &mut bytes).unwrap();

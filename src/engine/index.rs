@@ -124,25 +124,6 @@ impl LevelIndex {
             .extend_from_slice(in_range(&node.touch, |e| e.key, lo, hi));
         out
     }
-
-    /// Every `(end path, end)` pair, for persisting the index.
-    pub fn ends(&self) -> Vec<(KPath, EndRef)> {
-        let mut out = Vec::new();
-        let mut stack: Vec<(Vec<Segment>, &Trie)> = vec![(Vec::new(), &self.root)];
-        while let Some((path, node)) = stack.pop() {
-            out.extend(
-                node.ends
-                    .iter()
-                    .map(|e| (KPath::from_segments(path.clone()), *e)),
-            );
-            for (segment, child) in &node.children {
-                let mut p = path.clone();
-                p.push(segment.clone());
-                stack.push((p, child));
-            }
-        }
-        out
-    }
 }
 
 /// The whole index: one [`LevelIndex`] per level.

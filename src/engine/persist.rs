@@ -1,5 +1,9 @@
-//! The persisted index: two slots (`index.a`, `index.b`), each written whole with a checksummed
-//! header; a save overwrites the older slot. See `docs/FORMAT.md` for the byte layout.
+//! The persisted index: `index.log`, an append-only series of checksummed records. A save
+//! appends one record holding what the index gained since the previous one (entries with their
+//! ends, offset indexes of large entries) and the checkpoint it reaches; nothing is rewritten,
+//! so a save costs what it adds, not the history. Loading replays the records. The index is
+//! derived data: a torn, corrupt or inconsistent record ends the usable prefix, and the logs
+//! are indexed from that prefix's checkpoint on. See `docs/FORMAT.md` for the byte layout.
 
 #![deny(
     clippy::unwrap_used,
@@ -14,32 +18,39 @@ use super::error::Result;
 use super::filter::MemberFilter;
 use super::index::{EntryRef, Index};
 use super::offsets::{OffsetIndex, SubDocRef};
+use crate::kpath::KPath;
+use crate::storage::BlockFile;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Offset indexes of large entries, by (level, position).
 pub type Offsets = HashMap<(u8, u64), Arc<OffsetIndex>>;
 
-/// What a valid slot holds.
+/// An entry the index gained: its level, reference and ends.
+pub type Added = (u8, EntryRef, Vec<End>);
+
+/// What the valid records of an index log hold together.
 #[derive(Default)]
 pub struct Loaded {
-    /// The checkpoint.
+    /// The last record's checkpoint.
     pub checkpoint: Checkpoint,
     /// The index.
     pub index: Index,
     /// The offset indexes.
     pub offsets: Offsets,
 }
-use crate::kpath::KPath;
-use crate::storage::BlockFile;
 
 const MAGIC: &[u8; 8] = b"TNYINDEX";
-const VERSION: u32 = 4;
-/// Header bytes: magic, version, max commit, tx sequence, level0 end, compact end, payload
-/// length, payload CRC, header CRC.
-pub const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8 + 8 + 8 + 4 + 4;
+/// The index log's format version (1-4 were the whole-index slots `index.a`/`index.b`).
+pub const VERSION: u32 = 5;
+/// File header bytes: magic, version, CRC-32C of the two.
+pub const FILE_HEADER: u64 = 16;
+/// Record header bytes: payload length, payload CRC-32C, CRC-32C of the first 12 bytes.
+pub const RECORD_HEADER: u64 = 16;
+/// The longest record accepted (a record holds one save's additions).
+const MAX_RECORD: u64 = 1 << 32;
 
-/// What a slot records besides the index itself.
+/// What a record records besides the index entries it adds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Checkpoint {
     /// The newest commit indexed.
@@ -62,25 +73,39 @@ fn put_path(out: &mut Vec<u8>, path: &KPath) {
     out.extend_from_slice(text.as_bytes());
 }
 
-/// Serializes the index (per level, its entries and its ends), then the offset indexes.
-fn encode(index: &Index, offsets: &Offsets) -> Vec<u8> {
+fn file_header() -> [u8; FILE_HEADER as usize] {
+    let mut out = [0u8; FILE_HEADER as usize];
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend_from_slice(&VERSION.to_be_bytes());
+    bytes.extend_from_slice(&crc32c::crc32c(&bytes).to_be_bytes());
+    out.copy_from_slice(&bytes);
+    out
+}
+
+/// A record's payload: the checkpoint, the added entries, the added offset indexes.
+fn encode_record(
+    checkpoint: Checkpoint,
+    added: &[Added],
+    offsets: &[((u8, u64), &OffsetIndex)],
+) -> Vec<u8> {
     let mut out = Vec::new();
-    out.push(index.depth());
-    for level in 0..index.depth() {
-        let Some(l) = index.level(level) else {
-            continue;
-        };
-        put_u64(&mut out, l.entries().len() as u64);
-        for e in l.entries() {
-            put_u64(&mut out, e.key);
-            put_u64(&mut out, e.pos);
-        }
-        let ends = l.ends();
+    for v in [
+        checkpoint.max_commit,
+        checkpoint.tx_seq,
+        checkpoint.level0_end,
+        checkpoint.compact_end,
+    ] {
+        put_u64(&mut out, v);
+    }
+    put_u64(&mut out, added.len() as u64);
+    for (level, entry, ends) in added {
+        out.push(*level);
+        put_u64(&mut out, entry.key);
+        put_u64(&mut out, entry.pos);
         put_u64(&mut out, ends.len() as u64);
-        for (path, end) in ends {
-            put_u64(&mut out, end.entry.key);
+        for end in ends {
             out.push(u8::from(end.independent));
-            put_path(&mut out, &path);
+            put_path(&mut out, &end.path);
         }
     }
     put_u64(&mut out, offsets.len() as u64);
@@ -149,34 +174,39 @@ impl Reader<'_> {
     }
 }
 
-fn decode(bytes: &[u8]) -> Option<(Index, Offsets)> {
+/// A decoded record.
+struct Record {
+    checkpoint: Checkpoint,
+    added: Vec<Added>,
+    offsets: Offsets,
+}
+
+fn decode_record(bytes: &[u8]) -> Option<Record> {
     let mut r = Reader { bytes, at: 0 };
-    let depth = r.u8()?;
-    let mut index = Index::default();
-    for level in 0..depth {
-        let count = r.u64()?;
-        let mut entries = Vec::with_capacity(count.min(1 << 20) as usize);
-        for _ in 0..count {
-            entries.push(EntryRef {
-                key: r.u64()?,
-                pos: r.u64()?,
-            });
-        }
-        let mut ends_of: std::collections::HashMap<u64, Vec<End>> =
-            std::collections::HashMap::new();
-        for _ in 0..r.u64()? {
-            let key = r.u64()?;
-            let independent = r.u8()? != 0;
-            let path = r.path()?;
-            ends_of
-                .entry(key)
-                .or_default()
-                .push(End { path, independent });
-        }
-        let l = index.level_mut(level);
-        for e in entries {
-            l.add(e, ends_of.get(&e.key).map_or(&[][..], Vec::as_slice));
-        }
+    let checkpoint = Checkpoint {
+        max_commit: r.u64()?,
+        tx_seq: r.u64()?,
+        level0_end: r.u64()?,
+        compact_end: r.u64()?,
+    };
+    let count = r.u64()?;
+    // Each entry takes at least 25 bytes: a count the payload cannot hold is corruption.
+    if count > r.remaining() / 25 {
+        return None;
+    }
+    let mut added = Vec::new();
+    for _ in 0..count {
+        let (level, key, pos) = (r.u8()?, r.u64()?, r.u64()?);
+        let ends = (0..r.u64()?)
+            .map(|_| {
+                let independent = r.u8()? != 0;
+                Some(End {
+                    path: r.path()?,
+                    independent,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        added.push((level, EntryRef { key, pos }, ends));
     }
     let mut offsets = Offsets::new();
     for _ in 0..r.u64()? {
@@ -225,92 +255,232 @@ fn decode(bytes: &[u8]) -> Option<(Index, Offsets)> {
             }),
         );
     }
-    (r.at == bytes.len()).then_some((index, offsets))
-}
-
-/// Writes `index` with `checkpoint` into `slot` (whole, then synced).
-pub fn save(
-    slot: &dyn BlockFile,
-    index: &Index,
-    offsets: &Offsets,
-    checkpoint: Checkpoint,
-) -> Result<()> {
-    let payload = encode(index, offsets);
-    let mut out = Vec::with_capacity(payload.len().saturating_add(HEADER_LEN));
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_be_bytes());
-    for v in [
-        checkpoint.max_commit,
-        checkpoint.tx_seq,
-        checkpoint.level0_end,
-        checkpoint.compact_end,
-        payload.len() as u64,
-    ] {
-        put_u64(&mut out, v);
-    }
-    out.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
-    let header_crc = crc32c::crc32c(&out);
-    out.extend_from_slice(&header_crc.to_be_bytes());
-    out.extend_from_slice(&payload);
-    slot.write_all_at(0, &out)?;
-    slot.set_len(out.len() as u64)?;
-    slot.sync()?;
-    Ok(())
-}
-
-/// Reads a slot: `None` when it is empty, torn or corrupt (the caller falls back to the other
-/// slot or a rebuild).
-pub fn load(slot: &dyn BlockFile) -> Result<Option<Loaded>> {
-    let len = slot.len()?;
-    if len < HEADER_LEN as u64 {
-        return Ok(None);
-    }
-    let mut header = [0u8; HEADER_LEN];
-    slot.read_exact_at(0, &mut header)?;
-    let mut r = Reader {
-        bytes: &header,
-        at: 0,
-    };
-    let (Some(magic), Some(version)) = (r.take(8).map(<[u8]>::to_vec), r.u32()) else {
-        return Ok(None);
-    };
-    if magic != MAGIC || version != VERSION {
-        return Ok(None);
-    }
-    let (
-        Some(max_commit),
-        Some(tx_seq),
-        Some(level0_end),
-        Some(compact_end),
-        Some(payload_len),
-        Some(payload_crc),
-    ) = (r.u64(), r.u64(), r.u64(), r.u64(), r.u64(), r.u32())
-    else {
-        return Ok(None);
-    };
-    let covered = header
-        .get(..HEADER_LEN.saturating_sub(4))
-        .map(crc32c::crc32c);
-    if covered.is_none() || r.u32() != covered {
-        return Ok(None);
-    }
-    if Some(payload_len) != len.checked_sub(HEADER_LEN as u64) {
-        return Ok(None);
-    }
-    let mut payload = vec![0u8; payload_len as usize];
-    slot.read_exact_at(HEADER_LEN as u64, &mut payload)?;
-    if crc32c::crc32c(&payload) != payload_crc {
-        return Ok(None);
-    }
-    let checkpoint = Checkpoint {
-        max_commit,
-        tx_seq,
-        level0_end,
-        compact_end,
-    };
-    Ok(decode(&payload).map(|(index, offsets)| Loaded {
+    (r.at == bytes.len()).then_some(Record {
         checkpoint,
-        index,
+        added,
         offsets,
-    }))
+    })
+}
+
+/// Tracks what the records so far add up to, and whether the next one continues them.
+#[derive(Default)]
+struct Replay {
+    loaded: Loaded,
+    /// The position of the last entry of level 0 and of the compacted levels.
+    last_pos: [Option<u64>; 2],
+}
+
+impl Replay {
+    /// Applies `record` if it continues what came before: level-0 commits follow each other
+    /// densely at increasing positions, compacted entries at increasing positions with
+    /// increasing keys per level, all within the checkpoint's log ends, which never shrink;
+    /// offset indexes belong to entries that are indexed. Otherwise nothing changes.
+    fn apply(&mut self, record: Record) -> bool {
+        let before = self.loaded.checkpoint;
+        let after = record.checkpoint;
+        if after.level0_end < before.level0_end
+            || after.compact_end < before.compact_end
+            || after.tx_seq < before.tx_seq
+        {
+            return false;
+        }
+        let mut head = before.max_commit;
+        let mut last_pos = self.last_pos;
+        let mut last_key: Vec<u64> = (0..self.loaded.index.depth())
+            .map(|l| {
+                self.loaded
+                    .index
+                    .level(l)
+                    .and_then(|l| l.entries().last())
+                    .map_or(0, |e| e.key)
+            })
+            .collect();
+        for (level, entry, _) in &record.added {
+            let compacted = usize::from(*level > 0);
+            let end = if *level == 0 {
+                after.level0_end
+            } else {
+                after.compact_end
+            };
+            let Some(slot) = last_pos.get_mut(compacted) else {
+                return false;
+            };
+            if slot.is_some_and(|p| entry.pos <= p) || entry.pos >= end {
+                return false;
+            }
+            *slot = Some(entry.pos);
+            let level = usize::from(*level);
+            if last_key.len() <= level {
+                last_key.resize(level.saturating_add(1), 0);
+            }
+            let Some(key) = last_key.get_mut(level) else {
+                return false;
+            };
+            let continues = if level == 0 {
+                Some(entry.key) == head.checked_add(1)
+            } else {
+                entry.key > *key
+            };
+            if !continues {
+                return false;
+            }
+            *key = entry.key;
+            if level == 0 {
+                head = entry.key;
+            }
+        }
+        if head != after.max_commit || last_key.iter().any(|&k| k > head) {
+            return false;
+        }
+        let indexed = |(level, pos): &(u8, u64)| {
+            record
+                .added
+                .iter()
+                .any(|(l, e, _)| l == level && e.pos == *pos)
+                || self
+                    .loaded
+                    .index
+                    .level(*level)
+                    .is_some_and(|l| l.entries().binary_search_by_key(pos, |e| e.pos).is_ok())
+        };
+        if !record.offsets.keys().all(indexed) {
+            return false;
+        }
+        for (level, entry, ends) in &record.added {
+            self.loaded.index.level_mut(*level).add(*entry, ends);
+        }
+        self.loaded.offsets.extend(record.offsets);
+        self.loaded.checkpoint = after;
+        self.last_pos = last_pos;
+        true
+    }
+}
+
+/// `index.log`: the persisted index, appended to by [`save`](IndexLog::save).
+pub struct IndexLog {
+    file: Box<dyn BlockFile>,
+    /// Where the next record goes: the end of the valid records.
+    end: u64,
+    writable: bool,
+}
+
+impl IndexLog {
+    /// Opens the index log and replays its valid records. A writable log drops whatever follows
+    /// them (a torn or corrupt record, an old format's bytes) and writes a fresh file header
+    /// where it is missing or foreign; a read-only one only ignores it.
+    pub fn open(file: Box<dyn BlockFile>, writable: bool) -> Result<(IndexLog, Loaded)> {
+        let len = file.len()?;
+        let mut header = [0u8; FILE_HEADER as usize];
+        let valid_header = len >= FILE_HEADER && {
+            file.read_exact_at(0, &mut header)?;
+            header == file_header()
+        };
+        let mut log = IndexLog {
+            file,
+            end: FILE_HEADER,
+            writable,
+        };
+        let mut replay = Replay::default();
+        if valid_header {
+            while let Some((record, next)) = log.record_at(log.end, len)? {
+                if !replay.apply(record) {
+                    break;
+                }
+                log.end = next;
+            }
+        } else {
+            log.end = 0;
+        }
+        if writable && (log.end != len || !valid_header) {
+            log.reset_to(log.end)?;
+        }
+        Ok((log, replay.loaded))
+    }
+
+    /// The record at `pos` and where it ends, if a whole valid one is there.
+    fn record_at(&self, pos: u64, len: u64) -> Result<Option<(Record, u64)>> {
+        let Some(payload_at) = pos.checked_add(RECORD_HEADER).filter(|&p| p <= len) else {
+            return Ok(None);
+        };
+        let mut header = [0u8; RECORD_HEADER as usize];
+        self.file.read_exact_at(pos, &mut header)?;
+        let mut r = Reader {
+            bytes: &header,
+            at: 0,
+        };
+        let (Some(size), Some(payload_crc), Some(header_crc)) = (r.u64(), r.u32(), r.u32()) else {
+            return Ok(None);
+        };
+        let covered = header.get(..12).map(crc32c::crc32c);
+        let Some(next) = payload_at.checked_add(size).filter(|&e| e <= len) else {
+            return Ok(None);
+        };
+        if covered != Some(header_crc) || size > MAX_RECORD {
+            return Ok(None);
+        }
+        let mut payload = vec![0u8; size as usize];
+        self.file.read_exact_at(payload_at, &mut payload)?;
+        if crc32c::crc32c(&payload) != payload_crc {
+            return Ok(None);
+        }
+        Ok(decode_record(&payload).map(|record| (record, next)))
+    }
+
+    /// Cuts the log to `end` (or, below the file header, to a fresh header) and syncs.
+    fn reset_to(&mut self, end: u64) -> Result<()> {
+        if end < FILE_HEADER {
+            self.file.write_all_at(0, &file_header())?;
+            self.end = FILE_HEADER;
+        } else {
+            self.end = end;
+        }
+        self.file.set_len(self.end)?;
+        self.file.sync()?;
+        Ok(())
+    }
+
+    /// Drops every record: the index will be rebuilt from the logs.
+    pub fn clear(&mut self) -> Result<()> {
+        if self.writable {
+            self.reset_to(0)?;
+        }
+        Ok(())
+    }
+
+    /// Appends a record of `added` entries and `offsets` reaching `checkpoint`, and syncs. On
+    /// failure the record is cut back (best effort: a torn record is dropped at the next open).
+    pub fn save(
+        &mut self,
+        checkpoint: Checkpoint,
+        added: &[Added],
+        offsets: &[((u8, u64), &OffsetIndex)],
+    ) -> Result<()> {
+        let payload = encode_record(checkpoint, added, offsets);
+        let mut out = Vec::with_capacity(payload.len().saturating_add(RECORD_HEADER as usize));
+        put_u64(&mut out, payload.len() as u64);
+        out.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
+        let header_crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&header_crc.to_be_bytes());
+        out.extend_from_slice(&payload);
+        let written = self
+            .file
+            .write_all_at(self.end, &out)
+            .and_then(|()| self.file.sync());
+        if let Err(e) = written {
+            let _ = self.file.set_len(self.end);
+            return Err(e.into());
+        }
+        self.end = self.end.saturating_add(out.len() as u64);
+        Ok(())
+    }
+
+    /// Bytes of valid records (with the file header).
+    pub fn saved_bytes(&self) -> u64 {
+        self.end
+    }
+
+    /// Releases the file.
+    pub fn close(&self) -> Result<()> {
+        Ok(self.file.close()?)
+    }
 }

@@ -39,6 +39,20 @@ struct Fast<'a> {
     depth: usize,
 }
 
+/// Whether two entries share a key: pairwise for small objects (no allocation), hashed for
+/// wide ones.
+fn has_duplicate_key(entries: &[(Key, Node)]) -> bool {
+    const PAIRWISE_UP_TO: usize = 16;
+    if entries.len() <= PAIRWISE_UP_TO {
+        return entries
+            .iter()
+            .enumerate()
+            .any(|(i, (k, _))| entries.iter().take(i).any(|(earlier, _)| earlier == k));
+    }
+    let mut seen = HashSet::with_capacity(entries.len());
+    !entries.iter().all(|(k, _)| seen.insert(k))
+}
+
 /// Bytes that may appear in a literal this fast path accepts (a safe subset of the lexer's).
 fn plain_literal_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric()
@@ -233,11 +247,8 @@ impl<'a> Fast<'a> {
         if ints != 0 && ints != entries.len() {
             return None;
         }
-        if entries.len() > 1 {
-            let mut seen = HashSet::with_capacity(entries.len());
-            if !entries.iter().all(|(k, _)| seen.insert(k)) {
-                return None;
-            }
+        if has_duplicate_key(&entries) {
+            return None;
         }
         Some(Node::object(entries))
     }
@@ -322,6 +333,33 @@ impl<'a> Fast<'a> {
             .then(|| Node::new(Value::Float(Float::from_text(text, value))))
     }
 
+    /// The character of a `\uXXXX` escape (a pair of them for a surrogate pair), with the
+    /// cursor on the `u` before and on the escape's last byte after.
+    fn unicode_escape(&mut self) -> Option<char> {
+        let hex4 = |at: usize| -> Option<u32> {
+            let digits = self.bytes.get(at..at + 4)?;
+            let text = std::str::from_utf8(digits).ok()?;
+            if !digits.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            u32::from_str_radix(text, 16).ok()
+        };
+        let high = hex4(self.at + 1)?;
+        if !(0xD800..0xDC00).contains(&high) {
+            self.at += 4;
+            return char::from_u32(high);
+        }
+        if self.bytes.get(self.at + 5..self.at + 7) != Some(b"\\u") {
+            return None;
+        }
+        let low = hex4(self.at + 7)?;
+        if !(0xDC00..0xE000).contains(&low) {
+            return None;
+        }
+        self.at += 10;
+        char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+    }
+
     fn quoted(&mut self) -> Option<Arc<str>> {
         let q = self.peek()?;
         self.at += 1;
@@ -346,8 +384,11 @@ impl<'a> Fast<'a> {
                 _ if b == q => return String::from_utf8(out).ok().map(Arc::from),
                 b'\n' => return None,
                 b'\\' => {
-                    // `\u` escapes and errors are the general parser's.
-                    let c = super::quote::simple_escape(self.peek()?)?;
+                    // Odd escapes (a lone surrogate, bad hex) are the general parser's.
+                    let c = match self.peek()? {
+                        b'u' => self.unicode_escape()?,
+                        e => super::quote::simple_escape(e)?,
+                    };
                     self.at += 1;
                     let mut tmp = [0; 4];
                     out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());

@@ -66,10 +66,33 @@ pub fn canonical_float(value: f64) -> String {
     }
 }
 
+/// Whether `text` is [`canonical_float`]`(value)`, compared as it is formatted (no allocation).
+fn is_canonical_float(text: &str, value: f64) -> bool {
+    use std::fmt::Write;
+    /// Consumes the expected text as the formatter writes; fails at the first difference.
+    struct Expect<'a>(&'a str);
+    impl Write for Expect<'_> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            match self.0.strip_prefix(s) {
+                Some(rest) => {
+                    self.0 = rest;
+                    Ok(())
+                }
+                None => Err(std::fmt::Error),
+            }
+        }
+    }
+    if !value.is_finite() {
+        return text == "null";
+    }
+    let mut expect = Expect(text);
+    write!(expect, "{value:?}").is_ok() && expect.0.is_empty()
+}
+
 impl Float {
     /// A float from its source text (which must be a valid number).
     pub fn from_text(text: &str, value: f64) -> Self {
-        let text = (canonical_float(value) != text).then(|| Arc::from(text));
+        let text = (!is_canonical_float(text, value)).then(|| Arc::from(text));
         Self { value, text }
     }
 }

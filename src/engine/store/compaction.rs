@@ -83,14 +83,12 @@ impl Store {
             .append(&payload)
             .map_err(|e| self.latch_if_unknown(e))?;
         if let Some(offsets) = offsets {
-            self.offsets.insert((level, pos), Arc::new(offsets));
+            self.add_offsets(level, pos, offsets);
         }
         if self.options.durability == Durability::EveryCommit {
             self.sync_compact()?;
         }
-        self.index
-            .level_mut(level)
-            .add(EntryRef { key, pos }, &entry.ends);
+        self.index_entry(level, EntryRef { key, pos }, entry.ends);
         Ok(())
     }
 

@@ -11,12 +11,13 @@ pub use stream::{EventStream, ValueStream};
 
 use super::classify::{classify, IndexLimits};
 use super::clock::now_ms;
+use super::entry::End;
 use super::entry::{corrupt, LogEntry};
 use super::error::{Result, StoreError};
 use super::index::{EntryRef, Index};
 use super::log::LogFile;
 use super::offsets::{encode_indexed, OffsetIndex, INDEXED_ENTRY_BYTES};
-use super::persist::{self, Checkpoint};
+use super::persist::{Added, Checkpoint, IndexLog};
 use super::txbuf::TransactionBuffer;
 use crate::kpath::{get, KPath};
 use crate::patch::{patch, try_matches};
@@ -24,7 +25,7 @@ use crate::storage::{BlockFile, MemBlockFile, StoreDir};
 use crate::tony::Node;
 
 /// The files of a store, in the order they are opened (the first one carries the writer lock).
-pub const STORE_FILES: [&str; 4] = ["level0.log", "compact.log", "index.a", "index.b"];
+pub const STORE_FILES: [&str; 3] = ["level0.log", "compact.log", "index.log"];
 
 /// Which way [`Store::commits_at`] walks from a commit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +124,8 @@ pub struct Stats {
     pub level0_bytes: u64,
     /// Bytes in `compact.log`.
     pub compact_bytes: u64,
+    /// Bytes of saved index records in `index.log`.
+    pub index_bytes: u64,
     /// Streaming reads served straight from an entry's bytes (not built in memory).
     pub streamed_from_log: u64,
     /// Of those, the ones with later patches applied on the fly.
@@ -161,8 +164,13 @@ const CACHE_ENTRIES: usize = 4096;
 pub struct Store {
     level0: LogFile,
     compact: LogFile,
-    slots: [Box<dyn BlockFile>; 2],
-    slot_commits: [Option<u64>; 2],
+    index_log: IndexLog,
+    /// Entries indexed since the last save of the index, in the order they were added.
+    unsaved: Vec<Added>,
+    /// Offset indexes made since the last save, by (level, position).
+    unsaved_offsets: Vec<(u8, u64)>,
+    /// The checkpoint of the last save.
+    saved: Checkpoint,
     index: Index,
     /// The state at the head, built on first need (a read-only open never builds it).
     state: Option<Node>,
@@ -208,12 +216,14 @@ impl Store {
         let max = options.max_entry_bytes;
         let level0 = LogFile::open(open(STORE_FILES[0])?, max, writable)?;
         let compact = LogFile::open(open(STORE_FILES[1])?, max, writable)?;
-        let slots = [open(STORE_FILES[2])?, open(STORE_FILES[3])?];
+        let (index_log, loaded) = IndexLog::open(open(STORE_FILES[2])?, writable)?;
         let mut store = Store {
             level0,
             compact,
-            slots,
-            slot_commits: [None, None],
+            index_log,
+            unsaved: Vec::new(),
+            unsaved_offsets: Vec::new(),
+            saved: Checkpoint::default(),
             index: Index::default(),
             state: None,
             head: 0,
@@ -230,7 +240,7 @@ impl Store {
             closed: false,
             failed: None,
         };
-        if let Err(e) = store.recover() {
+        if let Err(e) = store.recover(loaded) {
             // A half-recovered store must not save its index when it is dropped.
             store.failed = Some(e.to_string());
             return Err(e);
@@ -263,6 +273,7 @@ impl Store {
         Stats {
             level0_bytes: self.level0.end(),
             compact_bytes: self.compact.end(),
+            index_bytes: self.index_log.saved_bytes(),
             ..self.stats
         }
     }
@@ -387,11 +398,9 @@ impl Store {
             self.sync_level0()?;
         }
         if let Some(offsets) = offsets {
-            self.offsets.insert((0, pos), Arc::new(offsets));
+            self.add_offsets(0, pos, offsets);
         }
-        self.index
-            .level_mut(0)
-            .add(EntryRef { key: commit, pos }, &entry.ends);
+        self.index_entry(0, EntryRef { key: commit, pos }, entry.ends.clone());
         self.remember(0, pos, Arc::new(entry));
         self.state = Some(new_state);
         self.head = commit;
@@ -402,6 +411,18 @@ impl Store {
             let _ = self.persist();
         }
         Ok(commit)
+    }
+
+    /// Adds an entry to the index, to be saved with the next checkpoint.
+    pub(super) fn index_entry(&mut self, level: u8, entry: EntryRef, ends: Vec<End>) {
+        self.index.level_mut(level).add(entry, &ends);
+        self.unsaved.push((level, entry, ends));
+    }
+
+    /// Keeps a large entry's offset index, to be saved with the next checkpoint.
+    pub(super) fn add_offsets(&mut self, level: u8, pos: u64, offsets: OffsetIndex) {
+        self.offsets.insert((level, pos), Arc::new(offsets));
+        self.unsaved_offsets.push((level, pos));
     }
 
     fn load(&mut self, level: u8, pos: u64) -> Result<Arc<LogEntry>> {
@@ -528,25 +549,30 @@ impl Store {
         self.persist()
     }
 
-    /// Syncs both logs, then saves the index to the older slot. A latched or read-only store
-    /// never saves: its checkpoint could record bytes that are not durable.
+    /// Syncs both logs, then appends what the index gained since the last save to
+    /// `index.log` (nothing, when it gained nothing). A latched or read-only store never
+    /// saves: its checkpoint could record bytes that are not durable.
     fn persist(&mut self) -> Result<()> {
         self.check_writable()?;
         self.sync_level0()?;
         self.sync_compact()?;
-        let slot = match self.slot_commits {
-            [None, _] => 0,
-            [_, None] => 1,
-            [Some(a), Some(b)] => usize::from(b < a),
-        };
         let checkpoint = Checkpoint {
             max_commit: self.head,
             tx_seq: self.tx_seq,
             level0_end: self.level0.end(),
             compact_end: self.compact.end(),
         };
-        persist::save(&*self.slots[slot], &self.index, &self.offsets, checkpoint)?;
-        self.slot_commits[slot] = Some(self.head);
+        if checkpoint != self.saved || !self.unsaved.is_empty() {
+            let offsets: Vec<((u8, u64), &OffsetIndex)> = self
+                .unsaved_offsets
+                .iter()
+                .filter_map(|key| self.offsets.get(key).map(|o| (*key, &**o)))
+                .collect();
+            self.index_log.save(checkpoint, &self.unsaved, &offsets)?;
+            self.unsaved.clear();
+            self.unsaved_offsets.clear();
+            self.saved = checkpoint;
+        }
         self.since_persist = 0;
         Ok(())
     }
@@ -564,9 +590,7 @@ impl Store {
         self.closed = true;
         self.level0.close()?;
         self.compact.close()?;
-        for slot in &self.slots {
-            slot.close()?;
-        }
+        self.index_log.close()?;
         flushed
     }
 

@@ -1,62 +1,48 @@
 //! Opening a store: loading the persisted index and indexing what the logs hold beyond it.
 
-use std::sync::Arc;
-
 use super::{expect_commit, span, Progress, Store};
 use crate::engine::entry::{corrupt, End};
 use crate::engine::error::Result;
 use crate::engine::index::EntryRef;
 use crate::engine::offsets::{scan_offsets, OffsetIndex, RangeReader};
-use crate::engine::persist;
-use crate::engine::persist::Checkpoint;
+use crate::engine::persist::{Checkpoint, Loaded};
 
 impl Store {
-    pub(super) fn recover(&mut self) -> Result<()> {
-        let mut loaded = Vec::new();
-        for (i, slot) in self.slots.iter().enumerate() {
-            if let Some(slot) = persist::load(&**slot)? {
-                self.slot_commits[i] = Some(slot.checkpoint.max_commit);
-                loaded.push(slot);
+    pub(super) fn recover(&mut self, loaded: Loaded) -> Result<()> {
+        // An index log that reaches further than a log now does has lost acknowledged commits
+        // (the records are written only after both logs are synced). Say so rather than serve
+        // less.
+        let recorded = loaded.checkpoint;
+        for (log, end) in [
+            (&self.level0, recorded.level0_end),
+            (&self.compact, recorded.compact_end),
+        ] {
+            if log.end() < end {
+                return Err(corrupt(
+                    log.name(),
+                    log.end(),
+                    format!(
+                        "the file ends early: the index (commit {}) records {end} bytes of \
+                         synced entries (delete index.log to keep what remains)",
+                        recorded.max_commit
+                    ),
+                ));
             }
         }
-        // The newest slot that agrees with itself and with the logs; a checksum-valid slot that
-        // does not (a bug in an older writer, a log restored beside a stale slot) is ignored
-        // like a corrupt one.
-        loaded.sort_by_key(|slot| std::cmp::Reverse(slot.checkpoint.max_commit));
-        let mut best = None;
-        for slot in loaded {
-            if !slot_is_consistent(&slot) {
-                continue;
-            }
-            // A slot is written only after both logs are synced: a log shorter than the newest
-            // slot records has lost acknowledged commits. Say so rather than serve less.
-            let recorded = &slot.checkpoint;
-            for (log, end) in [
-                (&self.level0, recorded.level0_end),
-                (&self.compact, recorded.compact_end),
-            ] {
-                if log.end() < end {
-                    return Err(corrupt(
-                        log.name(),
-                        log.end(),
-                        format!(
-                            "the file ends early: the index (commit {}) records {end} bytes of \
-                             synced entries (delete index.a and index.b to keep what remains)",
-                            recorded.max_commit
-                        ),
-                    ));
-                }
-            }
-            if self.slot_matches_logs(&slot)? {
-                best = Some(slot);
-                break;
-            }
-        }
-        let persist::Loaded {
+        // An index that does not end where the logs' indexed parts do (a log restored beside a
+        // stale index, a bug in an older writer) is dropped: the logs are indexed from scratch.
+        let loaded = if self.index_matches_logs(&loaded)? {
+            loaded
+        } else {
+            self.index_log.clear()?;
+            Loaded::default()
+        };
+        let Loaded {
             checkpoint,
             index,
             offsets,
-        } = best.unwrap_or_default();
+        } = loaded;
+        self.saved = checkpoint;
         let full = checkpoint == Checkpoint::default();
         self.index = index;
         self.tx_seq = checkpoint.tx_seq;
@@ -90,9 +76,9 @@ impl Store {
         Ok(())
     }
 
-    /// Whether the last frame the slot lists in each log ends exactly where the slot says the
-    /// log was synced to.
-    fn slot_matches_logs(&self, slot: &persist::Loaded) -> Result<bool> {
+    /// Whether the last frame the index lists in each log ends exactly where its checkpoint
+    /// says the log was synced to.
+    fn index_matches_logs(&self, slot: &Loaded) -> Result<bool> {
         let recorded = &slot.checkpoint;
         let last = |levels: std::ops::Range<u8>| {
             levels
@@ -131,6 +117,7 @@ impl Store {
 
     /// Builds the offset indexes of large entries the scans found beyond the checkpoint.
     pub(super) fn index_large_entries(&mut self, checkpoint: Checkpoint) -> Result<()> {
+        let mut made = Vec::new();
         for level in 0..self.index.depth() {
             let (log, from) = if level == 0 {
                 (&self.level0, checkpoint.level0_end)
@@ -158,15 +145,19 @@ impl Store {
                             format!("entry text does not stream: {err}"),
                         )
                     })?;
-                    self.offsets.insert(
-                        (level, e.pos),
-                        Arc::new(OffsetIndex {
+                    made.push((
+                        level,
+                        e.pos,
+                        OffsetIndex {
                             chunk_crcs,
                             ..offsets
-                        }),
-                    );
+                        },
+                    ));
                 }
             }
+        }
+        for (level, pos, offsets) in made {
+            self.add_offsets(level, pos, offsets);
         }
         Ok(())
     }
@@ -191,7 +182,7 @@ impl Store {
             Ok(())
         })?;
         for (entry, ends, tx) in added {
-            self.index.level_mut(0).add(entry, &ends);
+            self.index_entry(0, entry, ends);
             self.tx_seq = self.tx_seq.max(tx);
             self.head = entry.key;
             count += 1;
@@ -244,34 +235,9 @@ impl Store {
         }
         let count = added.len() as u64;
         for (level, entry, ends) in added {
-            self.index.level_mut(level).add(entry, &ends);
+            self.index_entry(level, entry, ends);
         }
         self.progress(done_before + (self.compact.end() - from), total);
         Ok(count)
     }
-}
-
-/// Whether a slot's index is well formed: level 0 lists exactly commits `1..=max_commit` at
-/// increasing positions, and every level's entries lie within the recorded log ends, in order,
-/// with keys no greater than the head.
-fn slot_is_consistent(slot: &persist::Loaded) -> bool {
-    let recorded = &slot.checkpoint;
-    let level0 = slot.index.level(0).map_or(&[][..], |l| l.entries());
-    let dense = level0.len() as u64 == recorded.max_commit
-        && level0.iter().zip(1u64..).all(|(e, commit)| e.key == commit);
-    let ordered = |entries: &[EntryRef], end: u64| {
-        entries
-            .windows(2)
-            .all(|w| matches!(w, [a, b] if a.pos < b.pos && a.key < b.key))
-            && entries
-                .iter()
-                .all(|e| e.pos < end && e.key <= recorded.max_commit)
-    };
-    dense
-        && ordered(level0, recorded.level0_end)
-        && (1..slot.index.depth()).all(|level| {
-            slot.index
-                .level(level)
-                .is_none_or(|l| ordered(l.entries(), recorded.compact_end))
-        })
 }
