@@ -444,6 +444,54 @@ fn reads_touch_a_bounded_number_of_entries() {
 }
 
 #[test]
+fn a_record_rewritten_whole_is_read_from_its_last_write_alone() {
+    // The benchmark's shape: records rewritten whole at 64 paths, round-robin. Each write
+    // determines its record (an array member would not: an array patch merges by index), so a read at any commit needs one entry, however long the history.
+    let dir = MemDir::new();
+    let options = Options {
+        durability: Durability::OnFlush,
+        ..Options::default()
+    };
+    let mut store = Store::open(&dir, options).unwrap();
+    let commits = if common::heavy() { 50_000 } else { 3_000 };
+    let record = |n: u64| {
+        tony(&format!(
+            "{{name: \"user {n}\", score: {}, active: true, commit: {n}}}",
+            n * 7
+        ))
+    };
+    for n in 1..=commits {
+        let path = format!("docs.d{}.users.u{}", n % 4, n % 64);
+        store.commit(vec![(p(&path), record(n))]).unwrap();
+    }
+    for at in [commits, commits - 17, commits / 2 + 5, 200, 65] {
+        let n = at - (at % 64 + 64 - 5) % 64; // the last commit <= at that wrote u5
+        let before = store.stats().entries_read;
+        let found = store
+            .read_at(&p(&format!("docs.d{}.users.u5", n % 4)), at)
+            .unwrap();
+        assert_eq!(found, Some(record(n)), "u5 at {at}");
+        let read = store.stats().entries_read - before;
+        assert!(read <= 1, "u5 at {at}: parsed {read} entries");
+    }
+    // A write of part of a record does not determine it: reads still merge the earlier write.
+    store
+        .commit(vec![(p("docs.d1.users.u5.score"), Node::int(-1))])
+        .unwrap();
+    let head = store.head();
+    let last = head - 1 - ((head - 1) % 64 + 64 - 5) % 64;
+    let merged = store
+        .read_at(&p("docs.d1.users.u5"), head)
+        .unwrap()
+        .unwrap();
+    assert_eq!(get(&merged, &p("score")).unwrap(), Some(&Node::int(-1)));
+    assert_eq!(
+        get(&merged, &p("commit")).unwrap(),
+        Some(&Node::int(last as i64))
+    );
+}
+
+#[test]
 fn huge_entries_are_indexed_coarsely() {
     let dir = MemDir::new();
     let mut store = open(&dir);

@@ -705,7 +705,8 @@ fn step_3_3_4_the_written_entry_serializes() {
 fn step_4_1_1_segments_carry_commits_transactions_path_and_position() {
     let dir = MemDir::new();
     let mut store = store(&dir);
-    commit(&mut store, "", "{a: {b: 0}}");
+    // `a` keeps a member the next commit does not rewrite, so that commit ends at `a.b`.
+    commit(&mut store, "", "{a: {b: 0, c: 0}}");
     let first = store.stats().level0_bytes;
     commit(&mut store, "a.b", "1");
     // The first commit replaced the whole (empty) document: listed under the root.
@@ -766,7 +767,7 @@ fn step_4_2_1_and_2_positions_point_at_the_entries() {
 fn step_4_2_3_one_entry_is_listed_under_every_path_it_touches() {
     let dir = MemDir::new();
     let mut store = store(&dir);
-    commit(&mut store, "", "{a: {x: 0} b: {y: 0}}");
+    commit(&mut store, "", "{a: {x: 0, k: 0} b: {y: 0, k: 0}}");
     store
         .commit(vec![(p("a.x"), t("1")), (p("b.y"), t("2"))])
         .unwrap();
@@ -830,7 +831,7 @@ fn step_4_3_1_and_3_and_6_every_path_of_the_diff_is_listed_properly_quoted() {
     commit(
         &mut store,
         "",
-        r#"{a: {b: 1 "c d": {"e.f": 2}} l: [1 {m: 2}]}"#,
+        r#"{a: {b: 1 "c d": {"e.f": 2, g: 0}} l: [1 {m: 2}]}"#,
     );
     commit(&mut store, "a.'c d'.'e.f'", "3");
     commit(&mut store, "l[1].m", "4");

@@ -71,24 +71,46 @@ pub fn classify(patch: &Node, state: Option<&Node>, limits: IndexLimits) -> Vec<
     ends
 }
 
+/// Whether a merge whose members are each independent of the state also yields, as a whole,
+/// what it yields applied to nothing: the state there is absent, or an untagged object whose
+/// keys the patch lists first, in the same order (a merge keeps the state's key order and
+/// appends new keys, so only then is the order the patch's).
+fn merge_covers(patch: &Node, state: Option<&Node>) -> bool {
+    let Some(state) = state else {
+        return true;
+    };
+    let (Some(members), Some(patch_members)) = (state.as_object(), patch.as_object()) else {
+        return false;
+    };
+    state.tag.is_none()
+        && patch_members.len() >= members.len()
+        && members
+            .iter()
+            .zip(patch_members.iter())
+            .all(|((k, _), (pk, _))| k == pk)
+}
+
+/// Adds the ends of `patch` applied to `state` at `path`; returns whether the result there is
+/// independent of the state (see [`End::independent`]).
 fn walk(
     patch: &Node,
     state: Option<&Node>,
     path: &mut Vec<Segment>,
     limits: IndexLimits,
     ends: &mut Vec<End>,
-) {
+) -> bool {
     let passes = is_merge(patch)
         && patch.tag.is_none()
         && matches!(state.map(|s| &s.value), None | Some(Value::Object(_)))
         && path.len() < limits.max_depth
         && !size_exceeds(patch, limits.max_subtree_nodes);
     if !passes {
+        let independent = is_independent(patch, state);
         ends.push(End {
             path: KPath::from_segments(path.clone()),
-            independent: is_independent(patch, state),
+            independent,
         });
-        return;
+        return independent;
     }
     let entries = patch.as_object().expect("a merge is an object");
     if entries.is_empty() {
@@ -99,13 +121,25 @@ fn walk(
                 independent: true,
             });
         }
-        return;
+        return state.is_none();
     }
+    let mut members_independent = true;
     for (key, child) in entries {
         let segment = Segment::of_key(key).expect("merges have no merge keys");
         let child_state = state.and_then(|s| s.get_field(key));
         path.push(segment);
-        walk(child, child_state, path, limits, ends);
+        members_independent &= walk(child, child_state, path, limits, ends);
         path.pop();
     }
+    // A merge that rewrites every member of the object (or creates it) determines it: an
+    // independent end here too, so a read of the object can start at this entry instead of
+    // replaying every earlier merge into it. Not at the root, whose reads start anywhere.
+    let covers = members_independent && merge_covers(patch, state);
+    if covers && !path.is_empty() {
+        ends.push(End {
+            path: KPath::from_segments(path.clone()),
+            independent: true,
+        });
+    }
+    covers
 }

@@ -133,16 +133,20 @@ fn end_kinds(constituent_ends: &[&[End]]) -> HashMap<KPath, bool> {
     let mut first: HashMap<KPath, First> = HashMap::new();
     let mut ended: HashMap<KPath, ()> = HashMap::new();
     for ends in constituent_ends {
+        // A constituent may end at a path and below it (a merge rewriting a whole object): its
+        // end there is how it first touched the path, so ends are recorded before passes.
+        for end in ends.iter() {
+            first
+                .entry(end.path.clone())
+                .or_insert(First::End(end.independent));
+            ended.insert(end.path.clone(), ());
+        }
         for end in ends.iter() {
             let mut ancestor = end.path.clone();
             while !ancestor.is_root() {
                 ancestor = ancestor.parent();
                 first.entry(ancestor.clone()).or_insert(First::Pass);
             }
-            first
-                .entry(end.path.clone())
-                .or_insert(First::End(end.independent));
-            ended.insert(end.path.clone(), ());
         }
     }
     ended

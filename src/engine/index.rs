@@ -64,6 +64,8 @@ pub struct Candidates {
     pub ancestor_ends: Vec<(usize, EndRef)>,
     /// Entries touching the path or below it.
     pub touches: Vec<EntryRef>,
+    /// Of those, the entries ending at the path itself.
+    pub own_ends: Vec<EndRef>,
 }
 
 /// The index of one level.
@@ -122,6 +124,8 @@ impl LevelIndex {
         }
         out.touches
             .extend_from_slice(in_range(&node.touch, |e| e.key, lo, hi));
+        out.own_ends
+            .extend_from_slice(in_range(&node.ends, |e| e.entry.key, lo, hi));
         out
     }
 }

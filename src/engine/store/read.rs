@@ -13,12 +13,17 @@ use crate::tony::{build_node, Key, Node};
 
 impl Store {
     /// Which entries a read of `path` at `commit` applies, in order.
+    ///
+    /// The pieces of the cover are searched newest first, and the search stops at the first
+    /// (newest) entry that determines the path: one ending independently at an ancestor or at
+    /// the path itself. Nothing before it matters.
     pub(super) fn plan(&self, path: &KPath, commit: u64) -> Plan {
+        // Newest first while searching; put in time order at the end.
         let mut candidates: Vec<Candidate> = Vec::new();
         // Entries ending at an ancestor in a way that depends on the earlier state:
         // `(key, depth of the ancestor)`.
         let mut dependent: Vec<(u64, usize)> = Vec::new();
-        for piece in self.cover(0, commit, u8::MAX) {
+        for piece in self.cover(0, commit, u8::MAX).into_iter().rev() {
             let Some(index) = self.index.level(piece.level) else {
                 continue;
             };
@@ -35,14 +40,33 @@ impl Store {
                     dependent.push((end.entry.key, *depth));
                 }
             }
+            items.extend(
+                found
+                    .own_ends
+                    .iter()
+                    .filter(|e| e.independent)
+                    .map(|e| Candidate {
+                        level: piece.level,
+                        entry: e.entry,
+                        ancestor_depth: Some(path.len()),
+                    }),
+            );
             items.extend(found.touches.iter().map(|e| Candidate {
                 level: piece.level,
                 entry: *e,
                 ancestor_depth: None,
             }));
-            items.sort_by_key(|c| c.entry.key);
-            candidates.extend(items);
+            // One candidate per entry: where it determines the path, that subsumes the rest
+            // of what it does there (the shallowest such end first).
+            items.sort_by_key(|c| (c.entry.key, c.ancestor_depth.is_none(), c.ancestor_depth));
+            items.dedup_by_key(|c| c.entry.key);
+            let determined = items.iter().any(|c| c.ancestor_depth.is_some());
+            candidates.extend(items.into_iter().rev());
+            if determined {
+                break;
+            }
         }
+        candidates.reverse();
         // Everything before the last replacement of an ancestor is irrelevant.
         let start = candidates.iter().rposition(|c| c.ancestor_depth.is_some());
         let start_key = start.map(|i| candidates[i].entry.key);
