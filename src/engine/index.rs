@@ -28,9 +28,10 @@ pub struct EndRef {
     pub independent: bool,
 }
 
+/// Paths come from users, so the hasher is seeded per process (foldhash: fast on short keys).
 #[derive(Default)]
 struct Trie {
-    children: HashMap<Segment, Trie>,
+    children: HashMap<Segment, Trie, foldhash::fast::RandomState>,
     touch: Vec<EntryRef>,
     ends: Vec<EndRef>,
 }

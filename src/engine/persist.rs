@@ -18,7 +18,7 @@ use super::error::Result;
 use super::filter::MemberFilter;
 use super::index::{EntryRef, Index};
 use super::offsets::{OffsetIndex, SubDocRef};
-use crate::kpath::KPath;
+use crate::kpath::{KPath, Segment};
 use crate::storage::BlockFile;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,10 +67,30 @@ fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_be_bytes());
 }
 
+/// A path in binary: `u32` segment count, then per segment a kind byte and its `u64` number
+/// or `u32`-length-prefixed name (no text to format or parse).
 fn put_path(out: &mut Vec<u8>, path: &KPath) {
-    let text = path.to_string();
-    out.extend_from_slice(&(text.len() as u32).to_be_bytes());
-    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&(path.len() as u32).to_be_bytes());
+    for segment in path.segments() {
+        let (kind, name, number) = match segment {
+            Segment::Field(name) => (0u8, Some(name), 0),
+            Segment::FieldAll => (1, None, 0),
+            Segment::Index(i) => (2, None, *i),
+            Segment::IndexAll => (3, None, 0),
+            Segment::Sparse(i) => (4, None, *i),
+            Segment::SparseAll => (5, None, 0),
+            Segment::Key(name) => (6, Some(name), 0),
+        };
+        out.push(kind);
+        match name {
+            Some(name) => {
+                out.extend_from_slice(&(name.len() as u32).to_be_bytes());
+                out.extend_from_slice(name.as_bytes());
+            }
+            None if matches!(kind, 2 | 4) => put_u64(out, number),
+            None => {}
+        }
+    }
 }
 
 fn file_header() -> [u8; FILE_HEADER as usize] {
@@ -168,9 +188,33 @@ impl Reader<'_> {
 }
 
 impl Reader<'_> {
+    /// A path written by [`put_path`].
     fn path(&mut self) -> Option<KPath> {
+        let count = self.u32()?;
+        // Each segment takes at least one byte: a count the payload cannot hold is corruption.
+        if u64::from(count) > self.remaining() || count as usize > KPath::MAX_SEGMENTS {
+            return None;
+        }
+        let segments = (0..count)
+            .map(|_| {
+                Some(match self.u8()? {
+                    0 => Segment::Field(self.name()?),
+                    1 => Segment::FieldAll,
+                    2 => Segment::Index(self.u64()?),
+                    3 => Segment::IndexAll,
+                    4 => Segment::Sparse(self.u64()?),
+                    5 => Segment::SparseAll,
+                    6 => Segment::Key(self.name()?),
+                    _ => return None,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(KPath::from_segments(segments))
+    }
+
+    fn name(&mut self) -> Option<Arc<str>> {
         let len = self.u32()? as usize;
-        KPath::parse(std::str::from_utf8(self.take(len)?).ok()?).ok()
+        std::str::from_utf8(self.take(len)?).ok().map(Arc::from)
     }
 }
 

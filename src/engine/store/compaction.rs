@@ -88,7 +88,9 @@ impl Store {
         if self.options.durability == Durability::EveryCommit {
             self.sync_compact()?;
         }
-        self.index_entry(level, EntryRef { key, pos }, entry.ends);
+        self.index_entry(level, EntryRef { key, pos }, entry.ends.clone());
+        // The next level up is built from this one: keep it parsed.
+        self.remember(level, pos, Arc::new(entry));
         Ok(())
     }
 
