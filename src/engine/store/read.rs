@@ -5,6 +5,7 @@ use super::{span, Candidate, Store};
 use crate::engine::classify::is_merge;
 use crate::engine::entry::corrupt;
 use crate::engine::error::{Result, StoreError};
+use crate::engine::index::EntryRef;
 use crate::kpath::{get, KPath, Segment};
 use crate::patch::{
     arraydiff_source, op_name, plain_arraydiff, ElementSource, PatchError, SlotEdit,
@@ -61,6 +62,14 @@ impl Store {
             items.sort_by_key(|c| (c.entry.key, c.ancestor_depth.is_none(), c.ancestor_depth));
             items.dedup_by_key(|c| c.entry.key);
             let determined = items.iter().any(|c| c.ancestor_depth.is_some());
+            if determined && piece.level > 0 {
+                // A compacted entry holds its whole range's changes; the commit that last
+                // determined the path, if it did, holds far fewer bytes to parse.
+                if let Some(commit) = self.last_commit_determining(path, piece.lo, piece.hi) {
+                    candidates.push(commit);
+                    break;
+                }
+            }
             candidates.extend(items.into_iter().rev());
             if determined {
                 break;
@@ -89,6 +98,41 @@ impl Store {
                 rest: candidates,
             },
         }
+    }
+
+    /// The level-0 entry in `(lo, hi]` that last changed `path`, if that change determined it
+    /// (an independent end at the path or an ancestor) with no dependent end above it.
+    fn last_commit_determining(&self, path: &KPath, lo: u64, hi: u64) -> Option<Candidate> {
+        let found = self.index.level(0)?.candidates(path, lo, hi);
+        let last = found
+            .ancestor_ends
+            .iter()
+            .map(|(_, e)| e.entry.key)
+            .chain(found.touches.last().map(|e| e.key))
+            .max()?;
+        let ends_of_last = found
+            .ancestor_ends
+            .iter()
+            .map(|(depth, e)| (*depth, e))
+            .chain(found.own_ends.iter().map(|e| (path.len(), e)))
+            .filter(|(_, e)| e.entry.key == last);
+        // The shallowest end of that entry; any dependent one leaves the plan to the general
+        // case.
+        let mut shallowest: Option<(usize, EntryRef)> = None;
+        for (depth, end) in ends_of_last {
+            if !end.independent {
+                return None;
+            }
+            if shallowest.is_none_or(|(d, _)| depth < d) {
+                shallowest = Some((depth, end.entry));
+            }
+        }
+        let (depth, entry) = shallowest?;
+        Some(Candidate {
+            level: 0,
+            entry,
+            ancestor_depth: Some(depth),
+        })
     }
 
     /// The value at `path` as of commit `commit` (`None` where nothing is). Equals replaying
@@ -299,9 +343,14 @@ pub(super) fn sub_patch<'a>(root: &'a Node, segments: &[Segment]) -> Option<&'a 
 
 /// The member of object node `node` at `segment`.
 fn child_at<'a>(node: &'a Node, segment: &Segment) -> Option<&'a Node> {
+    let names = |key: &Key| match (segment, key) {
+        (Segment::Field(name), Key::Str(k)) => name == k,
+        (Segment::Sparse(i), Key::Int(k)) => *i == u64::from(*k),
+        _ => false,
+    };
     node.as_object()?
         .iter()
-        .find(|(k, _)| Segment::of_key(k).as_ref() == Some(segment))
+        .find(|(k, _)| names(k))
         .map(|(_, v)| v)
 }
 
