@@ -9,7 +9,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use tonystore::tony::{parse, Key, Node};
-use tonystore_fuzz::{base_store, flags, slot_flags, StoreInput, BASE_FLAGS};
+use tonystore_fuzz::{
+    base_store, flags, index_flags, index_records, StoreInput, BASE_FLAGS, INDEX_FILE_HEADER,
+    INDEX_RECORD_HEADER,
+};
 
 /// Seeds per text target: enough variety for the fuzzer to start from, few enough to replay fast.
 const PER_TARGET: usize = 48;
@@ -115,39 +118,70 @@ fn main() {
 
     // store_open: the files of a tiny real store, whole and damaged.
     let base = base_store();
-    let [l0, cl, ia, ib] = [&base[0][..], &base[1][..], &base[2][..], &base[3][..]];
-    let fixed = flags::FIX_LEVEL0 | flags::FIX_COMPACT | flags::FIX_SLOTS;
+    let [l0, cl, ix] = [&base[0][..], &base[1][..], &base[2][..]];
+    let records = index_records(ix);
+    assert!(records.len() >= 3, "the base index.log has {} records", records.len());
+    // The index log up to the end of its `n`th record (its file header alone for 0).
+    let upto = |n: usize| ix[..records[..n].last().map_or(INDEX_FILE_HEADER, |r| r.1)].to_vec();
+    let fixed = flags::FIX_LEVEL0 | flags::FIX_COMPACT | flags::FIX_INDEX;
     let cut = |b: &[u8], n: usize| b[..b.len().saturating_sub(n)].to_vec();
-    let mut flipped = l0.to_vec();
-    if let Some(b) = flipped.get_mut(l0.len() / 2) {
-        *b ^= 0x20;
-    }
+    let flip = |b: &[u8], at: usize| {
+        let mut b = b.to_vec();
+        if let Some(x) = b.get_mut(at) {
+            *x ^= 0x20;
+        }
+        b
+    };
+    let flipped = flip(l0, l0.len() / 2);
+    // A byte inside the second record's payload (its entries), for FIX_INDEX to make valid.
+    let in_second = flip(ix, records[1].0 + INDEX_RECORD_HEADER + 40);
     let store = vec![
-        StoreInput::to_bytes(BASE_FLAGS, [l0, cl, ia, ib]),
-        StoreInput::to_bytes(BASE_FLAGS | fixed | flags::VERIFY, [l0, cl, ia, ib]),
-        StoreInput::to_bytes(BASE_FLAGS | flags::VERIFY, [l0, cl, &[], &[]]),
-        StoreInput::to_bytes(BASE_FLAGS, [l0, &[], &[], &[]]),
-        StoreInput::to_bytes(BASE_FLAGS, [&cut(l0, 7), cl, ia, ib]),
-        StoreInput::to_bytes(BASE_FLAGS, [l0, &cut(cl, 3), ia, &[]]),
-        StoreInput::to_bytes(BASE_FLAGS | flags::VERIFY, [&flipped, cl, ia, ib]),
-        StoreInput::to_bytes(BASE_FLAGS | flags::FIX_LEVEL0, [&flipped, cl, &[], &[]]),
-        StoreInput::to_bytes(flags::SMALL_ENTRIES | flags::ON_FLUSH, [l0, cl, ib, ia]),
-        StoreInput::to_bytes(0, [&[], &[], &[], &[]]),
+        StoreInput::to_bytes(BASE_FLAGS, [l0, cl, ix]),
+        StoreInput::to_bytes(BASE_FLAGS | fixed | flags::VERIFY, [l0, cl, ix]),
+        StoreInput::to_bytes(BASE_FLAGS | flags::VERIFY, [l0, cl, &[]]),
+        StoreInput::to_bytes(BASE_FLAGS, [l0, &[], &[]]),
+        StoreInput::to_bytes(BASE_FLAGS, [&cut(l0, 7), cl, ix]),
+        StoreInput::to_bytes(BASE_FLAGS, [l0, &cut(cl, 3), ix]),
+        StoreInput::to_bytes(BASE_FLAGS | flags::VERIFY, [&flipped, cl, ix]),
+        StoreInput::to_bytes(BASE_FLAGS | flags::FIX_LEVEL0, [&flipped, cl, &[]]),
+        StoreInput::to_bytes(flags::SMALL_ENTRIES | flags::ON_FLUSH, [l0, cl, ix]),
+        StoreInput::to_bytes(0, [&[], &[], &[]]),
+        // A torn last record, a valid prefix of records, a corrupt record in the middle.
+        StoreInput::to_bytes(BASE_FLAGS, [l0, cl, &cut(ix, 5)]),
+        StoreInput::to_bytes(BASE_FLAGS | flags::VERIFY, [l0, cl, &upto(2)]),
+        StoreInput::to_bytes(BASE_FLAGS, [l0, cl, &in_second]),
+        StoreInput::to_bytes(BASE_FLAGS | flags::FIX_INDEX, [l0, cl, &in_second]),
+        // An index reaching further than a cut log (a typed error).
+        StoreInput::to_bytes(BASE_FLAGS, [&cut(l0, 60), cl, ix]),
     ];
     write_seeds(&fuzz, "store_open", store);
 
-    // index_slot: the real slots, fixed up or not, and cut short.
-    let slot = |f: u8, bytes: &[u8]| [&[f][..], bytes].concat();
+    // index_log: the real index log, whole, cut, damaged, and as a prefix plus appended records.
+    let input = |f: u8, bytes: &[u8]| [&[f][..], bytes].concat();
+    let rest = |from: usize| ix[records[from].0..].to_vec();
+    let last = records[records.len() - 1];
     let index = vec![
-        slot(0, ia),
-        slot(0, ib),
-        slot(slot_flags::FIX | slot_flags::VERIFY, ia),
-        slot(slot_flags::KEEP_B, ia),
-        slot(slot_flags::FIX, &cut(ia, 9)),
-        slot(slot_flags::FIX | slot_flags::KEEP_B | slot_flags::VERIFY, ib),
-        slot(0, &ia[..ia.len().min(60)]),
+        input(0, ix),
+        input(index_flags::FIX | index_flags::VERIFY, ix),
+        input(index_flags::FIX, &cut(ix, 9)),
+        input(0, &upto(0)),
+        input(0, &upto(1)),
+        input(index_flags::VERIFY, &upto(2)),
+        input(0, &in_second),
+        input(index_flags::FIX, &in_second),
+        input(0, &ix[..ix.len().min(INDEX_FILE_HEADER - 1)]),
+        // After the whole valid log: nothing, the last record again, a torn record.
+        input(index_flags::APPEND, &[]),
+        input(index_flags::APPEND | index_flags::VERIFY, &ix[last.0..last.1]),
+        input(index_flags::APPEND, &ix[last.0..last.1 - 3]),
+        // After the first record: the others (the whole valid log again), a damaged second one.
+        input(index_flags::APPEND | index_flags::FIRST_RECORD | index_flags::VERIFY, &rest(1)),
+        input(
+            index_flags::APPEND | index_flags::FIRST_RECORD | index_flags::FIX,
+            &in_second[records[1].0..],
+        ),
     ];
-    write_seeds(&fuzz, "index_slot", index);
+    write_seeds(&fuzz, "index_log", index);
 }
 
 /// Up to `n` distinct texts of at most [`MAX_SEED`] bytes, spread over the whole list.

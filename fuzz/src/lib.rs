@@ -11,10 +11,11 @@
 //! * `kpath_parse`: a kinded path, optionally followed by NUL and a Tony document to `get` it in.
 //! * `patch_apply`: document, NUL, patch (both Tony text). The patch is applied, reversed and
 //!   matched; the pair is diffed and the diff applied and reversed.
-//! * `store_open`: [`StoreInput`]: a flag byte, three little-endian `u16` lengths, then the bytes
-//!   of `level0.log`, `compact.log`, `index.a` and (the rest) `index.b`.
-//! * `index_slot`: a flag byte, then the bytes of `index.a`; the logs are those of a small valid
-//!   store built once per process ([`base_store`]).
+//! * `store_open`: [`StoreInput`]: a flag byte, two little-endian `u16` lengths, then the bytes
+//!   of `level0.log`, `compact.log` and (the rest) `index.log`.
+//! * `index_log`: a flag byte ([`index_flags`]), then bytes of `index.log`: the whole file, or
+//!   (flag `APPEND`) what follows the base store's valid records; the logs are those of a small
+//!   valid store built once per process ([`base_store`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -335,7 +336,7 @@ fn split_nul(data: &[u8]) -> (&[u8], Option<&[u8]>) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Store files: frame scan, recovery, index slots
+// Store files: frame scan, recovery, the index log
 
 /// Flags of [`StoreInput`].
 pub mod flags {
@@ -343,8 +344,9 @@ pub mod flags {
     pub const FIX_LEVEL0: u8 = 1;
     /// The same for `compact.log`.
     pub const FIX_COMPACT: u8 = 2;
-    /// Recompute the payload length and both CRCs of the index slots.
-    pub const FIX_SLOTS: u8 = 4;
+    /// Recompute the CRCs of `index.log`: its file header's and each complete record's
+    /// ([`fix_index`](super::fix_index)).
+    pub const FIX_INDEX: u8 = 4;
     /// Open with divisor 2 (else 16).
     pub const DIVISOR_2: u8 = 8;
     /// Open with `Durability::OnFlush`.
@@ -358,21 +360,21 @@ pub mod flags {
     pub const VERIFY: u8 = 128;
 }
 
-/// A fuzz input of `store_open`: the four files of a store and how to open it.
+/// A fuzz input of `store_open`: the three files of a store ([`STORE_FILES`]) and how to open it.
 pub struct StoreInput<'a> {
     /// [`flags`].
     pub flags: u8,
-    /// `level0.log`, `compact.log`, `index.a`, `index.b`.
-    pub files: [&'a [u8]; 4],
+    /// `level0.log`, `compact.log`, `index.log`.
+    pub files: [&'a [u8]; 3],
 }
 
 impl<'a> StoreInput<'a> {
     /// Splits fuzz bytes (lengths past the end are cut short).
     pub fn parse(data: &'a [u8]) -> StoreInput<'a> {
         let flags = data.first().copied().unwrap_or(0);
-        let mut rest = data.get(7..).unwrap_or(&[]);
-        let mut files: [&[u8]; 4] = [&[]; 4];
-        for (i, file) in files.iter_mut().enumerate().take(3) {
+        let mut rest = data.get(5..).unwrap_or(&[]);
+        let mut files: [&[u8]; 3] = [&[]; 3];
+        for (i, file) in files.iter_mut().enumerate().take(2) {
             let len = data
                 .get(1 + 2 * i..3 + 2 * i)
                 .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
@@ -381,14 +383,14 @@ impl<'a> StoreInput<'a> {
             *file = &rest[..len];
             rest = &rest[len..];
         }
-        files[3] = rest;
+        files[2] = rest;
         StoreInput { flags, files }
     }
 
     /// The bytes [`parse`](Self::parse) reads back as `flags` and `files`.
-    pub fn to_bytes(flags: u8, files: [&[u8]; 4]) -> Vec<u8> {
+    pub fn to_bytes(flags: u8, files: [&[u8]; 3]) -> Vec<u8> {
         let mut out = vec![flags];
-        for f in &files[..3] {
+        for f in &files[..2] {
             out.extend_from_slice(&(f.len().min(u16::MAX as usize) as u16).to_le_bytes());
         }
         for f in files {
@@ -424,18 +426,59 @@ pub fn fix_frames(log: &mut [u8]) {
     }
 }
 
-/// Rewrites an index slot's payload length and both CRCs (see `docs/FORMAT.md`).
-pub fn fix_slot(slot: &mut [u8]) {
-    const HEADER: usize = 60;
-    if slot.len() < HEADER {
+/// Bytes of `index.log`'s file header: magic `TNYINDEX`, `u32` version, CRC-32C of the two.
+pub const INDEX_FILE_HEADER: usize = 16;
+/// Bytes of an `index.log` record header: `u64` payload length, CRC-32C of the payload, CRC-32C
+/// of the header's first 12 bytes (all big-endian).
+pub const INDEX_RECORD_HEADER: usize = 16;
+
+/// Rewrites the checksums of an `index.log`: the file header's, then the payload and header
+/// checksums of each complete record, walking the records by their length fields and stopping
+/// at the first incomplete one (see `IndexLog` in src/engine/persist.rs). Magic, version and
+/// lengths are left as they are. Keep in step with the index format.
+pub fn fix_index(log: &mut [u8]) {
+    if log.len() < INDEX_FILE_HEADER {
         return;
     }
-    let payload_len = (slot.len() - HEADER) as u64;
-    slot[44..52].copy_from_slice(&payload_len.to_be_bytes());
-    let crc = crc32c::crc32c(&slot[HEADER..]);
-    slot[52..56].copy_from_slice(&crc.to_be_bytes());
-    let crc = crc32c::crc32c(&slot[..56]);
-    slot[56..60].copy_from_slice(&crc.to_be_bytes());
+    let crc = crc32c::crc32c(&log[..12]);
+    log[12..16].copy_from_slice(&crc.to_be_bytes());
+    let mut pos = INDEX_FILE_HEADER;
+    while pos + INDEX_RECORD_HEADER <= log.len() {
+        let len = u64::from_be_bytes(log[pos..pos + 8].try_into().unwrap());
+        let payload = pos + INDEX_RECORD_HEADER;
+        let Some(end) = usize::try_from(len)
+            .ok()
+            .and_then(|len| payload.checked_add(len))
+            .filter(|&e| e <= log.len())
+        else {
+            return;
+        };
+        let crc = crc32c::crc32c(&log[payload..end]);
+        log[pos + 8..pos + 12].copy_from_slice(&crc.to_be_bytes());
+        let crc = crc32c::crc32c(&log[pos..pos + 12]);
+        log[pos + 12..pos + 16].copy_from_slice(&crc.to_be_bytes());
+        pos = end;
+    }
+}
+
+/// The (start, end) byte ranges of the complete records of an `index.log`, walked by their
+/// length fields (checksums are not checked).
+pub fn index_records(log: &[u8]) -> Vec<(usize, usize)> {
+    let mut records = Vec::new();
+    let mut pos = INDEX_FILE_HEADER;
+    while pos + INDEX_RECORD_HEADER <= log.len() {
+        let len = u64::from_be_bytes(log[pos..pos + 8].try_into().unwrap());
+        let Some(end) = usize::try_from(len)
+            .ok()
+            .and_then(|len| (pos + INDEX_RECORD_HEADER).checked_add(len))
+            .filter(|&e| e <= log.len())
+        else {
+            break;
+        };
+        records.push((pos, end));
+        pos = end;
+    }
+    records
 }
 
 /// Open options for `flags`.
@@ -463,8 +506,9 @@ pub fn options(flags: u8) -> Options {
     }
 }
 
-/// Writes `files` into a fresh [`MemDir`] through the [`StoreDir`]/[`BlockFile`] API.
-pub fn mem_dir(files: [&[u8]; 4]) -> MemDir {
+/// Writes `files` (in the order of [`STORE_FILES`]) into a fresh [`MemDir`] through the
+/// [`StoreDir`]/[`BlockFile`] API.
+pub fn mem_dir(files: [&[u8]; 3]) -> MemDir {
     let dir = MemDir::new();
     for (name, bytes) in STORE_FILES.iter().zip(files) {
         let file = dir.open(name).expect("open a MemDir file");
@@ -481,22 +525,21 @@ pub fn mem_dir(files: [&[u8]; 4]) -> MemDir {
 /// commit and closed cleanly opens again.
 pub fn store_open(data: &[u8]) {
     let input = StoreInput::parse(data);
-    let mut files: [Vec<u8>; 4] = input.files.map(<[u8]>::to_vec);
+    let mut files: [Vec<u8>; 3] = input.files.map(<[u8]>::to_vec);
     if input.flags & flags::FIX_LEVEL0 != 0 {
         fix_frames(&mut files[0]);
     }
     if input.flags & flags::FIX_COMPACT != 0 {
         fix_frames(&mut files[1]);
     }
-    if input.flags & flags::FIX_SLOTS != 0 {
-        fix_slot(&mut files[2]);
-        fix_slot(&mut files[3]);
+    if input.flags & flags::FIX_INDEX != 0 {
+        fix_index(&mut files[2]);
     }
-    let dir = mem_dir([&files[0], &files[1], &files[2], &files[3]]);
+    let dir = mem_dir([&files[0], &files[1], &files[2]]);
     exercise(&dir, input.flags & !flags::VERIFY, input.flags & flags::VERIFY != 0);
 }
 
-/// What `store_open` and `index_slot` do with a directory.
+/// What `store_open` and `index_log` do with a directory.
 fn exercise(dir: &MemDir, flags: u8, verify: bool) {
     let Ok(mut store) = Store::open(dir, options(flags)) else {
         return;
@@ -518,35 +561,83 @@ fn exercise(dir: &MemDir, flags: u8, verify: bool) {
     }
 }
 
-/// The files of a small valid store (several commits, compaction levels, offset indexes, both
-/// index slots), built once per process.
-pub fn base_store() -> &'static [Vec<u8>; 4] {
-    static BASE: OnceLock<[Vec<u8>; 4]> = OnceLock::new();
+/// The files of a small valid store (several commits, compaction levels, offset indexes, an
+/// `index.log` of several records), built once per process, the same bytes in every process.
+///
+/// The store is built with commits: a flush after commit 1 saves `{1}`; `persist_every: 2`
+/// (counted from that flush) saves at commits 3 and 5, with the compacted entries built by
+/// then; `close` saves commit 6 and its compaction. Then every commit's wall-clock time in
+/// `level0.log` is overwritten with a fixed one, which leaves the chunk checksums that
+/// `index.log`'s offset indexes hold stale (and different in every process); so `index.log` is
+/// written again over the fixed logs: the logs cut at each saved record's checkpoint are
+/// reopened in turn, and each open's recovery indexes what the logs gained and saves it as one
+/// record. The result has as many records, reaching the same log ends with the same entries
+/// (a record may list them in another order, and its transaction sequence number is the one
+/// recovery finds).
+pub fn base_store() -> &'static [Vec<u8>; 3] {
+    static BASE: OnceLock<[Vec<u8>; 3]> = OnceLock::new();
     BASE.get_or_init(|| {
         let dir = MemDir::new();
         let mut store = Store::open(&dir, options(BASE_FLAGS)).expect("open the base store");
-        for text in BASE_COMMITS {
+        for (i, text) in BASE_COMMITS.iter().enumerate() {
             let (path, value) = text.split_once(' ').unwrap();
             let value = parse(value).expect("base commit parses");
             store
                 .commit(vec![(KPath::parse(path).unwrap(), value)])
                 .expect("base commit");
+            if i == 0 {
+                store.flush().expect("flush the base store");
+            }
         }
         store.close().expect("close the base store");
         drop(store);
-        let mut files = STORE_FILES.map(|name| {
-            let f = dir.open(name).unwrap();
-            let mut bytes = vec![0u8; f.len().unwrap() as usize];
-            f.read_exact_at(0, &mut bytes).unwrap();
-            bytes
-        });
+        let [mut level0, mut compact, index] = read_files(&dir);
         // The same bytes in every process (a crash found in one reproduces in another): every
         // commit's wall-clock time becomes one fixed time of the same width.
-        for log in &mut files[..2] {
+        for log in [&mut level0, &mut compact] {
             fix_times(log);
             fix_frames(log);
         }
+        let checkpoints: Vec<(usize, usize)> = index_records(&index)
+            .iter()
+            .map(|&(start, _)| {
+                let at = |i: usize| {
+                    let b = &index[start + INDEX_RECORD_HEADER + i..][..8];
+                    u64::from_be_bytes(b.try_into().unwrap()) as usize
+                };
+                (at(16), at(24))
+            })
+            .collect();
+        assert!(checkpoints.len() >= 3, "the base store saved {} records", checkpoints.len());
+        let dir = MemDir::new();
+        for (level0_end, compact_end) in checkpoints {
+            for (name, bytes) in [
+                ("level0.log", &level0[..level0_end]),
+                ("compact.log", &compact[..compact_end]),
+            ] {
+                let file = dir.open(name).expect("open a MemDir file");
+                file.write_all_at(0, bytes).expect("write a MemDir file");
+                file.close().expect("close a MemDir file");
+            }
+            let mut store = Store::open(&dir, options(BASE_FLAGS)).expect("reopen the base store");
+            store.close().expect("close the base store");
+        }
+        let files = read_files(&dir);
+        assert!(
+            files[0] == level0 && files[1] == compact,
+            "reopening the base store changed its logs"
+        );
         files
+    })
+}
+
+/// The contents of the files of a store in `dir`.
+fn read_files(dir: &MemDir) -> [Vec<u8>; 3] {
+    STORE_FILES.map(|name| {
+        let f = dir.open(name).unwrap();
+        let mut bytes = vec![0u8; f.len().unwrap() as usize];
+        f.read_exact_at(0, &mut bytes).unwrap();
+        bytes
     })
 }
 
@@ -583,30 +674,40 @@ pub const BASE_COMMITS: &[&str] = &[
     "'' {a: {k: v}, c: [true, null, 1.5]}",
 ];
 
-/// Flags of an `index_slot` input.
-pub mod slot_flags {
-    /// Recompute the slot's payload length and CRCs.
+/// Flags of an `index_log` input.
+pub mod index_flags {
+    /// Recompute the CRCs of the resulting `index.log` ([`fix_index`](super::fix_index)).
     pub const FIX: u8 = 1;
-    /// Keep the base store's valid `index.b` (else it is empty, so `index.a` is the only slot).
-    pub const KEEP_B: u8 = 2;
+    /// The fuzzed bytes follow the base store's valid `index.log` (else they are the whole file),
+    /// so mutations exercise the replay of records after a valid prefix.
+    pub const APPEND: u8 = 2;
     /// Run `Store::verify` on the opened store.
     pub const VERIFY: u8 = 4;
+    /// With `APPEND`: keep only the base log's first record (commit 1) before the fuzzed bytes,
+    /// so appended records can still add entries the logs hold.
+    pub const FIRST_RECORD: u8 = 8;
 }
 
-/// Opens the base store's logs with a fuzzed `index.a`: never a panic; loading a corrupt slot
-/// either falls back to a rebuild or reports an error.
-pub fn index_slot(data: &[u8]) {
+/// Opens the base store's logs with a fuzzed `index.log`: never a panic; replay keeps the valid
+/// prefix of records, and an index that disagrees with the logs falls back to a rebuild or
+/// reports a typed error.
+pub fn index_log(data: &[u8]) {
     let base = base_store();
     let flags = data.first().copied().unwrap_or(0);
-    let mut slot = data.get(1..).unwrap_or(&[]).to_vec();
-    if flags & slot_flags::FIX != 0 {
-        fix_slot(&mut slot);
-    }
-    let b: &[u8] = if flags & slot_flags::KEEP_B != 0 {
-        &base[3]
+    let fuzzed = data.get(1..).unwrap_or(&[]);
+    let mut log = if flags & index_flags::APPEND != 0 {
+        let keep = if flags & index_flags::FIRST_RECORD != 0 {
+            index_records(&base[2]).first().map_or(base[2].len(), |&(_, end)| end)
+        } else {
+            base[2].len()
+        };
+        [&base[2][..keep], fuzzed].concat()
     } else {
-        &[]
+        fuzzed.to_vec()
     };
-    let dir = mem_dir([&base[0], &base[1], &slot, b]);
-    exercise(&dir, BASE_FLAGS, flags & slot_flags::VERIFY != 0);
+    if flags & index_flags::FIX != 0 {
+        fix_index(&mut log);
+    }
+    let dir = mem_dir([&base[0], &base[1], &log]);
+    exercise(&dir, BASE_FLAGS, flags & index_flags::VERIFY != 0);
 }
