@@ -316,7 +316,7 @@ struct Replay {
 
 impl Replay {
     /// Applies `record` if it continues what came before: level-0 commits follow each other
-    /// densely at increasing positions, compacted entries at increasing positions with
+    /// densely at increasing positions (one transaction number per commit at most), compacted entries at increasing positions with
     /// increasing keys per level, all within the checkpoint's log ends, which never shrink;
     /// offset indexes belong to entries that are indexed. Otherwise nothing changes.
     fn apply(&mut self, record: Record) -> bool {
@@ -325,6 +325,7 @@ impl Replay {
         if after.level0_end < before.level0_end
             || after.compact_end < before.compact_end
             || after.tx_seq < before.tx_seq
+            || after.tx_seq > after.max_commit
         {
             return false;
         }

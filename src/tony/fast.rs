@@ -26,7 +26,18 @@ pub(crate) fn parse_bracketed(text: &str) -> Option<Node> {
         let start = p.at;
         p.skip_space().is_some() && !p.since(start).contains(&b'\t')
     };
-    if !outside_is_plain(&mut p) || !matches!(p.peek(), Some(b'{' | b'[')) {
+    if !outside_is_plain(&mut p) {
+        return None;
+    }
+    // A bracketed document, perhaps tagged (as log entries are: `!entry {...}`).
+    let bracket_at = if p.peek() == Some(b'!') {
+        let mut ahead = Fast { at: p.at, ..p };
+        ahead.tag()?;
+        ahead.at
+    } else {
+        p.at
+    };
+    if !matches!(p.bytes.get(bracket_at), Some(b'{' | b'[')) {
         return None;
     }
     let node = p.value()?;

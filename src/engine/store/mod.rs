@@ -362,9 +362,18 @@ impl Store {
                 });
             }
         }
-        let committed = self.commit_root(root, self.tx_seq + 1);
+        // Transaction numbers come from the log: a checksum-valid but absurd one must not
+        // overflow.
+        let tx = self.tx_seq.checked_add(1).ok_or_else(|| {
+            corrupt(
+                self.level0.name(),
+                0,
+                "the log's transaction numbers are exhausted (u64::MAX)",
+            )
+        })?;
+        let committed = self.commit_root(root, tx);
         if committed.is_ok() {
-            self.tx_seq += 1;
+            self.tx_seq = tx;
         }
         committed
     }
