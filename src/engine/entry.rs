@@ -127,6 +127,24 @@ impl LogEntry {
         Ok(entry)
     }
 
+    /// Only the patch of an entry's wire form (what a read needs): its ends are checked to be
+    /// present but not parsed as paths.
+    pub fn patch_from_wire(text: &str) -> Result<Node, String> {
+        let node = parse(text).map_err(|e| e.to_string())?;
+        if node.tag() != Some("!entry") {
+            return Err("not tagged !entry".into());
+        }
+        if !matches!(
+            node.get_field(&Key::str("ends")).map(|n| &n.value),
+            Some(Value::Object(_))
+        ) {
+            return Err("missing ends".into());
+        }
+        node.get_field(&Key::str("patch"))
+            .cloned()
+            .ok_or_else(|| "missing patch".into())
+    }
+
     /// Parses an entry from its wire form.
     pub fn from_wire(text: &str) -> Result<LogEntry, String> {
         let node = parse(text).map_err(|e| e.to_string())?;

@@ -108,6 +108,61 @@ impl LevelIndex {
         list.get(i).filter(|e| e.key == key).copied()
     }
 
+    /// The newest entry with a key in `(lo, hi]` that touches `path` or ends at an ancestor,
+    /// with the depth of its shallowest end at the path or an ancestor when each of those ends
+    /// is independent (the entry then determines the path), `None` as depth otherwise.
+    /// Costs a binary search per node on the way, whatever the range holds.
+    pub fn last_change(&self, path: &KPath, lo: u64, hi: u64) -> Option<(EntryRef, Option<usize>)> {
+        // The nodes on the way: the ancestors' (for their end lists) and the path's own.
+        let mut nodes: Vec<&Trie> = Vec::with_capacity(path.len() + 1);
+        let mut node = &self.root;
+        nodes.push(node);
+        for segment in path.segments() {
+            match node.children.get(segment) {
+                Some(child) => {
+                    node = child;
+                    nodes.push(node);
+                }
+                None => break,
+            }
+        }
+        let reached = nodes.len() == path.len() + 1;
+        let ancestors = &nodes[..path.len().min(nodes.len())];
+        let last_end = |node: &Trie| {
+            in_range(&node.ends, |e| e.entry.key, lo, hi)
+                .last()
+                .copied()
+        };
+        let touch = if reached {
+            in_range(&node.touch, |e| e.key, lo, hi).last().copied()
+        } else {
+            None
+        };
+        let entry = ancestors
+            .iter()
+            .filter_map(|n| last_end(n).map(|e| e.entry))
+            .chain(touch)
+            .max_by_key(|e| e.key)?;
+        let end_of = |node: &Trie| {
+            let i = node.ends.partition_point(|e| e.entry.key < entry.key);
+            node.ends
+                .get(i)
+                .filter(|e| e.entry.key == entry.key)
+                .copied()
+        };
+        let mut depth = None;
+        let own = if reached { Some(node) } else { None };
+        for (d, n) in ancestors.iter().copied().chain(own).enumerate() {
+            if let Some(end) = end_of(n) {
+                if !end.independent {
+                    return Some((entry, None));
+                }
+                depth = Some(depth.unwrap_or(d));
+            }
+        }
+        Some((entry, depth))
+    }
+
     /// The candidates for reading `path` among entries with keys in `(lo, hi]`.
     pub fn candidates(&self, path: &KPath, lo: u64, hi: u64) -> Candidates {
         let mut out = Candidates::default();

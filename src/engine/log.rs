@@ -19,6 +19,7 @@
 use super::entry::{corrupt, LogEntry};
 use super::error::{Result, StoreError};
 use super::offsets::{RangeReader, VERIFY_CHUNK};
+use crate::tony::Node;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -335,6 +336,15 @@ impl LogFile {
     pub fn read_entry(&self, pos: u64) -> Result<LogEntry> {
         let payload = self.read_payload(pos)?;
         self.decode_entry(pos, &payload)
+    }
+
+    /// The patch of the entry at `pos` (its ends are not parsed).
+    pub fn read_patch(&self, pos: u64) -> Result<Node> {
+        let payload = self.read_payload(pos)?;
+        let text = std::str::from_utf8(&payload)
+            .map_err(|_| corrupt(self.name(), pos, "entry is not UTF-8"))?;
+        LogEntry::patch_from_wire(text)
+            .map_err(|reason| corrupt(self.name(), pos, format!("bad entry: {reason}")))
     }
 
     fn decode_entry(&self, pos: u64, payload: &[u8]) -> Result<LogEntry> {

@@ -49,9 +49,11 @@ impl Store {
         let span = span(self.options.divisor, level);
         let lo = key - span;
         let mut parts: Vec<Arc<LogEntry>> = Vec::new();
+        let mut used: Vec<(u8, u64)> = Vec::new();
         for piece in self.cover(lo, key, level - 1) {
             for entry in self.piece_entries(piece) {
-                parts.push(self.load(piece.level, entry.pos)?);
+                parts.push(self.load_entry(piece.level, entry.pos)?);
+                used.push((piece.level, entry.pos));
             }
         }
         let patches: Vec<&Node> = parts.iter().map(|e| &e.patch).collect();
@@ -89,8 +91,12 @@ impl Store {
             self.sync_compact()?;
         }
         self.index_entry(level, EntryRef { key, pos }, entry.ends.clone());
-        // The next level up is built from this one: keep it parsed.
-        self.remember(level, pos, Arc::new(entry));
+        // Each entry is composed into exactly one entry of the level above; this one will be.
+        for part in used {
+            self.pending.remove(&part);
+        }
+        self.remember(level, pos, entry.patch.clone());
+        self.pending.insert((level, pos), Arc::new(entry));
         Ok(())
     }
 

@@ -177,8 +177,12 @@ pub struct Store {
     head: u64,
     tx_seq: u64,
     options: Options,
-    /// Parsed entries by (level, position), with when each was last used.
-    cache: HashMap<(u8, u64), (Arc<LogEntry>, u64)>,
+    /// Patches of parsed entries by (level, position), with when each was last used: what
+    /// reads need.
+    cache: HashMap<(u8, u64), (Node, u64)>,
+    /// Whole entries that the next compaction of their level will compose (at most a
+    /// divisor's worth per level), by (level, position): no re-parsing to compact.
+    pending: HashMap<(u8, u64), Arc<LogEntry>>,
     cache_clock: u64,
     /// Offset indexes of large entries, by (level, position).
     offsets: HashMap<(u8, u64), Arc<OffsetIndex>>,
@@ -230,6 +234,7 @@ impl Store {
             tx_seq: 0,
             options,
             cache: HashMap::new(),
+            pending: HashMap::new(),
             cache_clock: 0,
             offsets: HashMap::new(),
             stats: Stats {
@@ -410,7 +415,8 @@ impl Store {
             self.add_offsets(0, pos, offsets);
         }
         self.index_entry(0, EntryRef { key: commit, pos }, entry.ends.clone());
-        self.remember(0, pos, Arc::new(entry));
+        self.remember(0, pos, entry.patch.clone());
+        self.pending.insert((0, pos), Arc::new(entry));
         self.state = Some(new_state);
         self.head = commit;
         // The commit is durable now; compaction and index persistence can be retried later.
@@ -434,25 +440,39 @@ impl Store {
         self.unsaved_offsets.push((level, pos));
     }
 
-    fn load(&mut self, level: u8, pos: u64) -> Result<Arc<LogEntry>> {
-        self.cache_clock += 1;
-        if let Some((entry, used)) = self.cache.get_mut(&(level, pos)) {
-            *used = self.cache_clock;
-            return Ok(entry.clone());
-        }
-        let log = if level == 0 {
+    /// The log holding entries of `level`.
+    fn log_of(&self, level: u8) -> &LogFile {
+        if level == 0 {
             &self.level0
         } else {
             &self.compact
-        };
-        let entry = Arc::new(log.read_entry(pos)?);
-        self.stats.entries_read += 1;
-        self.remember(level, pos, entry.clone());
-        Ok(entry)
+        }
     }
 
-    /// Caches a parsed entry, dropping the least recently used quarter when full.
-    fn remember(&mut self, level: u8, pos: u64, entry: Arc<LogEntry>) {
+    /// The patch of the entry at (`level`, `pos`), from the cache or parsed.
+    fn patch_of(&mut self, level: u8, pos: u64) -> Result<Node> {
+        self.cache_clock += 1;
+        if let Some((patch, used)) = self.cache.get_mut(&(level, pos)) {
+            *used = self.cache_clock;
+            return Ok(patch.clone());
+        }
+        let patch = self.log_of(level).read_patch(pos)?;
+        self.stats.entries_read += 1;
+        self.remember(level, pos, patch.clone());
+        Ok(patch)
+    }
+
+    /// The whole entry at (`level`, `pos`): pending for compaction, or parsed.
+    fn load_entry(&mut self, level: u8, pos: u64) -> Result<Arc<LogEntry>> {
+        if let Some(entry) = self.pending.get(&(level, pos)) {
+            return Ok(entry.clone());
+        }
+        self.stats.entries_read += 1;
+        Ok(Arc::new(self.log_of(level).read_entry(pos)?))
+    }
+
+    /// Caches an entry's patch, dropping the least recently used quarter when full.
+    fn remember(&mut self, level: u8, pos: u64, entry: Node) {
         if self.cache.len() >= CACHE_ENTRIES {
             let mut ages: Vec<u64> = self.cache.values().map(|(_, used)| *used).collect();
             let (_, cutoff, _) = ages.select_nth_unstable(CACHE_ENTRIES / 4);
@@ -549,7 +569,7 @@ impl Store {
             commit,
             head: self.head,
         })?;
-        self.load(0, entry.pos)
+        self.load_entry(0, entry.pos)
     }
 
     /// Makes every commit durable and persists the index.

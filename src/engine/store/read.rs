@@ -5,7 +5,6 @@ use super::{span, Candidate, Store};
 use crate::engine::classify::is_merge;
 use crate::engine::entry::corrupt;
 use crate::engine::error::{Result, StoreError};
-use crate::engine::index::EntryRef;
 use crate::kpath::{get, KPath, Segment};
 use crate::patch::{
     arraydiff_source, op_name, plain_arraydiff, ElementSource, PatchError, SlotEdit,
@@ -101,37 +100,13 @@ impl Store {
     }
 
     /// The level-0 entry in `(lo, hi]` that last changed `path`, if that change determined it
-    /// (an independent end at the path or an ancestor) with no dependent end above it.
+    /// (independent ends at the path or an ancestor, no dependent one).
     fn last_commit_determining(&self, path: &KPath, lo: u64, hi: u64) -> Option<Candidate> {
-        let found = self.index.level(0)?.candidates(path, lo, hi);
-        let last = found
-            .ancestor_ends
-            .iter()
-            .map(|(_, e)| e.entry.key)
-            .chain(found.touches.last().map(|e| e.key))
-            .max()?;
-        let ends_of_last = found
-            .ancestor_ends
-            .iter()
-            .map(|(depth, e)| (*depth, e))
-            .chain(found.own_ends.iter().map(|e| (path.len(), e)))
-            .filter(|(_, e)| e.entry.key == last);
-        // The shallowest end of that entry; any dependent one leaves the plan to the general
-        // case.
-        let mut shallowest: Option<(usize, EntryRef)> = None;
-        for (depth, end) in ends_of_last {
-            if !end.independent {
-                return None;
-            }
-            if shallowest.is_none_or(|(d, _)| depth < d) {
-                shallowest = Some((depth, end.entry));
-            }
-        }
-        let (depth, entry) = shallowest?;
+        let (entry, depth) = self.index.level(0)?.last_change(path, lo, hi)?;
         Some(Candidate {
             level: 0,
             entry,
-            ancestor_depth: Some(depth),
+            ancestor_depth: Some(depth?),
         })
     }
 
@@ -164,8 +139,8 @@ impl Store {
             value = self.start_value(c, path)?;
         }
         for c in &rest {
-            let entry = self.load(c.level, c.entry.pos)?;
-            value = effect(&entry.patch, path.segments(), value)?;
+            let patch = self.patch_of(c.level, c.entry.pos)?;
+            value = effect(&patch, path.segments(), value)?;
         }
         match value {
             Some(found) => Ok(Some(found)),
@@ -210,9 +185,9 @@ impl Store {
                 Located::Unknown => {}
             }
         }
-        let entry = self.load(c.level, c.entry.pos)?;
+        let patch = self.patch_of(c.level, c.entry.pos)?;
         let depth = c.ancestor_depth.expect("an ancestor end");
-        let replaced = sub_patch(&entry.patch, &path.segments()[..depth])
+        let replaced = sub_patch(&patch, &path.segments()[..depth])
             .map(independent_result)
             .transpose()?;
         let below = KPath::from_segments(path.segments()[depth..].to_vec());
@@ -245,8 +220,8 @@ impl Store {
         let mut stages: Vec<Vec<(u32, SlotEdit)>> = Vec::new();
         let mut before = None;
         for c in rest.iter().rev() {
-            let entry = self.load(c.level, c.entry.pos)?;
-            let Some(patch) = patch_at(&entry.patch, ancestor.segments()) else {
+            let root = self.patch_of(c.level, c.entry.pos)?;
+            let Some(patch) = patch_at(&root, ancestor.segments()) else {
                 continue;
             };
             match plain_arraydiff(patch) {

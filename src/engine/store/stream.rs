@@ -129,8 +129,8 @@ impl Store {
         };
         let mut patches = Vec::new();
         for c in &rest {
-            let entry = self.load(c.level, c.entry.pos)?;
-            patches.push(patch_at(&entry.patch, path.segments()).cloned());
+            let patch = self.patch_of(c.level, c.entry.pos)?;
+            patches.push(patch_at(&patch, path.segments()).cloned());
         }
         // The base: the last replacement of an ancestor, or a later `!insert` at the path.
         let inserted = patches
