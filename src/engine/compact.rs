@@ -8,12 +8,17 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use foldhash::fast::RandomState;
+
 use super::classify::is_merge;
 use super::entry::End;
 use super::error::Result;
 use crate::kpath::{KPath, Segment};
 use crate::patch::op_name;
 use crate::tony::{Key, Node, Value};
+
+/// For every path some constituent ended at: whether the composed merge there is independent.
+type EndKinds<'a> = HashMap<&'a [Segment], bool, RandomState>;
 
 /// The state after the run at a path (`None`: absent).
 pub type StateAt<'a> = dyn FnMut(&KPath) -> Result<Option<Node>> + 'a;
@@ -58,7 +63,7 @@ fn compose_at(
     patches: &[&Node],
     path: &mut Vec<Segment>,
     state_after: &mut StateAt<'_>,
-    was_end: &HashMap<KPath, bool>,
+    was_end: &EndKinds<'_>,
     ends: &mut Vec<End>,
 ) -> Result<Node> {
     let all_merges = patches.iter().all(|p| is_merge(p) && p.tag.is_none());
@@ -69,7 +74,7 @@ fn compose_at(
     // again moves to the end of its object, which a single merge cannot express: the whole
     // object is written as its final state instead.
     let mut groups: Vec<(Key, Vec<&Node>)> = Vec::new();
-    let mut at: HashMap<&Key, usize> = HashMap::new();
+    let mut at: HashMap<&Key, usize, RandomState> = HashMap::default();
     let mut closed: Vec<bool> = Vec::new();
     for patch in patches {
         for (key, child) in patch.as_object().expect("merges are objects") {
@@ -92,10 +97,9 @@ fn compose_at(
         // Integer and string keys cannot share an object in Tony text.
         return final_state(path, state_after, ends);
     }
-    let here = KPath::from_segments(path.clone());
-    if let Some(&independent) = was_end.get(&here) {
+    if let Some(&independent) = was_end.get(path.as_slice()) {
         ends.push(End {
-            path: here,
+            path: KPath::from_segments(path.clone()),
             independent,
         });
     }
@@ -124,35 +128,35 @@ fn compose_at(
 /// independent of the earlier state. It is when the first constituent to touch the path
 /// replaced it independently; otherwise (it passed through, or depended on the state) the
 /// composed merge depends on the state before the run.
-fn end_kinds(constituent_ends: &[&[End]]) -> HashMap<KPath, bool> {
+fn end_kinds<'a>(constituent_ends: &[&'a [End]]) -> EndKinds<'a> {
     #[derive(Clone, Copy)]
     enum First {
         Pass,
         End(bool),
     }
-    let mut first: HashMap<KPath, First> = HashMap::new();
-    let mut ended: HashMap<KPath, ()> = HashMap::new();
+    // Paths as segment slices borrowed from the ends (an ancestor is a prefix): no copies.
+    let mut first: HashMap<&'a [Segment], First, RandomState> = HashMap::default();
+    let mut ended: Vec<&'a [Segment]> = Vec::new();
     for ends in constituent_ends {
         // A constituent may end at a path and below it (a merge rewriting a whole object): its
         // end there is how it first touched the path, so ends are recorded before passes.
         for end in ends.iter() {
             first
-                .entry(end.path.clone())
+                .entry(end.path.segments())
                 .or_insert(First::End(end.independent));
-            ended.insert(end.path.clone(), ());
+            ended.push(end.path.segments());
         }
         for end in ends.iter() {
-            let mut ancestor = end.path.clone();
-            while !ancestor.is_root() {
-                ancestor = ancestor.parent();
-                first.entry(ancestor.clone()).or_insert(First::Pass);
+            let segments = end.path.segments();
+            for depth in 0..segments.len() {
+                first.entry(&segments[..depth]).or_insert(First::Pass);
             }
         }
     }
     ended
-        .into_keys()
+        .into_iter()
         .map(|path| {
-            let independent = matches!(first.get(&path), Some(First::End(true)));
+            let independent = matches!(first.get(path), Some(First::End(true)));
             (path, independent)
         })
         .collect()
