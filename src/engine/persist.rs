@@ -67,29 +67,47 @@ fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_be_bytes());
 }
 
-/// A path in binary: `u32` segment count, then per segment a kind byte and its `u64` number
-/// or `u32`-length-prefixed name (no text to format or parse).
-fn put_path(out: &mut Vec<u8>, path: &KPath) {
-    out.extend_from_slice(&(path.len() as u32).to_be_bytes());
-    for segment in path.segments() {
-        let (kind, name, number) = match segment {
-            Segment::Field(name) => (0u8, Some(name), 0),
-            Segment::FieldAll => (1, None, 0),
-            Segment::Index(i) => (2, None, *i),
-            Segment::IndexAll => (3, None, 0),
-            Segment::Sparse(i) => (4, None, *i),
-            Segment::SparseAll => (5, None, 0),
-            Segment::Key(name) => (6, Some(name), 0),
-        };
-        out.push(kind);
-        match name {
-            Some(name) => {
-                out.extend_from_slice(&(name.len() as u32).to_be_bytes());
-                out.extend_from_slice(name.as_bytes());
+/// Writes paths in binary, each relative to the one before it in the same record (ends of
+/// one entry share most of their segments): `u32` count of leading segments shared with the
+/// previous path, `u32` count of the segments that follow, then per segment a kind byte and
+/// its `u64` number or `u32`-length-prefixed name (no text to format or parse).
+#[derive(Default)]
+struct PathWriter<'a> {
+    previous: &'a [Segment],
+}
+
+impl<'a> PathWriter<'a> {
+    fn put(&mut self, out: &mut Vec<u8>, path: &'a KPath) {
+        let segments = path.segments();
+        let shared = segments
+            .iter()
+            .zip(self.previous)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let rest = segments.get(shared..).unwrap_or_default();
+        out.extend_from_slice(&(shared as u32).to_be_bytes());
+        out.extend_from_slice(&(rest.len() as u32).to_be_bytes());
+        for segment in rest {
+            let (kind, name, number) = match segment {
+                Segment::Field(name) => (0u8, Some(name), 0),
+                Segment::FieldAll => (1, None, 0),
+                Segment::Index(i) => (2, None, *i),
+                Segment::IndexAll => (3, None, 0),
+                Segment::Sparse(i) => (4, None, *i),
+                Segment::SparseAll => (5, None, 0),
+                Segment::Key(name) => (6, Some(name), 0),
+            };
+            out.push(kind);
+            match name {
+                Some(name) => {
+                    out.extend_from_slice(&(name.len() as u32).to_be_bytes());
+                    out.extend_from_slice(name.as_bytes());
+                }
+                None if matches!(kind, 2 | 4) => put_u64(out, number),
+                None => {}
             }
-            None if matches!(kind, 2 | 4) => put_u64(out, number),
-            None => {}
         }
+        self.previous = segments;
     }
 }
 
@@ -109,6 +127,7 @@ fn encode_record(
     offsets: &[((u8, u64), &OffsetIndex)],
 ) -> Vec<u8> {
     let mut out = Vec::new();
+    let mut paths = PathWriter::default();
     for v in [
         checkpoint.max_commit,
         checkpoint.tx_seq,
@@ -125,7 +144,7 @@ fn encode_record(
         put_u64(&mut out, ends.len() as u64);
         for end in ends {
             out.push(u8::from(end.independent));
-            put_path(&mut out, &end.path);
+            paths.put(&mut out, &end.path);
         }
     }
     put_u64(&mut out, offsets.len() as u64);
@@ -134,17 +153,17 @@ fn encode_record(
         put_u64(&mut out, *pos);
         put_u64(&mut out, index.refs.len() as u64);
         for r in &index.refs {
-            put_path(&mut out, &r.path);
+            paths.put(&mut out, &r.path);
             put_u64(&mut out, r.offset);
             put_u64(&mut out, r.len);
         }
         put_u64(&mut out, index.ops.len() as u64);
         for path in &index.ops {
-            put_path(&mut out, path);
+            paths.put(&mut out, path);
         }
         put_u64(&mut out, index.filters.len() as u64);
         for f in &index.filters {
-            put_path(&mut out, &f.object);
+            paths.put(&mut out, &f.object);
             put_u64(&mut out, f.start);
             put_u64(&mut out, f.end);
             put_u64(&mut out, f.bits.len() as u64);
@@ -163,6 +182,8 @@ fn encode_record(
 struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// The last path read (paths are written relative to the one before).
+    previous: Vec<Segment>,
 }
 
 impl Reader<'_> {
@@ -188,27 +209,31 @@ impl Reader<'_> {
 }
 
 impl Reader<'_> {
-    /// A path written by [`put_path`].
+    /// A path written by [`PathWriter::put`].
     fn path(&mut self) -> Option<KPath> {
+        let shared = self.u32()? as usize;
         let count = self.u32()?;
         // Each segment takes at least one byte: a count the payload cannot hold is corruption.
-        if u64::from(count) > self.remaining() || count as usize > KPath::MAX_SEGMENTS {
+        if u64::from(count) > self.remaining() || shared > self.previous.len() {
             return None;
         }
-        let segments = (0..count)
-            .map(|_| {
-                Some(match self.u8()? {
-                    0 => Segment::Field(self.name()?),
-                    1 => Segment::FieldAll,
-                    2 => Segment::Index(self.u64()?),
-                    3 => Segment::IndexAll,
-                    4 => Segment::Sparse(self.u64()?),
-                    5 => Segment::SparseAll,
-                    6 => Segment::Key(self.name()?),
-                    _ => return None,
-                })
-            })
-            .collect::<Option<Vec<_>>>()?;
+        let mut segments = self.previous.get(..shared)?.to_vec();
+        if segments.len().saturating_add(count as usize) > KPath::MAX_SEGMENTS {
+            return None;
+        }
+        for _ in 0..count {
+            segments.push(match self.u8()? {
+                0 => Segment::Field(self.name()?),
+                1 => Segment::FieldAll,
+                2 => Segment::Index(self.u64()?),
+                3 => Segment::IndexAll,
+                4 => Segment::Sparse(self.u64()?),
+                5 => Segment::SparseAll,
+                6 => Segment::Key(self.name()?),
+                _ => return None,
+            });
+        }
+        self.previous.clone_from(&segments);
         Some(KPath::from_segments(segments))
     }
 
@@ -226,7 +251,11 @@ struct Record {
 }
 
 fn decode_record(bytes: &[u8]) -> Option<Record> {
-    let mut r = Reader { bytes, at: 0 };
+    let mut r = Reader {
+        bytes,
+        at: 0,
+        previous: Vec::new(),
+    };
     let checkpoint = Checkpoint {
         max_commit: r.u64()?,
         tx_seq: r.u64()?,
@@ -452,6 +481,7 @@ impl IndexLog {
         let mut r = Reader {
             bytes: &header,
             at: 0,
+            previous: Vec::new(),
         };
         let (Some(size), Some(payload_crc), Some(header_crc)) = (r.u64(), r.u32(), r.u32()) else {
             return Ok(None);

@@ -1,0 +1,97 @@
+//! How costs grow with history: the commit rate over a long run, `read_at` at growing history
+//! sizes, and reopening the store, on the peers benchmark's workload (100-byte records at 256
+//! paths, one commit each, `Durability::OnFlush`, native files).
+//!
+//! Prints CSV rows `series,x,y` on stdout for `scripts/bench`, which turns them into the
+//! tables and SVG plots of `BENCHMARKS.md`. `TONYSTORE_BENCH_SCALE` sets the longest history
+//! (default 200,000 commits; `scripts/bench --heavy` runs 1,000,000).
+
+use std::time::Instant;
+
+use tonystore::engine::{Durability, Options, Store};
+use tonystore::kpath::KPath;
+use tonystore::storage::FsDir;
+use tonystore::tony::parse;
+
+const PATHS: u64 = 256;
+
+fn path(n: u64) -> KPath {
+    let p = (n - 1) % PATHS;
+    KPath::parse(&format!("docs.d{}.users.u{p}", p % 16)).unwrap()
+}
+
+fn record(n: u64) -> tonystore::tony::Node {
+    parse(&format!(
+        r#"{{"name":"user {c}","email":"user{c}@example.com","score":{s},"active":true,"commit":{n}}}"#,
+        c = n % 10_000,
+        s = n * 7 % 100_000,
+    ))
+    .unwrap()
+}
+
+fn options() -> Options {
+    Options {
+        durability: Durability::OnFlush,
+        ..Options::default()
+    }
+}
+
+/// Mean microseconds per `read_at` of random (path, commit) pairs over the whole history.
+fn read_cost(store: &mut Store, head: u64) -> f64 {
+    let paths: Vec<KPath> = (1..=PATHS).map(path).collect();
+    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ head;
+    let reads = 20_000u32;
+    let start = Instant::now();
+    for _ in 0..reads {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let (p, at) = (x % PATHS, 1 + (x >> 20) % head);
+        assert!(store.read_at(&paths[p as usize], at).unwrap().is_some() || at <= p);
+    }
+    start.elapsed().as_secs_f64() * 1e6 / f64::from(reads)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench` asks every bench binary for its list
+    }
+    let longest: u64 = std::env::var("TONYSTORE_BENCH_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let window = (longest / 20).max(1);
+    let checkpoints: Vec<u64> = [1_000u64, 10_000, 100_000, 1_000_000]
+        .into_iter()
+        .filter(|&c| c <= longest)
+        .chain((!matches!(longest, 1_000 | 10_000 | 100_000 | 1_000_000)).then_some(longest))
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = FsDir::create(tmp.path().join("store")).unwrap();
+    let mut store = Store::open(&dir, options()).unwrap();
+    println!("series,x,y");
+    let mut window_start = Instant::now();
+    for n in 1..=longest {
+        store.commit(vec![(path(n), record(n))]).unwrap();
+        if n % window == 0 {
+            let rate = window as f64 / window_start.elapsed().as_secs_f64();
+            println!("commit_rate,{n},{rate:.0}");
+            window_start = Instant::now();
+        }
+        if checkpoints.contains(&n) {
+            println!("read_at_us,{n},{:.2}", read_cost(&mut store, n));
+            store.close().unwrap();
+            drop(store);
+            let start = Instant::now();
+            store = Store::open(&dir, options()).unwrap();
+            println!("open_ms,{n},{:.2}", start.elapsed().as_secs_f64() * 1e3);
+            let stats = store.stats();
+            println!(
+                "index_bytes_per_commit,{n},{:.1}",
+                stats.index_bytes as f64 / n as f64
+            );
+            window_start = Instant::now();
+        }
+    }
+    store.close().unwrap();
+}
