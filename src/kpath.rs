@@ -289,12 +289,19 @@ impl KPath {
     }
 }
 
+impl KPath {
+    /// Appends the path's canonical text (as [`Display`](fmt::Display) writes it) to `out`.
+    pub(crate) fn write_to(&self, out: &mut String) {
+        for (i, segment) in self.segments.iter().enumerate() {
+            segment.write(out, i == 0);
+        }
+    }
+}
+
 impl fmt::Display for KPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut out = String::new();
-        for (i, segment) in self.segments.iter().enumerate() {
-            segment.write(&mut out, i == 0);
-        }
+        self.write_to(&mut out);
         f.write_str(&out)
     }
 }

@@ -42,6 +42,7 @@ fn entries_round_trip_byte_for_byte() {
         patch: tony("{a: {'b.c': !delete null, d: [1, 2]}}"),
     };
     let wire = entry.to_wire();
+    assert_eq!(wire, encode_wire(&entry.to_tony()));
     let back = LogEntry::from_wire(&wire).unwrap();
     assert_eq!(back, entry);
     assert_eq!(back.to_wire(), wire);
@@ -57,6 +58,33 @@ fn entries_round_trip_byte_for_byte() {
         LogEntry::from_wire(&compacted.to_wire()).unwrap(),
         compacted
     );
+    // Ends needing quotes, no ends, numbers beyond i64: written as the value form would be.
+    for entry in [
+        LogEntry {
+            ends: vec![
+                End {
+                    path: p("''"),
+                    independent: false,
+                },
+                End {
+                    path: p("a[3]{4}.'x y'.\"\\\"\"(k)"),
+                    independent: true,
+                },
+                End {
+                    path: KPath::root(),
+                    independent: true,
+                },
+            ],
+            ..compacted.clone()
+        },
+        LogEntry {
+            ends: Vec::new(),
+            commit: u64::MAX,
+            ..compacted.clone()
+        },
+    ] {
+        assert_eq!(entry.to_wire(), encode_wire(&entry.to_tony()));
+    }
     for bad in [
         "{commit: 1}",
         "!entry {commit: -1, ends: {}, patch: null}",

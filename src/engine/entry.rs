@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use super::error::{Result, StoreError};
 use crate::kpath::KPath;
-use crate::tony::{encode_wire, parse, Key, Node, Value};
+use crate::tony::quote::{needs_quote, write_quoted};
+use crate::tony::{parse, write_wire, Key, Node, Value};
 
 /// Where an entry's patch ends: the subtree at `path` is determined by the entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,9 +68,44 @@ impl LogEntry {
         Node::object(fields).with_tag("!entry")
     }
 
-    /// The entry's wire form: what a log frame holds.
+    /// The entry's wire form: what a log frame holds. Byte for byte
+    /// `encode_wire(&self.to_tony())`, written directly (no value is built for the header and
+    /// the ends).
     pub fn to_wire(&self) -> String {
-        encode_wire(&self.to_tony())
+        let mut out = String::with_capacity(128);
+        let number = |out: &mut String, name: &str, n: u64| {
+            out.push_str(name);
+            out.push_str(": ");
+            out.push_str(itoa::Buffer::new().format(i64::try_from(n).unwrap_or(i64::MAX)));
+            out.push(' ');
+        };
+        out.push_str("!entry {");
+        if self.level > 0 {
+            number(&mut out, "level", u64::from(self.level));
+            number(&mut out, "start", self.start);
+        }
+        number(&mut out, "commit", self.commit);
+        if self.level == 0 {
+            number(&mut out, "tx", self.tx);
+            number(&mut out, "time", self.timestamp);
+        }
+        out.push_str("ends: {");
+        for (i, end) in self.ends.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            let start = out.len();
+            end.path.write_to(&mut out);
+            if needs_quote(out.get(start..).unwrap_or_default()) {
+                let text = out.split_off(start);
+                write_quoted(&mut out, &text);
+            }
+            out.push_str(if end.independent { ": true" } else { ": false" });
+        }
+        out.push_str("} patch: ");
+        write_wire(&mut out, &self.patch);
+        out.push('}');
+        out
     }
 
     /// Reads an entry back from its Tony value.
