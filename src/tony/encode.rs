@@ -1,7 +1,7 @@
 //! The encoders: the one-line wire form (storage, network) and the block form (people).
 
 use super::annotate::Annotations;
-use super::ir::{canonical_float, Key, Node, Value};
+use super::ir::{write_canonical_float, Key, Node, Value};
 use super::parse::MAX_DEPTH;
 use super::quote::{write_quoted, write_string};
 use crate::kpath::{KPath, Segment};
@@ -78,7 +78,7 @@ pub fn write_scalar(out: &mut String, value: &Value) {
         Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
         Value::Float(f) => match &f.text {
             Some(text) => out.push_str(text),
-            None => out.push_str(&canonical_float(f.value)),
+            None => write_canonical_float(out, f.value),
         },
         Value::String(s) => write_string(out, s),
         Value::Array(_) | Value::Object(_) => unreachable!("containers are not scalars"),

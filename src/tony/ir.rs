@@ -59,10 +59,19 @@ pub enum Key {
 /// with a `.` or exponent so it reads back as a float. Non-finite values have no Tony form and
 /// are written as `null`.
 pub fn canonical_float(value: f64) -> String {
+    let mut out = String::new();
+    write_canonical_float(&mut out, value);
+    out
+}
+
+/// Appends [`canonical_float`]`(value)` to `out`.
+pub(crate) fn write_canonical_float(out: &mut String, value: f64) {
+    use std::fmt::Write;
     if value.is_finite() {
-        format!("{value:?}")
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{value:?}");
     } else {
-        "null".to_owned()
+        out.push_str("null");
     }
 }
 
@@ -429,17 +438,48 @@ impl PartialEq for Float {
     }
 }
 
-/// A value frees its subtree with an explicit stack: dropping a value of any depth (parsed
-/// ones are bounded, values built in Rust need not be) cannot overflow the call stack.
-/// Containers shared with other values are only released, as usual.
+/// How deep the drops of nested values may recurse before switching to an explicit stack.
+const RECURSIVE_DROP_DEPTH: u32 = 64;
+
+thread_local! {
+    /// How many container drops are on the call stack of this thread.
+    static DROP_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// A value frees its subtree by plain recursion while shallow (the common case: no extra
+/// moves), and below [`RECURSIVE_DROP_DEPTH`] levels with an explicit stack, so dropping a
+/// value of any depth (parsed ones are bounded, values built in Rust need not be) cannot
+/// overflow the call stack. Containers shared with other values are only released, as usual.
 impl Drop for Value {
     fn drop(&mut self) {
-        let mut pending = Vec::new();
-        move_children(self, &mut pending);
-        while let Some(mut value) = pending.pop() {
-            move_children(&mut value, &mut pending);
-            // `value` is dropped here, its own children already moved out.
+        if !self.is_container() {
+            return;
         }
+        let depth = DROP_DEPTH.with(|d| d.replace(d.get().saturating_add(1)));
+        if depth < RECURSIVE_DROP_DEPTH {
+            // Children dropped here, while this level is counted.
+            match self {
+                Value::Array(items) => {
+                    if let Some(items) = Arc::get_mut(items) {
+                        items.clear();
+                    }
+                }
+                Value::Object(entries) => {
+                    if let Some(entries) = Arc::get_mut(entries) {
+                        entries.clear();
+                    }
+                }
+                _ => {}
+            }
+        } else {
+            let mut pending = Vec::new();
+            move_children(self, &mut pending);
+            while let Some(mut value) = pending.pop() {
+                move_children(&mut value, &mut pending);
+                // `value` is dropped here, its own children already moved out.
+            }
+        }
+        DROP_DEPTH.with(|d| d.set(depth));
     }
 }
 

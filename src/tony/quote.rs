@@ -53,15 +53,48 @@ const BARE_ASCII: [bool; 128] = {
     table
 };
 
+/// ASCII bytes that may start a bare literal ([`is_literal_start`] as a table).
+// Evaluated at compile time: an index out of range or an overflow would not compile.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+const START_ASCII: [bool; 128] = {
+    let mut table = [false; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        let mut punct = false;
+        let mut i = 0;
+        while i < LITERAL_PUNCT.len() {
+            punct |= LITERAL_PUNCT.as_bytes()[i] == c;
+            i += 1;
+        }
+        let mut not_first = false;
+        let mut i = 0;
+        while i < NOT_FIRST.len() {
+            not_first |= NOT_FIRST.as_bytes()[i] == c;
+            i += 1;
+        }
+        table[b] = (c.is_ascii_alphabetic() || punct) && !not_first;
+        b += 1;
+    }
+    table
+};
+
 /// Whether `s` must be quoted to read back as the same string: it is empty, a keyword, starts
 /// with a digit or a character that cannot start a literal, or contains a character that is
 /// not a literal character or that the grammar could read as structure (`:`, brackets).
 pub fn needs_quote(s: &str) -> bool {
-    let mut chars = s.chars();
-    let Some(first) = chars.next() else {
+    let Some(&first_byte) = s.as_bytes().first() else {
         return true;
     };
-    if !is_literal_start(first) || matches!(s, "true" | "false" | "null") {
+    let starts_literal = if first_byte.is_ascii() {
+        START_ASCII
+            .get(usize::from(first_byte))
+            .copied()
+            .unwrap_or(false)
+    } else {
+        s.chars().next().is_some_and(is_literal_start)
+    };
+    if !starts_literal || matches!(s, "true" | "false" | "null") {
         return true;
     }
     for (i, &b) in s.as_bytes().iter().enumerate() {
@@ -162,6 +195,17 @@ mod tests {
             "'", "a\nb", "<<",
         ] {
             assert!(needs_quote(quoted), "{quoted:?} needs quotes");
+        }
+    }
+
+    #[test]
+    fn the_start_table_is_is_literal_start() {
+        for b in 0u8..128 {
+            assert_eq!(
+                START_ASCII[usize::from(b)],
+                is_literal_start(b as char),
+                "{b}"
+            );
         }
     }
 
