@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use common::{field, text, tony};
 use tonystore::engine::{
@@ -157,9 +156,7 @@ fn a_flipped_byte_in_the_middle_is_corruption_and_a_torn_tail_is_cut() {
         Ok(_) => panic!("expected Corrupt"),
     }
     // A torn tail proper: the frame was in flight, so no index records it.
-    for slot in ["index.log"] {
-        dir.open(slot).unwrap().set_len(0).unwrap();
-    }
+    dir.open("index.log").unwrap().set_len(0).unwrap();
     let mut store = open(&dir);
     assert_eq!(store.head(), 4, "the torn commit is gone, the others stay");
     assert_eq!(wire(store.read_at(&p("n"), 4).unwrap()), "3");
@@ -176,9 +173,7 @@ fn a_flipped_byte_in_the_middle_is_corruption_and_a_torn_tail_is_cut() {
     log.read_exact_at(second + 20, &mut byte).unwrap();
     log.write_all_at(second + 20, &[byte[0] ^ 0x40]).unwrap();
     drop(log);
-    for slot in ["index.log"] {
-        dir.open(slot).unwrap().set_len(0).unwrap();
-    }
+    dir.open("index.log").unwrap().set_len(0).unwrap();
     match Store::open(&dir, Options::default()) {
         Err(StoreError::Corrupt { file, offset, .. }) => {
             assert_eq!((file.as_str(), offset), ("level0.log", second))
@@ -551,21 +546,35 @@ fn a_full_rebuild_reports_progress() {
         store.commit(vec![(p("n"), Node::int(i))]).unwrap();
     }
     drop(store);
-    for slot in ["index.log"] {
-        dir.open(slot).unwrap().set_len(0).unwrap();
-    }
-    let reports = Rc::new(RefCell::new(Vec::new()));
+    dir.open("index.log").unwrap().set_len(0).unwrap();
+    let reports = Arc::new(Mutex::new(Vec::new()));
     let sink = reports.clone();
     let options = Options {
-        on_progress: Some(Box::new(move |p| sink.borrow_mut().push(p))),
+        on_progress: Some(Box::new(move |p| sink.lock().unwrap().push(p))),
         ..Options::default()
     };
     let store = Store::open(&dir, options).unwrap();
     assert_eq!(store.stats().recovery, "full");
-    let reports = reports.borrow();
+    let reports = reports.lock().unwrap();
     let last = reports.last().expect("progress was reported");
     assert_eq!(last.done, last.total);
     assert!(last.total > 0);
+}
+
+#[test]
+fn a_store_moves_between_threads() {
+    // Natively a store is `Send`: a server can hand it to a worker thread.
+    let dir = MemDir::new();
+    let mut store = open(&dir);
+    store.commit(vec![(p("a"), Node::int(1))]).unwrap();
+    let mut store = std::thread::spawn(move || {
+        store.commit(vec![(p("b"), Node::int(2))]).unwrap();
+        store
+    })
+    .join()
+    .unwrap();
+    assert_eq!(store.read_at(&p("b"), 2).unwrap(), Some(Node::int(2)));
+    assert_eq!(store.read_at(&p("b"), 1).unwrap(), None);
 }
 
 #[test]

@@ -6,6 +6,7 @@
 mod common;
 
 use common::crash::{Fault, SimDisk};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tonystore::engine::{
     Durability, Options, Store, StoreError, FRAME_HEADER, LOG_HEADER, MAX_COMMIT_DEPTH,
 };
@@ -92,9 +93,7 @@ fn whatever_commit_accepts_stays_readable_through_compaction_reopen_and_rebuild(
     drop(store);
     for rebuild in [false, true] {
         if rebuild {
-            for slot in ["index.log"] {
-                dir.open(slot).unwrap().set_len(0).unwrap();
-            }
+            dir.open("index.log").unwrap().set_len(0).unwrap();
         }
         let mut store = Store::open(&dir, small_options()).unwrap();
         assert_eq!(store.read_at(&KPath::root(), head).unwrap(), expected);
@@ -195,9 +194,7 @@ fn read_only_opens_never_create_truncate_or_write() {
     let mut bytes = std::fs::read(&log).unwrap();
     bytes.extend_from_slice(&[7; 40]);
     std::fs::write(&log, &bytes).unwrap();
-    for slot in ["index.log"] {
-        std::fs::remove_file(path.join(slot)).unwrap();
-    }
+    std::fs::remove_file(path.join("index.log")).unwrap();
     let read_only = || Options {
         read_only: true,
         ..Options::default()
@@ -305,7 +302,7 @@ fn a_checksum_valid_frame_that_does_not_decode_is_never_cut() {
 }
 
 /// What a [`ReadHook`] runs before each read of the named file.
-type OnRead = std::rc::Rc<dyn Fn(&str) -> tonystore::storage::Result<()>>;
+type OnRead = std::sync::Arc<dyn Fn(&str) -> tonystore::storage::Result<()> + Send + Sync>;
 
 /// A directory whose files call `on_read` before every read: to count reads, or to fail them.
 #[derive(Clone)]
@@ -363,9 +360,7 @@ fn a_large_torn_frame_is_recognised_in_a_few_large_reads() {
     store.commit(vec![(p("a"), Node::int(1))]).unwrap();
     store.close().unwrap();
     drop(store);
-    for slot in ["index.log"] {
-        dir.open(slot).unwrap().set_len(0).unwrap();
-    }
+    dir.open("index.log").unwrap().set_len(0).unwrap();
     // A 10 MB frame of which 6 MB reached the disk: once two host calls per byte to recognise.
     let log = dir.open("level0.log").unwrap();
     let end = log.len().unwrap();
@@ -375,18 +370,18 @@ fn a_large_torn_frame_is_recognised_in_a_few_large_reads() {
     log.write_all_at(end + FRAME_HEADER, &vec![b'x'; 6_000_000])
         .unwrap();
     drop(log);
-    let reads = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let reads = std::sync::Arc::new(AtomicU64::new(0));
     let counter = reads.clone();
     let counting = ReadHook {
         inner: dir.clone(),
-        on_read: std::rc::Rc::new(move |_| {
-            counter.set(counter.get() + 1);
+        on_read: std::sync::Arc::new(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
             Ok(())
         }),
     };
     let mut store = Store::open(&counting, Options::default()).unwrap();
     assert_eq!(store.head(), 1);
-    let reads = reads.get();
+    let reads = reads.load(Ordering::Relaxed);
     assert!(reads < 100, "recovery made {reads} read calls");
     assert_eq!(store.stats().level0_bytes, end);
     assert!(end > LOG_HEADER);
@@ -479,12 +474,12 @@ fn a_damaged_byte_inside_a_large_entry_is_an_error_not_a_wrong_value() {
 fn a_read_error_inside_a_seek_is_an_error_not_absence() {
     let dir = MemDir::new();
     let (_, expected) = large_entry_store(&dir);
-    let failing_now = std::rc::Rc::new(std::cell::Cell::new(false));
+    let failing_now = std::sync::Arc::new(AtomicBool::new(false));
     let fails = failing_now.clone();
     let failing = ReadHook {
         inner: dir,
-        on_read: std::rc::Rc::new(move |file| {
-            if !fails.get() {
+        on_read: std::sync::Arc::new(move |file| {
+            if !fails.load(Ordering::Relaxed) {
                 return Ok(());
             }
             Err(tonystore::storage::StorageError::Io {
@@ -495,7 +490,7 @@ fn a_read_error_inside_a_seek_is_an_error_not_absence() {
     };
     let mut store = Store::open(&failing, Options::default()).unwrap();
     // Every read fails from now on: each answer must be an error, never `None`.
-    failing_now.set(true);
+    failing_now.store(true, Ordering::Relaxed);
     for (path, _) in expected.iter().step_by(37) {
         assert!(
             store.read_at(path, 2).is_err(),
@@ -509,7 +504,7 @@ fn a_read_error_inside_a_seek_is_an_error_not_absence() {
 
 #[test]
 fn a_stale_index_beside_a_replaced_log_is_ignored_not_trusted() {
-    // Store A's index slots copied beside store B's logs: checksum-valid, but they describe
+    // Store A's index copied beside store B's logs: checksum-valid, but they describe
     // other frames. (Found by fuzzing as a slot listing commit 2^63 at the first frame, which
     // made open build compaction entries forever.)
     let a = MemDir::new();
@@ -528,14 +523,13 @@ fn a_stale_index_beside_a_replaced_log_is_ignored_not_trusted() {
     }
     store.close().unwrap();
     drop(store);
-    for slot in ["index.log"] {
-        let from = a.open(slot).unwrap();
-        let mut bytes = vec![0; from.len().unwrap() as usize];
-        from.read_exact_at(0, &mut bytes).unwrap();
-        let to = b.open(slot).unwrap();
-        to.set_len(0).unwrap();
-        to.write_all_at(0, &bytes).unwrap();
-    }
+    let from = a.open("index.log").unwrap();
+    let mut bytes = vec![0; from.len().unwrap() as usize];
+    from.read_exact_at(0, &mut bytes).unwrap();
+    let to = b.open("index.log").unwrap();
+    to.set_len(0).unwrap();
+    to.write_all_at(0, &bytes).unwrap();
+    drop((from, to));
     let mut store = Store::open(&b, Options::default()).unwrap();
     assert_eq!(store.head(), 5);
     assert_eq!(store.stats().recovery, "full");

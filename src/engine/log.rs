@@ -20,7 +20,7 @@ use super::entry::{corrupt, LogEntry};
 use super::error::{Result, StoreError};
 use super::offsets::{RangeReader, VERIFY_CHUNK};
 use crate::tony::Node;
-use std::rc::Rc;
+
 use std::sync::Arc;
 
 use crate::storage::BlockFile;
@@ -136,7 +136,7 @@ fn prefix(buf: &mut [u8], n: usize) -> &mut [u8] {
 
 /// An append-only log of frames.
 pub struct LogFile {
-    file: Rc<dyn BlockFile>,
+    file: Arc<dyn BlockFile>,
     end: u64,
     /// Every byte before this offset is known durable.
     synced: u64,
@@ -154,7 +154,7 @@ impl LogFile {
 
     /// A log over `file`. A read-only log never writes: a torn tail is ignored, not cut.
     pub fn open(file: Box<dyn BlockFile>, max_payload: u64, writable: bool) -> Result<Self> {
-        let file: Rc<dyn BlockFile> = Rc::from(file);
+        let file: Arc<dyn BlockFile> = Arc::from(file);
         let len = file.len()?;
         let mut log = LogFile {
             file,
@@ -527,7 +527,7 @@ impl LogFile {
     }
 
     /// A shared handle on the underlying file, for readers that outlive a borrow of the log.
-    pub fn shared_file(&self) -> Rc<dyn BlockFile> {
+    pub fn shared_file(&self) -> Arc<dyn BlockFile> {
         self.file.clone()
     }
 

@@ -2,7 +2,7 @@
 //! read of a small path inside it reads only the bytes around that path.
 
 use std::io::Read;
-use std::rc::Rc;
+
 use std::sync::Arc;
 
 use super::filter::{key_hashes, MemberFilter};
@@ -277,7 +277,7 @@ pub fn encode_indexed(value: &Node) -> (Vec<u8>, OffsetIndex) {
 /// [`VERIFY_CHUNK`]s and checks each against its CRC-32C before handing out any of its bytes;
 /// a mismatch is an error, like a failed read.
 pub struct RangeReader {
-    file: Rc<dyn BlockFile>,
+    file: Arc<dyn BlockFile>,
     at: u64,
     end: u64,
     chunk: u64,
@@ -299,7 +299,7 @@ struct Verifier {
 
 impl RangeReader {
     /// A reader of `file[start..end]`.
-    pub fn new(file: Rc<dyn BlockFile>, start: u64, end: u64) -> Self {
+    pub fn new(file: Arc<dyn BlockFile>, start: u64, end: u64) -> Self {
         RangeReader {
             file,
             at: start,
@@ -312,7 +312,7 @@ impl RangeReader {
     /// A reader of `file[payload + from .. payload + len]`, the tail of a payload of `len`
     /// bytes whose chunk checksums are `crcs`.
     pub fn verified(
-        file: Rc<dyn BlockFile>,
+        file: Arc<dyn BlockFile>,
         payload: u64,
         len: u64,
         from: u64,
@@ -414,7 +414,7 @@ pub fn scan_offsets(reader: impl Read, total: u64) -> Result<OffsetIndex, ParseE
 /// A verified reader of `file[payload + r.offset .. payload + len]` positioned at the node of
 /// `r`, whose walk may continue past that node to its later siblings (for [`seek_to`]).
 pub fn reader_at(
-    file: Rc<dyn BlockFile>,
+    file: Arc<dyn BlockFile>,
     payload: u64,
     len: u64,
     r: &SubDocRef,

@@ -97,6 +97,19 @@ pub enum StorageError {
 /// Result type of storage operations.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
+/// `Send + Sync` natively, so that stores and their files can move between threads; no bound
+/// on wasm32, where storage is JS objects, which never leave their thread.
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSendSync: Send + Sync {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send + Sync + ?Sized> MaybeSendSync for T {}
+/// `Send + Sync` natively, so that stores and their files can move between threads; no bound
+/// on wasm32, where storage is JS objects, which never leave their thread.
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSendSync {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSendSync for T {}
+
 /// A positional, synchronous, growable byte file: the unit of storage.
 ///
 /// The contract every implementation meets (checked by [`contract`]):
@@ -116,7 +129,8 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 ///   before it survives a crash or power loss (as far as the medium promises).
 /// * [`close`](Self::close) releases the lock and handle; it may be called more than once. Every
 ///   other call on a closed file fails with [`StorageError::Closed`]. Dropping a file closes it.
-pub trait BlockFile {
+/// * Natively a file is `Send + Sync` ([`MaybeSendSync`]), so a store can move between threads.
+pub trait BlockFile: MaybeSendSync {
     /// The name the file was opened under, used in error messages.
     fn name(&self) -> &str;
     /// The current length in bytes.

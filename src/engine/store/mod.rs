@@ -56,6 +56,13 @@ pub struct Progress {
     pub total: u64,
 }
 
+/// A progress callback: `Send` natively (a store moves between threads with its options).
+#[cfg(not(target_arch = "wasm32"))]
+pub type ProgressFn = Box<dyn FnMut(Progress) + Send>;
+/// A progress callback.
+#[cfg(target_arch = "wasm32")]
+pub type ProgressFn = Box<dyn FnMut(Progress)>;
+
 /// Settings of a store.
 pub struct Options {
     /// Compaction divisor `D`: a level-`L` entry stands for `D^L` commits.
@@ -71,7 +78,7 @@ pub struct Options {
     /// Entries whose payload is at least this long get an offset index (for streaming reads).
     pub offset_index_min_bytes: usize,
     /// Called during long work at open.
-    pub on_progress: Option<Box<dyn FnMut(Progress)>>,
+    pub on_progress: Option<ProgressFn>,
     /// Open without ever writing: no file is created, truncated or deleted (a torn tail is
     /// ignored, not cut; a lost index is rebuilt in memory only), and every change is refused
     /// with [`StoreError::ReadOnly`].
