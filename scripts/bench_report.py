@@ -78,7 +78,7 @@ SERIES = {
 
 
 def svg(points, title, xlabel):
-    w, h, left, bottom, top, right = 640, 320, 70, 40, 30, 20
+    w, h, left, bottom, top, right = 660, 320, 70, 40, 30, 40
     xs = [x for x, _ in points]
     ys = [y for _, y in points]
     xmax, ymax = max(xs), max(ys) * 1.1 or 1
