@@ -49,6 +49,8 @@ fn insert_sorted<T>(list: &mut Vec<T>, item: T, key: impl Fn(&T) -> u64) {
     match list.last() {
         None => list.push(item),
         Some(last) if key(last) < k => list.push(item),
+        // The usual duplicate: the same entry again (one entry has many ends below a node).
+        Some(last) if key(last) == k => {}
         Some(_) => {
             let at = list.partition_point(|e| key(e) < k);
             if list.get(at).is_none_or(|e| key(e) != k) {
@@ -82,7 +84,15 @@ impl LevelIndex {
         for end in ends {
             let mut node = &mut self.root;
             for segment in end.path.segments() {
-                node = node.children.entry(segment.clone()).or_default();
+                // Look up before inserting: most children exist, and cloning the segment to
+                // insert costs an atomic increment and decrement.
+                if !node.children.contains_key(segment) {
+                    node.children.insert(segment.clone(), Trie::default());
+                }
+                let Some(child) = node.children.get_mut(segment) else {
+                    unreachable!("inserted above");
+                };
+                node = child;
                 insert_sorted(&mut node.touch, entry, |e| e.key);
             }
             insert_sorted(
