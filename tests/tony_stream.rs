@@ -101,3 +101,56 @@ fn a_resumed_reader_closes_the_containers_it_started_in() {
     assert_eq!(events.len(), 6, "{events:?}");
     assert!(events[3..].iter().all(|e| e == "EndObject"), "{events:?}");
 }
+
+/// The event reader (streaming reads) and the parser (everything else) read bracketed text
+/// alike: the same inputs are accepted, with the same values, and the same ones refused.
+#[test]
+fn the_event_reader_and_the_parser_agree_on_separators() {
+    let events = |text: &str| -> Result<Node, String> {
+        let mut reader = EventReader::new(text.as_bytes());
+        let first = reader
+            .next_event()
+            .map_err(|e| e.to_string())?
+            .ok_or("empty")?;
+        let node = tonystore::tony::build_node(first, &mut reader).map_err(|e| e.to_string())?;
+        match reader.next_event() {
+            Ok(None) => Ok(node),
+            other => Err(format!("trailing: {other:?}")),
+        }
+    };
+    for text in [
+        "[1,,2]",
+        "[,1]",
+        "[1,]",
+        "[1, 2]",
+        "[1 2]",
+        "{a: 1,}",
+        "{,a: 1}",
+        "{a:: 1}",
+        "{a: 1,, b: 2}",
+        "{a: 1, b: 2}",
+        "{a 1}",
+        "[[1],[2]]",
+        "[[1] , [2]]",
+        "{a: [1,], b: {c: 2,},}",
+        "[,]",
+        "{,}",
+        "[1,2,,]",
+        "{a:,1}",
+        "{a: 1 b: 2}",
+        "[1:2]",
+        "{a: 1}:",
+        "[1],",
+    ] {
+        let parsed = tonystore::tony::parse(text);
+        let streamed = events(text);
+        assert_eq!(
+            parsed.is_ok(),
+            streamed.is_ok(),
+            "{text}: parse {parsed:?}, events {streamed:?}"
+        );
+        if let (Ok(a), Ok(b)) = (&parsed, &streamed) {
+            assert_eq!(a, b, "{text}");
+        }
+    }
+}

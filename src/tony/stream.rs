@@ -70,6 +70,10 @@ pub struct EventReader<R> {
     last_start: Pos,
     /// Read one value and stop, ignoring what follows (a sub-document inside larger text).
     fragment: bool,
+    /// Whether a `,` may come now: only right after an item or member, once.
+    comma_allowed: bool,
+    /// Whether a `:` must come now: only right after a key.
+    colon_expected: bool,
 }
 
 impl<R: Read> EventReader<R> {
@@ -84,6 +88,8 @@ impl<R: Read> EventReader<R> {
             done: false,
             last_start: Pos::default(),
             fragment: false,
+            comma_allowed: false,
+            colon_expected: false,
         }
     }
 
@@ -266,7 +272,22 @@ impl<R: Read> EventReader<R> {
                 })
             );
             match token.kind {
-                TokenKind::Comma | TokenKind::Colon => continue,
+                // As the parser: one optional comma after an item (a trailing one included),
+                // none at a container's start, two in a row or outside a container.
+                TokenKind::Comma => {
+                    if self.stack.is_empty() || !self.comma_allowed {
+                        return Err(ParseError::new(token.pos, "unexpected ','"));
+                    }
+                    self.comma_allowed = false;
+                    continue;
+                }
+                TokenKind::Colon => {
+                    if !self.colon_expected {
+                        return Err(ParseError::new(token.pos, "unexpected ':'"));
+                    }
+                    self.colon_expected = false;
+                    continue;
+                }
                 TokenKind::Tag(t) => {
                     self.tag = Some((Arc::from(t), token.pos));
                     continue;
@@ -274,6 +295,7 @@ impl<R: Read> EventReader<R> {
                 TokenKind::LCurl | TokenKind::LSquare => {
                     self.value_starts(token.pos)?;
                     let tag = self.tag.take().map(|(t, _)| t);
+                    self.comma_allowed = false;
                     if self.stack.len() >= super::MAX_DEPTH {
                         return Err(ParseError::new(token.pos, "nesting too deep"));
                     }
@@ -304,6 +326,7 @@ impl<R: Read> EventReader<R> {
                         (Some(Frame::Array { .. }), TokenKind::RSquare) => Event::EndArray,
                         _ => return Err(ParseError::new(token.pos, "mismatched closing bracket")),
                     };
+                    self.comma_allowed = true;
                     if self.stack.is_empty() {
                         self.finish()?;
                     }
@@ -336,6 +359,7 @@ impl<R: Read> EventReader<R> {
                         *k = Segment::of_key(&key);
                         *awaiting_value = true;
                     }
+                    self.colon_expected = true;
                     return Ok(Some(Event::Key(key)));
                 }
                 kind => {
@@ -356,6 +380,7 @@ impl<R: Read> EventReader<R> {
                             ))
                         }
                     };
+                    self.comma_allowed = true;
                     if self.stack.is_empty() {
                         self.finish()?;
                     }
