@@ -724,8 +724,9 @@ fn scalar(kind: TokenKind) -> Option<Node> {
     })
 }
 
-/// Builds an object, rejecting a mix of integer and string keys.
-fn finish_object(entries: Vec<(Key, Node)>, at: Pos) -> Result<Node, ParseError> {
+/// Builds an object, rejecting a mix of integer and string keys, and duplicate keys (merge keys
+/// aside).
+pub(crate) fn finish_object(entries: Vec<(Key, Node)>, at: Pos) -> Result<Node, ParseError> {
     let ints = entries
         .iter()
         .filter(|(k, _)| matches!(k, Key::Int(_)))

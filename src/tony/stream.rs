@@ -272,6 +272,21 @@ impl<R: Read> EventReader<R> {
                 })
             );
             match token.kind {
+                // As the parser: a tag with no value after it (a comma or a closing bracket
+                // follows) is a tagged null.
+                TokenKind::Comma | TokenKind::RCurl | TokenKind::RSquare if self.tag.is_some() => {
+                    if in_key_position || self.stack.is_empty() {
+                        return Err(ParseError::new(token.pos, "a tag without a value"));
+                    }
+                    let pos = self.tag.as_ref().map_or(token.pos, |(_, p)| *p);
+                    self.peeked = Some(token);
+                    self.value_starts(pos)?;
+                    self.comma_allowed = true;
+                    return Ok(Some(Event::Scalar(Node {
+                        tag: self.tag.take().map(|(t, _)| t),
+                        value: Value::Null,
+                    })));
+                }
                 // As the parser: one optional comma after an item (a trailing one included),
                 // none at a container's start, two in a row or outside a container.
                 TokenKind::Comma => {
@@ -289,6 +304,9 @@ impl<R: Read> EventReader<R> {
                     continue;
                 }
                 TokenKind::Tag(t) => {
+                    if self.tag.is_some() {
+                        return Err(ParseError::new(token.pos, "two tags on one value"));
+                    }
                     self.tag = Some((Arc::from(t), token.pos));
                     continue;
                 }
@@ -333,6 +351,9 @@ impl<R: Read> EventReader<R> {
                     return Ok(Some(event));
                 }
                 kind if in_key_position => {
+                    if self.tag.is_some() {
+                        return Err(ParseError::new(token.pos, "a tag on a key"));
+                    }
                     let key =
                         match kind {
                             TokenKind::Literal(s) | TokenKind::Quoted(s) => Key::Str(Arc::from(s)),
@@ -411,6 +432,11 @@ impl<R: Read> EventReader<R> {
         }
     }
 
+    /// Where the reader is in its input.
+    pub(crate) fn position(&self) -> Pos {
+        self.lexer.position()
+    }
+
     /// Skips the rest of the value whose start event was just returned (nothing for scalars).
     pub fn skip_value(&mut self, start: &Event) -> Result<(), ParseError> {
         if !matches!(start, Event::BeginObject(_) | Event::BeginArray(_)) {
@@ -455,9 +481,10 @@ pub fn build_node<R: Read>(first: Event, reader: &mut EventReader<R>) -> Result<
             }
             Event::Scalar(node) => Some(node),
             Event::EndObject | Event::EndArray => Some(match stack.pop() {
+                // Checked as the parser checks (stored text never fails this).
                 Some(Open::Object(tag, entries, _)) => Node {
                     tag,
-                    value: Value::Object(Arc::new(entries)),
+                    ..super::parse::finish_object(entries, reader.position())?
                 },
                 Some(Open::Array(tag, items)) => Node {
                     tag,
@@ -474,6 +501,12 @@ pub fn build_node<R: Read>(first: Event, reader: &mut EventReader<R>) -> Result<
                     let key = pending
                         .take()
                         .ok_or_else(|| ParseError::new(Pos::default(), "a value without a key"))?;
+                    if key == Key::Merge && !matches!(node.value, Value::String(_)) {
+                        return Err(ParseError::new(
+                            reader.position(),
+                            "a merge key takes a string value",
+                        ));
+                    }
                     entries.push((key, node));
                 }
             }
