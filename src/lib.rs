@@ -5,10 +5,12 @@
 #![warn(missing_docs)]
 
 pub mod engine;
-pub mod kpath;
 pub mod patch;
 pub mod storage;
 pub mod tony;
+
+/// Kinded paths: part of the Tony format ([`tony::kpath`]), re-exported at the crate root.
+pub use tony::kpath;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

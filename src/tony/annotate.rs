@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use super::error::ParseError;
 use super::ir::Node;
+use super::kpath::{KPath, Segment};
 use super::lex::{Lexer, Pos};
-use crate::kpath::{KPath, Segment};
 
 /// The comments and folded-string pieces of a parsed document.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

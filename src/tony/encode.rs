@@ -2,9 +2,9 @@
 
 use super::annotate::Annotations;
 use super::ir::{write_canonical_float, Key, Node, Value};
+use super::kpath::{KPath, Segment};
 use super::parse::MAX_DEPTH;
 use super::quote::{write_quoted, write_string};
-use crate::kpath::{KPath, Segment};
 
 /// Encodes `node` in wire form: fully bracketed, one line, items separated by single spaces,
 /// no trailing newline. Canonical wire text re-encodes to the same bytes.

@@ -447,7 +447,7 @@ thread_local! {
 }
 
 /// A value frees its subtree by plain recursion while shallow (the common case: no extra
-/// moves), and below [`RECURSIVE_DROP_DEPTH`] levels with an explicit stack, so dropping a
+/// moves), and below 64 levels with an explicit stack, so dropping a
 /// value of any depth (parsed ones are bounded, values built in Rust need not be) cannot
 /// overflow the call stack. Containers shared with other values are only released, as usual.
 impl Drop for Value {

@@ -13,6 +13,7 @@ mod encode;
 mod error;
 mod fast;
 mod ir;
+pub mod kpath;
 mod lex;
 mod parse;
 pub mod quote;

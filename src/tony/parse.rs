@@ -10,8 +10,8 @@ use std::sync::Arc;
 use super::annotate::{Annotations, Recorder};
 use super::error::ParseError;
 use super::ir::{Key, Node, Value};
+use super::kpath::Segment;
 use super::lex::{Lexer, Pos, Token, TokenKind, TokenSource};
-use crate::kpath::Segment;
 
 /// Deepest nesting of collections accepted.
 pub const MAX_DEPTH: usize = 256;

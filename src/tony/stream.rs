@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::encode::{write_key, write_scalar};
 use super::error::ParseError;
 use super::ir::{Key, Node, Value};
+use super::kpath::{KPath, Segment};
 use super::lex::{Lexer, Pos, RawScan, RawStop, Token, TokenKind};
-use crate::kpath::{KPath, Segment};
 
 /// One structural event of a document.
 #[derive(Clone, Debug, PartialEq)]

@@ -11,7 +11,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::tony::{quote, Key, Lexer, Node, TokenKind, Value, MAX_DEPTH};
+use super::{quote, Key, Lexer, Node, TokenKind, Value, MAX_DEPTH};
 
 /// One step of a [`KPath`]. The variant order is the order of kinds at one position.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -461,7 +461,7 @@ impl PathParser<'_> {
 
 /// The field name of a `!key(field)` array's tag, if it has one.
 pub fn keyed_field(node: &Node) -> Option<String> {
-    let link = crate::tony::tag::find_link(node.tag()?, "key")?;
+    let link = super::tag::find_link(node.tag()?, "key")?;
     link.args.into_iter().next()
 }
 
@@ -470,7 +470,7 @@ pub fn keyed_field(node: &Node) -> Option<String> {
 pub fn key_text(value: &Node) -> String {
     match &value.value {
         Value::String(s) => s.to_string(),
-        _ => crate::tony::encode_wire(value),
+        _ => super::encode_wire(value),
     }
 }
 
