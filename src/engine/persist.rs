@@ -406,19 +406,20 @@ impl Replay {
         if head != after.max_commit || last_key.iter().any(|&k| k > head) {
             return false;
         }
-        let indexed = |(level, pos): &(u8, u64)| {
-            record
-                .added
-                .iter()
-                .any(|(l, e, _)| l == level && e.pos == *pos)
-                || self
-                    .loaded
-                    .index
-                    .level(*level)
-                    .is_some_and(|l| l.entries().binary_search_by_key(pos, |e| e.pos).is_ok())
-        };
-        if !record.offsets.keys().all(indexed) {
-            return false;
+        if !record.offsets.is_empty() {
+            let added: std::collections::HashSet<(u8, u64)> =
+                record.added.iter().map(|(l, e, _)| (*l, e.pos)).collect();
+            let indexed =
+                |key: &(u8, u64)| {
+                    let (level, pos) = key;
+                    added.contains(key)
+                        || self.loaded.index.level(*level).is_some_and(|l| {
+                            l.entries().binary_search_by_key(pos, |e| e.pos).is_ok()
+                        })
+                };
+            if !record.offsets.keys().all(indexed) {
+                return false;
+            }
         }
         for (level, entry, ends) in &record.added {
             self.loaded.index.level_mut(*level).add(*entry, ends);
