@@ -708,3 +708,37 @@ fn reads_below_edited_arrays_map_elements_through_the_edits() {
     }
     assert!(store.stats().read_through_array_edits > 50);
 }
+
+#[test]
+fn merge_finds_every_path_conflict() {
+    // Paths over a tiny alphabet, so that some contain others; the merge must refuse exactly
+    // the sets where one path contains (or equals) another, as the pairwise definition says.
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..2_000 {
+        let count = 1 + next() % 12;
+        let paths: Vec<KPath> = (0..count)
+            .map(|_| {
+                let len = 1 + next() % 3;
+                let text: Vec<String> = (0..len).map(|_| format!("f{}", next() % 3)).collect();
+                p(&text.join("."))
+            })
+            .collect();
+        let conflict = paths.iter().enumerate().any(|(i, a)| {
+            paths[i + 1..]
+                .iter()
+                .any(|b| a.is_prefix_of(b) || b.is_prefix_of(a))
+        });
+        let mut buffer = TransactionBuffer::new();
+        for path in &paths {
+            buffer.add(path.clone(), Node::int(1));
+        }
+        let merged = buffer.merge();
+        assert_eq!(merged.is_err(), conflict, "{paths:?}: {merged:?}");
+    }
+}

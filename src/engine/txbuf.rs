@@ -49,9 +49,13 @@ impl TransactionBuffer {
     /// Fails when one path is an ancestor of (or equal to) another, when siblings mix accessor
     /// kinds (`a.b` with `a[0]`, `[i]` with `{i}`), or for keyed `(k)` and wildcard segments.
     pub fn merge(&self) -> Result<Option<Node>> {
-        for (i, (a, _)) in self.patches.iter().enumerate() {
-            for (b, _) in &self.patches[i + 1..] {
-                if a.is_prefix_of(b) || b.is_prefix_of(a) {
+        // In path order an ancestor comes right before its descendants, so a path containing
+        // another is next to one it contains: comparing neighbours finds every conflict.
+        let mut sorted: Vec<&KPath> = self.patches.iter().map(|(p, _)| p).collect();
+        sorted.sort_unstable();
+        for pair in sorted.windows(2) {
+            if let [a, b] = pair {
+                if a.is_prefix_of(b) {
                     return Err(merge_error(format!(
                         "paths {a:?} and {b:?} conflicts: one contains the other",
                         a = a.to_string(),
