@@ -47,7 +47,7 @@ fn is_independent(patch: &Node, state: Option<&Node>) -> bool {
 }
 
 /// Counts the nodes of `node`, stopping once `limit` is exceeded.
-fn size_exceeds(node: &Node, limit: usize) -> bool {
+pub(crate) fn size_exceeds(node: &Node, limit: usize) -> bool {
     let mut count = 0usize;
     let mut stack = vec![node];
     while let Some(n) = stack.pop() {

@@ -696,11 +696,18 @@ fn span(divisor: u64, level: u8) -> u64 {
 
 /// An entry's payload, with its offset index when it is large.
 fn encode_entry(entry: &LogEntry, min_bytes: usize) -> (Vec<u8>, Option<OffsetIndex>) {
-    let wire = entry.to_wire();
-    if wire.len() < min_bytes {
-        return (wire.into_bytes(), None);
+    // A patch of many nodes is large: encode it once, with its offset index, rather than
+    // encoding it plainly first to find out.
+    if !super::classify::size_exceeds(&entry.patch, min_bytes / 64) {
+        let wire = entry.to_wire();
+        if wire.len() < min_bytes {
+            return (wire.into_bytes(), None);
+        }
     }
     let (bytes, offsets) = encode_indexed(&entry.to_tony());
+    if bytes.len() < min_bytes {
+        return (bytes, None);
+    }
     (bytes, Some(offsets))
 }
 
