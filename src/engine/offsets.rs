@@ -69,91 +69,124 @@ fn event_tag(event: &Event) -> Option<&str> {
     }
 }
 
-impl OffsetIndex {
-    /// Keeps the big nodes among `starts` (every node start, in document order).
-    fn from_starts(starts: Vec<(u64, KPath)>, ops: Vec<KPath>, total: u64) -> Self {
-        /// A node whose end is not reached yet.
-        struct Open {
-            start: u64,
-            path: KPath,
-            /// Kept as a seek reference (an array element or object member).
-            seek: bool,
-            /// For a container: where its current stretch (since its last seek reference)
-            /// starts.
-            stretch: u64,
-            /// For an object: the key hashes of the current stretch's members.
-            keys: Vec<(u32, u32)>,
-            /// For an object: whether it has member seek references (so it keeps filters).
-            wide: bool,
+/// A node whose end is not reached yet, while an offset index is built.
+struct Open {
+    start: u64,
+    /// The node's last path segment (`None` for the root): the open nodes spell its path.
+    last: Option<Segment>,
+    /// Kept as a seek reference (an array element or object member).
+    seek: bool,
+    /// For a container: where its current stretch (since its last seek reference) starts.
+    stretch: u64,
+    /// For an object: the key hashes of the current stretch's members.
+    keys: Vec<(u32, u32)>,
+    /// For an object: whether it has member seek references (so it keeps filters).
+    wide: bool,
+}
+
+/// Builds an [`OffsetIndex`] from node starts reported in document order, keeping only the
+/// big nodes, the seek references and the key filters. Holds the open nodes only (a path is
+/// spelled from them when a node is kept, not copied for every node).
+#[derive(Default)]
+struct OffsetsBuilder {
+    open: Vec<Open>,
+    refs: Vec<SubDocRef>,
+    filters: Vec<MemberFilter>,
+    ops: Vec<KPath>,
+}
+
+impl OffsetsBuilder {
+    /// The path of the innermost open node.
+    fn open_path(&self) -> KPath {
+        KPath::from_segments(self.open.iter().filter_map(|o| o.last.clone()).collect())
+    }
+
+    /// A node starts at `offset` at `path`; `op` when its tag is a patch op or a style tag.
+    fn node(&mut self, offset: u64, path: &KPath, op: bool) {
+        if op {
+            self.ops.push(path.clone());
         }
-        let mut refs = Vec::new();
-        let mut filters = Vec::new();
-        let close = |open: &mut Vec<Open>,
-                     refs: &mut Vec<SubDocRef>,
-                     filters: &mut Vec<MemberFilter>,
-                     end: u64| {
-            let node = open.pop().expect("an open node");
-            if node.wide {
-                let stretch = MemberFilter::new(node.path.clone(), node.stretch, end, &node.keys);
-                filters.push(stretch);
-            }
-            // The root is always kept, so every lookup has a place to start.
-            if end - node.start >= CHUNK_BYTES || node.path.is_root() || node.seek {
-                refs.push(SubDocRef {
-                    path: node.path,
-                    offset: node.start,
-                    len: end - node.start,
-                });
-            }
-        };
-        let mut open: Vec<Open> = Vec::new();
-        for (offset, path) in starts {
-            while open
-                .last()
-                .is_some_and(|o| !o.path.is_prefix_of(&path) || o.path == path)
-            {
-                close(&mut open, &mut refs, &mut filters, offset);
-            }
-            // Every SEEK_BYTES into a container, an element or member is kept.
-            let mut seek = false;
-            if let (Some(last), Some(parent)) = (path.last(), open.last_mut()) {
-                let member = !matches!(last, Segment::Index(_));
-                if offset - parent.stretch >= SEEK_BYTES {
-                    seek = true;
-                    if member {
-                        let keys = std::mem::take(&mut parent.keys);
-                        let stretch = parent.path.clone();
-                        filters.push(MemberFilter::new(stretch, parent.stretch, offset, &keys));
-                        parent.wide = true;
-                    }
-                    parent.stretch = offset;
-                }
+        // Document order: the nodes at this depth or deeper have ended.
+        while self.open.len() > path.len() {
+            self.close(offset);
+        }
+        // Every SEEK_BYTES into a container, an element or member is kept.
+        let mut seek = false;
+        if let (Some(last), true) = (path.last(), !self.open.is_empty()) {
+            let member = !matches!(last, Segment::Index(_));
+            let parent_stretch = self.open.last().map_or(offset, |p| p.stretch);
+            if offset - parent_stretch >= SEEK_BYTES {
+                seek = true;
                 if member {
-                    parent.keys.push(key_hashes(last));
+                    let object = self.open_path();
+                    let parent = self.open.last_mut().expect("a parent");
+                    let keys = std::mem::take(&mut parent.keys);
+                    self.filters
+                        .push(MemberFilter::new(object, parent.stretch, offset, &keys));
+                    parent.wide = true;
                 }
+                self.open.last_mut().expect("a parent").stretch = offset;
             }
-            open.push(Open {
-                start: offset,
+            if member {
+                self.open
+                    .last_mut()
+                    .expect("a parent")
+                    .keys
+                    .push(key_hashes(last));
+            }
+        }
+        self.open.push(Open {
+            start: offset,
+            last: path.last().cloned(),
+            seek,
+            stretch: offset,
+            keys: Vec::new(),
+            wide: false,
+        });
+    }
+
+    /// The innermost open node ends at `end`.
+    fn close(&mut self, end: u64) {
+        let keep = {
+            let node = self.open.last().expect("an open node");
+            // The root is always kept, so every lookup has a place to start.
+            node.wide || end - node.start >= CHUNK_BYTES || node.last.is_none() || node.seek
+        };
+        let path = if keep { Some(self.open_path()) } else { None };
+        let node = self.open.pop().expect("an open node");
+        let Some(path) = path else {
+            return;
+        };
+        if node.wide {
+            self.filters
+                .push(MemberFilter::new(path.clone(), node.stretch, end, &node.keys));
+        }
+        if end - node.start >= CHUNK_BYTES || node.last.is_none() || node.seek {
+            self.refs.push(SubDocRef {
                 path,
-                seek,
-                stretch: offset,
-                keys: Vec::new(),
-                wide: false,
+                offset: node.start,
+                len: end - node.start,
             });
-        }
-        while !open.is_empty() {
-            close(&mut open, &mut refs, &mut filters, total);
-        }
-        refs.sort_by_key(|r| r.offset);
-        filters.sort_by_key(|f| f.start);
-        OffsetIndex {
-            refs,
-            ops,
-            filters,
-            chunk_crcs: Arc::default(),
         }
     }
 
+    /// The index, once every node has been reported and the payload is `total` bytes.
+    fn finish(mut self, total: u64) -> OffsetIndex {
+        while !self.open.is_empty() {
+            self.close(total);
+        }
+        self.refs.sort_by_key(|r| r.offset);
+        self.filters.sort_by_key(|f| f.start);
+        OffsetIndex {
+            refs: self.refs,
+            ops: self.ops,
+            filters: self.filters,
+            chunk_crcs: Arc::default(),
+        }
+    }
+}
+
+impl OffsetIndex {
     /// Whether the bytes of `target` (below `ancestor`) are exactly its value: no op or style
     /// tag sits on it, inside it, or between `ancestor` and it.
     pub fn plain_between(&self, ancestor: &KPath, target: &KPath) -> bool {
@@ -248,15 +281,11 @@ impl OffsetIndex {
 
 /// Encodes `value` in wire form, with the offset index of its big subtrees.
 pub fn encode_indexed(value: &Node) -> (Vec<u8>, OffsetIndex) {
-    let mut starts = Vec::new();
-    let mut ops = Vec::new();
+    let mut builder = OffsetsBuilder::default();
     let mut out = Vec::new();
     {
         let mut sink = TokenSink::with_callback(&mut out, |offset, path: &KPath, event: &Event| {
-            if event_tag(event).is_some_and(is_active_tag) {
-                ops.push(path.clone());
-            }
-            starts.push((offset, path.clone()));
+            builder.node(offset, path, event_tag(event).is_some_and(is_active_tag));
         });
         for event in NodeEvents::new(value.clone()) {
             sink.write(&event).expect("writing to memory");
@@ -265,7 +294,7 @@ pub fn encode_indexed(value: &Node) -> (Vec<u8>, OffsetIndex) {
     let total = out.len() as u64;
     let index = OffsetIndex {
         chunk_crcs: chunk_crcs(&out),
-        ..OffsetIndex::from_starts(starts, ops, total)
+        ..builder.finish(total)
     };
     (out, index)
 }
@@ -398,17 +427,14 @@ impl Read for RangeReader {
 /// The caller sets [`OffsetIndex::chunk_crcs`] (from bytes it verified).
 pub fn scan_offsets(reader: impl Read, total: u64) -> Result<OffsetIndex, ParseError> {
     let mut events = EventReader::new(reader);
-    let mut starts = Vec::new();
-    let mut ops = Vec::new();
+    let mut builder = OffsetsBuilder::default();
     while let Some(event) = events.next_event()? {
         if event.starts_node() {
-            if event_tag(&event).is_some_and(is_active_tag) {
-                ops.push(events.path());
-            }
-            starts.push((events.node_offset(), events.path()));
+            let op = event_tag(&event).is_some_and(is_active_tag);
+            builder.node(events.node_offset(), &events.path(), op);
         }
     }
-    Ok(OffsetIndex::from_starts(starts, ops, total))
+    Ok(builder.finish(total))
 }
 
 /// A verified reader of `file[payload + r.offset .. payload + len]` positioned at the node of
