@@ -75,12 +75,40 @@ pub struct Candidates {
 #[derive(Default)]
 pub struct LevelIndex {
     root: Trie,
+    /// Entries listed in the level but whose ends are not in the trie yet, in the order added
+    /// (see [`defer`](Self::defer)).
+    deferred: Vec<(EntryRef, Vec<End>)>,
 }
 
 impl LevelIndex {
     /// Adds an entry with its ends, keeping every list in key order.
     pub fn add(&mut self, entry: EntryRef, ends: &[End]) {
+        if !self.deferred.is_empty() {
+            // Keep the order of additions: deferred entries enter the trie first.
+            self.defer(entry, ends.to_vec());
+            return;
+        }
         insert_sorted(&mut self.root.touch, entry, |e| e.key);
+        self.add_ends(entry, ends);
+    }
+
+    /// Lists an entry in the level at once, but puts its ends in the trie only when a query
+    /// needs them ([`materialize`](Self::materialize)): opening a store does not build the
+    /// tries of compacted levels that only some reads use.
+    pub fn defer(&mut self, entry: EntryRef, ends: Vec<End>) {
+        insert_sorted(&mut self.root.touch, entry, |e| e.key);
+        self.deferred.push((entry, ends));
+    }
+
+    /// Puts the ends of deferred entries in the trie.
+    pub fn materialize(&mut self) {
+        for (entry, ends) in std::mem::take(&mut self.deferred) {
+            self.add_ends(entry, &ends);
+        }
+    }
+
+    /// Puts an entry's ends in the trie (the entry is listed already).
+    fn add_ends(&mut self, entry: EntryRef, ends: &[End]) {
         for end in ends {
             let mut node = &mut self.root;
             for segment in end.path.segments() {
@@ -123,6 +151,7 @@ impl LevelIndex {
     /// is independent (the entry then determines the path), `None` as depth otherwise.
     /// Costs a binary search per node on the way, whatever the range holds.
     pub fn last_change(&self, path: &KPath, lo: u64, hi: u64) -> Option<(EntryRef, Option<usize>)> {
+        debug_assert!(self.deferred.is_empty(), "query before materialize");
         // The nodes on the way: the ancestors' (for their end lists) and the path's own.
         let mut nodes: Vec<&Trie> = Vec::with_capacity(path.len() + 1);
         let mut node = &self.root;
@@ -173,8 +202,10 @@ impl LevelIndex {
         Some((entry, depth))
     }
 
-    /// The candidates for reading `path` among entries with keys in `(lo, hi]`.
+    /// The candidates for reading `path` among entries with keys in `(lo, hi]` (after
+    /// [`materialize`](Self::materialize)).
     pub fn candidates(&self, path: &KPath, lo: u64, hi: u64) -> Candidates {
+        debug_assert!(self.deferred.is_empty(), "query before materialize");
         let mut out = Candidates::default();
         let mut node = &self.root;
         for (depth, segment) in path.segments().iter().enumerate() {
@@ -210,6 +241,13 @@ impl Index {
             self.levels.resize_with(level + 1, LevelIndex::default);
         }
         &mut self.levels[level]
+    }
+
+    /// Puts the deferred ends of every level in its trie.
+    pub fn materialize(&mut self) {
+        for level in &mut self.levels {
+            level.materialize();
+        }
     }
 
     /// The index of `level`, if it has any entries.

@@ -158,8 +158,12 @@ impl OffsetsBuilder {
             return;
         };
         if node.wide {
-            self.filters
-                .push(MemberFilter::new(path.clone(), node.stretch, end, &node.keys));
+            self.filters.push(MemberFilter::new(
+                path.clone(),
+                node.stretch,
+                end,
+                &node.keys,
+            ));
         }
         if end - node.start >= CHUNK_BYTES || node.last.is_none() || node.seek {
             self.refs.push(SubDocRef {

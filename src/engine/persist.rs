@@ -421,10 +421,16 @@ impl Replay {
                 return false;
             }
         }
-        for (level, entry, ends) in &record.added {
-            self.loaded.index.level_mut(*level).add(*entry, ends);
-        }
         self.loaded.offsets.extend(record.offsets);
+        for (level, entry, ends) in record.added {
+            // Compacted levels' tries are built when a read first needs them.
+            let index = self.loaded.index.level_mut(level);
+            if level == 0 {
+                index.add(entry, &ends);
+            } else {
+                index.defer(entry, ends);
+            }
+        }
         self.loaded.checkpoint = after;
         self.last_pos = last_pos;
         true

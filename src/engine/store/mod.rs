@@ -534,6 +534,7 @@ impl Store {
         hi: u64,
     ) -> Result<Vec<LogSegment>> {
         self.check_open()?;
+        self.index.materialize();
         let Some(index) = self.index.level(level) else {
             return Ok(Vec::new());
         };

@@ -18,7 +18,7 @@ impl Store {
     /// plan. Otherwise the pieces of the cover are searched newest first, and the search stops
     /// at the first (newest) entry that determines the path: one ending independently at an ancestor or at
     /// the path itself. Nothing before it matters.
-    pub(super) fn plan(&self, path: &KPath, commit: u64) -> Plan {
+    pub(super) fn plan(&mut self, path: &KPath, commit: u64) -> Plan {
         // The usual case first: the newest commit that changed the path determined it (it
         // wrote the value, or a whole record above it). One descent of the level-0 index.
         if let Some(start) = self.last_commit_determining(path, 0, commit) {
@@ -27,6 +27,7 @@ impl Store {
                 rest: Vec::new(),
             };
         }
+        self.index.materialize();
         // Newest first while searching; put in time order at the end.
         let mut candidates: Vec<Candidate> = Vec::new();
         // Entries ending at an ancestor in a way that depends on the earlier state:
