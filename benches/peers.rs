@@ -198,31 +198,31 @@ fn raw_appends(group: &mut BenchmarkGroup<WallTime>, name: &str, sync: bool) {
     });
 }
 
-fn commits(c: &mut Criterion) {
-    let mut group = c.benchmark_group("commit_durable");
+/// A group of few, long samples: each iteration is one commit or read of a long run.
+fn long_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(5));
+    group
+}
+
+fn commits(c: &mut Criterion) {
+    let mut group = long_group(c, "commit_durable");
     tonystore_commits(&mut group, "tonystore", Durability::EveryCommit, 1);
     raw_appends(&mut group, "raw_append_fdatasync", true);
     sqlite_commits(&mut group, "sqlite_wal_full", "FULL", 1);
     redb_commits(&mut group, "redb", true, 1);
     group.finish();
 
-    let mut group = c.benchmark_group("commit_nosync");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(5));
+    let mut group = long_group(c, "commit_nosync");
     tonystore_commits(&mut group, "tonystore", Durability::OnFlush, 1);
     raw_appends(&mut group, "raw_append", false);
     sqlite_commits(&mut group, "sqlite_wal_off", "OFF", 1);
     redb_commits(&mut group, "redb", false, 1);
     group.finish();
 
-    let mut group = c.benchmark_group("commit_1000");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(5));
+    let mut group = long_group(c, "commit_1000");
     tonystore_commits(&mut group, "tonystore", Durability::OnFlush, 1000);
     sqlite_commits(&mut group, "sqlite_wal_off", "OFF", 1000);
     redb_commits(&mut group, "redb", false, 1000);
@@ -249,10 +249,7 @@ fn reads(c: &mut Criterion) {
     let head = history();
     let paths: Vec<String> = (1..=PATHS).map(path_of).collect();
     let kpaths: Vec<KPath> = paths.iter().map(|p| KPath::parse(p).unwrap()).collect();
-    let mut group = c.benchmark_group("read_at");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(5));
+    let mut group = long_group(c, "read_at");
 
     let tmp = tempfile::tempdir().unwrap();
     let dir = FsDir::create(tmp.path().join("store")).unwrap();

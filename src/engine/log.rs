@@ -341,17 +341,23 @@ impl LogFile {
     /// The patch of the entry at `pos` (its ends are not parsed).
     pub fn read_patch(&self, pos: u64) -> Result<Node> {
         let payload = self.read_payload(pos)?;
-        let text = std::str::from_utf8(&payload)
-            .map_err(|_| corrupt(self.name(), pos, "entry is not UTF-8"))?;
-        LogEntry::patch_from_wire(text)
-            .map_err(|reason| corrupt(self.name(), pos, format!("bad entry: {reason}")))
+        self.decode(pos, &payload, LogEntry::patch_from_wire)
     }
 
     fn decode_entry(&self, pos: u64, payload: &[u8]) -> Result<LogEntry> {
+        self.decode(pos, payload, LogEntry::from_wire)
+    }
+
+    /// Decodes the payload of the frame at `pos` with `from_wire`; failures are corruption.
+    fn decode<T>(
+        &self,
+        pos: u64,
+        payload: &[u8],
+        from_wire: impl FnOnce(&str) -> std::result::Result<T, String>,
+    ) -> Result<T> {
         let text = std::str::from_utf8(payload)
             .map_err(|_| corrupt(self.name(), pos, "entry is not UTF-8"))?;
-        LogEntry::from_wire(text)
-            .map_err(|reason| corrupt(self.name(), pos, format!("bad entry: {reason}")))
+        from_wire(text).map_err(|reason| corrupt(self.name(), pos, format!("bad entry: {reason}")))
     }
 
     /// The CRC-32C of each [`VERIFY_CHUNK`] of the payload of the frame at `pos`, after
