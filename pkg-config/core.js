@@ -44,7 +44,7 @@ export function closedError() {
 const MAX_CHUNK_BYTES = 64 << 20;
 
 /** The methods of the wasm `TonyStore` whose errors `install` guarantees a code. */
-const METHODS = ['commit', 'readAt', 'readTonyAt', 'openReader', 'stats', 'history', 'beginTransaction', 'joinTransaction', 'flush'];
+const METHODS = ['commit', 'readAt', 'readTonyAt', 'openReader', 'stats', 'history', 'changes', 'log', 'diff', 'beginTransaction', 'joinTransaction', 'flush'];
 
 /**
  * Installs `TonyStore.open(name, options)` and `store.readStream(...)`, and makes every method

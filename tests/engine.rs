@@ -578,7 +578,7 @@ fn a_store_moves_between_threads() {
 }
 
 #[test]
-fn history_lists_the_commits_that_touched_a_path() {
+fn history_lists_exactly_the_commits_that_changed_a_path() {
     let dir = MemDir::new();
     let mut store = open(&dir);
     store.commit(vec![(p("a.x"), Node::int(1))]).unwrap();
@@ -587,29 +587,183 @@ fn history_lists_the_commits_that_touched_a_path() {
     store
         .commit(vec![(KPath::root(), tony("!insert {a: {x: 3}}"))])
         .unwrap();
-    assert_eq!(store.history(&p("a.x")), [1, 4]);
-    assert_eq!(store.history(&p("a")), [1, 3, 4]);
-    // Commit 1 replaced the null document, so it stands for every path.
-    assert_eq!(store.history(&p("b")), [1, 2, 4]);
+    // Writing the value that is already there touches the path but does not change it.
+    store.commit(vec![(p("a.x"), Node::int(3))]).unwrap();
+    store.commit(vec![(p("c.d"), Node::int(1))]).unwrap();
+    assert_eq!(store.history(&p("a.x")).unwrap(), [1, 4]);
+    assert_eq!(store.history(&p("a")).unwrap(), [1, 3, 4]);
+    // Commit 1 replaced the empty document but left `b` absent; commit 4 removed it.
+    assert_eq!(store.history(&p("b")).unwrap(), [2, 4]);
+    assert_eq!(store.history(&p("c")).unwrap(), [6]);
+    assert_eq!(store.history(&p("missing")).unwrap(), Vec::<u64>::new());
+    assert_eq!(store.history(&KPath::root()).unwrap(), [1, 2, 3, 4, 6]);
     use tonystore::engine::Direction;
     assert_eq!(
-        store
-            .commits_at(&p("a"), 3, Direction::Down)
-            .collect::<Vec<_>>(),
+        store.commits_at(&p("a"), 3, Direction::Down).unwrap(),
         [3, 1]
     );
+    assert_eq!(store.commits_at(&p("a"), 2, Direction::Up).unwrap(), [3, 4]);
+    assert_eq!(store.commits_at(&p("a"), 4, Direction::Up).unwrap(), [4]);
+    assert!(matches!(
+        store.commits_at(&p("a"), 7, Direction::Up),
+        Err(StoreError::NoSuchCommit { commit: 7, head: 6 })
+    ));
+}
+
+#[test]
+fn changes_name_the_changed_paths_at_or_below_the_watched_one() {
+    let dir = MemDir::new();
+    let mut store = open(&dir);
+    store
+        .commit(vec![
+            (p("users.u1"), tony("{name: ann}")),
+            (p("users.u2"), tony("{name: bob}")),
+        ])
+        .unwrap();
+    store
+        .commit(vec![
+            (p("users.u1.name"), tony("ann")),
+            (p("users.u2.name"), tony("bo")),
+        ])
+        .unwrap();
+    store.commit(vec![(p("other"), Node::int(1))]).unwrap();
+    store
+        .commit(vec![(KPath::root(), tony("{users: null}"))])
+        .unwrap();
+    let changes = store.changes(&p("users"), 0, 4).unwrap();
+    let listed: Vec<(u64, Vec<String>)> = changes
+        .iter()
+        .map(|c| (c.commit, c.paths.iter().map(ToString::to_string).collect()))
+        .collect();
     assert_eq!(
-        store
-            .commits_at(&p("a"), 2, Direction::Up)
-            .collect::<Vec<_>>(),
-        [3, 4]
+        listed,
+        [
+            (1, vec!["users".to_owned()]),
+            (2, vec!["users.u2.name".to_owned()]),
+            (4, vec!["users".to_owned()]),
+        ]
     );
+    // From a commit on, and up to one.
+    let later: Vec<u64> = store
+        .changes(&p("users"), 1, 3)
+        .unwrap()
+        .iter()
+        .map(|c| c.commit)
+        .collect();
+    assert_eq!(later, [2]);
+    assert!(store.changes(&p("users"), 4, 4).unwrap().is_empty());
+    assert!(matches!(
+        store.changes(&p("users"), 0, 5),
+        Err(StoreError::NoSuchCommit { commit: 5, .. })
+    ));
+}
+
+#[test]
+fn the_log_lists_commits_with_transactions_and_times() {
+    let dir = MemDir::new();
+    let mut store = open(&dir);
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    for i in 0..4 {
+        let path = if i % 2 == 0 { "a" } else { "b" };
+        store.commit(vec![(p(path), Node::int(i))]).unwrap();
+    }
+    let all = store.log(None, 1, 4).unwrap();
     assert_eq!(
-        store
-            .commits_at(&p("a"), 4, Direction::Up)
-            .collect::<Vec<_>>(),
-        [4]
+        all.iter().map(|c| c.commit).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
     );
+    assert!(all
+        .windows(2)
+        .all(|w| w[0].tx < w[1].tx && w[0].timestamp <= w[1].timestamp));
+    assert!(all[0].timestamp >= before);
+    let of_b = store.log(Some(&p("b")), 1, 4).unwrap();
+    assert_eq!(of_b.iter().map(|c| c.commit).collect::<Vec<_>>(), [2, 4]);
+    assert_eq!(of_b[0], all[1]);
+    let middle = store.log(None, 2, 3).unwrap();
+    assert_eq!(middle.iter().map(|c| c.commit).collect::<Vec<_>>(), [2, 3]);
+    assert!(store.log(None, 3, 2).unwrap().is_empty());
+    assert!(matches!(
+        store.log(None, 1, 9),
+        Err(StoreError::NoSuchCommit { .. })
+    ));
+}
+
+#[test]
+fn diff_between_commits_patches_one_value_into_the_other() {
+    let dir = MemDir::new();
+    let mut store = open(&dir);
+    store
+        .commit(vec![(p("doc"), tony("{a: 1 b: [1 2 3] s: hello}"))])
+        .unwrap();
+    store
+        .commit(vec![(p("doc"), tony("{a: 2 c: true}"))])
+        .unwrap();
+    store.commit(vec![(p("doc.b"), tony("[1 3]"))]).unwrap();
+    for (from, to) in [(1, 3), (3, 1), (0, 2), (2, 0), (1, 2)] {
+        let before = store
+            .read_at(&p("doc"), from)
+            .unwrap()
+            .unwrap_or_else(Node::null);
+        let after = store
+            .read_at(&p("doc"), to)
+            .unwrap()
+            .unwrap_or_else(Node::null);
+        let d = store
+            .diff(&p("doc"), from, to)
+            .unwrap()
+            .expect("the values differ");
+        let patched = tonystore::patch::patch(&before, &d).unwrap();
+        assert_eq!(
+            encode_wire(&patched),
+            encode_wire(&after),
+            "diff {from} -> {to}"
+        );
+    }
+    assert_eq!(store.diff(&p("doc.s"), 1, 3).unwrap(), None);
+    assert!(matches!(
+        store.diff(&p("doc"), 1, 4),
+        Err(StoreError::NoSuchCommit { .. })
+    ));
+}
+
+#[test]
+fn a_replacement_makes_the_value_exactly_the_given_one() {
+    let dir = MemDir::new();
+    let mut store = open(&dir);
+    store
+        .commit(vec![(p("o"), tony("{a: 1 b: 2 n: {x: 1 y: 2}}"))])
+        .unwrap();
+    // Merging keeps what is there; replacing does not.
+    for target in [
+        "{c: 3}",
+        "{b: 2 a: 1 n: {x: 1 y: 2}}",
+        "{a: 1 b: 2 n: {y: 2 x: 1}}",
+        "{a: 1 b: 2 n: {x: 1 y: 2}}",
+        "[1 2]",
+        "null",
+        "{n: !tagged {x: 1}}",
+        "\"text\"",
+    ] {
+        let value = tony(target);
+        let patch = store.replacement(&p("o"), &value).unwrap();
+        store.commit(vec![(p("o"), patch)]).unwrap();
+        assert_eq!(
+            wire(store.read(&p("o")).unwrap()),
+            encode_wire(&value),
+            "{target}"
+        );
+        assert_eq!(
+            wire(store.read_at(&p("o"), store.head()).unwrap()),
+            encode_wire(&value)
+        );
+    }
+    // At an absent path, a replacement creates the value.
+    let patch = store.replacement(&p("fresh.x"), &tony("{k: v}")).unwrap();
+    store.commit(vec![(p("fresh.x"), patch)]).unwrap();
+    assert_eq!(wire(store.read(&p("fresh")).unwrap()), "{x: {k: v}}");
 }
 
 #[test]

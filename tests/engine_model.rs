@@ -237,6 +237,31 @@ proptest! {
     }
 
     #[test]
+    fn history_and_changes_equal_the_model(ops in commits(), probes in prop::collection::vec(path(), 1..8), divisor in 2u64..5) {
+        let dir = MemDir::new();
+        let mut store = Store::open(&dir, options(divisor)).unwrap();
+        let states = run(&mut store, &ops);
+        let value = |c: usize, p: &KPath| get(&states[c], p).ok().flatten().cloned();
+        for p in probes.iter().chain(std::iter::once(&KPath::root())) {
+            let want: Vec<u64> = (1..states.len())
+                .filter(|&c| value(c - 1, p) != value(c, p))
+                .map(|c| c as u64)
+                .collect();
+            prop_assert_eq!(store.history(p).unwrap(), want.clone(), "history({})", p);
+            let changes = store.changes(p, 0, store.head()).unwrap();
+            prop_assert_eq!(changes.iter().map(|c| c.commit).collect::<Vec<_>>(), want);
+            for change in &changes {
+                let c = change.commit as usize;
+                prop_assert!(!change.paths.is_empty());
+                for changed in &change.paths {
+                    prop_assert!(p.is_prefix_of(changed), "{} is not at or below {}", changed, p);
+                    prop_assert!(value(c - 1, changed) != value(c, changed), "{} did not change at {}", changed, c);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_torn_log_keeps_every_complete_commit(ops in commits(), cut in any::<prop::sample::Index>(), probes in prop::collection::vec((path(), any::<usize>()), 1..8)) {
         let dir = MemDir::new();
         let mut store = Store::open(&dir, options(3)).unwrap();

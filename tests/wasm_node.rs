@@ -120,3 +120,78 @@ async fn js_numbers_at_the_conversion_edges_round_trip() {
         );
     }
 }
+
+/// History, change feeds, the log, diffs and replace commits, through the JS class as a JS
+/// caller uses it (the scenario runs in JS and throws on the first wrong answer).
+#[wasm_bindgen_test]
+async fn history_changes_log_diff_and_replace_from_js() {
+    use tonystore::wasm::TonyStore;
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"backend".into(), &"memory".into()).unwrap();
+    let store = TonyStore::open("history-from-js".into(), options.into())
+        .await
+        .unwrap();
+    let scenario = js_sys::Function::new_with_args(
+        "store",
+        r#"
+        const same = (got, want, what) => {
+          const g = JSON.stringify(got), w = JSON.stringify(want);
+          if (g !== w) throw new Error(`${what}: got ${g}, want ${w}`);
+        };
+        const code = (fn, want, what) => {
+          try { fn(); } catch (e) { if (e.code === want) return; throw new Error(`${what}: code ${e.code} (${e.message}), want ${want}`); }
+          throw new Error(`${what}: no error, want ${want}`);
+        };
+        const before = Date.now();
+        store.commit({ path: 'a', value: { x: 1, y: 2 } });
+        store.commit({ path: 'b', value: 1 });
+        store.commit({ path: 'a', value: { z: 3 } });          // merges
+        store.commit({ path: 'c.d', value: true });
+        store.commit({ path: 'b', value: 1 });                  // the same value: no change
+        store.commit({ path: 'a', value: { z: 3 }, replace: true });
+        same(store.readAt('a'), { z: 3 }, 'replace');
+        same(Array.from(store.history('a')), [1, 3, 6], 'history(a)');
+        same(Array.from(store.history('b')), [2], 'history(b)');
+        same(Array.from(store.history('c')), [4], 'history(c)');
+        same(Array.from(store.history('missing')), [], 'history(missing)');
+        if (!(store.history('a') instanceof Float64Array)) throw new Error('history is a Float64Array');
+        same(store.changes('a', 0), [
+          { commit: 1, paths: ['a'] }, { commit: 3, paths: ['a.z'] }, { commit: 6, paths: ['a.x', 'a.y'] },
+        ], 'changes(a)');
+        same(store.changes('', 4).map((c) => c.commit), [6], 'changes since 4');
+        same(store.changes('a', 99), [], 'changes since beyond the head');
+        const log = store.log();
+        same(log.map((r) => r.commit), [1, 2, 3, 4, 5, 6], 'log');
+        if (!log.every((r, i) => r.timestamp >= before && r.tx === i + 1)) throw new Error('log records: ' + JSON.stringify(log));
+        same(store.log({ path: 'b' }).map((r) => r.commit), [2], 'log of b');
+        same(store.log({ from: 5 }).map((r) => r.commit), [5, 6], 'log from 5');
+        same(store.log({ path: 'a', from: 2, to: 3 }).map((r) => r.commit), [3], 'log of a in 2..3');
+        same(store.diff('a', 1, 3), '{z: !insert 3}', 'diff a 1..3');
+        same(store.diff('a', 3), '{x: !delete 1 y: !delete 2}', 'diff a 3..head');
+        same(store.diff('b', 2, 5), null, 'diff of an unchanged value');
+        same(store.readTonyAt('missing'), null, 'readTonyAt where nothing is');
+        same(store.readTonyAt('c'), '{d: true}', 'readTonyAt');
+        code(() => store.diff('a'), 'invalid_argument', 'diff without from');
+        code(() => store.diff('a', 1, 7), 'no_such_commit', 'diff past the head');
+        code(() => store.log({ to: 7 }), 'no_such_commit', 'log past the head');
+        code(() => store.log({ path: 5 }), 'invalid_path', 'log with a bad path');
+        code(() => store.log('a'), 'invalid_option', 'log with a non-object');
+        code(() => store.changes('a..b', 0), 'invalid_path', 'changes with a bad path');
+        code(() => store.changes('a', 'x'), 'invalid_argument', 'changes with a bad since');
+        code(() => store.commit({ path: 'a', value: 1, replace: 'yes' }), 'invalid_patch', 'replace not a boolean');
+        code(() => store.commit({ path: 'q', value: 1 }, { match: { path: 'a', value: 1, replace: true } }), 'invalid_patch', 'replace in a precondition');
+        same(store.head, 6, 'nothing committed by the refused calls');
+        // Replacing with a different key order, and with a scalar, is exact.
+        store.commit({ path: 'o', value: { p: 1, q: { r: 1, s: 2 } } });
+        store.commit({ path: 'o', value: { q: { s: 2, r: 1 }, p: 1 }, replace: true });
+        same(store.readAt('o'), { q: { s: 2, r: 1 }, p: 1 }, 'replace in another key order');
+        store.commit({ path: 'o', tony: 'hello', replace: true });
+        same(store.readAt('o'), 'hello', 'replace with Tony text');
+        return 'ok';
+        "#,
+    );
+    match scenario.call1(&JsValue::NULL, &JsValue::from(store)) {
+        Ok(result) => assert_eq!(result.as_string().as_deref(), Some("ok")),
+        Err(e) => panic!("{}", js_sys::Error::from(e).message()),
+    }
+}

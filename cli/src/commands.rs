@@ -60,10 +60,32 @@ enum Command {
         #[arg(long)]
         at: Option<u64>,
     },
-    /// Lists the commits: number, time, paths touched. Never changes the store.
+    /// Lists the commits: number, transaction, time (ms since the epoch), and the paths each
+    /// one wrote — with PATH, only the commits that changed the value at PATH, and the paths
+    /// they changed there. Never changes the store.
     Log {
         /// The store directory.
         dir: PathBuf,
+        /// Only the commits that changed this path.
+        path: Option<String>,
+        /// The first commit listed.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// The last commit listed (the head by default).
+        #[arg(long)]
+        to: Option<u64>,
+    },
+    /// Prints the patch (wire form) turning the value at PATH as of FROM into its value as of
+    /// TO (the head by default); `null` when they are equal. Never changes the store.
+    Diff {
+        /// The store directory.
+        dir: PathBuf,
+        /// The path (`""` for the root).
+        path: String,
+        /// The earlier commit.
+        from: u64,
+        /// The later commit.
+        to: Option<u64>,
     },
     /// Checks every frame and that the index agrees with a replay of the log. Never changes
     /// the store.
@@ -319,21 +341,45 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 .and_then(|()| out.flush())
                 .map_err(|e| e.to_string())
         }
-        Command::Log { dir } => {
+        Command::Log {
+            dir,
+            path,
+            from,
+            to,
+        } => {
             let mut store = open_store_read_only(&dir)?;
-            for commit in 1..=store.head() {
+            let to = to.unwrap_or(store.head());
+            let shown = |p: &KPath| {
+                if p.is_root() {
+                    "\"\"".to_owned()
+                } else {
+                    p.to_string()
+                }
+            };
+            let listed: Vec<(u64, Vec<String>)> = match path {
+                Some(path) => {
+                    let path = KPath::parse(&path).map_err(|e| e.to_string())?;
+                    store
+                        .changes(&path, from.saturating_sub(1), to)
+                        .map_err(|e| e.to_string())?
+                        .into_iter()
+                        .map(|c| (c.commit, c.paths.iter().map(shown).collect()))
+                        .collect()
+                }
+                None => {
+                    if to > store.head() {
+                        return Err(format!("no commit {to}: the head is {}", store.head()));
+                    }
+                    let mut listed = Vec::new();
+                    for commit in from.max(1)..=to {
+                        let entry = store.entry(commit).map_err(|e| e.to_string())?;
+                        listed.push((commit, entry.ends.iter().map(|e| shown(&e.path)).collect()));
+                    }
+                    listed
+                }
+            };
+            for (commit, paths) in listed {
                 let entry = store.entry(commit).map_err(|e| e.to_string())?;
-                let paths: Vec<String> = entry
-                    .ends
-                    .iter()
-                    .map(|e| {
-                        if e.path.is_root() {
-                            "\"\"".to_owned()
-                        } else {
-                            e.path.to_string()
-                        }
-                    })
-                    .collect();
                 print(&format!(
                     "{commit}\ttx {}\t{}\t{}",
                     entry.tx,
@@ -342,6 +388,18 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 ))?;
             }
             Ok(())
+        }
+        Command::Diff {
+            dir,
+            path,
+            from,
+            to,
+        } => {
+            let mut store = open_store_read_only(&dir)?;
+            let path = KPath::parse(&path).map_err(|e| e.to_string())?;
+            let to = to.unwrap_or(store.head());
+            let patch = store.diff(&path, from, to).map_err(|e| e.to_string())?;
+            print(&patch.map_or_else(|| "null".to_owned(), |p| encode_wire(&p)))
         }
         Command::Verify { dir } => {
             let mut store = open_store_read_only(&dir)?;

@@ -240,6 +240,39 @@ fn store_commands_reopen_the_store_each_time() {
             .ends_with("\tusers.ann.age users.ann users"),
         "{log}"
     );
+    // With a path: only the commits that changed it, and what they changed there.
+    let of_bob: Vec<String> = ok(&["log", s, "users.bob"], "")
+        .lines()
+        .map(|l| {
+            format!(
+                "{} {}",
+                l.split('\t').next().unwrap(),
+                l.rsplit('\t').next().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(of_bob, ["3 users.bob.age", "4 users.bob"]);
+    let of_ann = ok(&["log", s, "users.ann", "--from", "2", "--to", "3"], "");
+    assert_eq!(of_ann.lines().count(), 1, "{of_ann}");
+    assert!(
+        of_ann.starts_with("2\ttx 2\t") && of_ann.ends_with("\tusers.ann.age\n"),
+        "{of_ann}"
+    );
+    assert_eq!(ok(&["log", s, "--from", "3"], "").lines().count(), 2);
+    assert!(!tonystore(&["log", s, "--to", "9"], "").status.success());
+    // Diffs between commits.
+    assert_eq!(
+        ok(&["diff", s, "users.ann.age", "1", "2"], ""),
+        "!replace {from: 30 to: 31}\n"
+    );
+    assert_eq!(
+        ok(&["diff", s, "users", "3"], ""),
+        "{bob: !delete {age: 7}}\n"
+    );
+    assert_eq!(ok(&["diff", s, "users.ann", "2", "4"], ""), "null\n");
+    assert!(!tonystore(&["diff", s, "users", "1", "5"], "")
+        .status
+        .success());
     assert!(ok(&["verify", s], "").starts_with("ok: 4 commits"));
     let out = tonystore(
         &["commit", s, "users.ann.age", "!replace {from: 1, to: 2}"],

@@ -4,18 +4,22 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use js_sys::{Function, Reflect, Uint8Array};
+use js_sys::{Array, Function, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-use super::convert::{from_js, is_js_array, to_js};
-use super::errors::{coded_error, describe, storage_error};
+use super::args::{
+    choice, commit_arg, field, integer_arg, kind, option, patch_arg, patches_arg, path_arg,
+    PatchArg, MAX_SAFE_INTEGER,
+};
+use super::convert::to_js;
+use super::errors::{coded_error, storage_error};
 use super::{JsDir, JsDirObject, OpfsDir};
 use crate::engine::{
     Durability, Options, Store, StoreError, Transactions, ValueStream, STORE_FILES,
 };
 use crate::kpath::KPath;
 use crate::storage::{MemDir, StoreDir};
-use crate::tony::{encode_wire, parse, Node, TextFormat};
+use crate::tony::{encode_wire, Node, TextFormat};
 
 thread_local! {
     /// In-memory stores by name, so that reopening one in the same realm finds its data.
@@ -32,176 +36,6 @@ fn check_open(closed: &Cell<bool>) -> Result<(), JsValue> {
         return Err(store_error(StoreError::Closed));
     }
     Ok(())
-}
-
-/// What kind of JS value `value` is, for error messages.
-fn kind(value: &JsValue) -> String {
-    if value.is_null() {
-        "null".to_owned()
-    } else if is_js_array(value) {
-        "an array".to_owned()
-    } else {
-        value.js_typeof().as_string().unwrap_or_default()
-    }
-}
-
-/// `object[name]` of an object argument called `what`; a throwing getter or `Proxy` trap is an
-/// `invalid_argument` error.
-fn field(object: &JsValue, name: &str, what: &str) -> Result<JsValue, JsValue> {
-    Reflect::get(object, &name.into()).map_err(|e| threw(what, name, &e))
-}
-
-/// Whether `object` (an object argument called `what`) has a property `name`.
-fn has(object: &JsValue, name: &str, what: &str) -> Result<bool, JsValue> {
-    Reflect::has(object, &name.into()).map_err(|e| threw(what, name, &e))
-}
-
-fn threw(what: &str, name: &str, err: &JsValue) -> JsValue {
-    let (_, message) = describe(err);
-    coded_error(
-        "invalid_argument",
-        &format!("reading {what}.{name} threw: {message}"),
-    )
-}
-
-/// `options[name]`, where `options` may be absent (`undefined` or `null`) or an object.
-fn option(options: &JsValue, name: &str) -> Result<JsValue, JsValue> {
-    if options.is_undefined() || options.is_null() {
-        Ok(JsValue::UNDEFINED)
-    } else if options.is_object() && !is_js_array(options) {
-        field(options, name, "options")
-    } else {
-        Err(coded_error(
-            "invalid_option",
-            &format!("options must be an object, not {}", kind(options)),
-        ))
-    }
-}
-
-/// A string option: absent (`None`) or one of `allowed`.
-fn choice(options: &JsValue, name: &str, allowed: &[&str]) -> Result<Option<String>, JsValue> {
-    let value = option(options, name)?;
-    if value.is_undefined() {
-        return Ok(None);
-    }
-    match value.as_string() {
-        Some(s) if allowed.contains(&s.as_str()) => Ok(Some(s)),
-        _ => Err(coded_error(
-            "invalid_option",
-            &format!(
-                "options.{name} must be one of {allowed:?}, not {}",
-                value
-                    .as_string()
-                    .map_or_else(|| kind(&value), |s| format!("{s:?}"))
-            ),
-        )),
-    }
-}
-
-/// A path argument called `what`: a string in kinded-path syntax.
-fn path_arg(value: &JsValue, what: &str) -> Result<KPath, JsValue> {
-    let text = value.as_string().ok_or_else(|| {
-        coded_error(
-            "invalid_path",
-            &format!("{what} must be a string, not {}", kind(value)),
-        )
-    })?;
-    KPath::parse(&text).map_err(|e| coded_error("invalid_path", &format!("{what}: {e}")))
-}
-
-/// A commit argument: absent means the head; otherwise a non-negative integer.
-fn commit_arg(value: &JsValue, head: u64) -> Result<u64, JsValue> {
-    if value.is_undefined() || value.is_null() {
-        return Ok(head);
-    }
-    match value.as_f64() {
-        Some(c) if c >= 0.0 && c.fract() == 0.0 && c <= u64::MAX as f64 => Ok(c as u64),
-        Some(c) => Err(coded_error(
-            "no_such_commit",
-            &format!("{c} is not a commit number"),
-        )),
-        None => Err(coded_error(
-            "invalid_argument",
-            &format!("commit must be a number, not {}", kind(value)),
-        )),
-    }
-}
-
-/// A number argument called `what` that must be an integer in `min..=max`.
-fn integer_arg(value: &JsValue, what: &str, min: f64, max: f64) -> Result<f64, JsValue> {
-    match value.as_f64() {
-        Some(n) if n.fract() == 0.0 && (min..=max).contains(&n) => Ok(n),
-        _ => Err(coded_error(
-            "invalid_argument",
-            &format!(
-                "{what} must be an integer from {min} to {max}, not {}",
-                value
-                    .as_f64()
-                    .map_or_else(|| kind(value), |n| n.to_string())
-            ),
-        )),
-    }
-}
-
-/// `{path, value}` or `{path, tony}` — exactly one of the two — as a path and a Tony value;
-/// `what` names the patch in error messages (`patches[1]`).
-fn patch_arg(item: &JsValue, what: &str) -> Result<(KPath, Node), JsValue> {
-    if !item.is_object() || is_js_array(item) {
-        return Err(coded_error(
-            "invalid_patch",
-            &format!(
-                "{what} must be an object {{path, value}} or {{path, tony}}, not {}",
-                kind(item)
-            ),
-        ));
-    }
-    let path = path_arg(&field(item, "path", what)?, &format!("{what}.path"))?;
-    let node = match (has(item, "value", what)?, has(item, "tony", what)?) {
-        (true, false) => from_js(&field(item, "value", what)?, &format!("{what}: "), "value")?,
-        (false, true) => {
-            let tony = field(item, "tony", what)?;
-            let text = tony.as_string().ok_or_else(|| {
-                coded_error(
-                    "invalid_tony",
-                    &format!("{what}.tony must be a string, not {}", kind(&tony)),
-                )
-            })?;
-            parse(&text).map_err(|e| coded_error("invalid_tony", &format!("{what}.tony: {e}")))?
-        }
-        (has_value, _) => {
-            return Err(coded_error(
-                "invalid_patch",
-                &format!(
-                    "{what} has {} of value and tony: give exactly one",
-                    if has_value { "both" } else { "neither" }
-                ),
-            ))
-        }
-    };
-    Ok((path, node))
-}
-
-/// A patch, or an array of patches, called `what`.
-fn patches_arg(value: &JsValue, what: &str) -> Result<Vec<(KPath, Node)>, JsValue> {
-    if !is_js_array(value) {
-        if value.is_object() {
-            return Ok(vec![patch_arg(value, what)?]);
-        }
-        return Err(coded_error(
-            "invalid_argument",
-            &format!(
-                "{what} must be a patch {{path, value | tony}} or an array of them, not {}",
-                kind(value)
-            ),
-        ));
-    }
-    let length = field(value, "length", what)?.as_f64().unwrap_or(0.0) as u32;
-    (0..length)
-        .map(|i| {
-            let item = Reflect::get_u32(value, i).map_err(|e| threw(what, &i.to_string(), &e))?;
-            patch_arg(&item, &format!("{what}[{i}]"))
-        })
-        .collect()
 }
 
 /// A versioned Tony document store. After `close()` every method throws an error with code
@@ -283,20 +117,41 @@ impl TonyStore {
     }
 
     /// Commits patches — `[{path, value}]` (plain JS values) or `[{path, tony}]` (Tony text,
-    /// so tags like `!delete` can be written) — as one commit; returns its number.
+    /// so tags like `!delete` can be written), each merged into what is at its path, or with
+    /// `replace: true` made exactly the value there — as one commit; returns its number.
     /// `options.match`: preconditions `{path, value | tony}` that must match first.
     pub fn commit(&mut self, patches: JsValue, options: JsValue) -> Result<f64, JsValue> {
         check_open(&self.closed)?;
         let patches = patches_arg(&patches, "patches")?;
         let preconditions = match option(&options, "match")? {
             m if m.is_undefined() => Vec::new(),
-            m => patches_arg(&m, "options.match")?,
+            m => patches_arg(&m, "options.match")?
+                .into_iter()
+                .map(|p| precondition(p, "options.match"))
+                .collect::<Result<_, _>>()?,
         };
+        let patches = patches
+            .into_iter()
+            .map(|p| self.resolve(p))
+            .collect::<Result<_, _>>()?;
         let commit = self
             .store
             .commit_with(patches, preconditions)
             .map_err(store_error)?;
         Ok(commit as f64)
+    }
+
+    /// A patch argument as the engine takes it: a replacement becomes the patch that makes
+    /// the value exactly the given one.
+    fn resolve(&mut self, patch: PatchArg) -> Result<(KPath, Node), JsValue> {
+        if !patch.replace {
+            return Ok((patch.path, patch.node));
+        }
+        let node = self
+            .store
+            .replacement(&patch.path, &patch.node)
+            .map_err(store_error)?;
+        Ok((patch.path, node))
     }
 
     /// The value at `path` as of `commit` (the head by default), as a plain JS value;
@@ -310,18 +165,16 @@ impl TonyStore {
 
     /// Like `readAt`, as Tony wire text (tags kept); `null` where nothing is.
     #[wasm_bindgen(js_name = readTonyAt)]
-    pub fn read_tony_at(
-        &mut self,
-        path: JsValue,
-        commit: JsValue,
-    ) -> Result<Option<String>, JsValue> {
-        Ok(self.read_node(&path, &commit)?.map(|n| encode_wire(&n)))
+    pub fn read_tony_at(&mut self, path: JsValue, commit: JsValue) -> Result<JsValue, JsValue> {
+        Ok(text_or_null(
+            self.read_node(&path, &commit)?.map(|n| encode_wire(&n)),
+        ))
     }
 
     fn read_node(&mut self, path: &JsValue, commit: &JsValue) -> Result<Option<Node>, JsValue> {
         check_open(&self.closed)?;
         let path = path_arg(path, "path")?;
-        let commit = commit_arg(commit, self.store.head())?;
+        let commit = commit_arg(commit, "commit", self.store.head())?;
         self.store.read_at(&path, commit).map_err(store_error)
     }
 
@@ -348,7 +201,7 @@ impl TonyStore {
             }
         };
         let path = path_arg(&path, "path")?;
-        let commit = commit_arg(&commit, self.store.head())?;
+        let commit = commit_arg(&commit, "commit", self.store.head())?;
         let stream = match self
             .store
             .open_stream(&path, commit, format)
@@ -380,34 +233,101 @@ impl TonyStore {
     pub fn stats(&self) -> Result<JsValue, JsValue> {
         check_open(&self.closed)?;
         let stats = self.store.stats();
-        let object = js_sys::Object::new();
-        for (key, value) in [
-            ("entriesRead", stats.entries_read as f64),
-            ("level0Bytes", stats.level0_bytes as f64),
-            ("compactBytes", stats.compact_bytes as f64),
-            ("streamedFromLog", stats.streamed_from_log as f64),
-            ("streamedPatched", stats.streamed_patched as f64),
+        let count = |n: u64| JsValue::from(n as f64);
+        Ok(record(&[
+            ("entriesRead", count(stats.entries_read)),
+            ("level0Bytes", count(stats.level0_bytes)),
+            ("compactBytes", count(stats.compact_bytes)),
+            ("streamedFromLog", count(stats.streamed_from_log)),
+            ("streamedPatched", count(stats.streamed_patched)),
             (
                 "readThroughArrayEdits",
-                stats.read_through_array_edits as f64,
+                count(stats.read_through_array_edits),
             ),
-            ("readFromOffsets", stats.read_from_offsets as f64),
-        ] {
-            let _ = Reflect::set(&object, &key.into(), &value.into());
-        }
-        let _ = Reflect::set(&object, &"recovery".into(), &stats.recovery.into());
-        Ok(object.into())
+            ("readFromOffsets", count(stats.read_from_offsets)),
+            ("recovery", stats.recovery.into()),
+        ]))
     }
 
-    /// The commits that changed `path` (or something above or below it), oldest first.
-    pub fn history(&self, path: JsValue) -> Result<Vec<f64>, JsValue> {
+    /// Exactly the commits at which the value at `path` changed, oldest first.
+    pub fn history(&mut self, path: JsValue) -> Result<Vec<f64>, JsValue> {
         check_open(&self.closed)?;
-        Ok(self
+        let path = path_arg(&path, "path")?;
+        let history = self.store.history(&path).map_err(store_error)?;
+        Ok(history.into_iter().map(|c| c as f64).collect())
+    }
+
+    /// Each commit after `since` (default 0) that changed the value at or below `path`,
+    /// oldest first: `[{commit, paths}]`, `paths` the kinded paths it changed there.
+    pub fn changes(&mut self, path: JsValue, since: JsValue) -> Result<Array, JsValue> {
+        check_open(&self.closed)?;
+        let path = path_arg(&path, "path")?;
+        let head = self.store.head();
+        let since = commit_arg(&since, "since", 0)?.min(head);
+        let changes = self
             .store
-            .history(&path_arg(&path, "path")?)
-            .into_iter()
-            .map(|c| c as f64)
+            .changes(&path, since, head)
+            .map_err(store_error)?;
+        Ok(changes
+            .iter()
+            .map(|change| {
+                let paths: Array = change
+                    .paths
+                    .iter()
+                    .map(|p| JsValue::from(p.to_string()))
+                    .collect();
+                record(&[
+                    ("commit", (change.commit as f64).into()),
+                    ("paths", paths.into()),
+                ])
+            })
             .collect())
+    }
+
+    /// The commits from `options.from` (default 1) to `options.to` (default the head),
+    /// oldest first, only those that changed `options.path` when given:
+    /// `[{commit, tx, timestamp}]` (milliseconds since the epoch).
+    pub fn log(&mut self, options: JsValue) -> Result<Array, JsValue> {
+        check_open(&self.closed)?;
+        let path = match option(&options, "path")? {
+            p if p.is_undefined() => None,
+            p => Some(path_arg(&p, "options.path")?),
+        };
+        let head = self.store.head();
+        let from = commit_arg(&option(&options, "from")?, "options.from", 1)?;
+        let to = commit_arg(&option(&options, "to")?, "options.to", head)?;
+        let log = self
+            .store
+            .log(path.as_ref(), from, to)
+            .map_err(store_error)?;
+        Ok(log
+            .iter()
+            .map(|c| {
+                record(&[
+                    ("commit", (c.commit as f64).into()),
+                    ("tx", (c.tx as f64).into()),
+                    ("timestamp", (c.timestamp as f64).into()),
+                ])
+            })
+            .collect())
+    }
+
+    /// A Tony patch (wire text) turning the value at `path` as of `from` into its value as of
+    /// `to` (default the head); `null` when they are equal.
+    pub fn diff(&mut self, path: JsValue, from: JsValue, to: JsValue) -> Result<JsValue, JsValue> {
+        check_open(&self.closed)?;
+        let path = path_arg(&path, "path")?;
+        if from.is_undefined() || from.is_null() {
+            return Err(coded_error(
+                "invalid_argument",
+                "from (a commit number) is required",
+            ));
+        }
+        let head = self.store.head();
+        let from = commit_arg(&from, "from", head)?;
+        let to = commit_arg(&to, "to", head)?;
+        let patch = self.store.diff(&path, from, to).map_err(store_error)?;
+        Ok(text_or_null(patch.map(|p| encode_wire(&p))))
     }
 
     /// Starts a transaction of `participants` patches that aborts after `timeoutMs`; returns its id.
@@ -429,10 +349,10 @@ impl TonyStore {
     pub fn join_transaction(&mut self, tx: JsValue, patch: JsValue) -> Result<JsValue, JsValue> {
         check_open(&self.closed)?;
         let tx = integer_arg(&tx, "tx", 0.0, MAX_SAFE_INTEGER)?;
-        let (path, node) = patch_arg(&patch, "patch")?;
+        let (path, node) = self.resolve(patch_arg(&patch, "patch")?)?;
         let precondition = match field(&patch, "match", "patch")? {
             m if m.is_undefined() => None,
-            m => Some(patch_arg(&m, "patch.match")?),
+            m => Some(precondition(patch_arg(&m, "patch.match")?, "patch.match")?),
         };
         let status = self
             .txs
@@ -460,31 +380,49 @@ impl TonyStore {
 /// rather than risking an allocation failure, which would abort the wasm instance.
 const MAX_CHUNK_BYTES: f64 = (64 << 20) as f64;
 
-/// 2^53 - 1: the largest integer a JS number holds exactly.
-const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+/// A string, or JS `null` for `None` (wasm-bindgen would give `undefined`).
+fn text_or_null(text: Option<String>) -> JsValue {
+    text.map_or(JsValue::NULL, JsValue::from)
+}
+
+/// A plain object with the given properties.
+fn record(properties: &[(&str, JsValue)]) -> JsValue {
+    let object = js_sys::Object::new();
+    for (key, value) in properties {
+        let _ = Reflect::set(&object, &(*key).into(), value);
+    }
+    object.into()
+}
+
+/// A precondition argument (`what` names it): a path and a pattern; `replace` means nothing
+/// there.
+fn precondition(patch: PatchArg, what: &str) -> Result<(KPath, Node), JsValue> {
+    if patch.replace {
+        return Err(coded_error(
+            "invalid_patch",
+            &format!("{what}: replace applies to patches, not preconditions"),
+        ));
+    }
+    Ok((patch.path, patch.node))
+}
 
 fn tx_status(status: &crate::engine::TxStatus) -> JsValue {
     use crate::engine::TxStatus;
-    let object = js_sys::Object::new();
-    let set = |k: &str, v: JsValue| {
-        let _ = Reflect::set(&object, &k.into(), &v);
-    };
     match status {
-        TxStatus::Waiting { joined, of } => {
-            set("state", "waiting".into());
-            set("joined", (*joined as f64).into());
-            set("of", (*of as f64).into());
-        }
-        TxStatus::Committed(c) => {
-            set("state", "committed".into());
-            set("commit", (*c as f64).into());
-        }
-        TxStatus::Aborted(reason) => {
-            set("state", "aborted".into());
-            set("reason", reason.as_str().into());
-        }
+        TxStatus::Waiting { joined, of } => record(&[
+            ("state", "waiting".into()),
+            ("joined", (*joined as f64).into()),
+            ("of", (*of as f64).into()),
+        ]),
+        TxStatus::Committed(c) => record(&[
+            ("state", "committed".into()),
+            ("commit", (*c as f64).into()),
+        ]),
+        TxStatus::Aborted(reason) => record(&[
+            ("state", "aborted".into()),
+            ("reason", reason.as_str().into()),
+        ]),
     }
-    object.into()
 }
 
 /// Produces a value's text chunk by chunk; once its store is closed, every call throws `closed`.

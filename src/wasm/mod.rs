@@ -1,6 +1,7 @@
 //! Everything JS-facing (wasm32 only): the OPFS and JS-object storage backends.
 
 mod api;
+mod args;
 mod convert;
 mod errors;
 mod js_file;

@@ -1,10 +1,12 @@
 //! [`Store`]: commits, reads at any commit, compaction, persistence and recovery.
 
 mod compaction;
+mod history;
 mod read;
 mod recover;
 mod stream;
 
+pub use history::{Change, CommitInfo};
 use std::collections::HashMap;
 use std::sync::Arc;
 pub use stream::{EventStream, ValueStream};
@@ -487,39 +489,6 @@ impl Store {
             self.cache.retain(|_, (_, used)| *used > cutoff);
         }
         self.cache.insert((level, pos), (entry, self.cache_clock));
-    }
-
-    /// The commits whose patches changed `path` or anything below or above it, oldest first.
-    pub fn history(&self, path: &KPath) -> Vec<u64> {
-        let Some(level0) = self.index.level(0) else {
-            return Vec::new();
-        };
-        let found = level0.candidates(path, 0, self.head);
-        let mut commits: Vec<u64> = found
-            .ancestor_ends
-            .iter()
-            .map(|(_, e)| e.entry.key)
-            .chain(found.touches.iter().map(|e| e.key))
-            .collect();
-        commits.sort_unstable();
-        commits.dedup();
-        commits
-    }
-
-    /// The commits that changed `path` (as [`history`](Self::history)) at or before `commit`,
-    /// newest first ([`Direction::Down`]), or at or after it, oldest first ([`Direction::Up`]).
-    pub fn commits_at(
-        &self,
-        path: &KPath,
-        commit: u64,
-        direction: Direction,
-    ) -> impl Iterator<Item = u64> {
-        let history = self.history(path).into_iter();
-        let selected: Vec<u64> = match direction {
-            Direction::Down => history.filter(|&c| c <= commit).rev().collect(),
-            Direction::Up => history.filter(|&c| c >= commit).collect(),
-        };
-        selected.into_iter()
     }
 
     /// The index's listing for `path` among the level-`level` entries whose keys (end commits)
