@@ -89,6 +89,10 @@ pub enum StoreError {
         /// The version this build reads.
         supported: u32,
     },
+    /// A Rust value that could not be converted to or from a Tony value (feature `serde`).
+    #[cfg(feature = "serde")]
+    #[error("cannot convert the value: {0}")]
+    Serde(#[from] crate::tony::SerdeError),
     /// A commit nested deeper than the store can keep readable forever; nothing was written.
     #[error("the commit nests {depth} levels deep (path and value); the limit is {max}")]
     TooDeep {
@@ -128,6 +132,8 @@ impl StoreError {
             StoreError::PreviousIo { .. } => "previous_io",
             StoreError::UnsupportedFormat { .. } => "unsupported_format",
             StoreError::TooDeep { .. } => "too_deep",
+            #[cfg(feature = "serde")]
+            StoreError::Serde(_) => "invalid_value",
         }
     }
 }

@@ -17,6 +17,8 @@ pub mod kpath;
 mod lex;
 mod parse;
 pub mod quote;
+#[cfg(feature = "serde")]
+mod serde_value;
 mod stream;
 pub mod tag;
 
@@ -30,4 +32,6 @@ pub use ir::{canonical_float, Float, Key, Node, Value};
 pub use lex::{Lexer, Pos, Token, TokenKind, TokenSource};
 pub(crate) use lex::{RawScan, RawStop};
 pub use parse::{parse, parse_documents, parse_from_token_source, MAX_DEPTH};
+#[cfg(feature = "serde")]
+pub use serde_value::{from_node, to_node, SerdeError};
 pub use stream::{build_node, Event, EventReader, NodeCallback, NodeEvents, TokenSink};

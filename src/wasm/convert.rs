@@ -8,6 +8,7 @@
 //! where in the value it is (`value.a[2].b`). Every JS operation that a hostile value (a
 //! `Proxy`, a throwing getter) can make throw is caught, so no exception unwinds through wasm.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -42,32 +43,91 @@ pub fn is_js_array(value: &JsValue) -> bool {
 /// integers beyond 2^53 become BigInts, tags are dropped. Keys are own data properties, so a
 /// `__proto__` key stays a key and never sets a prototype.
 pub fn to_js(node: &Node) -> JsValue {
-    match &node.value {
-        Value::Null => JsValue::NULL,
-        Value::Bool(b) => JsValue::from_bool(*b),
-        Value::Int(i) if i.unsigned_abs() <= MAX_SAFE as u64 => JsValue::from_f64(*i as f64),
-        Value::Int(i) => JsValue::from(js_sys::BigInt::from(*i)),
-        Value::Float(f) => JsValue::from_f64(f.value),
-        Value::String(s) => JsValue::from_str(s),
-        Value::Array(items) => items.iter().map(to_js).collect::<Array>().into(),
-        Value::Object(entries) => {
-            let pairs: Array = entries
-                .iter()
-                .map(|(key, value)| Array::of2(&JsValue::from_str(&key.to_text()), &to_js(value)))
-                .collect();
-            // `Object.fromEntries` defines each key as an own data property (no setters run);
-            // it only throws on a non-iterable, which `pairs` is not.
-            Object::from_entries(&pairs)
-                .map(JsValue::from)
-                .unwrap_or_else(|_| Object::new().into())
+    ToJs::default().value(node)
+}
+
+/// The state of one [`to_js`] conversion: object keys repeat (every record of a list has the
+/// same fields), so each distinct key crosses into JS once.
+#[derive(Default)]
+struct ToJs<'a> {
+    keys: HashMap<&'a str, JsValue, foldhash::fast::FixedState>,
+}
+
+/// Distinct keys remembered per conversion; beyond that, keys are converted each time.
+const KEY_CACHE: usize = 4096;
+
+impl<'a> ToJs<'a> {
+    fn value(&mut self, node: &'a Node) -> JsValue {
+        match &node.value {
+            Value::Null => JsValue::NULL,
+            Value::Bool(b) => JsValue::from_bool(*b),
+            Value::Int(i) if i.unsigned_abs() <= MAX_SAFE as u64 => JsValue::from_f64(*i as f64),
+            Value::Int(i) => JsValue::from(js_sys::BigInt::from(*i)),
+            Value::Float(f) => JsValue::from_f64(f.value),
+            Value::String(s) => JsValue::from_str(s),
+            Value::Array(items) => {
+                let array = Array::new_with_length(items.len() as u32);
+                for (i, item) in items.iter().enumerate() {
+                    array.set(i as u32, self.value(item));
+                }
+                array.into()
+            }
+            Value::Object(entries) => {
+                let object = Object::new();
+                for (key, value) in entries.iter() {
+                    let value = self.value(value);
+                    let set = match key {
+                        Key::Str(s) if &**s == "__proto__" => {
+                            define_data(&object, &"__proto__".into(), &value)
+                        }
+                        Key::Str(s) => Reflect::set(&object, &self.key(s), &value).map(drop),
+                        other => {
+                            Reflect::set(&object, &JsValue::from_str(&other.to_text()), &value)
+                                .map(drop)
+                        }
+                    };
+                    // A fresh plain object has no setters and is extensible: setting cannot
+                    // fail.
+                    debug_assert!(set.is_ok());
+                }
+                object.into()
+            }
         }
     }
+
+    /// The JS string of key `key`.
+    fn key(&mut self, key: &'a str) -> JsValue {
+        if let Some(js) = self.keys.get(key) {
+            return js.clone();
+        }
+        let js = JsValue::from_str(key);
+        if self.keys.len() < KEY_CACHE {
+            self.keys.insert(key, js.clone());
+        }
+        js
+    }
+}
+
+/// Defines `object[key] = value` as an own enumerable data property: unlike assignment, a
+/// `__proto__` key stays a key and never sets the prototype.
+fn define_data(object: &Object, key: &JsValue, value: &JsValue) -> Result<(), JsValue> {
+    let descriptor = Object::new();
+    for (name, v) in [
+        ("value", value.clone()),
+        ("writable", JsValue::TRUE),
+        ("enumerable", JsValue::TRUE),
+        ("configurable", JsValue::TRUE),
+    ] {
+        Reflect::set(&descriptor, &name.into(), &v)?;
+    }
+    Reflect::define_property(object, key, &descriptor).map(drop)
 }
 
 /// One step from a value's root to where an error is.
 enum Step {
     Index(u32),
-    Key(String),
+    /// A key (a JS string: decoded only for an error message).
+    Key(JsValue),
 }
 
 /// A plain JS value as a Tony value, or a coded error (`invalid_value`, `too_deep`) whose
@@ -97,13 +157,16 @@ impl Walk {
                 Step::Index(i) => {
                     let _ = write!(out, "[{i}]");
                 }
-                Step::Key(k) if is_identifier(k) => {
-                    let _ = write!(out, ".{k}");
-                }
-                Step::Key(k) => {
-                    out.push('[');
-                    write_json_string(&mut out, k);
-                    out.push(']');
+                Step::Key(key) => {
+                    // Keys on the way were checked well-formed before the step was taken.
+                    let k = key.as_string().unwrap_or_default();
+                    if is_identifier(&k) {
+                        let _ = write!(out, ".{k}");
+                    } else {
+                        out.push('[');
+                        write_json_string(&mut out, &k);
+                        out.push(']');
+                    }
                 }
             }
         }
@@ -181,7 +244,7 @@ impl Walk {
         for key in keys.iter() {
             let name = well_formed(&key)?;
             let value = Reflect::get(object, &key);
-            self.steps.push(Step::Key(name.clone()));
+            self.steps.push(Step::Key(key));
             let value = value.map_err(|e| threw("reading it", &e))?;
             entries.push((Key::Str(Arc::from(name)), self.node(&value)?));
             self.steps.pop();

@@ -345,6 +345,17 @@ impl Store {
         self.commit_with(patches, Vec::new())
     }
 
+    /// Commits Rust values (feature `serde`), each merged at its path like a patch, as one
+    /// commit; a value serde cannot express as plain data is [`StoreError::Serde`].
+    #[cfg(feature = "serde")]
+    pub fn commit_serde<T: serde::Serialize>(&mut self, values: &[(KPath, T)]) -> Result<u64> {
+        let patches = values
+            .iter()
+            .map(|(path, value)| Ok((path.clone(), crate::tony::to_node(value)?)))
+            .collect::<Result<Vec<_>>>()?;
+        self.commit(patches)
+    }
+
     /// [`commit`](Self::commit) with preconditions: each `(path, pattern)` must match the
     /// current state at `path` (see [`try_matches`](crate::patch::try_matches)), checked atomically with the write; a
     /// pattern that cannot be matched (e.g. a bad glob) is `PatchRejected`.

@@ -317,6 +317,19 @@ impl Store {
         let state = self.head_state()?;
         Ok(get(&state, path)?.cloned())
     }
+
+    /// [`read_at`](Self::read_at) as a Rust type (feature `serde`): `None` where nothing is.
+    #[cfg(feature = "serde")]
+    pub fn read_at_as<T: serde::de::DeserializeOwned>(
+        &mut self,
+        path: &KPath,
+        commit: u64,
+    ) -> Result<Option<T>> {
+        match self.read_at(path, commit)? {
+            Some(node) => Ok(Some(crate::tony::from_node(&node)?)),
+            None => Ok(None),
+        }
+    }
 }
 
 /// The patch node at `segments` below `root`, following object merges only.
