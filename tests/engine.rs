@@ -760,6 +760,40 @@ fn a_replacement_makes_the_value_exactly_the_given_one() {
             encode_wire(&value)
         );
     }
+    // Every member changed by value: the diff rewrites each with a checked `!replace`, so the
+    // entry determines the object whole and reads start there, on a state they never see.
+    store
+        .commit(vec![(p("o"), tony("{a: 1 b: {c: 2}}"))])
+        .unwrap();
+    for target in ["{a: 5 b: {c: 6}}", "{a: !t 5 b: {c: 7}}"] {
+        let value = tony(target);
+        let patch = store.replacement(&p("o"), &value).unwrap();
+        let c = store.commit(vec![(p("o"), patch)]).unwrap();
+        for at in ["o", "o.a", "o.b", "o.b.c", ""] {
+            let want = tonystore::kpath::get(&store.read(&KPath::root()).unwrap().unwrap(), &p(at))
+                .unwrap()
+                .cloned();
+            assert_eq!(
+                wire(store.read_at(&p(at), c).unwrap()),
+                wire(want.clone()),
+                "{target} at {at}"
+            );
+            let mut streamed = Vec::new();
+            assert!(store.read_stream(&p(at), c, &mut streamed).unwrap());
+            assert_eq!(
+                String::from_utf8(streamed).unwrap(),
+                wire(want),
+                "streamed {at}"
+            );
+        }
+    }
+    // The same after reopening (the index from disk, no cached patches).
+    store.close().unwrap();
+    let mut store = open(&dir);
+    assert_eq!(
+        wire(store.read_at(&p("o"), store.head()).unwrap()),
+        "{a: !t 5 b: {c: 7}}"
+    );
     // At an absent path, a replacement creates the value.
     let patch = store.replacement(&p("fresh.x"), &tony("{k: v}")).unwrap();
     store.commit(vec![(p("fresh.x"), patch)]).unwrap();

@@ -262,6 +262,32 @@ proptest! {
     }
 
     #[test]
+    fn replacements_equal_the_model(ops in prop::collection::vec((path(), value(), any::<bool>()), 1..40), probes in prop::collection::vec((path(), any::<usize>()), 1..16), divisor in 2u64..5) {
+        // Replacements of values that mostly differ member by member: their diffs rewrite
+        // whole objects with checked `!replace`s, which reads then start from.
+        let dir = MemDir::new();
+        let mut store = Store::open(&dir, options(divisor)).unwrap();
+        let mut patches = Vec::new();
+        for (path, value, replace) in &ops {
+            let p = if *replace { store.replacement(path, value).unwrap() } else { value.clone() };
+            if store.commit(vec![(path.clone(), p.clone())]).is_ok() {
+                patches.push((path.clone(), p));
+                if *replace {
+                    prop_assert_eq!(store.read(path).unwrap(), Some(value.clone()), "replace at {}", path);
+                }
+            }
+        }
+        let mut model = Store::open(&MemDir::new(), options(divisor)).unwrap();
+        let states = run(&mut model, &patches);
+        prop_assert_eq!(states.len() as u64 - 1, store.head());
+        check_reads(&mut store, &states, &probes)?;
+        store.close().unwrap();
+        drop(store);
+        let mut store = Store::open(&dir, options(divisor)).unwrap();
+        check_reads(&mut store, &states, &probes)?;
+    }
+
+    #[test]
     fn a_torn_log_keeps_every_complete_commit(ops in commits(), cut in any::<prop::sample::Index>(), probes in prop::collection::vec((path(), any::<usize>()), 1..8)) {
         let dir = MemDir::new();
         let mut store = Store::open(&dir, options(3)).unwrap();

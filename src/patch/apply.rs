@@ -41,12 +41,30 @@ pub fn patch_with(doc: &Node, patch: &Node, options: PatchOptions) -> Result<Nod
     Ok(apply(Some(doc), patch, &mut ctx)?.unwrap_or_else(Node::null))
 }
 
+/// Applies a patch that was checked when it was committed to a state that may hold only part
+/// of what it was checked against (a read starting at an entry whose result ignores the
+/// state): the checks of `!replace` and `!delete(tag)` are skipped, since their results do not
+/// depend on the state; every other op runs as usual.
+pub(crate) fn apply_committed(
+    doc: Option<&Node>,
+    patch: &Node,
+) -> Result<Option<Node>, PatchError> {
+    let mut ctx = Ctx {
+        unchecked: true,
+        ..Ctx::new()
+    };
+    apply(doc, patch, &mut ctx)
+}
+
 /// Where the patcher is (for messages), how deep its recursion is, and how it is set up.
 pub(crate) struct Ctx {
     path: Vec<Segment>,
     /// Nested [`apply`] calls: one per level of the patch, plus one per op of a tag chain.
     calls: usize,
     options: PatchOptions,
+    /// Skip the checks of ops whose result ignores the state (`!replace`'s `from`,
+    /// `!delete(tag)`'s tag): see [`apply_committed`].
+    unchecked: bool,
 }
 
 impl Ctx {
@@ -56,6 +74,7 @@ impl Ctx {
             path: Vec::new(),
             calls: 0,
             options: PatchOptions::default(),
+            unchecked: false,
         }
     }
 
@@ -362,7 +381,7 @@ fn value_op(doc: Option<&Node>, op: &Op, path: &mut Ctx) -> Result<Option<Node>,
     let name = op.name.as_str();
     match name {
         "delete" => {
-            if let Some(tag) = op.args.first() {
+            if let Some(tag) = op.args.first().filter(|_| !path.unchecked) {
                 let found = doc.and_then(Node::tag);
                 if found != Some(format!("!{tag}").as_str()) {
                     return Err(PatchError::CheckFailed {
@@ -378,8 +397,7 @@ fn value_op(doc: Option<&Node>, op: &Op, path: &mut Ctx) -> Result<Option<Node>,
         "replace" => {
             let (from, to) = replace_sides(&op.child)
                 .ok_or_else(|| malformed(path, name, "needs {from: ..., to: ...}"))?;
-            let current = doc.cloned().unwrap_or_else(Node::null);
-            if !same_value(&current, from) {
+            if !path.unchecked && !same_value(doc.unwrap_or(&Node::null()), from) {
                 return Err(check_failed(path, name, from, doc));
             }
             Ok(Some(to.clone()))

@@ -193,7 +193,13 @@ impl Store {
     /// included) instead of merging `value` into it: the diff from the current value when
     /// applying it gives exactly `value`, else a checked `!replace` of the whole value.
     pub fn replacement(&mut self, path: &KPath, value: &Node) -> Result<Node> {
-        let current = self.read(path)?.unwrap_or_else(Node::null);
+        let current = match self.read(path) {
+            // A path the document's shape cannot hold has no value: a commit there replaces
+            // the container in the way.
+            Err(StoreError::Get(_)) => None,
+            other => other?,
+        }
+        .unwrap_or_else(Node::null);
         let candidate = diff(&current, value).unwrap_or_else(|| Node::object(Vec::new()));
         if patch(&current, &candidate).is_ok_and(|result| result == *value) {
             return Ok(candidate);

@@ -352,13 +352,9 @@ fn child_at<'a>(node: &'a Node, segment: &Segment) -> Option<&'a Node> {
         .map(|(_, v)| v)
 }
 
-/// What an independent end yields whatever the state was.
+/// What an independent end yields whatever the state was (its checks passed at commit).
 pub(super) fn independent_result(patch_node: &Node) -> Result<Option<Node>> {
-    if op_name(patch_node).as_deref() == Some("replace") {
-        let to = patch_node.get_field(&Key::str("to")).cloned();
-        return Ok(Some(to.unwrap_or_else(Node::null)));
-    }
-    Ok(crate::patch::apply_to(None, patch_node)?)
+    Ok(crate::patch::apply_committed(None, patch_node)?)
 }
 
 /// The value at `segments` after applying `root` to a state whose value there is `value`. The
