@@ -1,5 +1,6 @@
 // Shared glue: completes the wasm-bindgen `TonyStore` class with `open` defaults per runtime and
 // `readStream`. Used by the web (worker, workerd) and Node entries.
+import { installLive } from './live.js';
 
 /** A `ReadableStream` that is also `for await`-iterable on engines that lack it natively. */
 export function iterable(stream) {
@@ -166,6 +167,7 @@ export function install(TonyStore, { ready, defaultBackend, backends = {}, lock 
       ),
     );
   };
+  installLive(TonyStore, codedError);
   return TonyStore;
 }
 
