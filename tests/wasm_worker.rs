@@ -214,3 +214,104 @@ async fn reading_a_large_subdocument_keeps_wasm_memory_flat() {
         "both values were copied from the log, not built"
     );
 }
+
+/// Whether the OPFS root has an entry `name` (file or directory).
+async fn opfs_has(name: &str) -> bool {
+    let check = js_sys::Function::new_with_args(
+        "name",
+        "return navigator.storage.getDirectory().then(async (root) => {
+           for await (const key of root.keys()) if (key === name) return true;
+           return false;
+         });",
+    );
+    let promise: js_sys::Promise = check
+        .call1(&JsValue::NULL, &name.into())
+        .unwrap()
+        .unchecked_into();
+    wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .unwrap()
+        .as_bool()
+        .unwrap()
+}
+
+/// Runs `body` with `FileSystemFileHandle.prototype.createSyncAccessHandle` replaced by
+/// `replacement` (JS source of a function, or `undefined` to remove it), then restores it.
+async fn with_sync_handles<F: std::future::Future<Output = ()>>(replacement: &str, body: F) {
+    let swap = js_sys::Function::new_with_args(
+        "replacement",
+        "const proto = FileSystemFileHandle.prototype;
+         const saved = Object.getOwnPropertyDescriptor(proto, 'createSyncAccessHandle');
+         if (replacement === undefined) delete proto.createSyncAccessHandle;
+         else proto.createSyncAccessHandle = replacement;
+         return () => Object.defineProperty(proto, 'createSyncAccessHandle', saved);",
+    );
+    let replacement = js_sys::eval(&format!("({replacement})")).unwrap();
+    let restore: js_sys::Function = swap
+        .call1(&JsValue::NULL, &replacement)
+        .unwrap()
+        .unchecked_into();
+    body.await;
+    restore.call0(&JsValue::NULL).unwrap();
+}
+
+use wasm_bindgen::JsValue;
+
+/// Where sync access handles are missing or refused, opening says `unsupported` (a coded store
+/// error) and leaves no directory or file behind; a handle refused as busy is `locked`.
+#[wasm_bindgen_test]
+async fn missing_or_refused_sync_handles_are_unsupported_and_leave_nothing() {
+    use tonystore::engine::{StoreError, STORE_FILES};
+    use tonystore::storage::StorageError;
+    let code = |e: StorageError| StoreError::from(e).code();
+    let missing = unique("no-sync-handles");
+    with_sync_handles("undefined", async {
+        let err = OpfsDir::open(&missing, &STORE_FILES)
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(code(err), "unsupported");
+    })
+    .await;
+    assert!(
+        !opfs_has(&missing).await,
+        "nothing created when the API is missing"
+    );
+
+    let refused = unique("sync-handles-refused");
+    with_sync_handles(
+        "function () { return Promise.reject(new DOMException('Backend does not support this operation', 'NotSupportedError')); }",
+        async {
+            let err = OpfsDir::open(&refused, &STORE_FILES).await.err().expect("refused");
+            assert_eq!(code(err), "unsupported");
+        },
+    )
+    .await;
+    assert!(
+        !opfs_has(&refused).await,
+        "the files and directory it created are removed"
+    );
+
+    let busy = unique("sync-handles-busy");
+    with_sync_handles(
+        "function () { return Promise.reject(new DOMException('Access Handles cannot be created', 'InvalidStateError')); }",
+        async {
+            let err = OpfsDir::open(&busy, &STORE_FILES).await.err().expect("refused");
+            assert_eq!(code(err), "locked");
+        },
+    )
+    .await;
+    // A store that existed keeps its files when an open fails.
+    let kept = unique("kept");
+    drop(OpfsDir::open(&kept, &STORE_FILES).await.unwrap());
+    with_sync_handles(
+        "function () { return Promise.reject(new DOMException('no', 'NotSupportedError')); }",
+        async {
+            assert!(OpfsDir::open(&kept, &STORE_FILES).await.is_err());
+        },
+    )
+    .await;
+    assert!(opfs_has(&kept).await, "an existing store is never removed");
+    // And the real API works again afterwards.
+    assert!(OpfsDir::open(&unique("after"), &STORE_FILES).await.is_ok());
+}

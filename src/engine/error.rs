@@ -118,6 +118,7 @@ impl StoreError {
             StoreError::Storage(StorageError::ReadOnly { .. }) | StoreError::ReadOnly => {
                 "read_only"
             }
+            StoreError::Storage(StorageError::Unsupported(_)) => "unsupported",
             StoreError::Storage(_) => "io",
             StoreError::Corrupt { .. } => "corrupt",
             StoreError::InvalidPath(_) => "invalid_path",

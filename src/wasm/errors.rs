@@ -42,6 +42,7 @@ pub(crate) fn storage_error(file: &str, offset: u64, len: usize, err: &JsValue) 
         "InvalidStateError" => StorageError::Closed {
             file: file.to_owned(),
         },
+        "NotSupportedError" => StorageError::Unsupported(format!("{file}: {message}")),
         "EROFS" => StorageError::ReadOnly {
             file: file.to_owned(),
         },

@@ -123,51 +123,136 @@ async fn resolve<T: JsCast>(promise: js_sys::Promise) -> std::result::Result<T, 
 impl OpfsDir {
     /// Opens (creating) the OPFS sub-directory `store` and a sync access handle for each of
     /// `files`. Fails with [`StorageError::Locked`] if another worker or tab holds any of them
-    /// (and then holds none), and with [`StorageError::Unsupported`] outside a dedicated worker.
+    /// (and then holds none), and with [`StorageError::Unsupported`] where OPFS or its sync
+    /// access handles are missing (outside a dedicated worker, WebKit's Linux ports, some
+    /// private modes). A failed open leaves behind nothing it created.
     pub async fn open(store: &str, files: &[&str]) -> Result<Self> {
         validate_name(store)?;
         for name in files {
             validate_name(name)?;
         }
-        let scope: DedicatedWorkerGlobalScope = js_sys::global().dyn_into().map_err(|_| {
-            StorageError::Unsupported(
-                "OPFS storage needs a dedicated worker: FileSystemSyncAccessHandle does not exist on the \
-                 main thread; run the store in a Worker (the npm package's browser entry does this for you)"
-                    .to_owned(),
-            )
-        })?;
+        let scope = supported_scope()?;
         let located = |name: &str| format!("opfs:{store}/{name}");
         let root: FileSystemDirectoryHandle = resolve(scope.navigator().storage().get_directory())
             .await
             .map_err(|e| storage_error(&located(""), 0, 0, &e))?;
-        let dir_options = FileSystemGetDirectoryOptions::new();
-        dir_options.set_create(true);
-        let dir: FileSystemDirectoryHandle =
-            resolve(root.get_directory_handle_with_options(store, &dir_options))
-                .await
-                .map_err(|e| storage_error(&located(""), 0, 0, &e))?;
-        let file_options = FileSystemGetFileOptions::new();
-        file_options.set_create(true);
+        let (dir, dir_created): (FileSystemDirectoryHandle, bool) = entry(store, |name, create| {
+            let options = FileSystemGetDirectoryOptions::new();
+            options.set_create(create);
+            root.get_directory_handle_with_options(name, &options)
+        })
+        .await
+        .map_err(|e| storage_error(&located(""), 0, 0, &e))?;
         let opened = Self {
             store: store.to_owned(),
             prepared: RefCell::new(HashMap::new()),
         };
+        let mut created = Vec::new();
+        let mut failure = None;
         for name in files {
             let path = located(name);
-            let file: FileSystemFileHandle =
-                resolve(dir.get_file_handle_with_options(name, &file_options))
-                    .await
-                    .map_err(|e| storage_error(&path, 0, 0, &e))?;
-            // On failure `opened` drops and closes the handles taken so far.
-            let handle: FileSystemSyncAccessHandle = resolve(file.create_sync_access_handle())
-                .await
-                .map_err(|e| storage_error(&path, 0, 0, &e))?;
-            opened
-                .prepared
-                .borrow_mut()
-                .insert((*name).to_owned(), handle);
+            let file = entry(name, |name, create| {
+                let options = FileSystemGetFileOptions::new();
+                options.set_create(create);
+                dir.get_file_handle_with_options(name, &options)
+            })
+            .await;
+            let (file, file_created): (FileSystemFileHandle, bool) = match file {
+                Ok(found) => found,
+                Err(e) => {
+                    failure = Some(storage_error(&path, 0, 0, &e));
+                    break;
+                }
+            };
+            if file_created {
+                created.push(*name);
+            }
+            match resolve::<FileSystemSyncAccessHandle>(file.create_sync_access_handle()).await {
+                Ok(handle) => {
+                    opened
+                        .prepared
+                        .borrow_mut()
+                        .insert((*name).to_owned(), handle);
+                }
+                Err(e) => {
+                    failure = Some(handle_error(&path, &e));
+                    break;
+                }
+            }
         }
-        Ok(opened)
+        let Some(failure) = failure else {
+            return Ok(opened);
+        };
+        // Close the handles taken so far, then remove what this call created.
+        drop(opened);
+        for name in created {
+            let _ = JsFuture::from(dir.remove_entry(name)).await;
+        }
+        if dir_created {
+            let _ = JsFuture::from(root.remove_entry(store)).await;
+        }
+        Err(failure)
+    }
+}
+
+/// The dedicated worker scope, if OPFS sync access handles can exist here: checked before
+/// anything is created, so an unsupported runtime is told so and keeps no files.
+fn supported_scope() -> Result<DedicatedWorkerGlobalScope> {
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().dyn_into().map_err(|_| {
+        StorageError::Unsupported(
+            "OPFS storage needs a dedicated worker: FileSystemSyncAccessHandle does not exist on the \
+             main thread; run the store in a Worker (the npm package's browser entry does this for you)"
+                .to_owned(),
+        )
+    })?;
+    let has = |object: &JsValue, name: &str| {
+        js_sys::Reflect::get(object, &name.into()).is_ok_and(|v| v.is_function())
+    };
+    let storage = js_sys::Reflect::get(&scope.navigator(), &"storage".into()).unwrap_or_default();
+    if storage.is_undefined() || storage.is_null() || !has(&storage, "getDirectory") {
+        return Err(StorageError::Unsupported(
+            "this runtime has no origin private file system (navigator.storage.getDirectory)"
+                .to_owned(),
+        ));
+    }
+    let file_handle = js_sys::Reflect::get(&js_sys::global(), &"FileSystemFileHandle".into())
+        .and_then(|class| js_sys::Reflect::get(&class, &"prototype".into()))
+        .unwrap_or_default();
+    if !has(&file_handle, "createSyncAccessHandle") {
+        return Err(StorageError::Unsupported(
+            "this runtime's OPFS has no sync access handles (FileSystemFileHandle.createSyncAccessHandle)"
+                .to_owned(),
+        ));
+    }
+    Ok(scope)
+}
+
+/// The handle `name` got through `get(name, create)`, and whether this call created it.
+async fn entry<T: JsCast>(
+    name: &str,
+    get: impl Fn(&str, bool) -> js_sys::Promise,
+) -> std::result::Result<(T, bool), JsValue> {
+    match resolve::<T>(get(name, false)).await {
+        Ok(found) => Ok((found, false)),
+        Err(e) if super::errors::describe(&e).0 == "NotFoundError" => {
+            Ok((resolve::<T>(get(name, true)).await?, true))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A failed `createSyncAccessHandle`: a handle held by another worker or tab is `Locked`
+/// (Chromium says `NoModificationAllowedError`, others `InvalidStateError`), a backend without
+/// sync handles `Unsupported`.
+fn handle_error(file: &str, err: &JsValue) -> StorageError {
+    match super::errors::describe(err).0.as_str() {
+        "InvalidStateError" | "NoModificationAllowedError" => StorageError::Locked {
+            file: file.to_owned(),
+        },
+        "NotSupportedError" => StorageError::Unsupported(format!(
+            "{file}: this browser's OPFS cannot open sync access handles here"
+        )),
+        _ => storage_error(file, 0, 0, err),
     }
 }
 
