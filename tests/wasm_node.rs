@@ -195,3 +195,59 @@ async fn history_changes_log_diff_and_replace_from_js() {
         Err(e) => panic!("{}", js_sys::Error::from(e).message()),
     }
 }
+
+/// Log shipping through the JS class: export, import into a replica, again (skipped), and the
+/// typed refusals.
+#[wasm_bindgen_test]
+async fn export_and_import_from_js() {
+    use tonystore::wasm::TonyStore;
+    let memory = || {
+        let options = js_sys::Object::new();
+        js_sys::Reflect::set(&options, &"backend".into(), &"memory".into()).unwrap();
+        options
+    };
+    let primary = TonyStore::open("ship-primary".into(), memory().into())
+        .await
+        .unwrap();
+    let replica = TonyStore::open("ship-replica".into(), memory().into())
+        .await
+        .unwrap();
+    let scenario = js_sys::Function::new_with_args(
+        "primary, replica",
+        r#"
+        const same = (got, want, what) => {
+          const g = JSON.stringify(got), w = JSON.stringify(want);
+          if (g !== w) throw new Error(`${what}: got ${g}, want ${w}`);
+        };
+        const code = (fn, want, what) => {
+          try { fn(); } catch (e) { if (e.code === want) return; throw new Error(`${what}: code ${e.code} (${e.message}), want ${want}`); }
+          throw new Error(`${what}: no error, want ${want}`);
+        };
+        for (let i = 0; i < 5; i++) primary.commit({ path: `doc.k${i}`, value: i });
+        const all = primary.export();
+        if (!(all instanceof Uint8Array)) throw new Error('export gives bytes');
+        same(replica.import(all), { skipped: 0, added: 5, head: 5 }, 'import');
+        same(replica.import(all), { skipped: 5, added: 0, head: 5 }, 'again');
+        same(replica.readAt('doc'), primary.readAt('doc'), 'same document');
+        primary.commit({ path: 'doc.k9', value: 9 });
+        const small = primary.export(replica.head, { maxBytes: 1 });
+        same(replica.import(small).added, 1, 'one more');
+        code(() => replica.import(primary.export(3).slice(0, 40)), 'corrupt', 'cut short');
+        code(() => replica.import('bytes'), 'invalid_argument', 'not bytes');
+        code(() => primary.export(99), 'no_such_commit', 'after the head');
+        code(() => primary.export(0, { maxBytes: -1 }), 'invalid_argument', 'bad maxBytes');
+        replica.commit({ path: 'mine', value: 1 });
+        primary.commit({ path: 'theirs', value: 1 });
+        code(() => replica.import(primary.export(6)), 'diverged', 'diverged');
+        return 'ok';
+        "#,
+    );
+    match scenario.call2(
+        &JsValue::NULL,
+        &JsValue::from(primary),
+        &JsValue::from(replica),
+    ) {
+        Ok(result) => assert_eq!(result.as_string().as_deref(), Some("ok")),
+        Err(e) => panic!("{}", js_sys::Error::from(e).message()),
+    }
+}

@@ -87,6 +87,26 @@ enum Command {
         /// The later commit.
         to: Option<u64>,
     },
+    /// Writes a shipment of the commits after --after (all by default) to stdout or --out, for
+    /// `import` into a replica. Never changes the store.
+    Export {
+        /// The store directory.
+        dir: PathBuf,
+        /// The last commit the receiving store already has.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// Where to write the shipment (stdout by default).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Imports a shipment (`export`'s output; `-` for stdin) into DIR (created if missing):
+    /// commits it lacks are added under their numbers; prints what was skipped and added.
+    Import {
+        /// The store directory.
+        dir: PathBuf,
+        /// The shipment file (`-` for stdin).
+        file: String,
+    },
     /// Checks every frame and that the index agrees with a replay of the log. Never changes
     /// the store.
     Verify {
@@ -400,6 +420,37 @@ pub fn run(cli: Cli) -> Result<(), String> {
             let to = to.unwrap_or(store.head());
             let patch = store.diff(&path, from, to).map_err(|e| e.to_string())?;
             print(&patch.map_or_else(|| "null".to_owned(), |p| encode_wire(&p)))
+        }
+        Command::Export { dir, after, out } => {
+            let mut store = open_store_read_only(&dir)?;
+            let shipment = store.export(after, usize::MAX).map_err(|e| e.to_string())?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &shipment).map_err(|e| format!("{}: {e}", path.display()))
+                }
+                None => std::io::stdout()
+                    .lock()
+                    .write_all(&shipment)
+                    .map_err(|e| e.to_string()),
+            }
+        }
+        Command::Import { dir, file } => {
+            let bytes = if file == "-" {
+                let mut bytes = Vec::new();
+                std::io::stdin()
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| format!("reading stdin: {e}"))?;
+                bytes
+            } else {
+                std::fs::read(&file).map_err(|e| format!("{file}: {e}"))?
+            };
+            let mut store = open_store(&dir)?;
+            let imported = store.import(&bytes).map_err(|e| e.to_string())?;
+            store.close().map_err(|e| e.to_string())?;
+            print(&format!(
+                "skipped {}, added {}, head {}",
+                imported.skipped, imported.added, imported.head
+            ))
         }
         Command::Verify { dir } => {
             let mut store = open_store_read_only(&dir)?;

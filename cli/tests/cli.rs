@@ -274,6 +274,45 @@ fn store_commands_reopen_the_store_each_time() {
         .status
         .success());
     assert!(ok(&["verify", s], "").starts_with("ok: 4 commits"));
+    // Shipping to a replica: everything, again (skipped), then a gap refused.
+    let replica = dir.path().join("replica");
+    let r = replica.to_str().unwrap();
+    let shipment = dir.path().join("ship.bin");
+    ok(&["export", s, "--out", shipment.to_str().unwrap()], "");
+    assert_eq!(
+        ok(&["import", r, shipment.to_str().unwrap()], ""),
+        "skipped 0, added 4, head 4\n"
+    );
+    assert_eq!(
+        ok(&["import", r, shipment.to_str().unwrap()], ""),
+        "skipped 4, added 0, head 4\n"
+    );
+    assert_eq!(ok(&["read", r, "users"], ""), ok(&["read", s, "users"], ""));
+    let fresh = dir.path().join("fresh");
+    ok(
+        &[
+            "export",
+            s,
+            "--after",
+            "2",
+            "--out",
+            shipment.to_str().unwrap(),
+        ],
+        "",
+    );
+    let out = tonystore(
+        &[
+            "import",
+            fresh.to_str().unwrap(),
+            shipment.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("starts at commit 3"),
+        "{out:?}"
+    );
     let out = tonystore(
         &["commit", s, "users.ann.age", "!replace {from: 1, to: 2}"],
         "",

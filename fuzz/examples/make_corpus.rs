@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use tonystore::tony::{parse, Key, Node};
 use tonystore_fuzz::{
-    base_store, flags, index_flags, index_records, StoreInput, BASE_FLAGS, INDEX_FILE_HEADER,
-    INDEX_RECORD_HEADER,
+    base_shipment, base_store, flags, index_flags, index_records, shipment_flags, StoreInput,
+    BASE_FLAGS, INDEX_FILE_HEADER, INDEX_RECORD_HEADER,
 };
 
 /// Seeds per text target: enough variety for the fuzzer to start from, few enough to replay fast.
@@ -182,6 +182,26 @@ fn main() {
         ),
     ];
     write_seeds(&fuzz, "index_log", index);
+
+    // shipment: the base store's whole history into stores holding 0-3 of its commits (an
+    // overlap that is skipped), verified or not, damaged with checksums fixed, and cut short.
+    let ship = base_shipment();
+    let with = |flags: u8, bytes: &[u8]| [&[flags][..], bytes].concat();
+    let mut damaged = ship.to_vec();
+    if let Some(byte) = damaged.get_mut(60) {
+        *byte ^= 0x20;
+    }
+    let shipments = vec![
+        with(0, ship),
+        with(shipment_flags::VERIFY, ship),
+        with(2 | shipment_flags::VERIFY, ship),
+        with(3, ship),
+        with(shipment_flags::FIX, &damaged),
+        with(1 | shipment_flags::FIX | shipment_flags::VERIFY, &damaged),
+        with(0, &ship[..ship.len() / 2]),
+        with(0, &ship[..28]),
+    ];
+    write_seeds(&fuzz, "shipment", shipments);
 }
 
 /// Up to `n` distinct texts of at most [`MAX_SEED`] bytes, spread over the whole list.

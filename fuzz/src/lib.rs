@@ -16,6 +16,8 @@
 //! * `index_log`: a flag byte ([`index_flags`]), then bytes of `index.log`: the whole file, or
 //!   (flag `APPEND`) what follows the base store's valid records; the logs are those of a small
 //!   valid store built once per process ([`base_store`]).
+//! * `shipment`: a flag byte ([`shipment_flags`]), then a shipment (`Store::export`'s bytes)
+//!   for a store holding the base store's first 0–3 commits to import.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -710,4 +712,91 @@ pub fn index_log(data: &[u8]) {
     }
     let dir = mem_dir([&base[0], &base[1], &log]);
     exercise(&dir, BASE_FLAGS, flags & index_flags::VERIFY != 0);
+}
+
+/// Flags of a `shipment` input.
+pub mod shipment_flags {
+    /// Recompute the shipment's checksums (header and records) after reading it, so mutations
+    /// reach the checks beyond them.
+    pub const FIX: u8 = 4;
+    /// Run `Store::verify` after an accepted import.
+    pub const VERIFY: u8 = 8;
+    /// The low two bits: how many of the base store's commits the importing store holds first.
+    pub const HELD: u8 = 3;
+}
+
+/// A shipment of every commit of [`base_store`], one per process.
+pub fn base_shipment() -> &'static [u8] {
+    static SHIPMENT: OnceLock<Vec<u8>> = OnceLock::new();
+    SHIPMENT.get_or_init(|| {
+        let [level0, compact, index] = base_store();
+        let mut store = Store::open(&mem_dir([level0, compact, index]), options(BASE_FLAGS))
+            .expect("open the base store");
+        store.export(0, usize::MAX).expect("export the base store")
+    })
+}
+
+/// Recomputes a shipment's header and record checksums (layout in `docs/FORMAT.md`), leaving
+/// any length that does not fit alone.
+pub fn fix_shipment(bytes: &mut [u8]) {
+    const HEADER: usize = 28;
+    if bytes.len() < HEADER {
+        return;
+    }
+    let crc = crc32c::crc32c(&bytes[..HEADER - 4]);
+    bytes[HEADER - 4..HEADER].copy_from_slice(&crc.to_be_bytes());
+    let mut at = HEADER;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        let Some(payload) = bytes.get(at + 8..at + 8 + len) else {
+            return;
+        };
+        let crc = crc32c::crc32c(payload);
+        bytes[at + 4..at + 8].copy_from_slice(&crc.to_be_bytes());
+        at += 8 + len;
+    }
+}
+
+/// Imports fuzzed shipment bytes into a store holding the base store's first commits (flag
+/// bits [`shipment_flags::HELD`]): never a panic; an accepted import leaves a store whose
+/// commits follow on, that verifies, reads, and reopens at the same head; a refused one
+/// leaves the store as it was.
+pub fn shipment(data: &[u8]) {
+    let flags = data.first().copied().unwrap_or(0);
+    let mut bytes = data.get(1..).unwrap_or(&[]).to_vec();
+    if flags & shipment_flags::FIX != 0 {
+        fix_shipment(&mut bytes);
+    }
+    let dir = MemDir::new();
+    let mut store = Store::open(&dir, options(BASE_FLAGS)).expect("open an empty store");
+    let held = u64::from(flags & shipment_flags::HELD);
+    let mut source = Store::open(&mem_dir(base_store().each_ref().map(Vec::as_slice)), options(BASE_FLAGS))
+        .expect("open the base store");
+    for after in 0..held.min(source.head()) {
+        let one = source.export(after, 0).expect("export one commit");
+        store.import(&one).expect("import a base commit");
+    }
+    let before = (store.head(), store.stats().level0_bytes);
+    match store.import(&bytes) {
+        Ok(imported) => {
+            assert_eq!(imported.head, store.head());
+            assert_eq!(imported.head, before.0 + imported.added, "commits follow on");
+            if flags & shipment_flags::VERIFY != 0 {
+                store.verify().expect("an accepted import verifies");
+            }
+            store.read_at(&KPath::root(), store.head()).expect("the head reads");
+            let head = store.head();
+            store.close().expect("close after an import");
+            drop(store);
+            let again = Store::open(&dir, options(BASE_FLAGS)).expect("reopen after an import");
+            assert_eq!(again.head(), head, "an import survives reopening");
+        }
+        Err(_) => {
+            assert_eq!(
+                (store.head(), store.stats().level0_bytes),
+                before,
+                "a refused import wrote nothing"
+            );
+        }
+    }
 }

@@ -89,6 +89,21 @@ pub enum StoreError {
         /// The version this build reads.
         supported: u32,
     },
+    /// A shipment starts after a commit this store does not have yet: import the commits in
+    /// between first.
+    #[error("the shipment starts at commit {first}, but this store's head is {head}")]
+    Gap {
+        /// The shipment's first commit.
+        first: u64,
+        /// This store's head.
+        head: u64,
+    },
+    /// A shipment disagrees with this store's history at `commit`: the two stores diverged.
+    #[error("the shipment's history differs from this store's at commit {commit}")]
+    Diverged {
+        /// The first commit that differs.
+        commit: u64,
+    },
     /// A Rust value that could not be converted to or from a Tony value (feature `serde`).
     #[cfg(feature = "serde")]
     #[error("cannot convert the value: {0}")]
@@ -133,6 +148,8 @@ impl StoreError {
             StoreError::PreviousIo { .. } => "previous_io",
             StoreError::UnsupportedFormat { .. } => "unsupported_format",
             StoreError::TooDeep { .. } => "too_deep",
+            StoreError::Gap { .. } => "gap",
+            StoreError::Diverged { .. } => "diverged",
             #[cfg(feature = "serde")]
             StoreError::Serde(_) => "invalid_value",
         }

@@ -28,8 +28,8 @@ pub use offsets::{
     OffsetIndex, RangeReader, SubDocRef, CHUNK_BYTES, INDEXED_ENTRY_BYTES, SEEK_BYTES, VERIFY_CHUNK,
 };
 pub use store::{
-    Change, CommitInfo, Direction, Durability, EventStream, LogSegment, Options, Progress,
-    ProgressFn, Stats, Store, ValueStream, MAX_COMMIT_DEPTH, STORE_FILES,
+    Change, CommitInfo, Direction, Durability, EventStream, Imported, LogSegment, Options,
+    Progress, ProgressFn, Stats, Store, ValueStream, MAX_COMMIT_DEPTH, STORE_FILES,
 };
 pub use tx::{Transactions, TxStatus};
 pub use txbuf::TransactionBuffer;

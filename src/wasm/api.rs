@@ -330,6 +330,41 @@ impl TonyStore {
         Ok(text_or_null(patch.map(|p| encode_wire(&p))))
     }
 
+    /// A shipment (bytes) of the commits after `after` (default 0), for another store's
+    /// `import`; `options.maxBytes` bounds its payloads (at least one commit is included).
+    pub fn export(&mut self, after: JsValue, options: JsValue) -> Result<Uint8Array, JsValue> {
+        check_open(&self.closed)?;
+        let after = commit_arg(&after, "after", 0)?;
+        let max = match option(&options, "maxBytes")? {
+            m if m.is_undefined() => MAX_SAFE_INTEGER,
+            m => integer_arg(&m, "options.maxBytes", 0.0, MAX_SAFE_INTEGER)?,
+        };
+        let bytes = self
+            .store
+            .export(after, max as usize)
+            .map_err(store_error)?;
+        Ok(Uint8Array::from(bytes.as_slice()))
+    }
+
+    /// Imports a shipment from another store's `export`: adds the commits this store lacks
+    /// under their numbers; returns `{skipped, added, head}`. Refused whole (`corrupt`, `gap`,
+    /// `diverged`) when it does not fit.
+    pub fn import(&mut self, shipment: JsValue) -> Result<JsValue, JsValue> {
+        check_open(&self.closed)?;
+        let bytes = shipment.dyn_into::<Uint8Array>().map_err(|other| {
+            coded_error(
+                "invalid_argument",
+                &format!("shipment must be a Uint8Array, not {}", kind(&other)),
+            )
+        })?;
+        let imported = self.store.import(&bytes.to_vec()).map_err(store_error)?;
+        Ok(record(&[
+            ("skipped", (imported.skipped as f64).into()),
+            ("added", (imported.added as f64).into()),
+            ("head", (imported.head as f64).into()),
+        ]))
+    }
+
     /// Starts a transaction of `participants` patches that aborts after `timeoutMs`; returns its id.
     #[wasm_bindgen(js_name = beginTransaction)]
     pub fn begin_transaction(

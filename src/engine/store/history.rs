@@ -212,7 +212,7 @@ impl Store {
     }
 
     /// `NoSuchCommit` unless `commit` is at most the head.
-    fn check_commit(&self, commit: u64) -> Result<()> {
+    pub(super) fn check_commit(&self, commit: u64) -> Result<()> {
         if commit > self.head {
             return Err(StoreError::NoSuchCommit {
                 commit,

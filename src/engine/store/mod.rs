@@ -4,9 +4,11 @@ mod compaction;
 mod history;
 mod read;
 mod recover;
+mod ship;
 mod stream;
 
 pub use history::{Change, CommitInfo};
+pub use ship::Imported;
 use std::collections::HashMap;
 use std::sync::Arc;
 pub use stream::{EventStream, ValueStream};

@@ -117,48 +117,57 @@ impl Store {
 
     /// Builds the offset indexes of large entries the scans found beyond the checkpoint.
     pub(super) fn index_large_entries(&mut self, checkpoint: Checkpoint) -> Result<()> {
-        let mut made = Vec::new();
+        let mut found = Vec::new();
         for level in 0..self.index.depth() {
-            let (log, from) = if level == 0 {
-                (&self.level0, checkpoint.level0_end)
+            let from = if level == 0 {
+                checkpoint.level0_end
             } else {
-                (&self.compact, checkpoint.compact_end)
+                checkpoint.compact_end
             };
-            let Some(entries) = self.index.level(level) else {
-                continue;
-            };
-            for e in entries.entries().iter().filter(|e| e.pos >= from) {
-                let (payload, len) = log.frame_extent(e.pos)?;
-                if len >= self.options.offset_index_min_bytes as u64 {
-                    let chunk_crcs = log.chunk_crcs(e.pos)?;
-                    let reader = RangeReader::verified(
-                        log.shared_file(),
-                        payload,
-                        len,
-                        0,
-                        chunk_crcs.clone(),
-                    );
-                    let offsets = scan_offsets(reader, len).map_err(|err| {
-                        corrupt(
-                            log.name(),
-                            e.pos,
-                            format!("entry text does not stream: {err}"),
-                        )
-                    })?;
-                    made.push((
-                        level,
-                        e.pos,
-                        OffsetIndex {
-                            chunk_crcs,
-                            ..offsets
-                        },
-                    ));
-                }
+            if let Some(entries) = self.index.level(level) {
+                found.extend(
+                    entries
+                        .entries()
+                        .iter()
+                        .filter(|e| e.pos >= from)
+                        .map(|e| (level, e.pos)),
+                );
             }
         }
-        for (level, pos, offsets) in made {
-            self.add_offsets(level, pos, offsets);
+        for (level, pos) in found {
+            self.index_large_entry(level, pos)?;
         }
+        Ok(())
+    }
+
+    /// Builds the offset index of the entry at (`level`, `pos`) if it is large.
+    pub(super) fn index_large_entry(&mut self, level: u8, pos: u64) -> Result<()> {
+        let log = if level == 0 {
+            &self.level0
+        } else {
+            &self.compact
+        };
+        let (payload, len) = log.frame_extent(pos)?;
+        if len < self.options.offset_index_min_bytes as u64 {
+            return Ok(());
+        }
+        let chunk_crcs = log.chunk_crcs(pos)?;
+        let reader = RangeReader::verified(log.shared_file(), payload, len, 0, chunk_crcs.clone());
+        let offsets = scan_offsets(reader, len).map_err(|err| {
+            corrupt(
+                log.name(),
+                pos,
+                format!("entry text does not stream: {err}"),
+            )
+        })?;
+        self.add_offsets(
+            level,
+            pos,
+            OffsetIndex {
+                chunk_crcs,
+                ..offsets
+            },
+        );
         Ok(())
     }
 
