@@ -45,8 +45,8 @@ export declare class TonyStore {
   log(options?: LogOptions): Promise<LogRecord[]>;
   /** A Tony patch from the value at `path` as of `from` to the one as of `to` (default: head); `null` if equal. */
   diff(path: string, from: number, to?: number): Promise<string | null>;
-  /** Each commit after `since` that changed the value at or below `path`, with the paths it changed. */
-  changes(path: string, since: number): Promise<Change[]>;
+  /** Each commit after `since` (default 0) that changed the value at or below `path`, with the paths it changed. */
+  changes(path: string, since?: number): Promise<Change[]>;
   /** Starts a transaction of `participants` patches that aborts after `timeoutMs`; resolves to its id. */
   beginTransaction(participants: number, timeoutMs: number): Promise<number>;
   /** Adds a participant; the last one commits for all. */

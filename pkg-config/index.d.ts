@@ -37,10 +37,10 @@ export declare class TonyStore {
    */
   diff(path: string, from: number, to?: number): string | null;
   /**
-   * Each commit after `since` that changed the value at or below `path`, oldest first, with the
+   * Each commit after `since` (default 0) that changed the value at or below `path`, oldest first, with the
    * paths it changed.
    */
-  changes(path: string, since: number): Change[];
+  changes(path: string, since?: number): Change[];
   /** Starts a transaction of `participants` patches that aborts after `timeoutMs`; returns its id. */
   beginTransaction(participants: number, timeoutMs: number): number;
   /** Adds a participant; the last one commits for all. */

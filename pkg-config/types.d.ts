@@ -10,9 +10,12 @@ export type TonyValue = null | boolean | number | bigint | string | TonyValue[] 
 /**
  * A patch at a kinded path: a plain value, or Tony text (so tags such as `!delete` can be
  * written). An object `value` merges into the object already at `path` (keys it does not name
- * stay); with `replace: true` the value at `path` becomes exactly `value`.
+ * stay); with `replace: true` the value at `path` becomes exactly `value` (or the value the Tony
+ * text spells).
  */
-export type Patch = { path: string; value: TonyValue; replace?: boolean } | { path: string; tony: string };
+export type Patch =
+  | { path: string; value: TonyValue; replace?: boolean }
+  | { path: string; tony: string; replace?: boolean };
 
 /**
  * Stable error codes carried by `TonyStoreError.code`.

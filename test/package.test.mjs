@@ -8,20 +8,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const cargoVersion = fs.readFileSync(path.join(root, 'Cargo.toml'), 'utf8').match(/^version = "([^"]+)"/m)[1];
-
-/** A temp project with the packed tarball installed (offline: the package has no dependencies). */
-function installPacked() {
-  const project = fs.mkdtempSync(path.join(os.tmpdir(), 'tonystore-consumer-'));
-  const tarball = execFileSync('npm', ['pack', path.join(root, 'pkg'), '--pack-destination', project, '--silent'], { encoding: 'utf8' }).trim().split('\n').pop();
-  fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-  execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', path.join(project, tarball)], { cwd: project, stdio: 'pipe' });
-  return project;
-}
+import { cargoVersion, installPacked, root } from './packed.mjs';
 
 const project = installPacked();
 
