@@ -18,7 +18,7 @@ export const cargoVersion = fs.readFileSync(path.join(root, 'Cargo.toml'), 'utf8
  */
 export function installPacked(prefix = 'tonystore-consumer-') {
   const project = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  after(() => fs.rmSync(project, { recursive: true, force: true }));
+  if (!process.env.TONYSTORE_KEEP_TMP) after(() => fs.rmSync(project, { recursive: true, force: true }));
   const tarball = execFileSync('npm', ['pack', path.join(root, 'pkg'), '--pack-destination', project, '--silent'], { encoding: 'utf8' }).trim().split('\n').pop();
   fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', path.join(project, tarball)], { cwd: project, stdio: 'pipe' });
