@@ -52,7 +52,7 @@ test('package.json: every export condition carries its own types, and every file
   }
 });
 
-test('Node: TonyStoreError, NodeFsDir, TextReader and Symbol.dispose come from the entry; the window entry answers version()', () => {
+test('Node: TonyStoreError, NodeFsDir, TextReader, Symbol.dispose, log/diff/changes through the entry; the window entry answers version()', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tonystore-node-extra-'));
   const out = runIn(project, `
     import { TonyStore, TonyStoreError, NodeFsDir, TextReader, version } from 'tonystore';
@@ -66,6 +66,11 @@ test('Node: TonyStoreError, NodeFsDir, TextReader and Symbol.dispose come from t
     const fail = (fn) => { try { fn(); return 'no error'; } catch (e) { return { typed: e instanceof TonyStoreError, isError: e instanceof Error, name: e.name, code: e.code, cause: e.cause instanceof Error }; } };
     const badPath = fail(() => s.readAt('a..b'));
     const badArg = fail(() => s.readAt(5));
+    s.commit({ path: 'b', value: 1 });
+    s.commit({ path: 'a', value: 'more' });
+    const history = { log: s.log({ path: 'a' }).map((r) => r.commit), diff: s.diff('a', 1), same: s.diff('a', 1, 2), changes: s.changes('a', 1), exact: Array.from(s.history('a')) };
+    const badLog = fail(() => s.log({ from: 'x' }));
+    const badDiff = fail(() => s.diff('a'));
     s[Symbol.dispose]();
     const afterDispose = fail(() => s.readAt('a'));
     const again = await TonyStore.open('unused', { backend: new NodeFsDir(${JSON.stringify(dir)}) });
@@ -75,14 +80,17 @@ test('Node: TonyStoreError, NodeFsDir, TextReader and Symbol.dispose come from t
     const holder = await TonyStore.open(${JSON.stringify(dir)});
     try { await TonyStore.open(${JSON.stringify(dir)}); } catch (e) { locked = { typed: e instanceof TonyStoreError, code: e.code }; }
     holder.close();
-    console.log(JSON.stringify({ isReader, chunk, badPath, badArg, afterDispose, reopened, locked, version: version(), windowVersion: windowVersion(), sameClass: WindowError === TonyStoreError }));`);
+    console.log(JSON.stringify({ isReader, chunk, badPath, badArg, history, badLog, badDiff, afterDispose, reopened, locked, version: version(), windowVersion: windowVersion(), sameClass: WindowError === TonyStoreError }));`);
   const r = JSON.parse(out);
   assert.strictEqual(r.isReader, true);
   assert.strictEqual(r.chunk, 'text');
   assert.deepStrictEqual(r.badPath, { typed: true, isError: true, name: 'TonyStoreError', code: 'invalid_path', cause: true });
   assert.deepStrictEqual(r.badArg, { typed: true, isError: true, name: 'TonyStoreError', code: 'invalid_path', cause: true });
+  assert.deepStrictEqual(r.history, { log: [1, 3], diff: '!replace {from: text to: more}', same: null, changes: [{ commit: 3, paths: ['a'] }], exact: [1, 3] });
+  assert.deepStrictEqual([r.badLog.typed, r.badLog.code], [true, 'invalid_argument']);
+  assert.deepStrictEqual([r.badDiff.typed, r.badDiff.code], [true, 'invalid_argument']);
   assert.deepStrictEqual(r.afterDispose, { typed: true, isError: true, name: 'TonyStoreError', code: 'closed', cause: false });
-  assert.strictEqual(r.reopened, 'text', 'dispose released the files and the lock');
+  assert.strictEqual(r.reopened, 'more', 'dispose released the files and the lock');
   assert.deepStrictEqual(r.locked, { typed: true, code: 'locked' });
   assert.strictEqual(r.version, cargoVersion);
   assert.strictEqual(r.windowVersion, cargoVersion);

