@@ -12,7 +12,7 @@ import { chromium } from 'playwright-core';
 import * as esbuild from 'esbuild';
 import { build as viteBuild } from 'vite';
 import webpack from 'webpack';
-import { cargoVersion, installPacked, root } from './packed.mjs';
+import { cargoVersion, installPacked, root } from '../scripts/packed-project.mjs';
 
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];

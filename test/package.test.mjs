@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
-import { cargoVersion, installPacked, root } from './packed.mjs';
+import { cargoVersion, installPacked, root } from '../scripts/packed-project.mjs';
 
 const project = installPacked();
 

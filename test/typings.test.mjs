@@ -11,7 +11,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
-import { installPacked, root } from './packed.mjs';
+import { installPacked, root } from '../scripts/packed-project.mjs';
 
 const tsc = path.join(root, 'node_modules/typescript/bin/tsc');
 const common = { strict: true, noEmit: true, target: 'es2022', lib: ['esnext', 'dom'], types: [], skipLibCheck: false };

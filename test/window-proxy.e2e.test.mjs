@@ -7,7 +7,7 @@ import test from 'node:test';
 import assert from 'node:assert';
 import { chromium } from 'playwright-core';
 import { serve } from '../scripts/serve.mjs';
-import { cargoVersion } from './packed.mjs';
+import { cargoVersion } from '../scripts/packed-project.mjs';
 
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];

@@ -1,4 +1,5 @@
-// Shared by the package tests: the packed tarball installed into a blank project.
+// Used by the JS package tests (test/): the packed tarball installed into a blank project. It lives
+// here, not in test/, because node --test runs every module under test/ as a test file.
 import { after } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -14,7 +15,8 @@ export const cargoVersion = fs.readFileSync(path.join(root, 'Cargo.toml'), 'utf8
 
 /**
  * A temp project (`type: module`) with `pkg/` packed and installed (offline: the package has no
- * dependencies); returns its directory, which is removed when the test file ends.
+ * dependencies); returns its directory, which is removed when the test file ends (kept with
+ * TONYSTORE_KEEP_TMP=1, for a look at what the tests built).
  */
 export function installPacked(prefix = 'tonystore-consumer-') {
   const project = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
