@@ -82,8 +82,7 @@ export const ASYNC_DISPOSE = typeof Symbol.asyncDispose === 'symbol' ? Symbol.as
  * @param TonyStore the wasm-bindgen class
  * @param TextReader the wasm-bindgen reader class (`openReader`'s result)
  * @param ready async function that initialises the wasm module
- * @param defaultBackend function returning the backend used when `options.backend` is absent (it
- *   may throw a `TonyStoreError`, e.g. `unsupported`)
+ * @param defaultBackend function returning the backend used when `options.backend` is absent
  * @param backends named backends implemented in JS: name -> (storeName) => directory object
  * @param refuse optional (backend) => message: a backend this runtime cannot run (`unsupported`)
  * @param lock optional async (storeName, options) => release function (single writer)

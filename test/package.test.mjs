@@ -176,8 +176,9 @@ test('workerd: the edge worker, bundled as wrangler does, initialises itself and
   });
   assert.deepStrictEqual(wasmFiles.map((f) => path.relative(project, f)), ['node_modules/tonystore/web/tonystore_bg.wasm'], 'the workerd entry imports the one wasm');
   fs.copyFileSync(wasmFiles[0], path.join(dir, 'out/tonystore_bg.wasm'));
-  const bundle = fs.readFileSync(path.join(dir, 'out/worker.js'), 'utf8');
-  assert.ok(!bundle.includes('initSync({ module: wasmModule })'), 'the app calls no initSync itself');
+  const source = fs.readFileSync(path.join(root, 'edge/worker.mjs'), 'utf8');
+  assert.deepStrictEqual([...source.matchAll(/from '([^']+)'/g)].map((m) => m[1]), ['tonystore'], 'the edge worker imports only the package entry');
+  assert.ok(!source.includes('initSync'), 'the edge worker leaves initialisation to the workerd entry');
   fs.writeFileSync(path.join(dir, 'config.capnp'), `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [ (name = "main", worker = .mainWorker) ],
