@@ -5,9 +5,12 @@
 // takes the app's worker; and the worker entry refuses OPFS in a window.
 import test from 'node:test';
 import assert from 'node:assert';
+import fs from 'node:fs';
+import path from 'node:path';
 import { chromium } from 'playwright-core';
+import * as esbuild from 'esbuild';
 import { serve } from '../scripts/serve.mjs';
-import { cargoVersion } from '../scripts/packed-project.mjs';
+import { cargoVersion, root } from '../scripts/packed-project.mjs';
 
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
@@ -241,4 +244,25 @@ test('the worker entry in a window refuses OPFS with unsupported instead of usin
     assert.match(outcome.message, /browser entry/);
   }
   assert.strictEqual(r.memoryCommit, 1, 'an explicit memory backend still works in a page');
+});
+
+test('the package README examples marked `run: window` run in a page as written', { timeout: 120_000 }, async (t) => {
+  const readme = fs.readFileSync(path.join(root, 'pkg-config/README.md'), 'utf8');
+  const examples = [...readme.matchAll(/<!-- run: window -->\n```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
+  assert.ok(examples.length >= 1);
+  const p = await page(t);
+  for (const code of examples) {
+    const js = esbuild.transformSync(code, { loader: 'ts', format: 'esm' }).code.replaceAll("from 'tonystore'", "from '/pkg/browser.js'").replaceAll('from "tonystore"', 'from "/pkg/browser.js"');
+    const logs = [];
+    const onConsole = (msg) => { if (msg.type() === 'log') logs.push(msg.text()); };
+    p.on('console', onConsole);
+    await p.evaluate(() => { window.exampleDone = false; });
+    await p.addScriptTag({ type: 'module', content: `${js}\nwindow.exampleDone = true;` });
+    await p.waitForFunction(() => window.exampleDone, null, { timeout: 30_000 });
+    p.off('console', onConsole);
+    assert.strictEqual(logs[0], 'false', `the past stays readable: ${logs.join(' | ')}`);
+    assert.match(logs[1], /^Float64Array\(2\)/, logs.join(' | '));
+    assert.ok(logs.includes('changed meanwhile'), `the precondition failed as the README says: ${logs.join(' | ')}`);
+    assert.ok(logs.includes('{"title":"write docs","done":false}'), `streamed the past as JSON: ${logs.join(' | ')}`);
+  }
 });
