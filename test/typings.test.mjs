@@ -193,10 +193,11 @@ test('deliberate type errors fail where they must', () => {
   }
 });
 
-// Reading a value committed with `replace: true` fails with patch_rejected in the engine on main
-// (18f9a7a: "!replace expected <old> but found nothing"); until that is fixed, the example that
-// shows replace runs as a todo test (reported, still run, not counted as a failure).
-const REPLACE_BUG = 'engine bug on main: reading a value committed with replace: true fails with patch_rejected';
+// In the engine on main (d330000) a `!replace` of a scalar — what `replace: true` commits when a
+// scalar inside the value changes — is accepted, and then every read of the value fails with
+// patch_rejected ("!replace expected <old> but found nothing"). Until that is fixed, the example
+// that shows replace runs as a todo test (still run and reported, not counted as a failure).
+const REPLACE_BUG = 'engine bug on main: a !replace of a scalar (what replace: true commits when a scalar changes) is accepted, then every read of the value fails with patch_rejected';
 
 test('the README examples marked to run work in Node against the package', async (t) => {
   const runnable = readmeExamples().filter((e) => e.run);

@@ -176,9 +176,10 @@ test('window proxy: log, diff and changes answer like the worker API', { timeout
   assert.deepStrictEqual(r.changes, [{ commit: 3, paths: ['doc.title'] }, { commit: 4, paths: ['doc.title'] }]);
 });
 
-// Reading a value committed with `replace: true` fails with patch_rejected in the engine on main
-// (18f9a7a); a todo test until that is fixed (still run and reported, not counted as a failure).
-test('window proxy: replace: true makes the value exactly the new one', { timeout: 120_000, todo: 'engine bug on main: reading a value committed with replace: true fails with patch_rejected' }, async (t) => {
+// The engine on main (d330000) accepts a `!replace` of a scalar, which `replace: true` commits when
+// a scalar changes, and then fails every read of the value with patch_rejected: a todo test until
+// that is fixed (still run and reported, not counted as a failure).
+test('window proxy: replace: true makes the value exactly the new one', { timeout: 120_000, todo: 'engine bug on main: a !replace of a scalar (what replace: true commits when a scalar changes) is accepted, then every read of the value fails with patch_rejected' }, async (t) => {
   const p = await page(t);
   const r = await p.evaluate(async () => {
     const { TonyStore } = await import('/pkg/browser.js');
