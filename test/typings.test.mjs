@@ -193,22 +193,24 @@ test('deliberate type errors fail where they must', () => {
   }
 });
 
-// In the engine on main (d330000) a `!replace` of a scalar — what `replace: true` commits when a
-// scalar inside the value changes — is accepted, and then every read of the value fails with
-// patch_rejected ("!replace expected <old> but found nothing"). Until that is fixed, the example
-// that shows replace runs as a todo test (still run and reported, not counted as a failure).
-const REPLACE_BUG = 'engine bug on main: a !replace of a scalar (what replace: true commits when a scalar changes) is accepted, then every read of the value fails with patch_rejected';
-
 test('the README examples marked to run work in Node against the package', async (t) => {
   const runnable = readmeExamples().filter((e) => e.run);
   assert.ok(runnable.length >= 3);
   for (const [i, { code }] of runnable.entries()) {
-    await t.test(`example ${i}`, { todo: code.includes('replace: true') ? REPLACE_BUG : undefined }, () => {
+    await t.test(`example ${i}`, () => {
       const dir = fs.mkdtempSync(path.join(project, 'run-'));
       const js = esbuild.transformSync(code, { loader: 'ts', format: 'esm' }).code;
       fs.writeFileSync(path.join(dir, 'example.mjs'), js);
       const out = execFileSync(process.execPath, ['example.mjs'], { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
       assert.ok(out.length > 0, `example ${i} printed something`);
+      // Each console.log line's comment is what it prints (spacing aside; `...` elides).
+      const same = (text) => text.replace(/Float64Array\(\d+\)/g, 'Float64Array').replace(/\s+/g, '');
+      const expected = [...code.matchAll(/^console\.log\(.*\);\s+\/\/ (.*)$/gm)].map((m) => m[1]);
+      const printed = out.trimEnd().split('\n');
+      assert.strictEqual(printed.length, expected.length, out);
+      expected.forEach((comment, line) => {
+        if (!comment.includes('...')) assert.strictEqual(same(printed[line]), same(comment), `example ${i}, line ${line + 1}: ${printed[line]}`);
+      });
     });
   }
 });
