@@ -2,5 +2,6 @@
 // store, stored as files through `node:fs` by default.
 export type * from './types.js';
 export type { TonyBlockFile, TonyStoreDirectory } from './node-fs.cjs';
-export { TonyStore, TextReader, TonyStoreError, version } from './index.js';
+export { TonyStoreError } from './types.js';
+export { TonyStore, TextReader, version } from './store.js';
 export { NodeFsDir } from './node-fs.cjs';

@@ -23,7 +23,7 @@ test('the tarball holds one wasm, the LICENSE, the typings and every entry', () 
   const [{ files }] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', path.join(root, 'pkg')], { encoding: 'utf8' }));
   const names = files.map((f) => f.path).sort();
   assert.deepStrictEqual(names.filter((n) => n.endsWith('.wasm')), ['web/tonystore_bg.wasm']);
-  for (const name of ['LICENSE', 'README.md', 'package.json', 'index.d.ts', 'browser.d.ts', 'node.d.ts', 'types.d.ts',
+  for (const name of ['LICENSE', 'README.md', 'package.json', 'index.d.ts', 'browser.d.ts', 'node.d.ts', 'store.d.ts', 'types.d.ts',
     'node-fs.d.cts', 'proxy-worker.d.ts', 'browser.js', 'web.js', 'node.js', 'workerd.js', 'worker.js', 'core.js',
     'version.js', 'node-fs.cjs', 'web/tonystore.js']) {
     assert.ok(names.includes(name), `${name} in ${names.join(', ')}`);

@@ -22,11 +22,12 @@ const CONFIGS = {
   // a worker or workerd project -> index.d.ts
   'bundler-worker': { module: 'preserve', moduleResolution: 'bundler', customConditions: ['worker'] },
   'bundler-workerd': { module: 'preserve', moduleResolution: 'bundler', customConditions: ['workerd'] },
-  // Node -> node.d.ts
+  // Node -> node.d.ts, with the DOM library and with Node's own types instead
   nodenext: { module: 'nodenext', moduleResolution: 'nodenext' },
+  'nodenext-node': { module: 'nodenext', moduleResolution: 'nodenext', lib: ['es2023'], types: ['node'], typeRoots: [path.join(root, 'node_modules/@types')] },
 };
 const ASYNC = ['bundler', 'bundler-browser'];
-const SYNC = ['bundler-worker', 'bundler-workerd', 'nodenext'];
+const SYNC = ['bundler-worker', 'bundler-workerd', 'nodenext', 'nodenext-node'];
 
 /** The README's ```ts blocks with the configurations that must accept them and whether to run them. */
 function readmeExamples() {
@@ -150,7 +151,7 @@ import { TonyStore } from 'tonystore';
 const store = await TonyStore.open('x');
 export const commit = store.commit({ path: 'a', value: 1 });
 `;
-  const expect = { bundler: 'Promise<number>', 'bundler-browser': 'Promise<number>', 'bundler-worker': 'number', 'bundler-workerd': 'number', nodenext: 'number' };
+  const expect = { bundler: 'Promise<number>', 'bundler-browser': 'Promise<number>', 'bundler-worker': 'number', 'bundler-workerd': 'number', nodenext: 'number', 'nodenext-node': 'number' };
   for (const [config, type] of Object.entries(expect)) {
     // Assigning to a string makes tsc name the type it inferred.
     const { ok, output } = check(config, { 'probe.ts': `${probe}const s: string = commit;\n` }, 'probe');
@@ -168,7 +169,7 @@ test('the README examples and the whole API type-check under tsc --strict in eve
       if (configs.includes(config)) files[`readme-${i}.ts`] = code;
     });
     files['tour.ts'] = ASYNC.includes(config) ? WINDOW_TOUR : SYNC_TOUR;
-    if (config === 'nodenext') {
+    if (config.startsWith('nodenext')) {
       files['node.ts'] = `import { NodeFsDir, TonyStore } from 'tonystore';
 import { NodeFsDir as Direct } from 'tonystore/node-fs';
 const store = await TonyStore.open('db', { backend: new NodeFsDir('db') });
