@@ -180,10 +180,7 @@ test('window proxy: log, diff, changes and replace answer like the worker API', 
   assert.deepStrictEqual(r.replaced, { a: 1 }, 'replace: true drops the keys the new value does not name');
 });
 
-// The engine on main (d330000) accepts a `!replace` of a scalar, which `replace: true` commits when
-// a scalar changes, and then fails every read of the value with patch_rejected: a todo test until
-// that is fixed (still run and reported, not counted as a failure).
-test('window proxy: replace: true where a scalar inside the value changes', { timeout: 120_000, todo: 'engine bug on main: a !replace of a scalar (what replace: true commits when a scalar changes) is accepted, then every read of the value fails with patch_rejected' }, async (t) => {
+test('window proxy: replace: true where a scalar inside the value changes', { timeout: 120_000 }, async (t) => {
   const p = await page(t);
   const r = await p.evaluate(async () => {
     const { TonyStore } = await import('/pkg/browser.js');
