@@ -1,6 +1,19 @@
-// Entry for a window's main thread. OPFS sync access handles exist only in dedicated workers,
-// so the store runs in one (worker.js) and this class forwards the same API to it.
-import { closedError, codedError, iterable } from './core.js';
+// Entry for browsers (the `browser` and `default` export conditions).
+// * In a window's main thread OPFS sync access handles do not exist, so the store runs in a
+//   dedicated worker (worker.js, or the app's own: `open(name, { worker })`) and this class
+//   forwards the whole API to it: every method returns a promise.
+// * Anywhere else (a dedicated worker that a bundler built with the browser condition, workerd,
+//   ...) `TonyStore.open` returns the worker entry's store (web.js) directly: its methods answer
+//   synchronously, and code that awaits them works unchanged.
+import { closedError, codedError, coded, iterable, TonyStoreError, ASYNC_DISPOSE } from './core.js';
+import { VERSION } from './version.js';
+
+const inWindow = () => typeof Window !== 'undefined' && globalThis instanceof Window;
+
+/** The package version (the wasm module's, without loading it). */
+export function version() {
+  return VERSION;
+}
 
 /** Where in `value` (named `at`) a function or symbol is — what structured clone cannot send. */
 function uncloneable(value, at, seen = new Set()) {
@@ -15,9 +28,16 @@ function uncloneable(value, at, seen = new Set()) {
 }
 
 /** Names of the arguments that may carry values, for error messages. */
-const ARGUMENT_NAMES = { open: ['name', 'options'], commit: ['patches', 'options'] };
+const ARGUMENT_NAMES = { open: ['name', 'options'], commit: ['patches', 'options'], joinTransaction: ['tx', 'patch'] };
 
-/** Calls into the worker: `call(method, ...args)` settles once the worker answers or `fail` runs. */
+const WORKER_FAILED =
+  "the store's worker failed to start or stopped (if a bundler moved the package's files, see " +
+  "open(name, { worker }) in the package README)";
+
+/**
+ * Calls into the worker: `call(method, ...args)` settles with `{ result, head }` once the worker
+ * answers, or with the error given to `fail`.
+ */
 function connect(worker) {
   let next = 1;
   const pending = new Map();
@@ -25,13 +45,16 @@ function connect(worker) {
     for (const call of pending.values()) call.reject(err);
     pending.clear();
   };
-  worker.onmessage = ({ data: { id, result, error } }) => {
+  worker.onmessage = ({ data: { id, result, head, error } }) => {
     const call = pending.get(id);
     pending.delete(id);
     if (error) call?.reject(codedError(error.code, error.message));
-    else call?.resolve(result);
+    else call?.resolve({ result, head });
   };
-  worker.onerror = (event) => fail(codedError('internal', event.message ?? 'worker failed'));
+  worker.onerror = (event) => {
+    event.preventDefault?.();
+    fail(codedError('internal', event.message ? `${WORKER_FAILED}: ${event.message}` : WORKER_FAILED));
+  };
   worker.onmessageerror = () => fail(codedError('internal', 'a reply from the worker could not be read'));
   const call = (method, ...args) =>
     new Promise((resolve, reject) => {
@@ -49,32 +72,78 @@ function connect(worker) {
   return { call, fail };
 }
 
-/** The store, running in a dedicated worker; every method returns a promise. */
+/**
+ * The worker that runs the store: the package's own (default), a `Worker`, a script URL (started
+ * as a module worker), or a function returning a `Worker`.
+ */
+function startWorker(given) {
+  if (given === undefined || given === null) {
+    return new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  }
+  const isWorker = (w) => typeof w?.postMessage === 'function' && typeof w?.terminate === 'function';
+  let worker;
+  try {
+    if (typeof given === 'string' || given instanceof URL) worker = new Worker(given, { type: 'module' });
+    else if (typeof given === 'function') worker = given();
+    else worker = given;
+  } catch (err) {
+    throw new TonyStoreError('invalid_option', `options.worker: starting the worker failed: ${err?.message ?? err}`, { cause: err });
+  }
+  if (!isWorker(worker)) {
+    throw codedError('invalid_option', 'options.worker must be a Worker, a script URL, or a function returning a Worker');
+  }
+  return worker;
+}
+
+/**
+ * The store, running in a dedicated worker; every method returns a promise. Outside a window,
+ * `open` returns the store of the worker entry instead (synchronous methods).
+ */
 export class TonyStore {
   #rpc;
   #worker;
   #onHide;
-  /** The newest commit known to this handle (updated by open and commit). */
+  /** The newest commit known to this handle (updated by every answer from the worker). */
   head = 0;
 
+  /** Use `TonyStore.open`. */
   constructor(rpc, worker) {
     this.#rpc = rpc;
     this.#worker = worker;
   }
 
-  /** A call into the worker; after `close()`, a rejection with code `closed`. */
-  #call(method, ...args) {
-    return this.#worker ? this.#rpc.call(method, ...args) : Promise.reject(closedError());
+  /** A call into the worker: its result; after `close()`, a rejection with code `closed`. */
+  async #call(method, ...args) {
+    if (!this.#worker) throw closedError();
+    const { result, head } = await this.#rpc.call(method, ...args);
+    if (typeof head === 'number') this.head = head;
+    return result;
   }
 
-  /** Opens `name` (OPFS by default) in a new dedicated worker. */
-  static async open(name, options = {}) {
-    const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  /**
+   * Opens (creating) the store `name`: in a window, OPFS in a new dedicated worker (or the one
+   * `options.worker` gives, which must run `tonystore/proxy-worker`); the store owns the worker
+   * and terminates it on `close()`. Outside a window, the worker entry's store.
+   */
+  static async open(name, options) {
+    if (!inWindow()) {
+      const direct = await import('./web.js');
+      return direct.TonyStore.open(name, options);
+    }
+    let worker;
+    let rest = options;
+    try {
+      if (options !== null && typeof options === 'object') {
+        ({ worker, ...rest } = options);
+      }
+      worker = startWorker(worker);
+    } catch (err) {
+      throw coded(err);
+    }
     const rpc = connect(worker);
     const store = new TonyStore(rpc, worker);
     try {
-      const { head } = await rpc.call('open', name, options);
-      store.head = head;
+      await store.#call('open', name, rest);
     } catch (err) {
       worker.terminate();
       throw err;
@@ -84,16 +153,30 @@ export class TonyStore {
     return store;
   }
 
-  async commit(patches, options) {
-    const { commit, head } = await this.#call('commit', patches, options);
-    this.head = head;
-    return commit;
-  }
+  /** Commits the patches as one commit; resolves to its number. */
+  commit(patches, options) { return this.#call('commit', patches, options); }
+  /** The value at `path` as of `commit` (default: head). */
   readAt(path, commit) { return this.#call('readAt', path, commit); }
+  /** Like `readAt`, as Tony wire text. */
   readTonyAt(path, commit) { return this.#call('readTonyAt', path, commit); }
+  /** The commits at which the value at `path` changed, oldest first. */
   history(path) { return this.#call('history', path); }
+  /** Commits in a range, with their transaction and time. */
+  log(options) { return this.#call('log', options); }
+  /** The Tony patch from the value at `path` at `from` to the one at `to` (default: head). */
+  diff(path, from, to) { return this.#call('diff', path, from, to); }
+  /** The commits after `since` that changed the value at or below `path`. */
+  changes(path, since) { return this.#call('changes', path, since); }
+  /** Counters, for diagnostics and tests. */
+  stats() { return this.#call('stats'); }
+  /** Starts a multi-participant transaction; resolves to its id. */
+  beginTransaction(participants, timeoutMs) { return this.#call('beginTransaction', participants, timeoutMs); }
+  /** Adds a participant; the last one commits for all. */
+  joinTransaction(tx, patch) { return this.#call('joinTransaction', tx, patch); }
+  /** Makes every commit durable and persists the index. */
   flush() { return this.#call('flush'); }
 
+  /** The value at `path` as text, chunk by chunk. */
   readStream(path, commit, options) {
     const { format = 'tony', chunkBytes = 64 * 1024 } = options ?? {};
     const call = (method, ...args) => this.#call(method, ...args);
@@ -135,3 +218,12 @@ export class TonyStore {
     }
   }
 }
+
+if (ASYNC_DISPOSE) {
+  /** `await using store = await TonyStore.open(...)`: closes the store. */
+  TonyStore.prototype[ASYNC_DISPOSE] = function asyncDispose() {
+    return this.close();
+  };
+}
+
+export { TonyStoreError };

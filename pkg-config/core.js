@@ -21,19 +21,38 @@ export function iterable(stream) {
   return stream;
 }
 
-/** An Error with a stable `code`, like the ones the wasm side throws. */
+/**
+ * The error every failing call throws (or rejects with): an `Error` with a stable `code` (the
+ * `ErrorCode` union in the typings). Errors raised inside the wasm module, by a storage backend
+ * or by the runtime are converted to it, keeping their code and message; the original is `cause`.
+ */
+export class TonyStoreError extends Error {
+  /**
+   * @param {string} code a stable error code such as `locked` or `invalid_path`
+   * @param {string} message what went wrong
+   * @param {{ cause?: unknown }} [options]
+   */
+  constructor(code, message, options) {
+    super(message, options);
+    this.code = code;
+  }
+}
+TonyStoreError.prototype.name = 'TonyStoreError';
+
+/** A `TonyStoreError` with `code` and `message`. */
 export function codedError(code, message) {
-  const err = new Error(message);
-  err.code = code;
-  return err;
+  return new TonyStoreError(code, message);
 }
 
-/** `err` if it carries a string `code`, else an `internal` error wrapping it (a wasm trap, a glue TypeError). */
+/**
+ * `err` as a `TonyStoreError`: itself if it is one; otherwise a new one with its `code` (when it
+ * carries a string code, as the wasm side's errors do) or `internal` (a wasm trap, a glue
+ * TypeError), its message, and `err` as `cause`.
+ */
 export function coded(err) {
-  if (typeof err?.code === 'string') return err;
-  const wrapped = codedError('internal', String(err?.message ?? err));
-  wrapped.cause = err;
-  return wrapped;
+  if (err instanceof TonyStoreError) return err;
+  const code = typeof err?.code === 'string' ? err.code : 'internal';
+  return new TonyStoreError(code, String(err?.message ?? err), { cause: err });
 }
 
 /** The error every call on a closed store throws. */
@@ -44,19 +63,32 @@ export function closedError() {
 /** The largest `chunkBytes` of `readStream` (the wasm side refuses more). */
 const MAX_CHUNK_BYTES = 64 << 20;
 
-/** The methods of the wasm `TonyStore` whose errors `install` guarantees a code. */
-const METHODS = ['commit', 'readAt', 'readTonyAt', 'openReader', 'stats', 'history', 'changes', 'log', 'diff', 'beginTransaction', 'joinTransaction', 'flush'];
+/**
+ * The methods of the wasm `TonyStore` whose errors `install` turns into `TonyStoreError`s. Those
+ * the wasm module lacks (an older build) are skipped.
+ */
+const METHODS = [
+  'commit', 'readAt', 'readTonyAt', 'openReader', 'stats', 'history', 'log', 'diff', 'changes',
+  'beginTransaction', 'joinTransaction', 'flush',
+];
+
+/** `Symbol.dispose` and `Symbol.asyncDispose`, where the engine has them. */
+export const DISPOSE = typeof Symbol.dispose === 'symbol' ? Symbol.dispose : undefined;
+export const ASYNC_DISPOSE = typeof Symbol.asyncDispose === 'symbol' ? Symbol.asyncDispose : undefined;
 
 /**
- * Installs `TonyStore.open(name, options)` and `store.readStream(...)`, and makes every method
- * throw coded errors (`closed` after `close()` or `free()`).
+ * Installs `TonyStore.open(name, options)`, `store.readStream(...)` and `Symbol.dispose`, and makes
+ * every method of the store and its readers throw `TonyStoreError`s (`closed` after `close()` or
+ * `free()`).
  * @param TonyStore the wasm-bindgen class
+ * @param TextReader the wasm-bindgen reader class (`openReader`'s result)
  * @param ready async function that initialises the wasm module
  * @param defaultBackend function returning the backend used when `options.backend` is absent
  * @param backends named backends implemented in JS: name -> (storeName) => directory object
+ * @param refuse optional (backend) => message: a backend this runtime cannot run (`unsupported`)
  * @param lock optional async (storeName, options) => release function (single writer)
  */
-export function install(TonyStore, { ready, defaultBackend, backends = {}, lock }) {
+export function install(TonyStore, { TextReader, ready, defaultBackend, backends = {}, refuse, lock }) {
   if (TonyStore.__tonystoreInstalled) return TonyStore;
   TonyStore.__tonystoreInstalled = true;
   const proto = TonyStore.prototype;
@@ -91,9 +123,16 @@ export function install(TonyStore, { ready, defaultBackend, backends = {}, lock 
     try {
       await ready();
       let backend = options?.backend ?? defaultBackend();
+      const refused = refuse?.(backend);
+      if (refused) throw codedError('unsupported', refused);
       if (typeof backend === 'string' && Object.hasOwn(backends, backend)) backend = backends[backend];
       // A non-object `options` goes through unchanged: the wasm side rejects it with a code.
-      const opts = options !== null && typeof options === 'object' ? { ...options, backend } : options ?? { backend };
+      // `worker` only means something to the window entry: here the store runs in this thread.
+      let opts = options ?? { backend };
+      if (options !== null && typeof options === 'object') {
+        const { worker, ...rest } = options;
+        opts = { ...rest, backend };
+      }
       const unlock = lock && backend === 'opfs' ? await lock(name, options ?? {}) : undefined;
       try {
         const store = await rawOpen.call(TonyStore, name, opts);
@@ -108,7 +147,9 @@ export function install(TonyStore, { ready, defaultBackend, backends = {}, lock 
     }
   };
 
-  for (const name of METHODS) proto[name] = guard(proto[name]);
+  for (const name of METHODS) {
+    if (typeof proto[name] === 'function') proto[name] = guard(proto[name]);
+  }
   const head = Object.getOwnPropertyDescriptor(proto, 'head');
   Object.defineProperty(proto, 'head', { ...head, get: guard(head.get) });
 
@@ -131,6 +172,29 @@ export function install(TonyStore, { ready, defaultBackend, backends = {}, lock 
       release(this);
     }
   };
+
+  /** `using` / `await using`: closes the store (if still open) and frees it. */
+  function dispose() {
+    try {
+      this.close();
+    } finally {
+      this.free();
+    }
+  }
+  if (DISPOSE) proto[DISPOSE] = dispose;
+  // For code shared with the window entry, whose stores are disposed asynchronously.
+  if (ASYNC_DISPOSE) proto[ASYNC_DISPOSE] = async function asyncDispose() { dispose.call(this); };
+  if (TextReader) {
+    const rawNext = TextReader.prototype.next;
+    TextReader.prototype.next = function next(minBytes) {
+      try {
+        return rawNext.call(this, minBytes);
+      } catch (err) {
+        throw coded(err);
+      }
+    };
+    if (DISPOSE) TextReader.prototype[DISPOSE] = function dispose() { this.free(); };
+  }
 
   proto.readStream = function readStream(path, commit, options) {
     if (options !== undefined && options !== null && typeof options !== 'object') {

@@ -1,5 +1,6 @@
-// The packed npm package, installed into a blank project: Node (file store, streams, a second
-// process) and workerd (a worker serving commit/readAt over loopback).
+// The packed npm package, installed into a blank project: what the tarball holds, the exports
+// map, Node (file store, streams, a second process, errors, dispose) and workerd (the edge worker,
+// bundled as wrangler does, serving commit/readAt over loopback).
 import test from 'node:test';
 import assert from 'node:assert';
 import { execFileSync, spawn } from 'node:child_process';
@@ -7,19 +8,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const cargoVersion = fs.readFileSync(path.join(root, 'Cargo.toml'), 'utf8').match(/^version = "([^"]+)"/m)[1];
-
-/** A temp project with the packed tarball installed (offline: the package has no dependencies). */
-function installPacked() {
-  const project = fs.mkdtempSync(path.join(os.tmpdir(), 'tonystore-consumer-'));
-  const tarball = execFileSync('npm', ['pack', path.join(root, 'pkg'), '--pack-destination', project, '--silent'], { encoding: 'utf8' }).trim().split('\n').pop();
-  fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-  execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', path.join(project, tarball)], { cwd: project, stdio: 'pipe' });
-  return project;
-}
+import * as esbuild from 'esbuild';
+import { cargoVersion, installPacked, root } from '../scripts/packed-project.mjs';
 
 const project = installPacked();
 
@@ -29,16 +19,82 @@ function runIn(dir, code) {
   return execFileSync(process.execPath, [file], { cwd: dir, encoding: 'utf8' });
 }
 
-test('package.json exports every runtime condition, and the files exist', () => {
+test('the tarball holds one wasm, the LICENSE, the typings and every entry', () => {
+  const [{ files }] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', path.join(root, 'pkg')], { encoding: 'utf8' }));
+  const names = files.map((f) => f.path).sort();
+  assert.deepStrictEqual(names.filter((n) => n.endsWith('.wasm')), ['web/tonystore_bg.wasm']);
+  for (const name of ['LICENSE', 'README.md', 'package.json', 'index.d.ts', 'browser.d.ts', 'node.d.ts', 'store.d.ts', 'types.d.ts',
+    'node-fs.d.cts', 'proxy-worker.d.ts', 'browser.js', 'web.js', 'node.js', 'workerd.js', 'worker.js', 'core.js',
+    'version.js', 'node-fs.cjs', 'web/tonystore.js']) {
+    assert.ok(names.includes(name), `${name} in ${names.join(', ')}`);
+  }
+  const license = fs.readFileSync(path.join(root, 'pkg/LICENSE'), 'utf8');
+  assert.match(license, /Apache License\s+Version 2\.0, January 2004/);
+  assert.match(license, /END OF TERMS AND CONDITIONS/);
+});
+
+test('package.json: every export condition carries its own types, and every file exists', () => {
   const installed = path.join(project, 'node_modules/tonystore');
   const pkg = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8'));
   assert.strictEqual(pkg.version, cargoVersion);
-  for (const condition of ['types', 'workerd', 'worker', 'node', 'browser', 'default']) {
-    const target = pkg.exports['.'][condition];
-    assert.ok(target, `export condition ${condition}`);
-    const file = typeof target === 'string' ? target : target.default;
-    assert.ok(fs.existsSync(path.join(installed, file)), `${condition} -> ${file}`);
+  assert.strictEqual(pkg.license, 'Apache-2.0');
+  assert.strictEqual(pkg.engines.node, '>=20');
+  assert.strictEqual(pkg.types, undefined, 'no top-level types to shadow the conditions');
+  assert.deepStrictEqual(Object.keys(pkg.exports['.']), ['workerd', 'worker', 'node', 'browser', 'default']);
+  const expected = { workerd: ['index.d.ts', 'workerd.js'], worker: ['index.d.ts', 'web.js'], node: ['node.d.ts', 'node.js'], browser: ['browser.d.ts', 'browser.js'], default: ['browser.d.ts', 'browser.js'] };
+  for (const [condition, [types, entry]] of Object.entries(expected)) {
+    assert.deepStrictEqual(pkg.exports['.'][condition], { types: `./${types}`, default: `./${entry}` }, condition);
   }
+  for (const [subpath, target] of Object.entries(pkg.exports)) {
+    const targets = typeof target === 'string' ? [target] : Object.values(target).flatMap((t) => (typeof t === 'string' ? [t] : Object.values(t)));
+    for (const file of targets) assert.ok(fs.existsSync(path.join(installed, file)), `${subpath} -> ${file}`);
+    if (typeof target !== 'string' && subpath !== '.') assert.ok(target.types, `${subpath} has types`);
+  }
+});
+
+test('Node: TonyStoreError, NodeFsDir, TextReader, Symbol.dispose, log/diff/changes through the entry; the window entry answers version()', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tonystore-node-extra-'));
+  const out = runIn(project, `
+    import { TonyStore, TonyStoreError, NodeFsDir, TextReader, version } from 'tonystore';
+    import { version as windowVersion, TonyStoreError as WindowError } from 'tonystore/window';
+    const s = await TonyStore.open('unused', { backend: new NodeFsDir(${JSON.stringify(dir)}) });
+    s.commit({ path: 'a', value: 'text' });
+    const reader = s.openReader('a');
+    const isReader = reader instanceof TextReader;
+    const chunk = new TextDecoder().decode(reader.next(64));
+    reader[Symbol.dispose]();
+    const fail = (fn) => { try { fn(); return 'no error'; } catch (e) { return { typed: e instanceof TonyStoreError, isError: e instanceof Error, name: e.name, code: e.code, cause: e.cause instanceof Error }; } };
+    const badPath = fail(() => s.readAt('a..b'));
+    const badArg = fail(() => s.readAt(5));
+    s.commit({ path: 'b', value: 1 });
+    s.commit({ path: 'a', value: 'more' });
+    const history = { log: s.log({ path: 'a' }).map((r) => r.commit), diff: s.diff('a', 1), same: s.diff('a', 1, 2), changes: s.changes('a', 1), exact: Array.from(s.history('a')) };
+    const badLog = fail(() => s.log({ from: 'x' }));
+    const badDiff = fail(() => s.diff('a'));
+    s[Symbol.dispose]();
+    const afterDispose = fail(() => s.readAt('a'));
+    const again = await TonyStore.open('unused', { backend: new NodeFsDir(${JSON.stringify(dir)}) });
+    const reopened = again.readAt('a');
+    await again[Symbol.asyncDispose]();
+    let locked;
+    const holder = await TonyStore.open(${JSON.stringify(dir)});
+    try { await TonyStore.open(${JSON.stringify(dir)}); } catch (e) { locked = { typed: e instanceof TonyStoreError, code: e.code }; }
+    holder.close();
+    console.log(JSON.stringify({ isReader, chunk, badPath, badArg, history, badLog, badDiff, afterDispose, reopened, locked, version: version(), windowVersion: windowVersion(), sameClass: WindowError === TonyStoreError }));`);
+  const r = JSON.parse(out);
+  assert.strictEqual(r.isReader, true);
+  assert.strictEqual(r.chunk, 'text');
+  assert.deepStrictEqual(r.badPath, { typed: true, isError: true, name: 'TonyStoreError', code: 'invalid_path', cause: true });
+  assert.deepStrictEqual(r.badArg, { typed: true, isError: true, name: 'TonyStoreError', code: 'invalid_path', cause: true });
+  assert.deepStrictEqual(r.history, { log: [1, 3], diff: '!replace {from: text to: more}', same: null, changes: [{ commit: 3, paths: ['a'] }], exact: [1, 3] });
+  assert.deepStrictEqual([r.badLog.typed, r.badLog.code], [true, 'invalid_argument']);
+  assert.deepStrictEqual([r.badDiff.typed, r.badDiff.code], [true, 'invalid_argument']);
+  assert.deepStrictEqual(r.afterDispose, { typed: true, isError: true, name: 'TonyStoreError', code: 'closed', cause: false });
+  assert.strictEqual(r.reopened, 'more', 'dispose released the files and the lock');
+  assert.deepStrictEqual(r.locked, { typed: true, code: 'locked' });
+  assert.strictEqual(r.version, cargoVersion);
+  assert.strictEqual(r.windowVersion, cargoVersion);
+  assert.strictEqual(r.sameClass, true, 'one TonyStoreError class across entries');
 });
 
 test('Node: a file store commits, time-travels, streams, and persists across processes', () => {
@@ -92,11 +148,37 @@ async function freePort() {
   });
 }
 
-test('workerd: a worker serves commit and readAt over loopback', async (t) => {
+test('workerd: the edge worker, bundled as wrangler does, initialises itself and serves commit, readAt and history', async (t) => {
   const dir = path.join(project, 'edge');
   fs.mkdirSync(dir, { recursive: true });
   fs.copyFileSync(path.join(root, 'edge/worker.mjs'), path.join(dir, 'worker.mjs'));
-  const pkg = '../node_modules/tonystore';
+  // Like wrangler: esbuild with the workerd conditions; `.wasm` imports stay separate modules
+  // that workerd compiles (CompiledWasm).
+  const wasmFiles = [];
+  await esbuild.build({
+    absWorkingDir: project,
+    entryPoints: ['edge/worker.mjs'],
+    outfile: 'edge/out/worker.js',
+    bundle: true,
+    format: 'esm',
+    conditions: ['workerd', 'worker', 'browser'],
+    logLevel: 'warning',
+    plugins: [{
+      name: 'compiled-wasm',
+      setup(build) {
+        build.onResolve({ filter: /\.wasm$/ }, (args) => {
+          const file = path.resolve(args.resolveDir, args.path);
+          wasmFiles.push(file);
+          return { path: `./${path.basename(file)}`, external: true };
+        });
+      },
+    }],
+  });
+  assert.deepStrictEqual(wasmFiles.map((f) => path.relative(project, f)), ['node_modules/tonystore/web/tonystore_bg.wasm'], 'the workerd entry imports the one wasm');
+  fs.copyFileSync(wasmFiles[0], path.join(dir, 'out/tonystore_bg.wasm'));
+  const source = fs.readFileSync(path.join(root, 'edge/worker.mjs'), 'utf8');
+  assert.deepStrictEqual([...source.matchAll(/from '([^']+)'/g)].map((m) => m[1]), ['tonystore'], 'the edge worker imports only the package entry');
+  assert.ok(!source.includes('initSync'), 'the edge worker leaves initialisation to the workerd entry');
   fs.writeFileSync(path.join(dir, 'config.capnp'), `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [ (name = "main", worker = .mainWorker) ],
@@ -104,11 +186,8 @@ const config :Workerd.Config = (
 );
 const mainWorker :Workerd.Worker = (
   modules = [
-    (name = "worker.mjs", esModule = embed "worker.mjs"),
-    (name = "tonystore/web.js", esModule = embed "${pkg}/web.js"),
-    (name = "tonystore/core.js", esModule = embed "${pkg}/core.js"),
-    (name = "tonystore/web/tonystore.js", esModule = embed "${pkg}/web/tonystore.js"),
-    (name = "tonystore/web/tonystore_bg.wasm", wasm = embed "${pkg}/web/tonystore_bg.wasm"),
+    (name = "worker.js", esModule = embed "out/worker.js"),
+    (name = "tonystore_bg.wasm", wasm = embed "out/tonystore_bg.wasm"),
   ],
   compatibilityDate = "2025-01-01",
 );
@@ -125,13 +204,16 @@ const mainWorker :Workerd.Worker = (
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  assert.strictEqual(hello?.runtime, 'Cloudflare-Workers');
+  assert.deepStrictEqual(hello, { version: cargoVersion, runtime: 'Cloudflare-Workers' });
   const post = async (body) => (await fetch(`${base}/commit`, { method: 'POST', body: JSON.stringify(body) })).json();
   assert.deepStrictEqual(await post([{ path: 'counter', value: 1 }]), { commit: 1 });
-  assert.deepStrictEqual(await post([{ path: 'counter', value: 2 }]), { commit: 2 });
-  assert.deepStrictEqual(await (await fetch(`${base}/read?path=counter&at=1`)).json(), { value: 1, head: 2 });
-  assert.deepStrictEqual(await (await fetch(`${base}/read?path=counter`)).json(), { value: 2, head: 2 });
+  assert.deepStrictEqual(await post([{ path: 'other', value: 'x' }]), { commit: 2 });
+  assert.deepStrictEqual(await post([{ path: 'counter', value: 2 }]), { commit: 3 });
+  assert.deepStrictEqual(await (await fetch(`${base}/read?path=counter&at=1`)).json(), { value: 1, head: 3 });
+  assert.deepStrictEqual(await (await fetch(`${base}/read?path=counter`)).json(), { value: 2, head: 3 });
+  assert.deepStrictEqual(await (await fetch(`${base}/history?path=counter`)).json(), { history: [1, 3] });
   const bad = await fetch(`${base}/read?path=a..b`);
   assert.strictEqual(bad.status, 400);
-  assert.strictEqual((await bad.json()).code, 'invalid_path');
+  const err = await bad.json();
+  assert.deepStrictEqual([err.code, err.typed], ['invalid_path', true]);
 });

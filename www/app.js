@@ -19,7 +19,8 @@ async function refresh() {
   $('at-label').textContent = at.value;
   await showValue();
   const commits = await store.history($('read-path').value);
-  $('history').replaceChildren(...commits.map((c) => {
+  // A Float64Array: Array.from maps it to elements (its own map would make numbers).
+  $('history').replaceChildren(...Array.from(commits, (c) => {
     const li = document.createElement('li');
     li.textContent = `commit ${c}`;
     li.onclick = () => { at.value = c; $('at-label').textContent = c; showValue(); };
