@@ -1,8 +1,8 @@
 // Typings of the browser entry (`browser` and `default` conditions, `tonystore/window`): in a
 // window the store runs in a dedicated worker and every method returns a promise.
 import type {
-  ByteStream, Change, CommitOptions, LogOptions, LogRecord, OpenOptions, Patch, Stats, StreamOptions,
-  TonyValue, TransactionPatch, TransactionStatus,
+  ByteStream, Change, CommitOptions, ExportOptions, ImportResult, LogOptions, LogRecord, OpenOptions,
+  Patch, Stats, StreamOptions, TonyValue, TransactionPatch, TransactionStatus, WatchOptions,
 } from './types.js';
 export type * from './types.js';
 export type { TonyBlockFile, TonyStoreDirectory } from './node-fs.cjs';
@@ -47,6 +47,20 @@ export declare class TonyStore {
   diff(path: string, from: number, to?: number): Promise<string | null>;
   /** Each commit after `since` (default 0) that changed the value at or below `path`, with the paths it changed. */
   changes(path: string, since?: number): Promise<Change[]>;
+  /**
+   * Calls `listener` for each commit — by this tab or another sharing the store — that changes
+   * the value at or below `path`; resolves (once `path` is checked) to a function that stops it.
+   */
+  subscribe(path: string, listener: (change: Change) => void): Promise<() => void>;
+  /**
+   * The changes at or below `path` after `options.since` (default: from now on), as they
+   * happen in any tab, until `options.signal` aborts, the loop breaks, or the store closes.
+   */
+  watch(path: string, options?: WatchOptions): AsyncIterableIterator<Change>;
+  /** A shipment (bytes) of the commits after `after` (default 0), for another store's `import`. */
+  export(after?: number, options?: ExportOptions): Promise<Uint8Array>;
+  /** Adds a shipment's commits this store lacks, under their numbers. */
+  import(shipment: Uint8Array): Promise<ImportResult>;
   /** Starts a transaction of `participants` patches that aborts after `timeoutMs`; resolves to its id. */
   beginTransaction(participants: number, timeoutMs: number): Promise<number>;
   /** Adds a participant; the last one commits for all. */

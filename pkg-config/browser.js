@@ -7,6 +7,7 @@
 //   synchronously, and code that awaits them works unchanged.
 import { closedError, codedError, coded, iterable, TonyStoreError, ASYNC_DISPOSE } from './core.js';
 import { VERSION } from './version.js';
+import { Feed, checkListener, watchOptions } from './live.js';
 
 const inWindow = () => typeof Window !== 'undefined' && globalThis instanceof Window;
 
@@ -38,14 +39,18 @@ const WORKER_FAILED =
  * Calls into the worker: `call(method, ...args)` settles with `{ result, head }` once the worker
  * answers, or with the error given to `fail`.
  */
-function connect(worker) {
+function connect(worker, onHead) {
   let next = 1;
   const pending = new Map();
   const fail = (err) => {
     for (const call of pending.values()) call.reject(err);
     pending.clear();
   };
-  worker.onmessage = ({ data: { id, result, head, error } }) => {
+  worker.onmessage = ({ data: { id, result, head, error, event } }) => {
+    if (event === 'head') {
+      onHead(head);
+      return;
+    }
     const call = pending.get(id);
     pending.delete(id);
     if (error) call?.reject(codedError(error.code, error.message));
@@ -103,20 +108,30 @@ export class TonyStore {
   #rpc;
   #worker;
   #onHide;
-  /** The newest commit known to this handle (updated by every answer from the worker). */
+  /** Subscriptions and watches, fed by the worker's change feed. */
+  #feed = new Feed((path, since) => this.#call('changes', path, since));
+  /** The newest commit known to this handle (updated by every answer from the worker, and
+   * when any tab commits). */
   head = 0;
 
   /** Use `TonyStore.open`. */
-  constructor(rpc, worker) {
-    this.#rpc = rpc;
+  constructor(worker) {
+    this.#rpc = connect(worker, (head) => this.#moved(head));
     this.#worker = worker;
+  }
+
+  /** The store's head is now `head` (a commit here or in another tab). */
+  #moved(head) {
+    if (typeof head !== 'number' || head <= this.head) return;
+    this.head = head;
+    this.#feed.notify();
   }
 
   /** A call into the worker: its result; after `close()`, a rejection with code `closed`. */
   async #call(method, ...args) {
     if (!this.#worker) throw closedError();
     const { result, head } = await this.#rpc.call(method, ...args);
-    if (typeof head === 'number') this.head = head;
+    this.#moved(head);
     return result;
   }
 
@@ -140,8 +155,7 @@ export class TonyStore {
     } catch (err) {
       throw coded(err);
     }
-    const rpc = connect(worker);
-    const store = new TonyStore(rpc, worker);
+    const store = new TonyStore(worker);
     try {
       await store.#call('open', name, rest);
     } catch (err) {
@@ -175,6 +189,31 @@ export class TonyStore {
   joinTransaction(tx, patch) { return this.#call('joinTransaction', tx, patch); }
   /** Makes every commit durable and persists the index. */
   flush() { return this.#call('flush'); }
+  /** A shipment of the commits after `after`, for another store's `import`. */
+  export(after, options) { return this.#call('export', after, options); }
+  /** Imports a shipment from another store's `export`. */
+  import(shipment) { return this.#call('import', shipment); }
+
+  /**
+   * Calls `listener({ commit, paths })` for each commit, by this tab or another, that changes
+   * the value at or below `path`; resolves to a function that stops it.
+   */
+  async subscribe(path, listener) {
+    checkListener(listener, codedError);
+    const head = this.head;
+    await this.#call('changes', path, head); // checks the path
+    const sub = this.#feed.add(path, head, listener);
+    return () => this.#feed.remove(sub);
+  }
+
+  /**
+   * The changes at or below `path` after commit `options.since` (default: from now on), as
+   * they happen, until `options.signal` aborts, the loop breaks, or the store closes.
+   */
+  watch(path, options) {
+    const { since, signal } = watchOptions(options, codedError);
+    return this.#feed.watch(path, Math.min(since ?? this.head, this.head), signal);
+  }
 
   /** The value at `path` as text, chunk by chunk. */
   readStream(path, commit, options) {
@@ -208,8 +247,10 @@ export class TonyStore {
   async close() {
     const worker = this.#worker;
     if (!worker) return;
-    this.#worker = undefined;
     globalThis.removeEventListener?.('pagehide', this.#onHide);
+    await this.#feed.notify().catch(() => {});
+    this.#worker = undefined;
+    this.#feed.endAll();
     try {
       await this.#rpc.call('close');
     } finally {

@@ -68,7 +68,7 @@ const MAX_CHUNK_BYTES = 64 << 20;
  * the wasm module lacks (an older build) are skipped.
  */
 const METHODS = [
-  'commit', 'readAt', 'readTonyAt', 'openReader', 'stats', 'history', 'log', 'diff', 'changes',
+  'commit', 'readAt', 'readTonyAt', 'openReader', 'stats', 'history', 'log', 'diff', 'changes', 'export', 'import',
   'beginTransaction', 'joinTransaction', 'flush',
 ];
 

@@ -1,14 +1,10 @@
-// Live changes for the synchronous store class: `subscribe(path, listener)` and
-// `watch(path, { since, signal })`. After each commit made through a store object (a commit, or
-// a transaction's last participant), every subscription learns, in a microtask, of each commit
-// since the last one it saw that changed the value at or below its path — `{ commit, paths }`
-// from the store's exact change feed (`changes`), so several commits in one tick are each
-// reported and none is reported twice.
-
-/** The subscriptions of each store object: Set of { path, listener, seen }. */
-const subscriptions = new WeakMap();
-/** Stores with a delivery queued. */
-const queued = new WeakSet();
+// Live changes: `subscribe(path, listener)` and `watch(path, { since, signal })`.
+//
+// A `Feed` keeps the subscriptions of one store handle. When the handle learns that the store
+// moved (a commit through it, or — in a window — a commit by any tab), `notify()` schedules one
+// delivery pass: each subscription asks the store's exact change feed (`changes(path, seen)`)
+// for the commits since the last one it saw, so several commits in one tick are each reported
+// and none twice. Passes run one at a time, after the commit's call has returned.
 
 /**
  * A listener's exception must not break the commit or other listeners: it is reported like an
@@ -24,23 +20,88 @@ function report(err) {
   });
 }
 
-/** Delivers what each subscription of `store` has not seen yet. */
-function deliver(store) {
-  queued.delete(store);
-  const subs = subscriptions.get(store);
-  if (!subs) return;
-  for (const sub of [...subs]) {
-    if (!subs.has(sub)) continue; // unsubscribed by an earlier listener
-    let changes;
-    try {
-      changes = store.changes(sub.path, sub.seen);
-    } catch (err) {
-      // The store closed (or failed): the subscription ends with the error.
-      subs.delete(sub);
-      sub.end?.(err);
-      continue;
+/** The subscriptions of one store handle. */
+export class Feed {
+  #changes;
+  #subs = new Set();
+  /** The delivery pass running or queued, if any. */
+  #pass;
+  #again = false;
+
+  /** @param changes (path, since) => Change[] or a promise of them: the store's change feed */
+  constructor(changes) {
+    this.#changes = changes;
+  }
+
+  /** Adds a subscription that has seen commits up to `seen`; `end(err?)` runs when it ends. */
+  add(path, seen, listener, end) {
+    const sub = { path, seen, listener, end };
+    this.#subs.add(sub);
+    return sub;
+  }
+
+  /** Removes a subscription (it gets no `end`). */
+  remove(sub) {
+    this.#subs.delete(sub);
+  }
+
+  /** The store moved: deliver what the subscriptions have not seen, soon. */
+  notify() {
+    if (this.#subs.size === 0) return this.#pass ?? Promise.resolve();
+    if (this.#pass) {
+      this.#again = true;
+      return this.#pass;
     }
+    this.#pass = (async () => {
+      await null; // after the call that moved the store has returned
+      do {
+        this.#again = false;
+        await this.#deliver();
+      } while (this.#again);
+      this.#pass = undefined;
+    })();
+    return this.#pass;
+  }
+
+  async #deliver() {
+    for (const sub of [...this.#subs]) {
+      if (!this.#subs.has(sub)) continue; // removed by an earlier listener
+      let changes;
+      try {
+        changes = await this.#changes(sub.path, sub.seen);
+      } catch (err) {
+        this.#failed(sub, err);
+        continue;
+      }
+      this.#hand(sub, changes);
+    }
+  }
+
+  /** A delivery pass now, for a store whose `changes` answers synchronously (before closing). */
+  deliverSync() {
+    for (const sub of [...this.#subs]) {
+      if (!this.#subs.has(sub)) continue;
+      let changes;
+      try {
+        changes = this.#changes(sub.path, sub.seen);
+      } catch (err) {
+        this.#failed(sub, err);
+        continue;
+      }
+      this.#hand(sub, changes);
+    }
+  }
+
+  /** The store could not answer (it closed or failed): the subscription ends with the error. */
+  #failed(sub, err) {
+    this.#subs.delete(sub);
+    sub.end?.(err);
+  }
+
+  /** Hands the changes a subscription has not seen to its listener. */
+  #hand(sub, changes) {
     for (const change of changes) {
+      if (!this.#subs.has(sub) || change.commit <= sub.seen) continue;
       sub.seen = change.commit;
       try {
         sub.listener(change);
@@ -49,109 +110,44 @@ function deliver(store) {
       }
     }
   }
-}
 
-/** Queues a delivery for `store` after a commit. */
-function changed(store) {
-  if (!subscriptions.get(store)?.size || queued.has(store)) return;
-  queued.add(store);
-  queueMicrotask(() => deliver(store));
-}
+  /** Ends every subscription (a watch finishes). */
+  endAll() {
+    for (const sub of this.#subs) sub.end?.();
+    this.#subs.clear();
+  }
 
-/**
- * Adds `subscribe` and `watch` to the wasm-bindgen `TonyStore` class and makes `commit` and
- * `joinTransaction` announce their commits; `close` and `free` end every subscription.
- * @param TonyStore the class
- * @param codedError (code, message) => Error, for argument errors
- */
-export function installLive(TonyStore, codedError) {
-  const proto = TonyStore.prototype;
-  const { commit, joinTransaction, close, free } = proto;
-
-  proto.commit = function (...args) {
-    const result = commit.apply(this, args);
-    changed(this);
-    return result;
-  };
-  proto.joinTransaction = function (...args) {
-    const status = joinTransaction.apply(this, args);
-    if (status?.state === 'committed') changed(this);
-    return status;
-  };
-  // Closing delivers what is queued first, then ends every subscription (a watch finishes).
-  const ending = (method) =>
-    function (...args) {
-      if (queued.has(this)) deliver(this);
-      try {
-        return method.apply(this, args);
-      } finally {
-        const subs = subscriptions.get(this);
-        if (subs) {
-          for (const sub of subs) sub.end?.();
-          subs.clear();
-        }
-      }
-    };
-  proto.close = ending(close);
-  proto.free = ending(free);
-
-  /** Checks a subscription's arguments; returns the commit to start after. */
-  const start = (store, path, since) => {
-    const head = store.head; // throws `closed` on a closed store
-    if (since === undefined || since === null) since = head;
-    if (!Number.isInteger(since) || since < 0) {
-      throw codedError('invalid_argument', `since must be a commit number, not ${String(since)}`);
-    }
-    store.changes(path, head); // checks the path (nothing is after the head)
-    return Math.min(since, head);
-  };
-
-  proto.subscribe = function subscribe(path, listener) {
-    if (typeof listener !== 'function') {
-      throw codedError('invalid_argument', `listener must be a function, not ${listener === null ? 'null' : typeof listener}`);
-    }
-    const sub = { path, listener, seen: start(this, path) };
-    let subs = subscriptions.get(this);
-    if (!subs) subscriptions.set(this, (subs = new Set()));
-    subs.add(sub);
-    return () => {
-      subs.delete(sub);
-    };
-  };
-
-  proto.watch = function watch(path, options) {
-    if (options !== undefined && options !== null && typeof options !== 'object') {
-      throw codedError('invalid_option', `options must be an object, not ${typeof options}`);
-    }
-    const { since, signal } = options ?? {};
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw codedError('invalid_option', 'options.signal must be an AbortSignal');
-    }
-    const sub = { path, listener: undefined, seen: start(this, path, since) };
+  /**
+   * An async iterable of the changes at or below `path` after commit `since`, ending when
+   * `signal` aborts, the loop breaks, or the store closes.
+   */
+  watch(path, since, signal) {
     const pending = [];
     let wake;
     let finished = false;
     let failure;
-    sub.listener = (change) => {
-      pending.push(change);
-      wake?.();
-    };
-    sub.end = (err) => {
-      finished = true;
-      failure = err;
-      wake?.();
-    };
-    let subs = subscriptions.get(this);
-    if (!subs) subscriptions.set(this, (subs = new Set()));
-    subs.add(sub);
-    // Replay what happened since `since` (delivered like a commit's changes).
-    if (sub.seen < this.head) changed(this);
+    const sub = this.add(
+      path,
+      since,
+      (change) => {
+        pending.push(change);
+        wake?.();
+      },
+      (err) => {
+        finished = true;
+        failure = err;
+        wake?.();
+      },
+    );
     const stop = () => {
-      subs.delete(sub);
-      sub.end();
+      this.remove(sub);
+      finished = true;
+      wake?.();
     };
     signal?.addEventListener('abort', stop, { once: true });
     if (signal?.aborted) stop();
+    // Replay what happened since `since`.
+    this.notify();
     return {
       [Symbol.asyncIterator]() {
         return this;
@@ -177,5 +173,83 @@ export function installLive(TonyStore, codedError) {
         return { value: undefined, done: true };
       },
     };
+  }
+}
+
+/** Checks `watch`'s options; returns `{ since, signal }` (`since` may be undefined). */
+export function watchOptions(options, codedError) {
+  if (options !== undefined && options !== null && typeof options !== 'object') {
+    throw codedError('invalid_option', `options must be an object, not ${typeof options}`);
+  }
+  const { since, signal } = options ?? {};
+  if (since !== undefined && since !== null && (!Number.isInteger(since) || since < 0)) {
+    throw codedError('invalid_argument', `since must be a commit number, not ${String(since)}`);
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw codedError('invalid_option', 'options.signal must be an AbortSignal');
+  }
+  return { since: since ?? undefined, signal };
+}
+
+/** Checks `subscribe`'s listener. */
+export function checkListener(listener, codedError) {
+  if (typeof listener !== 'function') {
+    throw codedError('invalid_argument', `listener must be a function, not ${listener === null ? 'null' : typeof listener}`);
+  }
+}
+
+/**
+ * Adds `subscribe` and `watch` to the synchronous store class and makes `commit`,
+ * `joinTransaction` and `import` announce new commits; `close` and `free` end every
+ * subscription (after delivering what is pending).
+ */
+export function installLive(TonyStore, codedError) {
+  const proto = TonyStore.prototype;
+  const feeds = new WeakMap();
+  const feed = (store) => {
+    let f = feeds.get(store);
+    if (!f) feeds.set(store, (f = new Feed((path, since) => store.changes(path, since))));
+    return f;
+  };
+  for (const name of ['commit', 'joinTransaction', 'import']) {
+    const method = proto[name];
+    if (typeof method !== 'function') continue;
+    proto[name] = function (...args) {
+      const result = method.apply(this, args);
+      feeds.get(this)?.notify();
+      return result;
+    };
+  }
+  for (const name of ['close', 'free']) {
+    const method = proto[name];
+    proto[name] = function (...args) {
+      const f = feeds.get(this);
+      // Deliver what is pending while the store still answers.
+      f?.deliverSync();
+      try {
+        return method.apply(this, args);
+      } finally {
+        f?.endAll();
+      }
+    };
+  }
+
+  /** The commit a new subscription starts after; checks the path (throws coded errors). */
+  const start = (store, path, since) => {
+    const head = store.head; // throws `closed` on a closed store
+    store.changes(path, head); // checks the path (nothing is after the head)
+    return Math.min(since ?? head, head);
+  };
+
+  proto.subscribe = function subscribe(path, listener) {
+    checkListener(listener, codedError);
+    const f = feed(this);
+    const sub = f.add(path, start(this, path), listener);
+    return () => f.remove(sub);
+  };
+
+  proto.watch = function watch(path, options) {
+    const { since, signal } = watchOptions(options, codedError);
+    return feed(this).watch(path, start(this, path, since), signal);
   };
 }

@@ -61,11 +61,20 @@ export class SharedStore {
     return this.#role;
   }
 
+  /** The newest head this worker knows of (its own store's, or the owner's last word). */
+  get head() {
+    return this.#role === 'owner' ? this.#head() : this.#knownHead;
+  }
+
+  #knownHead;
+
   /** Joins the origin's store: becomes its owner, or a client of the tab that owns it. */
   async start() {
     this.#channel = new BroadcastChannel(`tonystore:share:${this.#name}`);
     this.#channel.onmessage = ({ data }) => this.#receive(data);
-    const lockName = `tonystore:${this.#name}`;
+    // The election's own lock: the owner also takes the store's lock when it opens the store
+    // (as any OPFS writer does), which a worker that does not share the store may hold.
+    const lockName = `tonystore:share:${this.#name}`;
     const owned = await new Promise((resolve, reject) => {
       navigator.locks
         .request(lockName, { ifAvailable: true }, (lock) => {
@@ -214,7 +223,10 @@ export class SharedStore {
       case 'owner':
         if (this.#role !== 'client' || message.epoch === this.#owner) break;
         this.#owner = message.epoch;
-        if (message.head !== undefined) this.#onHead(message.head);
+        if (typeof message.head === 'number') {
+          this.#knownHead = message.head;
+          this.#onHead(message.head);
+        }
         for (const [id, call] of this.#pending) {
           if (call.epoch !== undefined && UNSAFE_TO_RESEND.has(call.method)) {
             this.#pending.delete(id);
@@ -229,13 +241,16 @@ export class SharedStore {
         if (this.#role === 'client' && message.epoch === this.#owner) this.#owner = undefined;
         break;
       case 'head':
-        if (this.#role === 'client') this.#onHead(message.head);
+        if (this.#role === 'client') {
+          this.#knownHead = message.head;
+          this.#onHead(message.head);
+        }
         break;
       case 'call':
         if (this.#role !== 'owner' || message.to !== this.#id) break;
         try {
           const result = await this.#run(message.method, message.args);
-          this.#post({ kind: 'reply', to: message.from, id: message.id, result });
+          this.#post({ kind: 'reply', to: message.from, id: message.id, result, head: this.#head() });
         } catch (err) {
           this.#post({ kind: 'reply', to: message.from, id: message.id, error: { code: err?.code ?? 'internal', message: String(err?.message ?? err) } });
         }
@@ -245,6 +260,7 @@ export class SharedStore {
         const call = this.#pending.get(message.id);
         if (!call) break;
         this.#pending.delete(message.id);
+        if (typeof message.head === 'number') this.#knownHead = message.head;
         if (message.error) call.reject(this.#codedError(message.error.code, message.error.message));
         else call.resolve(message.result);
         break;

@@ -1,7 +1,7 @@
 // The synchronous store, shared by the worker entry's typings (index.d.ts) and Node's (node.d.ts).
 import type {
-  ByteStream, Change, CommitOptions, LogOptions, LogRecord, OpenOptions, Patch, Stats, StreamOptions,
-  TonyValue, TransactionPatch, TransactionStatus,
+  ByteStream, Change, CommitOptions, ExportOptions, ImportResult, LogOptions, LogRecord, OpenOptions,
+  Patch, Stats, StreamOptions, TonyValue, TransactionPatch, TransactionStatus, WatchOptions,
 } from './types.js';
 
 /** A versioned Tony document store (dedicated worker, Node, workerd: synchronous methods). */
@@ -37,6 +37,20 @@ export declare class TonyStore {
    * paths it changed.
    */
   changes(path: string, since?: number): Change[];
+  /**
+   * Calls `listener` (in a microtask after the commit) for each commit through this store that
+   * changes the value at or below `path`; returns a function that stops it.
+   */
+  subscribe(path: string, listener: (change: Change) => void): () => void;
+  /**
+   * The changes at or below `path` after `options.since` (default: from now on), as they
+   * happen, until `options.signal` aborts, the loop breaks, or the store closes.
+   */
+  watch(path: string, options?: WatchOptions): AsyncIterableIterator<Change>;
+  /** A shipment (bytes) of the commits after `after` (default 0), for another store's `import`. */
+  export(after?: number, options?: ExportOptions): Uint8Array;
+  /** Adds a shipment's commits this store lacks, under their numbers (refused whole: `corrupt`, `gap`, `diverged`). */
+  import(shipment: Uint8Array): ImportResult;
   /** Starts a transaction of `participants` patches that aborts after `timeoutMs`; returns its id. */
   beginTransaction(participants: number, timeoutMs: number): number;
   /** Adds a participant; the last one commits for all. */

@@ -30,12 +30,16 @@ export type Patch =
  *   `no_such_commit`: a commit number beyond head; `transaction`: a transaction failed.
  * - `closed`: any call after `close()`; `unsupported`: not possible in this runtime (e.g. OPFS in
  *   a window's main thread through the worker entry); `internal`: a bug.
+ * - `interrupted`: a call sent to the tab that owned a shared store when that tab went away; a
+ *   commit may or may not have been made (read the store to know).
+ * - `gap`: a shipment starts after this store's head; `diverged`: it disagrees with this
+ *   store's history.
  */
 export type ErrorCode =
   | 'locked' | 'quota' | 'corrupt' | 'io' | 'closed' | 'read_only' | 'previous_io' | 'unsupported_format'
   | 'invalid_argument' | 'invalid_path' | 'invalid_tony' | 'invalid_value' | 'invalid_patch' | 'invalid_option'
   | 'patch_rejected' | 'precondition_failed' | 'no_such_commit' | 'too_large' | 'too_deep' | 'transaction'
-  | 'unsupported' | 'internal';
+  | 'unsupported' | 'interrupted' | 'gap' | 'diverged' | 'internal';
 
 /**
  * The error every failing call throws (or rejects with). Errors from the wasm module, storage
@@ -60,6 +64,38 @@ export interface OpenOptions {
   durability?: 'commit' | 'flush';
   /** OPFS: wait for another tab to close the store instead of failing with `locked`. */
   wait?: boolean;
+  /**
+   * Window entry, OPFS: share the store with the origin's other tabs (default `true`): one
+   * tab's worker holds it and the others send their calls there; when that tab closes another
+   * takes over. `false`: this tab needs the store to itself (`locked`, or `wait`).
+   */
+  share?: boolean;
+  /** Window entry: this handle reads but refuses changes (`read_only`). */
+  readOnly?: boolean;
+}
+
+/** Options of `watch`. */
+export interface WatchOptions {
+  /** Replay the changes after this commit first (default: only changes from now on). */
+  since?: number;
+  /** Stops the watch. */
+  signal?: AbortSignal;
+}
+
+/** Options of `export`. */
+export interface ExportOptions {
+  /** Stop adding commits once the shipment holds this many bytes (at least one commit). */
+  maxBytes?: number;
+}
+
+/** What `import` did. */
+export interface ImportResult {
+  /** Commits the shipment held that the store already had (they matched). */
+  skipped: number;
+  /** Commits added. */
+  added: number;
+  /** The store's head afterwards. */
+  head: number;
 }
 
 /** Options of `commit`. */

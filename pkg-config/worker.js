@@ -1,10 +1,20 @@
 // The worker behind the window entry (browser.js): runs the store on OPFS and answers calls.
 // Apps whose bundler does not bundle the package's worker start their own worker whose script
 // imports this module ('tonystore/proxy-worker') and pass it as `open(name, { worker })`.
+//
+// On OPFS the store is shared by every tab of the origin (share.js): this worker either owns
+// it or sends its calls to the tab that does. It tells its window when the store's head moves
+// (`{ event: 'head', head }`), whichever tab committed.
 import { TonyStore } from './web.js';
 import { closedError, coded, codedError } from './core.js';
+import { SharedStore } from './share.js';
 
 let opened;
+/** The tabs' shared store, when this worker joined one (its calls go through it). */
+let shared;
+/** `open(name, { readOnly: true })`: this handle refuses changes. */
+let readOnly = false;
+
 /** The open store; after `close`, a `closed` error. */
 function store() {
   if (!opened) throw closedError();
@@ -19,11 +29,8 @@ function forward(name, ...args) {
 const readers = new Map();
 let nextReader = 1;
 
-const methods = {
-  async open(name, options) {
-    if (opened) throw codedError('invalid_argument', 'this worker already runs an open store');
-    opened = await TonyStore.open(name, options);
-  },
+/** The calls on the store this worker holds (its own, or another tab's when it owns it). */
+const local = {
   commit: (patches, options) => forward('commit', patches, options),
   readAt: (path, commit) => forward('readAt', path, commit ?? undefined),
   readTonyAt: (path, commit) => forward('readTonyAt', path, commit ?? undefined),
@@ -31,6 +38,8 @@ const methods = {
   log: (options) => forward('log', options),
   diff: (path, from, to) => forward('diff', path, from, to),
   changes: (path, since) => forward('changes', path, since),
+  export: (after, options) => forward('export', after, options),
+  import: (shipment) => forward('import', shipment),
   stats: () => forward('stats'),
   beginTransaction: (participants, timeoutMs) => forward('beginTransaction', participants, timeoutMs),
   joinTransaction: (tx, patch) => forward('joinTransaction', tx, patch),
@@ -43,7 +52,7 @@ const methods = {
   },
   readChunk(id, chunkBytes) {
     const chunk = readers.get(id)?.next(chunkBytes);
-    if (chunk === undefined) methods.closeReader(id);
+    if (chunk === undefined) local.closeReader(id);
     return chunk;
   },
   closeReader(id) {
@@ -52,7 +61,7 @@ const methods = {
   },
   close() {
     if (!opened) return;
-    for (const id of readers.keys()) methods.closeReader(id);
+    for (const id of readers.keys()) local.closeReader(id);
     const closing = opened;
     opened = undefined;
     try {
@@ -63,10 +72,63 @@ const methods = {
   },
 };
 
-/** The head of the open store, sent with every answer so the window's `head` stays current. */
+/** Calls a read-only handle refuses. */
+const CHANGES = new Set(['commit', 'beginTransaction', 'joinTransaction', 'import']);
+
+/** Whether `open`'s options ask for OPFS, which the tabs share (unless `share: false`). */
+function sharing(options) {
+  const backend = options?.backend;
+  return (backend === undefined || backend === 'opfs') && options?.share !== false;
+}
+
+const methods = {
+  async open(name, options) {
+    if (opened || shared) throw codedError('invalid_argument', 'this worker already runs an open store');
+    let storeOptions = options;
+    if (options !== null && typeof options === 'object') {
+      const { share, readOnly: ro, ...rest } = options;
+      if (share !== undefined && typeof share !== 'boolean') throw codedError('invalid_option', 'options.share must be a boolean');
+      if (ro !== undefined && typeof ro !== 'boolean') throw codedError('invalid_option', 'options.readOnly must be a boolean');
+      readOnly = ro === true;
+      storeOptions = rest;
+    }
+    if (!sharing(options)) {
+      opened = await TonyStore.open(name, storeOptions);
+      return;
+    }
+    const joining = new SharedStore(name, {
+      open: async () => {
+        opened = await TonyStore.open(name, storeOptions);
+        return opened;
+      },
+      dispatch: (method, args) => local[method](...args),
+      onHead: (head) => self.postMessage({ event: 'head', head }),
+      codedError,
+    });
+    await joining.start();
+    shared = joining;
+  },
+  async close() {
+    const leaving = shared;
+    shared = undefined;
+    if (leaving) await leaving.close(() => local.close());
+    else local.close();
+  },
+};
+
+/** Runs a call from the window: on the shared store, or on the one this worker holds. */
+function call(method, args) {
+  if (Object.hasOwn(methods, method)) return methods[method](...args);
+  if (!Object.hasOwn(local, method)) throw codedError('invalid_argument', `unknown method ${method}`);
+  if (readOnly && CHANGES.has(method)) throw codedError('read_only', `${method}() on a store opened read-only`);
+  if (shared) return shared.call(method, args);
+  return local[method](...args);
+}
+
+/** The head after a call, sent with every answer so the window's `head` stays current. */
 function currentHead() {
   try {
-    return opened?.head;
+    return opened ? opened.head : shared?.head;
   } catch {
     return undefined;
   }
@@ -78,8 +140,7 @@ const transferable = (value) =>
 
 self.onmessage = async ({ data: { id, method, args } }) => {
   try {
-    if (!Object.hasOwn(methods, method)) throw codedError('invalid_argument', `unknown method ${method}`);
-    const result = await methods[method](...args);
+    const result = await call(method, args);
     self.postMessage({ id, result, head: currentHead() }, transferable(result));
   } catch (err) {
     const { code, message } = coded(err);

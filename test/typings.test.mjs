@@ -44,7 +44,7 @@ function readmeExamples() {
 /** The whole window API, awaited, with the types it must have. */
 const WINDOW_TOUR = `
 import { TonyStore, TonyStoreError, version } from 'tonystore';
-import type { Change, ErrorCode, LogRecord, Stats, TransactionStatus, TonyValue } from 'tonystore';
+import type { Change, ErrorCode, ImportResult, LogRecord, Stats, TransactionStatus, TonyValue } from 'tonystore';
 const store: TonyStore = await TonyStore.open('tour', { worker: () => new Worker('w.js', { type: 'module' }), wait: true });
 const viaUrl = await TonyStore.open('tour2', { worker: new URL('w.js', location.href) });
 const commit: number = await store.commit([{ path: 'a', value: { b: [1, 2n, null] } }, { path: 'c', tony: '!delete null' }]);
@@ -66,19 +66,26 @@ for await (const chunk of store.readStream('a', 1, { format: 'json', chunkBytes:
 const head: number = store.head;
 const code: ErrorCode = 'unsupported';
 const internal: ErrorCode = 'internal';
+const interrupted: ErrorCode = 'interrupted';
+const unsubscribe: () => void = await store.subscribe('a', (change: Change) => { const n: number = change.commit; });
+unsubscribe();
+for await (const change of store.watch('a', { since: 0, signal: AbortSignal.timeout(10) })) { const p: string[] = change.paths; }
+const shipment: Uint8Array = await store.export(0, { maxBytes: 1 << 20 });
+const imported: ImportResult = await store.import(shipment);
+const shared = await TonyStore.open('shared', { share: true, readOnly: true });
 const err = new TonyStoreError('closed', 'x');
 const e: Error = err;
 const v: string = version();
 { await using scoped = await TonyStore.open('scoped'); }
 await store.close();
 await viaUrl.close();
-export { all, diff, paths, stats, head, code, internal, e, v, text, value, history, log };
+export { all, diff, paths, stats, head, code, internal, interrupted, imported, shared, e, v, text, value, history, log };
 `;
 
 /** The whole synchronous API (worker, workerd, Node), with the types it must have. */
 const SYNC_TOUR = `
 import { TonyStore, TextReader, TonyStoreError, version } from 'tonystore';
-import type { Change, LogRecord, Stats, TransactionStatus, TonyValue, TonyStoreDirectory } from 'tonystore';
+import type { Change, ImportResult, LogRecord, Stats, TransactionStatus, TonyValue, TonyStoreDirectory } from 'tonystore';
 const store: TonyStore = await TonyStore.open('tour', { backend: 'memory', durability: 'flush' });
 const commit: number = store.commit([{ path: 'a', value: { b: [1, 2n, null] } }, { path: 'c', tony: '!delete null' }]);
 const replaced: number = store.commit({ path: 'a', tony: '{x: 1}', replace: true });
@@ -89,6 +96,11 @@ const log: LogRecord[] = store.log({ path: 'a', from: 1, to: replaced });
 const diff: string | null = store.diff('a', 1);
 const changes: Change[] = store.changes('a');
 const stats: Stats = store.stats();
+const unsubscribe: () => void = store.subscribe('a', (change: Change) => { const n: number = change.commit; });
+unsubscribe();
+for await (const change of store.watch('a', { since: 0 })) { const p: string[] = change.paths; break; }
+const shipment: Uint8Array = store.export(0, { maxBytes: 1 << 20 });
+const imported: ImportResult = store.import(shipment);
 const status: TransactionStatus = store.joinTransaction(store.beginTransaction(1, 10), { path: 'x', value: 1 });
 if (status.state === 'waiting') { const n: number = status.joined + status.of; }
 const reader: TextReader = store.openReader('a', undefined, 'json');
@@ -101,7 +113,7 @@ try { store.flush(); } catch (err) { if (err instanceof TonyStoreError) { const 
 store.close();
 store.free();
 custom.close();
-export { diff, changes, stats, text, value, history, log, chunk, version };
+export { diff, changes, stats, text, value, history, log, chunk, version, imported };
 `;
 
 /** Mistakes each configuration must reject: [name, code, configurations, expected message]. */
@@ -111,6 +123,11 @@ import { TonyStore } from 'tonystore';
 const store = await TonyStore.open('x');
 const c1: number = store.commit([{ path: 'a', value: 1 }]);
 export { c1 };`, ASYNC, /Promise<number>/],
+  ['subscribe in a window used as if it returned the unsubscribe function', `
+import { TonyStore } from 'tonystore';
+const store = await TonyStore.open('x');
+const stop: () => void = store.subscribe('a', () => {});
+export { stop };`, ASYNC, /Promise/],
   ['history as number[] in a window', `
 import { TonyStore } from 'tonystore';
 const store = await TonyStore.open('x');
