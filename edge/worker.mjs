@@ -1,32 +1,25 @@
-// A Cloudflare workerd worker on the package's `workerd` entry, which initialises the wasm itself
-// (the `.wasm` is imported as a compiled module): commit, readAt and history over HTTP.
-//   POST /commit  body: [{path, value | tony}]  ->  {commit}
-//   GET  /read?path=P&at=C                      ->  {value, head}
-//   GET  /history?path=P                        ->  {history}
-//   GET  /                                      ->  {version, runtime}
-// Errors answer 400 with {code, message, typed} (typed: whether it is a TonyStoreError).
-import { TonyStore, TonyStoreError, version } from 'tonystore';
+// A Cloudflare worker on the package's `workerd` entry (which initialises the wasm itself).
+// With a Durable Object binding `STORE` (class `TonyStoreObject`, SQL storage), every request
+// goes to the store named by the `X-Store` header (default "main"), which lives in that object's
+// storage and survives restarts; without one, to a store in memory. The routes are those of
+// `serveStore` (commit, read, stream, history, log, diff, changes, watch as server-sent events,
+// export and import for log shipping); `GET /version` says which build and runtime answer.
+import { serveStore, TonyStore, TonyStoreObject, version } from 'tonystore';
 
-let store;
+export { TonyStoreObject };
+
+let memory;
 
 export default {
-  async fetch(request) {
-    const url = new URL(request.url);
-    try {
-      store ??= await TonyStore.open('edge');
-      if (url.pathname === '/commit' && request.method === 'POST') {
-        return Response.json({ commit: store.commit(await request.json()) });
-      }
-      if (url.pathname === '/read') {
-        const at = url.searchParams.has('at') ? Number(url.searchParams.get('at')) : undefined;
-        return Response.json({ value: store.readAt(url.searchParams.get('path') ?? '', at) ?? null, head: store.head });
-      }
-      if (url.pathname === '/history') {
-        return Response.json({ history: Array.from(store.history(url.searchParams.get('path') ?? '')) });
-      }
+  async fetch(request, env) {
+    if (new URL(request.url).pathname === '/version') {
       return Response.json({ version: version(), runtime: navigator.userAgent });
-    } catch (err) {
-      return Response.json({ code: err.code, message: err.message, typed: err instanceof TonyStoreError }, { status: 400 });
     }
+    if (env.STORE) {
+      const name = request.headers.get('x-store') ?? 'main';
+      return env.STORE.get(env.STORE.idFromName(name)).fetch(request);
+    }
+    memory ??= await TonyStore.open('edge');
+    return serveStore(memory, request);
   },
 };

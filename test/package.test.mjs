@@ -1,14 +1,11 @@
 // The packed npm package, installed into a blank project: what the tarball holds, the exports
-// map, Node (file store, streams, a second process, errors, dispose) and workerd (the edge worker,
-// bundled as wrangler does, serving commit/readAt over loopback).
+// map, Node (file store, streams, a second process, errors, dispose). workerd: workerd.test.mjs.
 import test from 'node:test';
 import assert from 'node:assert';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import * as esbuild from 'esbuild';
 import { cargoVersion, installPacked, root } from '../scripts/packed-project.mjs';
 
 const project = installPacked();
@@ -24,7 +21,8 @@ test('the tarball holds one wasm, the LICENSE, the typings and every entry', () 
   const names = files.map((f) => f.path).sort();
   assert.deepStrictEqual(names.filter((n) => n.endsWith('.wasm')), ['web/tonystore_bg.wasm']);
   for (const name of ['LICENSE', 'README.md', 'package.json', 'index.d.ts', 'browser.d.ts', 'node.d.ts', 'store.d.ts', 'types.d.ts',
-    'node-fs.d.cts', 'proxy-worker.d.ts', 'browser.js', 'web.js', 'node.js', 'workerd.js', 'worker.js', 'core.js',
+    'node-fs.d.cts', 'proxy-worker.d.ts', 'workerd.d.ts', 'browser.js', 'web.js', 'node.js', 'workerd.js', 'worker.js', 'core.js',
+    'live.js', 'share.js', 'durable.js', 'http.js',
     'version.js', 'node-fs.cjs', 'web/tonystore.js']) {
     assert.ok(names.includes(name), `${name} in ${names.join(', ')}`);
   }
@@ -41,7 +39,7 @@ test('package.json: every export condition carries its own types, and every file
   assert.strictEqual(pkg.engines.node, '>=20');
   assert.strictEqual(pkg.types, undefined, 'no top-level types to shadow the conditions');
   assert.deepStrictEqual(Object.keys(pkg.exports['.']), ['workerd', 'worker', 'node', 'browser', 'default']);
-  const expected = { workerd: ['index.d.ts', 'workerd.js'], worker: ['index.d.ts', 'web.js'], node: ['node.d.ts', 'node.js'], browser: ['browser.d.ts', 'browser.js'], default: ['browser.d.ts', 'browser.js'] };
+  const expected = { workerd: ['workerd.d.ts', 'workerd.js'], worker: ['index.d.ts', 'web.js'], node: ['node.d.ts', 'node.js'], browser: ['browser.d.ts', 'browser.js'], default: ['browser.d.ts', 'browser.js'] };
   for (const [condition, [types, entry]] of Object.entries(expected)) {
     assert.deepStrictEqual(pkg.exports['.'][condition], { types: `./${types}`, default: `./${entry}` }, condition);
   }
@@ -139,81 +137,4 @@ test('Node: a second writer on the same directory gets locked', () => {
   assert.strictEqual(out.trim(), 'locked\nreopened 0');
 });
 
-async function freePort() {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
-test('workerd: the edge worker, bundled as wrangler does, initialises itself and serves commit, readAt and history', async (t) => {
-  const dir = path.join(project, 'edge');
-  fs.mkdirSync(dir, { recursive: true });
-  fs.copyFileSync(path.join(root, 'edge/worker.mjs'), path.join(dir, 'worker.mjs'));
-  // Like wrangler: esbuild with the workerd conditions; `.wasm` imports stay separate modules
-  // that workerd compiles (CompiledWasm).
-  const wasmFiles = [];
-  await esbuild.build({
-    absWorkingDir: project,
-    entryPoints: ['edge/worker.mjs'],
-    outfile: 'edge/out/worker.js',
-    bundle: true,
-    format: 'esm',
-    conditions: ['workerd', 'worker', 'browser'],
-    logLevel: 'warning',
-    plugins: [{
-      name: 'compiled-wasm',
-      setup(build) {
-        build.onResolve({ filter: /\.wasm$/ }, (args) => {
-          const file = path.resolve(args.resolveDir, args.path);
-          wasmFiles.push(file);
-          return { path: `./${path.basename(file)}`, external: true };
-        });
-      },
-    }],
-  });
-  assert.deepStrictEqual(wasmFiles.map((f) => path.relative(project, f)), ['node_modules/tonystore/web/tonystore_bg.wasm'], 'the workerd entry imports the one wasm');
-  fs.copyFileSync(wasmFiles[0], path.join(dir, 'out/tonystore_bg.wasm'));
-  const source = fs.readFileSync(path.join(root, 'edge/worker.mjs'), 'utf8');
-  assert.deepStrictEqual([...source.matchAll(/from '([^']+)'/g)].map((m) => m[1]), ['tonystore'], 'the edge worker imports only the package entry');
-  assert.ok(!source.includes('initSync'), 'the edge worker leaves initialisation to the workerd entry');
-  fs.writeFileSync(path.join(dir, 'config.capnp'), `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [ (name = "main", worker = .mainWorker) ],
-  sockets = [ (name = "http", address = "127.0.0.1:8787", http = (), service = "main") ],
-);
-const mainWorker :Workerd.Worker = (
-  modules = [
-    (name = "worker.js", esModule = embed "out/worker.js"),
-    (name = "tonystore_bg.wasm", wasm = embed "out/tonystore_bg.wasm"),
-  ],
-  compatibilityDate = "2025-01-01",
-);
-`);
-  const port = await freePort();
-  const child = spawn(path.join(root, 'node_modules/.bin/workerd'), ['serve', path.join(dir, 'config.capnp'), `--socket-addr=http=127.0.0.1:${port}`], { stdio: ['ignore', 'inherit', 'inherit'] });
-  t.after(() => child.kill('SIGKILL'));
-  const base = `http://127.0.0.1:${port}`;
-  let hello;
-  for (let i = 0; i < 100 && !hello; i++) {
-    try {
-      hello = await (await fetch(base)).json();
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  assert.deepStrictEqual(hello, { version: cargoVersion, runtime: 'Cloudflare-Workers' });
-  const post = async (body) => (await fetch(`${base}/commit`, { method: 'POST', body: JSON.stringify(body) })).json();
-  assert.deepStrictEqual(await post([{ path: 'counter', value: 1 }]), { commit: 1 });
-  assert.deepStrictEqual(await post([{ path: 'other', value: 'x' }]), { commit: 2 });
-  assert.deepStrictEqual(await post([{ path: 'counter', value: 2 }]), { commit: 3 });
-  assert.deepStrictEqual(await (await fetch(`${base}/read?path=counter&at=1`)).json(), { value: 1, head: 3 });
-  assert.deepStrictEqual(await (await fetch(`${base}/read?path=counter`)).json(), { value: 2, head: 3 });
-  assert.deepStrictEqual(await (await fetch(`${base}/history?path=counter`)).json(), { history: [1, 3] });
-  const bad = await fetch(`${base}/read?path=a..b`);
-  assert.strictEqual(bad.status, 400);
-  const err = await bad.json();
-  assert.deepStrictEqual([err.code, err.typed], ['invalid_path', true]);
-});

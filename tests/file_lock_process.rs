@@ -22,5 +22,5 @@ fn second_writer_in_another_process_is_locked() {
             "another process must not get the lock while we hold it"
         );
     }
-    contract::assert_locked(FileBlockFile::open(&path));
+    contract::locked(FileBlockFile::open(&path)).unwrap();
 }

@@ -44,23 +44,23 @@ fn node_fs_dir_at(path: &str) -> JsDirObject {
 
 #[wasm_bindgen_test]
 fn mem_dir_meets_the_contract_in_node() {
-    contract::check_dir(&MemDir::new(), true);
+    contract::check_dir(&MemDir::new(), true).unwrap();
 }
 
 #[wasm_bindgen_test]
 fn node_fs_backend_meets_the_contract() {
     let (_, dir) = node_fs_dir();
-    contract::check_dir(&JsDir::new(dir), true);
+    contract::check_dir(&JsDir::new(dir), true).unwrap();
 }
 
 #[wasm_bindgen_test]
 fn node_fs_backend_persists_across_directory_objects() {
     let (path, dir) = node_fs_dir();
     let file = JsDir::new(dir).open("data").unwrap();
-    contract::write_persistence_marker(&*file);
+    contract::write_persistence_marker(&*file).unwrap();
     file.close().unwrap();
     let again = node_fs_dir_at(&path);
-    contract::check_persistence_marker(&*JsDir::new(again).open("data").unwrap());
+    contract::check_persistence_marker(&*JsDir::new(again).open("data").unwrap()).unwrap();
 }
 
 #[wasm_bindgen_test]

@@ -33,7 +33,7 @@ async fn opfs_file_meets_the_contract() {
     let dir = OpfsDir::open(&unique("contract"), &["fresh"])
         .await
         .unwrap();
-    contract::check_fresh_file(&*dir.open("fresh").unwrap());
+    contract::check_fresh_file(&*dir.open("fresh").unwrap()).unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -41,13 +41,13 @@ async fn opfs_persists_across_reopen_and_locks_a_second_writer() {
     let store = unique("persist");
     let dir = OpfsDir::open(&store, &["data"]).await.unwrap();
     let file = dir.open("data").unwrap();
-    contract::write_persistence_marker(&*file);
-    contract::assert_locked(OpfsDir::open(&store, &["data"]).await);
+    contract::write_persistence_marker(&*file).unwrap();
+    contract::locked(OpfsDir::open(&store, &["data"]).await).unwrap();
     file.close().unwrap();
     let again = OpfsDir::open(&store, &["data"])
         .await
         .expect("reopen after close");
-    contract::check_persistence_marker(&*again.open("data").unwrap());
+    contract::check_persistence_marker(&*again.open("data").unwrap()).unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -79,7 +79,7 @@ async fn engine_on_opfs_survives_reopen() {
             .commit(vec![(KPath::parse("a.x").unwrap(), Node::int(2))])
             .unwrap();
         // A second open while this one is live is refused.
-        contract::assert_locked(OpfsDir::open(&name, &STORE_FILES).await);
+        contract::locked(OpfsDir::open(&name, &STORE_FILES).await).unwrap();
         store.close().unwrap();
     }
     let dir = OpfsDir::open(&name, &STORE_FILES).await.unwrap();

@@ -116,6 +116,24 @@ impl TonyStore {
         })
     }
 
+    /// Runs the storage contract every backend meets (reads, writes, holes, lengths, close,
+    /// persistence across reopening, a second writer refused, file names) on a directory
+    /// object, in files named `contract-*`; returns the first violation, or `null`. For
+    /// authors of storage backends.
+    #[wasm_bindgen(js_name = checkBackend)]
+    pub fn check_backend(directory: JsValue) -> Result<JsValue, JsValue> {
+        if !directory.is_object() {
+            return Err(coded_error(
+                "invalid_argument",
+                &format!("directory must be an object, not {}", kind(&directory)),
+            ));
+        }
+        let dir = JsDir::new(directory.unchecked_into::<JsDirObject>());
+        Ok(text_or_null(
+            crate::storage::contract::check_dir(&dir, true).err(),
+        ))
+    }
+
     /// Commits patches — `[{path, value}]` (plain JS values) or `[{path, tony}]` (Tony text,
     /// so tags like `!delete` can be written), each merged into what is at its path, or with
     /// `replace: true` made exactly the value there — as one commit; returns its number.
