@@ -11,9 +11,9 @@ import { TonyStore, TonyStoreError } from './web.js';
 import { serveStore } from './http.js';
 
 /**
- * Page size in bytes. Measured in workerd (BENCHMARKS.md, "Durable Object pages"): small pages
- * make every log append rewrite less, large pages make reads of big entries cheaper; 16 KiB
- * is the best of 4, 16 and 64 KiB for commits of small patches.
+ * Page size in bytes. Measured in workerd (BENCHMARKS.md, "Durable Objects in workerd"): small
+ * pages make every log append rewrite less, large pages make reads of big entries take fewer
+ * rows; 16 KiB was the best of 4, 16 and 64 KiB for both commits and reads.
  */
 export const PAGE_BYTES = 16 * 1024;
 

@@ -52,13 +52,20 @@ export async function bundle(project, dir, source) {
 }
 
 /**
- * A workerd config serving `out/worker.js`, with the Durable Object classes `TonyStoreObject`
- * (binding `STORE`) and `ContractCheck` (binding `CONTRACT`) on local disk when `durable`.
+ * A workerd config serving `out/worker.js`; `durable` maps binding names to the Durable Object
+ * classes the worker exports (SQL storage, on local disk), e.g. `{ STORE: 'TonyStoreObject' }`.
  */
-export function config(durable) {
+export function config(durable = {}) {
+  const classes = Object.entries(durable);
+  const objects = classes.length === 0 ? '' : `  durableObjectNamespaces = [ ${classes
+    .map(([, className]) => `(className = "${className}", uniqueKey = "tonystore-${className}", enableSql = true)`)
+    .join(', ')} ],
+  durableObjectStorage = (localDisk = "disk"),
+  bindings = [ ${classes.map(([binding, className]) => `(name = "${binding}", durableObjectNamespace = "${className}")`).join(', ')} ],
+`;
   return `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
-  services = [ (name = "main", worker = .mainWorker)${durable ? ', (name = "disk", disk = (path = "disk", writable = true))' : ''} ],
+  services = [ (name = "main", worker = .mainWorker)${classes.length ? ', (name = "disk", disk = (path = "disk", writable = true))' : ''} ],
   sockets = [ (name = "http", address = "127.0.0.1:8787", http = (), service = "main") ],
 );
 const mainWorker :Workerd.Worker = (
@@ -67,12 +74,7 @@ const mainWorker :Workerd.Worker = (
     (name = "tonystore_bg.wasm", wasm = embed "out/tonystore_bg.wasm"),
   ],
   compatibilityDate = "2025-01-01",
-${durable ? `  durableObjectNamespaces = [ (className = "TonyStoreObject", uniqueKey = "tonystore-test", enableSql = true),
-                              (className = "ContractCheck", uniqueKey = "tonystore-contract", enableSql = true) ],
-  durableObjectStorage = (localDisk = "disk"),
-  bindings = [ (name = "STORE", durableObjectNamespace = "TonyStoreObject"),
-               (name = "CONTRACT", durableObjectNamespace = "ContractCheck") ],
-` : ''});
+${objects});
 `;
 }
 

@@ -28,7 +28,7 @@ test('workerd: the edge example on a memory store: commit, read, history, server
   assert.ok(!source.includes('initSync'), 'the edge worker leaves initialisation to the workerd entry');
   const wasm = await bundle(project, dir, source);
   assert.deepStrictEqual(wasm.map((f) => path.relative(project, f)), ['node_modules/tonystore/web/tonystore_bg.wasm'], 'the workerd entry imports the one wasm');
-  fs.writeFileSync(path.join(dir, 'config.capnp'), config(false));
+  fs.writeFileSync(path.join(dir, 'config.capnp'), config());
   const { base } = await start(t, dir);
 
   const post = async (body) => (await fetch(`${base}/commit`, { method: 'POST', body: JSON.stringify(body) })).json();
@@ -107,7 +107,7 @@ export default {
 test('workerd: stores in Durable Objects meet the storage contract and survive a restart', { timeout: 120_000 }, async (t) => {
   const dir = path.join(project, 'durable');
   await bundle(project, dir, DURABLE_WORKER);
-  fs.writeFileSync(path.join(dir, 'config.capnp'), config(true));
+  fs.writeFileSync(path.join(dir, 'config.capnp'), config({ STORE: 'TonyStoreObject', CONTRACT: 'ContractCheck' }));
   fs.mkdirSync(path.join(dir, 'disk'), { recursive: true });
   let server = await start(t, dir, true);
 
