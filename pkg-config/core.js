@@ -119,28 +119,42 @@ export function install(TonyStore, { TextReader, ready, defaultBackend, backends
       }
     };
 
+  /** Opens `name` on `backend` (a name, a directory object or a factory). */
+  const openOn = async (name, options, backend) => {
+    const refused = refuse?.(backend);
+    if (refused) throw codedError('unsupported', refused);
+    const named = typeof backend === 'string' && Object.hasOwn(backends, backend);
+    // Named JS backends may load asynchronously (IndexedDB); the wasm side gets the directory.
+    const directory = named ? await backends[backend](name) : backend;
+    // A non-object `options` goes through unchanged: the wasm side rejects it with a code.
+    // `worker` only means something to the window entry: here the store runs in this thread.
+    let opts = options ?? { backend: directory };
+    if (options !== null && typeof options === 'object') {
+      const { worker, ...rest } = options;
+      opts = { ...rest, backend: directory };
+    }
+    const unlock = lock && (backend === 'opfs' || backend === 'indexeddb') ? await lock(name, options ?? {}) : undefined;
+    try {
+      const store = await rawOpen.call(TonyStore, name, opts);
+      if (unlock) releases.set(store, unlock);
+      return store;
+    } catch (err) {
+      unlock?.();
+      throw err;
+    }
+  };
+
   TonyStore.open = async function open(name, options) {
     try {
       await ready();
-      let backend = options?.backend ?? defaultBackend();
-      const refused = refuse?.(backend);
-      if (refused) throw codedError('unsupported', refused);
-      if (typeof backend === 'string' && Object.hasOwn(backends, backend)) backend = backends[backend];
-      // A non-object `options` goes through unchanged: the wasm side rejects it with a code.
-      // `worker` only means something to the window entry: here the store runs in this thread.
-      let opts = options ?? { backend };
-      if (options !== null && typeof options === 'object') {
-        const { worker, ...rest } = options;
-        opts = { ...rest, backend };
-      }
-      const unlock = lock && backend === 'opfs' ? await lock(name, options ?? {}) : undefined;
+      const backend = options?.backend ?? defaultBackend();
+      if (backend !== 'auto') return await openOn(name, options, backend);
+      // "auto": OPFS where its sync access handles work, else the IndexedDB fallback.
       try {
-        const store = await rawOpen.call(TonyStore, name, opts);
-        if (unlock) releases.set(store, unlock);
-        return store;
+        return await openOn(name, options, 'opfs');
       } catch (err) {
-        unlock?.();
-        throw err;
+        if (coded(err).code !== 'unsupported' || !Object.hasOwn(backends, 'indexeddb')) throw err;
+        return await openOn(name, options, 'indexeddb');
       }
     } catch (err) {
       throw coded(err);

@@ -55,11 +55,13 @@ export declare class TonyStoreError extends Error {
 /** Options of `TonyStore.open`. */
 export interface OpenOptions {
   /**
-   * Where the bytes live: "opfs" (default in dedicated workers and, via a worker, in windows),
-   * "file" (Node, default there: `name` is a directory), "memory" (default elsewhere, e.g.
-   * workerd), a directory object, or a factory `name => directory object`.
+   * Where the bytes live: "auto" (the default in dedicated workers and, via a worker, in
+   * windows: "opfs" where OPFS sync access handles work, else "indexeddb"), "opfs", "indexeddb"
+   * (held in memory, written back to IndexedDB at each sync: see `persisted`), "file" (Node, the
+   * default there: `name` is a directory), "memory" (the default elsewhere, e.g. workerd), a
+   * directory object, or a factory `name => directory object`.
    */
-  backend?: 'opfs' | 'file' | 'memory' | TonyStoreDirectory | ((name: string) => TonyStoreDirectory);
+  backend?: 'auto' | 'opfs' | 'indexeddb' | 'file' | 'memory' | TonyStoreDirectory | ((name: string) => TonyStoreDirectory);
   /** "commit": every commit is synced before it returns (default); "flush": on flush()/close(). */
   durability?: 'commit' | 'flush';
   /** OPFS: wait for another tab to close the store instead of failing with `locked`. */

@@ -1,5 +1,6 @@
 // Entry for dedicated workers, workerd and other web-style runtimes (the `worker` and `default`
-// conditions of the window-less runtimes). In a dedicated worker the default backend is "opfs";
+// conditions of the window-less runtimes). In a dedicated worker the default backend is "auto":
+// OPFS, or where its sync access handles do not work, the IndexedDB fallback (idb.js);
 // in a window's main thread OPFS cannot be used from here and the store is refused with
 // `unsupported` unless a backend is given (use the browser entry, which runs the store in a
 // worker); elsewhere (workerd, service and shared workers) the default is "memory".
@@ -7,6 +8,7 @@
 // initSync({ module }) or let TonyStore.open fetch the .wasm next to web/tonystore.js.
 import init, { initSync, TonyStore, TextReader, version } from './web/tonystore.js';
 import { install, webLock, TonyStoreError } from './core.js';
+import { IndexedDbDir, persisted } from './idb.js';
 
 let initialising;
 const inDedicatedWorker = () =>
@@ -21,9 +23,11 @@ const WINDOW_OPFS =
 install(TonyStore, {
   TextReader,
   ready: () => (initialising ??= init()),
-  defaultBackend: () => (inDedicatedWorker() || inWindow() ? 'opfs' : 'memory'),
+  // A dedicated worker: OPFS, or IndexedDB where OPFS sync access handles do not work.
+  defaultBackend: () => (inDedicatedWorker() ? 'auto' : inWindow() ? 'opfs' : 'memory'),
+  backends: globalThis.indexedDB ? { indexeddb: (name) => IndexedDbDir.load(name) } : {},
   refuse: (backend) => (backend === 'opfs' && inWindow() ? WINDOW_OPFS : undefined),
   lock: webLock,
 });
 
-export { init, initSync, TonyStore, TextReader, TonyStoreError, version };
+export { init, initSync, TonyStore, TextReader, TonyStoreError, IndexedDbDir, persisted, version };

@@ -5,7 +5,7 @@
 // On OPFS the store is shared by every tab of the origin (share.js): this worker either owns
 // it or sends its calls to the tab that does. It tells its window when the store's head moves
 // (`{ event: 'head', head }`), whichever tab committed.
-import { TonyStore } from './web.js';
+import { TonyStore, persisted } from './web.js';
 import { closedError, coded, codedError } from './core.js';
 import { SharedStore } from './share.js';
 
@@ -75,10 +75,20 @@ const local = {
 /** Calls a read-only handle refuses. */
 const CHANGES = new Set(['commit', 'beginTransaction', 'joinTransaction', 'import']);
 
-/** Whether `open`'s options ask for OPFS, which the tabs share (unless `share: false`). */
+/** Whether `open`'s options ask for the origin's storage, which the tabs share (unless `share: false`). */
 function sharing(options) {
   const backend = options?.backend;
-  return (backend === undefined || backend === 'opfs') && options?.share !== false;
+  return [undefined, 'auto', 'opfs', 'indexeddb'].includes(backend) && options?.share !== false;
+}
+
+/**
+ * A call's result once its writes are durable: on the IndexedDB fallback a sync only starts
+ * the write-back, so every answer waits for it (an acknowledged commit is on disk).
+ */
+async function settle(result) {
+  const value = await result;
+  await persisted();
+  return value;
 }
 
 const methods = {
@@ -101,7 +111,7 @@ const methods = {
         opened = await TonyStore.open(name, storeOptions);
         return opened;
       },
-      dispatch: (method, args) => local[method](...args),
+      dispatch: (method, args) => settle(local[method](...args)),
       onHead: (head) => self.postMessage({ event: 'head', head }),
       codedError,
     });
@@ -113,6 +123,7 @@ const methods = {
     shared = undefined;
     if (leaving) await leaving.close(() => local.close());
     else local.close();
+    await persisted();
   },
 };
 
@@ -122,7 +133,7 @@ function call(method, args) {
   if (!Object.hasOwn(local, method)) throw codedError('invalid_argument', `unknown method ${method}`);
   if (readOnly && CHANGES.has(method)) throw codedError('read_only', `${method}() on a store opened read-only`);
   if (shared) return shared.call(method, args);
-  return local[method](...args);
+  return settle(local[method](...args));
 }
 
 /** The head after a call, sent with every answer so the window's `head` stays current. */
