@@ -1,6 +1,7 @@
 // Shared glue: completes the wasm-bindgen `TonyStore` class with `open` defaults per runtime and
 // `readStream`. Used by the web (worker, workerd) and Node entries.
 import { installLive } from './live.js';
+import { installSync } from './sync.js';
 
 /** A `ReadableStream` that is also `for await`-iterable on engines that lack it natively. */
 export function iterable(stream) {
@@ -246,6 +247,7 @@ export function install(TonyStore, { TextReader, ready, defaultBackend, backends
     );
   };
   installLive(TonyStore, codedError);
+  installSync(TonyStore, { codedError, coded });
   return TonyStore;
 }
 

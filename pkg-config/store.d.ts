@@ -1,7 +1,8 @@
 // The synchronous store, shared by the worker entry's typings (index.d.ts) and Node's (node.d.ts).
 import type {
   ByteStream, Change, CommitOptions, ExportOptions, ImportResult, LogOptions, LogRecord, OpenOptions,
-  Patch, Stats, StreamOptions, TonyValue, TransactionPatch, TransactionStatus, WatchOptions,
+  Patch, Stats, StreamOptions, Sync, SyncOptions, TonyValue, TransactionPatch, TransactionStatus,
+  WatchOptions,
 } from './types.js';
 
 /** A versioned Tony document store (dedicated worker, Node, workerd: synchronous methods). */
@@ -47,6 +48,11 @@ export declare class TonyStore {
    * happen, until `options.signal` aborts, the loop breaks, or the store closes.
    */
   watch(path: string, options?: WatchOptions): AsyncIterableIterator<Change>;
+  /**
+   * Keeps this store a replica of the primary at `url` (`serveStore`'s routes): pulls its
+   * commits, follows its events, and commits through it. The store must receive nothing else.
+   */
+  sync(url: string | URL, options?: SyncOptions): Sync;
   /** A shipment (bytes) of the commits after `after` (default 0), for another store's `import`. */
   export(after?: number, options?: ExportOptions): Uint8Array;
   /** Adds a shipment's commits this store lacks, under their numbers (refused whole: `corrupt`, `gap`, `diverged`). */

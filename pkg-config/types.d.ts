@@ -166,3 +166,23 @@ export interface Change {
   /** The kinded paths it changed (at or below the path asked for, or that path itself). */
   paths: string[];
 }
+
+/** Options of `sync`. */
+export interface SyncOptions {
+  /** Follow the primary's events and pull as soon as it moves (default true). */
+  live?: boolean;
+  /** Called with the errors of background pulls (`io` while the primary is unreachable, `diverged`); default `reportError`. */
+  onError?: (error: TonyStoreError) => void;
+  /** The fetch function to reach the primary with (default `fetch`). */
+  fetch?: typeof fetch;
+}
+
+/** A store following a primary over HTTP (`store.sync(url)`). */
+export interface Sync {
+  /** Imports what the primary has beyond the local head; resolves to the local head. */
+  pull(): Promise<number>;
+  /** Commits on the primary (preconditions checked there), then pulls; resolves to the commit. */
+  commit(patches: Patch | Patch[], options?: CommitOptions): Promise<number>;
+  /** Stops following the primary. */
+  close(): Promise<void>;
+}

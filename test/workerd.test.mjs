@@ -133,3 +133,61 @@ test('workerd: stores in Durable Objects meet the storage contract and survive a
   assert.deepStrictEqual((await (await fetch(`${server.base}/history?path=k2`)).json()).history, [2, 7, 12, 17, 22, 27, 32, 37]);
   assert.strictEqual((await post({ path: 'after', value: 'restart' })).body.commit, 41);
 });
+
+test('sync: a Node store follows a Durable Object primary, commits through it, and catches up after a cut', { timeout: 120_000 }, async (t) => {
+  const dir = path.join(project, 'sync');
+  await bundle(project, dir, DURABLE_WORKER);
+  fs.writeFileSync(path.join(dir, 'config.capnp'), config({ STORE: 'TonyStoreObject', CONTRACT: 'ContractCheck' }));
+  fs.mkdirSync(path.join(dir, 'disk'), { recursive: true });
+  let server = await start(t, dir, true);
+  const primary = () => server.base;
+  const direct = async (body) =>
+    (await fetch(`${primary()}/commit`, { method: 'POST', body: JSON.stringify(body) })).json();
+  await direct({ path: 'doc', value: { title: 'from the primary' } });
+
+  const replica = await NodeTonyStore.open('replica', { backend: 'memory' });
+  t.after(() => replica.close());
+  const errors = [];
+  // The replica follows whatever URL the primary has now (it moves when workerd restarts).
+  const sync = replica.sync('http://primary', {
+    onError: (err) => errors.push(err.code),
+    fetch: (url, init) => fetch(String(url).replace('http://primary', primary()), init),
+  });
+  t.after(() => sync.close());
+  const until = async (what, done) => {
+    for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(done(), what);
+  };
+  const seen = [];
+  replica.subscribe('', (change) => seen.push(change.commit));
+  await until('the first pull', () => replica.head === 1);
+  assert.deepStrictEqual(replica.readAt('doc'), { title: 'from the primary' });
+
+  // Commits go to the primary and come back with its numbers; preconditions hold there.
+  assert.strictEqual(await sync.commit({ path: 'doc.title', value: 'edited' }, { match: { path: 'doc.title', value: 'from the primary' } }), 2);
+  assert.strictEqual(replica.head, 2);
+  assert.strictEqual(replica.readAt('doc.title'), 'edited');
+  await assert.rejects(sync.commit({ path: 'doc.title', value: 'lost update' }, { match: { path: 'doc.title', value: 'from the primary' } }), (e) => e.code === 'precondition_failed');
+  await assert.rejects(sync.commit({ path: 'a..b', value: 1 }), (e) => e.code === 'invalid_path');
+
+  // Another writer commits on the primary: the replica learns of it live.
+  await direct({ path: 'other', value: 'writer' });
+  await until('the live update', () => replica.head === 3);
+  assert.deepStrictEqual(seen, [1, 2, 3]);
+
+  // The primary goes away: reads stay local, commits fail with io; it comes back: the replica
+  // reconnects and catches up.
+  await server.stop();
+  assert.strictEqual(replica.readAt('other'), 'writer');
+  await assert.rejects(sync.commit({ path: 'x', value: 1 }), (e) => e.code === 'io');
+  server = await start(t, dir, true);
+  await direct({ path: 'after', value: 'restart' });
+  await until('catching up after the cut', () => replica.head === 4);
+  assert.strictEqual(replica.readAt('after'), 'restart');
+  assert.ok(errors.every((code) => code === 'io'), `background errors: ${errors}`);
+
+  // A commit made locally (not through the primary) makes the histories diverge: reported.
+  replica.commit({ path: 'local', value: 'oops' });
+  await direct({ path: 'more', value: 1 });
+  await until('the divergence is reported', () => errors.includes('diverged'));
+});

@@ -1,0 +1,168 @@
+// A store that follows a primary over HTTP (the routes of `serveStore`, e.g. a `TonyStoreObject`
+// on Cloudflare): `store.sync(url)` pulls the primary's commits as shipments (`/export` →
+// `import`, so commit numbers are the primary's), follows its server-sent events (`/watch`) to
+// pull again as soon as it moves, reconnecting after a cut, and sends commits to it (`/commit`,
+// with preconditions, so concurrent writers get `precondition_failed` instead of lost updates),
+// then pulls them back. Reads stay local, so they work offline. A commit needs the primary: when
+// it cannot be reached the commit fails with `io` and nothing is queued. The local store must
+// only ever receive the primary's commits: one committed locally makes the next pull fail with
+// `diverged` (reported to `onError`).
+
+/** The longest wait between reconnection attempts, in milliseconds. */
+const MAX_BACKOFF_MS = 5000;
+/** The largest shipment asked for at once, in bytes. */
+const BATCH_BYTES = 4 << 20;
+
+/** The package's error constructors (core.js), given at install: sync.js imports nothing. */
+let codedError;
+let coded;
+
+/** The error of an HTTP answer of `serveStore`, with its code. */
+async function answerError(response, what) {
+  let body;
+  try {
+    body = await response.json();
+  } catch {
+    body = {};
+  }
+  return codedError(body.code ?? 'io', `${what}: ${body.message ?? `HTTP ${response.status}`}`);
+}
+
+/** An `io` error for a primary that cannot be reached. */
+function unreachable(err, url) {
+  const error = codedError('io', `the primary at ${url} cannot be reached: ${err?.message ?? err}`);
+  error.cause = err;
+  return error;
+}
+
+/** Keeps `store` a replica of the primary at `url`; see the module comment. */
+export class Sync {
+  #store;
+  #url;
+  #fetch;
+  #onError;
+  #stopped = new AbortController();
+  #pulling;
+  #again = false;
+  /** The live connection's loop, while following. */
+  #following;
+
+  /**
+   * @param store a synchronous store (worker, Node, workerd) holding nothing but the primary's commits
+   * @param url the primary's base URL
+   * @param options.live follow the primary's events (default true)
+   * @param options.onError called with errors of background pulls (default: reportError)
+   * @param options.fetch the fetch function (default: globalThis.fetch)
+   */
+  constructor(store, url, { live = true, onError, fetch = globalThis.fetch } = {}) {
+    this.#store = store;
+    this.#url = String(url).replace(/\/$/, '');
+    this.#fetch = fetch;
+    this.#onError = onError ?? ((err) => globalThis.reportError?.(err));
+    if (live) this.#following = this.#follow();
+  }
+
+  /** Imports what the primary has beyond the local head; resolves to the local head. */
+  pull() {
+    if (this.#pulling) {
+      this.#again = true;
+      return this.#pulling;
+    }
+    this.#pulling = (async () => {
+      try {
+        do {
+          this.#again = false;
+          for (;;) {
+            const response = await this.#request(`/export?after=${this.#store.head}&maxBytes=${BATCH_BYTES}`);
+            if (!response.ok) throw await answerError(response, 'pulling from the primary');
+            const { added } = this.#store.import(new Uint8Array(await response.arrayBuffer()));
+            if (added === 0) break;
+          }
+        } while (this.#again);
+        return this.#store.head;
+      } finally {
+        this.#pulling = undefined;
+      }
+    })();
+    return this.#pulling;
+  }
+
+  /**
+   * Commits on the primary (`options.match`: preconditions checked there), then pulls; resolves
+   * to the commit's number once the local store has it.
+   */
+  async commit(patches, options) {
+    const body = JSON.stringify({ patches, match: options?.match });
+    let response;
+    try {
+      response = await this.#fetch(`${this.#url}/commit`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, signal: this.#stopped.signal });
+    } catch (err) {
+      throw unreachable(err, this.#url);
+    }
+    if (!response.ok) throw await answerError(response, 'committing on the primary');
+    const { commit } = await response.json();
+    while (this.#store.head < commit) await this.pull();
+    return commit;
+  }
+
+  /** Stops following the primary. */
+  close() {
+    this.#stopped.abort();
+    return this.#following?.catch(() => {});
+  }
+
+  async #request(path) {
+    try {
+      return await this.#fetch(`${this.#url}${path}`, { signal: this.#stopped.signal });
+    } catch (err) {
+      throw unreachable(err, this.#url);
+    }
+  }
+
+  /** Follows the primary's events, pulling on each; reconnects with backoff until closed. */
+  async #follow() {
+    let backoff = 100;
+    while (!this.#stopped.signal.aborted) {
+      try {
+        await this.pull();
+        const response = await this.#request(`/watch?since=${this.#store.head}`);
+        if (!response.ok) throw await answerError(response, 'following the primary');
+        backoff = 100;
+        const reader = response.body.getReader();
+        const decoder = new TextDecoder();
+        let buffered = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffered += decoder.decode(value, { stream: true });
+          const events = buffered.split('\n\n');
+          buffered = events.pop();
+          if (events.length > 0) await this.pull();
+        }
+      } catch (err) {
+        if (this.#stopped.signal.aborted) return;
+        // A connection cut while reading the events is the primary being unreachable too.
+        this.#onError(typeof err?.code === 'string' ? coded(err) : unreachable(err, this.#url));
+        // Refused for good (the histories diverged): stop rather than retry forever.
+        if (err?.code === 'diverged' || err?.code === 'closed') return;
+      }
+      if (this.#stopped.signal.aborted) return;
+      await new Promise((resolve) => setTimeout(resolve, backoff));
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+    }
+  }
+}
+
+/**
+ * Adds `store.sync(url, options)` (a new `Sync`) to the synchronous store class.
+ * @param errors `{ codedError, coded }` of core.js
+ */
+export function installSync(TonyStore, errors) {
+  ({ codedError, coded } = errors);
+  TonyStore.prototype.sync = function sync(url, options) {
+    if (typeof url !== 'string' && !(url instanceof URL)) {
+      throw codedError('invalid_argument', `url must be a string or a URL, not ${url === null ? 'null' : typeof url}`);
+    }
+    return new Sync(this, url, options);
+  };
+}
