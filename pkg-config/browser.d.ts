@@ -2,7 +2,8 @@
 // window the store runs in a dedicated worker and every method returns a promise.
 import type {
   ByteStream, Change, CommitOptions, ExportOptions, ImportResult, LogOptions, LogRecord, OpenOptions,
-  Patch, Stats, StreamOptions, TonyValue, TransactionPatch, TransactionStatus, WatchOptions,
+  Patch, Stats, StreamOptions, Sync, SyncOptions, TonyValue, TransactionPatch, TransactionStatus,
+  WatchOptions,
 } from './types.js';
 export type * from './types.js';
 export type { TonyBlockFile, TonyStoreDirectory } from './node-fs.cjs';
@@ -57,6 +58,12 @@ export declare class TonyStore {
    * happen in any tab, until `options.signal` aborts, the loop breaks, or the store closes.
    */
   watch(path: string, options?: WatchOptions): AsyncIterableIterator<Change>;
+  /**
+   * Follows the primary at `url` (`serveStore`'s routes): the tab holding the store pulls its
+   * commits and follows its events for every tab (a tab that takes over resumes it), and
+   * `commit` goes through the primary. `options.fetch` is not available here.
+   */
+  sync(url: string | URL, options?: Omit<SyncOptions, 'fetch'>): Promise<Sync>;
   /** A shipment (bytes) of the commits after `after` (default 0), for another store's `import`. */
   export(after?: number, options?: ExportOptions): Promise<Uint8Array>;
   /** Adds a shipment's commits this store lacks, under their numbers. */

@@ -39,7 +39,7 @@ const WORKER_FAILED =
  * Calls into the worker: `call(method, ...args)` settles with `{ result, head }` once the worker
  * answers, or with the error given to `fail`.
  */
-function connect(worker, onHead) {
+function connect(worker, onHead, onSyncError) {
   let next = 1;
   const pending = new Map();
   const fail = (err) => {
@@ -49,6 +49,10 @@ function connect(worker, onHead) {
   worker.onmessage = ({ data: { id, result, head, error, event } }) => {
     if (event === 'head') {
       onHead(head);
+      return;
+    }
+    if (event === 'syncError') {
+      onSyncError(error);
       return;
     }
     const call = pending.get(id);
@@ -108,6 +112,8 @@ export class TonyStore {
   #rpc;
   #worker;
   #onHide;
+  /** Where errors of the followed primary's background pulls go. */
+  #onSyncError;
   /** Subscriptions and watches, fed by the worker's change feed. */
   #feed = new Feed((path, since) => this.#call('changes', path, since));
   /** The newest commit known to this handle (updated by every answer from the worker, and
@@ -116,7 +122,7 @@ export class TonyStore {
 
   /** Use `TonyStore.open`. */
   constructor(worker) {
-    this.#rpc = connect(worker, (head) => this.#moved(head));
+    this.#rpc = connect(worker, (head) => this.#moved(head), (error) => this.#onSyncError?.(codedError(error.code, error.message)));
     this.#worker = worker;
   }
 
@@ -189,6 +195,24 @@ export class TonyStore {
   joinTransaction(tx, patch) { return this.#call('joinTransaction', tx, patch); }
   /** Makes every commit durable and persists the index. */
   flush() { return this.#call('flush'); }
+  /**
+   * Follows the primary at `url` (see the synchronous `sync`): the tab that holds the store
+   * pulls and follows it, for every tab. Resolves to `{ pull, commit, close }`.
+   */
+  async sync(url, options) {
+    if (typeof url !== 'string' && !(url instanceof URL)) {
+      throw codedError('invalid_argument', `url must be a string or a URL, not ${url === null ? 'null' : typeof url}`);
+    }
+    const { live = true, onError } = options ?? {};
+    const target = String(url);
+    this.#onSyncError = onError ?? ((err) => globalThis.reportError?.(err));
+    await this.#call('syncStart', target, live);
+    return {
+      pull: () => this.#call('syncPull', target),
+      commit: (patches, commitOptions) => this.#call('syncCommit', target, patches, commitOptions),
+      close: () => this.#call('syncClose'),
+    };
+  }
   /** A shipment of the commits after `after`, for another store's `import`. */
   export(after, options) { return this.#call('export', after, options); }
   /** Imports a shipment from another store's `export`. */

@@ -9,7 +9,7 @@
 // were told is lost.
 
 /** Calls that change the store or hold state in the owner: never re-sent to a new owner. */
-const UNSAFE_TO_RESEND = new Set(['commit', 'beginTransaction', 'joinTransaction', 'openReader', 'readChunk', 'closeReader']);
+const UNSAFE_TO_RESEND = new Set(['commit', 'beginTransaction', 'joinTransaction', 'import', 'syncCommit', 'openReader', 'readChunk', 'closeReader']);
 
 /** How long a new owner keeps retrying while the old one's file handles are still held. */
 const TAKEOVER_RETRY_MS = 10_000;
@@ -23,6 +23,7 @@ const OWNER_TIMEOUT_MS = 10_000;
  * @param open async () => store object: opens the store in this worker (when it becomes owner)
  * @param dispatch (method, args) => result: runs a call on the store this worker owns
  * @param onHead (head) => void: the store's head moved (a commit by any tab)
+ * @param onOwner () => void: the store has a new owner (this worker, or another tab's)
  * @param codedError (code, message) => Error
  */
 export class SharedStore {
@@ -30,6 +31,7 @@ export class SharedStore {
   #open;
   #dispatch;
   #onHead;
+  #onOwner;
   #codedError;
   #channel;
   #id = Math.random().toString(36).slice(2);
@@ -47,11 +49,12 @@ export class SharedStore {
   /** The store, when this worker owns it. */
   #store;
 
-  constructor(name, { open, dispatch, onHead, codedError }) {
+  constructor(name, { open, dispatch, onHead, onOwner, codedError }) {
     this.#name = name;
     this.#open = open;
     this.#dispatch = dispatch;
     this.#onHead = onHead;
+    this.#onOwner = onOwner;
     this.#codedError = codedError;
     this.#ready = new Promise((resolve, reject) => (this.#becameReady = { resolve, reject }));
   }
@@ -144,6 +147,15 @@ export class SharedStore {
       this.#settleHere(call);
     }
     this.#becameReady.resolve();
+    this.#onOwner?.();
+  }
+
+  /** The owned store moved outside a call (a pull from a primary): tells every tab. */
+  moved() {
+    if (this.#role !== 'owner') return;
+    const head = this.#head();
+    this.#post({ kind: 'head', head });
+    this.#onHead(head);
   }
 
   #announce() {
@@ -236,6 +248,7 @@ export class SharedStore {
           }
         }
         this.#becameReady.resolve();
+        this.#onOwner?.();
         break;
       case 'closing':
         if (this.#role === 'client' && message.epoch === this.#owner) this.#owner = undefined;

@@ -54,7 +54,7 @@ export class Sync {
    * @param options.onError called with errors of background pulls (default: reportError)
    * @param options.fetch the fetch function (default: globalThis.fetch)
    */
-  constructor(store, url, { live = true, onError, fetch = globalThis.fetch } = {}) {
+  constructor(store, url, { live = true, onError, fetch = (...args) => globalThis.fetch(...args) } = {}) {
     this.#store = store;
     this.#url = String(url).replace(/\/$/, '');
     this.#fetch = fetch;
@@ -95,7 +95,9 @@ export class Sync {
     const body = JSON.stringify({ patches, match: options?.match });
     let response;
     try {
-      response = await this.#fetch(`${this.#url}/commit`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, signal: this.#stopped.signal });
+      // No content-type header: a plain request, which a primary on another origin accepts
+      // with CORS but without a preflight.
+      response = await this.#fetch(`${this.#url}/commit`, { method: 'POST', body, signal: this.#stopped.signal });
     } catch (err) {
       throw unreachable(err, this.#url);
     }

@@ -28,6 +28,10 @@ function forward(name, ...args) {
 }
 const readers = new Map();
 let nextReader = 1;
+/** The primary the held store follows (`{ url, sync }`), when a window asked for one. */
+let replica;
+/** What this tab's window asked to follow (`{ url, live }`): restarted on a new owner. */
+let following;
 
 /** The calls on the store this worker holds (its own, or another tab's when it owns it). */
 const local = {
@@ -59,8 +63,38 @@ const local = {
     readers.get(id)?.free();
     readers.delete(id);
   },
+  /** Starts following the primary at `url` (once per store; a new URL replaces the old). */
+  syncStart(url, live) {
+    if (replica?.url !== url) {
+      local.syncClose();
+      const held = store();
+      replica = {
+        url,
+        sync: held.sync(url, { live, onError: ({ code, message }) => self.postMessage({ event: 'syncError', error: { code, message } }) }),
+        // Pulls move the store outside any call: tell this window, and the other tabs.
+        unsubscribe: held.subscribe('', () => {
+          if (shared) shared.moved();
+          else self.postMessage({ event: 'head', head: held.head });
+        }),
+      };
+    }
+  },
+  syncPull(url) {
+    local.syncStart(url, true);
+    return replica.sync.pull();
+  },
+  syncCommit(url, patches, options) {
+    local.syncStart(url, true);
+    return replica.sync.commit(patches, options);
+  },
+  syncClose() {
+    replica?.unsubscribe();
+    replica?.sync.close();
+    replica = undefined;
+  },
   close() {
     if (!opened) return;
+    local.syncClose();
     for (const id of readers.keys()) local.closeReader(id);
     const closing = opened;
     opened = undefined;
@@ -73,7 +107,7 @@ const local = {
 };
 
 /** Calls a read-only handle refuses. */
-const CHANGES = new Set(['commit', 'beginTransaction', 'joinTransaction', 'import']);
+const CHANGES = new Set(['commit', 'beginTransaction', 'joinTransaction', 'import', 'syncCommit']);
 
 /** Whether `open`'s options ask for the origin's storage, which the tabs share (unless `share: false`). */
 function sharing(options) {
@@ -113,6 +147,10 @@ const methods = {
       },
       dispatch: (method, args) => settle(local[method](...args)),
       onHead: (head) => self.postMessage({ event: 'head', head }),
+      // The tab that holds the store now follows the primary this tab asked for.
+      onOwner: () => {
+        if (following) shared?.call('syncStart', [following.url, following.live]).catch(() => {});
+      },
       codedError,
     });
     await joining.start();
@@ -129,6 +167,8 @@ const methods = {
 
 /** Runs a call from the window: on the shared store, or on the one this worker holds. */
 function call(method, args) {
+  if (method === 'syncStart') following = { url: args[0], live: args[1] };
+  if (method === 'syncClose') following = undefined;
   if (Object.hasOwn(methods, method)) return methods[method](...args);
   if (!Object.hasOwn(local, method)) throw codedError('invalid_argument', `unknown method ${method}`);
   if (readOnly && CHANGES.has(method)) throw codedError('read_only', `${method}() on a store opened read-only`);

@@ -1,0 +1,86 @@
+// A browser store on OPFS as a replica of an edge primary: two tabs share the replica, follow a
+// Durable Object primary in workerd (on another origin, with CORS), commit through it with
+// preconditions, see another writer's commits live, and keep following after the tab that held
+// the store closes.
+import test from 'node:test';
+import assert from 'node:assert';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { serve } from '../scripts/serve.mjs';
+import { installPacked } from '../scripts/packed-project.mjs';
+import { bundle, config, start } from '../scripts/workerd-harness.mjs';
+
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+
+/** The primary: a TonyStoreObject, its answers open to other origins. */
+const PRIMARY = `
+import { TonyStoreObject, version } from 'tonystore';
+export { TonyStoreObject };
+export default {
+  async fetch(request, env) {
+    if (new URL(request.url).pathname === '/version') return Response.json({ version: version(), runtime: navigator.userAgent });
+    const answer = await env.STORE.get(env.STORE.idFromName('main')).fetch(request);
+    const headers = new Headers(answer.headers);
+    headers.set('access-control-allow-origin', '*');
+    return new Response(answer.body, { status: answer.status, headers });
+  },
+};
+`;
+
+test('two tabs share an OPFS replica of an edge primary', { timeout: 180_000 }, async (t) => {
+  const project = installPacked('tonystore-sync-');
+  const dir = path.join(project, 'primary');
+  await bundle(project, dir, PRIMARY);
+  fs.writeFileSync(path.join(dir, 'config.capnp'), config({ STORE: 'TonyStoreObject' }));
+  fs.mkdirSync(path.join(dir, 'disk'), { recursive: true });
+  const primary = await start(dir, true);
+  t.after(primary.stop);
+  const direct = async (body) => (await fetch(`${primary.base}/commit`, { method: 'POST', body: JSON.stringify(body) })).json();
+  assert.deepStrictEqual(await direct({ path: 'doc', value: { title: 'one' } }), { commit: 1, head: 1 });
+
+  const server = await serve(0);
+  t.after(() => server.close());
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ARGS });
+  t.after(() => browser.close());
+  const context = await browser.newContext();
+  const errors = [];
+  const tab = async () => {
+    const page = await context.newPage();
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`http://127.0.0.1:${server.address().port}/style.css`);
+    await page.evaluate(async ([name, url]) => {
+      const { TonyStore } = await import('/pkg/browser.js');
+      window.store = await TonyStore.open(name);
+      window.syncErrors = [];
+      window.sync = await window.store.sync(url, { onError: (e) => window.syncErrors.push(e.code) });
+      await window.sync.pull();
+    }, [`replica-${Date.now()}`, primary.base]);
+    return page;
+  };
+  const a = await tab();
+  assert.strictEqual(await a.evaluate(() => window.store.head), 1);
+  assert.deepStrictEqual(await a.evaluate(() => window.store.readAt('doc')), { title: 'one' });
+
+  // Commits go through the primary, with its numbers; preconditions are checked there.
+  assert.strictEqual(await a.evaluate(() => window.sync.commit({ path: 'doc.title', value: 'two' }, { match: { path: 'doc.title', value: 'one' } })), 2);
+  assert.strictEqual(await a.evaluate(() => window.store.readAt('doc.title')), 'two');
+  assert.strictEqual(await a.evaluate(() => window.sync.commit({ path: 'doc.title', value: 'lost' }, { match: { path: 'doc.title', value: 'one' } }).catch((e) => e.code)), 'precondition_failed');
+
+  // A second tab shares the replica; another writer's commit reaches both live.
+  const b = await tab();
+  await b.evaluate(() => { window.seen = []; return window.store.subscribe('', (c) => window.seen.push(c.commit)); });
+  await direct({ path: 'other', value: 'writer' });
+  await a.waitForFunction(() => window.store.head === 3, null, { timeout: 10_000 });
+  await b.waitForFunction(() => window.seen.includes(3), null, { timeout: 10_000 });
+
+  // The tab holding the store closes: the other takes over and keeps following the primary.
+  await a.close({ runBeforeUnload: true });
+  await direct({ path: 'after', value: 'takeover' });
+  await b.waitForFunction(() => window.seen.includes(4), null, { timeout: 15_000 });
+  assert.strictEqual(await b.evaluate(() => window.store.readAt('after')), 'takeover');
+  assert.strictEqual(await b.evaluate(() => window.sync.commit({ path: 'from-b', value: true })), 5);
+  assert.deepStrictEqual(await b.evaluate(() => window.syncErrors), []);
+  assert.deepStrictEqual(errors, []);
+});
