@@ -63,7 +63,7 @@ export declare class TonyStore {
    * commits and follows its events for every tab (a tab that takes over resumes it), and
    * `commit` goes through the primary. `options.fetch` is not available here.
    */
-  sync(url: string | URL, options?: Omit<SyncOptions, 'fetch'>): Promise<Sync>;
+  sync(url: string | URL, options?: Omit<SyncOptions, 'fetch' | 'queue'> & { queue?: boolean }): Promise<Sync & { queued(): Promise<number> }>;
   /** A shipment (bytes) of the commits after `after` (default 0), for another store's `import`. */
   export(after?: number, options?: ExportOptions): Promise<Uint8Array>;
   /** Adds a shipment's commits this store lacks, under their numbers. */

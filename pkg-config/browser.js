@@ -46,13 +46,13 @@ function connect(worker, onHead, onSyncError) {
     for (const call of pending.values()) call.reject(err);
     pending.clear();
   };
-  worker.onmessage = ({ data: { id, result, head, error, event } }) => {
+  worker.onmessage = ({ data: { id, result, head, error, event, commit } }) => {
     if (event === 'head') {
       onHead(head);
       return;
     }
-    if (event === 'syncError') {
-      onSyncError(error);
+    if (event === 'syncError' || event === 'syncRejected') {
+      onSyncError(event, error, commit);
       return;
     }
     const call = pending.get(id);
@@ -112,8 +112,9 @@ export class TonyStore {
   #rpc;
   #worker;
   #onHide;
-  /** Where errors of the followed primary's background pulls go. */
+  /** Where errors of the followed primary's background pulls go, and refused queued commits. */
   #onSyncError;
+  #onSyncRejected;
   /** Subscriptions and watches, fed by the worker's change feed. */
   #feed = new Feed((path, since) => this.#call('changes', path, since));
   /** The newest commit known to this handle (updated by every answer from the worker, and
@@ -122,7 +123,10 @@ export class TonyStore {
 
   /** Use `TonyStore.open`. */
   constructor(worker) {
-    this.#rpc = connect(worker, (head) => this.#moved(head), (error) => this.#onSyncError?.(codedError(error.code, error.message)));
+    this.#rpc = connect(worker, (head) => this.#moved(head), (event, error, commit) => {
+      const handler = event === 'syncRejected' ? this.#onSyncRejected : this.#onSyncError;
+      handler?.(codedError(error.code, error.message), commit);
+    });
     this.#worker = worker;
   }
 
@@ -203,13 +207,16 @@ export class TonyStore {
     if (typeof url !== 'string' && !(url instanceof URL)) {
       throw codedError('invalid_argument', `url must be a string or a URL, not ${url === null ? 'null' : typeof url}`);
     }
-    const { live = true, onError } = options ?? {};
+    const { live = true, onError, onRejected, queue = false } = options ?? {};
+    if (typeof queue !== 'boolean') throw codedError('invalid_option', 'options.queue must be a boolean in a window');
     const target = String(url);
     this.#onSyncError = onError ?? ((err) => globalThis.reportError?.(err));
-    await this.#call('syncStart', target, live);
+    this.#onSyncRejected = onRejected ?? ((err) => globalThis.reportError?.(err));
+    await this.#call('syncStart', target, live, queue);
     return {
       pull: () => this.#call('syncPull', target),
       commit: (patches, commitOptions) => this.#call('syncCommit', target, patches, commitOptions),
+      queued: () => this.#call('syncQueued'),
       close: () => this.#call('syncClose'),
     };
   }

@@ -52,7 +52,12 @@ export declare class TonyStore {
    * Keeps this store a replica of the primary at `url` (`serveStore`'s routes): pulls its
    * commits, follows its events, and commits through it. The store must receive nothing else.
    */
-  sync(url: string | URL, options?: SyncOptions): Sync;
+  sync(url: string | URL, options?: SyncOptions & { queue?: TonyStore }): Sync & { readonly queued: number; sendQueued(): Promise<void> };
+  /**
+   * Commits waiting to reach a primary (each a patch or patches, as `commit` takes them):
+   * reads at the head show them applied after it; returns how many apply. `sync` manages this.
+   */
+  setPending(commits: (Patch | Patch[])[]): number;
   /** A shipment (bytes) of the commits after `after` (default 0), for another store's `import`. */
   export(after?: number, options?: ExportOptions): Uint8Array;
   /** Adds a shipment's commits this store lacks, under their numbers (refused whole: `corrupt`, `gap`, `diverged`). */

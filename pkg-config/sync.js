@@ -3,10 +3,13 @@
 // `import`, so commit numbers are the primary's), follows its server-sent events (`/watch`) to
 // pull again as soon as it moves, reconnecting after a cut, and sends commits to it (`/commit`,
 // with preconditions, so concurrent writers get `precondition_failed` instead of lost updates),
-// then pulls them back. Reads stay local, so they work offline. A commit needs the primary: when
-// it cannot be reached the commit fails with `io` and nothing is queued. The local store must
-// only ever receive the primary's commits: one committed locally makes the next pull fail with
-// `diverged` (reported to `onError`).
+// then pulls them back. Reads stay local, so they work offline. Without a queue a commit needs
+// the primary (`io` when it cannot be reached). With `options.queue` (a store to keep the queue
+// in) a commit made while the primary cannot be reached is queued: kept in that store, shown at
+// once by reads at the head (`setPending`), and sent in order when the primary is back; one the
+// primary refuses is dropped and reported to `onRejected`. The local store must only ever
+// receive the primary's commits: one committed locally makes the next pull fail with `diverged`
+// (reported to `onError`).
 
 /** The longest wait between reconnection attempts, in milliseconds. */
 const MAX_BACKOFF_MS = 5000;
@@ -28,12 +31,16 @@ async function answerError(response, what) {
   return codedError(body.code ?? 'io', `${what}: ${body.message ?? `HTTP ${response.status}`}`);
 }
 
-/** An `io` error for a primary that cannot be reached. */
+/** An `io` error for a primary that cannot be reached (marked `unreachable`). */
 function unreachable(err, url) {
   const error = codedError('io', `the primary at ${url} cannot be reached: ${err?.message ?? err}`);
   error.cause = err;
+  error.unreachable = true;
   return error;
 }
+
+/** Where a queue store keeps the queue. */
+const QUEUE_PATH = 'queue';
 
 /** Keeps `store` a replica of the primary at `url`; see the module comment. */
 export class Sync {
@@ -46,6 +53,11 @@ export class Sync {
   #again = false;
   /** The live connection's loop, while following. */
   #following;
+  /** Where queued commits are kept (a store), if queueing; and the queue: `[{ patches, match }]`. */
+  #queueStore;
+  #queue = [];
+  #sending;
+  #onRejected;
 
   /**
    * @param store a synchronous store (worker, Node, workerd) holding nothing but the primary's commits
@@ -54,12 +66,63 @@ export class Sync {
    * @param options.onError called with errors of background pulls (default: reportError)
    * @param options.fetch the fetch function (default: globalThis.fetch)
    */
-  constructor(store, url, { live = true, onError, fetch = (...args) => globalThis.fetch(...args) } = {}) {
+  constructor(store, url, { live = true, onError, onRejected, queue, fetch = (...args) => globalThis.fetch(...args) } = {}) {
     this.#store = store;
     this.#url = String(url).replace(/\/$/, '');
     this.#fetch = fetch;
     this.#onError = onError ?? ((err) => globalThis.reportError?.(err));
+    this.#onRejected = onRejected ?? ((err) => globalThis.reportError?.(err));
+    if (queue) {
+      this.#queueStore = queue;
+      this.#queue = queue.readAt(QUEUE_PATH) ?? [];
+      this.#showQueue();
+    }
     if (live) this.#following = this.#follow();
+  }
+
+  /** How many commits wait for the primary. */
+  get queued() {
+    return this.#queue.length;
+  }
+
+  /** Keeps the queue in its store and shows it in reads at the head. */
+  #saveQueue() {
+    this.#queueStore.commit({ path: QUEUE_PATH, value: this.#queue, replace: true });
+    this.#showQueue();
+  }
+
+  #showQueue() {
+    this.#store.setPending(this.#queue.map((q) => q.patches));
+  }
+
+  /**
+   * Sends the queued commits in order; stops at the first the primary cannot be reached for.
+   * A refused one is dropped and reported.
+   */
+  sendQueued() {
+    this.#sending ??= (async () => {
+      try {
+        while (this.#queue.length > 0) {
+          const [next] = this.#queue;
+          let commit;
+          try {
+            commit = await this.#send(next.patches, next.match);
+          } catch (err) {
+            if (err?.unreachable) return;
+            this.#queue.shift();
+            this.#saveQueue();
+            this.#onRejected(err, next);
+            continue;
+          }
+          this.#queue.shift();
+          this.#saveQueue();
+          while (this.#store.head < commit) await this.pull();
+        }
+      } finally {
+        this.#sending = undefined;
+      }
+    })();
+    return this.#sending;
   }
 
   /** Imports what the primary has beyond the local head; resolves to the local head. */
@@ -92,7 +155,31 @@ export class Sync {
    * to the commit's number once the local store has it.
    */
   async commit(patches, options) {
-    const body = JSON.stringify({ patches, match: options?.match });
+    if (this.#queueStore && this.#queue.length > 0) {
+      // Behind queued commits: keep the order.
+      return this.#enqueue(patches, options?.match);
+    }
+    let commit;
+    try {
+      commit = await this.#send(patches, options?.match);
+    } catch (err) {
+      if (err?.unreachable && this.#queueStore) return this.#enqueue(patches, options?.match);
+      throw err;
+    }
+    while (this.#store.head < commit) await this.pull();
+    return commit;
+  }
+
+  /** Queues a commit for later (see the module comment); resolves to `null`. */
+  #enqueue(patches, match) {
+    this.#queue.push(match === undefined ? { patches } : { patches, match });
+    this.#saveQueue();
+    return null;
+  }
+
+  /** Commits on the primary; resolves to the commit's number. */
+  async #send(patches, match) {
+    const body = JSON.stringify({ patches, match });
     let response;
     try {
       // No content-type header: a plain request, which a primary on another origin accepts
@@ -102,9 +189,7 @@ export class Sync {
       throw unreachable(err, this.#url);
     }
     if (!response.ok) throw await answerError(response, 'committing on the primary');
-    const { commit } = await response.json();
-    while (this.#store.head < commit) await this.pull();
-    return commit;
+    return (await response.json()).commit;
   }
 
   /** Stops following the primary. */
@@ -127,6 +212,7 @@ export class Sync {
     while (!this.#stopped.signal.aborted) {
       try {
         await this.pull();
+        await this.sendQueued();
         const response = await this.#request(`/watch?since=${this.#store.head}`);
         if (!response.ok) throw await answerError(response, 'following the primary');
         backoff = 100;

@@ -175,14 +175,25 @@ export interface SyncOptions {
   onError?: (error: TonyStoreError) => void;
   /** The fetch function to reach the primary with (default `fetch`). */
   fetch?: typeof fetch;
+  /**
+   * Queue commits made while the primary cannot be reached: a store to keep the queue in (the
+   * synchronous entries), or `true` (a window: the store `<name>.queue`). Queued commits show
+   * at once in reads at the head and are sent in order when the primary is back.
+   */
+  queue?: unknown;
+  /** Called with a queued commit the primary refused (it is dropped); default `reportError`. */
+  onRejected?: (error: TonyStoreError, commit: { patches: Patch | Patch[]; match?: Patch | Patch[] }) => void;
 }
 
 /** A store following a primary over HTTP (`store.sync(url)`). */
 export interface Sync {
   /** Imports what the primary has beyond the local head; resolves to the local head. */
   pull(): Promise<number>;
-  /** Commits on the primary (preconditions checked there), then pulls; resolves to the commit. */
-  commit(patches: Patch | Patch[], options?: CommitOptions): Promise<number>;
+  /**
+   * Commits on the primary (preconditions checked there), then pulls; resolves to the commit —
+   * or, with a queue while the primary cannot be reached, to `null` (queued).
+   */
+  commit(patches: Patch | Patch[], options?: CommitOptions): Promise<number | null>;
   /** Stops following the primary. */
   close(): Promise<void>;
 }

@@ -30,8 +30,12 @@ const readers = new Map();
 let nextReader = 1;
 /** The primary the held store follows (`{ url, sync }`), when a window asked for one. */
 let replica;
-/** What this tab's window asked to follow (`{ url, live }`): restarted on a new owner. */
+/** What this tab's window asked to follow (`{ url, live, queued }`): restarted on a new owner. */
 let following;
+/** The name and options the store was opened with (for its queue store). */
+let openedAs;
+/** The last `syncStart` (its queue store opens asynchronously). */
+let starting;
 
 /** The calls on the store this worker holds (its own, or another tab's when it owns it). */
 const local = {
@@ -63,33 +67,47 @@ const local = {
     readers.get(id)?.free();
     readers.delete(id);
   },
-  /** Starts following the primary at `url` (once per store; a new URL replaces the old). */
-  syncStart(url, live) {
-    if (replica?.url !== url) {
-      local.syncClose();
-      const held = store();
-      replica = {
-        url,
-        sync: held.sync(url, { live, onError: ({ code, message }) => self.postMessage({ event: 'syncError', error: { code, message } }) }),
+  /**
+   * Starts following the primary at `url` (once per store; a new URL replaces the old), with a
+   * queue for commits made while it cannot be reached (kept in the store `<name>.queue`) when
+   * `queued`. The other sync calls wait for a start in progress.
+   */
+  syncStart(url, live, queued) {
+    if (replica?.url === url) return starting;
+    local.syncClose();
+    const held = store();
+    replica = { url };
+    starting = (async () => {
+      const queue = queued ? await TonyStore.open(`${openedAs.name}.queue`, openedAs.options) : undefined;
+      const report = (event) => ({ code, message }, commit) => self.postMessage({ event, error: { code, message }, commit });
+      Object.assign(replica, {
+        queue,
+        sync: held.sync(url, { live, queue, onError: report('syncError'), onRejected: report('syncRejected') }),
         // Pulls move the store outside any call: tell this window, and the other tabs.
         unsubscribe: held.subscribe('', () => {
           if (shared) shared.moved();
           else self.postMessage({ event: 'head', head: held.head });
         }),
-      };
-    }
+      });
+    })();
+    return starting;
   },
-  syncPull(url) {
-    local.syncStart(url, true);
+  async syncPull(url) {
+    await local.syncStart(url, true, following?.queued);
     return replica.sync.pull();
   },
-  syncCommit(url, patches, options) {
-    local.syncStart(url, true);
+  async syncCommit(url, patches, options) {
+    await local.syncStart(url, true, following?.queued);
     return replica.sync.commit(patches, options);
   },
+  async syncQueued() {
+    await starting;
+    return replica?.sync?.queued ?? 0;
+  },
   syncClose() {
-    replica?.unsubscribe();
-    replica?.sync.close();
+    replica?.unsubscribe?.();
+    replica?.sync?.close();
+    replica?.queue?.close();
     replica = undefined;
   },
   close() {
@@ -136,6 +154,7 @@ const methods = {
       readOnly = ro === true;
       storeOptions = rest;
     }
+    openedAs = { name, options: storeOptions };
     if (!sharing(options)) {
       opened = await TonyStore.open(name, storeOptions);
       return;
@@ -149,7 +168,7 @@ const methods = {
       onHead: (head) => self.postMessage({ event: 'head', head }),
       // The tab that holds the store now follows the primary this tab asked for.
       onOwner: () => {
-        if (following) shared?.call('syncStart', [following.url, following.live]).catch(() => {});
+        if (following) shared?.call('syncStart', [following.url, following.live, following.queued]).catch(() => {});
       },
       codedError,
     });
@@ -167,7 +186,7 @@ const methods = {
 
 /** Runs a call from the window: on the shared store, or on the one this worker holds. */
 function call(method, args) {
-  if (method === 'syncStart') following = { url: args[0], live: args[1] };
+  if (method === 'syncStart') following = { url: args[0], live: args[1], queued: args[2] };
   if (method === 'syncClose') following = undefined;
   if (Object.hasOwn(methods, method)) return methods[method](...args);
   if (!Object.hasOwn(local, method)) throw codedError('invalid_argument', `unknown method ${method}`);

@@ -1,7 +1,7 @@
 // A browser store on OPFS as a replica of an edge primary: two tabs share the replica, follow a
 // Durable Object primary in workerd (on another origin, with CORS), commit through it with
-// preconditions, see another writer's commits live, and keep following after the tab that held
-// the store closes.
+// preconditions, see another writer's commits live, keep following after the tab that held
+// the store closes, and queue commits while the primary is down.
 import test from 'node:test';
 import assert from 'node:assert';
 import fs from 'node:fs';
@@ -54,7 +54,12 @@ test('two tabs share an OPFS replica of an edge primary', { timeout: 180_000 }, 
       const { TonyStore } = await import('/pkg/browser.js');
       window.store = await TonyStore.open(name);
       window.syncErrors = [];
-      window.sync = await window.store.sync(url, { onError: (e) => window.syncErrors.push(e.code) });
+      window.rejected = [];
+      window.sync = await window.store.sync(url, {
+        queue: true,
+        onError: (e) => window.syncErrors.push(e.code),
+        onRejected: (e, commit) => window.rejected.push([e.code, commit.patches]),
+      });
       await window.sync.pull();
     }, [`replica-${Date.now()}`, primary.base]);
     return page;
@@ -82,5 +87,26 @@ test('two tabs share an OPFS replica of an edge primary', { timeout: 180_000 }, 
   assert.strictEqual(await b.evaluate(() => window.store.readAt('after')), 'takeover');
   assert.strictEqual(await b.evaluate(() => window.sync.commit({ path: 'from-b', value: true })), 5);
   assert.deepStrictEqual(await b.evaluate(() => window.syncErrors), []);
+
+  // Offline: the primary stops; commits are queued and shown at once; when it is back they go
+  // out in order and the one whose precondition fails there is reported and dropped.
+  await primary.stop();
+  assert.strictEqual(await b.evaluate(() => window.sync.commit({ path: 'offline', value: 1 })), null);
+  assert.strictEqual(await b.evaluate(() => window.sync.commit({ path: 'doc.title', value: 'never' }, { match: { path: 'doc.title', value: 'one' } })), null);
+  assert.strictEqual(await b.evaluate(() => window.sync.queued()), 2);
+  assert.deepStrictEqual(await b.evaluate(async () => [await window.store.readAt('offline'), await window.store.readAt('doc.title')]), [1, 'never']);
+  const restarted = await start(dir, true);
+  t.after(restarted.stop);
+  // The replica follows the address it was given: the primary comes back on a new port, so
+  // point a new sync at it (the queue is the store's, kept in <name>.queue).
+  await b.evaluate(async (url) => {
+    await window.sync.close();
+    window.sync = await window.store.sync(url, { queue: true, onRejected: (e, commit) => window.rejected.push([e.code, commit.patches]) });
+  }, restarted.base);
+  for (let i = 0; i < 150 && (await b.evaluate(() => window.sync.queued())) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.strictEqual(await b.evaluate(() => window.sync.queued()), 0, 'the queue is sent');
+  await b.waitForFunction(() => window.store.head === 6, null, { timeout: 10_000 });
+  assert.deepStrictEqual(await b.evaluate(() => window.rejected), [['precondition_failed', { path: 'doc.title', value: 'never' }]]);
+  assert.deepStrictEqual(await b.evaluate(async () => [await window.store.readAt('offline'), await window.store.readAt('doc.title'), window.store.head]), [1, 'two', 6]);
   assert.deepStrictEqual(errors, []);
 });

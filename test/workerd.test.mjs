@@ -191,3 +191,59 @@ test('sync: a Node store follows a Durable Object primary, commits through it, a
   await direct({ path: 'more', value: 1 });
   await until('the divergence is reported', () => errors.includes('diverged'));
 });
+
+test('sync with a queue: offline commits show at once, are sent in order when the primary is back, a refused one is reported and dropped', { timeout: 120_000 }, async (t) => {
+  const dir = path.join(project, 'queue');
+  await bundle(project, dir, DURABLE_WORKER);
+  fs.writeFileSync(path.join(dir, 'config.capnp'), config({ STORE: 'TonyStoreObject', CONTRACT: 'ContractCheck' }));
+  fs.mkdirSync(path.join(dir, 'disk'), { recursive: true });
+  let server = await start(t, dir, true);
+  const direct = async (body) => (await fetch(`${server.base}/commit`, { method: 'POST', body: JSON.stringify(body) })).json();
+  await direct({ path: 'doc', value: { title: 'one', n: 1 } });
+
+  const replicaDir = fs.mkdtempSync(path.join(project, 'replica-'));
+  const open = async () => {
+    const replica = await NodeTonyStore.open(path.join(replicaDir, 'store'));
+    const queue = await NodeTonyStore.open(path.join(replicaDir, 'queue'));
+    const rejected = [];
+    const sync = replica.sync('http://primary', {
+      queue,
+      onError: () => {},
+      onRejected: (err, commit) => rejected.push([err.code, commit.patches]),
+      fetch: (url, init) => fetch(String(url).replace('http://primary', server.base), init),
+    });
+    return { replica, queue, sync, rejected, close: async () => { await sync.close(); replica.close(); queue.close(); } };
+  };
+  const until = async (what, done) => {
+    for (let i = 0; i < 300 && !done(); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(done(), what);
+  };
+  let r = await open();
+  await until('the first pull', () => r.replica.head === 1);
+  assert.strictEqual(await r.sync.commit({ path: 'doc.n', value: 2 }), 2);
+
+  // Offline: commits are queued, shown at once by reads at the head, kept across reopening.
+  await server.stop();
+  assert.strictEqual(await r.sync.commit({ path: 'doc.title', value: 'offline' }), null);
+  assert.strictEqual(await r.sync.commit({ path: 'doc.n', value: 99 }, { match: { path: 'doc.n', value: 1 } }), null);
+  assert.strictEqual(await r.sync.commit({ path: 'doc.extra', value: true }), null);
+  assert.strictEqual(r.sync.queued, 3);
+  assert.deepStrictEqual(r.replica.readAt('doc'), { title: 'offline', n: 99, extra: true });
+  assert.strictEqual(r.replica.head, 2, 'nothing queued is a commit yet');
+  assert.deepStrictEqual(r.replica.readAt('doc', 2), { title: 'one', n: 2 });
+  await r.close();
+  r = await open();
+  assert.strictEqual(r.sync.queued, 3);
+  assert.deepStrictEqual(r.replica.readAt('doc'), { title: 'offline', n: 99, extra: true });
+
+  // The primary is back (with a commit from someone else): the queue goes out in order; the
+  // commit whose precondition fails there is reported and dropped from the local view.
+  server = await start(t, dir, true);
+  await direct({ path: 'other', value: 'writer' });
+  await until('the queue is sent', () => r.sync.queued === 0 && r.replica.head === 5);
+  assert.deepStrictEqual(r.rejected, [['precondition_failed', { path: 'doc.n', value: 99 }]]);
+  assert.deepStrictEqual(r.replica.readAt('doc'), { title: 'offline', n: 2, extra: true });
+  assert.deepStrictEqual((await (await fetch(`${server.base}/read?path=doc`)).json()).value, { title: 'offline', n: 2, extra: true });
+  assert.deepStrictEqual(r.replica.log().map((c) => c.commit), [1, 2, 3, 4, 5]);
+  await r.close();
+});

@@ -980,3 +980,38 @@ fn compacted_levels_read_the_same_after_a_reopen() {
     let o = store.read_at(&p("o"), 260).unwrap().unwrap();
     assert_eq!(get(&o, &p("k1")).unwrap(), Some(&Node::int(253)));
 }
+
+#[test]
+fn pending_commits_show_in_reads_at_the_head_without_being_committed() {
+    let dir = MemDir::new();
+    let mut store = open(&dir);
+    store
+        .commit(vec![(p("doc"), tony("{title: one n: 1}"))])
+        .unwrap();
+    let first = store
+        .pending_commit(vec![
+            (p("doc.title"), tony("two")),
+            (p("extra"), Node::int(1)),
+        ])
+        .unwrap();
+    // A checked op that no longer applies is skipped, not an error.
+    let stale = store
+        .pending_commit(vec![(p("doc.n"), tony("!replace {from: 5 to: 6}"))])
+        .unwrap();
+    let (doc, applied) = store
+        .read_pending(&p("doc"), &[first.clone(), stale])
+        .unwrap();
+    assert_eq!(wire(doc), "{title: two n: 1}");
+    assert_eq!(applied, 1);
+    assert_eq!(
+        store.read_pending(&p("extra"), &[first]).unwrap().0,
+        Some(Node::int(1))
+    );
+    // Nothing was written.
+    assert_eq!(store.head(), 1);
+    assert_eq!(wire(store.read(&p("doc")).unwrap()), "{title: one n: 1}");
+    assert!(matches!(
+        store.pending_commit(vec![(p("a"), Node::int(1)), (p("a"), Node::int(2))]),
+        Err(StoreError::Merge(_))
+    ));
+}

@@ -46,6 +46,8 @@ pub struct TonyStore {
     txs: Transactions,
     /// Set by `close()` and on drop (`free()`); shared with the store's readers.
     closed: Rc<Cell<bool>>,
+    /// Commits waiting to reach a primary (root patches), shown by reads at the head.
+    pending: Vec<Node>,
 }
 
 impl Drop for TonyStore {
@@ -113,6 +115,7 @@ impl TonyStore {
             store,
             txs: Transactions::default(),
             closed: Rc::default(),
+            pending: Vec::new(),
         })
     }
 
@@ -192,8 +195,45 @@ impl TonyStore {
     fn read_node(&mut self, path: &JsValue, commit: &JsValue) -> Result<Option<Node>, JsValue> {
         check_open(&self.closed)?;
         let path = path_arg(path, "path")?;
+        if (commit.is_undefined() || commit.is_null()) && !self.pending.is_empty() {
+            let (value, _) = self
+                .store
+                .read_pending(&path, &self.pending)
+                .map_err(store_error)?;
+            return Ok(value);
+        }
         let commit = commit_arg(commit, "commit", self.store.head())?;
         self.store.read_at(&path, commit).map_err(store_error)
+    }
+
+    /// Sets the commits waiting to reach a primary (an array of commits, each a patch or an
+    /// array of patches as `commit` takes them): reads at the head (`readAt`, `readTonyAt`
+    /// without a commit) show them applied after the head, in order; one that no longer
+    /// applies is skipped. An empty array clears them. Returns how many apply now.
+    #[wasm_bindgen(js_name = setPending)]
+    pub fn set_pending(&mut self, commits: JsValue) -> Result<f64, JsValue> {
+        check_open(&self.closed)?;
+        if !super::convert::is_js_array(&commits) {
+            return Err(coded_error(
+                "invalid_argument",
+                &format!("pending commits must be an array, not {}", kind(&commits)),
+            ));
+        }
+        let commits: js_sys::Array = commits.unchecked_into();
+        let mut pending = Vec::with_capacity(commits.length() as usize);
+        for (i, commit) in commits.iter().enumerate() {
+            let patches = patches_arg(&commit, &format!("pending[{i}]"))?
+                .into_iter()
+                .map(|p| self.resolve(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            pending.push(self.store.pending_commit(patches).map_err(store_error)?);
+        }
+        let (_, applied) = self
+            .store
+            .read_pending(&KPath::root(), &pending)
+            .map_err(store_error)?;
+        self.pending = pending;
+        Ok(applied as f64)
     }
 
     /// A reader producing the value at `path` as text (`format`: `"tony"` or `"json"`) in

@@ -211,6 +211,41 @@ impl Store {
         .with_tag("!replace"))
     }
 
+    /// The merged root patch of `patches` (each applied at its path), as a commit of them
+    /// would write — for [`read_pending`](Self::read_pending). `Merge` when they do not merge.
+    pub fn pending_commit(&mut self, patches: Vec<(KPath, Node)>) -> Result<Node> {
+        let mut buffer = crate::engine::TransactionBuffer::new();
+        for (path, patch) in patches {
+            super::check_depth(&patch, path.len())?;
+            buffer.add(path, patch);
+        }
+        buffer
+            .merge()?
+            .ok_or_else(|| StoreError::Merge("a commit needs at least one patch".into()))
+    }
+
+    /// The value at `path` at the head as if `pending` (root patches from
+    /// [`pending_commit`](Self::pending_commit)) were committed after it, in order: what a
+    /// replica shows while commits wait to reach its primary. A pending commit that no longer
+    /// applies is skipped (the primary will refuse it too). Returns the value and how many
+    /// pending commits applied.
+    pub fn read_pending(
+        &mut self,
+        path: &KPath,
+        pending: &[Node],
+    ) -> Result<(Option<Node>, usize)> {
+        self.check_open()?;
+        let mut state = self.head_state()?;
+        let mut applied = 0;
+        for root in pending {
+            if let Ok(next) = patch(&state, root) {
+                state = next;
+                applied += 1;
+            }
+        }
+        Ok((crate::kpath::get(&state, path)?.cloned(), applied))
+    }
+
     /// `NoSuchCommit` unless `commit` is at most the head.
     pub(super) fn check_commit(&self, commit: u64) -> Result<()> {
         if commit > self.head {
