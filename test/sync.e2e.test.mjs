@@ -46,8 +46,8 @@ test('two tabs share an OPFS replica of an edge primary', { timeout: 180_000 }, 
   t.after(() => browser.close());
   const context = await browser.newContext();
   const errors = [];
-  const tab = async () => {
-    const page = await context.newPage();
+  const tab = async (inContext = context) => {
+    const page = await inContext.newPage();
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`http://127.0.0.1:${server.address().port}/style.css`);
     await page.evaluate(async ([name, url]) => {
@@ -88,6 +88,18 @@ test('two tabs share an OPFS replica of an edge primary', { timeout: 180_000 }, 
   assert.strictEqual(await b.evaluate(() => window.sync.commit({ path: 'from-b', value: true })), 5);
   assert.deepStrictEqual(await b.evaluate(() => window.syncErrors), []);
 
+  // A second replica (another browser profile: its own OPFS) catches up, and commits from each
+  // replica reach the other through the primary.
+  const otherContext = await browser.newContext();
+  const c = await tab(otherContext);
+  assert.strictEqual(await c.evaluate(() => window.store.head), 5);
+  assert.strictEqual(await c.evaluate(() => window.sync.commit({ path: 'from-c', value: 'hello' })), 6);
+  await b.waitForFunction(() => window.store.head === 6, null, { timeout: 10_000 });
+  assert.strictEqual(await b.evaluate(() => window.store.readAt('from-c')), 'hello');
+  assert.strictEqual(await b.evaluate(() => window.sync.commit({ path: 'from-b', value: 'back' })), 7);
+  await c.waitForFunction(() => window.store.head === 7, null, { timeout: 10_000 });
+  await c.close();
+
   // Offline: the primary stops; commits are queued and shown at once; when it is back they go
   // out in order and the one whose precondition fails there is reported and dropped.
   await primary.stop();
@@ -105,8 +117,8 @@ test('two tabs share an OPFS replica of an edge primary', { timeout: 180_000 }, 
   }, restarted.base);
   for (let i = 0; i < 150 && (await b.evaluate(() => window.sync.queued())) > 0; i++) await new Promise((r) => setTimeout(r, 100));
   assert.strictEqual(await b.evaluate(() => window.sync.queued()), 0, 'the queue is sent');
-  await b.waitForFunction(() => window.store.head === 6, null, { timeout: 10_000 });
+  await b.waitForFunction(() => window.store.head === 8, null, { timeout: 10_000 });
   assert.deepStrictEqual(await b.evaluate(() => window.rejected), [['precondition_failed', { path: 'doc.title', value: 'never' }]]);
-  assert.deepStrictEqual(await b.evaluate(async () => [await window.store.readAt('offline'), await window.store.readAt('doc.title'), window.store.head]), [1, 'two', 6]);
+  assert.deepStrictEqual(await b.evaluate(async () => [await window.store.readAt('offline'), await window.store.readAt('doc.title'), window.store.head]), [1, 'two', 8]);
   assert.deepStrictEqual(errors, []);
 });

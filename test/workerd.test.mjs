@@ -186,7 +186,24 @@ test('sync: a Node store follows a Durable Object primary, commits through it, a
   assert.strictEqual(replica.readAt('after'), 'restart');
   assert.ok(errors.every((code) => code === 'io'), `background errors: ${errors}`);
 
+  // Offline for 1,000 commits (the replica stops following), then it catches up in one pull.
+  await sync.close();
+  for (let i = 0; i < 1000; i++) await direct({ path: `bulk.k${i % 50}`, value: i });
+  const catchUp = replica.sync('http://primary', {
+    live: false,
+    fetch: (url, init) => fetch(String(url).replace('http://primary', primary()), init),
+  });
+  assert.strictEqual(await catchUp.pull(), 1004);
+  assert.strictEqual(replica.readAt('bulk.k49'), 999);
+  assert.strictEqual(replica.readAt('bulk.k7', 105), 57); // commit 5 + i wrote i; the last k7 by commit 105: i = 57
+  await catchUp.close();
+
   // A commit made locally (not through the primary) makes the histories diverge: reported.
+  const diverging = replica.sync('http://primary', {
+    onError: (err) => errors.push(err.code),
+    fetch: (url, init) => fetch(String(url).replace('http://primary', primary()), init),
+  });
+  t.after(() => diverging.close());
   replica.commit({ path: 'local', value: 'oops' });
   await direct({ path: 'more', value: 1 });
   await until('the divergence is reported', () => errors.includes('diverged'));
