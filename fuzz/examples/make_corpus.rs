@@ -68,7 +68,11 @@ fn main() {
         "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]".to_owned(),
     ];
     tony.extend(pick(texts, PER_TARGET - tony.len()));
-    write_seeds(&fuzz, "tony_parse", tony.iter().map(|s| s.as_bytes().to_vec()));
+    write_seeds(
+        &fuzz,
+        "tony_parse",
+        tony.iter().map(|s| s.as_bytes().to_vec()),
+    );
 
     // kpath_parse: every path of the kpath cases (valid and invalid), a few with a document.
     let mut paths = Vec::new();
@@ -77,7 +81,11 @@ fn main() {
             paths.push(s);
         }
         if let Some(input) = c.get_field(&Key::str("input")).and_then(Node::as_object) {
-            paths.extend(input.iter().filter_map(|(_, v)| v.as_str().map(str::to_owned)));
+            paths.extend(
+                input
+                    .iter()
+                    .filter_map(|(_, v)| v.as_str().map(str::to_owned)),
+            );
         }
     }
     let mut kpath = vec![
@@ -88,7 +96,11 @@ fn main() {
         "'a b'.\"c.d\"\0{'a b': {'c.d': null}}".to_owned(),
     ];
     kpath.extend(pick(paths, PER_TARGET - kpath.len()));
-    write_seeds(&fuzz, "kpath_parse", kpath.iter().map(|s| s.as_bytes().to_vec()));
+    write_seeds(
+        &fuzz,
+        "kpath_parse",
+        kpath.iter().map(|s| s.as_bytes().to_vec()),
+    );
 
     // patch_apply: document NUL patch, from NUL to, document NUL pattern.
     let mut pairs = Vec::new();
@@ -113,14 +125,20 @@ fn main() {
     write_seeds(
         &fuzz,
         "patch_apply",
-        pick(pairs, PER_TARGET).iter().map(|s| s.as_bytes().to_vec()),
+        pick(pairs, PER_TARGET)
+            .iter()
+            .map(|s| s.as_bytes().to_vec()),
     );
 
     // store_open: the files of a tiny real store, whole and damaged.
     let base = base_store();
     let [l0, cl, ix] = [&base[0][..], &base[1][..], &base[2][..]];
     let records = index_records(ix);
-    assert!(records.len() >= 3, "the base index.log has {} records", records.len());
+    assert!(
+        records.len() >= 3,
+        "the base index.log has {} records",
+        records.len()
+    );
     // The index log up to the end of its `n`th record (its file header alone for 0).
     let upto = |n: usize| ix[..records[..n].last().map_or(INDEX_FILE_HEADER, |r| r.1)].to_vec();
     let fixed = flags::FIX_LEVEL0 | flags::FIX_COMPACT | flags::FIX_INDEX;
@@ -172,10 +190,16 @@ fn main() {
         input(0, &ix[..ix.len().min(INDEX_FILE_HEADER - 1)]),
         // After the whole valid log: nothing, the last record again, a torn record.
         input(index_flags::APPEND, &[]),
-        input(index_flags::APPEND | index_flags::VERIFY, &ix[last.0..last.1]),
+        input(
+            index_flags::APPEND | index_flags::VERIFY,
+            &ix[last.0..last.1],
+        ),
         input(index_flags::APPEND, &ix[last.0..last.1 - 3]),
         // After the first record: the others (the whole valid log again), a damaged second one.
-        input(index_flags::APPEND | index_flags::FIRST_RECORD | index_flags::VERIFY, &rest(1)),
+        input(
+            index_flags::APPEND | index_flags::FIRST_RECORD | index_flags::VERIFY,
+            &rest(1),
+        ),
         input(
             index_flags::APPEND | index_flags::FIRST_RECORD | index_flags::FIX,
             &in_second[records[1].0..],
@@ -214,7 +238,9 @@ fn pick(texts: Vec<String>, n: usize) -> Vec<String> {
     if unique.len() <= n {
         return unique;
     }
-    (0..n).map(|i| unique[i * unique.len() / n].clone()).collect()
+    (0..n)
+        .map(|i| unique[i * unique.len() / n].clone())
+        .collect()
 }
 
 fn write_seeds(fuzz: &Path, target: &str, seeds: impl IntoIterator<Item = Vec<u8>>) {

@@ -7,7 +7,8 @@
 //! Input layouts (the seeds in `corpus/<target>/` follow them; `examples/make_corpus.rs` writes
 //! the seeds):
 //!
-//! * `tony_parse`: Tony text (any bytes; the lexer also sees invalid UTF-8).
+//! * `tony_parse`: Tony text (any bytes; the lexer also sees invalid UTF-8), read as one document
+//!   and as a file of several.
 //! * `kpath_parse`: a kinded path, optionally followed by NUL and a Tony document to `get` it in.
 //! * `patch_apply`: document, NUL, patch (both Tony text). The patch is applied, reversed and
 //!   matched; the pair is diffed and the diff applied and reversed.
@@ -108,7 +109,9 @@ static INPUT_STARTED: AtomicU64 = AtomicU64::new(0);
 /// Milliseconds since the first call.
 fn clock_ms() -> u64 {
     static BASE: OnceLock<std::time::Instant> = OnceLock::new();
-    BASE.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64
+    BASE.get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
 }
 
 /// Largest input text the value targets look at; longer inputs are cut (keeps each run fast).
@@ -133,7 +136,31 @@ pub fn tony_parse(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = parse_documents(text);
+    // A file of several documents: the annotated reader agrees, and each document's wire form
+    // round-trips.
+    let documents = parse_documents(text);
+    let annotated_documents = tonystore::tony::parse_documents_annotated(text);
+    assert_eq!(
+        documents.as_ref().ok(),
+        annotated_documents
+            .as_ref()
+            .ok()
+            .map(|docs| docs
+                .iter()
+                .map(|(node, _)| node.clone())
+                .collect::<Vec<_>>())
+            .as_ref(),
+        "parse_documents and parse_documents_annotated disagree on {text:?}"
+    );
+    for doc in documents.iter().flatten() {
+        let wire = encode_wire(doc);
+        let back = parse(&wire)
+            .unwrap_or_else(|e| panic!("a document's wire form does not parse: {e}\n{wire}"));
+        assert_eq!(
+            &back, doc,
+            "a document's wire form does not round-trip: {wire}"
+        );
+    }
     let parsed = parse(text);
     assert_eq!(
         parsed.as_ref().ok(),
@@ -151,12 +178,16 @@ pub fn tony_parse(data: &[u8]) {
     let block = encode_block(&node);
     let back = parse(&block).unwrap_or_else(|e| panic!("block form does not parse: {e}\n{block}"));
     assert_eq!(back, node, "block form does not round-trip:\n{block}");
-    let (kept, notes) = annotated.unwrap_or_else(|e| panic!("parse_annotated fails where parse succeeds: {e}"));
+    let (kept, notes) =
+        annotated.unwrap_or_else(|e| panic!("parse_annotated fails where parse succeeds: {e}"));
     assert_eq!(kept, node, "parse_annotated reads another value");
     let annotated_block = tonystore::tony::encode_block_annotated(&kept, &notes);
     let back = parse(&annotated_block)
         .unwrap_or_else(|e| panic!("annotated block form does not parse: {e}\n{annotated_block}"));
-    assert_eq!(back, node, "annotated block form does not round-trip:\n{annotated_block}");
+    assert_eq!(
+        back, node,
+        "annotated block form does not round-trip:\n{annotated_block}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -176,7 +207,10 @@ pub fn kpath_parse(data: &[u8]) {
     let canonical = path.to_string();
     let again = KPath::parse(&canonical)
         .unwrap_or_else(|e| panic!("canonical form {canonical:?} of {text:?} does not parse: {e}"));
-    assert_eq!(again, path, "{text:?} -> {canonical:?} parses to another path");
+    assert_eq!(
+        again, path,
+        "{text:?} -> {canonical:?} parses to another path"
+    );
     assert_eq!(again.to_string(), canonical, "canonical form is not stable");
     // The structural helpers agree with each other.
     let parts = path.split_all();
@@ -240,7 +274,7 @@ pub fn patch_apply(data: &[u8]) {
 /// writes such data as patch text, where the tags mean ops.
 fn diff_round_trip(from: &Node, to: &Node) {
     if has_op_tag(from) || has_op_tag(to) {
-        let _ = diff(from, to).map(|d| reverse(&d));  // errors allowed, panics not
+        let _ = diff(from, to).map(|d| reverse(&d)); // errors allowed, panics not
         return;
     }
     let Some(d) = diff(from, to) else {
@@ -538,7 +572,11 @@ pub fn store_open(data: &[u8]) {
         fix_index(&mut files[2]);
     }
     let dir = mem_dir([&files[0], &files[1], &files[2]]);
-    exercise(&dir, input.flags & !flags::VERIFY, input.flags & flags::VERIFY != 0);
+    exercise(
+        &dir,
+        input.flags & !flags::VERIFY,
+        input.flags & flags::VERIFY != 0,
+    );
 }
 
 /// What `store_open` and `index_log` do with a directory.
@@ -610,7 +648,11 @@ pub fn base_store() -> &'static [Vec<u8>; 3] {
                 (at(16), at(24))
             })
             .collect();
-        assert!(checkpoints.len() >= 3, "the base store saved {} records", checkpoints.len());
+        assert!(
+            checkpoints.len() >= 3,
+            "the base store saved {} records",
+            checkpoints.len()
+        );
         let dir = MemDir::new();
         for (level0_end, compact_end) in checkpoints {
             for (name, bytes) in [
@@ -652,7 +694,10 @@ fn fix_times(log: &mut [u8]) {
     while i + KEY.len() <= log.len() {
         if &log[i..i + KEY.len()] == KEY {
             let start = i + KEY.len();
-            let digits = log[start..].iter().take_while(|b| b.is_ascii_digit()).count();
+            let digits = log[start..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
             if digits == FIXED.len() {
                 log[start..start + digits].copy_from_slice(FIXED);
             }
@@ -699,7 +744,9 @@ pub fn index_log(data: &[u8]) {
     let fuzzed = data.get(1..).unwrap_or(&[]);
     let mut log = if flags & index_flags::APPEND != 0 {
         let keep = if flags & index_flags::FIRST_RECORD != 0 {
-            index_records(&base[2]).first().map_or(base[2].len(), |&(_, end)| end)
+            index_records(&base[2])
+                .first()
+                .map_or(base[2].len(), |&(_, end)| end)
         } else {
             base[2].len()
         };
@@ -770,8 +817,11 @@ pub fn shipment(data: &[u8]) {
     let dir = MemDir::new();
     let mut store = Store::open(&dir, options(BASE_FLAGS)).expect("open an empty store");
     let held = u64::from(flags & shipment_flags::HELD);
-    let mut source = Store::open(&mem_dir(base_store().each_ref().map(Vec::as_slice)), options(BASE_FLAGS))
-        .expect("open the base store");
+    let mut source = Store::open(
+        &mem_dir(base_store().each_ref().map(Vec::as_slice)),
+        options(BASE_FLAGS),
+    )
+    .expect("open the base store");
     for after in 0..held.min(source.head()) {
         let one = source.export(after, 0).expect("export one commit");
         store.import(&one).expect("import a base commit");
@@ -780,11 +830,17 @@ pub fn shipment(data: &[u8]) {
     match store.import(&bytes) {
         Ok(imported) => {
             assert_eq!(imported.head, store.head());
-            assert_eq!(imported.head, before.0 + imported.added, "commits follow on");
+            assert_eq!(
+                imported.head,
+                before.0 + imported.added,
+                "commits follow on"
+            );
             if flags & shipment_flags::VERIFY != 0 {
                 store.verify().expect("an accepted import verifies");
             }
-            store.read_at(&KPath::root(), store.head()).expect("the head reads");
+            store
+                .read_at(&KPath::root(), store.head())
+                .expect("the head reads");
             let head = store.head();
             store.close().expect("close after an import");
             drop(store);
