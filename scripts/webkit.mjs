@@ -4,6 +4,8 @@
 // Both are installed by scripts/setup. Lives outside test/ because node --test runs every file
 // there as a test.
 import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
 
@@ -202,4 +204,102 @@ export async function launchWebKit({ features = [], scriptTimeoutMs = 60_000 } =
     await stopAll();
     throw err;
   }
+}
+
+/**
+ * A server for pages that report back, for MiniBrowser run without WebDriver (whose sessions are
+ * ephemeral: a persistent profile needs the plain browser). It serves the built package under
+ * /pkg/ and, at /page/<id>, a page running `script` (module source) that must call
+ * `report(value)` once; uncaught errors and unhandled rejections are reported as they happen.
+ * `run(script, options)` starts MiniBrowser on such a page and resolves to
+ * `{ value, errors }`; the origin stays the same for the server's life, so a second run in the
+ * same profile sees the first one's storage.
+ */
+export async function startReportServer(root) {
+  const types = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
+  const pages = new Map();
+  let nextPage = 1;
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://localhost');
+    const [, kind, id] = url.pathname.split('/');
+    const page = pages.get(Number(id));
+    if (kind === 'page' && page && req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><title>report</title><script type="module">
+        const send = (kind, value) => fetch('/report/${id}', { method: 'POST', body: JSON.stringify({ kind, value }) });
+        const pageErrors = [];
+        const failed = (text) => { pageErrors.push(text); send('error', text); };
+        addEventListener('error', (e) => failed('uncaught error: ' + e.message));
+        addEventListener('unhandledrejection', (e) => failed('unhandled rejection: ' + (e.reason?.message ?? e.reason)));
+        const report = (value) => send('value', { value, errors: pageErrors });
+        ${page.script}
+      </script>`);
+      return;
+    }
+    if (kind === 'report' && page && req.method === 'POST') {
+      let body = '';
+      req.on('data', (chunk) => (body += chunk));
+      req.on('end', () => {
+        res.end();
+        const { kind: what, value } = JSON.parse(body);
+        // Errors are sent as they happen (for a page that never reports) and again with the value.
+        if (what === 'error') page.errors.push(value);
+        else page.done(value);
+      });
+      return;
+    }
+    const file = path.resolve(root, decodeURIComponent(url.pathname.slice(1)));
+    if (!file.startsWith(path.join(root, 'pkg') + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-type': types[path.extname(file)] ?? 'application/octet-stream' });
+    fs.createReadStream(file).pipe(res);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  return {
+    origin,
+    /**
+     * Runs `script` in MiniBrowser with the profile in `profileDir` (its HOME and XDG
+     * directories) and `features`; rejects if the page does not report within `timeoutMs`.
+     */
+    async run(script, { profileDir, features = [], timeoutMs = 60_000 }) {
+      const id = nextPage++;
+      const errors = [];  // as they arrive, for the timeout's message
+      let done;
+      const reported = new Promise((resolve) => (done = resolve));
+      pages.set(id, { script, errors, done });
+      const xvfb = await startXvfb();
+      const browser = spawn(MINIBROWSER, [...(features.length ? [`--features=${features.join(',')}`] : []), `${origin}/page/${id}`], {
+        env: {
+          ...process.env,
+          DISPLAY: xvfb.display,
+          HOME: profileDir,
+          XDG_DATA_HOME: path.join(profileDir, 'data'),
+          XDG_CACHE_HOME: path.join(profileDir, 'cache'),
+          XDG_CONFIG_HOME: path.join(profileDir, 'config'),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const output = tail(browser);
+      let timer;
+      try {
+        const { value, errors: pageErrors } = await Promise.race([
+          reported,
+          exited(browser).then((how) => Promise.reject(new Error(`MiniBrowser exited (${how}) before the page reported: ${output()}`))),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(
+              `the page did not report within ${timeoutMs} ms (page errors: ${JSON.stringify(errors)}): ${output()}`)), timeoutMs);
+          }),
+        ]);
+        return { value, errors: pageErrors };
+      } finally {
+        clearTimeout(timer);
+        pages.delete(id);
+        await stop(browser);
+        await stop(xvfb.process);
+      }
+    },
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
 }

@@ -6,10 +6,11 @@
 import test from 'node:test';
 import assert from 'node:assert';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve } from '../scripts/serve.mjs';
-import { launchWebKit, needsWebKit } from '../scripts/webkit.mjs';
+import { launchWebKit, needsWebKit, startReportServer } from '../scripts/webkit.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CRATE_VERSION = fs.readFileSync(path.join(root, 'Cargo.toml'), 'utf8').match(/^version = "([^"]+)"/m)[1];
@@ -177,8 +178,8 @@ test('WebKitGTK with default settings (no navigator.storage): OPFS is unsupporte
 test('WebKitGTK with the Storage and File System APIs but no sync access handles: OPFS is unsupported, the store falls back to IndexedDB and persists',
   needsWebKit({ timeout: 120_000 }), (t) => fallsBackToIndexedDb(t, ['+StorageAPI', '+FileSystem']));
 
-// With sync access handles switched on too, a persistent WebKitGTK session answers
-// createSyncAccessHandle with NotSupportedError, but a WebDriver session is ephemeral and there
+// With sync access handles switched on too, a WebDriver session (always ephemeral) behaves like
+// a private window: there
 // even navigator.storage.getDirectory() rejects (UnknownError), as in a private window. Whatever
 // the store makes of that, it must fail with a coded error (not `internal`, not a hang, nothing
 // uncaught) or fall back to IndexedDB.
@@ -211,4 +212,71 @@ test('WebKitGTK with OPFS sync access handles switched on, in an ephemeral sessi
       t.diagnostic('default open: falls back to IndexedDB');
     }
     assert.deepStrictEqual(await browser.run(async () => window.pageErrors), []);
+  });
+
+// The same features in a persistent profile (MiniBrowser without WebDriver, the page reporting
+// back to the server): there WebKit hands out the OPFS root but answers createSyncAccessHandle
+// with NotSupportedError. Opening OPFS must fail with `unsupported` and leave no directory; the
+// default store falls back to IndexedDB, and a second browser process on the same profile finds
+// its commits.
+test('WebKitGTK with OPFS sync access handles switched on, in a persistent profile: unsupported, nothing left in OPFS, the fallback survives a browser restart',
+  needsWebKit({ timeout: 120_000 }), async (t) => {
+    assert.ok(fs.existsSync(path.join(root, 'pkg/web/tonystore_bg.wasm')), 'no package in pkg/: run scripts/build-pkg first');
+    const server = await startReportServer(root);
+    t.after(() => server.close());
+    const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tonystore-webkit-'));
+    t.after(() => fs.rmSync(profileDir, { recursive: true, force: true }));
+    const features = ['+StorageAPI', '+FileSystem', '+AccessHandle'];
+    const names = { opfs: `webkit-opfs-${Date.now()}`, store: `webkit-restart-${Date.now()}` };
+
+    const first = await server.run(`
+      const names = ${JSON.stringify(names)};
+      const { TonyStore, version } = await import('/pkg/browser.js');
+      const out = { version: version() };
+      try {
+        await TonyStore.open(names.opfs, { backend: 'opfs' });
+        out.opfs = null;
+      } catch (e) {
+        out.opfs = { name: e.name, code: e.code, message: e.message };
+      }
+      const rootDir = await navigator.storage.getDirectory();
+      out.opfsEntries = [];
+      for await (const key of rootDir.keys()) out.opfsEntries.push(key);
+      const store = await TonyStore.open(names.store);
+      out.commits = [
+        await store.commit({ path: 'todo', value: { title: 'first', done: false } }),
+        await store.commit({ path: 'todo.done', value: true }),
+      ];
+      out.past = await store.readAt('todo', 1);
+      out.history = Array.from(await store.history('todo.done'));
+      await store.close();
+      out.databases = (await indexedDB.databases()).map((d) => d.name).filter((n) => n.startsWith('tonystore:')).sort();
+      out.opfsAfter = [];
+      for await (const key of rootDir.keys()) out.opfsAfter.push(key);
+      report(out);`, { profileDir, features });
+    assert.deepStrictEqual(first.errors, []);
+    const out = first.value;
+    assert.strictEqual(out.version, CRATE_VERSION);
+    assert.ok(out.opfs, "open(name, { backend: 'opfs' }) should fail in WebKitGTK");
+    assert.deepStrictEqual([out.opfs.name, out.opfs.code], ['TonyStoreError', 'unsupported'], out.opfs.message);
+    t.diagnostic(`backend 'opfs': ${out.opfs.code}: ${out.opfs.message}`);
+    assert.ok(!out.opfsEntries.includes(names.opfs), `a refused OPFS open left a directory: ${out.opfsEntries}`);
+    assert.deepStrictEqual(out.commits, [1, 2]);
+    assert.deepStrictEqual(out.past, { title: 'first', done: false });
+    assert.deepStrictEqual(out.history, [1, 2]);
+    assert.deepStrictEqual(out.databases, [`tonystore:${names.store}`]);
+    assert.ok(!out.opfsAfter.includes(names.store), 'the default store must not be in OPFS here');
+
+    // A new browser process on the same profile: the commits were on disk.
+    const second = await server.run(`
+      const { TonyStore } = await import('/pkg/browser.js');
+      const store = await TonyStore.open(${JSON.stringify(names.store)});
+      const out = { head: store.head, now: await store.readAt('todo'), past: await store.readAt('todo', 1),
+        history: Array.from(await store.history('todo.done')) };
+      await store.close();
+      report(out);`, { profileDir, features });
+    assert.deepStrictEqual(second, {
+      value: { head: 2, now: { title: 'first', done: true }, past: { title: 'first', done: false }, history: [1, 2] },
+      errors: [],
+    });
   });
