@@ -2,7 +2,8 @@
 // Linux ports cannot give OPFS sync access handles, so opening with `backend: 'opfs'` must fail
 // with `unsupported` and create nothing, and the default backend must fall back to IndexedDB and
 // keep the data across closing, reopening and reloading — with no uncaught error in the page.
-// Sessions under WebDriver are ephemeral (their storage lives as long as the browser).
+// Sessions under WebDriver are ephemeral (their storage lives as long as the browser), so the last
+// test runs MiniBrowser on a persistent profile without WebDriver and restarts it.
 import test from 'node:test';
 import assert from 'node:assert';
 import fs from 'node:fs';
@@ -109,7 +110,7 @@ async function fallsBackToIndexedDb(t, webkitFeatures) {
   t.diagnostic(`page has: ${JSON.stringify(has)}`);
   assert.ok(has.indexedDB, 'WebKitGTK has IndexedDB');
 
-  // 1. The package loads and its wasm runs.
+  // 1. The package loads (version() does not load the wasm: the commits below run it).
   assert.strictEqual(await browser.run(async () => (await import('/pkg/browser.js')).version()), CRATE_VERSION);
 
   // 2. OPFS is refused with `unsupported`, and nothing was created, in OPFS or in IndexedDB.
