@@ -135,7 +135,7 @@ impl OpfsDir {
         let located = |name: &str| format!("opfs:{store}/{name}");
         let root: FileSystemDirectoryHandle = resolve(scope.navigator().storage().get_directory())
             .await
-            .map_err(|e| storage_error(&located(""), 0, 0, &e))?;
+            .map_err(|e| root_error(&located(""), &e))?;
         let (dir, dir_created): (FileSystemDirectoryHandle, bool) = entry(store, |name, create| {
             let options = FileSystemGetDirectoryOptions::new();
             options.set_create(create);
@@ -238,6 +238,18 @@ async fn entry<T: JsCast>(
             Ok((resolve::<T>(get(name, true)).await?, true))
         }
         Err(e) => Err(e),
+    }
+}
+
+/// A failed `navigator.storage.getDirectory()`: refused as such in private and ephemeral
+/// sessions (WebKit says `UnknownError`, others `SecurityError`), which have no OPFS to offer —
+/// `Unsupported`, so a default open falls back to another backend; anything else is an I/O error.
+fn root_error(file: &str, err: &JsValue) -> StorageError {
+    match super::errors::describe(err).0.as_str() {
+        name @ ("UnknownError" | "SecurityError" | "NotSupportedError") => StorageError::Unsupported(format!(
+            "{file}: this browser session has no origin private file system (getDirectory: {name}; a private window?)"
+        )),
+        _ => storage_error(file, 0, 0, err),
     }
 }
 
