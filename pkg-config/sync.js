@@ -53,6 +53,8 @@ export class Sync {
   #again = false;
   /** The live connection's loop, while following. */
   #following;
+  /** The last commit known to be the primary's (the head the last pull reached). */
+  #synced = 0;
   /** Where queued commits are kept (a store), if queueing; and the queue: `[{ patches, match }]`. */
   #queueStore;
   #queue = [];
@@ -136,9 +138,11 @@ export class Sync {
         do {
           this.#again = false;
           for (;;) {
-            const response = await this.#request(`/export?after=${this.#store.head}&maxBytes=${BATCH_BYTES}`);
+            const after = this.#store.head;
+            const response = await this.#request(`/export?after=${after}&maxBytes=${BATCH_BYTES}`);
             if (!response.ok) throw await answerError(response, 'pulling from the primary');
-            const { added } = this.#store.import(new Uint8Array(await response.arrayBuffer()));
+            const { added, skipped } = this.#store.import(new Uint8Array(await response.arrayBuffer()));
+            this.#synced = after + skipped + added;
             if (added === 0) break;
           }
         } while (this.#again);
@@ -213,7 +217,9 @@ export class Sync {
       try {
         await this.pull();
         await this.sendQueued();
-        const response = await this.#request(`/watch?since=${this.#store.head}`);
+        // Events since what was pulled, not since the local head: a commit that was made here
+        // (which diverges) must not hide the primary's commit of the same number.
+        const response = await this.#request(`/watch?since=${this.#synced}`);
         if (!response.ok) throw await answerError(response, 'following the primary');
         backoff = 100;
         const reader = response.body.getReader();

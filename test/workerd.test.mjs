@@ -228,13 +228,14 @@ test('sync: a Node store follows a Durable Object primary, commits through it, a
   assert.strictEqual(replica.readAt('bulk.k7', before + 101), 57);
   await catchUp.close();
 
-  // A commit made locally (not through the primary) makes the histories diverge: reported.
+  // A commit made locally (not through the primary) makes the histories diverge: reported
+  // once the primary has a commit of that number.
+  replica.commit({ path: 'local', value: 'oops' });
   const diverging = replica.sync('http://primary', {
     onError: (err) => errors.push(err.code),
     fetch: (url, init) => fetch(String(url).replace('http://primary', primary()), init),
   });
   t.after(() => diverging.close());
-  replica.commit({ path: 'local', value: 'oops' });
   await direct({ path: 'more', value: 1 });
   await until('the divergence is reported', () => errors.includes('diverged'));
 });
