@@ -6,6 +6,7 @@ import test from 'node:test';
 import assert from 'node:assert';
 import { chromium } from 'playwright-core';
 import { serve } from '../scripts/serve.mjs';
+import { withoutSyncHandles } from '../scripts/page-scenarios.mjs';
 
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
@@ -26,20 +27,8 @@ test('without OPFS sync access handles, stores fall back to IndexedDB and persis
   await page.goto(url);
   const name = `fallback-${Date.now()}`;
 
-  /** Opens `name` through the window entry in a worker without sync handles; runs `body(store)`. */
-  const session = (body) =>
-    page.evaluate(async ([name, source, body]) => {
-      const { TonyStore } = await import('/pkg/browser.js');
-      // A static import: the worker's handlers exist before any message arrives.
-      const code = `import '${location.origin}/pkg/worker.js';\n${source}`;
-      const worker = new Worker(URL.createObjectURL(new Blob([code], { type: 'text/javascript' })), { type: 'module' });
-      const store = await TonyStore.open(name, { worker });
-      try {
-        return await new Function('store', `return (async () => { ${body} })();`)(store);
-      } finally {
-        await store.close();
-      }
-    }, [name, WORKER_WITHOUT_SYNC_HANDLES(''), body]);
+  /** Opens `name` through the window entry in a worker without sync handles; runs `body`. */
+  const session = (body) => page.evaluate(withoutSyncHandles, [name, body]);
 
   const first = await session(`
     const commits = [];

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve } from '../scripts/serve.mjs';
 import { launchFirefox, needsFirefox } from '../scripts/firefox.mjs';
+import { withoutSyncHandles, wrongReads } from '../scripts/page-scenarios.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -68,32 +69,14 @@ test('Firefox: two tabs share a store; the second keeps going after the first cl
   const after = await running;
   assert.ok(after.failed.every((code) => code === 'interrupted') && after.failed.length <= 1, `failed: ${after.failed}`);
   acked.push(...after.acked);
-  const wrong = await b.evaluate(async (acked) => {
-    const bad = [];
-    for (const [commit, path] of acked) {
-      if ((await window.store.readAt(path, commit)) !== Number(path.split('.i')[1])) bad.push(commit);
-    }
-    return bad;
-  }, acked);
-  assert.deepStrictEqual(wrong, []);
+  assert.deepStrictEqual(await b.evaluate(wrongReads, acked), []);
   assert.deepStrictEqual(errors, []);
 });
 
 test('Firefox: without OPFS sync access handles, a store falls back to IndexedDB and persists', needsFirefox({ timeout: 120_000 }), async (t) => {
   const { tab, errors } = await setup(t);
   const page = await tab();
-  const session = (name, body) =>
-    page.evaluate(async (name, body) => {
-      const { TonyStore } = await import('/pkg/browser.js');
-      const code = `import '${location.origin}/pkg/worker.js';\ndelete FileSystemFileHandle.prototype.createSyncAccessHandle;`;
-      const worker = new Worker(URL.createObjectURL(new Blob([code], { type: 'text/javascript' })), { type: 'module' });
-      const store = await TonyStore.open(name, { worker });
-      try {
-        return await new Function('store', `return (async () => { ${body} })();`)(store);
-      } finally {
-        await store.close();
-      }
-    }, name, body);
+  const session = (name, body) => page.evaluate(withoutSyncHandles, [name, body]);
   const name = `ff-fallback-${Date.now()}`;
   assert.deepStrictEqual(await session(name, `return [await store.commit({ path: 'x', value: 1 }), await store.commit({ path: 'y', value: 2 })];`), [1, 2]);
   assert.deepStrictEqual(await session(name, `return [store.head, await store.readAt('x', 1), await store.readAt('y')];`), [2, 1, 2]);

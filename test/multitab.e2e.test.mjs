@@ -6,6 +6,7 @@ import test from 'node:test';
 import assert from 'node:assert';
 import { chromium } from 'playwright-core';
 import { serve } from '../scripts/serve.mjs';
+import { wrongReads } from '../scripts/page-scenarios.mjs';
 
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
@@ -91,15 +92,7 @@ test('three tabs share one store; the owner closes mid-way; nothing acknowledged
   const head = await open(d, name);
   assert.ok(head >= acked.length, `head ${head}, acknowledged ${acked.length}`);
   for (const p of [b, c, d]) {
-    const wrong = await p.evaluate(async (acked) => {
-      const bad = [];
-      for (const [commit, path] of acked) {
-        const value = await window.store.readAt(path, commit);
-        if (value !== Number(path.split('.i')[1])) bad.push([commit, path, value]);
-      }
-      return bad;
-    }, acked);
-    assert.deepStrictEqual(wrong, []);
+    assert.deepStrictEqual(await p.evaluate(wrongReads, acked), []);
   }
   assert.deepStrictEqual(errors, []);
 });
@@ -125,15 +118,7 @@ test('the owner tab crashes mid-way: another takes over, nothing acknowledged is
     acked.push(...r.acked);
   }
   assert.ok(acked.length >= 10 + 80 - 4);
-  const wrong = await b.evaluate(async (acked) => {
-    const bad = [];
-    for (const [commit, path] of acked) {
-      const value = await window.store.readAt(path, commit);
-      if (value !== Number(path.split('.i')[1])) bad.push([commit, path, value]);
-    }
-    return bad;
-  }, acked);
-  assert.deepStrictEqual(wrong, []);
+  assert.deepStrictEqual(await b.evaluate(wrongReads, acked), []);
   // Numbers are unique: no commit was made twice under two numbers or lost between owners.
   const numbers = acked.map(([n]) => n);
   assert.strictEqual(new Set(numbers).size, numbers.length);

@@ -131,17 +131,9 @@ async fn history_changes_log_diff_and_replace_from_js() {
     let store = TonyStore::open("history-from-js".into(), options.into())
         .await
         .unwrap();
-    let scenario = js_sys::Function::new_with_args(
+    run_scenario(
         "store",
         r#"
-        const same = (got, want, what) => {
-          const g = JSON.stringify(got), w = JSON.stringify(want);
-          if (g !== w) throw new Error(`${what}: got ${g}, want ${w}`);
-        };
-        const code = (fn, want, what) => {
-          try { fn(); } catch (e) { if (e.code === want) return; throw new Error(`${what}: code ${e.code} (${e.message}), want ${want}`); }
-          throw new Error(`${what}: no error, want ${want}`);
-        };
         const before = Date.now();
         store.commit({ path: 'a', value: { x: 1, y: 2 } });
         store.commit({ path: 'b', value: 1 });
@@ -187,13 +179,9 @@ async fn history_changes_log_diff_and_replace_from_js() {
         same(store.readAt('o'), { q: { s: 2, r: 1 }, p: 1 }, 'replace in another key order');
         store.commit({ path: 'o', tony: 'hello', replace: true });
         same(store.readAt('o'), 'hello', 'replace with Tony text');
-        return 'ok';
         "#,
+        &[JsValue::from(store)],
     );
-    match scenario.call1(&JsValue::NULL, &JsValue::from(store)) {
-        Ok(result) => assert_eq!(result.as_string().as_deref(), Some("ok")),
-        Err(e) => panic!("{}", js_sys::Error::from(e).message()),
-    }
 }
 
 /// Log shipping through the JS class: export, import into a replica, again (skipped), and the
@@ -212,17 +200,9 @@ async fn export_and_import_from_js() {
     let replica = TonyStore::open("ship-replica".into(), memory().into())
         .await
         .unwrap();
-    let scenario = js_sys::Function::new_with_args(
+    run_scenario(
         "primary, replica",
         r#"
-        const same = (got, want, what) => {
-          const g = JSON.stringify(got), w = JSON.stringify(want);
-          if (g !== w) throw new Error(`${what}: got ${g}, want ${w}`);
-        };
-        const code = (fn, want, what) => {
-          try { fn(); } catch (e) { if (e.code === want) return; throw new Error(`${what}: code ${e.code} (${e.message}), want ${want}`); }
-          throw new Error(`${what}: no error, want ${want}`);
-        };
         for (let i = 0; i < 5; i++) primary.commit({ path: `doc.k${i}`, value: i });
         const all = primary.export();
         if (!(all instanceof Uint8Array)) throw new Error('export gives bytes');
@@ -239,14 +219,29 @@ async fn export_and_import_from_js() {
         replica.commit({ path: 'mine', value: 1 });
         primary.commit({ path: 'theirs', value: 1 });
         code(() => replica.import(primary.export(6)), 'diverged', 'diverged');
-        return 'ok';
         "#,
+        &[JsValue::from(primary), JsValue::from(replica)],
     );
-    match scenario.call2(
-        &JsValue::NULL,
-        &JsValue::from(primary),
-        &JsValue::from(replica),
-    ) {
+}
+
+/// Runs a JS scenario (`body`, a function of `params`) with `args`, failing the test with the
+/// message of the first wrong answer. The body has `same(got, want, what)` (JSON equality) and
+/// `code(fn, want, what)` (the coded error `fn` must throw).
+fn run_scenario(params: &str, body: &str, args: &[JsValue]) {
+    const HELPERS: &str = r#"
+        const same = (got, want, what) => {
+          const g = JSON.stringify(got), w = JSON.stringify(want);
+          if (g !== w) throw new Error(`${what}: got ${g}, want ${w}`);
+        };
+        const code = (fn, want, what) => {
+          try { fn(); } catch (e) { if (e.code === want) return; throw new Error(`${what}: code ${e.code} (${e.message}), want ${want}`); }
+          throw new Error(`${what}: no error, want ${want}`);
+        };
+    "#;
+    let source = format!("{HELPERS}{body}\nreturn 'ok';");
+    let scenario = js_sys::Function::new_with_args(params, &source);
+    let args: js_sys::Array = args.iter().collect();
+    match scenario.apply(&JsValue::NULL, &args) {
         Ok(result) => assert_eq!(result.as_string().as_deref(), Some("ok")),
         Err(e) => panic!("{}", js_sys::Error::from(e).message()),
     }

@@ -120,11 +120,7 @@ impl Store {
     /// Exactly the commits at which the value at `path` changed, oldest first.
     pub fn history(&mut self, path: &KPath) -> Result<Vec<u64>> {
         let head = self.head;
-        Ok(self
-            .changes(path, 0, head)?
-            .into_iter()
-            .map(|c| c.commit)
-            .collect())
+        self.history_in(path, 0, head)
     }
 
     /// The commits that changed `path` (as [`history`](Self::history)) at or before `commit`,
