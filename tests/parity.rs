@@ -154,13 +154,19 @@ fn retag_checks_then_sets() {
     assert!(patch(&tony("!c 5"), &tony("!retag(a,b) null")).is_err());
 }
 
-/// `mergeop/nullify.go`: the value becomes null, the key stays.
+/// `mergeop/nullify.go`: the value becomes null; the key and the document's tag stay; no
+/// arguments.
 #[test]
-fn nullify_keeps_the_key() {
+fn nullify_keeps_the_key_and_the_tag() {
     assert_eq!(
         patched("{a: 5, b: 1}", "{a: !nullify 7}"),
         wire("{a: null, b: 1}")
     );
+    assert_eq!(
+        patched("{a: !t [1, 2], b: 1}", "{a: !nullify 7}"),
+        wire("{a: !t null, b: 1}")
+    );
+    assert!(patch(&tony("{a: 5}"), &tony("{a: !nullify(x) null}")).is_err());
 }
 
 /// `mergeop/keyed_list.go`: items match by key field; unmatched patch items are appended in

@@ -36,7 +36,8 @@ pub(crate) fn is_merge(patch: &Node) -> bool {
 /// Whether applying `patch` to `state` gives the same result as applying it to nothing.
 fn is_independent(patch: &Node, state: Option<&Node>) -> bool {
     match op_name(patch).as_deref() {
-        Some("insert" | "delete" | "nullify" | "replace") => true,
+        // (`!nullify` keeps the state's tag, so it depends on the state.)
+        Some("insert" | "delete" | "replace") => true,
         Some(_) => false,
         None => match &patch.value {
             Value::Object(_) => !matches!(state.map(|s| &s.value), Some(Value::Object(_))),

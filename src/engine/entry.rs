@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use super::error::{Result, StoreError};
 use crate::kpath::KPath;
+use crate::storage::StorageError;
 use crate::tony::quote::{needs_quote, write_quoted};
+use crate::tony::ParseError;
 use crate::tony::{parse, write_wire, Key, Node, Value};
 
 /// Where an entry's patch ends: the subtree at `path` is determined by the entry.
@@ -185,6 +187,20 @@ impl LogEntry {
     pub fn from_wire(text: &str) -> Result<LogEntry, String> {
         let node = parse(text).map_err(|e| e.to_string())?;
         Self::from_tony(&node)
+    }
+}
+
+/// A failure reading the text of the entry at `offset` of `file`: a read that failed stays an
+/// I/O error, while bytes that fail their chunk checksum or do not parse are corruption.
+pub(crate) fn unreadable(file: &str, offset: u64, e: ParseError) -> StoreError {
+    match e.read_failure {
+        Some(kind) if kind != std::io::ErrorKind::InvalidData => {
+            StoreError::Storage(StorageError::Io {
+                file: file.to_owned(),
+                source: std::io::Error::new(kind, e.message),
+            })
+        }
+        _ => corrupt(file, offset, format!("bad entry text: {e}")),
     }
 }
 

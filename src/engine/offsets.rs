@@ -1,6 +1,14 @@
 //! The offset index of a large entry: where the big subtrees of its payload start, so that a
 //! read of a small path inside it reads only the bytes around that path.
 
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use std::io::Read;
 
 use std::sync::Arc;
@@ -111,28 +119,27 @@ impl OffsetsBuilder {
             self.close(offset);
         }
         // Every SEEK_BYTES into a container, an element or member is kept.
-        let mut seek = false;
-        if let (Some(last), true) = (path.last(), !self.open.is_empty()) {
-            let member = !matches!(last, Segment::Index(_));
-            let parent_stretch = self.open.last().map_or(offset, |p| p.stretch);
-            if offset - parent_stretch >= SEEK_BYTES {
-                seek = true;
-                if member {
-                    let object = self.open_path();
-                    let parent = self.open.last_mut().expect("a parent");
-                    let keys = std::mem::take(&mut parent.keys);
-                    self.filters
-                        .push(MemberFilter::new(object, parent.stretch, offset, &keys));
-                    parent.wide = true;
-                }
-                self.open.last_mut().expect("a parent").stretch = offset;
+        let (member, seek) = match (path.last(), self.open.last()) {
+            (Some(last), Some(parent)) => (
+                !matches!(last, Segment::Index(_)),
+                offset.saturating_sub(parent.stretch) >= SEEK_BYTES,
+            ),
+            _ => (false, false),
+        };
+        // A new stretch of a wide object: the members of the last one get their filter.
+        let object = (seek && member).then(|| self.open_path());
+        if let (Some(last), Some(parent)) = (path.last(), self.open.last_mut()) {
+            if let Some(object) = object {
+                let keys = std::mem::take(&mut parent.keys);
+                self.filters
+                    .push(MemberFilter::new(object, parent.stretch, offset, &keys));
+                parent.wide = true;
+            }
+            if seek {
+                parent.stretch = offset;
             }
             if member {
-                self.open
-                    .last_mut()
-                    .expect("a parent")
-                    .keys
-                    .push(key_hashes(last));
+                parent.keys.push(key_hashes(last));
             }
         }
         self.open.push(Open {
@@ -147,14 +154,14 @@ impl OffsetsBuilder {
 
     /// The innermost open node ends at `end`.
     fn close(&mut self, end: u64) {
-        let keep = {
-            let node = self.open.last().expect("an open node");
-            // The root is always kept, so every lookup has a place to start.
-            node.wide || end - node.start >= CHUNK_BYTES || node.last.is_none() || node.seek
+        let Some(node) = self.open.last() else {
+            return;
         };
-        let path = if keep { Some(self.open_path()) } else { None };
-        let node = self.open.pop().expect("an open node");
-        let Some(path) = path else {
+        let len = end.saturating_sub(node.start);
+        // The root is always kept, so every lookup has a place to start.
+        let referenced = len >= CHUNK_BYTES || node.last.is_none() || node.seek;
+        let path = (node.wide || referenced).then(|| self.open_path());
+        let (Some(node), Some(path)) = (self.open.pop(), path) else {
             return;
         };
         if node.wide {
@@ -165,11 +172,11 @@ impl OffsetsBuilder {
                 &node.keys,
             ));
         }
-        if end - node.start >= CHUNK_BYTES || node.last.is_none() || node.seek {
+        if referenced {
             self.refs.push(SubDocRef {
                 path,
                 offset: node.start,
-                len: end - node.start,
+                len,
             });
         }
     }
@@ -222,21 +229,22 @@ impl OffsetIndex {
     /// key filters prove `target` absent.
     pub fn seek(&self, target: &KPath) -> Vec<(&SubDocRef, Option<u64>)> {
         let segments = target.segments();
-        let wide = (0..segments.len()).rev().find(|&depth| {
-            matches!(segments[depth], Segment::Field(_) | Segment::Sparse(_))
-                && self
-                    .filters
-                    .iter()
-                    .any(|f| f.object.segments() == &segments[..depth])
+        // The deepest wide object on the way, and the key wanted in it.
+        let wide = (0..segments.len()).rev().find_map(|depth| {
+            let (object, rest) = segments.split_at_checked(depth)?;
+            let key = rest.first()?;
+            let keyed = matches!(key, Segment::Field(_) | Segment::Sparse(_));
+            (keyed && self.filters.iter().any(|f| f.object.segments() == object))
+                .then_some((object, key))
         });
         let mut found: Vec<(&SubDocRef, Option<u64>)> = self
             .refs
             .iter()
             .filter_map(|r| match wide {
-                Some(depth) if r.path.segments() == &segments[..depth] => {
-                    self.stretch_walk(&segments[..depth], r, &segments[depth])
+                Some((object, key)) if r.path.segments() == object => {
+                    self.stretch_walk(object, r, key)
                 }
-                Some(depth) if r.path.len() <= depth => None,
+                Some((object, _)) if r.path.len() <= object.len() => None,
                 _ => self.leads_to(r, target).map(|limit| (r, limit)),
             })
             .collect();
@@ -274,7 +282,9 @@ impl OffsetIndex {
     ) -> Option<(&'a SubDocRef, Option<u64>)> {
         // Filters are sorted by start; stretches of nested objects may share one.
         let first = self.filters.partition_point(|f| f.start < from.offset);
-        self.filters[first..]
+        self.filters
+            .get(first..)
+            .unwrap_or_default()
             .iter()
             .take_while(|f| f.start == from.offset)
             .find(|f| f.object.segments() == object)
@@ -284,6 +294,7 @@ impl OffsetIndex {
 }
 
 /// Encodes `value` in wire form, with the offset index of its big subtrees.
+#[expect(clippy::expect_used, reason = "writing to a Vec cannot fail")]
 pub fn encode_indexed(value: &Node) -> (Vec<u8>, OffsetIndex) {
     let mut builder = OffsetsBuilder::default();
     let mut out = Vec::new();
@@ -373,18 +384,23 @@ impl RangeReader {
         let Some(v) = self.verify.as_mut() else {
             unreachable!("only called with a verifier");
         };
-        let held_end = v.held_at + v.bytes.len() as u64;
+        let held_end = v.held_at.saturating_add(v.bytes.len() as u64);
         if self.at < v.held_at || self.at >= held_end {
-            let first = (self.at - v.payload) / VERIFY_CHUNK;
-            let start = v.payload + first * VERIFY_CHUNK;
-            let end = (start + v.run * VERIFY_CHUNK).min(v.payload_end);
-            v.run = (v.run * 2).min(64);
-            v.bytes.resize((end - start) as usize, 0);
+            let first = self.at.saturating_sub(v.payload) / VERIFY_CHUNK;
+            let start = v.payload.saturating_add(first.saturating_mul(VERIFY_CHUNK));
+            let end = start
+                .saturating_add(v.run.saturating_mul(VERIFY_CHUNK))
+                .min(v.payload_end);
+            v.run = v.run.saturating_mul(2).min(64);
+            let len = usize::try_from(end.saturating_sub(start)).map_err(std::io::Error::other)?;
+            v.bytes.resize(len, 0);
             self.file
                 .read_exact_at(start, &mut v.bytes)
                 .map_err(std::io::Error::other)?;
             for (i, chunk) in v.bytes.chunks(VERIFY_CHUNK as usize).enumerate() {
-                let index = first as usize + i;
+                let index = usize::try_from(first)
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(i);
                 if v.crcs.get(index) != Some(&crc32c::crc32c(chunk)) {
                     v.bytes.clear();
                     return Err(std::io::Error::new(
@@ -392,18 +408,21 @@ impl RangeReader {
                         format!(
                             "{}: checksum mismatch in the payload chunk at offset {}",
                             self.file.name(),
-                            start + (i as u64) * VERIFY_CHUNK
+                            start.saturating_add((i as u64).saturating_mul(VERIFY_CHUNK))
                         ),
                     ));
                 }
             }
             v.held_at = start;
         }
-        let within = (self.at - v.held_at) as usize;
-        let available = (v.bytes.len() - within).min((self.end - self.at) as usize);
-        let n = available.min(buf.len());
-        buf[..n].copy_from_slice(&v.bytes[within..within + n]);
-        self.at += n as u64;
+        let within = usize::try_from(self.at.saturating_sub(v.held_at)).unwrap_or(usize::MAX);
+        let held = v.bytes.get(within..).unwrap_or_default();
+        let left = usize::try_from(self.end.saturating_sub(self.at)).unwrap_or(usize::MAX);
+        let n = held.len().min(left).min(buf.len());
+        if let (Some(to), Some(from)) = (buf.get_mut(..n), held.get(..n)) {
+            to.copy_from_slice(from);
+        }
+        self.at = self.at.saturating_add(n as u64);
         Ok(n)
     }
 }
@@ -416,12 +435,15 @@ impl Read for RangeReader {
         if self.verify.is_some() {
             return self.read_verified(buf);
         }
-        let n = (self.end - self.at).min(buf.len() as u64).min(self.chunk) as usize;
-        self.chunk = (self.chunk * 2).min(256 * 1024);
-        self.file
-            .read_exact_at(self.at, &mut buf[..n])
-            .map_err(std::io::Error::other)?;
-        self.at += n as u64;
+        let left = self.end.saturating_sub(self.at).min(self.chunk);
+        let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+        self.chunk = self.chunk.saturating_mul(2).min(256 * 1024);
+        if let Some(buf) = buf.get_mut(..n) {
+            self.file
+                .read_exact_at(self.at, buf)
+                .map_err(std::io::Error::other)?;
+        }
+        self.at = self.at.saturating_add(n as u64);
         Ok(n)
     }
 }
@@ -492,7 +514,8 @@ pub fn seek_to<R: Read>(
                 return Ok(None);
             }
             if Segment::of_key(&key).as_ref() == Some(wanted) {
-                return descend_from(reader, event, &to.segments()[from.len() + 1..]);
+                let below = to.segments().get(from.len().saturating_add(1)..);
+                return descend_from(reader, event, below.unwrap_or_default());
             }
             reader.skip_value(&event)?;
         }
@@ -538,7 +561,8 @@ pub fn seek_to<R: Read>(
         }
         _ => return Ok(None),
     }
-    descend_from(reader, event, &to.segments()[parent.len() + 1..])
+    let below = to.segments().get(parent.len().saturating_add(1)..);
+    descend_from(reader, event, below.unwrap_or_default())
 }
 
 /// Moves `reader` (positioned at the start of the node at `from`) down to the node at `to`,

@@ -10,14 +10,24 @@
 //! The patches must be committed ones (each applied cleanly to the state it followed), so the
 //! checks of `!delete`/`!replace` slots are not repeated and key-kind mixing cannot arise.
 
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use std::collections::VecDeque;
 use std::io::Read;
 
 use super::classify::is_merge;
-use super::entry::corrupt;
+use super::entry::{corrupt, unreadable};
 use super::error::{Result, StoreError};
 use crate::patch::{apply_to, data_tag, plain_arraydiff, SlotEdit};
-use crate::tony::{build_node, Event, EventReader, Key, Node, NodeEvents, RawScan, RawStop};
+use crate::tony::{
+    build_node, Event, EventReader, Key, Node, NodeEvents, ParseError, RawScan, RawStop,
+};
 
 /// A part of a patched value: an event, or raw wire bytes of an untouched container.
 pub(crate) enum Chunk {
@@ -180,7 +190,7 @@ impl<R: Read> PatchedValue<R> {
             let stop = self
                 .events
                 .copy_raw(&mut scan, &mut bytes, RAW_CHUNK)
-                .map_err(|e| self.bad(format!("bad entry text: {e}")))?;
+                .map_err(|e| self.unreadable(e))?;
             let closes = stop == RawStop::Done;
             if !closes {
                 self.raw = Some(scan);
@@ -278,9 +288,9 @@ impl<R: Read> PatchedValue<R> {
             present_after.push((*step, state.is_some()));
         }
         let stayed = present_after.iter().all(|(_, present)| *present);
-        if stayed {
+        if let Some(value) = state.as_ref().filter(|_| stayed) {
             self.push_key(key.clone());
-            self.emit(state.as_ref().expect("present after the last step"));
+            self.emit(value);
         }
         match key {
             Some(key) => self.touched(Touched {
@@ -331,14 +341,18 @@ impl<R: Read> PatchedValue<R> {
             .collect();
         let mut added: Vec<(Key, Option<Node>)> = Vec::new();
         for (step, patch) in &frame.chain {
-            for (key, child) in patch
+            let members = patch
                 .as_object()
-                .expect("a merge patch is an object")
-                .iter()
-            {
-                let (member, present) = match frame.touched.iter().position(|t| t.key == *key) {
-                    Some(i) => {
-                        let present = frame.touched[i]
+                .ok_or_else(|| self.bad("a merge patch is not an object"))?;
+            for (key, child) in members.iter() {
+                let touched = frame
+                    .touched
+                    .iter()
+                    .enumerate()
+                    .find(|(_, t)| t.key == *key);
+                let (member, present) = match touched {
+                    Some((i, touched)) => {
+                        let present = touched
                             .present_after
                             .iter()
                             .any(|(s, present)| s == step && *present);
@@ -349,11 +363,14 @@ impl<R: Read> PatchedValue<R> {
                             Some(i) => i,
                             None => {
                                 added.push((key.clone(), None));
-                                added.len() - 1
+                                added.len().saturating_sub(1)
                             }
                         };
-                        added[i].1 = apply_to(added[i].1.as_ref(), child)?;
-                        (Member::New(i), added[i].1.is_some())
+                        let Some((_, value)) = added.get_mut(i) else {
+                            return Err(self.bad("a merged member was lost"));
+                        };
+                        *value = apply_to(value.as_ref(), child)?;
+                        (Member::New(i), value.is_some())
                     }
                 };
                 match (order.iter().position(|(k, ..)| k == key), present) {
@@ -370,8 +387,8 @@ impl<R: Read> PatchedValue<R> {
                 continue;
             }
             let value = match member {
-                Member::Base(i) => frame.touched[i].moved.as_ref(),
-                Member::New(i) => added[i].1.as_ref(),
+                Member::Base(i) => frame.touched.get(i).and_then(|t| t.moved.as_ref()),
+                Member::New(i) => added.get(i).and_then(|(_, value)| value.as_ref()),
             };
             let value = value.ok_or_else(|| self.bad("a moved member has no value"))?;
             self.push(Event::Key(key));
@@ -422,19 +439,22 @@ impl<R: Read> PatchedValue<R> {
     /// Copies the next part of a run of untouched elements of the innermost (array) frame;
     /// the stages count them as passed through.
     fn copy_run(&mut self, mut scan: RawScan, started: bool) -> Result<()> {
-        let left = |scan: &RawScan| scan.elements_left().expect("an element scan");
-        let before = left(&scan);
+        let Some(before) = scan.elements_left() else {
+            return Err(self.bad("a run of elements is copied without counting them"));
+        };
         let mut bytes = Vec::new();
         let stop = self
             .events
             .copy_raw(&mut scan, &mut bytes, RAW_CHUNK)
-            .map_err(|e| self.bad(format!("bad entry text: {e}")))?;
-        let elements = before - left(&scan);
+            .map_err(|e| self.unreadable(e))?;
+        let elements = before.saturating_sub(scan.elements_left().unwrap_or(0));
         let Some(Frame::Array(frame)) = self.frames.last_mut() else {
             unreachable!("a run is copied in an array frame")
         };
         for stage in frame.stages.iter_mut().filter(|s| !s.edits.is_empty()) {
-            stage.slot += elements as u32;
+            stage.slot = stage
+                .slot
+                .saturating_add(u32::try_from(elements).unwrap_or(u32::MAX));
         }
         match stop {
             RawStop::Budget => self.run = Some((scan, true)),
@@ -460,7 +480,7 @@ impl<R: Read> PatchedValue<R> {
             if self.raw_allowed && self.events.can_copy_raw() {
                 self.raw = Some(RawScan::new());
             } else {
-                self.copy_until = Some(self.events.depth() - 1);
+                self.copy_until = Some(self.events.depth().saturating_sub(1));
             }
         }
         Ok(())
@@ -482,20 +502,20 @@ impl<R: Read> PatchedValue<R> {
     }
 
     fn build(&mut self, first: Event) -> Result<Node> {
-        build_node(first, &mut self.events).map_err(|e| self.bad(format!("bad entry text: {e}")))
+        build_node(first, &mut self.events).map_err(|e| self.unreadable(e))
     }
 
     fn skip(&mut self, first: &Event) -> Result<()> {
         self.events
             .skip_value(first)
-            .map_err(|e| self.bad(format!("bad entry text: {e}")))
+            .map_err(|e| self.unreadable(e))
     }
 
     fn read(&mut self) -> Result<Event> {
         match self.events.next_event() {
             Ok(Some(event)) => Ok(event),
             Ok(None) => Err(self.bad("entry text ends early")),
-            Err(e) => Err(self.bad(format!("bad entry text: {e}"))),
+            Err(e) => Err(self.unreadable(e)),
         }
     }
 
@@ -503,8 +523,13 @@ impl<R: Read> PatchedValue<R> {
         corrupt(&self.file, self.pos, reason)
     }
 
+    fn unreadable(&self, e: ParseError) -> StoreError {
+        unreadable(&self.file, self.pos, e)
+    }
+
     fn fail(&self, failure: Failure) -> StoreError {
         match failure {
+            Failure::Read(e) => self.unreadable(e),
             Failure::Text(reason) => self.bad(reason),
             Failure::Patch(e) => e.into(),
         }
@@ -513,6 +538,9 @@ impl<R: Read> PatchedValue<R> {
 
 /// Why array stages failed (mapped to a [`StoreError`] by the caller, which knows the file).
 enum Failure {
+    /// The entry's text could not be read or parsed.
+    Read(ParseError),
+    /// The entry's text does not hold what it should.
     Text(String),
     Patch(crate::patch::PatchError),
 }
@@ -531,7 +559,7 @@ impl<R: Read> Input<'_, R> {
         let event = self
             .events
             .next_event()
-            .map_err(|e| Failure::Text(format!("bad entry text: {e}")))?
+            .map_err(Failure::Read)?
             .ok_or_else(|| Failure::Text("entry text ends early".into()))?;
         if event == Event::EndArray {
             *self.done = true;
@@ -543,17 +571,13 @@ impl<R: Read> Input<'_, R> {
     fn build(&mut self, element: Element) -> std::result::Result<Node, Failure> {
         match element {
             Element::Built(node) => Ok(node),
-            Element::Unread(first) => build_node(first, self.events)
-                .map_err(|e| Failure::Text(format!("bad entry text: {e}"))),
+            Element::Unread(first) => build_node(first, self.events).map_err(Failure::Read),
         }
     }
 
     fn discard(&mut self, element: Option<Element>) -> std::result::Result<(), Failure> {
         match element {
-            Some(Element::Unread(first)) => self
-                .events
-                .skip_value(&first)
-                .map_err(|e| Failure::Text(format!("bad entry text: {e}"))),
+            Some(Element::Unread(first)) => self.events.skip_value(&first).map_err(Failure::Read),
             _ => Ok(()),
         }
     }
@@ -569,19 +593,18 @@ fn pull<R: Read>(
         return input.next();
     };
     loop {
-        let due = stage
-            .edits
-            .front()
-            .is_some_and(|(target, _)| *target <= stage.slot);
-        if !due {
+        let due = match stage.edits.front() {
+            Some((target, _)) if *target <= stage.slot => stage.edits.pop_front(),
+            _ => None,
+        };
+        let Some((target, edit)) = due else {
             // No edit at this slot: the element passes through.
             if !stage.edits.is_empty() {
-                stage.slot += 1;
+                stage.slot = stage.slot.saturating_add(1);
             }
             return pull(below, input);
-        }
-        let (target, edit) = stage.edits.pop_front().expect("an edit is due");
-        stage.slot = target + 1;
+        };
+        stage.slot = target.saturating_add(1);
         match edit {
             SlotEdit::Insert(value) => return Ok(Some(Element::Built(value))),
             SlotEdit::Remove => {

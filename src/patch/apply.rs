@@ -281,6 +281,17 @@ fn finish_chain(result: Node, rest: &Node, path: &mut Ctx) -> Result<Option<Node
     }
 }
 
+/// `!nullify`: the value becomes null; like the original, the document keeps its tag.
+fn nullify(doc: Option<&Node>, op: &Op, path: &[Segment]) -> Result<Option<Node>, PatchError> {
+    if !op.args.is_empty() {
+        return Err(malformed(path, &op.name, "takes no arguments"));
+    }
+    Ok(Some(Node {
+        tag: doc.and_then(|d| d.tag.clone()),
+        value: Value::Null,
+    }))
+}
+
 fn one_arg<'a>(op: &'a Op, path: &[Segment]) -> Result<&'a str, PatchError> {
     match op.args.as_slice() {
         [a] => Ok(a),
@@ -294,7 +305,7 @@ fn one_arg<'a>(op: &'a Op, path: &[Segment]) -> Result<&'a str, PatchError> {
 fn apply_op(doc: Option<&Node>, op: Op, path: &mut Ctx) -> Result<Option<Node>, PatchError> {
     match op.name.as_str() {
         "insert" => Ok(Some(value_with_arg(op))),
-        "nullify" => Ok(Some(Node::null())),
+        "nullify" => nullify(doc, &op, path),
         // The document as it is; an absent one is `null`, as the original has no "absent".
         "pass" => Ok(Some(doc.cloned().unwrap_or_else(Node::null))),
         "addtag" | "rmtag" | "retag" | "field" => tag_op(doc, &op, path),

@@ -14,6 +14,8 @@ pub struct ParseError {
     pub col: u32,
     /// What was wrong or expected.
     pub message: String,
+    /// Set when reading the input failed (an I/O error, not a syntax error): its kind.
+    pub read_failure: Option<std::io::ErrorKind>,
 }
 
 impl ParseError {
@@ -24,6 +26,15 @@ impl ParseError {
             line: pos.line,
             col: pos.col,
             message: message.into(),
+            read_failure: None,
+        }
+    }
+
+    /// Reading the input failed at `pos` with `error`.
+    pub fn read_failed(pos: Pos, error: &std::io::Error) -> Self {
+        ParseError {
+            read_failure: Some(error.kind()),
+            ..ParseError::new(pos, format!("read failed: {error}"))
         }
     }
 }

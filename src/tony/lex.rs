@@ -357,7 +357,7 @@ impl<R: Read> Lexer<R> {
             let read = self
                 .reader
                 .read(self.buf.get_mut(self.end..).unwrap_or_default())
-                .map_err(|e| self.error(self.pos, format!("read failed: {e}")))?;
+                .map_err(|e| ParseError::read_failed(self.pos, &e))?;
             if read == 0 {
                 self.eof = true;
             }

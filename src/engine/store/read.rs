@@ -3,7 +3,7 @@
 use super::stream::Located;
 use super::{span, Candidate, Store};
 use crate::engine::classify::is_merge;
-use crate::engine::entry::corrupt;
+use crate::engine::entry::unreadable;
 use crate::engine::error::{Result, StoreError};
 use crate::kpath::{get, KPath, Segment};
 use crate::patch::{
@@ -186,7 +186,7 @@ impl Store {
                     };
                     return build_node(first, &mut events)
                         .map(Some)
-                        .map_err(|e| corrupt(file, c.entry.pos, format!("bad entry text: {e}")));
+                        .map_err(|e| unreadable(file, c.entry.pos, e));
                 }
                 Located::Absent => {
                     self.stats.read_from_offsets += 1;

@@ -1,5 +1,13 @@
 //! Opening a store: loading the persisted index and indexing what the logs hold beyond it.
 
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::{expect_commit, span, Progress, Store};
 use crate::engine::entry::{corrupt, End};
 use crate::engine::error::Result;
@@ -47,17 +55,17 @@ impl Store {
         self.index = index;
         self.tx_seq = checkpoint.tx_seq;
         self.head = self.index.head();
-        let total = (self.level0.end() - checkpoint.level0_end)
-            + (self.compact.end() - checkpoint.compact_end);
+        let level0_new = self.level0.end().saturating_sub(checkpoint.level0_end);
+        let total =
+            level0_new.saturating_add(self.compact.end().saturating_sub(checkpoint.compact_end));
         self.offsets = offsets;
         let scanned_level0 = self.scan_level0(checkpoint.level0_end, total)?;
-        let scanned_compact = self.scan_compact(
-            checkpoint.compact_end,
-            total,
-            self.level0.end() - checkpoint.level0_end,
-        )?;
+        let scanned_compact = self.scan_compact(checkpoint.compact_end, total, level0_new)?;
         self.index_large_entries(checkpoint)?;
-        self.stats.recovery = match (full && self.head > 0, scanned_level0 + scanned_compact > 0) {
+        self.stats.recovery = match (
+            full && self.head > 0,
+            scanned_level0 > 0 || scanned_compact > 0,
+        ) {
             (true, _) => "full",
             (false, true) => "incremental",
             (false, false) => "none",
@@ -70,7 +78,7 @@ impl Store {
         self.sync_level0()?;
         self.sync_compact()?;
         let built = self.build_missing_levels()?;
-        if scanned_level0 + scanned_compact + built > 0 {
+        if scanned_level0 > 0 || scanned_compact > 0 || built > 0 {
             self.persist()?;
         }
         Ok(())
@@ -173,13 +181,13 @@ impl Store {
 
     /// Indexes level-0 entries from `from`; returns how many.
     pub(super) fn scan_level0(&mut self, from: u64, total: u64) -> Result<u64> {
-        let mut count = 0;
+        let mut count: u64 = 0;
         let mut expected = self.head.saturating_add(1);
         let mut added: Vec<(EntryRef, Vec<End>, u64)> = Vec::new();
         let name = self.level0.name().to_owned();
         self.level0.scan(from, from, |pos, entry| {
             expect_commit(&name, pos, &entry, expected)?;
-            expected += 1;
+            expected = expected.saturating_add(1);
             added.push((
                 EntryRef {
                     key: entry.commit,
@@ -194,12 +202,12 @@ impl Store {
             self.index_entry(0, entry, ends);
             self.tx_seq = self.tx_seq.max(tx);
             self.head = entry.key;
-            count += 1;
-            if count % 1024 == 0 {
-                self.progress(entry.pos - from, total);
+            count = count.saturating_add(1);
+            if count.is_multiple_of(1024) {
+                self.progress(entry.pos.saturating_sub(from), total);
             }
         }
-        self.progress(self.level0.end() - from, total);
+        self.progress(self.level0.end().saturating_sub(from), total);
         Ok(count)
     }
 
@@ -214,7 +222,7 @@ impl Store {
             let span = span(divisor, entry.level);
             if entry.level == 0
                 || !entry.commit.is_multiple_of(span)
-                || entry.start + span != entry.commit
+                || entry.start.checked_add(span) != Some(entry.commit)
             {
                 return Err(corrupt(
                     &name,
@@ -246,7 +254,10 @@ impl Store {
         for (level, entry, ends) in added {
             self.index_entry(level, entry, ends);
         }
-        self.progress(done_before + (self.compact.end() - from), total);
+        self.progress(
+            done_before.saturating_add(self.compact.end().saturating_sub(from)),
+            total,
+        );
         Ok(count)
     }
 }

@@ -9,6 +9,14 @@
 //! commits are written and synced, or none). The byte layout is in `docs/FORMAT.md`
 //! ("Shipments").
 
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::{check_depth, Store};
 use crate::engine::classify::classify;
 use crate::engine::entry::{corrupt, LogEntry};
@@ -55,7 +63,7 @@ impl Store {
         let mut count: u32 = 0;
         let mut commit = after;
         while commit < self.head && (count == 0 || body.len() < max_bytes) && count < u32::MAX {
-            commit += 1;
+            commit = commit.saturating_add(1);
             let payload = self.level0.read_payload(self.level0_pos(commit)?)?;
             let len = u32::try_from(payload.len()).map_err(|_| StoreError::TooLarge {
                 len: payload.len() as u64,
@@ -64,9 +72,9 @@ impl Store {
             body.extend_from_slice(&len.to_be_bytes());
             body.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
             body.extend_from_slice(&payload);
-            count += 1;
+            count = count.saturating_add(1);
         }
-        let mut out = Vec::with_capacity(HEADER + body.len());
+        let mut out = Vec::with_capacity(HEADER.saturating_add(body.len()));
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&after.to_be_bytes());
         out.extend_from_slice(&base_crc.to_be_bytes());
@@ -87,7 +95,7 @@ impl Store {
         let shipment = decode(bytes)?;
         if shipment.base > self.head {
             return Err(StoreError::Gap {
-                first: shipment.base + 1,
+                first: shipment.base.saturating_add(1),
                 head: self.head,
             });
         }
@@ -96,15 +104,16 @@ impl Store {
                 commit: shipment.base,
             });
         }
-        let mut skipped = 0;
+        let mut skipped: u64 = 0;
         let mut new = Vec::new();
         for (i, (payload, crc, entry)) in shipment.commits.into_iter().enumerate() {
-            let commit = shipment.base + 1 + i as u64;
+            // `decode` checked that every commit's number fits.
+            let commit = shipment.base.saturating_add(1).saturating_add(i as u64);
             if commit <= self.head {
                 if self.payload_crc(commit)? != crc {
                     return Err(StoreError::Diverged { commit });
                 }
-                skipped += 1;
+                skipped = skipped.saturating_add(1);
             } else {
                 new.push((payload, entry));
             }
@@ -251,20 +260,20 @@ fn decode(bytes: &[u8]) -> Result<Shipment> {
     let mut at = HEADER;
     for i in 0..u64::from(count) {
         let len = u32_at(at)? as usize;
-        let crc = u32_at(at + 4)?;
-        let payload = field(at + 8, len)?;
+        let body = at.saturating_add(8);
+        let crc = u32_at(at.saturating_add(4))?;
+        let payload = field(body, len)?;
         if crc32c::crc32c(payload) != crc {
             return Err(bad(at, "a commit fails its checksum".into()));
         }
-        let text = std::str::from_utf8(payload)
-            .map_err(|_| bad(at + 8, "a commit is not UTF-8".into()))?;
-        let entry =
-            LogEntry::from_wire(text).map_err(|e| bad(at + 8, format!("bad entry: {e}")))?;
+        let text =
+            std::str::from_utf8(payload).map_err(|_| bad(body, "a commit is not UTF-8".into()))?;
+        let entry = LogEntry::from_wire(text).map_err(|e| bad(body, format!("bad entry: {e}")))?;
         // Byte for byte what a commit writes: the log's readers (streaming, offset indexes)
         // rely on the canonical form.
         if entry.to_wire().as_bytes() != payload {
             return Err(bad(
-                at + 8,
+                body,
                 "a commit is not in the canonical entry form".into(),
             ));
         }
@@ -279,7 +288,7 @@ fn decode(bytes: &[u8]) -> Result<Shipment> {
             ));
         }
         commits.push((payload.to_vec(), crc, entry));
-        at += 8 + len;
+        at = body.saturating_add(len);
     }
     if at != bytes.len() {
         return Err(bad(at, "bytes after the last commit".into()));

@@ -1,6 +1,6 @@
 //! Streaming reads: a value as text chunks or events, straight from the log when it can be.
 
-use crate::engine::entry::corrupt;
+use crate::engine::entry::unreadable;
 use crate::tony::ParseError;
 use std::sync::Arc;
 
@@ -200,8 +200,7 @@ impl Store {
                 offsets.chunk_crcs.clone(),
             )
         };
-        let unreadable =
-            |e: ParseError| corrupt(log.name(), c.entry.pos, format!("reading the entry: {e}"));
+        let unreadable = |e: ParseError| unreadable(log.name(), c.entry.pos, e);
         // The patch node at the ancestor must be a plain value or an `!insert` of one.
         let Some(start) = offsets.nearest(&ancestor) else {
             return Ok(Located::Unknown);
