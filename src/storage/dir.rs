@@ -117,8 +117,8 @@ pub struct FsDir {
 
 #[cfg(not(target_arch = "wasm32"))]
 impl FsDir {
-    /// The directory at `path`, created (with parents) if missing. A created directory is made
-    /// durable (its parent is synced) before this returns.
+    /// The directory at `path`, created (with parents) if missing. Created directories are
+    /// made durable (the parent of each is synced) before this returns.
     pub fn create(path: impl Into<std::path::PathBuf>) -> Result<Self> {
         let path = path.into();
         let io = |source| StorageError::Io {
@@ -126,9 +126,16 @@ impl FsDir {
             source,
         };
         if !path.is_dir() {
+            // The directories about to be made, deepest first.
+            let missing: Vec<&std::path::Path> = path
+                .ancestors()
+                .take_while(|p| !p.as_os_str().is_empty() && !p.is_dir())
+                .collect();
             std::fs::create_dir_all(&path).map_err(io)?;
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                sync_dir(parent)?;
+            for made in missing.iter().rev() {
+                if let Some(parent) = made.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    sync_dir(parent)?;
+                }
             }
         }
         Ok(Self { path })
