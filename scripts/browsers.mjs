@@ -15,6 +15,7 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage
 const DRIVERS = {
   chromium: {
     label: 'Chromium',
+    userAgent: /Chrome\//,
     options: (options) => options,
     /** One Chromium for the test; each profile is a new context of it (its own storage). */
     profiles() {
@@ -31,6 +32,7 @@ const DRIVERS = {
   },
   firefox: {
     label: 'Firefox',
+    userAgent: /Firefox\//,
     // Skipped where Firefox ESR is missing, except under CI=true (see needsFirefox).
     options: needsFirefox,
     /** Each profile is a Firefox of its own, on a fresh temporary profile. */
@@ -57,6 +59,7 @@ export const BROWSERS = Object.keys(DRIVERS);
  * Registers the test `title` once per browser (`title (Chromium)`, `title (Firefox)`), each
  * running `body(t, browser)` with
  * - `browser.name`, `browser.label`: `chromium`, `Chromium`; `firefox`, `Firefox`;
+ * - `browser.userAgent`: what its pages' `navigator.userAgent` matches;
  * - `await browser.profile()`: a fresh browser profile, with its own storage, whose `newPage()`
  *   opens a tab (tabs of one profile share an origin's storage); every browser started for the
  *   test is closed when it ends;
@@ -69,7 +72,7 @@ export function eachBrowser(title, options, body) {
       const { profile, close } = driver.profiles();
       t.after(close);
       const waitFor = (page, fn, arg = null, timeout = 30_000) => driver.waitFor(page, fn, arg, timeout);
-      await body(t, { name, label: driver.label, profile, waitFor });
+      await body(t, { name, label: driver.label, userAgent: driver.userAgent, profile, waitFor });
     });
   }
 }
