@@ -1,21 +1,18 @@
 // A small app built with Vite, webpack and esbuild against the packed package, each following the
-// package README's recipe, then loaded in headless Chromium. The build must emit the wasm and the
+// package README's recipe, then loaded in headless Chromium and in headless Firefox ESR (each build
+// made once, loaded in both: scripts/browsers.mjs). The build must emit the wasm and the
 // store's worker; in the page the app opens a store (in the package's worker, or for esbuild the
 // one the app passes as `worker`), commits, reads the past, and gets a TonyStoreError; its own
 // worker imports the package too and must get a synchronous store on OPFS.
-import test from 'node:test';
 import assert from 'node:assert';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import * as esbuild from 'esbuild';
 import { build as viteBuild } from 'vite';
 import webpack from 'webpack';
+import { eachBrowser } from '../scripts/browsers.mjs';
 import { cargoVersion, installPacked, root } from '../scripts/packed-project.mjs';
-
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
 // The app. `run(options)` is the page; `own-worker.js` is a worker of the app's own.
 const RUN = `
@@ -71,7 +68,8 @@ const MAIN = `import { run } from './run.js';\nrun();\n`;
 const MAIN_WITH_WORKER = `import { run } from './run.js';
 run({ worker: () => new Worker(new URL('./tonystore-worker.js', import.meta.url), { type: 'module' }) });
 `;
-const HTML = `<!doctype html><html><head><meta charset="utf-8"><title>app</title></head>
+// (The empty icon keeps Firefox from asking for /favicon.ico, which the app does not have.)
+const HTML = `<!doctype html><html><head><meta charset="utf-8"><title>app</title><link rel="icon" href="data:,"></head>
 <body><script type="module" src="./src/main.js"></script></body></html>`;
 
 const project = installPacked('tonystore-bundlers-');
@@ -92,16 +90,23 @@ function filesIn(dir) {
   return fs.readdirSync(dir, { recursive: true }).filter((f) => fs.statSync(path.join(dir, f)).isFile());
 }
 
+/** `build` made at its first call only; later calls share its output directory. */
+function once(build) {
+  let output;
+  return () => (output ??= build());
+}
+
+/** Each bundler's build of the app; returns its output directory. */
 const BUILDS = {
-  async vite() {
+  vite: once(async () => {
     const dir = app('vite-app');
     await viteBuild({
       root: dir, logLevel: 'warn', configFile: false,
       build: { outDir: 'dist', emptyOutDir: true },
     });
     return path.join(dir, 'dist');
-  },
-  async webpack() {
+  }),
+  webpack: once(async () => {
     const dir = app('webpack-app');
     const out = path.join(dir, 'dist');
     const stats = await new Promise((resolve, reject) => {
@@ -114,8 +119,8 @@ const BUILDS = {
     assert.ok(!stats.hasErrors(), stats.toString('errors-only'));
     fs.writeFileSync(path.join(out, 'index.html'), HTML.replace('./src/main.js', './main.js'));
     return out;
-  },
-  async esbuild() {
+  }),
+  esbuild: once(async () => {
     // The README's esbuild recipe: the package's worker as a second entry point, the wasm copied.
     const dir = app('esbuild-app', MAIN_WITH_WORKER);
     const out = path.join(dir, 'dist');
@@ -127,16 +132,16 @@ const BUILDS = {
     fs.copyFileSync(path.join(project, 'node_modules/tonystore/web/tonystore_bg.wasm'), path.join(out, 'tonystore_bg.wasm'));
     fs.writeFileSync(path.join(out, 'index.html'), HTML.replace('./src/main.js', './main.js'));
     return out;
-  },
+  }),
 };
 
 /** esbuild without the recipe: the package's worker is not in the output. */
-async function esbuildWithoutRecipe() {
+const esbuildWithoutRecipe = once(async () => {
   const dir = app('esbuild-plain-app');
   await esbuild.build({ absWorkingDir: dir, entryPoints: ['src/main.js'], bundle: true, format: 'esm', outdir: 'dist', logLevel: 'warning' });
   fs.writeFileSync(path.join(dir, 'dist/index.html'), HTML.replace('./src/main.js', './main.js'));
   return path.join(dir, 'dist');
-}
+});
 
 /** Serves `dir` on a loopback port. */
 function serveDir(dir) {
@@ -156,9 +161,8 @@ function serveDir(dir) {
 
 const wasmBytes = fs.readFileSync(path.join(root, 'pkg/web/tonystore_bg.wasm'));
 
-test('Vite, webpack and esbuild builds find the worker and the wasm, and the app works in Chromium', { timeout: 300_000 }, async (t) => {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ARGS });
-  t.after(() => browser.close());
+eachBrowser('Vite, webpack and esbuild builds find the worker and the wasm, and the app works in the browser', { timeout: 300_000 }, async (t, browser) => {
+  const profile = await browser.profile();
   for (const [bundler, build] of Object.entries(BUILDS)) {
     await t.test(bundler, async (t) => {
       const dist = await build();
@@ -171,14 +175,14 @@ test('Vite, webpack and esbuild builds find the worker and the wasm, and the app
 
       const server = await serveDir(dist);
       t.after(() => server.close());
-      const page = await browser.newPage();
+      const page = await profile.newPage();
       t.after(() => page.close());
       const errors = [];
       const missing = [];
       page.on('pageerror', (e) => errors.push(e.message));
       page.on('response', (r) => { if (r.status() >= 400) missing.push(r.url()); });
       await page.goto(`http://127.0.0.1:${server.address().port}/`);
-      await page.waitForFunction(() => window.result !== undefined, null, { timeout: 60_000 });
+      await browser.waitFor(page, () => window.result !== undefined, null, 60_000);
       const r = await page.evaluate(() => window.result);
       assert.strictEqual(r.failed, undefined, `${bundler}: ${r.failed}`);
       assert.deepStrictEqual(r, {
@@ -197,10 +201,10 @@ test('Vite, webpack and esbuild builds find the worker and the wasm, and the app
   await t.test('esbuild without the recipe: open rejects promptly, pointing at the worker option', async (t) => {
     const server = await serveDir(await esbuildWithoutRecipe());
     t.after(() => server.close());
-    const page = await browser.newPage();
+    const page = await profile.newPage();
     t.after(() => page.close());
     await page.goto(`http://127.0.0.1:${server.address().port}/`);
-    await page.waitForFunction(() => window.result !== undefined, null, { timeout: 30_000 });
+    await browser.waitFor(page, () => window.result !== undefined, null, 30_000);
     const r = await page.evaluate(() => window.result);
     assert.match(r.failed, /^internal: the store's worker failed to start or stopped .*open\(name, \{ worker \}\)/);
   });

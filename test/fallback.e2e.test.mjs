@@ -1,27 +1,21 @@
-// The IndexedDB fallback in Chromium, where OPFS sync access handles are made to be missing (as
+// The IndexedDB fallback in Chromium and in Firefox ESR (scripts/browsers.mjs), where OPFS sync access handles are made to be missing (as
 // on WebKit's Linux ports): a store opened with the default backend falls back to IndexedDB,
 // keeps every acknowledged commit across closing, reopening and reloading the page, leaves no
 // OPFS directory, and its directory meets the storage contract.
-import test from 'node:test';
 import assert from 'node:assert';
-import { chromium } from 'playwright-core';
 import { serve } from '../scripts/serve.mjs';
+import { eachBrowser } from '../scripts/browsers.mjs';
 import { withoutSyncHandles } from '../scripts/page-scenarios.mjs';
-
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
 /** In the page: a module worker without OPFS sync access handles running `script` (module source). */
 const WORKER_WITHOUT_SYNC_HANDLES = (script) =>
   `delete FileSystemFileHandle.prototype.createSyncAccessHandle;\n${script}`;
 
-test('without OPFS sync access handles, stores fall back to IndexedDB and persist', { timeout: 120_000 }, async (t) => {
+eachBrowser('without OPFS sync access handles, stores fall back to IndexedDB and persist', { timeout: 120_000 }, async (t, browser) => {
   const server = await serve(0);
   t.after(() => server.close());
   const url = `http://127.0.0.1:${server.address().port}/style.css`;
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ARGS });
-  t.after(() => browser.close());
-  const page = await browser.newPage();
+  const page = await (await browser.profile()).newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(url);

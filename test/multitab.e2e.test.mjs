@@ -2,25 +2,21 @@
 // their calls there): three pages commit and read concurrently, see each other's commits live,
 // and when the owner's page closes mid-way another takes over without losing any commit that
 // was acknowledged. Also: a read-only handle, and `share: false` keeping the store exclusive.
-import test from 'node:test';
+// Each test runs in Chromium and in Firefox ESR (scripts/browsers.mjs).
 import assert from 'node:assert';
-import { chromium } from 'playwright-core';
 import { serve } from '../scripts/serve.mjs';
+import { eachBrowser } from '../scripts/browsers.mjs';
 import { wrongReads } from '../scripts/page-scenarios.mjs';
 
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
-
-async function setup(t) {
+/** `page()` opens a tab of the demo server's origin, all in one profile of `browser`. */
+async function setup(t, browser) {
   const server = await serve(0);
   t.after(() => server.close());
   const url = `http://127.0.0.1:${server.address().port}/style.css`;
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ARGS });
-  t.after(() => browser.close());
-  const context = await browser.newContext();
+  const profile = await browser.profile();
   const errors = [];
   const page = async () => {
-    const p = await context.newPage();
+    const p = await profile.newPage();
     p.on('pageerror', (e) => errors.push(e.message));
     await p.goto(url);
     return p;
@@ -56,8 +52,8 @@ const commitMany = (page, tab, count) =>
     return { acked, failed };
   }, [tab, count]);
 
-test('three tabs share one store; the owner closes mid-way; nothing acknowledged is lost', { timeout: 180_000 }, async (t) => {
-  const { page, errors } = await setup(t);
+eachBrowser('three tabs share one store; the owner closes mid-way; nothing acknowledged is lost', { timeout: 180_000 }, async (t, browser) => {
+  const { page, errors } = await setup(t, browser);
   const name = `shared-${Date.now()}`;
   const [a, b, c] = [await page(), await page(), await page()];
   assert.strictEqual(await open(a, name), 0);
@@ -71,7 +67,7 @@ test('three tabs share one store; the owner closes mid-way; nothing acknowledged
   assert.deepStrictEqual(acked.map(([n]) => n).sort((x, y) => x - y), Array.from({ length: 60 }, (_, i) => i + 1));
   // Every tab saw every commit through its subscription.
   for (const p of [a, b, c]) {
-    await p.waitForFunction(() => window.seen.length === 60, null, { timeout: 10_000 });
+    await browser.waitFor(p, () => window.seen.length === 60, null, 10_000);
     assert.deepStrictEqual(await p.evaluate(() => window.seen), Array.from({ length: 60 }, (_, i) => i + 1));
   }
 
@@ -97,8 +93,8 @@ test('three tabs share one store; the owner closes mid-way; nothing acknowledged
   assert.deepStrictEqual(errors, []);
 });
 
-test('the owner tab crashes mid-way: another takes over, nothing acknowledged is lost', { timeout: 180_000 }, async (t) => {
-  const { page } = await setup(t);
+eachBrowser('the owner tab crashes mid-way: another takes over, nothing acknowledged is lost', { timeout: 180_000 }, async (t, browser) => {
+  const { page } = await setup(t, browser);
   const name = `crash-${Date.now()}`;
   const [a, b, c] = [await page(), await page(), await page()];
   await open(a, name); // the first tab owns the store
@@ -124,8 +120,8 @@ test('the owner tab crashes mid-way: another takes over, nothing acknowledged is
   assert.strictEqual(new Set(numbers).size, numbers.length);
 });
 
-test('a read-only handle reads and refuses changes; share: false keeps a store to one tab', { timeout: 120_000 }, async (t) => {
-  const { page, errors } = await setup(t);
+eachBrowser('a read-only handle reads and refuses changes; share: false keeps a store to one tab', { timeout: 120_000 }, async (t, browser) => {
+  const { page, errors } = await setup(t, browser);
   const name = `ro-${Date.now()}`;
   const [a, b] = [await page(), await page()];
   await open(a, name);
@@ -135,7 +131,7 @@ test('a read-only handle reads and refuses changes; share: false keeps a store t
   assert.strictEqual(await b.evaluate(() => window.store.commit({ path: 'x', value: 2 }).catch((e) => e.code)), 'read_only');
   // Live: the read-only tab sees the writer's commits.
   await a.evaluate(() => window.store.commit({ path: 'x', value: 3 }));
-  await b.waitForFunction(() => window.seen.includes(2), null, { timeout: 10_000 });
+  await browser.waitFor(b, () => window.seen.includes(2), null, 10_000);
 
   const exclusive = `ex-${Date.now()}`;
   await open(a, exclusive, { share: false });

@@ -1,18 +1,17 @@
 // A browser store on OPFS as a replica of an edge primary: two tabs share the replica, follow a
 // Durable Object primary in workerd (on another origin, with CORS), commit through it with
 // preconditions, see another writer's commits live, keep following after the tab that held
-// the store closes, and queue commits while the primary is down.
-import test from 'node:test';
+// the store closes, and queue commits while the primary is down. Runs in Chromium and in Firefox
+// ESR (scripts/browsers.mjs), each against a primary of its own.
 import assert from 'node:assert';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { serve } from '../scripts/serve.mjs';
+import { eachBrowser } from '../scripts/browsers.mjs';
 import { installPacked } from '../scripts/packed-project.mjs';
 import { bundle, config, start } from '../scripts/workerd-harness.mjs';
 
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+const project = installPacked('tonystore-sync-');
 
 /** The primary: a TonyStoreObject, its answers open to other origins. */
 const PRIMARY = `
@@ -29,9 +28,8 @@ export default {
 };
 `;
 
-test('two tabs share an OPFS replica of an edge primary', { timeout: 180_000 }, async (t) => {
-  const project = installPacked('tonystore-sync-');
-  const dir = path.join(project, 'primary');
+eachBrowser('two tabs share an OPFS replica of an edge primary', { timeout: 180_000 }, async (t, browser) => {
+  const dir = path.join(project, `primary-${browser.name}`);
   await bundle(project, dir, PRIMARY);
   fs.writeFileSync(path.join(dir, 'config.capnp'), config({ STORE: 'TonyStoreObject' }));
   fs.mkdirSync(path.join(dir, 'disk'), { recursive: true });
@@ -42,12 +40,12 @@ test('two tabs share an OPFS replica of an edge primary', { timeout: 180_000 }, 
 
   const server = await serve(0);
   t.after(() => server.close());
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ARGS });
-  t.after(() => browser.close());
-  const context = await browser.newContext();
+  const profile = await browser.profile();
   const errors = [];
-  const tab = async (inContext = context) => {
-    const page = await inContext.newPage();
+  // One name for every tab: the tabs of a profile share the replica.
+  const replica = `replica-${Date.now()}`;
+  const tab = async (inProfile = profile) => {
+    const page = await inProfile.newPage();
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`http://127.0.0.1:${server.address().port}/style.css`);
     await page.evaluate(async ([name, url]) => {
@@ -61,7 +59,7 @@ test('two tabs share an OPFS replica of an edge primary', { timeout: 180_000 }, 
         onRejected: (e, commit) => window.rejected.push([e.code, commit.patches]),
       });
       await window.sync.pull();
-    }, [`replica-${Date.now()}`, primary.base]);
+    }, [replica, primary.base]);
     return page;
   };
   const a = await tab();
@@ -77,27 +75,26 @@ test('two tabs share an OPFS replica of an edge primary', { timeout: 180_000 }, 
   const b = await tab();
   await b.evaluate(() => { window.seen = []; return window.store.subscribe('', (c) => window.seen.push(c.commit)); });
   await direct({ path: 'other', value: 'writer' });
-  await a.waitForFunction(() => window.store.head === 3, null, { timeout: 10_000 });
-  await b.waitForFunction(() => window.seen.includes(3), null, { timeout: 10_000 });
+  await browser.waitFor(a, () => window.store.head === 3, null, 10_000);
+  await browser.waitFor(b, () => window.seen.includes(3), null, 10_000);
 
   // The tab holding the store closes: the other takes over and keeps following the primary.
   await a.close({ runBeforeUnload: true });
   await direct({ path: 'after', value: 'takeover' });
-  await b.waitForFunction(() => window.seen.includes(4), null, { timeout: 15_000 });
+  await browser.waitFor(b, () => window.seen.includes(4), null, 15_000);
   assert.strictEqual(await b.evaluate(() => window.store.readAt('after')), 'takeover');
   assert.strictEqual(await b.evaluate(() => window.sync.commit({ path: 'from-b', value: true })), 5);
   assert.deepStrictEqual(await b.evaluate(() => window.syncErrors), []);
 
-  // A second replica (another browser profile: its own OPFS) catches up, and commits from each
-  // replica reach the other through the primary.
-  const otherContext = await browser.newContext();
-  const c = await tab(otherContext);
+  // A second replica (another browser profile: its own OPFS; in Firefox, another Firefox) catches
+  // up, and commits from each replica reach the other through the primary.
+  const c = await tab(await browser.profile());
   assert.strictEqual(await c.evaluate(() => window.store.head), 5);
   assert.strictEqual(await c.evaluate(() => window.sync.commit({ path: 'from-c', value: 'hello' })), 6);
-  await b.waitForFunction(() => window.store.head === 6, null, { timeout: 10_000 });
+  await browser.waitFor(b, () => window.store.head === 6, null, 10_000);
   assert.strictEqual(await b.evaluate(() => window.store.readAt('from-c')), 'hello');
   assert.strictEqual(await b.evaluate(() => window.sync.commit({ path: 'from-b', value: 'back' })), 7);
-  await c.waitForFunction(() => window.store.head === 7, null, { timeout: 10_000 });
+  await browser.waitFor(c, () => window.store.head === 7, null, 10_000);
   await c.close();
 
   // Offline: the primary stops; commits are queued and shown at once; when it is back they go
@@ -117,7 +114,7 @@ test('two tabs share an OPFS replica of an edge primary', { timeout: 180_000 }, 
   }, restarted.base);
   for (let i = 0; i < 150 && (await b.evaluate(() => window.sync.queued())) > 0; i++) await new Promise((r) => setTimeout(r, 100));
   assert.strictEqual(await b.evaluate(() => window.sync.queued()), 0, 'the queue is sent');
-  await b.waitForFunction(() => window.store.head === 8, null, { timeout: 10_000 });
+  await browser.waitFor(b, () => window.store.head === 8, null, 10_000);
   assert.deepStrictEqual(await b.evaluate(() => window.rejected), [['precondition_failed', { path: 'doc.title', value: 'never' }]]);
   assert.deepStrictEqual(await b.evaluate(async () => [await window.store.readAt('offline'), await window.store.readAt('doc.title'), window.store.head]), [1, 'two', 8]);
   assert.deepStrictEqual(errors, []);
