@@ -65,6 +65,31 @@ pub(crate) fn size_exceeds(node: &Node, limit: usize) -> bool {
     false
 }
 
+/// The ends the index needs of an entry's `ends`: the same, less those strictly below an
+/// independent end. A read below an independent end starts at it (the index lists it as an
+/// ancestor end), so the ends under it add nothing but index size; the log keeps them for the
+/// precision of change feeds. A record written whole thus costs one end, not one per member.
+/// The result is in path order.
+pub(crate) fn outermost_independent(mut ends: Vec<End>) -> Vec<End> {
+    ends.sort_by(|a, b| a.path.cmp(&b.path));
+    // In path order a path's descendants follow it at once.
+    let mut kept: Vec<End> = Vec::with_capacity(ends.len());
+    let mut covering: Option<usize> = None;
+    for end in ends {
+        let covered = covering
+            .and_then(|i| kept.get(i))
+            .is_some_and(|c| c.path.len() < end.path.len() && c.path.is_prefix_of(&end.path));
+        if covered {
+            continue;
+        }
+        if end.independent {
+            covering = Some(kept.len());
+        }
+        kept.push(end);
+    }
+    kept
+}
+
 /// The ends of `patch` applied to `state`.
 pub fn classify(patch: &Node, state: Option<&Node>, limits: IndexLimits) -> Vec<End> {
     let mut ends = Vec::new();

@@ -67,7 +67,11 @@ fn compose_at(
     ends: &mut Vec<End>,
 ) -> Result<Node> {
     let all_merges = patches.iter().all(|p| is_merge(p) && p.tag.is_none());
-    if !all_merges {
+    // Where the run determines the subtree (its first touch there was an independent end:
+    // usually a record written whole), the composed merge would spell out every member anyway;
+    // the final state says the same at once, as one end, without composing each version.
+    let determined = !path.is_empty() && was_end.get(path.as_slice()) == Some(&true);
+    if !all_merges || determined {
         return final_state(path, state_after, ends);
     }
     // Group each key's patches in order of first appearance. A key deleted and then written

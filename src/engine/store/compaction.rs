@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::{encode_entry, span, Piece, Store};
+use crate::engine::classify::outermost_independent;
 use crate::engine::compact::compose;
 use crate::engine::entry::{End, LogEntry};
 use crate::engine::error::Result;
@@ -57,7 +58,13 @@ impl Store {
             }
         }
         let patches: Vec<&Node> = parts.iter().map(|e| &e.patch).collect();
-        let ends: Vec<&[End]> = parts.iter().map(|e| e.ends.as_slice()).collect();
+        // The constituents' ends as the index keeps them: the composed entry needs no end
+        // below an independent one either (see `outermost_independent`).
+        let outermost: Vec<Vec<End>> = parts
+            .iter()
+            .map(|e| outermost_independent(e.ends.clone()))
+            .collect();
+        let ends: Vec<&[End]> = outermost.iter().map(Vec::as_slice).collect();
         let head_state = if key == self.head {
             Some(self.head_state()?)
         } else {

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 pub use stream::{EventStream, ValueStream};
 
-use super::classify::{classify, IndexLimits};
+use super::classify::{classify, outermost_independent, IndexLimits};
 use super::clock::now_ms;
 use super::entry::End;
 use super::entry::{corrupt, LogEntry};
@@ -452,6 +452,7 @@ impl Store {
 
     /// Adds an entry to the index, to be saved with the next checkpoint.
     pub(super) fn index_entry(&mut self, level: u8, entry: EntryRef, ends: Vec<End>) {
+        let ends = outermost_independent(ends);
         self.index.level_mut(level).add(entry, &ends);
         self.unsaved.push((level, entry, ends));
     }
