@@ -6,21 +6,22 @@ use crate::patch::op_name;
 use crate::tony::{Key, Node, Value};
 
 /// Bounds on how finely one entry is indexed: below a patch root, a merge deeper than
-/// `max_depth` or whose patch subtree has more than `max_subtree_nodes` nodes is indexed as one
-/// end (reads below it then work from that end).
+/// `max_depth` or with more than `max_members` members is indexed as one end (reads below it
+/// then work from that end). A patch creating a subtree of more than `max_members` nodes where
+/// nothing was is one (independent) end, not walked.
 #[derive(Clone, Copy, Debug)]
 pub struct IndexLimits {
     /// Deepest path indexed inside one entry.
     pub max_depth: usize,
-    /// Largest patch subtree (in nodes) that is indexed node by node.
-    pub max_subtree_nodes: usize,
+    /// Widest merge (in members) that is indexed member by member.
+    pub max_members: usize,
 }
 
 impl Default for IndexLimits {
     fn default() -> Self {
         IndexLimits {
             max_depth: 64,
-            max_subtree_nodes: 4096,
+            max_members: 4096,
         }
     }
 }
@@ -125,11 +126,23 @@ fn walk(
     limits: IndexLimits,
     ends: &mut Vec<End>,
 ) -> bool {
+    if state.is_none() && !path.is_empty() && size_exceeds(patch, limits.max_members) {
+        // Nothing was here: whatever the patch holds, its result ignores the state. A large
+        // new subtree is one end, not walked (reads below start at it); a small one is walked,
+        // so the log records its members for the change feed.
+        ends.push(End {
+            path: KPath::from_segments(path.clone()),
+            independent: true,
+        });
+        return true;
+    }
     let passes = is_merge(patch)
         && patch.tag.is_none()
         && matches!(state.map(|s| &s.value), None | Some(Value::Object(_)))
         && path.len() < limits.max_depth
-        && !size_exceeds(patch, limits.max_subtree_nodes);
+        && patch
+            .as_object()
+            .is_some_and(|m| m.len() <= limits.max_members);
     if !passes {
         let independent = is_independent(patch, state);
         ends.push(End {

@@ -8,6 +8,7 @@
 //! * any other untagged value replaces the document;
 //! * a tagged patch runs the first op in its tag chain; links that are not ops are data.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::matching::match_at;
@@ -196,25 +197,33 @@ fn merge_object(
         }) => ((**existing).clone(), tag.clone()),
         _ => (Vec::new(), None),
     };
+    let mut members = Members::new(&result, entries.len());
     for (key, value) in entries {
         if *key == Key::Merge {
             result.push((Key::Merge, value.clone()));
+            members.pushed(key, result.len());
             continue;
         }
-        let at = result.iter().position(|(k, _)| k == key);
+        let at = members.find(&result, key);
         path.push(Segment::of_any_key(key));
         let current = at.and_then(|i| result.get(i)).map(|(_, v)| v);
         let patched = apply(current, value, path)?;
         path.pop();
-        match (at.and_then(|i| result.get_mut(i)), patched) {
-            (Some(entry), Some(v)) => entry.1 = v,
-            (Some(_), None) => {
-                result.retain(|(k, _)| k != key);
+        match (at, patched) {
+            (Some(i), Some(v)) => {
+                if let Some(entry) = result.get_mut(i) {
+                    entry.1 = v;
+                }
             }
-            (None, Some(v)) => result.push((key.clone(), v)),
+            (Some(i), None) => members.remove(i),
+            (None, Some(v)) => {
+                result.push((key.clone(), v));
+                members.pushed(key, result.len());
+            }
             (None, None) => {}
         }
     }
+    members.drop_removed(&mut result);
     let has_int = result.iter().any(|(k, _)| matches!(k, Key::Int(_)));
     if has_int && result.iter().any(|(k, _)| matches!(k, Key::Str(_))) {
         return Err(malformed(
@@ -227,6 +236,73 @@ fn merge_object(
         tag: patch_tag.or(doc_tag),
         value: Value::Object(Arc::new(result)),
     })
+}
+
+/// Finds the members of an object being merged into: by a linear scan while it is small, by a
+/// hash of its keys once it is wide (building or editing a wide object stays linear, not
+/// quadratic). Removed members are only marked until the merge ends, so positions stay valid.
+struct Members {
+    /// Key → position, for a wide object.
+    positions: Option<HashMap<Key, usize, foldhash::fast::RandomState>>,
+    /// Whether each position was removed.
+    removed: Vec<bool>,
+    any_removed: bool,
+}
+
+impl Members {
+    /// Objects up to this many members (before and added) are scanned.
+    const SCANNED: usize = 16;
+
+    fn new(result: &[(Key, Node)], added: usize) -> Self {
+        let wide = result.len().saturating_add(added) > Self::SCANNED;
+        let positions = wide.then(|| {
+            result
+                .iter()
+                .enumerate()
+                .filter(|(_, (k, _))| *k != Key::Merge)
+                .map(|(i, (k, _))| (k.clone(), i))
+                .collect()
+        });
+        Members {
+            positions,
+            removed: vec![false; result.len()],
+            any_removed: false,
+        }
+    }
+
+    /// The position of the live member `key`.
+    fn find(&self, result: &[(Key, Node)], key: &Key) -> Option<usize> {
+        let live = |i: &usize| self.removed.get(*i) == Some(&false);
+        match &self.positions {
+            Some(positions) => positions.get(key).copied().filter(live),
+            None => result
+                .iter()
+                .enumerate()
+                .position(|(i, (k, _))| k == key && live(&i)),
+        }
+    }
+
+    /// `key` was pushed, making the object `len` members long.
+    fn pushed(&mut self, key: &Key, len: usize) {
+        self.removed.push(false);
+        if let (Some(positions), false) = (&mut self.positions, *key == Key::Merge) {
+            positions.insert(key.clone(), len.saturating_sub(1));
+        }
+    }
+
+    fn remove(&mut self, at: usize) {
+        if let Some(removed) = self.removed.get_mut(at) {
+            *removed = true;
+            self.any_removed = true;
+        }
+    }
+
+    fn drop_removed(self, result: &mut Vec<(Key, Node)>) {
+        if self.any_removed {
+            let mut removed = self.removed.iter();
+            result.retain(|_| removed.next() == Some(&false));
+        }
+    }
 }
 
 #[inline(never)]

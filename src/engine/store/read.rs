@@ -9,6 +9,7 @@ use crate::kpath::{get, KPath, Segment};
 use crate::patch::{
     arraydiff_source, op_name, plain_arraydiff, ElementSource, PatchError, SlotEdit,
 };
+use crate::tony::tag::parse_chain;
 use crate::tony::{build_node, Key, Node};
 
 impl Store {
@@ -197,14 +198,11 @@ impl Store {
         }
         let patch = self.patch_of(c.level, c.entry.pos)?;
         let depth = c.ancestor_depth.expect("an ancestor end");
-        let replaced = sub_patch(&patch, &path.segments()[..depth])
-            .map(independent_result)
-            .transpose()?;
-        let below = KPath::from_segments(path.segments()[depth..].to_vec());
-        Ok(match replaced.flatten() {
-            Some(node) => get(&node, &below)?.cloned(),
-            None => None,
-        })
+        let (above, below) = path.segments().split_at(depth);
+        match sub_patch(&patch, above) {
+            Some(replaced) => independent_result_at(replaced, below),
+            None => Ok(None),
+        }
     }
 
     /// A read below an array that later `!arraydiff`s edited (`ancestor`, a dependent end above
@@ -355,6 +353,45 @@ fn child_at<'a>(node: &'a Node, segment: &Segment) -> Option<&'a Node> {
 /// What an independent end yields whatever the state was (its checks passed at commit).
 pub(super) fn independent_result(patch_node: &Node) -> Result<Option<Node>> {
     Ok(crate::patch::apply_committed(None, patch_node)?)
+}
+
+/// The value at `below` in what the independent end `patch_node` yields, without building
+/// more of it than the path needs: plain merges (into nothing) are followed member by member,
+/// and the value of a lone `!insert` is read in place; anything else is built, then read.
+fn independent_result_at(patch_node: &Node, below: &[Segment]) -> Result<Option<Node>> {
+    let mut node = patch_node;
+    let mut rest = below;
+    while let Some((segment, deeper)) = rest.split_first() {
+        if node.tag.is_none() && is_merge(node) {
+            // A merge into nothing is the object of its members' results.
+            match child_at(node, segment) {
+                Some(child) => node = child,
+                None => return Ok(None),
+            }
+            rest = deeper;
+            continue;
+        }
+        let inserted = node
+            .tag()
+            .and_then(parse_chain)
+            .is_some_and(|links| matches!(links.as_slice(), [link] if link.name == "insert"));
+        if inserted {
+            // The value is data; only its top tag comes from the op.
+            let tag = independent_result(&Node::null().with_tag(node.tag().unwrap_or_default()))?
+                .and_then(|n| n.tag);
+            let value = Node {
+                tag,
+                value: node.value.clone(),
+            };
+            return Ok(get(&value, &KPath::from_segments(rest.to_vec()))?.cloned());
+        }
+        break;
+    }
+    let built = independent_result(node)?;
+    Ok(match built {
+        Some(value) => get(&value, &KPath::from_segments(rest.to_vec()))?.cloned(),
+        None => None,
+    })
 }
 
 /// The value at `segments` after applying `root` to a state whose value there is `value`. The
