@@ -6,6 +6,7 @@
 
 pub mod engine;
 pub mod patch;
+mod sort;
 pub mod storage;
 pub mod tony;
 

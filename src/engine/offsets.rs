@@ -186,8 +186,8 @@ impl OffsetsBuilder {
         while !self.open.is_empty() {
             self.close(total);
         }
-        self.refs.sort_by_key(|r| r.offset);
-        self.filters.sort_by_key(|f| f.start);
+        crate::sort::sort_by_key(&mut self.refs, |r| r.offset);
+        crate::sort::sort_by_key(&mut self.filters, |f| f.start);
         OffsetIndex {
             refs: self.refs,
             ops: self.ops,
@@ -248,7 +248,7 @@ impl OffsetIndex {
                 _ => self.leads_to(r, target).map(|limit| (r, limit)),
             })
             .collect();
-        found.sort_by_key(|(r, _)| std::cmp::Reverse(r.offset));
+        crate::sort::sort_by_key(&mut found, |(r, _)| std::cmp::Reverse(r.offset));
         found
     }
 

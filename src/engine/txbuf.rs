@@ -52,7 +52,7 @@ impl TransactionBuffer {
         // In path order an ancestor comes right before its descendants, so a path containing
         // another is next to one it contains: comparing neighbours finds every conflict.
         let mut sorted: Vec<&KPath> = self.patches.iter().map(|(p, _)| p).collect();
-        sorted.sort_unstable();
+        crate::sort::sort(&mut sorted);
         for pair in sorted.windows(2) {
             if let [a, b] = pair {
                 if a.is_prefix_of(b) {
@@ -135,7 +135,7 @@ fn build(slot: Slot) -> Result<Node> {
         entries.push((key, build(child)?));
     }
     if is_array {
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        crate::sort::sort_by(&mut entries, |a, b| a.0.cmp(&b.0));
         return Ok(Node {
             tag: Some(Arc::from("!arraydiff")),
             value: Value::Object(Arc::new(entries)),

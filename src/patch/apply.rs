@@ -583,7 +583,7 @@ fn slots<'a>(
             Key::Merge => Err(malformed(path, op, "merge key in a slot map")),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    slots.sort_by_key(|(slot, _)| *slot);
+    crate::sort::sort_by_key(&mut slots, |(slot, _)| *slot);
     if let Some(pair) = slots
         .windows(2)
         .find(|w| w.first().map(|s| s.0) == w.get(1).map(|s| s.0))
@@ -853,7 +853,7 @@ fn keyed_patch(doc: Option<&Node>, op: &Op, path: &mut Ctx) -> Result<Node, Patc
             None => unmatched.push((key, item)),
         }
     }
-    unmatched.sort_by(|a, b| a.0.cmp(&b.0));
+    crate::sort::sort_by(&mut unmatched, |a, b| a.0.cmp(&b.0));
     for (key, item) in unmatched {
         path.push(Segment::Key(Arc::from(key.as_str())));
         if let Some(v) = apply(None, item, path)? {

@@ -49,7 +49,7 @@ impl Store {
             .map(|(_, end)| (end.entry.key, end.entry.pos))
             .chain(found.touches.iter().map(|e| (e.key, e.pos)))
             .collect();
-        touched.sort_unstable();
+        crate::sort::sort(&mut touched);
         touched.dedup();
         let mut changes = Vec::new();
         for (commit, pos) in touched {
@@ -72,7 +72,7 @@ impl Store {
     fn changed_paths(&mut self, path: &KPath, commit: u64, pos: u64) -> Result<Vec<KPath>> {
         let entry = self.load_entry(0, pos)?;
         let mut ends: Vec<&KPath> = entry.ends.iter().map(|e| &e.path).collect();
-        ends.sort_unstable();
+        crate::sort::sort(&mut ends);
         ends.dedup();
         // Sorted, a path's descendants follow it at once.
         let innermost = ends

@@ -532,7 +532,9 @@ impl Store {
             .chain(found.touches.iter().map(|e| (path.clone(), *e, None)))
             .collect();
         // An entry ending above the path may also touch it: list it once, where it ends.
-        listed.sort_by_key(|(_, entry, above)| (entry.key, above.is_none()));
+        crate::sort::sort_by_key(&mut listed, |(_, entry, above)| {
+            (entry.key, above.is_none())
+        });
         listed.dedup_by_key(|(_, entry, _)| entry.key);
         let span = span(self.options.divisor, level);
         listed

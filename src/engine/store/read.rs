@@ -69,7 +69,9 @@ impl Store {
             }));
             // One candidate per entry: where it determines the path, that subsumes the rest
             // of what it does there (the shallowest such end first).
-            items.sort_by_key(|c| (c.entry.key, c.ancestor_depth.is_none(), c.ancestor_depth));
+            crate::sort::sort_by_key(&mut items, |c| {
+                (c.entry.key, c.ancestor_depth.is_none(), c.ancestor_depth)
+            });
             items.dedup_by_key(|c| c.entry.key);
             let determined = items.iter().any(|c| c.ancestor_depth.is_some());
             if determined && piece.level > 0 {
