@@ -278,8 +278,12 @@ impl RawScan {
 }
 
 /// An incremental tokenizer over any [`Read`].
-pub struct Lexer<R> {
-    reader: R,
+///
+/// The tokenizing code is compiled once, for `Lexer<dyn Read>` (the reader is the last field, so
+/// a `&mut Lexer<R>` coerces to one), not once per reader type: the reader is called only to
+/// refill the 64 KiB buffer, so the dynamic call costs nothing measurable, and the wasm bundle
+/// carries one tokenizer instead of one per reader (slices, log ranges).
+pub struct Lexer<R: ?Sized> {
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -291,13 +295,14 @@ pub struct Lexer<R> {
     anchor_col: Option<u32>,
     /// Column (0-based) of the latest token on this line.
     last_col: u32,
+    /// Last, so that the struct can be unsized to `Lexer<dyn Read>`.
+    reader: R,
 }
 
 impl<R: Read> Lexer<R> {
     /// A lexer reading from `reader`.
     pub fn new(reader: R) -> Self {
         Lexer {
-            reader,
             buf: Vec::new(),
             start: 0,
             end: 0,
@@ -311,6 +316,7 @@ impl<R: Read> Lexer<R> {
             at_line_start: true,
             anchor_col: None,
             last_col: 0,
+            reader,
         }
     }
 
@@ -335,6 +341,33 @@ impl<R: Read> Lexer<R> {
     pub fn buffered_capacity(&self) -> usize {
         self.buf.capacity()
     }
+
+    /// This lexer, with its reader behind a `dyn Read`: the one type the tokenizer is compiled
+    /// for.
+    fn as_dyn(&mut self) -> &mut Lexer<dyn Read + '_> {
+        self
+    }
+
+    /// The next token, or `None` at the end of the input.
+    pub fn next_token(&mut self) -> Result<Option<Token>, ParseError> {
+        self.as_dyn().token()
+    }
+
+    /// Copies raw canonical wire text into `out`, at most `max` bytes per call, as `scan`
+    /// says: the rest of the container whose opening bracket was the last token, or whole
+    /// elements of the array being read (starting at the next element; separators before it
+    /// are skipped, not copied). `scan` carries the state between calls.
+    pub(crate) fn copy_raw(
+        &mut self,
+        scan: &mut RawScan,
+        out: &mut Vec<u8>,
+        max: usize,
+    ) -> Result<RawStop, ParseError> {
+        self.as_dyn().raw(scan, out, max)
+    }
+}
+
+impl Lexer<dyn Read + '_> {
 
     fn error(&self, at: Pos, message: impl Into<String>) -> ParseError {
         ParseError::new(at, message)
@@ -438,11 +471,8 @@ impl<R: Read> Lexer<R> {
         }
     }
 
-    /// Copies raw canonical wire text into `out`, at most `max` bytes per call, as `scan`
-    /// says: the rest of the container whose opening bracket was the last token, or whole
-    /// elements of the array being read (starting at the next element; separators before it
-    /// are skipped, not copied). `scan` carries the state between calls.
-    pub(crate) fn copy_raw(
+    /// [`Lexer::copy_raw`].
+    fn raw(
         &mut self,
         scan: &mut RawScan,
         out: &mut Vec<u8>,
@@ -514,8 +544,8 @@ impl<R: Read> Lexer<R> {
         matches!(b, None | Some(b' ' | b'\t' | b'\n' | b'\r'))
     }
 
-    /// The next token, or `None` at the end of the input.
-    pub fn next_token(&mut self) -> Result<Option<Token>, ParseError> {
+    /// [`Lexer::next_token`].
+    fn token(&mut self) -> Result<Option<Token>, ParseError> {
         loop {
             let Some(b) = self.peek()? else {
                 return Ok(None);
