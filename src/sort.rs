@@ -57,10 +57,7 @@ fn permute(mut order: Vec<usize>, swap: &mut dyn FnMut(usize, usize)) {
         // Position `cur` holds what `start` held; `order[cur]`, not yet moved, holds what `cur`
         // needs. Each visited position is marked done by pointing at itself.
         let mut cur = start;
-        loop {
-            let Some(slot) = order.get_mut(cur) else {
-                break;
-            };
+        while let Some(slot) = order.get_mut(cur) {
             let next = std::mem::replace(slot, cur);
             if next == cur || next == start {
                 break;

@@ -72,7 +72,7 @@ pub(crate) fn size_exceeds(node: &Node, limit: usize) -> bool {
 /// precision of change feeds. A record written whole thus costs one end, not one per member.
 /// The result is in path order.
 pub(crate) fn outermost_independent(mut ends: Vec<End>) -> Vec<End> {
-    ends.sort_by(|a, b| a.path.cmp(&b.path));
+    crate::sort::sort_by(&mut ends, |a, b| a.path.cmp(&b.path));
     // In path order a path's descendants follow it at once.
     let mut kept: Vec<End> = Vec::with_capacity(ends.len());
     let mut covering: Option<usize> = None;

@@ -368,7 +368,6 @@ impl<R: Read> Lexer<R> {
 }
 
 impl Lexer<dyn Read + '_> {
-
     fn error(&self, at: Pos, message: impl Into<String>) -> ParseError {
         ParseError::new(at, message)
     }
