@@ -71,22 +71,41 @@ pub(crate) fn size_exceeds(node: &Node, limit: usize) -> bool {
 /// ancestor end), so the ends under it add nothing but index size; the log keeps them for the
 /// precision of change feeds. A record written whole thus costs one end, not one per member.
 /// The result is in path order.
-pub(crate) fn outermost_independent(mut ends: Vec<End>) -> Vec<End> {
-    crate::sort::sort_by(&mut ends, |a, b| a.path.cmp(&b.path));
+pub(crate) fn outermost_independent(ends: Vec<End>) -> Vec<End> {
+    let keep = outermost_positions(&ends);
+    let mut slots: Vec<Option<End>> = ends.into_iter().map(Some).collect();
+    keep.into_iter()
+        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+        .collect()
+}
+
+/// [`outermost_independent`] borrowing the ends.
+pub(crate) fn outermost_independent_refs(ends: &[End]) -> Vec<&End> {
+    outermost_positions(ends)
+        .into_iter()
+        .filter_map(|i| ends.get(i))
+        .collect()
+}
+
+/// The positions of the ends [`outermost_independent`] keeps, in path order.
+fn outermost_positions(ends: &[End]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..ends.len()).collect();
+    let path = |i: usize| ends.get(i).map(|e| &e.path);
+    crate::sort::sort_by(&mut order, |&a, &b| path(a).cmp(&path(b)));
     // In path order a path's descendants follow it at once.
-    let mut kept: Vec<End> = Vec::with_capacity(ends.len());
-    let mut covering: Option<usize> = None;
-    for end in ends {
-        let covered = covering
-            .and_then(|i| kept.get(i))
-            .is_some_and(|c| c.path.len() < end.path.len() && c.path.is_prefix_of(&end.path));
-        if covered {
+    let mut kept = Vec::with_capacity(order.len());
+    let mut covering: Option<&KPath> = None;
+    for i in order {
+        let Some(end) = ends.get(i) else {
+            continue;
+        };
+        if covering.is_some_and(|c| c.len() < end.path.len() && c.is_prefix_of(&end.path)) {
             continue;
         }
         if end.independent {
-            covering = Some(kept.len());
+            covering = Some(&end.path);
         }
-        kept.push(end);
+        kept.push(i);
     }
     kept
 }

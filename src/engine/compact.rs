@@ -28,7 +28,7 @@ pub type StateAt<'a> = dyn FnMut(&KPath) -> Result<Option<Node>> + 'a;
 /// state before the run).
 pub fn compose(
     patches: &[&Node],
-    constituent_ends: &[&[End]],
+    constituent_ends: &[Vec<&End>],
     state_after: &mut StateAt<'_>,
 ) -> Result<(Node, Vec<End>)> {
     let was_end = end_kinds(constituent_ends);
@@ -132,7 +132,7 @@ fn compose_at(
 /// independent of the earlier state. It is when the first constituent to touch the path
 /// replaced it independently; otherwise (it passed through, or depended on the state) the
 /// composed merge depends on the state before the run.
-fn end_kinds<'a>(constituent_ends: &[&'a [End]]) -> EndKinds<'a> {
+fn end_kinds<'a>(constituent_ends: &[Vec<&'a End>]) -> EndKinds<'a> {
     #[derive(Clone, Copy)]
     enum First {
         Pass,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{encode_entry, span, Piece, Store};
-use crate::engine::classify::outermost_independent;
+use crate::engine::classify::outermost_independent_refs;
 use crate::engine::compact::compose;
 use crate::engine::entry::{End, LogEntry};
 use crate::engine::error::Result;
@@ -60,11 +60,10 @@ impl Store {
         let patches: Vec<&Node> = parts.iter().map(|e| &e.patch).collect();
         // The constituents' ends as the index keeps them: the composed entry needs no end
         // below an independent one either (see `outermost_independent`).
-        let outermost: Vec<Vec<End>> = parts
+        let ends: Vec<Vec<&End>> = parts
             .iter()
-            .map(|e| outermost_independent(e.ends.clone()))
+            .map(|e| outermost_independent_refs(&e.ends))
             .collect();
-        let ends: Vec<&[End]> = outermost.iter().map(Vec::as_slice).collect();
         let head_state = if key == self.head {
             Some(self.head_state()?)
         } else {
