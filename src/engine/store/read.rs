@@ -1,5 +1,7 @@
 //! Reading a path at a commit: planning which entries to apply, and applying them.
 
+use std::sync::Arc;
+
 use super::stream::Located;
 use super::{span, Candidate, Store};
 use crate::engine::classify::is_merge;
@@ -357,6 +359,12 @@ pub(super) fn independent_result(patch_node: &Node) -> Result<Option<Node>> {
     Ok(crate::patch::apply_committed(None, patch_node)?)
 }
 
+/// The tag a value inserted by an op tagged `tag` (`!insert`, `!insert(t)`) reads with: the op
+/// is dropped and its argument, if any, becomes the tag.
+pub(super) fn inserted_tag(tag: &str) -> Result<Option<Arc<str>>> {
+    Ok(independent_result(&Node::null().with_tag(tag))?.and_then(|n| n.tag))
+}
+
 /// The value at `below` in what the independent end `patch_node` yields, without building
 /// more of it than the path needs: plain merges (into nothing) are followed member by member,
 /// and the value of a lone `!insert` is read in place; anything else is built, then read.
@@ -373,16 +381,14 @@ fn independent_result_at(patch_node: &Node, below: &[Segment]) -> Result<Option<
             rest = deeper;
             continue;
         }
-        let inserted = node
-            .tag()
-            .and_then(parse_chain)
-            .is_some_and(|links| matches!(links.as_slice(), [link] if link.name == "insert"));
-        if inserted {
+        let lone_insert = node.tag().filter(|tag| {
+            parse_chain(tag)
+                .is_some_and(|links| matches!(links.as_slice(), [link] if link.name == "insert"))
+        });
+        if let Some(tag) = lone_insert {
             // The value is data; only its top tag comes from the op.
-            let tag = independent_result(&Node::null().with_tag(node.tag().unwrap_or_default()))?
-                .and_then(|n| n.tag);
             let value = Node {
-                tag,
+                tag: inserted_tag(tag)?,
                 value: node.value.clone(),
             };
             return Ok(get(&value, &KPath::from_segments(rest.to_vec()))?.cloned());

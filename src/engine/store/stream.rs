@@ -2,9 +2,8 @@
 
 use crate::engine::entry::unreadable;
 use crate::tony::ParseError;
-use std::sync::Arc;
 
-use super::read::{patch_at, Plan};
+use super::read::{inserted_tag, patch_at, Plan};
 use super::{Candidate, Store};
 use crate::engine::classify::is_merge;
 use crate::engine::error::{Result, StoreError};
@@ -266,13 +265,9 @@ pub(super) enum Located {
 /// The first event of a value inserted by `!insert` (carried in `first`'s tag) as it reads
 /// after the insert: the op is dropped from the tag and its argument, if any, added.
 pub(super) fn without_insert(first: Event) -> Result<Event> {
-    let result_tag = |tag: &str| -> Result<Option<Arc<str>>> {
-        let inserted = crate::patch::apply_to(None, &Node::null().with_tag(tag))?;
-        Ok(inserted.and_then(|n| n.tag))
-    };
     Ok(match first {
-        Event::BeginObject(Some(tag)) => Event::BeginObject(result_tag(&tag)?),
-        Event::BeginArray(Some(tag)) => Event::BeginArray(result_tag(&tag)?),
+        Event::BeginObject(Some(tag)) => Event::BeginObject(inserted_tag(&tag)?),
+        Event::BeginArray(Some(tag)) => Event::BeginArray(inserted_tag(&tag)?),
         Event::Scalar(node) => {
             Event::Scalar(crate::patch::apply_to(None, &node)?.unwrap_or_else(Node::null))
         }
