@@ -289,6 +289,60 @@ fn a_rejected_commit_writes_nothing() {
     assert_eq!(wire(store.read(&p("a")).unwrap()), "[1 2 3]");
 }
 
+/// Commits patch the head state in place; a commit that fails half-way through its patch (here
+/// after merging `m0` and adding `new`, at `m1`'s failed check; or after adding an integer key
+/// to an object of string keys) must leave no trace in the head, in reads at the head or in
+/// the next commit.
+#[test]
+fn a_commit_failing_half_way_into_a_wide_object_leaves_no_trace() {
+    let dir = MemDir::new();
+    let mut store = open(&dir);
+    let members: Vec<String> = (0..40).map(|i| format!("m{i}: {{v: {i}}}")).collect();
+    store
+        .commit(vec![(
+            p("wide"),
+            tony(&format!("{{{}}}", members.join(", "))),
+        )])
+        .unwrap();
+    let before = store.read(&p("wide")).unwrap();
+    let err = store
+        .commit(vec![(
+            p("wide"),
+            tony("{m0: {v: 100}, new: 1, m1: !replace {from: 9, to: 2}}"),
+        )])
+        .unwrap_err();
+    assert_eq!(err.code(), "patch_rejected", "{err}");
+    let err = store
+        .commit(vec![(p("wide{7}"), Node::int(1))])
+        .unwrap_err();
+    assert!(err.to_string().contains("mix integer keys"), "{err}");
+    assert_eq!(store.head(), 1);
+    assert_eq!(store.read(&p("wide")).unwrap(), before);
+    assert_eq!(wire(store.read(&p("wide.m0.v")).unwrap()), "0");
+    assert_eq!(wire(store.read_at(&p("wide.new"), 1).unwrap()), "<absent>");
+    // The next commit applies to the untouched state.
+    store
+        .commit(vec![(
+            p("wide"),
+            tony("{m1: {v: -1}, m3: !delete null, added: 1}"),
+        )])
+        .unwrap();
+    let now = store.read(&p("wide")).unwrap().unwrap();
+    let keys: Vec<String> = now
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, _)| k.to_text())
+        .collect();
+    assert_eq!(keys.len(), 40);
+    assert_eq!(keys.first().map(String::as_str), Some("m0"));
+    assert_eq!(keys.last().map(String::as_str), Some("added"));
+    assert!(!keys.contains(&"m3".to_owned()) && !keys.contains(&"new".to_owned()));
+    assert_eq!(wire(store.read(&p("wide.m0.v")).unwrap()), "0");
+    assert_eq!(wire(store.read(&p("wide.m1.v")).unwrap()), "-1");
+    assert_eq!(store.verify().unwrap(), 2);
+}
+
 #[test]
 fn preconditions_are_checked_with_the_write() {
     let dir = MemDir::new();

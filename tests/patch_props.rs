@@ -169,7 +169,7 @@ fn set_at(node: &Node, path: &[Segment], new: &Node) -> Node {
     let mut out = node.clone();
     match (&mut out.value, first) {
         (Value::Object(entries), Segment::Field(name)) => {
-            let entries = Arc::make_mut(entries);
+            let entries = Arc::make_mut(entries).members_mut();
             let i = entries
                 .iter()
                 .position(|(k, _)| *k == Key::Str(name.clone()))
@@ -177,7 +177,7 @@ fn set_at(node: &Node, path: &[Segment], new: &Node) -> Node {
             entries[i].1 = set_at(&entries[i].1, rest, new);
         }
         (Value::Object(entries), Segment::Sparse(n)) => {
-            let entries = Arc::make_mut(entries);
+            let entries = Arc::make_mut(entries).members_mut();
             let i = entries
                 .iter()
                 .position(|(k, _)| *k == Key::Int(*n as u32))

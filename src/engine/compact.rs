@@ -5,7 +5,7 @@
 //! result applied to the state before the run gives exactly the state after it, key order
 //! included, and it touches only paths the run touched.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use foldhash::fast::RandomState;
@@ -17,11 +17,35 @@ use crate::kpath::{KPath, Segment};
 use crate::patch::op_name;
 use crate::tony::{Key, Node, Value};
 
-/// For every path some constituent ended at: whether the composed merge there is independent.
-type EndKinds<'a> = HashMap<&'a [Segment], bool, RandomState>;
+/// Where the constituents ended, as [`end_kinds`] finds it.
+struct EndKinds<'a> {
+    /// For every path some constituent ended at: whether the composed merge there is
+    /// independent.
+    ended: HashMap<&'a [Segment], bool, RandomState>,
+    /// Every path some constituent ended at or below.
+    reached: HashSet<&'a [Segment], RandomState>,
+}
 
 /// The state after the run at a path (`None`: absent).
 pub type StateAt<'a> = dyn FnMut(&KPath) -> Result<Option<Node>> + 'a;
+
+/// Where [`compose`] finds the state after the run, which it writes wherever the patches do
+/// not compose.
+pub enum StateAfter<'s, 'f> {
+    /// The whole state is in memory (the run ends at the head): found by walking down beside
+    /// the patches, a member lookup per level (by key index in a wide object), never a path
+    /// lookup from the root.
+    Known(&'s Node),
+    /// Read path by path.
+    Lookup(&'f mut StateAt<'s>),
+}
+
+/// The state at the path `compose_at` is at, when the whole state is known.
+#[derive(Clone, Copy)]
+enum Here<'s> {
+    Known(Option<&'s Node>),
+    Unknown,
+}
 
 /// The composed patch of `patches` (in order) and its ends. `ends_of` gives each constituent's
 /// ends, so that merges which were ends in a constituent stay ends (they may depend on the
@@ -29,103 +53,131 @@ pub type StateAt<'a> = dyn FnMut(&KPath) -> Result<Option<Node>> + 'a;
 pub fn compose(
     patches: &[&Node],
     constituent_ends: &[Vec<&End>],
-    state_after: &mut StateAt<'_>,
+    state_after: StateAfter<'_, '_>,
 ) -> Result<(Node, Vec<End>)> {
     let was_end = end_kinds(constituent_ends);
     let mut ends = Vec::new();
-    let node = compose_at(patches, &mut Vec::new(), state_after, &was_end, &mut ends)?;
+    let (here, mut lookup) = match state_after {
+        StateAfter::Known(state) => (Here::Known(Some(state)), None),
+        StateAfter::Lookup(lookup) => (Here::Unknown, Some(lookup)),
+    };
+    let mut composer = Composer {
+        lookup: &mut lookup,
+        was_end: &was_end,
+        ends: &mut ends,
+    };
+    let node = composer.compose_at(patches, &mut Vec::new(), here)?;
     Ok((node, ends))
 }
 
-fn final_state(
-    path: &[Segment],
-    state_after: &mut StateAt<'_>,
-    ends: &mut Vec<End>,
-) -> Result<Node> {
-    let kpath = KPath::from_segments(path.to_vec());
-    ends.push(End {
-        path: kpath.clone(),
-        independent: true,
-    });
-    Ok(match state_after(&kpath)? {
-        Some(value) => {
-            let tag = match value.tag() {
-                Some(t) => format!("!insert({})", t.trim_start_matches('!')),
-                None => "!insert".to_owned(),
-            };
-            value.with_tag(&tag)
-        }
-        None => Node::null().with_tag("!delete"),
-    })
+struct Composer<'a, 'f, 's> {
+    lookup: &'a mut Option<&'f mut StateAt<'s>>,
+    was_end: &'a EndKinds<'a>,
+    ends: &'a mut Vec<End>,
 }
 
-fn compose_at(
-    patches: &[&Node],
-    path: &mut Vec<Segment>,
-    state_after: &mut StateAt<'_>,
-    was_end: &EndKinds<'_>,
-    ends: &mut Vec<End>,
-) -> Result<Node> {
-    let all_merges = patches.iter().all(|p| is_merge(p) && p.tag.is_none());
-    // Where the run determines the subtree (its first touch there was an independent end:
-    // usually a record written whole), the composed merge would spell out every member anyway;
-    // the final state says the same at once, as one end, without composing each version.
-    let determined = !path.is_empty() && was_end.get(path.as_slice()) == Some(&true);
-    if !all_merges || determined {
-        return final_state(path, state_after, ends);
+impl Composer<'_, '_, '_> {
+    fn final_state(&mut self, path: &[Segment], here: Here<'_>) -> Result<Node> {
+        let kpath = KPath::from_segments(path.to_vec());
+        let state = match (here, self.lookup.as_mut()) {
+            (Here::Known(state), _) => state.cloned(),
+            (Here::Unknown, Some(lookup)) => lookup(&kpath)?,
+            (Here::Unknown, None) => unreachable!("an unknown state always has a lookup"),
+        };
+        self.ends.push(End {
+            path: kpath,
+            independent: true,
+        });
+        Ok(match state {
+            Some(value) => {
+                let tag = match value.tag() {
+                    Some(t) => format!("!insert({})", t.trim_start_matches('!')),
+                    None => "!insert".to_owned(),
+                };
+                value.with_tag(&tag)
+            }
+            None => Node::null().with_tag("!delete"),
+        })
     }
-    // Group each key's patches in order of first appearance. A key deleted and then written
-    // again moves to the end of its object, which a single merge cannot express: the whole
-    // object is written as its final state instead.
-    let mut groups: Vec<(Key, Vec<&Node>)> = Vec::new();
-    let mut at: HashMap<&Key, usize, RandomState> = HashMap::default();
-    let mut closed: Vec<bool> = Vec::new();
-    for patch in patches {
-        for (key, child) in patch.as_object().expect("merges are objects") {
-            match at.get(key) {
-                Some(&i) if closed[i] => return final_state(path, state_after, ends),
-                Some(&i) => groups[i].1.push(child),
-                None => {
-                    at.insert(key, groups.len());
-                    groups.push((key.clone(), vec![child]));
-                    closed.push(false);
+
+    fn compose_at(
+        &mut self,
+        patches: &[&Node],
+        path: &mut Vec<Segment>,
+        here: Here<'_>,
+    ) -> Result<Node> {
+        let was_end = self.was_end;
+        let all_merges = patches.iter().all(|p| is_merge(p) && p.tag.is_none());
+        // Where the run determines the subtree (its first touch there was an independent end:
+        // usually a record written whole), the composed merge would spell out every member anyway;
+        // the final state says the same at once, as one end, without composing each version.
+        let determined = !path.is_empty() && was_end.ended.get(path.as_slice()) == Some(&true);
+        if !all_merges || determined {
+            return self.final_state(path, here);
+        }
+        // Group each key's patches in order of first appearance. A key deleted and then written
+        // again moves to the end of its object, which a single merge cannot express: the whole
+        // object is written as its final state instead.
+        let mut groups: Vec<(Key, Vec<&Node>)> = Vec::new();
+        let mut at: HashMap<&Key, usize, RandomState> = HashMap::default();
+        let mut closed: Vec<bool> = Vec::new();
+        for patch in patches {
+            for (key, child) in patch.as_object().expect("merges are objects") {
+                match at.get(key) {
+                    Some(&i) if closed[i] => return self.final_state(path, here),
+                    Some(&i) => groups[i].1.push(child),
+                    None => {
+                        at.insert(key, groups.len());
+                        groups.push((key.clone(), vec![child]));
+                        closed.push(false);
+                    }
+                }
+                if op_name(child).as_deref() == Some("delete") {
+                    closed[at[key]] = true;
                 }
             }
-            if op_name(child).as_deref() == Some("delete") {
-                closed[at[key]] = true;
-            }
         }
-    }
-    let ints = groups.iter().any(|(k, _)| matches!(k, Key::Int(_)));
-    if ints && groups.iter().any(|(k, _)| matches!(k, Key::Str(_))) {
-        // Integer and string keys cannot share an object in Tony text.
-        return final_state(path, state_after, ends);
-    }
-    if let Some(&independent) = was_end.get(path.as_slice()) {
-        ends.push(End {
-            path: KPath::from_segments(path.clone()),
-            independent,
-        });
-    }
-    let mut entries = Vec::with_capacity(groups.len());
-    for (key, group) in groups {
-        path.push(Segment::of_key(&key).expect("merges have no merge keys"));
-        let child = if op_name(group.last().expect("non-empty")).as_deref() == Some("delete") {
-            ends.push(End {
+        let ints = groups.iter().any(|(k, _)| matches!(k, Key::Int(_)));
+        if ints && groups.iter().any(|(k, _)| matches!(k, Key::Str(_))) {
+            // Integer and string keys cannot share an object in Tony text.
+            return self.final_state(path, here);
+        }
+        if let Some(&independent) = was_end.ended.get(path.as_slice()) {
+            self.ends.push(End {
                 path: KPath::from_segments(path.clone()),
-                independent: true,
+                independent,
             });
-            Node::null().with_tag("!delete")
-        } else {
-            compose_at(&group, path, state_after, was_end, ends)?
-        };
-        path.pop();
-        entries.push((key, child));
+        }
+        let mut entries = Vec::with_capacity(groups.len());
+        for (key, group) in groups {
+            path.push(Segment::of_key(&key).expect("merges have no merge keys"));
+            let child = if op_name(group.last().expect("non-empty")).as_deref() == Some("delete") {
+                self.ends.push(End {
+                    path: KPath::from_segments(path.clone()),
+                    independent: true,
+                });
+                Node::null().with_tag("!delete")
+            } else if group.len() == 1 && !was_end.reached.contains(path.as_slice()) {
+                // One constituent touched the subtree and ended nowhere in it (an end above
+                // covers it, e.g. a wide import): its patch there is the composed patch, as
+                // is, however large.
+                group.first().map_or_else(Node::null, |p| (*p).clone())
+            } else {
+                // A wide object finds its members through its key index (see `Object`).
+                let here = match here {
+                    Here::Known(state) => Here::Known(state.and_then(|s| s.get_field(&key))),
+                    Here::Unknown => Here::Unknown,
+                };
+                self.compose_at(&group, path, here)?
+            };
+            path.pop();
+            entries.push((key, child));
+        }
+        Ok(Node {
+            tag: None,
+            value: Value::Object(Arc::new(entries.into())),
+        })
     }
-    Ok(Node {
-        tag: None,
-        value: Value::Object(Arc::new(entries)),
-    })
 }
 
 /// For every path some constituent ended at: whether the composed merge there is still
@@ -157,11 +209,14 @@ fn end_kinds<'a>(constituent_ends: &[Vec<&'a End>]) -> EndKinds<'a> {
             }
         }
     }
-    ended
-        .into_iter()
-        .map(|path| {
-            let independent = matches!(first.get(path), Some(First::End(true)));
-            (path, independent)
-        })
-        .collect()
+    EndKinds {
+        ended: ended
+            .into_iter()
+            .map(|path| {
+                let independent = matches!(first.get(path), Some(First::End(true)));
+                (path, independent)
+            })
+            .collect(),
+        reached: first.into_keys().collect(),
+    }
 }

@@ -138,7 +138,7 @@ fn build(slot: Slot) -> Result<Node> {
         crate::sort::sort_by(&mut entries, |a, b| a.0.cmp(&b.0));
         return Ok(Node {
             tag: Some(Arc::from("!arraydiff")),
-            value: Value::Object(Arc::new(entries)),
+            value: Value::Object(Arc::new(entries.into())),
         });
     }
     Ok(Node::object(entries))

@@ -8,7 +8,6 @@
 //! * any other untagged value replaces the document;
 //! * a tagged patch runs the first op in its tag chain; links that are not ops are data.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::matching::match_at;
@@ -17,7 +16,7 @@ use super::seq::{join_units, split_units, StrMode};
 use super::{PatchError, MAX_CALLS};
 use crate::kpath::{key_text, KPath, Segment};
 use crate::tony::tag::{parse_chain, remove_link};
-use crate::tony::{encode_wire, Key, Node, Value, MAX_DEPTH};
+use crate::tony::{encode_wire, Key, Node, Object, Value, MAX_DEPTH};
 
 /// Applies `patch` to `doc` and returns the result; `doc` is never modified. A patch that
 /// deletes the whole document yields `null`.
@@ -190,119 +189,150 @@ fn merge_object(
     patch_tag: Option<Arc<str>>,
     path: &mut Ctx,
 ) -> Result<Node, PatchError> {
-    let (mut result, doc_tag) = match doc {
+    let (mut members, doc_tag) = match doc {
         Some(Node {
             value: Value::Object(existing),
             tag,
-        }) => ((**existing).clone(), tag.clone()),
-        _ => (Vec::new(), None),
+        }) => (Arc::clone(existing), tag.clone()),
+        _ => (Arc::default(), None),
     };
-    let mut members = Members::new(&result, entries.len());
+    merge_members(&mut members, entries, path)?;
+    Ok(Node {
+        tag: patch_tag.or(doc_tag),
+        value: Value::Object(members),
+    })
+}
+
+/// Applies `patch` to a document the caller gives up: an object merge edits the members in
+/// place wherever the document holds the only reference to them ([`Arc::make_mut`]), so a
+/// change to one member of a wide object costs what the patch touches, not the object's
+/// width. Anything else is [`apply`]. On an error the document is lost (partly patched).
+pub(crate) fn apply_owned(
+    doc: Option<Node>,
+    patch: &Node,
+    path: &mut Ctx,
+) -> Result<Option<Node>, PatchError> {
+    let (merge, Some(mut node)) = (&patch.value, doc) else {
+        return apply(None, patch, path);
+    };
+    let Value::Object(merge) = merge else {
+        return apply(Some(&node), patch, path);
+    };
+    if find_op(patch).is_some() || !matches!(node.value, Value::Object(_)) {
+        return apply(Some(&node), patch, path);
+    }
+    if path.path.len() > MAX_DEPTH || path.calls >= MAX_CALLS {
+        return Err(path.too_deep());
+    }
+    path.calls = path.calls.saturating_add(1);
+    let result = match &mut node.value {
+        Value::Object(members) => merge_members(members, merge, path),
+        _ => Ok(()),
+    };
+    path.calls = path.calls.saturating_sub(1);
+    result?;
+    if let Some(tag) = data_tag(patch) {
+        node.tag = Some(tag);
+    }
+    Ok(Some(node))
+}
+
+/// [`patch`] for a document the caller gives up (see [`apply_owned`]): the store's commits
+/// edit the head state in place.
+pub(crate) fn patch_owned(doc: Node, patch: &Node) -> Result<Node, PatchError> {
+    Ok(apply_owned(Some(doc), patch, &mut Ctx::new())?.unwrap_or_else(Node::null))
+}
+
+/// Merges the members of an object patch into `members`. Each member is found through the
+/// object's key index ([`Object::position`]) and patched as an owned value taken out of it, so
+/// nested merges edit in place too. Removed members are only marked until the merge ends, so
+/// positions stay valid.
+fn merge_members(
+    members: &mut Arc<Object>,
+    entries: &[(Key, Node)],
+    path: &mut Ctx,
+) -> Result<(), PatchError> {
+    let object = Arc::make_mut(members);
+    // The kind of key the object holds (an object is never mixed; merge keys aside).
+    let holds_ints = object
+        .iter()
+        .find(|(k, _)| *k != Key::Merge)
+        .map(|(k, _)| matches!(k, Key::Int(_)));
+    let mut added_ints = false;
+    let mut added_strs = false;
+    let mut removed: Option<Vec<bool>> = None;
     for (key, value) in entries {
         if *key == Key::Merge {
-            result.push((Key::Merge, value.clone()));
-            members.pushed(key, result.len());
+            object.push(Key::Merge, value.clone());
             continue;
         }
-        let at = members.find(&result, key);
+        let live = |i: &usize| removed.as_ref().is_none_or(|r| r.get(*i) != Some(&true));
+        let at = object.position(key).and_then(|first| {
+            if live(&first) {
+                return Some(first);
+            }
+            // A member removed earlier in this merge is not there any more; a later member
+            // of the same key (added again by this merge) is.
+            object
+                .iter()
+                .enumerate()
+                .skip(first)
+                .find(|(i, (k, _))| k == key && live(i))
+                .map(|(i, _)| i)
+        });
         path.push(Segment::of_any_key(key));
-        let current = at.and_then(|i| result.get(i)).map(|(_, v)| v);
-        let patched = apply(current, value, path)?;
+        let current = at
+            .and_then(|i| object.value_mut(i))
+            .map(|slot| std::mem::replace(slot, Node::null()));
+        let patched = apply_owned(current, value, path)?;
         path.pop();
         match (at, patched) {
             (Some(i), Some(v)) => {
-                if let Some(entry) = result.get_mut(i) {
-                    entry.1 = v;
+                if let Some(slot) = object.value_mut(i) {
+                    *slot = v;
                 }
             }
-            (Some(i), None) => members.remove(i),
+            (Some(i), None) => {
+                let removed = removed.get_or_insert_with(|| vec![false; object.len()]);
+                if let Some(flag) = removed.get_mut(i) {
+                    *flag = true;
+                }
+            }
             (None, Some(v)) => {
-                result.push((key.clone(), v));
-                members.pushed(key, result.len());
+                match key {
+                    Key::Int(_) => added_ints = true,
+                    _ => added_strs = true,
+                }
+                object.push(key.clone(), v);
+                if let Some(removed) = &mut removed {
+                    removed.push(false);
+                }
             }
             (None, None) => {}
         }
     }
-    members.drop_removed(&mut result);
-    let has_int = result.iter().any(|(k, _)| matches!(k, Key::Int(_)));
-    if has_int && result.iter().any(|(k, _)| matches!(k, Key::Str(_))) {
+    let mixed = match removed {
+        Some(removed) => {
+            let mut flags = removed.iter();
+            let kept = object.members_mut();
+            kept.retain(|_| flags.next() == Some(&false));
+            kept.iter().any(|(k, _)| matches!(k, Key::Int(_)))
+                && kept.iter().any(|(k, _)| matches!(k, Key::Str(_)))
+        }
+        None => match holds_ints {
+            Some(true) => added_strs,
+            Some(false) => added_ints,
+            None => added_ints && added_strs,
+        },
+    };
+    if mixed {
         return Err(malformed(
             path,
             "merge",
             "the result would mix integer keys (sparse array) and string keys",
         ));
     }
-    Ok(Node {
-        tag: patch_tag.or(doc_tag),
-        value: Value::Object(Arc::new(result)),
-    })
-}
-
-/// Finds the members of an object being merged into: by a linear scan while it is small, by a
-/// hash of its keys once it is wide (building or editing a wide object stays linear, not
-/// quadratic). Removed members are only marked until the merge ends, so positions stay valid.
-struct Members {
-    /// Key → position, for a wide object.
-    positions: Option<HashMap<Key, usize, foldhash::fast::RandomState>>,
-    /// Whether each position was removed.
-    removed: Vec<bool>,
-    any_removed: bool,
-}
-
-impl Members {
-    /// Objects up to this many members (before and added) are scanned.
-    const SCANNED: usize = 16;
-
-    fn new(result: &[(Key, Node)], added: usize) -> Self {
-        let wide = result.len().saturating_add(added) > Self::SCANNED;
-        let positions = wide.then(|| {
-            result
-                .iter()
-                .enumerate()
-                .filter(|(_, (k, _))| *k != Key::Merge)
-                .map(|(i, (k, _))| (k.clone(), i))
-                .collect()
-        });
-        Members {
-            positions,
-            removed: vec![false; result.len()],
-            any_removed: false,
-        }
-    }
-
-    /// The position of the live member `key`.
-    fn find(&self, result: &[(Key, Node)], key: &Key) -> Option<usize> {
-        let live = |i: &usize| self.removed.get(*i) == Some(&false);
-        match &self.positions {
-            Some(positions) => positions.get(key).copied().filter(live),
-            None => result
-                .iter()
-                .enumerate()
-                .position(|(i, (k, _))| k == key && live(&i)),
-        }
-    }
-
-    /// `key` was pushed, making the object `len` members long.
-    fn pushed(&mut self, key: &Key, len: usize) {
-        self.removed.push(false);
-        if let (Some(positions), false) = (&mut self.positions, *key == Key::Merge) {
-            positions.insert(key.clone(), len.saturating_sub(1));
-        }
-    }
-
-    fn remove(&mut self, at: usize) {
-        if let Some(removed) = self.removed.get_mut(at) {
-            *removed = true;
-            self.any_removed = true;
-        }
-    }
-
-    fn drop_removed(self, result: &mut Vec<(Key, Node)>) {
-        if self.any_removed {
-            let mut removed = self.removed.iter();
-            result.retain(|_| removed.next() == Some(&false));
-        }
-    }
+    Ok(())
 }
 
 #[inline(never)]
@@ -901,7 +931,7 @@ fn all_patch(doc: Option<&Node>, body: &Node, path: &mut Ctx) -> Result<Option<N
             }
             Node {
                 tag: tag.clone(),
-                value: Value::Object(Arc::new(out)),
+                value: Value::Object(Arc::new(out.into())),
             }
         }
         other => return apply(other, body, path),
@@ -995,7 +1025,7 @@ fn rename_field(node: Node, from: &str, to: &str) -> Node {
     if from == to || !entries.iter().any(|(k, _)| *k == from) {
         return node;
     }
-    let renamed = entries
+    let renamed: Object = entries
         .iter()
         .filter(|(k, _)| *k != to)
         .map(|(k, v)| {
@@ -1052,7 +1082,7 @@ fn dive_node(node: &Node, rules: &[(&Node, &Node)], path: &mut Ctx) -> Result<No
             }
             Node {
                 tag: node.tag.clone(),
-                value: Value::Object(Arc::new(out)),
+                value: Value::Object(Arc::new(out.into())),
             }
         }
         Value::Array(items) => {

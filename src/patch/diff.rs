@@ -268,7 +268,7 @@ fn keyed_diff(
                     return None;
                 };
                 let key_value = item_b.get_field(&key)?.clone();
-                let mut entries = (**entries).clone();
+                let mut entries = entries.to_vec();
                 match entries.iter_mut().find(|(k, _)| *k == key) {
                     // The key's own tag changed: keep the op, with the key's value as its child.
                     Some((_, v)) => v.value = key_value.value,

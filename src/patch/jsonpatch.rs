@@ -125,10 +125,10 @@ fn edit_parent(
                 .iter()
                 .position(|(k, _)| names(k, token))
                 .ok_or_else(missing)?;
-            let mut entries = (**entries).clone();
+            let mut entries = entries.to_vec();
             let slot = entries.get_mut(at).ok_or_else(missing)?;
             slot.1 = edit_parent(&slot.1, rest, edit)?;
-            Value::Object(Arc::new(entries))
+            Value::Object(Arc::new(entries.into()))
         }
         Value::Array(items) => {
             let mut items = (**items).clone();
@@ -155,7 +155,7 @@ fn add(doc: &Node, tokens: &[String], value: Node) -> Result<Node, String> {
         let value = value.take().ok_or("the value was used")?;
         let updated = match &container.value {
             Value::Object(entries) => {
-                let mut entries = (**entries).clone();
+                let mut entries = entries.to_vec();
                 // A new member of a sparse array gets an integer key, as it would in JSON.
                 let sparse = entries.iter().any(|(k, _)| matches!(k, Key::Int(_)));
                 let key = match last.parse() {
@@ -166,7 +166,7 @@ fn add(doc: &Node, tokens: &[String], value: Node) -> Result<Node, String> {
                     Some(entry) => entry.1 = value,
                     None => entries.push((key, value)),
                 }
-                Value::Object(Arc::new(entries))
+                Value::Object(Arc::new(entries.into()))
             }
             Value::Array(items) => {
                 let at = if last == "-" {
@@ -209,9 +209,9 @@ fn remove(doc: &Node, tokens: &[String]) -> Result<(Node, Node), String> {
                     .iter()
                     .position(|(k, _)| names(k, last))
                     .ok_or_else(missing)?;
-                let mut entries = (**entries).clone();
+                let mut entries = entries.to_vec();
                 removed = Some(entries.remove(at).1);
-                Value::Object(Arc::new(entries))
+                Value::Object(Arc::new(entries.into()))
             }
             Value::Array(items) => {
                 let at = index(last)

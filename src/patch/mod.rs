@@ -21,7 +21,7 @@ mod ops;
 mod reverse;
 mod seq;
 
-pub(crate) use apply::apply_committed;
+pub(crate) use apply::{apply_committed, patch_owned};
 pub(crate) use apply::{arraydiff_source, plain_arraydiff, ElementSource, SlotEdit};
 pub use apply::{patch, patch_with, PatchOptions};
 pub use diff::diff;

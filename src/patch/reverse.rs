@@ -34,10 +34,13 @@ fn reverse_at(diff: &Node, depth: usize) -> Result<Node, PatchError> {
     let tag = compose(&reversed_links).map(Arc::from);
     let value = match first.name.as_str() {
         "replace" => match replace_sides(diff) {
-            Some((from, to)) => Value::Object(Arc::new(vec![
-                (Key::str("from"), to.clone()),
-                (Key::str("to"), from.clone()),
-            ])),
+            Some((from, to)) => Value::Object(Arc::new(
+                vec![
+                    (Key::str("from"), to.clone()),
+                    (Key::str("to"), from.clone()),
+                ]
+                .into(),
+            )),
             None => diff.value.clone(),
         },
         "arraydiff" | "strdiff" | "key" => reverse_children(&diff.value, below)?,

@@ -6,6 +6,8 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
+use super::object::Object;
+
 /// A Tony value with its optional tag (e.g. `!delete`, `!key(id)`).
 #[derive(Clone, Debug)]
 pub struct Node {
@@ -31,7 +33,7 @@ pub enum Value {
     /// A dense array.
     Array(Arc<Vec<Node>>),
     /// An object: ordered keys. An object whose keys are all [`Key::Int`] is a sparse array.
-    Object(Arc<Vec<(Key, Node)>>),
+    Object(Arc<Object>),
 }
 
 /// A non-integer number (or an integer beyond `i64`), with its source text when the text is not
@@ -161,7 +163,7 @@ impl Node {
     }
     /// An object from ordered entries.
     pub fn object(entries: Vec<(Key, Node)>) -> Self {
-        Self::new(Value::Object(Arc::new(entries)))
+        Self::new(Value::Object(Arc::new(entries.into())))
     }
     /// The same node with tag `tag` (including its `!`), replacing any tag it had.
     pub fn with_tag(mut self, tag: &str) -> Self {
@@ -202,12 +204,17 @@ impl Node {
             _ => None,
         }
     }
+    /// The members if this is an object, with lookups by key.
+    pub fn as_members(&self) -> Option<&Object> {
+        match &self.value {
+            Value::Object(members) => Some(members),
+            _ => None,
+        }
+    }
     /// The value of field `key` if this is an object that has it (the first, for merge keys).
+    /// O(1) in a wide object after its first lookup (see [`Object`]).
     pub fn get_field(&self, key: &Key) -> Option<&Node> {
-        self.as_object()?
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+        self.as_members()?.value_of(key)
     }
     /// Whether this is a sparse array: a non-empty object whose keys are all integers.
     pub fn is_sparse_array(&self) -> bool {
@@ -466,7 +473,7 @@ impl Drop for Value {
                 }
                 Value::Object(entries) => {
                     if let Some(entries) = Arc::get_mut(entries) {
-                        entries.clear();
+                        entries.members_mut().clear();
                     }
                 }
                 _ => {}
@@ -494,7 +501,12 @@ fn move_children(value: &mut Value, out: &mut Vec<Value>) {
         }
         Value::Object(entries) => {
             if let Some(entries) = Arc::get_mut(entries) {
-                out.extend(entries.drain(..).filter_map(|(_, node)| keep(node)));
+                out.extend(
+                    entries
+                        .members_mut()
+                        .drain(..)
+                        .filter_map(|(_, node)| keep(node)),
+                );
             }
         }
         _ => {}

@@ -15,6 +15,7 @@ mod fast;
 mod ir;
 pub mod kpath;
 mod lex;
+mod object;
 mod parse;
 pub mod quote;
 #[cfg(feature = "serde")]
@@ -31,6 +32,7 @@ pub use error::ParseError;
 pub use ir::{canonical_float, Float, Key, Node, Value};
 pub use lex::{Lexer, Pos, Token, TokenKind, TokenSource};
 pub(crate) use lex::{RawScan, RawStop};
+pub use object::Object;
 pub use parse::{parse, parse_documents, parse_from_token_source, MAX_DEPTH};
 #[cfg(feature = "serde")]
 pub use serde_value::{from_node, to_node, SerdeError};

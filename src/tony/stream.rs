@@ -10,6 +10,7 @@ use super::error::ParseError;
 use super::ir::{Key, Node, Value};
 use super::kpath::{KPath, Segment};
 use super::lex::{Lexer, Pos, RawScan, RawStop, Token, TokenKind};
+use super::object::Object;
 
 /// One structural event of a document.
 #[derive(Clone, Debug, PartialEq)]
@@ -711,7 +712,7 @@ pub struct NodeEvents {
 
 enum Pending {
     Node(Node),
-    Members(Arc<Vec<(Key, Node)>>, usize),
+    Members(Arc<Object>, usize),
     Items(Arc<Vec<Node>>, usize),
 }
 

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use super::{encode_entry, span, Piece, Store};
 use crate::engine::classify::outermost_independent_refs;
-use crate::engine::compact::compose;
+use crate::engine::compact::{compose, StateAfter};
 use crate::engine::entry::{End, LogEntry};
 use crate::engine::error::Result;
 use crate::engine::index::EntryRef;
-use crate::kpath::{get, KPath};
+use crate::kpath::KPath;
 use crate::tony::Node;
 
 impl Store {
@@ -69,13 +69,12 @@ impl Store {
         } else {
             None
         };
-        let mut state_after = |path: &KPath| -> Result<Option<Node>> {
-            match &head_state {
-                Some(state) => Ok(get(state, path).ok().flatten().cloned()),
-                None => self.read_at(path, key),
-            }
+        let mut read = |path: &KPath| self.read_at(path, key);
+        let state_after = match &head_state {
+            Some(state) => StateAfter::Known(state),
+            None => StateAfter::Lookup(&mut read),
         };
-        let (composed, composed_ends) = compose(&patches, &ends, &mut state_after)?;
+        let (composed, composed_ends) = compose(&patches, &ends, state_after)?;
         let entry = LogEntry {
             level,
             start: lo,

@@ -24,7 +24,7 @@ use super::offsets::{encode_indexed, OffsetIndex, INDEXED_ENTRY_BYTES};
 use super::persist::{Added, Checkpoint, IndexLog};
 use super::txbuf::TransactionBuffer;
 use crate::kpath::{get, KPath};
-use crate::patch::{patch, try_matches};
+use crate::patch::{patch_owned, try_matches};
 use crate::storage::{BlockFile, MemBlockFile, StoreDir};
 use crate::tony::Node;
 
@@ -266,17 +266,21 @@ impl Store {
 
     /// The state at the head, building it from the log the first time.
     fn head_state(&mut self) -> Result<Node> {
-        if let Some(state) = &self.state {
-            return Ok(state.clone());
+        Ok(self.head_state_ref()?.clone())
+    }
+
+    /// The document at the head, built on first use.
+    fn head_state_ref(&mut self) -> Result<&Node> {
+        if self.state.is_none() {
+            let state = if self.head == 0 {
+                Node::null()
+            } else {
+                self.read_at(&KPath::root(), self.head)?
+                    .unwrap_or_else(Node::null)
+            };
+            self.state = Some(state);
         }
-        let state = if self.head == 0 {
-            Node::null()
-        } else {
-            self.read_at(&KPath::root(), self.head)?
-                .unwrap_or_else(Node::null)
-        };
-        self.state = Some(state.clone());
-        Ok(state)
+        Ok(self.state.get_or_insert_with(Node::null))
     }
 
     /// The newest commit (0 for an empty store).
@@ -376,9 +380,9 @@ impl Store {
         let root = buffer
             .merge()?
             .ok_or_else(|| StoreError::Merge("a commit needs at least one patch".into()))?;
-        let state = self.head_state()?;
+        let state = self.head_state_ref()?;
         for (path, pattern) in &preconditions {
-            let current = get(&state, path)
+            let current = get(state, path)
                 .ok()
                 .flatten()
                 .cloned()
@@ -412,9 +416,13 @@ impl Store {
     /// The caller has bounded the patches' depth (see [`check_depth`]).
     fn commit_root(&mut self, root: Node, tx: u64) -> Result<u64> {
         self.check_writable()?;
-        let state = self.head_state()?;
-        let new_state = patch(&state, &root)?;
-        let ends = classify(&root, Some(&state), self.options.index_limits);
+        let limits = self.options.index_limits;
+        let ends = classify(&root, Some(self.head_state_ref()?), limits);
+        // The head state is patched in place: what the patch does not touch is not copied.
+        // If this commit fails from here on, the state is dropped and rebuilt from the log
+        // when next needed, so nothing of the failed commit stays.
+        let state = self.state.take().unwrap_or_else(Node::null);
+        let new_state = patch_owned(state, &root)?;
         let commit = self.head + 1;
         let entry = LogEntry {
             level: 0,
@@ -626,7 +634,7 @@ impl Store {
         let name = self.level0.name().to_owned();
         self.level0.verify_frames(|pos, entry| {
             expect_commit(&name, pos, &entry, expected)?;
-            replay = patch(&replay, &entry.patch)?;
+            replay = patch_owned(std::mem::replace(&mut replay, Node::null()), &entry.patch)?;
             expected += 1;
             Ok(())
         })?;
