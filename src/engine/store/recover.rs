@@ -8,8 +8,10 @@
     clippy::arithmetic_side_effects
 )]
 
+use std::sync::Arc;
+
 use super::{expect_commit, span, Progress, Store};
-use crate::engine::entry::{corrupt, End};
+use crate::engine::entry::{corrupt, End, LogEntry};
 use crate::engine::error::Result;
 use crate::engine::index::EntryRef;
 use crate::engine::offsets::{scan_offsets, OffsetIndex};
@@ -61,6 +63,12 @@ impl Store {
         self.offsets = offsets;
         let scanned_level0 = self.scan_level0(checkpoint.level0_end, total)?;
         let scanned_compact = self.scan_compact(checkpoint.compact_end, total, level0_new)?;
+        // The scan kept the head's range pending; once its level entry exists, nothing will
+        // compose it.
+        let composed = self.index.level(1).and_then(|l| l.get(self.head));
+        if self.head.is_multiple_of(span(self.options.divisor, 1)) && composed.is_some() {
+            self.pending.clear();
+        }
         self.stats.recovery = match (
             full && self.head > 0,
             scanned_level0 > 0 || scanned_compact > 0,
@@ -123,26 +131,50 @@ impl Store {
     }
 
     /// Indexes level-0 entries from `from`; returns how many.
+    ///
+    /// The entries of the range the head lies in are kept whole, pending for compaction with
+    /// their patches cached (a writable store only): compaction composes them next — at once
+    /// if a power cut lost their level entry, with the head state read from them — so their
+    /// bytes are not read again.
     pub(super) fn scan_level0(&mut self, from: u64, total: u64) -> Result<u64> {
         let mut count: u64 = 0;
         let mut expected = self.head.saturating_add(1);
         let mut added: Vec<(EntryRef, Vec<End>, u64, Option<OffsetIndex>)> = Vec::new();
+        let mut last_range: Vec<(u64, LogEntry, Option<OffsetIndex>)> = Vec::new();
         let name = self.level0.name().to_owned();
-        let min_bytes = self.options.offset_index_min_bytes;
+        let (min_bytes, divisor) = (self.options.offset_index_min_bytes, self.options.divisor);
+        let keep = !self.options.read_only;
+        let indexed = |(pos, entry, offsets): (u64, LogEntry, Option<OffsetIndex>)| {
+            let key = entry.commit;
+            (EntryRef { key, pos }, entry.ends, entry.tx, offsets)
+        };
         self.level0.scan(from, from, |pos, entry, payload| {
             expect_commit(&name, pos, &entry, expected)?;
             expected = expected.saturating_add(1);
+            if entry.commit.saturating_sub(1).is_multiple_of(divisor) {
+                added.extend(last_range.drain(..).map(indexed));
+            }
+            let offsets = large_entry_offsets(min_bytes, &name, pos, payload)?;
+            last_range.push((pos, entry, offsets));
+            Ok(())
+        })?;
+        if !keep {
+            added.extend(last_range.drain(..).map(indexed));
+        }
+        let mut kept = Vec::with_capacity(last_range.len());
+        for (pos, entry, offsets) in last_range {
+            let ends = entry.ends.clone();
             added.push((
                 EntryRef {
                     key: entry.commit,
                     pos,
                 },
-                entry.ends,
+                ends,
                 entry.tx,
-                large_entry_offsets(min_bytes, &name, pos, payload)?,
+                offsets,
             ));
-            Ok(())
-        })?;
+            kept.push((pos, entry));
+        }
         for (entry, ends, tx, offsets) in added {
             self.index_entry(0, entry, ends);
             if let Some(offsets) = offsets {
@@ -154,6 +186,10 @@ impl Store {
             if count.is_multiple_of(1024) {
                 self.progress(entry.pos.saturating_sub(from), total);
             }
+        }
+        for (pos, entry) in kept {
+            self.remember(0, pos, entry.patch.clone());
+            self.pending.insert((0, pos), Arc::new(entry));
         }
         self.progress(self.level0.end().saturating_sub(from), total);
         Ok(count)
