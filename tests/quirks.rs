@@ -340,9 +340,9 @@ fn let_keeps_the_tag_of_a_reference() {
     assert!(let_matches("{x: bcd}", glob).unwrap());
 }
 
-/// Expansion is bounded: bindings that double at every step run out of the match's step
-/// budget, and a long chain of references out of the depth bound, with errors rather than
-/// hours of work or a stack overflow.
+/// Expansion is bounded: bindings that double at every step, or text repeating a large value,
+/// run out of the match's step budget, and a long chain of references out of the depth
+/// bound, with errors rather than hours of work, gigabytes of text or a stack overflow.
 #[test]
 fn let_expansion_is_bounded() {
     let doubling: Vec<String> = (0..40)
@@ -362,6 +362,16 @@ fn let_expansion_is_bounded() {
     assert!(matches!(
         let_matches("{x: 1}", &p),
         Err(PatchError::TooDeep { .. })
+    ));
+    // Text is bounded too: 200 copies of a 100 KB value in one string.
+    let refs = ".[v]".repeat(200);
+    let p = format!(
+        "!let {{let: [{{v: {}}}], in: {{x: \"={refs}\"}}}}",
+        "x".repeat(100_000)
+    );
+    assert!(matches!(
+        let_matches("{x: 0}", &p),
+        Err(PatchError::TooComplex { .. })
     ));
     // A chain within the bound resolves.
     let short: Vec<String> = (0..100)

@@ -12,8 +12,8 @@
 //!   its binding list an outer binding of the same name wins.
 //! * A name no enclosing `!let` binds, and a binding that names itself through others, are
 //!   errors (the original expands an unknown name to null, a pattern that matches anything,
-//!   and overflows its stack on a cycle). Work counts against the match's step budget and
-//!   nesting against [`MAX_DEPTH`].
+//!   and overflows its stack on a cycle). Work (nodes walked, and text written: a step per 16
+//!   bytes) counts against the match's step budget and nesting against [`MAX_DEPTH`].
 
 use std::sync::Arc;
 
@@ -178,11 +178,15 @@ impl<'a> Expander<'a> {
                     let name = String::from_utf8_lossy(name);
                     let name = name.trim();
                     match self.lookup(name, scope) {
-                        Lookup::Bound(value) => out.extend(encode_wire(value).bytes()),
+                        Lookup::Bound(value) => {
+                            let wire = encode_wire(value);
+                            // One step per 16 bytes written bounds the text a match can make.
+                            spend_steps((wire.len() as u64).div_ceil(16).max(1))?;
+                            out.extend(wire.bytes());
+                        }
                         Lookup::Leave => out.extend_from_slice(written),
                         Lookup::Unknown => return Err(unbound(name)),
                     }
-                    spend_steps(1)?;
                     open = None;
                 }
                 (_, _, Some((_, name))) => name.push(c),
