@@ -189,7 +189,7 @@ fn scanning_reports_a_clean_end_and_a_truncation() {
     log.append(entry(1).to_wire().as_bytes()).unwrap();
     let mut seen = 0;
     assert_eq!(
-        log.scan(0, 0, |_, _| {
+        log.scan(0, 0, |_, _, _| {
             seen += 1;
             Ok(())
         })
@@ -201,7 +201,7 @@ fn scanning_reports_a_clean_end_and_a_truncation() {
     log.file().write_all_at(end, &[0, 0, 0, 9, 1]).unwrap();
     let mut log = LogFile::new(Box::new(ReopenMem(log)), 1 << 20).unwrap();
     assert_eq!(
-        log.scan(0, 0, |_, _| Ok(())).unwrap(),
+        log.scan(0, 0, |_, _, _| Ok(())).unwrap(),
         ScanEnd::TruncatedAt(end)
     );
 }

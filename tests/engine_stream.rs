@@ -5,77 +5,16 @@
 mod common;
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tonystore::engine::{Options, Store, TransactionBuffer};
 use tonystore::kpath::{get, KPath};
 use tonystore::patch::patch;
-use tonystore::storage::{BlockFile, MemDir, StorageError, StoreDir};
+use tonystore::storage::MemDir;
 use tonystore::tony::{encode_wire, Key, Node};
 
 #[global_allocator]
 static ALLOCATOR: common::Counting = common::Counting;
-
-/// A directory whose files count the bytes read from them.
-struct CountingDir {
-    inner: MemDir,
-    read: Arc<AtomicU64>,
-}
-
-impl CountingDir {
-    /// An empty directory, and its counter of bytes read.
-    fn new() -> (Self, Arc<AtomicU64>) {
-        let read = Arc::new(AtomicU64::new(0));
-        let dir = CountingDir {
-            inner: MemDir::new(),
-            read: read.clone(),
-        };
-        (dir, read)
-    }
-}
-
-struct CountingFile {
-    inner: Box<dyn BlockFile>,
-    read: Arc<AtomicU64>,
-}
-
-impl BlockFile for CountingFile {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn len(&self) -> Result<u64, StorageError> {
-        self.inner.len()
-    }
-    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
-        self.read.fetch_add(buf.len() as u64, Ordering::Relaxed);
-        self.inner.read_exact_at(offset, buf)
-    }
-    fn write_all_at(&self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
-        self.inner.write_all_at(offset, data)
-    }
-    fn set_len(&self, len: u64) -> Result<(), StorageError> {
-        self.inner.set_len(len)
-    }
-    fn sync(&self) -> Result<(), StorageError> {
-        self.inner.sync()
-    }
-    fn close(&self) -> Result<(), StorageError> {
-        self.inner.close()
-    }
-}
-
-impl StoreDir for CountingDir {
-    fn open(&self, name: &str) -> Result<Box<dyn BlockFile>, StorageError> {
-        Ok(Box::new(CountingFile {
-            inner: self.inner.open(name)?,
-            read: self.read.clone(),
-        }))
-    }
-    fn location(&self) -> String {
-        "counting".into()
-    }
-}
 
 /// Counts and checksums what it is given, holding nothing.
 #[derive(Default)]
@@ -144,7 +83,7 @@ fn a_large_entry_streams_with_bounded_memory_and_small_reads() {
     let expected_b = hash_of(&encode_wire(
         get(&doc, &KPath::parse("b").unwrap()).unwrap().unwrap(),
     ));
-    let (dir, read) = CountingDir::new();
+    let (dir, read) = common::CountingDir::new();
     {
         let mut store = Store::open(&dir, Options::default()).unwrap();
         store
@@ -349,7 +288,7 @@ fn raw_copies_skip_brackets_inside_strings_and_tag_arguments() {
 #[test]
 fn compacted_entries_are_read_through_their_offset_index() {
     let doc = Node::object(vec![(Key::str("items"), items(40_000, "c"))]);
-    let (dir, read) = CountingDir::new();
+    let (dir, read) = common::CountingDir::new();
     let options = || Options {
         divisor: 2,
         ..Options::default()
@@ -453,7 +392,7 @@ proptest::proptest! {
 
 #[test]
 fn a_replacement_after_array_edits_makes_them_irrelevant_to_reads() {
-    let (dir, read) = CountingDir::new();
+    let (dir, read) = common::CountingDir::new();
     {
         let mut store = Store::open(&dir, Options::default()).unwrap();
         let doc = Node::object(vec![(Key::str("a"), items(20_000, "a"))]);
@@ -531,7 +470,7 @@ fn users(n: usize) -> Node {
 fn members_of_a_wide_object_are_found_through_key_filters() {
     let n = 40_000;
     let doc = Node::object(vec![(Key::str("users"), users(n))]);
-    let (dir, read) = CountingDir::new();
+    let (dir, read) = common::CountingDir::new();
     {
         let mut store = Store::open(&dir, Options::default()).unwrap();
         store

@@ -485,3 +485,66 @@ fn let_substitutes_bindings() {
     assert!(matched("{a: 3}", "!let {let: [{v: 3}], in: {a: .[v]}}"));
     assert!(!matched("{a: 4}", "!let {let: [{v: 3}], in: {a: .[v]}}"));
 }
+
+/// `eval/expand_env.go` (`ExpandIRWithOptions`, as `mergeop/let.go` calls it): a string that
+/// is exactly `.[name]` becomes the bound value, whatever its kind, expanded in turn (so a
+/// binding may name another, in any order); object values and array elements are expanded,
+/// keys are not.
+#[test]
+fn let_whole_references_become_the_bound_value() {
+    let p = "!let {let: [{v: {b: [1, x]}}], in: {a: .[v], l: [.[v]]}}";
+    assert!(matched("{a: {b: [1, x]}, l: [{b: [1, x]}]}", p));
+    assert!(!matched("{a: {b: [1, y]}, l: [{b: [1, x]}]}", p));
+    let chained = "!let {let: [{b: .[a]}, {a: 5}], in: {x: .[b]}}";
+    assert!(matched("{x: 5}", chained));
+    assert!(!matched("{x: \".[a]\"}", chained));
+    // The name between the brackets is trimmed.
+    assert!(matched(
+        "{a: 3}",
+        "!let {let: [{v: 3}], in: {a: \".[ v ]\"}}"
+    ));
+    // Keys are not expanded.
+    let key = "!let {let: [{k: a}], in: {\".[k]\": 1}}";
+    assert!(matched("{\".[k]\": 1}", key));
+    assert!(!matched("{a: 1}", key));
+}
+
+/// `eval/expand_env.go` (`expandStringWithOptions`, `anyToBytes`): `.[name]` and `$[name]`
+/// inside a longer string (and a whole `$[name]`) are replaced by the bound node's wire form
+/// (`encode.EncodeWire`): a string as text, any other value as its wire text, tag included.
+#[test]
+fn let_expands_references_inside_strings() {
+    let p = "!let {let: [{who: world}, {n: 3}], in: {s: \"hello .[who], $[n] times\"}}";
+    assert!(matched("{s: \"hello world, 3 times\"}", p));
+    assert!(!matched("{s: \"hello .[who], $[n] times\"}", p));
+    // A whole `$[name]` is text: the number 3 becomes the string \"3\".
+    let dollar = "!let {let: [{n: 3}], in: {s: $[n]}}";
+    assert!(matched("{s: \"3\"}", dollar));
+    assert!(!matched("{s: 3}", dollar));
+    // Objects, arrays, tagged values and strings that need quotes, in wire form.
+    let wire_forms = "!let {let: [{o: {a: [1, x]}}, {t: !t y}, {q: \"a b\"}], \
+                      in: [\"o=.[o]\", \"t=.[t]\", \"q=.[q]\"]}";
+    assert!(matched(
+        "[\"o={a: [1 x]}\", \"t=!t y\", \"q=\\\"a b\\\"\"]",
+        wire_forms
+    ));
+    // The bound value is written as bound: a reference inside it is not expanded again.
+    let raw = "!let {let: [{a: 5}, {b: \"v.[a]\"}], in: {x: \"=.[b]\"}}";
+    assert!(matched("{x: \"=\\\"v.[a]\\\"\"}", raw));
+}
+
+/// `eval/expand_env.go` (`expandStringWithOptions`): inside the brackets `\x` stands for `x`
+/// (so `\]` does not close them); brackets that never close, and a `]` or `\` outside them,
+/// are text; a reference opened inside an open one starts over.
+#[test]
+fn let_string_expansion_escapes_and_unclosed_brackets() {
+    let escaped = "!let {let: [{\"a]b\": X}], in: {s: \"<.[a\\\\]b]>\"}}";
+    assert!(matched("{s: \"<X>\"}", escaped));
+    for literal in ["x .[who", "x .[who\\\\]", "a] b\\\\ c", "$[", "ab."] {
+        let p = format!("!let {{let: [{{who: W}}], in: {{s: \"{literal}\"}}}}");
+        let doc = format!("{{s: \"{literal}\"}}");
+        assert!(matched(&doc, &p), "{literal} is text");
+    }
+    let restarted = "!let {let: [{b: B}], in: {s: \"x.[a.[b]y\"}}";
+    assert!(matched("{s: xBy}", restarted));
+}

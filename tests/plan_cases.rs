@@ -453,7 +453,7 @@ fn step_2_3_8_an_entry_streams_through_a_token_source_over_its_bytes() {
 fn scan_all(log: &mut LogFile, from: u64) -> (Vec<(u64, u64)>, ScanEnd) {
     let mut seen = Vec::new();
     let end = log
-        .scan(from, from, |pos, e| {
+        .scan(from, from, |pos, e, _| {
             seen.push((pos, e.commit));
             Ok(())
         })
@@ -504,7 +504,7 @@ fn step_2_4_6_a_bad_tail_is_cut_and_a_bad_middle_is_an_error() {
         .write_all_at(second + FRAME_HEADER, b"?")
         .unwrap();
     assert!(matches!(
-        log.scan(0, 0, |_, _| Ok(())),
+        log.scan(0, 0, |_, _, _| Ok(())),
         Err(StoreError::Corrupt { offset, .. }) if offset == second
     ));
     log.file().write_all_at(third + FRAME_HEADER, b"?").unwrap();
@@ -543,7 +543,7 @@ fn step_2_4_6_a_hole_among_unsynced_frames_recovers_the_prefix_before_it() {
     let end = log.end();
     log.file().write_all_at(LOG_HEADER + 2, b"?").unwrap();
     assert!(matches!(
-        log.scan(0, end, |_, _| Ok(())),
+        log.scan(0, end, |_, _, _| Ok(())),
         Err(StoreError::Corrupt {
             offset: LOG_HEADER,
             ..
@@ -557,7 +557,7 @@ fn step_2_4_7_a_valid_frame_that_does_not_decode_is_corruption_not_a_tail() {
     let pos = log.append(b"!entry-from-the-future {x: 1}").unwrap();
     let end = log.end();
     assert!(matches!(
-        log.scan(0, 0, |_, _| Ok(())),
+        log.scan(0, 0, |_, _, _| Ok(())),
         Err(StoreError::Corrupt { offset, .. }) if offset == pos
     ));
     assert_eq!(log.end(), end, "nothing was cut");

@@ -6,7 +6,7 @@ mod common;
 
 use common::tony;
 use tonystore::kpath::{extract_all, get, GetError, KPath, Segment};
-use tonystore::patch::patch;
+use tonystore::patch::{patch, try_matches, PatchError};
 use tonystore::tony::{encode_wire, Node};
 
 fn path(s: &str) -> KPath {
@@ -221,4 +221,163 @@ fn tag_ops_and_nullify() {
         "!b ello",
         "ops chain"
     );
+}
+
+// ---- `!let` (the original's `mergeop/let.go` over `eval.ExpandIR`) ----
+
+fn let_matches(doc: &str, pattern: &str) -> Result<bool, PatchError> {
+    try_matches(&tony(doc), &tony(pattern))
+}
+
+fn let_refused(pattern: &str, says: &str) {
+    match let_matches("{x: 0}", pattern) {
+        Err(PatchError::Malformed { op, reason, .. }) => {
+            assert_eq!(op, "!let");
+            assert!(reason.contains(says), "{pattern}: {reason}");
+        }
+        other => panic!("{pattern}: {other:?}"),
+    }
+}
+
+/// Original quirk — we refuse a name no enclosing `!let` binds instead. The original's
+/// expression evaluator reads an unknown name as nil, so `.[nope]` became null, a pattern that
+/// matches every document (and inside a string, the text of nil).
+#[test]
+fn let_refuses_an_unbound_name() {
+    let_refused("!let {let: [{t: 1}], in: {x: .[nope]}}", "binds .[nope]");
+    let_refused(
+        "!let {let: [{t: 1}], in: {x: \"a .[nope] b\"}}",
+        "binds .[nope]",
+    );
+    let_refused("!let {let: [{v: .[nope]}], in: {x: .[v]}}", "binds .[nope]");
+    // `.[a] and .[b]` is one reference (to the name `a] and .[b`), as in the original, where
+    // it does not compile as an expression.
+    let_refused(
+        "!let {let: [{a: 1}, {b: 2}], in: {x: \".[a] and .[b]\"}}",
+        "binds .[a] and .[b]",
+    );
+}
+
+/// Original quirk — we report a cycle among bindings instead of overflowing the stack
+/// (`ExpandIRWithOptions` expands a bound value again without end).
+#[test]
+fn let_refuses_a_cycle_of_bindings() {
+    let_refused("!let {let: [{a: .[a]}], in: {x: .[a]}}", "cycle: a -> a");
+    let_refused(
+        "!let {let: [{a: .[b]}, {b: .[c]}, {c: .[a]}], in: {x: .[a]}}",
+        "cycle: a -> b -> c -> a",
+    );
+}
+
+/// Original quirk — we leave a nested `!let`'s names to it instead of blanking them. The
+/// original expands the whole body with the outer bindings, nested `!let`s included, so an
+/// inner name became null (and matched anything). Ours scope like the code reads: an inner
+/// body sees its own names first, then the outer ones; an inner binding list reads the outer
+/// bindings first, then its siblings.
+#[test]
+fn let_nests_with_lexical_scope() {
+    let doc = "{sha: aaa111}";
+    for (pattern, want) in [
+        (
+            "!let {let: [{a: 1}], in: !let {let: [{b: aaa111}], in: {sha: .[b]}}}",
+            true,
+        ),
+        (
+            "!let {let: [{a: 1}], in: !let {let: [{b: zzz}], in: {sha: .[b]}}}",
+            false,
+        ),
+        (
+            "!let {let: [{o: aaa111}], in: !let {let: [{b: 1}], in: {sha: .[o]}}}",
+            true,
+        ),
+        (
+            "!let {let: [{o: aaa111}], in: !let {let: [{b: .[o]}], in: {sha: .[b]}}}",
+            true,
+        ),
+        (
+            "!let {let: [{t: zzz}], in: !let {let: [{t: aaa111}], in: {sha: .[t]}}}",
+            true,
+        ),
+        (
+            "!let {let: [{t: aaa111}], in: !let {let: [{t: zzz}], in: {sha: .[t]}}}",
+            false,
+        ),
+        (
+            "!let {let: [{t: aaa111}], in: !let {let: [{t: .[t]}], in: {sha: .[t]}}}",
+            true,
+        ),
+        (
+            "!let {let: [{o: 1}], in: !let {let: [{a: aaa111}, {b: .[a]}], in: {sha: .[b]}}}",
+            true,
+        ),
+        (
+            "!let {let: [{a: aaa}], in: !let {let: [{b: 111}], in: {sha: \"$[a].[b]\"}}}",
+            true,
+        ),
+        (
+            "!not.let {let: [{a: 1}], in: !let {let: [{b: aaa111}], in: {sha: .[b]}}}",
+            false,
+        ),
+    ] {
+        assert_eq!(let_matches(doc, pattern).unwrap(), want, "{pattern}");
+    }
+    let_refused(
+        "!let {let: [{a: 1}], in: !let {let: [{b: 2}], in: {x: .[nope]}}}",
+        "binds .[nope]",
+    );
+}
+
+/// Original quirk — we keep the tag a whole reference wears instead of dropping it. The
+/// original replaces the node, tag and all, so `!not .[v]` matched what `.[v]` matches; ours
+/// composes the reference's tag over the value's own (`!not` over `!glob` is `!not.glob`).
+#[test]
+fn let_keeps_the_tag_of_a_reference() {
+    let p = "!let {let: [{v: 3}], in: {x: !not .[v]}}";
+    assert!(!let_matches("{x: 3}", p).unwrap());
+    assert!(let_matches("{x: 4}", p).unwrap());
+    let glob = "!let {let: [{g: !glob \"a*\"}], in: {x: !not .[g]}}";
+    assert!(!let_matches("{x: abc}", glob).unwrap());
+    assert!(let_matches("{x: bcd}", glob).unwrap());
+}
+
+/// Expansion is bounded: bindings that double at every step, or text repeating a large value,
+/// run out of the match's step budget, and a long chain of references out of the depth
+/// bound, with errors rather than hours of work, gigabytes of text or a stack overflow.
+#[test]
+fn let_expansion_is_bounded() {
+    let doubling: Vec<String> = (0..40)
+        .map(|i| format!("{{b{i}: [.[b{}], .[b{}]]}}", i + 1, i + 1))
+        .chain(std::iter::once("{b40: 1}".to_owned()))
+        .collect();
+    let p = format!("!let {{let: [{}], in: {{x: .[b0]}}}}", doubling.join(", "));
+    assert!(matches!(
+        let_matches("{x: 0}", &p),
+        Err(PatchError::TooComplex { .. })
+    ));
+    let chain: Vec<String> = (0..5_000)
+        .map(|i| format!("{{c{i}: .[c{}]}}", i + 1))
+        .chain(std::iter::once("{c5000: 1}".to_owned()))
+        .collect();
+    let p = format!("!let {{let: [{}], in: {{x: .[c0]}}}}", chain.join(", "));
+    assert!(matches!(
+        let_matches("{x: 1}", &p),
+        Err(PatchError::TooDeep { .. })
+    ));
+    // Text is bounded too: 200 copies of a 100 KB value in one string.
+    let refs = ".[v]".repeat(200);
+    let p = format!(
+        "!let {{let: [{{v: {}}}], in: {{x: \"={refs}\"}}}}",
+        "x".repeat(100_000)
+    );
+    assert!(matches!(
+        let_matches("{x: 0}", &p),
+        Err(PatchError::TooComplex { .. })
+    ));
+    // A chain within the bound resolves.
+    let short: Vec<String> = (0..100)
+        .map(|i| format!("{{c{i}: .[c{}]}}", i + 1))
+        .chain(std::iter::once("{c100: 1}".to_owned()))
+        .collect();
+    let p = format!("!let {{let: [{}], in: {{x: .[c0]}}}}", short.join(", "));
+    assert!(let_matches("{x: 1}", &p).unwrap());
 }

@@ -389,7 +389,9 @@ impl LogFile {
         ))
     }
 
-    /// Reads the frames from `from` to the end, calling `each(position, entry)` for each.
+    /// Reads the frames from `from` to the end, calling `each(position, entry, payload)` for
+    /// each: every frame's bytes are read once, so the caller indexes a large entry from the
+    /// same copy that was checked and decoded.
     ///
     /// Bytes that are not a valid frame stop the scan. They are a torn tail, cut off (or, in a
     /// read-only log, ignored), when they could never have been synced: they lie at or after
@@ -401,14 +403,14 @@ impl LogFile {
         &mut self,
         from: u64,
         synced: u64,
-        mut each: impl FnMut(u64, LogEntry) -> Result<()>,
+        mut each: impl FnMut(u64, LogEntry, &[u8]) -> Result<()>,
     ) -> Result<ScanEnd> {
         let mut pos = from.max(self.start());
         while pos < self.end {
             match self.checked_payload(pos)? {
                 Some((header, payload)) => {
                     let entry = self.decode_entry(pos, &payload)?;
-                    each(pos, entry)?;
+                    each(pos, entry, &payload)?;
                     pos = header.end_at(pos);
                 }
                 None => return self.end_scan(pos, synced),

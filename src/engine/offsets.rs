@@ -448,11 +448,11 @@ impl Read for RangeReader {
     }
 }
 
-/// Rebuilds the offset index of a payload by scanning it (used when the persisted index is lost).
-///
-/// The caller sets [`OffsetIndex::chunk_crcs`] (from bytes it verified).
-pub fn scan_offsets(reader: impl Read, total: u64) -> Result<OffsetIndex, ParseError> {
-    let mut events = EventReader::new(reader);
+/// Rebuilds the offset index of an entry's payload, chunk checksums included, from its bytes
+/// in memory (already checked against the frame's checksum): recovery and imports index a
+/// large entry from the one copy they read, without reading it again.
+pub fn scan_offsets(payload: &[u8]) -> Result<OffsetIndex, ParseError> {
+    let mut events = EventReader::new(payload);
     let mut builder = OffsetsBuilder::default();
     while let Some(event) = events.next_event()? {
         if event.starts_node() {
@@ -460,7 +460,10 @@ pub fn scan_offsets(reader: impl Read, total: u64) -> Result<OffsetIndex, ParseE
             builder.node(events.node_offset(), &events.path(), op);
         }
     }
-    Ok(builder.finish(total))
+    Ok(OffsetIndex {
+        chunk_crcs: chunk_crcs(payload),
+        ..builder.finish(payload.len() as u64)
+    })
 }
 
 /// A verified reader of `file[payload + r.offset .. payload + len]` positioned at the node of

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::expand::{bindings, expand};
 use super::glob::glob_match;
 use super::{PatchError, MAX_CALLS};
 use crate::kpath::{get, key_text, KPath};
@@ -30,7 +31,8 @@ pub fn matches(doc: &Node, pattern: &Node) -> bool {
 ///   (`path/filepath.Match`), `!field` (the field name the value sits under, `""` at the root
 ///   and in arrays), `!tag` (`{name, args}` of the first tag link, or its name for a string
 ///   pattern), `!subtree` (any node, with its field), `!has-path`, `!all` (every element or
-///   field value; a scalar itself), `!key(f)`, `!pass`, and `!let` (substitutes `.[name]`).
+///   field value; a scalar itself), `!key(f)`, `!pass`, and `!let` (expands `.[name]`
+///   references, see `expand.rs`).
 ///
 /// Chains apply left to right: `!not.subtree.field.glob "x*"` holds when no node sits under a
 /// field matching `x*`.
@@ -61,11 +63,8 @@ pub(crate) fn match_at(
     calls: usize,
 ) -> Result<bool, PatchError> {
     match STEPS_LEFT.get() {
-        Some(0) => Err(PatchError::TooComplex {
-            limit: MAX_MATCH_STEPS,
-        }),
-        Some(left) => {
-            STEPS_LEFT.set(Some(left.saturating_sub(step_cost(pattern))));
+        Some(_) => {
+            spend_steps(step_cost(pattern))?;
             match_step(doc, pattern, field, calls)
         }
         None => {
@@ -80,6 +79,21 @@ pub(crate) fn match_at(
             let _end = EndBudget;
             match_step(doc, pattern, field, calls)
         }
+    }
+}
+
+/// Takes `cost` steps from the budget of the match running on this thread (if any); an
+/// error once it is spent.
+pub(crate) fn spend_steps(cost: u64) -> Result<(), PatchError> {
+    match STEPS_LEFT.get() {
+        Some(0) => Err(PatchError::TooComplex {
+            limit: MAX_MATCH_STEPS,
+        }),
+        Some(left) => {
+            STEPS_LEFT.set(Some(left.saturating_sub(cost)));
+            Ok(())
+        }
+        None => Ok(()),
     }
 }
 
@@ -291,58 +305,13 @@ fn keyed(doc: &Node, pattern: &Node, field: &str, calls: usize) -> Result<bool, 
     })
 }
 
-/// `!let {let: [{name: value}...], in: pattern}`: matches `pattern` with every string
-/// `.[name]` replaced by the bound value.
+/// `!let {let: [{name: value}...], in: pattern}`: matches `pattern` with its `.[name]`
+/// references expanded (see `expand.rs`).
 fn let_binding(doc: &Node, body: &Node, calls: usize) -> Result<bool, PatchError> {
-    let bindings: Vec<(String, Node)> = body
-        .get_field(&Key::str("let"))
-        .and_then(Node::as_array)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(Node::as_object)
-        .flatten()
-        .map(|(k, v)| (format!(".[{}]", k.to_text()), v.clone()))
-        .collect();
+    let bound = bindings(body.get_field(&Key::str("let")));
     let Some(pattern) = body.get_field(&Key::str("in")) else {
         return Ok(false);
     };
-    let too_deep = || PatchError::TooDeep {
-        path: String::new(),
-        limit: MAX_DEPTH,
-    };
-    let pattern = substitute(pattern, &bindings, 0).ok_or_else(too_deep)?;
+    let pattern = expand(pattern, &bound)?;
     match_at(doc, &pattern, None, calls)
-}
-
-/// `node` with bound names replaced; `None` past [`MAX_DEPTH`] levels (`depth` is `node`'s).
-fn substitute(node: &Node, bindings: &[(String, Node)], depth: usize) -> Option<Node> {
-    if depth > MAX_DEPTH {
-        return None;
-    }
-    let below = depth.saturating_add(1);
-    Some(match &node.value {
-        Value::String(s) => bindings
-            .iter()
-            .find(|(name, _)| name == &**s)
-            .map_or_else(|| node.clone(), |(_, v)| v.clone()),
-        Value::Array(items) => Node {
-            tag: node.tag.clone(),
-            value: Value::Array(Arc::new(
-                items
-                    .iter()
-                    .map(|i| substitute(i, bindings, below))
-                    .collect::<Option<_>>()?,
-            )),
-        },
-        Value::Object(entries) => Node {
-            tag: node.tag.clone(),
-            value: Value::Object(Arc::new(
-                entries
-                    .iter()
-                    .map(|(k, v)| Some((k.clone(), substitute(v, bindings, below)?)))
-                    .collect::<Option<_>>()?,
-            )),
-        },
-        _ => node.clone(),
-    })
 }

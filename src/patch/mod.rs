@@ -14,6 +14,7 @@
 
 mod apply;
 mod diff;
+mod expand;
 mod glob;
 mod jsonpatch;
 mod matching;

@@ -3,7 +3,11 @@
 
 pub mod crash;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use proptest::prelude::*;
+use tonystore::storage::{BlockFile, MemDir, StorageError, StoreDir};
 use tonystore::tony::{Key, Node};
 
 /// Whether `scripts/test --heavy` asked for the long runs.
@@ -159,4 +163,66 @@ pub fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
     PEAK.store(base, Ordering::Relaxed);
     let out = f();
     (out, PEAK.load(Ordering::Relaxed).saturating_sub(base))
+}
+
+/// A directory whose files count the bytes read from them.
+pub struct CountingDir {
+    /// The files, for setting up a test without counting.
+    pub inner: MemDir,
+    read: Arc<AtomicU64>,
+}
+
+impl CountingDir {
+    /// An empty directory, and its counter of bytes read.
+    pub fn new() -> (Self, Arc<AtomicU64>) {
+        let read = Arc::new(AtomicU64::new(0));
+        let dir = CountingDir {
+            inner: MemDir::new(),
+            read: read.clone(),
+        };
+        (dir, read)
+    }
+}
+
+/// A file of a [`CountingDir`].
+pub struct CountingFile {
+    inner: Box<dyn BlockFile>,
+    read: Arc<AtomicU64>,
+}
+
+impl BlockFile for CountingFile {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn len(&self) -> Result<u64, StorageError> {
+        self.inner.len()
+    }
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
+        self.read.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        self.inner.read_exact_at(offset, buf)
+    }
+    fn write_all_at(&self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        self.inner.write_all_at(offset, data)
+    }
+    fn set_len(&self, len: u64) -> Result<(), StorageError> {
+        self.inner.set_len(len)
+    }
+    fn sync(&self) -> Result<(), StorageError> {
+        self.inner.sync()
+    }
+    fn close(&self) -> Result<(), StorageError> {
+        self.inner.close()
+    }
+}
+
+impl StoreDir for CountingDir {
+    fn open(&self, name: &str) -> Result<Box<dyn BlockFile>, StorageError> {
+        Ok(Box::new(CountingFile {
+            inner: self.inner.open(name)?,
+            read: self.read.clone(),
+        }))
+    }
+    fn location(&self) -> String {
+        "counting".into()
+    }
 }

@@ -8,11 +8,13 @@
     clippy::arithmetic_side_effects
 )]
 
+use std::sync::Arc;
+
 use super::{expect_commit, span, Progress, Store};
-use crate::engine::entry::{corrupt, End};
+use crate::engine::entry::{corrupt, End, LogEntry};
 use crate::engine::error::Result;
 use crate::engine::index::EntryRef;
-use crate::engine::offsets::{scan_offsets, OffsetIndex, RangeReader};
+use crate::engine::offsets::{scan_offsets, OffsetIndex};
 use crate::engine::persist::{Checkpoint, Loaded};
 
 impl Store {
@@ -61,7 +63,12 @@ impl Store {
         self.offsets = offsets;
         let scanned_level0 = self.scan_level0(checkpoint.level0_end, total)?;
         let scanned_compact = self.scan_compact(checkpoint.compact_end, total, level0_new)?;
-        self.index_large_entries(checkpoint)?;
+        // The scan kept the head's range pending; once its level entry exists, nothing will
+        // compose it.
+        let composed = self.index.level(1).and_then(|l| l.get(self.head));
+        if self.head.is_multiple_of(span(self.options.divisor, 1)) && composed.is_some() {
+            self.pending.clear();
+        }
         self.stats.recovery = match (
             full && self.head > 0,
             scanned_level0 > 0 || scanned_compact > 0,
@@ -123,89 +130,66 @@ impl Store {
         }
     }
 
-    /// Builds the offset indexes of large entries the scans found beyond the checkpoint.
-    pub(super) fn index_large_entries(&mut self, checkpoint: Checkpoint) -> Result<()> {
-        let mut found = Vec::new();
-        for level in 0..self.index.depth() {
-            let from = if level == 0 {
-                checkpoint.level0_end
-            } else {
-                checkpoint.compact_end
-            };
-            if let Some(entries) = self.index.level(level) {
-                found.extend(
-                    entries
-                        .entries()
-                        .iter()
-                        .filter(|e| e.pos >= from)
-                        .map(|e| (level, e.pos)),
-                );
-            }
-        }
-        for (level, pos) in found {
-            self.index_large_entry(level, pos)?;
-        }
-        Ok(())
-    }
-
-    /// Builds the offset index of the entry at (`level`, `pos`) if it is large.
-    pub(super) fn index_large_entry(&mut self, level: u8, pos: u64) -> Result<()> {
-        let log = if level == 0 {
-            &self.level0
-        } else {
-            &self.compact
-        };
-        let (payload, len) = log.frame_extent(pos)?;
-        if len < self.options.offset_index_min_bytes as u64 {
-            return Ok(());
-        }
-        let chunk_crcs = log.chunk_crcs(pos)?;
-        let reader = RangeReader::verified(log.shared_file(), payload, len, 0, chunk_crcs.clone());
-        let offsets = scan_offsets(reader, len).map_err(|err| {
-            corrupt(
-                log.name(),
-                pos,
-                format!("entry text does not stream: {err}"),
-            )
-        })?;
-        self.add_offsets(
-            level,
-            pos,
-            OffsetIndex {
-                chunk_crcs,
-                ..offsets
-            },
-        );
-        Ok(())
-    }
-
     /// Indexes level-0 entries from `from`; returns how many.
+    ///
+    /// The entries of the range the head lies in are kept whole, pending for compaction with
+    /// their patches cached (a writable store only): compaction composes them next — at once
+    /// if a power cut lost their level entry, with the head state read from them — so their
+    /// bytes are not read again.
     pub(super) fn scan_level0(&mut self, from: u64, total: u64) -> Result<u64> {
         let mut count: u64 = 0;
         let mut expected = self.head.saturating_add(1);
-        let mut added: Vec<(EntryRef, Vec<End>, u64)> = Vec::new();
+        let mut added: Vec<(EntryRef, Vec<End>, u64, Option<OffsetIndex>)> = Vec::new();
+        let mut last_range: Vec<(u64, LogEntry, Option<OffsetIndex>)> = Vec::new();
         let name = self.level0.name().to_owned();
-        self.level0.scan(from, from, |pos, entry| {
+        let (min_bytes, divisor) = (self.options.offset_index_min_bytes, self.options.divisor);
+        let keep = !self.options.read_only;
+        let indexed = |(pos, entry, offsets): (u64, LogEntry, Option<OffsetIndex>)| {
+            let key = entry.commit;
+            (EntryRef { key, pos }, entry.ends, entry.tx, offsets)
+        };
+        self.level0.scan(from, from, |pos, entry, payload| {
             expect_commit(&name, pos, &entry, expected)?;
             expected = expected.saturating_add(1);
+            if entry.commit.saturating_sub(1).is_multiple_of(divisor) {
+                added.extend(last_range.drain(..).map(indexed));
+            }
+            let offsets = large_entry_offsets(min_bytes, &name, pos, payload)?;
+            last_range.push((pos, entry, offsets));
+            Ok(())
+        })?;
+        if !keep {
+            added.extend(last_range.drain(..).map(indexed));
+        }
+        let mut kept = Vec::with_capacity(last_range.len());
+        for (pos, entry, offsets) in last_range {
+            let ends = entry.ends.clone();
             added.push((
                 EntryRef {
                     key: entry.commit,
                     pos,
                 },
-                entry.ends,
+                ends,
                 entry.tx,
+                offsets,
             ));
-            Ok(())
-        })?;
-        for (entry, ends, tx) in added {
+            kept.push((pos, entry));
+        }
+        for (entry, ends, tx, offsets) in added {
             self.index_entry(0, entry, ends);
+            if let Some(offsets) = offsets {
+                self.add_offsets(0, entry.pos, offsets);
+            }
             self.tx_seq = self.tx_seq.max(tx);
             self.head = entry.key;
             count = count.saturating_add(1);
             if count.is_multiple_of(1024) {
                 self.progress(entry.pos.saturating_sub(from), total);
             }
+        }
+        for (pos, entry) in kept {
+            self.remember(0, pos, entry.patch.clone());
+            self.pending.insert((0, pos), Arc::new(entry));
         }
         self.progress(self.level0.end().saturating_sub(from), total);
         Ok(count)
@@ -214,11 +198,12 @@ impl Store {
     /// Indexes compacted entries from `from`; entries beyond the head (left by a lost level-0
     /// tail) are cut off. Returns how many were indexed.
     pub(super) fn scan_compact(&mut self, from: u64, total: u64, done_before: u64) -> Result<u64> {
-        let mut added: Vec<(u8, EntryRef, Vec<End>)> = Vec::new();
+        let mut added: Vec<(u8, EntryRef, Vec<End>, Option<OffsetIndex>)> = Vec::new();
         let mut cut: Option<u64> = None;
         let (head, divisor) = (self.head, self.options.divisor);
+        let min_bytes = self.options.offset_index_min_bytes;
         let name = self.compact.name().to_owned();
-        self.compact.scan(from, from, |pos, entry| {
+        self.compact.scan(from, from, |pos, entry, payload| {
             let span = span(divisor, entry.level);
             if entry.level == 0
                 || !entry.commit.is_multiple_of(span)
@@ -243,6 +228,7 @@ impl Store {
                         pos,
                     },
                     entry.ends,
+                    large_entry_offsets(min_bytes, &name, pos, payload)?,
                 ));
             }
             Ok(())
@@ -251,8 +237,11 @@ impl Store {
             self.compact.cut(at)?;
         }
         let count = added.len() as u64;
-        for (level, entry, ends) in added {
+        for (level, entry, ends, offsets) in added {
             self.index_entry(level, entry, ends);
+            if let Some(offsets) = offsets {
+                self.add_offsets(level, entry.pos, offsets);
+            }
         }
         self.progress(
             done_before.saturating_add(self.compact.end().saturating_sub(from)),
@@ -260,4 +249,21 @@ impl Store {
         );
         Ok(count)
     }
+}
+
+/// The offset index of the entry at `pos` in the log named `log`, built from its `payload`
+/// (already checked against its frame checksum), if the entry has at least `min_bytes`;
+/// `None` for a smaller one. Text that does not stream is corruption.
+pub(super) fn large_entry_offsets(
+    min_bytes: usize,
+    log: &str,
+    pos: u64,
+    payload: &[u8],
+) -> Result<Option<OffsetIndex>> {
+    if payload.len() < min_bytes {
+        return Ok(None);
+    }
+    scan_offsets(payload)
+        .map(Some)
+        .map_err(|err| corrupt(log, pos, format!("entry text does not stream: {err}")))
 }

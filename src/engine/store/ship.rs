@@ -17,6 +17,7 @@
     clippy::arithmetic_side_effects
 )]
 
+use super::recover::large_entry_offsets;
 use super::{check_depth, Store};
 use crate::engine::classify::classify;
 use crate::engine::entry::{corrupt, LogEntry};
@@ -183,7 +184,11 @@ impl Store {
             }
         }
         self.sync_level0()?;
-        for (((_, entry), pos), state) in entries.into_iter().zip(positions).zip(states) {
+        let (min_bytes, name) = (
+            self.options.offset_index_min_bytes,
+            self.level0.name().to_owned(),
+        );
+        for (((payload, entry), pos), state) in entries.into_iter().zip(positions).zip(states) {
             self.index_entry(
                 0,
                 EntryRef {
@@ -192,9 +197,10 @@ impl Store {
                 },
                 entry.ends,
             );
-            // Canonical entries always stream; should reading one fail now, reads of it
-            // parse it whole instead.
-            let _ = self.index_large_entry(0, pos);
+            // Canonical entries always stream; should one not, reads of it parse it whole.
+            if let Ok(Some(offsets)) = large_entry_offsets(min_bytes, &name, pos, &payload) {
+                self.add_offsets(0, pos, offsets);
+            }
             self.tx_seq = entry.tx;
             self.head = entry.commit;
             // Compaction reads the state at the head from here.
