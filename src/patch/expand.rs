@@ -107,7 +107,7 @@ impl<'a> Expander<'a> {
                     };
                     members.push((key.clone(), self.node(member, inner, below)?));
                 }
-                Value::Object(Arc::new(members))
+                Value::Object(Arc::new(members.into()))
             }
             _ => return Ok(node.clone()),
         };
