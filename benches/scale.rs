@@ -1,6 +1,7 @@
 //! How costs grow with history: the commit rate over a long run, `read_at` at growing history
 //! sizes, and reopening the store, on the peers benchmark's workload (100-byte records at 256
-//! paths, one commit each, `Durability::OnFlush`, native files).
+//! paths, one commit each, `Durability::OnFlush`, native files); and with width: one-member
+//! commits into objects of 10,000 to 1,000,000 members.
 //!
 //! Prints CSV rows `series,x,y` on stdout for `scripts/bench`, which turns them into the
 //! tables and SVG plots of `BENCHMARKS.md`. `TONYSTORE_BENCH_SCALE` sets the longest history
@@ -93,5 +94,43 @@ fn main() {
             window_start = Instant::now();
         }
     }
+    store.close().unwrap();
+    for width in [10_000, 100_000, 1_000_000] {
+        if width <= longest {
+            wide_object(width);
+        }
+    }
+}
+
+/// One-member commits into an object of `width` members (imported 10,000 members per commit
+/// first): the median, mean and slowest of 2,000, as `wide_commit_*` rows by width. The
+/// slowest are the commits that complete a compaction level covering the import.
+fn wide_object(width: u64) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = FsDir::create(tmp.path().join("store")).unwrap();
+    let mut store = Store::open(&dir, options()).unwrap();
+    let member = |k: u64, v: i64| format!(r#""m{k}":{{"v":{v},"name":"member {k}"}}"#);
+    for first in (0..width).step_by(10_000) {
+        let members: Vec<String> = (first..(first + 10_000).min(width))
+            .map(|k| member(k, k as i64))
+            .collect();
+        let patch = parse(&format!("{{{}}}", members.join(","))).unwrap();
+        store.commit(vec![(KPath::parse("wide").unwrap(), patch)]).unwrap();
+    }
+    let mut each = Vec::new();
+    for i in 0..2_000u64 {
+        let k = i * 7_919 % width;
+        let path = KPath::parse(&format!("wide.m{k}.v")).unwrap();
+        let start = Instant::now();
+        store
+            .commit(vec![(path, tonystore::tony::Node::int(-(i as i64)))])
+            .unwrap();
+        each.push(start.elapsed().as_secs_f64());
+    }
+    let mean = each.iter().sum::<f64>() / each.len() as f64;
+    each.sort_by(f64::total_cmp);
+    println!("wide_commit_median_us,{width},{:.2}", each[each.len() / 2] * 1e6);
+    println!("wide_commit_mean_us,{width},{:.2}", mean * 1e6);
+    println!("wide_commit_max_ms,{width},{:.2}", each[each.len() - 1] * 1e3);
     store.close().unwrap();
 }
