@@ -27,6 +27,8 @@ use crate::storage::BlockFile;
 
 /// Bytes before a frame's payload.
 pub const FRAME_HEADER: u64 = 20;
+/// Payload bytes read together with a frame's header (see `LogFile::checked_payload`).
+const PAYLOAD_WITH_HEADER: u64 = 1024;
 /// Bytes of the file header; the first frame starts here.
 pub const LOG_HEADER: u64 = 16;
 /// The magic bytes a log starts with.
@@ -313,14 +315,33 @@ impl LogFile {
         }
     }
 
-    /// The payload of the frame at `pos` if it is whole and its checksum holds.
+    /// The payload of the frame at `pos` if it is whole and its checksum holds. The header is
+    /// read with up to [`PAYLOAD_WITH_HEADER`] bytes after it, so a small frame takes one read.
     fn checked_payload(&self, pos: u64) -> Result<Option<(FrameHeader, Vec<u8>)>> {
-        let Some(header) = self.header_at(pos)? else {
+        let Some(available) = self
+            .end
+            .checked_sub(pos)
+            .filter(|n| pos >= LOG_HEADER && *n >= FRAME_HEADER)
+        else {
             return Ok(None);
         };
-        let mut payload = vec![0u8; header.len as usize];
-        self.file
-            .read_exact_at(header.payload_at(pos), &mut payload)?;
+        let first = available.min(FRAME_HEADER.saturating_add(PAYLOAD_WITH_HEADER));
+        let mut bytes = vec![0u8; first as usize];
+        self.file.read_exact_at(pos, &mut bytes)?;
+        let Some(header) = FrameHeader::decode(&bytes).filter(|h| self.fits(pos, h)) else {
+            return Ok(None);
+        };
+        let whole = FRAME_HEADER.saturating_add(header.len);
+        let payload = if whole <= first {
+            bytes.truncate(whole as usize);
+            bytes.drain(..FRAME_HEADER as usize);
+            bytes
+        } else {
+            let mut payload = vec![0u8; header.len as usize];
+            self.file
+                .read_exact_at(header.payload_at(pos), &mut payload)?;
+            payload
+        };
         Ok((crc32c::crc32c(&payload) == header.payload_crc).then_some((header, payload)))
     }
 
