@@ -69,11 +69,14 @@ export async function run(o, log = console.log) {
     '/bench/': path.join(here, 'bench-browser'),
     '/sqlite/': path.join(root, 'node_modules/@sqlite.org/sqlite-wasm/dist'),
   });
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  // A persistent profile on disk: Playwright's browser.newContext() is off the record, where
+  // OPFS lives in the browser process's memory (every sync-handle call an IPC, flush() a no-op).
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'tonystore-bench-browser-'));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const browser = context.browser();
   const pageErrors = [];
   try {
-    const context = await browser.newContext();
-    const page = await context.newPage();
+    const page = context.pages()[0] ?? await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(`http://127.0.0.1:${server.address().port}/bench/`);
     await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 30_000 });
@@ -88,7 +91,7 @@ export async function run(o, log = console.log) {
     const started = Date.now();
     const r = {};
     r.conditions = {
-      chromium: browser.version(),
+      chromium: browser?.version() ?? (await page.evaluate(() => navigator.userAgent.match(/Chrome\/([\d.]+)/)?.[1])),
       tonystore: (await job('tonystore', 'info', {})).version,
       sqlite: (await job('sahpool', 'info', {})).version,
       date: new Date().toISOString().slice(0, 10),
@@ -149,8 +152,9 @@ export async function run(o, log = console.log) {
     if (pageErrors.length) throw new Error(`errors in the page: ${pageErrors.join('; ')}`);
     return r;
   } finally {
-    await browser.close();
+    await context.close();
     server.close();
+    fs.rmSync(profile, { recursive: true, force: true });
   }
 }
 
