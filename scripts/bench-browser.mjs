@@ -7,7 +7,9 @@
 //   TONYSTORE_BENCH_LOAD=100000 node scripts/bench-browser.mjs     (the issue's 100k-commit load)
 // --load is the history loaded (relaxed commits, one flush at the end) that the reads then
 // reopen and read; durable, relaxed and batch runs and the reads are repeated --rounds times and
-// the median is reported. --json adds a last line of JSON with every figure (test/bench-browser).
+// the median is reported. Relaxed commits also run with the record as JSON text ({ path, tony })
+// instead of a JS object, which shows what converting the object costs.
+// --json adds a last line of JSON with every figure (test/bench-browser.e2e.test.mjs reads it).
 // --skew-reads makes every read's expectation wrong (a test hook: the run must then fail).
 // Needs the package built (scripts/build-pkg) and npm's devDependencies (scripts/setup).
 // Prints a Markdown table; exits 1 if any job fails or any read mismatches.
@@ -107,6 +109,7 @@ export async function run(o, log = console.log) {
       add('raw.durable', await job('raw', 'commits', { name: id('raw-durable'), count: o.durable, durable: true }));
       add('sahpool.durable', await job('sahpool', 'commits', { name: id('durable'), count: o.durable, synchronous: 'FULL' }));
       add('tonystore.relaxed', await job('tonystore', 'commits', { name: id('relaxed'), count: o.relaxed, durable: false }));
+      add('tonystore.relaxedText', await job('tonystore', 'commits', { name: id('relaxed-text'), count: o.relaxed, durable: false, text: true }));
       add('raw.relaxed', await job('raw', 'commits', { name: id('raw-relaxed'), count: o.relaxed, durable: false }));
       add('sahpool.relaxed', await job('sahpool', 'commits', { name: id('relaxed'), count: o.relaxed, synchronous: 'OFF' }));
       add('tonystore.batch', await job('tonystore', 'batches', { name: id('batch'), commits: o.batches, per: o.per }));
@@ -131,6 +134,7 @@ export async function run(o, log = console.log) {
     r.rates = {
       durable: { tonystore: rateOf('tonystore.durable'), raw: rateOf('raw.durable'), sahpool: rateOf('sahpool.durable') },
       relaxed: { tonystore: rateOf('tonystore.relaxed'), raw: rateOf('raw.relaxed'), sahpool: rateOf('sahpool.relaxed') },
+      relaxedText: { tonystore: rateOf('tonystore.relaxedText'), raw: rateOf('raw.relaxed') },
       batch: { tonystore: rateOf('tonystore.batch'), sahpool: rateOf('sahpool.batch') },
       readAt: { tonystore: readRate('tonystore'), sahpool: readRate('sahpool') },
       load: { tonystore: o.load / load.tonystore.seconds, sahpool: o.load / load.sahpool.seconds },
@@ -182,6 +186,7 @@ export function table(r) {
     `| | | sahpool WAL, \`synchronous\` FULL, 1 INSERT/tx | ${rate(r.rates.durable.sahpool)} | ${ratio(r.rates.durable.tonystore / r.rates.durable.sahpool)} | |`,
     `| relaxed commit, 1 record (flush at the end) | ${rate(r.rates.relaxed.tonystore)} | raw append, flush at the end | ${rate(r.rates.relaxed.raw)} | **${ratio(r.targets.relaxed.ratio)}** | ≥ 0.5×: ${met(r.targets.relaxed)} |`,
     `| | | sahpool WAL, \`synchronous\` OFF, 1 INSERT/tx | ${rate(r.rates.relaxed.sahpool)} | ${ratio(r.rates.relaxed.tonystore / r.rates.relaxed.sahpool)} | |`,
+    `| relaxed commit, the record as JSON text (\`{ path, tony }\`) | ${rate(r.rates.relaxedText.tonystore)} | raw append, flush at the end | ${rate(r.rates.relaxedText.raw)} | ${ratio(r.rates.relaxedText.tonystore / r.rates.relaxedText.raw)} | |`,
     `| ${fmt(c.per)} records per commit (records/s) | ${rate(r.rates.batch.tonystore)} | sahpool, ${fmt(c.per)} INSERTs/tx, OFF | ${rate(r.rates.batch.sahpool)} | **${ratio(r.targets.batch.ratio)}** | ≥ 1×: ${met(r.targets.batch)} |`,
     `| \`readAt\` random (path, commit), ${fmt(c.load)}-commit history | ${rate(r.rates.readAt.tonystore)} (${fmt(1e6 / r.rates.readAt.tonystore, 1)} µs) | sahpool indexed latest row ≤ commit | ${rate(r.rates.readAt.sahpool)} (${fmt(1e6 / r.rates.readAt.sahpool, 1)} µs) | **${ratio(r.targets.readAt.ratio)}** | ≥ 1×: ${met(r.targets.readAt)} |`,
     `| loading the ${fmt(c.load)}-commit history | ${fmt(r.load.tonystore, 2)} s (${rate(r.rates.load.tonystore)}) | sahpool, OFF, 1 INSERT/tx | ${fmt(r.load.sahpool, 2)} s (${rate(r.rates.load.sahpool)}) | ${ratio(r.rates.load.tonystore / r.rates.load.sahpool)} | < 10 s at 100k: ${met(r.targets.load)} |`,

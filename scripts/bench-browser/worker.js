@@ -70,13 +70,17 @@ const tony = {
     await init();
     return { version: version() };
   },
-  /** `count` commits of one record; `durable`: durability "commit", else "flush" and one flush at the end. */
-  async commits({ name, count, durable, keep }) {
+  /**
+   * `count` commits of one record; `durable`: durability "commit", else "flush" and one flush at
+   * the end. `text`: the record as JSON text (`{ path, tony }`) instead of a JS object (`value`).
+   */
+  async commits({ name, count, durable, keep, text }) {
     const { TonyStore } = await tonystore();
     const store = await TonyStore.open(name, { backend: 'opfs', durability: durable ? 'commit' : 'flush' });
+    const patch = text ? (n) => ({ path: pathOf(n), tony: recordText(n) }) : (n) => ({ path: pathOf(n), value: recordValue(n) });
     const start = now();
     for (let n = 1; n <= count; n++) {
-      const c = store.commit({ path: pathOf(n), value: recordValue(n) });
+      const c = store.commit(patch(n));
       if (c !== n) throw new Error(`commit ${n} was numbered ${c}`);
     }
     store.flush();
