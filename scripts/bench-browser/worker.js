@@ -113,7 +113,8 @@ const tony = {
   },
   /** Reopens the history `name` (of `head` commits), then `rounds` rounds of `count` checked reads. */
   async reads({ name, head, count, rounds, seed, skew, keep }) {
-    const { TonyStore } = await tonystore();
+    const { TonyStore, init } = await tonystore();
+    await init(); // the wasm module is compiled before the open is timed
     const opening = now();
     const store = await TonyStore.open(name, { backend: 'opfs', durability: 'flush' });
     const openMs = now() - opening;
@@ -240,6 +241,7 @@ const sahpool = {
   },
   /** Reopens `name`, then `rounds` rounds of `count` checked reads: the latest row at or before a commit. */
   async reads({ name, head, count, rounds, seed, skew, keep }) {
+    await pool(); // sqlite3 and its VFS are set up before the open is timed
     const opening = now();
     const { db, journal } = await openDb(name, 'OFF', false);
     const openMs = now() - opening;
