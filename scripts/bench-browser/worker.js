@@ -49,6 +49,28 @@ function check(got, p, at, skew) {
   }
 }
 
+/**
+ * `rounds` timed rounds of `count` reads over a history of `head` commits: `read(path, commit)`
+ * returns the commit named by the value found (or undefined), and each one is checked.
+ */
+function checkedReads(read, { head, count, rounds, seed, skew }) {
+  const paths = Array.from({ length: PATHS }, (_, p) => pathOf(p + 1));
+  const times = [];
+  let checked = 0;
+  for (let r = 0; r < rounds; r++) {
+    const targets = readTargets(count, head, seed + r);
+    const start = now();
+    for (let i = 0; i < count; i++) {
+      const p = targets[2 * i];
+      const at = targets[2 * i + 1];
+      check(read(paths[p], at), p, at, skew);
+      checked++;
+    }
+    times.push(seconds(now() - start));
+  }
+  return { times, checked };
+}
+
 async function removeFromOpfs(name) {
   const root = await navigator.storage.getDirectory();
   await root.removeEntry(name, { recursive: true }).catch((err) => {
@@ -119,20 +141,7 @@ const tony = {
     const store = await TonyStore.open(name, { backend: 'opfs', durability: 'flush' });
     const openMs = now() - opening;
     if (store.head !== head) throw new Error(`the history has ${store.head} commits, expected ${head}`);
-    const paths = Array.from({ length: PATHS }, (_, p) => pathOf(p + 1));
-    const times = [];
-    let checked = 0;
-    for (let r = 0; r < rounds; r++) {
-      const targets = readTargets(count, head, seed + r);
-      const start = now();
-      for (let i = 0; i < count; i++) {
-        const p = targets[2 * i];
-        const at = targets[2 * i + 1];
-        check(store.readAt(paths[p], at)?.commit, p, at, skew);
-        checked++;
-      }
-      times.push(seconds(now() - start));
-    }
+    const { times, checked } = checkedReads((path, at) => store.readAt(path, at)?.commit, { head, count, rounds, seed, skew });
     store.close();
     store.free();
     if (!keep) await removeFromOpfs(name);
@@ -248,23 +257,13 @@ const sahpool = {
     const rows = db.selectValue('SELECT count(*) FROM records');
     if (rows !== head) throw new Error(`the history has ${rows} rows, expected ${head}`);
     const query = db.prepare('SELECT v FROM records WHERE path = ? AND c <= ? ORDER BY c DESC LIMIT 1');
-    const paths = Array.from({ length: PATHS }, (_, p) => pathOf(p + 1));
-    const times = [];
-    let checked = 0;
-    for (let r = 0; r < rounds; r++) {
-      const targets = readTargets(count, head, seed + r);
-      const start = now();
-      for (let i = 0; i < count; i++) {
-        const p = targets[2 * i];
-        const at = targets[2 * i + 1];
-        query.bind([paths[p], at]);
-        const got = query.step() ? JSON.parse(query.getString(0)).commit : undefined;
-        query.reset();
-        check(got, p, at, skew);
-        checked++;
-      }
-      times.push(seconds(now() - start));
-    }
+    const read = (path, at) => {
+      query.bind([path, at]);
+      const got = query.step() ? JSON.parse(query.getString(0)).commit : undefined;
+      query.reset();
+      return got;
+    };
+    const { times, checked } = checkedReads(read, { head, count, rounds, seed, skew });
     query.finalize();
     await closeDb(db, name, keep);
     return { ops: count, times, checked, openSeconds: seconds(openMs), journal };
