@@ -9,7 +9,8 @@ import test from 'node:test';
 import { chromium } from 'playwright-core';
 import { launchFirefox, needsFirefox } from './firefox.mjs';
 
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+/** Chromium's flags for headless runs here (also scripts/bench-browser.mjs). */
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
 const DRIVERS = {

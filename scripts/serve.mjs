@@ -7,12 +7,21 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json' };
 
-export function serve(port) {
+/**
+ * Serves www/ and pkg/ on `port` (0: any free port). `mounts` adds folders: URL prefix (`/bench/`)
+ * -> directory; a mounted prefix's `/` serves its index.html.
+ */
+export function serve(port, mounts = {}) {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://localhost');
-    const rel = url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname.slice(1));
-    const base = rel.startsWith('pkg/') ? root : path.join(root, 'www');
+    const mount = Object.keys(mounts).find((prefix) => url.pathname.startsWith(prefix));
+    let rel = url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname.slice(1));
+    let base = rel.startsWith('pkg/') ? root : path.join(root, 'www');
     // (the package is served from the repository's pkg/, built by scripts/build-pkg)
+    if (mount) {
+      base = path.resolve(mounts[mount]);
+      rel = decodeURIComponent(url.pathname.slice(mount.length)) || 'index.html';
+    }
     const file = path.resolve(base, rel);
     if (!file.startsWith(base + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
       res.writeHead(404).end('not found');
