@@ -115,7 +115,9 @@ fn wide_object(width: u64) {
             .map(|k| member(k, k as i64))
             .collect();
         let patch = parse(&format!("{{{}}}", members.join(","))).unwrap();
-        store.commit(vec![(KPath::parse("wide").unwrap(), patch)]).unwrap();
+        store
+            .commit(vec![(KPath::parse("wide").unwrap(), patch)])
+            .unwrap();
     }
     let mut each = Vec::new();
     for i in 0..2_000u64 {
@@ -129,8 +131,14 @@ fn wide_object(width: u64) {
     }
     let mean = each.iter().sum::<f64>() / each.len() as f64;
     each.sort_by(f64::total_cmp);
-    println!("wide_commit_median_us,{width},{:.2}", each[each.len() / 2] * 1e6);
+    println!(
+        "wide_commit_median_us,{width},{:.2}",
+        each[each.len() / 2] * 1e6
+    );
     println!("wide_commit_mean_us,{width},{:.2}", mean * 1e6);
-    println!("wide_commit_max_ms,{width},{:.2}", each[each.len() - 1] * 1e3);
+    println!(
+        "wide_commit_max_ms,{width},{:.2}",
+        each[each.len() - 1] * 1e3
+    );
     store.close().unwrap();
 }

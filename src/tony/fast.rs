@@ -6,6 +6,7 @@
 // by one per bracket, closing only what was opened.
 #![allow(clippy::arithmetic_side_effects)]
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -203,7 +204,7 @@ impl<'a> Fast<'a> {
 
     fn key(&mut self) -> Option<Key> {
         let key = match self.peek()? {
-            b'"' | b'\'' => Key::Str(self.quoted()?),
+            b'"' | b'\'' => Key::str(&self.quoted_text()?),
             b'0'..=b'9' => {
                 let start = self.at;
                 while self.peek().is_some_and(|b| b.is_ascii_digit()) {
@@ -372,6 +373,11 @@ impl<'a> Fast<'a> {
     }
 
     fn quoted(&mut self) -> Option<Arc<str>> {
+        self.quoted_text().map(Arc::from)
+    }
+
+    /// A quoted string's text, borrowed from the input when it has no escapes.
+    fn quoted_text(&mut self) -> Option<Cow<'a, str>> {
         let q = self.peek()?;
         self.at += 1;
         let start = self.at;
@@ -380,7 +386,7 @@ impl<'a> Fast<'a> {
             if b == q {
                 let s = std::str::from_utf8(self.since(start)).ok()?;
                 self.at += 1;
-                return Some(Arc::from(s));
+                return Some(Cow::Borrowed(s));
             }
             if b == b'\\' || b == b'\n' {
                 break;
@@ -392,7 +398,7 @@ impl<'a> Fast<'a> {
             let b = self.peek()?;
             self.at += 1;
             match b {
-                _ if b == q => return String::from_utf8(out).ok().map(Arc::from),
+                _ if b == q => return String::from_utf8(out).ok().map(Cow::Owned),
                 b'\n' => return None,
                 b'\\' => {
                     // Odd escapes (a lone surrogate, bad hex) are the general parser's.

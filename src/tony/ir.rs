@@ -109,9 +109,9 @@ impl Float {
 }
 
 impl Key {
-    /// A string key.
+    /// A string key (short keys share one allocation per thread, see `keys.rs`).
     pub fn str(s: &str) -> Self {
-        Key::Str(Arc::from(s))
+        Key::Str(super::keys::shared(s))
     }
     /// The key as a string (integers in decimal, merge keys as `<<`).
     pub fn to_text(&self) -> String {

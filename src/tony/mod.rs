@@ -13,6 +13,7 @@ mod encode;
 mod error;
 mod fast;
 mod ir;
+mod keys;
 pub mod kpath;
 mod lex;
 mod object;

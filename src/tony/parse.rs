@@ -447,7 +447,7 @@ impl<S: TokenSource> Parser<S> {
         let t = self.expect_next("a key")?;
         let key =
             match t.kind {
-                TokenKind::Literal(s) | TokenKind::Quoted(s) => Key::Str(Arc::from(s)),
+                TokenKind::Literal(s) | TokenKind::Quoted(s) => Key::str(&s),
                 TokenKind::Int(i) => Key::Int(u32::try_from(i).map_err(|_| {
                     ParseError::new(t.pos, "integer keys must be in 0..=4294967295")
                 })?),
