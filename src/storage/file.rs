@@ -135,10 +135,9 @@ impl BlockFile for FileBlockFile {
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         // One system call on the usual path; the file's size is asked only to explain a
         // short read (reads are the hot path of `read_at`: a `statx` each was a fifth of it).
+        // (A range past the end fails as a short read, or as `EINVAL` beyond `i64::MAX`.)
         match self.with_file(|f| f.read_exact_at(buf, offset)) {
-            Err(StorageError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::UnexpectedEof =>
-            {
+            Err(StorageError::Io { source, .. }) => {
                 let size = self.len()?;
                 check_read_range(&self.name, offset, buf.len(), size)?;
                 Err(self.io_error(source))
