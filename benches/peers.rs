@@ -4,7 +4,8 @@
 //! `docs.d{p % 16}.users.u{p}`, round-robin, one commit per record (or 1,000 per commit), and
 //! reads of random `(path, commit)` pairs, each checked against the commit that wrote it.
 //! Peers: raw file append (+ `fdatasync`), SQLite (rusqlite, bundled, WAL; `synchronous` FULL
-//! and OFF), redb. Every group measures one operation per iteration, so criterion's times are
+//! and OFF; reads both as the bare indexed lookup and returning the record as a parsed value,
+//! as `read_at` does), redb. Every group measures one operation per iteration, so criterion's times are
 //! per commit or per read; `scripts/bench` turns them into the rate and ratio tables of
 //! `BENCHMARKS.md`.
 //!
@@ -299,6 +300,23 @@ fn reads(c: &mut Criterion) {
                 .query_row(params![paths[p as usize], at as i64], |row| row.get(0))
                 .ok();
             assert_eq!(found, expected_writer(p, at).map(|c| c as i64));
+        })
+    });
+    // The same lookup returning what `read_at` returns, the record as a value: its text is
+    // fetched and parsed (serde_json), and the commit checked from it.
+    let mut query = db
+        .prepare("SELECT v FROM records WHERE path = ?1 AND c <= ?2 ORDER BY c DESC LIMIT 1")
+        .unwrap();
+    let mut next = read_targets(head);
+    group.bench_function("sqlite_indexed_value", |b| {
+        b.iter(|| {
+            let (p, at) = next();
+            let found: Option<String> = query
+                .query_row(params![paths[p as usize], at as i64], |row| row.get(0))
+                .ok();
+            let value = found.map(|text| serde_json::from_str::<serde_json::Value>(&text).unwrap());
+            let commit = value.as_ref().and_then(|v| v["commit"].as_u64());
+            assert_eq!(commit, expected_writer(p, at));
         })
     });
 

@@ -351,7 +351,7 @@ pub fn sorted_keys(node: &Node) -> Node {
                 .map(|(k, v)| (k.clone(), sorted_keys(v)))
                 .collect();
             entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(std::sync::Arc::new(entries))
+            Value::Object(std::sync::Arc::new(entries.into()))
         }
         Value::Array(items) => {
             Value::Array(std::sync::Arc::new(items.iter().map(sorted_keys).collect()))
