@@ -189,6 +189,34 @@ pub(crate) fn check_read_range(file: &str, offset: u64, len: usize, size: u64) -
     }
 }
 
+/// Offsets a JS number holds exactly (2^53): a read reaching past it is checked against the
+/// file's size before it is made.
+#[cfg(target_arch = "wasm32")]
+pub(crate) const JS_EXACT_OFFSETS: u64 = 1 << 53;
+
+/// The error for a read of `len` bytes at `offset` that got `got` bytes: `OutOfRange` when the
+/// range runs past the file's end (its size asked only now, so a read that succeeds costs one
+/// host call), an I/O error otherwise.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn short_read(
+    file: &str,
+    offset: u64,
+    len: usize,
+    got: usize,
+    size: impl FnOnce() -> Result<u64>,
+) -> StorageError {
+    if let Err(out_of_range) = size().and_then(|size| check_read_range(file, offset, len, size)) {
+        return out_of_range;
+    }
+    StorageError::Io {
+        file: file.to_owned(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("read {got} of {len} bytes at {offset}"),
+        ),
+    }
+}
+
 /// Classifies the byte count a host reported for a write of `len` bytes.
 ///
 /// Hosts that do not throw on a full disk report it through the count: Chrome's OPFS returns

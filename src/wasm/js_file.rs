@@ -14,7 +14,8 @@ use wasm_bindgen::prelude::*;
 
 use super::errors::storage_error;
 use crate::storage::{
-    check_read_range, validate_name, write_count_error, BlockFile, Result, StorageError, StoreDir,
+    check_read_range, short_read, validate_name, write_count_error, BlockFile, Result,
+    StorageError, StoreDir, JS_EXACT_OFFSETS,
 };
 
 #[wasm_bindgen]
@@ -86,7 +87,9 @@ impl BlockFile for JsBlockFile {
     }
 
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        check_read_range(&self.name, offset, buf.len(), self.len()?)?;
+        if offset.saturating_add(buf.len() as u64) > JS_EXACT_OFFSETS {
+            check_read_range(&self.name, offset, buf.len(), self.len()?)?;
+        }
         if buf.is_empty() {
             return Ok(());
         }
@@ -103,18 +106,11 @@ impl BlockFile for JsBlockFile {
                     other.js_typeof().as_string().unwrap_or_default()
                 )),
             })?;
-        if bytes.length() as usize != buf.len() {
-            return Err(StorageError::Io {
-                file: self.name.clone(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "read returned {} of {} bytes at {offset}",
-                        bytes.length(),
-                        buf.len()
-                    ),
-                ),
-            });
+        let got = bytes.length() as usize;
+        if got != buf.len() {
+            return Err(short_read(&self.name, offset, buf.len(), got, || {
+                self.len()
+            }));
         }
         bytes.copy_to(buf);
         Ok(())

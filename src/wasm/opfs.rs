@@ -17,7 +17,8 @@ use web_sys::{
 
 use super::errors::storage_error;
 use crate::storage::{
-    check_read_range, validate_name, write_count_error, BlockFile, Result, StorageError, StoreDir,
+    check_read_range, short_read, validate_name, write_count_error, BlockFile, Result,
+    StorageError, StoreDir, JS_EXACT_OFFSETS,
 };
 
 /// A [`BlockFile`] on an OPFS file, through its exclusive sync access handle.
@@ -58,19 +59,17 @@ impl BlockFile for OpfsBlockFile {
     }
 
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        check_read_range(&self.name, offset, buf.len(), self.len()?)?;
+        if offset.saturating_add(buf.len() as u64) > JS_EXACT_OFFSETS {
+            check_read_range(&self.name, offset, buf.len(), self.len()?)?;
+        }
         let read = self
             .live()?
             .read_with_u8_array_and_options(buf, &at(offset))
-            .map_err(self.js_error(offset, buf.len()))?;
-        if read as usize != buf.len() {
-            return Err(StorageError::Io {
-                file: self.name.clone(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    format!("read {read} of {} bytes at {offset}", buf.len()),
-                ),
-            });
+            .map_err(self.js_error(offset, buf.len()))? as usize;
+        if read != buf.len() {
+            return Err(short_read(&self.name, offset, buf.len(), read, || {
+                self.len()
+            }));
         }
         Ok(())
     }
