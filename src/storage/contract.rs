@@ -50,6 +50,7 @@ pub fn check_fresh_file(f: &dyn BlockFile) -> std::result::Result<(), Violation>
     ensure!(ok(f.len(), "len")? == 0, "a fresh file is empty");
     out_of_range(f.read_exact_at(0, &mut [0]), "read from an empty file")?;
     ok(f.read_exact_at(0, &mut []), "an empty read at the end")?;
+    out_of_range(f.read_exact_at(1, &mut []), "an empty read past the end")?;
 
     // Round trip at offset 0 and overwrite in the middle.
     ok(f.write_all_at(0, b"hello world"), "write at 0")?;

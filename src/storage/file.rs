@@ -135,7 +135,11 @@ impl BlockFile for FileBlockFile {
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         // One system call on the usual path; the file's size is asked only to explain a
         // short read (reads are the hot path of `read_at`: a `statx` each was a fifth of it).
-        // (A range past the end fails as a short read, or as `EINVAL` beyond `i64::MAX`.)
+        // (A range past the end fails as a short read, or as `EINVAL` beyond `i64::MAX`; an
+        // empty read succeeds anywhere, so it is checked first.)
+        if buf.is_empty() {
+            return check_read_range(&self.name, offset, 0, self.len()?);
+        }
         match self.with_file(|f| f.read_exact_at(buf, offset)) {
             Err(StorageError::Io { source, .. }) => {
                 let size = self.len()?;

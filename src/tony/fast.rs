@@ -15,6 +15,52 @@ use super::parse::MAX_DEPTH;
 use super::quote::is_literal_start;
 use super::tag::is_valid_tag;
 
+/// The member at `keys` of a plain bracketed document (a walk through object members; the tags
+/// of the objects on the way are ignored), building only that member's value: `Some(None)`
+/// when a value on the way is not an object or lacks the key, `None` when this reader cannot
+/// tell (the caller parses the whole text). Meant for text the parser accepts (stored,
+/// checksummed entries): what follows the member is not read, and the members before it are
+/// read but not kept.
+pub(crate) fn member_at(text: &str, keys: &[Key]) -> Option<Option<Node>> {
+    let mut p = Fast {
+        bytes: text.as_bytes(),
+        at: 0,
+        depth: 0,
+    };
+    p.skip_space()?;
+    for key in keys {
+        if p.peek() == Some(b'!') {
+            p.tag()?;
+        }
+        if p.peek()? != b'{' {
+            // Inside brackets, a value that is not an object (if this reader takes it); at the
+            // top, perhaps block style: the parser's to read.
+            return (p.depth > 0).then(|| p.value().map(|_| None))?;
+        }
+        p.enter()?;
+        p.at += 1;
+        p.skip_space()?;
+        if p.peek() == Some(b',') {
+            return None;
+        }
+        loop {
+            if p.peek()? == b'}' {
+                return Some(None);
+            }
+            let found = p.key()?;
+            if matches!(p.peek()?, b',' | b'}') {
+                return None;
+            }
+            if found == *key {
+                break;
+            }
+            p.value()?;
+            p.separator()?;
+        }
+    }
+    p.value().map(Some)
+}
+
 /// Parses `text` if it is a plain bracketed document; `None` means "use the general parser".
 pub(crate) fn parse_bracketed(text: &str) -> Option<Node> {
     let mut p = Fast {
@@ -413,5 +459,61 @@ impl<'a> Fast<'a> {
                 b => out.push(b),
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // a failing test panics
+mod tests {
+    use super::*;
+    use crate::tony::parse;
+
+    /// The member at `keys` as the whole parse finds it (tags on the way ignored).
+    fn by_parsing(text: &str, keys: &[Key]) -> Option<Node> {
+        let mut node = parse(text).unwrap();
+        for key in keys {
+            node = node.get_field(key)?.clone();
+        }
+        Some(node)
+    }
+
+    #[test]
+    fn member_at_finds_what_the_whole_parse_finds() {
+        let entry = "!entry {commit: 5 tx: 1 time: 9 ends: {a.b: true} \
+                     patch: {a: {b: {x: 1, y: [1, 2]}, c: 2, \"d e\": !t {f: null}}, s: {0: a, 5: b}}}";
+        let k = |s: &str| match s.parse::<u32>() {
+            Ok(i) => Key::Int(i),
+            Err(_) => Key::str(s),
+        };
+        let cases: &[&[&str]] = &[
+            &["patch"],
+            &["patch", "a", "b"],
+            &["patch", "a", "b", "y"],
+            &["patch", "a", "c"],
+            &["patch", "a", "c", "z"],
+            &["patch", "a", "z"],
+            &["patch", "a", "d e", "f"],
+            &["patch", "s", "5"],
+            &["patch", "s", "7"],
+            &["patch", "a", "b", "y", "x"],
+            &["ends"],
+            &["nothing"],
+        ];
+        for case in cases {
+            let keys: Vec<Key> = case.iter().map(|s| k(s)).collect();
+            assert_eq!(
+                member_at(entry, &keys),
+                Some(by_parsing(entry, &keys)),
+                "{case:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn member_at_leaves_unusual_text_to_the_parser() {
+        let keys = [Key::str("a")];
+        assert_eq!(member_at("{# note\na: 1}", &keys), None);
+        assert_eq!(member_at("{a: }", &keys), None);
+        assert_eq!(member_at("a: 1", &keys), None);
     }
 }

@@ -87,14 +87,14 @@ impl BlockFile for JsBlockFile {
     }
 
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        if offset.saturating_add(buf.len() as u64) > JS_EXACT_OFFSETS {
+        let file = self.live()?;
+        if buf.is_empty() || offset.saturating_add(buf.len() as u64) > JS_EXACT_OFFSETS {
             check_read_range(&self.name, offset, buf.len(), self.len()?)?;
+            if buf.is_empty() {
+                return Ok(());
+            }
         }
-        if buf.is_empty() {
-            return Ok(());
-        }
-        let bytes = self
-            .live()?
+        let bytes = file
             .read(offset as f64, buf.len() as u32)
             .map_err(self.js_error(offset, buf.len()))?;
         let bytes = bytes

@@ -59,11 +59,12 @@ impl BlockFile for OpfsBlockFile {
     }
 
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        if offset.saturating_add(buf.len() as u64) > JS_EXACT_OFFSETS {
+        let file = self.live()?;
+        // An empty read, or one beyond what a JS number holds exactly, is checked first.
+        if buf.is_empty() || offset.saturating_add(buf.len() as u64) > JS_EXACT_OFFSETS {
             check_read_range(&self.name, offset, buf.len(), self.len()?)?;
         }
-        let read = self
-            .live()?
+        let read = file
             .read_with_u8_array_and_options(buf, &at(offset))
             .map_err(self.js_error(offset, buf.len()))? as usize;
         if read != buf.len() {

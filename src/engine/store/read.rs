@@ -200,13 +200,50 @@ impl Store {
                 Located::Unknown => {}
             }
         }
-        let patch = self.patch_of(c.level, c.entry.pos)?;
         let depth = c.ancestor_depth.expect("an ancestor end");
         let (above, below) = path.segments().split_at(depth);
+        if !self.cache.contains_key(&key) {
+            if let Some(replaced) = self.member_of_entry(c, above)? {
+                return match replaced {
+                    Some(replaced) => independent_result_at(&replaced, below),
+                    None => Ok(None),
+                };
+            }
+        }
+        let patch = self.patch_of(c.level, c.entry.pos)?;
         match sub_patch(&patch, above) {
             Some(replaced) => independent_result_at(replaced, below),
             None => Ok(None),
         }
+    }
+
+    /// The sub-patch at `above` of a small entry that is not cached, built alone from the
+    /// entry's text (the rest of its patch is not built, nor the entry cached: a read of a
+    /// random commit would rarely find it again). `None` when the text or the path needs the
+    /// whole patch ([`sub_patch`] on the parsed entry).
+    fn member_of_entry(&mut self, c: Candidate, above: &[Segment]) -> Result<Option<Option<Node>>> {
+        let mut keys = Vec::with_capacity(above.len() + 1);
+        keys.push(Key::str("patch"));
+        for segment in above {
+            keys.push(match segment {
+                Segment::Field(name) => Key::Str(name.clone()),
+                Segment::Sparse(i) => match u32::try_from(*i) {
+                    Ok(i) => Key::Int(i),
+                    Err(_) => return Ok(None),
+                },
+                _ => return Ok(None),
+            });
+        }
+        let log = self.log_of(c.level);
+        let payload = log.read_payload(c.entry.pos)?;
+        let Ok(text) = std::str::from_utf8(&payload) else {
+            return Ok(None);
+        };
+        let found = crate::tony::member_at(text, &keys);
+        if found.is_some() {
+            self.stats.entries_read += 1;
+        }
+        Ok(found)
     }
 
     /// A read below an array that later `!arraydiff`s edited (`ancestor`, a dependent end above
@@ -343,15 +380,12 @@ pub(super) fn sub_patch<'a>(root: &'a Node, segments: &[Segment]) -> Option<&'a 
 
 /// The member of object node `node` at `segment`.
 fn child_at<'a>(node: &'a Node, segment: &Segment) -> Option<&'a Node> {
-    let names = |key: &Key| match (segment, key) {
-        (Segment::Field(name), Key::Str(k)) => name == k,
-        (Segment::Sparse(i), Key::Int(k)) => *i == u64::from(*k),
-        _ => false,
-    };
-    node.as_object()?
-        .iter()
-        .find(|(k, _)| names(k))
-        .map(|(_, v)| v)
+    match segment {
+        // A wide object finds the member through its key index.
+        Segment::Field(name) => node.get_field(&Key::Str(name.clone())),
+        Segment::Sparse(i) => node.get_field(&Key::Int(u32::try_from(*i).ok()?)),
+        _ => None,
+    }
 }
 
 /// What an independent end yields whatever the state was (its checks passed at commit).
