@@ -5,7 +5,7 @@
 //! result applied to the state before the run gives exactly the state after it, key order
 //! included, and it touches only paths the run touched.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use foldhash::fast::RandomState;
@@ -22,8 +22,23 @@ struct EndKinds<'a> {
     /// For every path some constituent ended at: whether the composed merge there is
     /// independent.
     ended: HashMap<&'a [Segment], bool, RandomState>,
-    /// Every path some constituent ended at or below.
-    reached: HashSet<&'a [Segment], RandomState>,
+    /// How the first constituent to reach each path (ending at it or below) reached it.
+    first: HashMap<&'a [Segment], First, RandomState>,
+}
+
+impl EndKinds<'_> {
+    /// Whether some constituent ended at `path` or below it.
+    fn reached(&self, path: &[Segment]) -> bool {
+        self.first.contains_key(path)
+    }
+}
+
+/// How a constituent first reached a path: passing through it to an end below, or ending there
+/// (independently or not).
+#[derive(Clone, Copy)]
+enum First {
+    Pass,
+    End(bool),
 }
 
 /// The state after the run at a path (`None`: absent).
@@ -118,8 +133,13 @@ impl Composer<'_, '_, '_> {
         // Group each key's patches in order of first appearance. A key deleted and then written
         // again moves to the end of its object, which a single merge cannot express: the whole
         // object is written as its final state instead.
-        let mut groups: Vec<(Key, Vec<&Node>)> = Vec::new();
-        let mut at: HashMap<&Key, usize, RandomState> = HashMap::default();
+        let members: usize = patches
+            .iter()
+            .map(|p| p.as_object().map_or(0, <[_]>::len))
+            .sum();
+        let mut groups: Vec<(Key, Vec<&Node>)> = Vec::with_capacity(members);
+        let mut at: HashMap<&Key, usize, RandomState> =
+            HashMap::with_capacity_and_hasher(members, RandomState::default());
         let mut closed: Vec<bool> = Vec::new();
         for patch in patches {
             for (key, child) in patch.as_object().expect("merges are objects") {
@@ -157,7 +177,7 @@ impl Composer<'_, '_, '_> {
                     independent: true,
                 });
                 Node::null().with_tag("!delete")
-            } else if group.len() == 1 && !was_end.reached.contains(path.as_slice()) {
+            } else if group.len() == 1 && !was_end.reached(path) {
                 // One constituent touched the subtree and ended nowhere in it (an end above
                 // covers it, e.g. a wide import): its patch there is the composed patch, as
                 // is, however large.
@@ -185,14 +205,11 @@ impl Composer<'_, '_, '_> {
 /// replaced it independently; otherwise (it passed through, or depended on the state) the
 /// composed merge depends on the state before the run.
 fn end_kinds<'a>(constituent_ends: &[Vec<&'a End>]) -> EndKinds<'a> {
-    #[derive(Clone, Copy)]
-    enum First {
-        Pass,
-        End(bool),
-    }
     // Paths as segment slices borrowed from the ends (an ancestor is a prefix): no copies.
-    let mut first: HashMap<&'a [Segment], First, RandomState> = HashMap::default();
-    let mut ended: Vec<&'a [Segment]> = Vec::new();
+    let count: usize = constituent_ends.iter().map(Vec::len).sum();
+    let mut first: HashMap<&'a [Segment], First, RandomState> =
+        HashMap::with_capacity_and_hasher(count.saturating_mul(4), RandomState::default());
+    let mut ended: Vec<&'a [Segment]> = Vec::with_capacity(count);
     for ends in constituent_ends {
         // A constituent may end at a path and below it (a merge rewriting a whole object): its
         // end there is how it first touched the path, so ends are recorded before passes.
@@ -217,6 +234,6 @@ fn end_kinds<'a>(constituent_ends: &[Vec<&'a End>]) -> EndKinds<'a> {
                 (path, independent)
             })
             .collect(),
-        reached: first.into_keys().collect(),
+        first,
     }
 }
