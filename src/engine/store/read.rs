@@ -225,14 +225,10 @@ impl Store {
         let mut keys = Vec::with_capacity(above.len() + 1);
         keys.push(Key::str("patch"));
         for segment in above {
-            keys.push(match segment {
-                Segment::Field(name) => Key::Str(name.clone()),
-                Segment::Sparse(i) => match u32::try_from(*i) {
-                    Ok(i) => Key::Int(i),
-                    Err(_) => return Ok(None),
-                },
-                _ => return Ok(None),
-            });
+            let Some(key) = member_key(segment) else {
+                return Ok(None);
+            };
+            keys.push(key);
         }
         let log = self.log_of(c.level);
         let payload = log.read_payload(c.entry.pos)?;
@@ -378,12 +374,16 @@ pub(super) fn sub_patch<'a>(root: &'a Node, segments: &[Segment]) -> Option<&'a 
         .try_fold(root, |node, segment| child_at(node, segment))
 }
 
-/// The member of object node `node` at `segment`.
+/// The member of object node `node` at `segment` (a wide object finds it through its key index).
 fn child_at<'a>(node: &'a Node, segment: &Segment) -> Option<&'a Node> {
+    node.get_field(&member_key(segment)?)
+}
+
+/// The object key a path segment names, if it names one (a field or a sparse index).
+fn member_key(segment: &Segment) -> Option<Key> {
     match segment {
-        // A wide object finds the member through its key index.
-        Segment::Field(name) => node.get_field(&Key::Str(name.clone())),
-        Segment::Sparse(i) => node.get_field(&Key::Int(u32::try_from(*i).ok()?)),
+        Segment::Field(name) => Some(Key::Str(name.clone())),
+        Segment::Sparse(i) => u32::try_from(*i).ok().map(Key::Int),
         _ => None,
     }
 }
