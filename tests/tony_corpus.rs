@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use tonystore::tony::{
     encode_block_annotated, encode_wire, parse, parse_documents, parse_documents_annotated, Key,
-    Node,
+    Node, ParseOptions,
 };
 
 fn corpus() -> Vec<(String, String)> {
@@ -34,7 +34,8 @@ fn corpus() -> Vec<(String, String)> {
 
 /// `tonystore tony fmt`: block form, documents separated by `---`.
 fn fmt_block(text: &str) -> Result<String, String> {
-    let docs = parse_documents_annotated(text).map_err(|e| e.to_string())?;
+    let docs =
+        parse_documents_annotated(text, ParseOptions::default()).map_err(|e| e.to_string())?;
     Ok(docs
         .iter()
         .map(|(doc, notes)| {
@@ -54,7 +55,7 @@ fn fmt_wire(docs: &[Node]) -> String {
 /// Parses, formats and re-parses `text`; returns its documents.
 fn round_trip(name: &str, text: &str) -> Result<Vec<Node>, String> {
     let docs = parse_documents(text).map_err(|e| e.to_string())?;
-    let annotated: Vec<Node> = parse_documents_annotated(text)
+    let annotated: Vec<Node> = parse_documents_annotated(text, ParseOptions::default())
         .map_err(|e| e.to_string())?
         .into_iter()
         .map(|(doc, _)| doc)

@@ -9,8 +9,8 @@ use tonystore::kpath::{KPath, Segment};
 use tonystore::patch::{diff, matches, patch};
 use tonystore::storage::FsDir;
 use tonystore::tony::{
-    encode_block_annotated, encode_wire, parse, parse_documents, parse_documents_annotated, Node,
-    ParseError,
+    check_storable, encode_block_annotated, encode_wire, parse, parse_documents,
+    parse_documents_annotated, Node, NotStorable, ParseError, ParseOptions,
 };
 
 /// A versioned document store for the Tony format.
@@ -242,8 +242,21 @@ pub fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Tony(TonyCommand::Fmt { wire, file }) => {
             let name = file.as_deref().unwrap_or("-");
-            let mut docs = parse_documents_annotated(&read_input(name)?)
-                .map_err(|e| parse_failure(name, e))?;
+            // A formatter keeps what the file holds, repeated keys included (the original
+            // keeps them too); it says so, as a store would refuse them.
+            let mut docs = parse_documents_annotated(
+                &read_input(name)?,
+                ParseOptions::keeping_duplicate_keys(),
+            )
+            .map_err(|e| parse_failure(name, e))?;
+            for (doc, _) in &docs {
+                if let Err(e @ NotStorable::Invalid { .. }) = check_storable(doc, usize::MAX) {
+                    eprintln!(
+                        "tonystore: {}: note: {e} (kept; a store refuses it)",
+                        display_name(name)
+                    );
+                }
+            }
             if docs.is_empty() {
                 // An empty file is one null document.
                 docs.push((Node::null(), Default::default()));

@@ -150,6 +150,35 @@ fn fmt_reads_a_stream_of_bracketed_documents() {
 }
 
 #[test]
+fn fmt_keeps_repeated_keys_with_a_note_and_commit_refuses_them() {
+    // Two old versions of the original's schema/base.tony repeat keys; the original keeps both.
+    let text = "define:\n  string: a\n  int: 1\n  string: b\n";
+    let out = tonystore(&["tony", "fmt", "-"], text);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), text);
+    let note = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        note.contains("at define: duplicate key \"string\" (kept"),
+        "{note}"
+    );
+    assert_eq!(
+        ok(&["tony", "fmt", "--wire", "-"], text),
+        "{define: {string: a int: 1 string: b}}\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let s = store.to_str().unwrap();
+    ok(&["init", s], "");
+    let doc = file(&dir, "doc.tony", text);
+    let err = fails(&["commit", s, "", &format!("@{doc}")], "");
+    assert!(
+        err.contains("line 2, column 3: duplicate key \"string\""),
+        "{err}"
+    );
+    assert_eq!(ok(&["read", s], ""), "null\n", "nothing was committed");
+}
+
+#[test]
 fn patch_diff_match_refuse_several_documents() {
     let dir = tempfile::tempdir().unwrap();
     let one = file(&dir, "one", "a: 1\n");

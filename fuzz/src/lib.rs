@@ -139,7 +139,7 @@ pub fn tony_parse(data: &[u8]) {
     // A file of several documents: the annotated reader agrees, and each document's wire form
     // round-trips.
     let documents = parse_documents(text);
-    let annotated_documents = tonystore::tony::parse_documents_annotated(text);
+    let annotated_documents = tonystore::tony::parse_documents_annotated(text, Default::default());
     assert_eq!(
         documents.as_ref().ok(),
         annotated_documents
@@ -152,6 +152,20 @@ pub fn tony_parse(data: &[u8]) {
             .as_ref(),
         "parse_documents and parse_documents_annotated disagree on {text:?}"
     );
+    // Keeping repeated keys reads more, never differently, and what it reads round-trips.
+    let keeping = tonystore::tony::ParseOptions::keeping_duplicate_keys();
+    let kept = tonystore::tony::parse_documents_annotated(text, keeping);
+    if let Ok(documents) = &documents {
+        let kept: Vec<Node> = kept.iter().flatten().map(|(node, _)| node.clone()).collect();
+        assert_eq!(&kept, documents, "keeping repeated keys changed {text:?}");
+    }
+    for (doc, _) in kept.iter().flatten() {
+        let wire = encode_wire(doc);
+        let back = tonystore::tony::parse_documents_annotated(&wire, keeping)
+            .unwrap_or_else(|e| panic!("a document with kept keys does not read back: {e}\n{wire}"));
+        assert_eq!(back.len(), 1, "{wire}");
+        assert_eq!(back.first().map(|(node, _)| node), Some(doc), "{wire}");
+    }
     for doc in documents.iter().flatten() {
         let wire = encode_wire(doc);
         let back = parse(&wire)

@@ -116,6 +116,16 @@ pub enum StoreError {
         /// The limit.
         max: usize,
     },
+    /// A committed value holds what its text form cannot carry (a repeated key, a malformed
+    /// tag, a non-finite float: see [`tony::Problem`](crate::tony::Problem)), so it would not
+    /// read back as itself; nothing was written.
+    #[error("cannot store the value at {path}: {problem}")]
+    InvalidValue {
+        /// Where the offending node is, from the document's root.
+        path: String,
+        /// What is wrong with it.
+        problem: crate::tony::Problem,
+    },
 }
 
 /// Result type of engine operations.
@@ -148,6 +158,7 @@ impl StoreError {
             StoreError::PreviousIo { .. } => "previous_io",
             StoreError::UnsupportedFormat { .. } => "unsupported_format",
             StoreError::TooDeep { .. } => "too_deep",
+            StoreError::InvalidValue { .. } => "invalid_value",
             StoreError::Gap { .. } => "gap",
             StoreError::Diverged { .. } => "diverged",
             #[cfg(feature = "serde")]

@@ -12,6 +12,7 @@ use super::error::ParseError;
 use super::ir::Node;
 use super::kpath::{KPath, Segment};
 use super::lex::{Lexer, Pos};
+use super::parse::ParseOptions;
 
 /// The comments and folded-string pieces of a parsed document.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -43,8 +44,11 @@ pub fn parse_annotated(text: &str) -> Result<(Node, Annotations), ParseError> {
 
 /// Parses every document of a stream (as [`parse_documents`](super::parse_documents)) with
 /// each one's annotations.
-pub fn parse_documents_annotated(text: &str) -> Result<Vec<(Node, Annotations)>, ParseError> {
-    super::parse::parse_documents_recording(Lexer::new(text.as_bytes()))
+pub fn parse_documents_annotated(
+    text: &str,
+    options: ParseOptions,
+) -> Result<Vec<(Node, Annotations)>, ParseError> {
+    super::parse::parse_documents_recording(Lexer::new(text.as_bytes()), options)
 }
 
 /// A comment as the lexer met it.

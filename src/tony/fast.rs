@@ -7,12 +7,13 @@
 #![allow(clippy::arithmetic_side_effects)]
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::ir::{Float, Key, Node, Value};
+use super::object::Object;
 use super::parse::MAX_DEPTH;
 use super::quote::is_literal_start;
+use super::storable::object_problem;
 use super::tag::is_valid_tag;
 
 /// The member at `keys` of a plain bracketed document (a walk through object members; the tags
@@ -95,20 +96,6 @@ struct Fast<'a> {
     bytes: &'a [u8],
     at: usize,
     depth: usize,
-}
-
-/// Whether two entries share a key: pairwise for small objects (no allocation), hashed for
-/// wide ones.
-fn has_duplicate_key(entries: &[(Key, Node)]) -> bool {
-    const PAIRWISE_UP_TO: usize = 16;
-    if entries.len() <= PAIRWISE_UP_TO {
-        return entries
-            .iter()
-            .enumerate()
-            .any(|(i, (k, _))| entries.iter().take(i).any(|(earlier, _)| earlier == k));
-    }
-    let mut seen = HashSet::with_capacity(entries.len());
-    !entries.iter().all(|(k, _)| seen.insert(k))
 }
 
 /// Bytes that may appear in a literal this fast path accepts (a safe subset of the lexer's).
@@ -298,17 +285,12 @@ impl<'a> Fast<'a> {
             self.separator()?;
         }
         self.depth -= 1;
-        let ints = entries
-            .iter()
-            .filter(|(k, _)| matches!(k, Key::Int(_)))
-            .count();
-        if ints != 0 && ints != entries.len() {
+        // Whatever the parser would refuse, it also explains: leave such objects to it.
+        let object = Object::from(entries);
+        if object_problem(&object, false).is_some() {
             return None;
         }
-        if has_duplicate_key(&entries) {
-            return None;
-        }
-        Some(Node::object(entries))
+        Some(Node::new(Value::Object(Arc::new(object))))
     }
 
     /// A bare literal of plain characters, ending where the grammar allows.

@@ -21,6 +21,7 @@ mod parse;
 pub mod quote;
 #[cfg(feature = "serde")]
 mod serde_value;
+mod storable;
 mod stream;
 pub mod tag;
 
@@ -35,7 +36,8 @@ pub use ir::{canonical_float, Float, Key, Node, Value};
 pub use lex::{Lexer, Pos, Token, TokenKind, TokenSource};
 pub(crate) use lex::{RawScan, RawStop};
 pub use object::Object;
-pub use parse::{parse, parse_documents, parse_from_token_source, MAX_DEPTH};
+pub use parse::{parse, parse_documents, parse_from_token_source, ParseOptions, MAX_DEPTH};
 #[cfg(feature = "serde")]
 pub use serde_value::{from_node, to_node, SerdeError};
+pub use storable::{check_storable, NotStorable, Problem};
 pub use stream::{build_node, Event, EventReader, NodeCallback, NodeEvents, TokenSink};

@@ -12,6 +12,8 @@ use super::error::ParseError;
 use super::ir::{Key, Node, Value};
 use super::kpath::Segment;
 use super::lex::{Lexer, Pos, Token, TokenKind, TokenSource};
+use super::object::Object;
+use super::storable::{is_merge_value, object_problem, Problem};
 
 /// Deepest nesting of collections accepted.
 pub const MAX_DEPTH: usize = 256;
@@ -63,12 +65,33 @@ pub(crate) fn parse_recording<S: TokenSource>(
     Ok((doc, notes))
 }
 
+/// What a parse accepts beyond what a store can hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParseOptions {
+    /// Keep an object's repeated keys, as the original does (a lookup then finds the first),
+    /// instead of refusing them: for tools that reproduce a file, like `tonystore tony fmt`.
+    /// A store refuses such a value at commit ([`check_storable`](super::check_storable)).
+    pub keep_duplicate_keys: bool,
+}
+
+impl ParseOptions {
+    /// The options with repeated keys kept (see [`ParseOptions::keep_duplicate_keys`]).
+    pub fn keeping_duplicate_keys() -> Self {
+        ParseOptions {
+            keep_duplicate_keys: true,
+        }
+    }
+}
+
 /// [`parse_documents`], noting each document's comments and folded strings.
 pub(crate) fn parse_documents_recording<S: TokenSource>(
     source: S,
+    options: ParseOptions,
 ) -> Result<Vec<(Node, Annotations)>, ParseError> {
     let mut parser = Parser::new(source);
     parser.stream = true;
+    parser.options = options;
     parser.recorder = Some(Box::default());
     let mut docs = Vec::new();
     while let Some(doc) = parser.document()? {
@@ -105,6 +128,7 @@ struct Parser<S> {
     recorder: Option<Box<Recorder>>,
     /// Reading a stream: a bracketed document may follow another on a new line.
     stream: bool,
+    options: ParseOptions,
 }
 
 fn col0(t: &Token) -> i64 {
@@ -137,6 +161,7 @@ impl<S: TokenSource> Parser<S> {
             },
             recorder: None,
             stream: false,
+            options: ParseOptions::default(),
         }
     }
 
@@ -491,8 +516,8 @@ impl<S: TokenSource> Parser<S> {
                 _ => self.value(ctx)?,
             };
             self.note_leave();
-            if key == Key::Merge && !matches!(value.value, Value::String(_)) {
-                return Err(ParseError::new(pos, "a merge key takes a string value"));
+            if key == Key::Merge && !is_merge_value(&value) {
+                return Err(ParseError::new(pos, Problem::MergeValue.to_string()));
             }
             entries.push((key, value));
             match self.peek(0)? {
@@ -520,7 +545,7 @@ impl<S: TokenSource> Parser<S> {
             }
         }
         self.depth = self.depth.saturating_sub(1);
-        finish_object(entries, start)
+        finish_object(entries, start, self.options.keep_duplicate_keys)
     }
 
     fn block_array(&mut self, first: Token) -> Result<Node, ParseError> {
@@ -657,14 +682,14 @@ impl<S: TokenSource> Parser<S> {
                 null
             };
             self.note_leave();
-            if key == Key::Merge && !matches!(value.value, Value::String(_)) {
-                return Err(ParseError::new(pos, "a merge key takes a string value"));
+            if key == Key::Merge && !is_merge_value(&value) {
+                return Err(ParseError::new(pos, Problem::MergeValue.to_string()));
             }
             entries.push((key, value));
             self.separator()?;
         }
         self.depth = self.depth.saturating_sub(1);
-        finish_object(entries, open)
+        finish_object(entries, open, self.options.keep_duplicate_keys)
     }
 
     fn bracketed_array(&mut self, open: Pos) -> Result<Node, ParseError> {
@@ -724,32 +749,16 @@ fn scalar(kind: TokenKind) -> Option<Node> {
     })
 }
 
-/// Builds an object, rejecting a mix of integer and string keys, and duplicate keys (merge keys
-/// aside).
-pub(crate) fn finish_object(entries: Vec<(Key, Node)>, at: Pos) -> Result<Node, ParseError> {
-    let ints = entries
-        .iter()
-        .filter(|(k, _)| matches!(k, Key::Int(_)))
-        .count();
-    let strs = entries
-        .iter()
-        .filter(|(k, _)| matches!(k, Key::Str(_)))
-        .count();
-    if ints > 0 && strs > 0 {
-        return Err(ParseError::new(
-            at,
-            "an object cannot mix integer keys (sparse array) and string keys",
-        ));
+/// Builds an object, refusing what [`object_problem`] names: a mix of integer and string
+/// keys, a merge key whose value is not a string, and duplicate keys unless they are kept.
+pub(crate) fn finish_object(
+    entries: Vec<(Key, Node)>,
+    at: Pos,
+    keep_duplicates: bool,
+) -> Result<Node, ParseError> {
+    let object = Object::from(entries);
+    if let Some(problem) = object_problem(&object, keep_duplicates) {
+        return Err(ParseError::new(at, problem.to_string()));
     }
-    let mut seen = std::collections::HashSet::with_capacity(entries.len());
-    if let Some((key, _)) = entries
-        .iter()
-        .find(|(k, _)| *k != Key::Merge && !seen.insert(k))
-    {
-        return Err(ParseError::new(
-            at,
-            format!("duplicate key {:?}", key.to_text()),
-        ));
-    }
-    Ok(Node::object(entries))
+    Ok(Node::new(Value::Object(Arc::new(object))))
 }

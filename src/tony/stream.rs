@@ -11,6 +11,7 @@ use super::ir::{Key, Node, Value};
 use super::kpath::{KPath, Segment};
 use super::lex::{Lexer, Pos, RawScan, RawStop, Token, TokenKind};
 use super::object::Object;
+use super::storable::{is_merge_value, Problem};
 
 /// One structural event of a document.
 #[derive(Clone, Debug, PartialEq)]
@@ -485,7 +486,7 @@ pub fn build_node<R: Read>(first: Event, reader: &mut EventReader<R>) -> Result<
                 // Checked as the parser checks (stored text never fails this).
                 Some(Open::Object(tag, entries, _)) => Node {
                     tag,
-                    ..super::parse::finish_object(entries, reader.position())?
+                    ..super::parse::finish_object(entries, reader.position(), false)?
                 },
                 Some(Open::Array(tag, items)) => Node {
                     tag,
@@ -502,10 +503,10 @@ pub fn build_node<R: Read>(first: Event, reader: &mut EventReader<R>) -> Result<
                     let key = pending
                         .take()
                         .ok_or_else(|| ParseError::new(Pos::default(), "a value without a key"))?;
-                    if key == Key::Merge && !matches!(node.value, Value::String(_)) {
+                    if key == Key::Merge && !is_merge_value(&node) {
                         return Err(ParseError::new(
                             reader.position(),
-                            "a merge key takes a string value",
+                            Problem::MergeValue.to_string(),
                         ));
                     }
                     entries.push((key, node));

@@ -212,7 +212,7 @@ impl Store {
     pub fn pending_commit(&mut self, patches: Vec<(KPath, Node)>) -> Result<Node> {
         let mut buffer = crate::engine::TransactionBuffer::new();
         for (path, patch) in patches {
-            super::check_depth(&patch, path.len())?;
+            super::check_patch(&path, &patch)?;
             buffer.add(path, patch);
         }
         buffer

@@ -26,7 +26,7 @@ use super::txbuf::TransactionBuffer;
 use crate::kpath::{get, KPath};
 use crate::patch::{patch_owned, try_matches};
 use crate::storage::{BlockFile, MemBlockFile, StoreDir};
-use crate::tony::Node;
+use crate::tony::{Node, NotStorable};
 
 /// The files of a store, in the order they are opened (the first one carries the writer lock).
 pub const STORE_FILES: [&str; 3] = ["level0.log", "compact.log", "index.log"];
@@ -373,8 +373,8 @@ impl Store {
         self.check_writable()?;
         let mut buffer = TransactionBuffer::new();
         for (path, p) in patches {
-            // Bounded before merging: merging nests the patch under its path.
-            check_depth(&p, path.len())?;
+            // Checked before merging: merging nests the patch under its path.
+            check_patch(&path, &p)?;
             buffer.add(path, p);
         }
         let root = buffer
@@ -413,7 +413,7 @@ impl Store {
     ///
     /// Nothing of a failed commit stays in memory (offsets, index, cache, head); on the medium
     /// its frame is cut back, or, if the failure leaves that unknown, the store is latched.
-    /// The caller has bounded the patches' depth (see [`check_depth`]).
+    /// The caller has checked the patches (see [`check_patch`]).
     fn commit_root(&mut self, root: Node, tx: u64) -> Result<u64> {
         self.check_writable()?;
         let limits = self.options.index_limits;
@@ -707,27 +707,19 @@ fn encode_entry(entry: &LogEntry, min_bytes: usize) -> (Vec<u8>, Option<OffsetIn
     (bytes, Some(offsets))
 }
 
-/// Refuses a patch nested deeper than [`MAX_COMMIT_DEPTH`], counting the `above` segments of
-/// the path it applies at as levels. Iterative: the depth of any value is measured without
-/// recursion.
-fn check_depth(patch: &Node, above: usize) -> Result<()> {
-    let mut stack: Vec<(&Node, usize)> = vec![(patch, above.saturating_add(1))];
-    while let Some((node, depth)) = stack.pop() {
-        if depth > MAX_COMMIT_DEPTH {
-            return Err(StoreError::TooDeep {
-                depth,
-                max: MAX_COMMIT_DEPTH,
-            });
-        }
-        match &node.value {
-            crate::tony::Value::Array(items) => {
-                stack.extend(items.iter().map(|n| (n, depth + 1)));
-            }
-            crate::tony::Value::Object(members) => {
-                stack.extend(members.iter().map(|(_, n)| (n, depth + 1)));
-            }
-            _ => {}
-        }
-    }
-    Ok(())
+/// Refuses a patch that would not read back as itself once stored (see
+/// [`check_storable`](crate::tony::check_storable)) or nests deeper than
+/// [`MAX_COMMIT_DEPTH`], counting the segments of the path it applies at as levels.
+fn check_patch(path: &KPath, patch: &Node) -> Result<()> {
+    let budget = MAX_COMMIT_DEPTH.saturating_sub(path.len());
+    crate::tony::check_storable(patch, budget).map_err(|e| match e {
+        NotStorable::TooDeep { depth } => StoreError::TooDeep {
+            depth: depth.saturating_add(path.len()),
+            max: MAX_COMMIT_DEPTH,
+        },
+        NotStorable::Invalid { path: at, problem } => StoreError::InvalidValue {
+            path: path.join(&at).to_string(),
+            problem,
+        },
+    })
 }

@@ -18,11 +18,12 @@
 )]
 
 use super::recover::large_entry_offsets;
-use super::{check_depth, Store};
+use super::{check_patch, Store};
 use crate::engine::classify::classify;
 use crate::engine::entry::{corrupt, LogEntry};
 use crate::engine::error::{Result, StoreError};
 use crate::engine::index::EntryRef;
+use crate::kpath::KPath;
 use crate::patch::patch;
 use crate::tony::Node;
 
@@ -146,7 +147,7 @@ impl Store {
                 )));
             }
             tx_seq = entry.tx;
-            check_depth(&entry.patch, 0)?;
+            check_patch(&KPath::root(), &entry.patch)?;
             let next = patch(&state, &entry.patch)?;
             if classify(&entry.patch, Some(&state), self.options.index_limits) != entry.ends {
                 return Err(wrong("its recorded ends are not the patch's".into()));
