@@ -1,5 +1,7 @@
 //! The encoders: the one-line wire form (storage, network) and the block form (people).
 
+use std::collections::HashSet;
+
 use super::annotate::Annotations;
 use super::ir::{write_canonical_float, Key, Node, Value};
 use super::kpath::{KPath, Segment};
@@ -107,6 +109,7 @@ pub fn encode_block_annotated(node: &Node, notes: &Annotations) -> String {
         out: String::new(),
         notes,
         path: Vec::new(),
+        written: HashSet::new(),
     };
     writer.heads(node, 0, true);
     if let Some(tag) = &node.tag {
@@ -148,6 +151,10 @@ struct BlockWriter<'a> {
     out: String,
     notes: &'a Annotations,
     path: Vec<Segment>,
+    /// The paths whose comments are written (head comments, and line comments with `line`
+    /// set). An object with a repeated key (kept by `tony fmt`) has two members at one path:
+    /// their comments, noted under that path, are written once, at the first.
+    written: HashSet<(KPath, bool)>,
 }
 
 impl BlockWriter<'_> {
@@ -166,11 +173,14 @@ impl BlockWriter<'_> {
         let mut path = self.current();
         let (mut node, mut inline) = (node, inline);
         loop {
-            for text in self.notes.head.get(&path).into_iter().flatten() {
-                self.out.push('#');
-                self.out.push_str(text);
-                self.out.push('\n');
-                indent(&mut self.out, level);
+            let texts = self.notes.head.get(&path);
+            if texts.is_some() && self.written.insert((path.clone(), false)) {
+                for text in texts.into_iter().flatten() {
+                    self.out.push('#');
+                    self.out.push_str(text);
+                    self.out.push('\n');
+                    indent(&mut self.out, level);
+                }
             }
             if !inline || node.tag.is_some() {
                 return;
@@ -189,9 +199,12 @@ impl BlockWriter<'_> {
     /// Ends the line where the current node starts, with its line comment if it has one.
     fn line_end(&mut self) {
         if !self.notes.line.is_empty() {
-            if let Some(text) = self.notes.line.get(&self.current()) {
-                self.out.push_str(" #");
-                self.out.push_str(text);
+            let path = self.current();
+            if let Some(text) = self.notes.line.get(&path) {
+                if self.written.insert((path, true)) {
+                    self.out.push_str(" #");
+                    self.out.push_str(text);
+                }
             }
         }
         self.out.push('\n');
