@@ -694,3 +694,69 @@ fn a_value_its_text_form_cannot_carry_is_refused_not_acknowledged_and_unreadable
     store.commit(vec![(p("doc"), Node::int(2))]).unwrap();
     store.verify().unwrap();
 }
+
+/// Where the frames of a log file end: after its last byte that is not zero (a frame's
+/// payload ends with its entry's text).
+fn frames_end(bytes: &[u8]) -> usize {
+    bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1)
+}
+
+#[test]
+fn a_log_extended_ahead_of_its_end_reopens_at_its_last_frame() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("store");
+    let log = path.join("level0.log");
+    let dir = FsDir::create(&path).unwrap();
+    let mut store = Store::open(&dir, Options::default()).unwrap();
+    for i in 1..=5 {
+        store.commit(vec![(p("n"), Node::int(i))]).unwrap();
+    }
+    store.close().unwrap();
+    drop(store);
+    // Native files are extended a megabyte ahead of a frame that does not fit (zeros).
+    let bytes = std::fs::read(&log).unwrap();
+    let end = frames_end(&bytes);
+    assert!(
+        bytes.len() >= 1 << 20 && end < 1 << 10,
+        "{} bytes, frames to {end}",
+        bytes.len()
+    );
+    // A read-only open reads every commit and changes nothing.
+    let read_only = Options {
+        read_only: true,
+        ..Options::default()
+    };
+    let mut store = Store::open(&FsDir::existing(&path).unwrap(), read_only).unwrap();
+    assert_eq!(store.head(), 5);
+    assert_eq!(store.read_at(&p("n"), 3).unwrap(), Some(Node::int(3)));
+    store.verify().unwrap();
+    drop(store);
+    assert_eq!(std::fs::read(&log).unwrap(), bytes);
+    // A writer goes on after the last frame, in the space already there.
+    let mut store = Store::open(&FsDir::existing(&path).unwrap(), Options::default()).unwrap();
+    assert_eq!(store.commit(vec![(p("n"), Node::int(6))]).unwrap(), 6);
+    store.close().unwrap();
+    drop(store);
+    let after = std::fs::read(&log).unwrap();
+    assert_eq!(after.len(), bytes.len(), "the file kept its length");
+    assert_eq!(
+        after[..end],
+        bytes[..end],
+        "the frames before are untouched"
+    );
+    let end = frames_end(&after);
+    // A torn frame inside the extended space is cut off, with the space after it.
+    let mut torn = after.clone();
+    torn[end..end + 30].copy_from_slice(&[0x5A; 30]);
+    std::fs::write(&log, &torn).unwrap();
+    let mut store = Store::open(&FsDir::existing(&path).unwrap(), Options::default()).unwrap();
+    assert_eq!(store.head(), 6);
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().len(),
+        end as u64,
+        "cut at the torn frame"
+    );
+    assert_eq!(store.commit(vec![(p("n"), Node::int(7))]).unwrap(), 7);
+    assert_eq!(store.read_at(&p("n"), 6).unwrap(), Some(Node::int(6)));
+    store.verify().unwrap();
+}

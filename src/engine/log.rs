@@ -140,6 +140,9 @@ fn prefix(buf: &mut [u8], n: usize) -> &mut [u8] {
 pub struct LogFile {
     file: Arc<dyn BlockFile>,
     end: u64,
+    /// The file's length: [`end`](Self::end) plus space extended ahead of it (zeros, see
+    /// [`BlockFile::preallocation`]).
+    allocated: u64,
     /// Every byte before this offset is known durable.
     synced: u64,
     max_payload: u64,
@@ -161,6 +164,7 @@ impl LogFile {
         let mut log = LogFile {
             file,
             end: len,
+            allocated: len,
             synced: 0,
             max_payload,
             writable,
@@ -188,6 +192,7 @@ impl LogFile {
             self.file.set_len(LOG_HEADER)?;
             self.file.sync()?;
             self.end = LOG_HEADER;
+            self.allocated = LOG_HEADER;
         } else {
             self.end = 0;
         }
@@ -258,6 +263,8 @@ impl LogFile {
         frame.extend_from_slice(&header.encode());
         frame.extend_from_slice(payload);
         let at = self.end;
+        let frame_end = at.saturating_add(frame.len() as u64);
+        self.extend_ahead(frame_end);
         if let Err(e) = self.file.write_all_at(at, &frame) {
             return match self.truncate_to(at) {
                 Ok(()) => Err(e.into()),
@@ -267,7 +274,22 @@ impl LogFile {
             };
         }
         self.end = header.end_at(at);
+        self.allocated = self.allocated.max(self.end);
         Ok(at)
+    }
+
+    /// Extends the file ahead of a frame ending at `frame_end` that would not fit in it, by
+    /// the file's [`preallocation`](BlockFile::preallocation). Best effort: if extending fails
+    /// (e.g. no space for the margin), the frame is written as a plain append.
+    fn extend_ahead(&mut self, frame_end: u64) {
+        let ahead = self.file.preallocation();
+        if ahead == 0 || frame_end <= self.allocated {
+            return;
+        }
+        let target = frame_end.saturating_add(ahead);
+        if self.file.set_len(target).is_ok() {
+            self.allocated = target;
+        }
     }
 
     /// Makes every appended frame durable.
@@ -449,6 +471,13 @@ impl LogFile {
                 format!("invalid frame in the synced part of the log (synced to {synced})"),
             ));
         }
+        // Zeros to the end of the file: space extended ahead and not written yet (a frame
+        // never starts with a zero header: its checksum would not hold). The log ends here
+        // and keeps the space.
+        if self.zeros_from(pos)? {
+            self.end = pos;
+            return Ok(ScanEnd::Clean);
+        }
         if let Some((later, claimed)) = self.later_synced_claim(pos)? {
             return Err(corrupt(
                 self.name(),
@@ -461,6 +490,22 @@ impl LogFile {
         }
         self.cut(pos)?;
         Ok(ScanEnd::TruncatedAt(pos))
+    }
+
+    /// Whether every byte from `pos` to the end of the file is zero (read in large buffers).
+    fn zeros_from(&self, pos: u64) -> Result<bool> {
+        let mut buf = Vec::new();
+        let mut at = pos;
+        while at < self.end {
+            let take = self.end.saturating_sub(at).min(SCAN_BUFFER as u64) as usize;
+            buf.resize(take, 0);
+            self.file.read_exact_at(at, &mut buf)?;
+            if buf.iter().any(|b| *b != 0) {
+                return Ok(false);
+            }
+            at = at.saturating_add(take as u64);
+        }
+        Ok(true)
     }
 
     /// The first valid frame after `pos` that records a synced end beyond `pos`, with that
@@ -546,6 +591,7 @@ impl LogFile {
         self.file.set_len(len)?;
         self.file.sync()?;
         self.end = len;
+        self.allocated = len;
         self.synced = len;
         Ok(())
     }

@@ -149,6 +149,14 @@ pub trait BlockFile: MaybeSendSync {
     fn sync(&self) -> Result<()>;
     /// Releases the file; later calls fail with [`StorageError::Closed`].
     fn close(&self) -> Result<()>;
+    /// How many bytes an append-only writer should extend this file ahead of its end (with
+    /// [`set_len`](Self::set_len)), so that most appends and their syncs change no file
+    /// metadata; 0 (the default) appends without extending ahead. A file system that must
+    /// commit a journal transaction whenever a synced file grows (ext4, XFS) syncs a write
+    /// into space the file already has markedly faster.
+    fn preallocation(&self) -> u64 {
+        0
+    }
 }
 
 impl<T: BlockFile + ?Sized> BlockFile for Box<T> {
@@ -172,6 +180,9 @@ impl<T: BlockFile + ?Sized> BlockFile for Box<T> {
     }
     fn close(&self) -> Result<()> {
         (**self).close()
+    }
+    fn preallocation(&self) -> u64 {
+        (**self).preallocation()
     }
 }
 

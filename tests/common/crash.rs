@@ -97,6 +97,8 @@ struct DiskState {
     rng: Rng,
     /// How many faults fired.
     fired: u64,
+    /// What the files answer to [`BlockFile::preallocation`].
+    preallocation: u64,
 }
 
 /// A simulated disk: a set of files shared by every [`StoreDir`] handle on it.
@@ -113,7 +115,14 @@ impl SimDisk {
             crashed: false,
             rng: Rng::new(seed),
             fired: 0,
+            preallocation: 0,
         })))
+    }
+
+    /// Has the files ask to be extended `bytes` ahead of a log's end (see
+    /// [`BlockFile::preallocation`]); images taken from this disk keep the setting.
+    pub fn set_preallocation(&self, bytes: u64) {
+        self.state().preallocation = bytes;
     }
 
     fn state(&self) -> MutexGuard<'_, DiskState> {
@@ -148,6 +157,7 @@ impl SimDisk {
     pub fn power_cut(&self, rng: &mut Rng, garbage: bool) -> SimDisk {
         let s = self.state();
         let disk = SimDisk::new(rng.next_u64());
+        disk.set_preallocation(s.preallocation);
         {
             let mut out = disk.state();
             for (name, file) in &s.files {
@@ -179,6 +189,7 @@ impl SimDisk {
     pub fn settled(&self) -> SimDisk {
         let s = self.state();
         let disk = SimDisk::new(s.rng.clone().next_u64());
+        disk.set_preallocation(s.preallocation);
         {
             let mut out = disk.state();
             for (name, file) in &s.files {
@@ -454,6 +465,10 @@ impl BlockFile for SimBlockFile {
             f.pending.clear();
         });
         Ok(())
+    }
+
+    fn preallocation(&self) -> u64 {
+        self.disk.state().preallocation
     }
 
     fn close(&self) -> tonystore::storage::Result<()> {
