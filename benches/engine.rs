@@ -43,7 +43,7 @@ fn bench(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("read_at");
     for &n in sizes {
-        let (_dir, mut store) = filled(n);
+        let (_dir, store) = filled(n);
         let path = KPath::parse("users.u42.score").unwrap();
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
             let mut i = 0u64;

@@ -515,7 +515,7 @@ fn a_full_disk_fails_the_commit_and_loses_nothing() {
     assert_eq!(store.head(), committed);
     let head_state = store.read(&KPath::root()).unwrap();
     drop(store);
-    let mut again = Store::open(
+    let again = Store::open(
         &dir,
         Options {
             divisor: 1000,
@@ -684,7 +684,7 @@ fn a_store_moves_between_threads() {
     let dir = MemDir::new();
     let mut store = open(&dir);
     store.commit(vec![(p("a"), Node::int(1))]).unwrap();
-    let mut store = std::thread::spawn(move || {
+    let store = std::thread::spawn(move || {
         store.commit(vec![(p("b"), Node::int(2))]).unwrap();
         store
     })
@@ -692,6 +692,119 @@ fn a_store_moves_between_threads() {
     .unwrap();
     assert_eq!(store.read_at(&p("b"), 2).unwrap(), Some(Node::int(2)));
     assert_eq!(store.read_at(&p("b"), 1).unwrap(), None);
+}
+
+#[test]
+fn reads_run_at_once_on_several_threads_and_agree_with_reads_in_turn() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Store>();
+    let dir = MemDir::new();
+    let options = || Options {
+        divisor: 4,
+        persist_every: 50,
+        offset_index_min_bytes: 2048,
+        ..Options::default()
+    };
+    let mut store = Store::open(&dir, options()).unwrap();
+    // Small records at 32 paths, a large entry (read through its offset index), an array
+    // edited by later patches, and deletions: every read path has work to do.
+    let big = Node::array(
+        (0..200)
+            .map(|i| tony(&format!("{{id: {i}, name: n{i}}}")))
+            .collect(),
+    );
+    store.commit(vec![(p("big"), big)]).unwrap();
+    for c in 0..400i64 {
+        let at = p(&format!("docs.d{}.u{}", c % 4, c % 32));
+        let patch = if c % 37 == 0 {
+            Node::null().with_tag("!delete")
+        } else {
+            tony(&format!("{{n: {c}, s: \"x{c}\"}}"))
+        };
+        store.commit(vec![(at, patch)]).unwrap();
+        if c % 50 == 0 {
+            store
+                .commit(vec![(p(&format!("big[{}].name", c / 50)), Node::int(c))])
+                .unwrap();
+        }
+    }
+    store.close().unwrap();
+    drop(store);
+    let paths: Vec<KPath> = (0..32)
+        .map(|u| p(&format!("docs.d{}.u{u}", u % 4)))
+        .chain(
+            [
+                "big[3]",
+                "big[3].name",
+                "big[150]",
+                "docs.d1",
+                "nothing.here",
+            ]
+            .map(p),
+        )
+        .collect();
+    let reads = |store: &Store, order: u64| -> Vec<String> {
+        let head = store.head();
+        let mut out = Vec::new();
+        let n = paths.len() as u64 * 12;
+        for i in 0..n {
+            // Each thread its own order of the same reads: rotated, every other one reversed.
+            let k = (i + order * 97) % n;
+            let k = if order % 2 == 1 { n - 1 - k } else { k };
+            let (path, commit) = (&paths[(k % paths.len() as u64) as usize], 1 + k * 37 % head);
+            out.push(format!(
+                "{path}@{commit}: {:?}",
+                store
+                    .read_at(path, commit)
+                    .map(|v| v.map(|n| encode_wire(&n)))
+            ));
+        }
+        out.sort();
+        out
+    };
+    // In turn, on a fresh open.
+    let expected = reads(&Store::open(&dir, options()).unwrap(), 0);
+    // At once, on another fresh open: the first reads find the index's ends deferred and the
+    // cache empty.
+    let store = Store::open(&dir, options()).unwrap();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (1..=4)
+            .map(|t| {
+                scope.spawn({
+                    let (store, reads) = (&store, &reads);
+                    move || reads(store, t)
+                })
+            })
+            .collect();
+        for handle in handles {
+            assert_eq!(handle.join().unwrap(), expected);
+        }
+    });
+    // A server's shape: readers under a read lock, a writer under the write lock. A read at
+    // a commit that exists never changes.
+    let before = store.head();
+    let then = store.read_at(&paths[0], before).unwrap();
+    assert!(then.is_some());
+    let store = std::sync::RwLock::new(store);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for c in 0..50 {
+                let mut store = store.write().unwrap();
+                store
+                    .commit(vec![(p("docs.d0.u0"), tony(&format!("{{n: {c}}}")))])
+                    .unwrap();
+            }
+        });
+        for _ in 0..2 {
+            scope.spawn(|| {
+                for _ in 0..20 {
+                    let store = store.read().unwrap();
+                    assert_eq!(store.read_at(&paths[0], before).unwrap(), then);
+                }
+            });
+        }
+    });
+    assert_eq!(store.read().unwrap().head(), before + 50);
 }
 
 #[test]
@@ -996,7 +1109,7 @@ fn reads_below_edited_arrays_map_elements_through_the_edits() {
     // Fresh open: nothing cached, the head state not built.
     store.close().unwrap();
     drop(store);
-    let mut store = open(&dir);
+    let store = open(&dir);
     for (c, state) in states.iter().enumerate().skip(1) {
         for i in 0..14 {
             for below in ["", ".name", ".tags[0]"] {
@@ -1168,7 +1281,7 @@ fn a_member_of_a_wide_new_object_is_read_from_its_entry_alone() {
     assert_eq!(store.read_at(&p("docs.big.nope"), 3).unwrap(), None);
     // The same after reopening (the index as saved) and with the index rebuilt from the logs.
     store.close().unwrap();
-    let mut store = Store::open(&dir, Options::default()).unwrap();
+    let store = Store::open(&dir, Options::default()).unwrap();
     assert_eq!(
         store.read_at(&p("docs.big.k4000"), 3).unwrap(),
         Some(member(4000))

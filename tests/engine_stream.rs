@@ -411,7 +411,7 @@ fn a_replacement_after_array_edits_makes_them_irrelevant_to_reads() {
             .unwrap();
         store.close().unwrap();
     }
-    let mut store = Store::open(&dir, Options::default()).unwrap();
+    let store = Store::open(&dir, Options::default()).unwrap();
     read.store(0, Ordering::Relaxed);
     // The array edit at commit 2 depends on the array, but commit 3 replaced the array: the
     // read starts from commit 3 and never looks at the 1 MB array.
@@ -538,7 +538,7 @@ proptest::proptest! {
             store.commit(vec![(KPath::root(), doc.clone().with_tag("!insert"))]).unwrap();
             store.close().unwrap();
         }
-        let mut store = Store::open(&dir, Options::default()).unwrap();
+        let store = Store::open(&dir, Options::default()).unwrap();
         for key in members.keys().take(6).chain(probes.iter()) {
             let path = KPath::root().child(tonystore::kpath::Segment::Field("map".into()))
                 .child(tonystore::kpath::Segment::Field(key.as_str().into()));

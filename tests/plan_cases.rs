@@ -741,7 +741,7 @@ fn step_4_1_2_and_3_segments_survive_persisting_and_rebuilding_the_index() {
     store.close().unwrap();
     drop(store);
     dir.open("index.log").unwrap().set_len(0).unwrap();
-    let mut store = self::store(&dir);
+    let store = self::store(&dir);
     assert_eq!(store.stats().recovery, "full");
     assert_eq!(store.segments(&p("k1"), 0, 0, 20).unwrap(), before);
 }
@@ -1050,7 +1050,7 @@ fn step_6_1_9_a_corrupted_entry_fails_the_read_with_file_and_offset() {
 
 #[test]
 fn step_6_2_1_reading_now_equals_reading_at_the_head() {
-    let (_dir, mut store) = history();
+    let (_dir, store) = history();
     for path in ["", "a", "a.b.c", "l[0]"] {
         assert_eq!(
             store.read(&p(path)).unwrap(),

@@ -490,7 +490,7 @@ fn a_read_error_inside_a_seek_is_an_error_not_absence() {
             })
         }),
     };
-    let mut store = Store::open(&failing, Options::default()).unwrap();
+    let store = Store::open(&failing, Options::default()).unwrap();
     // Every read fails from now on: each answer must be an I/O error, never `None`, and
     // never `Corrupt` (the bytes on disk are fine).
     failing_now.store(true, Ordering::Relaxed);
@@ -613,7 +613,7 @@ fn recovery_reads_a_large_entry_once() {
         store.close().unwrap();
         // The offset index the scan built was saved: after a reopen, a small read is served
         // from the bytes around the value.
-        let mut store = Store::open(&dir, Options::default()).unwrap();
+        let store = Store::open(&dir, Options::default()).unwrap();
         read.store(0, Ordering::Relaxed);
         assert_eq!(store.read_at(&path, 1).unwrap(), Some(Node::int(5)));
         assert!(read.load(Ordering::Relaxed) < 16 * 1024);

@@ -77,7 +77,7 @@ fn engine_on_the_node_fs_backend_survives_reopen() {
     }
     store.close().unwrap();
     let again = node_fs_dir_at(&path);
-    let mut store = Store::open(&JsDir::new(again), Options::default()).unwrap();
+    let store = Store::open(&JsDir::new(again), Options::default()).unwrap();
     assert_eq!(store.head(), 40);
     assert_eq!(
         store.read_at(&KPath::parse("n").unwrap(), 17).unwrap(),

@@ -380,7 +380,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             from,
             to,
         } => {
-            let mut store = open_store_read_only(&dir)?;
+            let store = open_store_read_only(&dir)?;
             let to = to.unwrap_or(store.head());
             let shown = |p: &KPath| {
                 if p.is_root() {
@@ -428,7 +428,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             from,
             to,
         } => {
-            let mut store = open_store_read_only(&dir)?;
+            let store = open_store_read_only(&dir)?;
             let path = KPath::parse(&path).map_err(|e| e.to_string())?;
             let to = to.unwrap_or(store.head());
             let patch = store.diff(&path, from, to).map_err(|e| e.to_string())?;

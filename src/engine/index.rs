@@ -243,6 +243,11 @@ impl Index {
         &mut self.levels[level]
     }
 
+    /// Whether every level's ends are in its trie (see [`materialize`](Self::materialize)).
+    pub fn is_materialized(&self) -> bool {
+        self.levels.iter().all(|l| l.deferred.is_empty())
+    }
+
     /// Puts the deferred ends of every level in its trie.
     pub fn materialize(&mut self) {
         for level in &mut self.levels {

@@ -34,7 +34,12 @@ impl Store {
             let s = span(self.options.divisor, level);
             let mut key = s;
             while key <= self.head {
-                if self.index.level(level).and_then(|l| l.get(key)).is_none() {
+                if self
+                    .index_mut()
+                    .level(level)
+                    .and_then(|l| l.get(key))
+                    .is_none()
+                {
                     self.build_level(level, key)?;
                     built += 1;
                 }
@@ -110,10 +115,11 @@ impl Store {
     pub(super) fn cover(&self, lo: u64, hi: u64, max_level: u8) -> Vec<Piece> {
         let mut pieces = Vec::new();
         let mut cursor = lo;
-        let top = max_level.min(self.index.depth().saturating_sub(1));
+        let index = self.index();
+        let top = max_level.min(index.depth().saturating_sub(1));
         for level in (1..=top).rev() {
             let span = span(self.options.divisor, level);
-            let Some(index) = self.index.level(level) else {
+            let Some(index) = index.level(level) else {
                 continue;
             };
             while cursor.is_multiple_of(span)
@@ -140,7 +146,8 @@ impl Store {
 
     /// The entries of a piece: one compacted entry, or the level-0 entries of its range.
     pub(super) fn piece_entries(&self, piece: Piece) -> Vec<EntryRef> {
-        let Some(index) = self.index.level(piece.level) else {
+        let index = self.index();
+        let Some(index) = index.level(piece.level) else {
             return Vec::new();
         };
         if piece.level > 0 {

@@ -36,13 +36,13 @@ pub struct CommitInfo {
 impl Store {
     /// Each commit in `(after, upto]` that changed the value at `path` (or below it), oldest
     /// first, with the paths it changed there.
-    pub fn changes(&mut self, path: &KPath, after: u64, upto: u64) -> Result<Vec<Change>> {
+    pub fn changes(&self, path: &KPath, after: u64, upto: u64) -> Result<Vec<Change>> {
         self.check_open()?;
         self.check_commit(upto)?;
-        let Some(level0) = self.index.level(0) else {
-            return Ok(Vec::new());
+        let found = match self.index().level(0) {
+            Some(level0) => level0.candidates(path, after, upto),
+            None => return Ok(Vec::new()),
         };
-        let found = level0.candidates(path, after, upto);
         let mut touched: Vec<(u64, u64)> = found
             .ancestor_ends
             .iter()
@@ -69,7 +69,7 @@ impl Store {
     /// An entry's ends may nest (an object whose every member was rewritten ends at the object
     /// and at each member): only the innermost ends are compared, so the paths are the most
     /// precise the entry records.
-    fn changed_paths(&mut self, path: &KPath, commit: u64, pos: u64) -> Result<Vec<KPath>> {
+    fn changed_paths(&self, path: &KPath, commit: u64, pos: u64) -> Result<Vec<KPath>> {
         let entry = self.load_entry(0, pos)?;
         let mut ends: Vec<&KPath> = entry.ends.iter().map(|e| &e.path).collect();
         crate::sort::sort(&mut ends);
@@ -110,7 +110,7 @@ impl Store {
 
     /// The value at `path` as of `commit`, where a path the document's shape cannot hold (a
     /// field of an array) has no value.
-    fn value_at(&mut self, path: &KPath, commit: u64) -> Result<Option<Node>> {
+    fn value_at(&self, path: &KPath, commit: u64) -> Result<Option<Node>> {
         match self.read_at(path, commit) {
             Err(StoreError::Get(_)) => Ok(None),
             other => other,
@@ -118,7 +118,7 @@ impl Store {
     }
 
     /// Exactly the commits at which the value at `path` changed, oldest first.
-    pub fn history(&mut self, path: &KPath) -> Result<Vec<u64>> {
+    pub fn history(&self, path: &KPath) -> Result<Vec<u64>> {
         let head = self.head;
         self.history_in(path, 0, head)
     }
@@ -145,7 +145,7 @@ impl Store {
     }
 
     /// The commits in `(after, upto]` that changed `path`, oldest first.
-    fn history_in(&mut self, path: &KPath, after: u64, upto: u64) -> Result<Vec<u64>> {
+    fn history_in(&self, path: &KPath, after: u64, upto: u64) -> Result<Vec<u64>> {
         Ok(self
             .changes(path, after, upto)?
             .into_iter()
@@ -155,7 +155,7 @@ impl Store {
 
     /// The commits from `from` to `to` (inclusive), oldest first — only those that changed
     /// `path` when one is given — with their transactions and times.
-    pub fn log(&mut self, path: Option<&KPath>, from: u64, to: u64) -> Result<Vec<CommitInfo>> {
+    pub fn log(&self, path: Option<&KPath>, from: u64, to: u64) -> Result<Vec<CommitInfo>> {
         self.check_open()?;
         self.check_commit(to)?;
         let after = from.saturating_sub(1);
@@ -179,7 +179,7 @@ impl Store {
     /// A patch turning the value at `path` as of `from` into its value as of `to` (absent
     /// reads as `null`), or `None` when they are equal. Key order is not part of a diff (see
     /// [`diff`](crate::patch::diff)).
-    pub fn diff(&mut self, path: &KPath, from: u64, to: u64) -> Result<Option<Node>> {
+    pub fn diff(&self, path: &KPath, from: u64, to: u64) -> Result<Option<Node>> {
         let before = self.value_at(path, from)?.unwrap_or_else(Node::null);
         let after = self.value_at(path, to)?.unwrap_or_else(Node::null);
         Ok(diff(&before, &after))
@@ -188,7 +188,7 @@ impl Store {
     /// The patch that, committed at `path`, makes the value there exactly `value` (key order
     /// included) instead of merging `value` into it: the diff from the current value when
     /// applying it gives exactly `value`, else a checked `!replace` of the whole value.
-    pub fn replacement(&mut self, path: &KPath, value: &Node) -> Result<Node> {
+    pub fn replacement(&self, path: &KPath, value: &Node) -> Result<Node> {
         let current = match self.read(path) {
             // A path the document's shape cannot hold has no value: a commit there replaces
             // the container in the way.
@@ -209,7 +209,7 @@ impl Store {
 
     /// The merged root patch of `patches` (each applied at its path), as a commit of them
     /// would write — for [`read_pending`](Self::read_pending). `Merge` when they do not merge.
-    pub fn pending_commit(&mut self, patches: Vec<(KPath, Node)>) -> Result<Node> {
+    pub fn pending_commit(&self, patches: Vec<(KPath, Node)>) -> Result<Node> {
         let mut buffer = crate::engine::TransactionBuffer::new();
         for (path, patch) in patches {
             super::check_patch(&path, &patch)?;

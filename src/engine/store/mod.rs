@@ -1,5 +1,6 @@
 //! [`Store`]: commits, reads at any commit, compaction, persistence and recovery.
 
+mod cache;
 mod compaction;
 mod history;
 mod read;
@@ -10,8 +11,10 @@ mod stream;
 pub use history::{Change, CommitInfo};
 pub use ship::Imported;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 pub use stream::{EventStream, ValueStream};
+
+use cache::{lock, PatchCache};
 
 use super::classify::{classify, outermost_independent, IndexLimits};
 use super::clock::now_ms;
@@ -60,9 +63,10 @@ pub struct Progress {
     pub total: u64,
 }
 
-/// A progress callback: `Send` natively (a store moves between threads with its options).
+/// A progress callback: `Send` and `Sync` natively (a store moves between threads with its
+/// options, and is shared by reading threads).
 #[cfg(not(target_arch = "wasm32"))]
-pub type ProgressFn = Box<dyn FnMut(Progress) + Send>;
+pub type ProgressFn = Box<dyn FnMut(Progress) + Send + Sync>;
 /// A progress callback.
 #[cfg(target_arch = "wasm32")]
 pub type ProgressFn = Box<dyn FnMut(Progress)>;
@@ -168,10 +172,14 @@ struct Candidate {
     ancestor_depth: Option<usize>,
 }
 
-/// How many parsed entries the cache keeps (least recently used ones go first).
-const CACHE_ENTRIES: usize = 4096;
-
 /// A versioned Tony document store on a [`StoreDir`].
+///
+/// Reads take `&self` and may run at once from several threads (natively a store is `Send`
+/// and `Sync`): what they share (the cache of parsed entries, counters, the head state built
+/// on first need, the index's deferred ends) sits behind locks held only briefly. Commits take
+/// `&mut self`. A server shares a store as `RwLock<Store>`: reads under the read lock run
+/// together, and each commit waits only for the reads in progress. A commit number is a
+/// snapshot: what `read_at(path, c)` returns never changes once commit `c` exists.
 pub struct Store {
     level0: LogFile,
     compact: LogFile,
@@ -182,22 +190,21 @@ pub struct Store {
     unsaved_offsets: Vec<(u8, u64)>,
     /// The checkpoint of the last save.
     saved: Checkpoint,
-    index: Index,
+    /// Behind a lock for its deferred ends, which the first read after a commit files.
+    index: RwLock<Index>,
     /// The state at the head, built on first need (a read-only open never builds it).
-    state: Option<Node>,
+    state: Mutex<Option<Node>>,
     head: u64,
     tx_seq: u64,
     options: Options,
-    /// Patches of parsed entries by (level, position), with when each was last used: what
-    /// reads need.
-    cache: HashMap<(u8, u64), (Node, u64)>,
+    /// Patches of parsed entries: what reads need.
+    cache: Mutex<PatchCache>,
     /// Whole entries that the next compaction of their level will compose (at most a
     /// divisor's worth per level), by (level, position): no re-parsing to compact.
     pending: HashMap<(u8, u64), Arc<LogEntry>>,
-    cache_clock: u64,
     /// Offset indexes of large entries, by (level, position).
     offsets: HashMap<(u8, u64), Arc<OffsetIndex>>,
-    stats: Stats,
+    stats: Mutex<Stats>,
     since_persist: u64,
     closed: bool,
     /// Set when a write or sync failed in a way that leaves the medium's state unknown: every
@@ -239,19 +246,18 @@ impl Store {
             unsaved: Vec::new(),
             unsaved_offsets: Vec::new(),
             saved: Checkpoint::default(),
-            index: Index::default(),
-            state: None,
+            index: RwLock::default(),
+            state: Mutex::new(None),
             head: 0,
             tx_seq: 0,
             options,
-            cache: HashMap::new(),
+            cache: Mutex::default(),
             pending: HashMap::new(),
-            cache_clock: 0,
             offsets: HashMap::new(),
-            stats: Stats {
+            stats: Mutex::new(Stats {
                 recovery: "none",
                 ..Stats::default()
-            },
+            }),
             since_persist: 0,
             closed: false,
             failed: None,
@@ -265,22 +271,66 @@ impl Store {
     }
 
     /// The state at the head, building it from the log the first time.
-    fn head_state(&mut self) -> Result<Node> {
-        Ok(self.head_state_ref()?.clone())
+    fn head_state(&self) -> Result<Node> {
+        let mut state = lock(&self.state);
+        if let Some(state) = &*state {
+            return Ok(state.clone());
+        }
+        // Built under the lock, so concurrent first reads build it once (`read_at` does not
+        // take this lock).
+        let built = self.build_head_state()?;
+        *state = Some(built.clone());
+        Ok(built)
     }
 
-    /// The document at the head, built on first use.
-    fn head_state_ref(&mut self) -> Result<&Node> {
-        if self.state.is_none() {
-            let state = if self.head == 0 {
-                Node::null()
-            } else {
-                self.read_at(&KPath::root(), self.head)?
-                    .unwrap_or_else(Node::null)
-            };
-            self.state = Some(state);
+    /// The document at the head, built on first use, to change in place.
+    fn head_state_mut(&mut self) -> Result<&mut Node> {
+        if self.state_mut().is_none() {
+            let built = self.build_head_state()?;
+            *self.state_mut() = Some(built);
         }
-        Ok(self.state.get_or_insert_with(Node::null))
+        Ok(self.state_mut().get_or_insert_with(Node::null))
+    }
+
+    /// The head state's slot, without locking (`&mut self` excludes every other access).
+    fn state_mut(&mut self) -> &mut Option<Node> {
+        self.state.get_mut().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The document at the head, read from the log.
+    fn build_head_state(&self) -> Result<Node> {
+        if self.head == 0 {
+            return Ok(Node::null());
+        }
+        Ok(self
+            .read_at(&KPath::root(), self.head)?
+            .unwrap_or_else(Node::null))
+    }
+
+    /// The index, with every commit's ends filed (see [`Index::materialize`]). Held only for
+    /// a lookup: a read never keeps it across another read.
+    fn index(&self) -> RwLockReadGuard<'_, Index> {
+        {
+            let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+            if index.is_materialized() {
+                return index;
+            }
+        }
+        self.index
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .materialize();
+        self.index.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The index, to change (`&mut self` excludes every read).
+    fn index_mut(&mut self) -> &mut Index {
+        self.index.get_mut().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a read event in the store's [`Stats`].
+    fn count(&self, event: impl FnOnce(&mut Stats)) {
+        event(&mut lock(&self.stats));
     }
 
     /// The newest commit (0 for an empty store).
@@ -294,7 +344,7 @@ impl Store {
             level0_bytes: self.level0.end(),
             compact_bytes: self.compact.end(),
             index_bytes: self.index_log.saved_bytes(),
-            ..self.stats
+            ..*lock(&self.stats)
         }
     }
 
@@ -380,7 +430,7 @@ impl Store {
         let root = buffer
             .merge()?
             .ok_or_else(|| StoreError::Merge("a commit needs at least one patch".into()))?;
-        let state = self.head_state_ref()?;
+        let state: &Node = self.head_state_mut()?;
         for (path, pattern) in &preconditions {
             let current = get(state, path)
                 .ok()
@@ -417,11 +467,11 @@ impl Store {
     fn commit_root(&mut self, root: Node, tx: u64) -> Result<u64> {
         self.check_writable()?;
         let limits = self.options.index_limits;
-        let ends = classify(&root, Some(self.head_state_ref()?), limits);
+        let ends = classify(&root, Some(&*self.head_state_mut()?), limits);
         // The head state is patched in place: what the patch does not touch is not copied.
         // If this commit fails from here on, the state is dropped and rebuilt from the log
         // when next needed, so nothing of the failed commit stays.
-        let state = self.state.take().unwrap_or_else(Node::null);
+        let state = self.state_mut().take().unwrap_or_else(Node::null);
         let new_state = patch_owned(state, &root)?;
         let commit = self.head + 1;
         let entry = LogEntry {
@@ -447,7 +497,7 @@ impl Store {
         self.index_entry(0, EntryRef { key: commit, pos }, entry.ends.clone());
         self.remember(0, pos, entry.patch.clone());
         self.pending.insert((0, pos), Arc::new(entry));
-        self.state = Some(new_state);
+        *self.state_mut() = Some(new_state);
         self.head = commit;
         // The commit is durable now; compaction and index persistence can be retried later.
         let _ = self.compact_after(commit);
@@ -461,7 +511,7 @@ impl Store {
     /// Adds an entry to the index, to be saved with the next checkpoint.
     pub(super) fn index_entry(&mut self, level: u8, entry: EntryRef, ends: Vec<End>) {
         let ends = outermost_independent(ends);
-        self.index.level_mut(level).add(entry, &ends);
+        self.index_mut().level_mut(level).add(entry, &ends);
         self.unsaved.push((level, entry, ends));
     }
 
@@ -481,55 +531,46 @@ impl Store {
     }
 
     /// The patch of the entry at (`level`, `pos`), from the cache or parsed.
-    fn patch_of(&mut self, level: u8, pos: u64) -> Result<Node> {
-        self.cache_clock += 1;
-        if let Some((patch, used)) = self.cache.get_mut(&(level, pos)) {
-            *used = self.cache_clock;
-            return Ok(patch.clone());
+    fn patch_of(&self, level: u8, pos: u64) -> Result<Node> {
+        if let Some(patch) = lock(&self.cache).get((level, pos)) {
+            return Ok(patch);
         }
+        // Parsed without the lock: reads of other entries go on meanwhile.
         let patch = self.log_of(level).read_patch(pos)?;
-        self.stats.entries_read += 1;
+        self.count(|s| s.entries_read += 1);
         self.remember(level, pos, patch.clone());
         Ok(patch)
     }
 
+    /// Whether the patch of the entry at (`level`, `pos`) is cached.
+    fn is_cached(&self, level: u8, pos: u64) -> bool {
+        lock(&self.cache).contains((level, pos))
+    }
+
     /// The whole entry at (`level`, `pos`): pending for compaction, or parsed.
-    fn load_entry(&mut self, level: u8, pos: u64) -> Result<Arc<LogEntry>> {
+    fn load_entry(&self, level: u8, pos: u64) -> Result<Arc<LogEntry>> {
         if let Some(entry) = self.pending.get(&(level, pos)) {
             return Ok(entry.clone());
         }
-        self.stats.entries_read += 1;
+        self.count(|s| s.entries_read += 1);
         Ok(Arc::new(self.log_of(level).read_entry(pos)?))
     }
 
-    /// Caches an entry's patch, dropping the least recently used quarter when full.
-    fn remember(&mut self, level: u8, pos: u64, entry: Node) {
-        if self.cache.len() >= CACHE_ENTRIES {
-            let mut ages: Vec<u64> = self.cache.values().map(|(_, used)| *used).collect();
-            let (_, cutoff, _) = ages.select_nth_unstable(CACHE_ENTRIES / 4);
-            let cutoff = *cutoff;
-            self.cache.retain(|_, (_, used)| *used > cutoff);
-        }
-        self.cache.insert((level, pos), (entry, self.cache_clock));
+    /// Caches an entry's patch.
+    fn remember(&self, level: u8, pos: u64, entry: Node) {
+        lock(&self.cache).insert((level, pos), entry);
     }
 
     /// The index's listing for `path` among the level-`level` entries whose keys (end commits)
     /// lie in `(lo, hi]`, oldest first: entries ending at a strict ancestor (listed under that
     /// ancestor) and entries touching `path` or below it (listed under `path`). These are the
     /// design document's `LogSegment`s; their transaction numbers are read from the entries.
-    pub fn segments(
-        &mut self,
-        path: &KPath,
-        level: u8,
-        lo: u64,
-        hi: u64,
-    ) -> Result<Vec<LogSegment>> {
+    pub fn segments(&self, path: &KPath, level: u8, lo: u64, hi: u64) -> Result<Vec<LogSegment>> {
         self.check_open()?;
-        self.index.materialize();
-        let Some(index) = self.index.level(level) else {
-            return Ok(Vec::new());
+        let found = match self.index().level(level) {
+            Some(index) => index.candidates(path, lo, hi),
+            None => return Ok(Vec::new()),
         };
-        let found = index.candidates(path, lo, hi);
         let mut listed: Vec<(KPath, EntryRef, Option<bool>)> = found
             .ancestor_ends
             .iter()
@@ -564,8 +605,8 @@ impl Store {
     }
 
     /// The level-0 entry of `commit`.
-    pub fn entry(&mut self, commit: u64) -> Result<Arc<LogEntry>> {
-        let found = self.index.level(0).and_then(|l| l.get(commit));
+    pub fn entry(&self, commit: u64) -> Result<Arc<LogEntry>> {
+        let found = self.index().level(0).and_then(|l| l.get(commit));
         let entry = found.ok_or(StoreError::NoSuchCommit {
             commit,
             head: self.head,

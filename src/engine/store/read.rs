@@ -21,7 +21,7 @@ impl Store {
     /// plan. Otherwise the pieces of the cover are searched newest first, and the search stops
     /// at the first (newest) entry that determines the path: one ending independently at an ancestor or at
     /// the path itself. Nothing before it matters.
-    pub(super) fn plan(&mut self, path: &KPath, commit: u64) -> Plan {
+    pub(super) fn plan(&self, path: &KPath, commit: u64) -> Plan {
         // The usual case first: the newest commit that changed the path determined it (it
         // wrote the value, or a whole record above it). One descent of the level-0 index.
         if let Some(start) = self.last_commit_determining(path, 0, commit) {
@@ -30,17 +30,16 @@ impl Store {
                 rest: Vec::new(),
             };
         }
-        self.index.materialize();
         // Newest first while searching; put in time order at the end.
         let mut candidates: Vec<Candidate> = Vec::new();
         // Entries ending at an ancestor in a way that depends on the earlier state:
         // `(key, depth of the ancestor)`.
         let mut dependent: Vec<(u64, usize)> = Vec::new();
         for piece in self.cover(0, commit, u8::MAX).into_iter().rev() {
-            let Some(index) = self.index.level(piece.level) else {
-                continue;
+            let found = match self.index().level(piece.level) {
+                Some(index) => index.candidates(path, piece.lo, piece.hi),
+                None => continue,
             };
-            let found = index.candidates(path, piece.lo, piece.hi);
             let mut items: Vec<Candidate> = Vec::new();
             for (depth, end) in &found.ancestor_ends {
                 if end.independent {
@@ -117,7 +116,7 @@ impl Store {
     /// The level-0 entry in `(lo, hi]` that last changed `path`, if that change determined it
     /// (independent ends at the path or an ancestor, no dependent one).
     fn last_commit_determining(&self, path: &KPath, lo: u64, hi: u64) -> Option<Candidate> {
-        let (entry, depth) = self.index.level(0)?.last_change(path, lo, hi)?;
+        let (entry, depth) = self.index().level(0)?.last_change(path, lo, hi)?;
         Some(Candidate {
             level: 0,
             entry,
@@ -128,7 +127,7 @@ impl Store {
     /// The value at `path` as of commit `commit` (`None` where nothing is). Equals replaying
     /// commits `1..=commit` and reading `path`, but reads only entries that touch the path, its
     /// ancestors or descendants — and thanks to compaction a bounded number of them.
-    pub fn read_at(&mut self, path: &KPath, commit: u64) -> Result<Option<Node>> {
+    pub fn read_at(&self, path: &KPath, commit: u64) -> Result<Option<Node>> {
         self.check_open()?;
         if commit > self.head {
             return Err(StoreError::NoSuchCommit {
@@ -142,7 +141,7 @@ impl Store {
         let (start, rest) = match self.plan(path, commit) {
             Plan::Through(ancestor) => {
                 if let Some(found) = self.read_through_array_edits(&ancestor, path, commit)? {
-                    self.stats.read_through_array_edits += 1;
+                    self.count(|s| s.read_through_array_edits += 1);
                     return Ok(Some(found));
                 }
                 return self.read_through(&ancestor, path, commit);
@@ -178,12 +177,12 @@ impl Store {
     /// The value at `path` as the entry of `c` (which replaced an ancestor) left it. A large
     /// entry that is not in the cache is not parsed whole: the value is built from the bytes
     /// its offset index points at.
-    pub(super) fn start_value(&mut self, c: Candidate, path: &KPath) -> Result<Option<Node>> {
+    pub(super) fn start_value(&self, c: Candidate, path: &KPath) -> Result<Option<Node>> {
         let key = (c.level, c.entry.pos);
-        if !self.cache.contains_key(&key) && self.offsets.contains_key(&key) {
+        if !self.is_cached(c.level, c.entry.pos) && self.offsets.contains_key(&key) {
             match self.locate_in_entry(c, path)? {
                 Located::Found(mut events, first) => {
-                    self.stats.read_from_offsets += 1;
+                    self.count(|s| s.read_from_offsets += 1);
                     let file = if c.level == 0 {
                         self.level0.name()
                     } else {
@@ -194,7 +193,7 @@ impl Store {
                         .map_err(|e| unreadable(file, c.entry.pos, e));
                 }
                 Located::Absent => {
-                    self.stats.read_from_offsets += 1;
+                    self.count(|s| s.read_from_offsets += 1);
                     return Ok(None);
                 }
                 Located::Unknown => {}
@@ -202,7 +201,7 @@ impl Store {
         }
         let depth = c.ancestor_depth.expect("an ancestor end");
         let (above, below) = path.segments().split_at(depth);
-        if !self.cache.contains_key(&key) {
+        if !self.is_cached(c.level, c.entry.pos) {
             if let Some(replaced) = self.member_of_entry(c, above)? {
                 return match replaced {
                     Some(replaced) => independent_result_at(&replaced, below),
@@ -221,7 +220,7 @@ impl Store {
     /// entry's text (the rest of its patch is not built, nor the entry cached: a read of a
     /// random commit would rarely find it again). `None` when the text or the path needs the
     /// whole patch ([`sub_patch`] on the parsed entry).
-    fn member_of_entry(&mut self, c: Candidate, above: &[Segment]) -> Result<Option<Option<Node>>> {
+    fn member_of_entry(&self, c: Candidate, above: &[Segment]) -> Result<Option<Option<Node>>> {
         let mut keys = Vec::with_capacity(above.len() + 1);
         keys.push(Key::str("patch"));
         for segment in above {
@@ -237,7 +236,7 @@ impl Store {
         };
         let found = crate::tony::member_at(text, &keys);
         if found.is_some() {
-            self.stats.entries_read += 1;
+            self.count(|s| s.entries_read += 1);
         }
         Ok(found)
     }
@@ -248,7 +247,7 @@ impl Store {
     /// entries are touched), and the edits' patches of that element applied. `None` when the
     /// shape needs the general path (reading the array whole).
     pub(super) fn read_through_array_edits(
-        &mut self,
+        &self,
         ancestor: &KPath,
         path: &KPath,
         commit: u64,
@@ -333,7 +332,7 @@ impl Store {
     }
 
     pub(super) fn read_through(
-        &mut self,
+        &self,
         ancestor: &KPath,
         path: &KPath,
         commit: u64,
@@ -347,7 +346,7 @@ impl Store {
     }
 
     /// The value at `path` now.
-    pub fn read(&mut self, path: &KPath) -> Result<Option<Node>> {
+    pub fn read(&self, path: &KPath) -> Result<Option<Node>> {
         self.check_open()?;
         let state = self.head_state()?;
         Ok(get(&state, path)?.cloned())
@@ -356,7 +355,7 @@ impl Store {
     /// [`read_at`](Self::read_at) as a Rust type (feature `serde`): `None` where nothing is.
     #[cfg(feature = "serde")]
     pub fn read_at_as<T: serde::de::DeserializeOwned>(
-        &mut self,
+        &self,
         path: &KPath,
         commit: u64,
     ) -> Result<Option<T>> {

@@ -54,9 +54,9 @@ impl Store {
         } = loaded;
         self.saved = checkpoint;
         let full = checkpoint == Checkpoint::default();
-        self.index = index;
+        *self.index_mut() = index;
         self.tx_seq = checkpoint.tx_seq;
-        self.head = self.index.head();
+        self.head = self.index_mut().head();
         let level0_new = self.level0.end().saturating_sub(checkpoint.level0_end);
         let total =
             level0_new.saturating_add(self.compact.end().saturating_sub(checkpoint.compact_end));
@@ -65,11 +65,19 @@ impl Store {
         let scanned_compact = self.scan_compact(checkpoint.compact_end, total, level0_new)?;
         // The scan kept the head's range pending; once its level entry exists, nothing will
         // compose it.
-        let composed = self.index.level(1).and_then(|l| l.get(self.head));
-        if self.head.is_multiple_of(span(self.options.divisor, 1)) && composed.is_some() {
+        let head = self.head;
+        let composed = self
+            .index_mut()
+            .level(1)
+            .and_then(|l| l.get(head))
+            .is_some();
+        if self.head.is_multiple_of(span(self.options.divisor, 1)) && composed {
             self.pending.clear();
         }
-        self.stats.recovery = match (
+        self.stats
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .recovery = match (
             full && self.head > 0,
             scanned_level0 > 0 || scanned_compact > 0,
         ) {

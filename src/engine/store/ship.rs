@@ -205,7 +205,7 @@ impl Store {
             self.tx_seq = entry.tx;
             self.head = entry.commit;
             // Compaction reads the state at the head from here.
-            self.state = Some(state);
+            *self.state_mut() = Some(state);
             // Compaction can be redone later (at open); the commits are durable.
             let _ = self.compact_after(entry.commit);
         }
@@ -216,7 +216,7 @@ impl Store {
 
     /// The position of commit `commit`'s level-0 entry.
     fn level0_pos(&self, commit: u64) -> Result<u64> {
-        self.index
+        self.index()
             .level(0)
             .and_then(|l| l.get(commit))
             .map(|e| e.pos)

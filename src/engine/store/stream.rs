@@ -72,7 +72,7 @@ impl Store {
     /// The value at `path` as of `commit` as structural events, pulled one at a time; `None`
     /// where nothing is. Served from the log like [`open_stream`](Self::open_stream) when it
     /// can be, so a consumer can walk a huge value with bounded memory.
-    pub fn open_events(&mut self, path: &KPath, commit: u64) -> Result<Option<EventStream>> {
+    pub fn open_events(&self, path: &KPath, commit: u64) -> Result<Option<EventStream>> {
         self.check_open()?;
         if (1..=self.head).contains(&commit) {
             if let Some(value) = self.patched_from_log(path, commit)? {
@@ -85,10 +85,10 @@ impl Store {
             .map(|value| EventStream(Events::Built(NodeEvents::new(value)))))
     }
 
-    fn count_streamed(&mut self, value: &PatchedValue<RangeReader>) {
-        self.stats.streamed_from_log += 1;
+    fn count_streamed(&self, value: &PatchedValue<RangeReader>) {
+        self.count(|s| s.streamed_from_log += 1);
         if value.has_patches() {
-            self.stats.streamed_patched += 1;
+            self.count(|s| s.streamed_patched += 1);
         }
     }
 
@@ -96,7 +96,7 @@ impl Store {
     /// event tells without building the parent: `Some(None)` below an object or `null`, the
     /// error or `None` `get` gives below a scalar; `None` when the parent must be read whole.
     pub(super) fn absent_below_parent(
-        &mut self,
+        &self,
         parent: &KPath,
         last: &KPath,
         commit: u64,
@@ -119,7 +119,7 @@ impl Store {
     /// an ancestor, with the later patches that reach the path applied on the fly; `None` when
     /// that entry has no offset index or a later patch could delete or rebuild the value.
     pub(super) fn patched_from_log(
-        &mut self,
+        &self,
         path: &KPath,
         commit: u64,
     ) -> Result<Option<PatchedValue<RangeReader>>> {
@@ -174,7 +174,7 @@ impl Store {
     /// candidate `c` (which replaced an ancestor, or inserted the value at the path itself);
     /// or that the entry holds nothing there; or `Unknown` when the entry has no offset index
     /// or the shape needs the general path.
-    pub(super) fn locate_in_entry(&mut self, c: Candidate, path: &KPath) -> Result<Located> {
+    pub(super) fn locate_in_entry(&self, c: Candidate, path: &KPath) -> Result<Located> {
         let Some(offsets) = self.offsets.get(&(c.level, c.entry.pos)).cloned() else {
             return Ok(Located::Unknown);
         };
