@@ -403,7 +403,7 @@ impl LogFile {
         from_wire(text).map_err(|reason| corrupt(self.name(), pos, format!("bad entry: {reason}")))
     }
 
-    /// The CRC-32C of each [`VERIFY_CHUNK`] of the payload of the frame at `pos`, after
+    /// The CRC-32C of each `VERIFY_CHUNK` (4 KiB) of the payload of the frame at `pos`, after
     /// checking the whole payload against its frame checksum (read a chunk at a time).
     pub fn chunk_crcs(&self, pos: u64) -> Result<Arc<[u32]>> {
         let Some(header) = self.header_at(pos)? else {

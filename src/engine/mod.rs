@@ -22,11 +22,8 @@ mod txbuf;
 pub use classify::IndexLimits;
 pub use entry::{End, LogEntry};
 pub use error::{Result, StoreError};
-pub use filter::MemberFilter;
 pub use log::{LogFile, ScanEnd, FRAME_HEADER, LOG_HEADER, LOG_VERSION};
-pub use offsets::{
-    OffsetIndex, RangeReader, SubDocRef, CHUNK_BYTES, INDEXED_ENTRY_BYTES, SEEK_BYTES, VERIFY_CHUNK,
-};
+pub use offsets::SEEK_BYTES;
 pub use store::{
     Change, CommitInfo, Direction, Durability, EventStream, Imported, LogSegment, Options,
     Progress, ProgressFn, Stats, Store, ValueStream, MAX_COMMIT_DEPTH, STORE_FILES,

@@ -28,7 +28,7 @@ pub const INDEXED_ENTRY_BYTES: usize = 64 * 1024;
 pub const CHUNK_BYTES: u64 = 4 * 1024;
 /// Every this many bytes into an array or object, an element or member gets a reference (a
 /// *seek* reference), so a read inside a long array of small elements starts near its element,
-/// and one inside a wide object near its member (see [`MemberFilter`]).
+/// and one inside a wide object near its member (found through a Bloom filter of its keys).
 pub const SEEK_BYTES: u64 = 16 * 1024;
 
 /// A node of an entry's payload: its path (from the payload root, so under `patch`), and where
