@@ -2,7 +2,7 @@
 
 use super::entry::End;
 use crate::kpath::{KPath, Segment};
-use crate::patch::op_name;
+use crate::patch::op_kind;
 use crate::tony::{Key, Node, Value};
 
 /// Bounds on how finely one entry is indexed: below a patch root, a merge deeper than
@@ -28,7 +28,7 @@ impl Default for IndexLimits {
 
 /// Whether `patch` merges into an object: an untagged-by-op object without merge keys.
 pub(crate) fn is_merge(patch: &Node) -> bool {
-    op_name(patch).is_none()
+    op_kind(patch).is_none()
         && patch
             .as_object()
             .is_some_and(|entries| entries.iter().all(|(k, _)| *k != Key::Merge))
@@ -36,7 +36,7 @@ pub(crate) fn is_merge(patch: &Node) -> bool {
 
 /// Whether applying `patch` to `state` gives the same result as applying it to nothing.
 fn is_independent(patch: &Node, state: Option<&Node>) -> bool {
-    match op_name(patch).as_deref() {
+    match op_kind(patch) {
         // (`!nullify` keeps the state's tag, so it depends on the state.)
         Some("insert" | "delete" | "replace") => true,
         Some(_) => false,

@@ -14,7 +14,7 @@ use super::classify::is_merge;
 use super::entry::End;
 use super::error::Result;
 use crate::kpath::{KPath, Segment};
-use crate::patch::op_name;
+use crate::patch::op_kind;
 use crate::tony::{Key, Node, Value};
 
 /// Where the constituents ended, as [`end_kinds`] finds it.
@@ -152,7 +152,7 @@ impl Composer<'_, '_, '_> {
                         closed.push(false);
                     }
                 }
-                if op_name(child).as_deref() == Some("delete") {
+                if op_kind(child) == Some("delete") {
                     closed[at[key]] = true;
                 }
             }
@@ -171,7 +171,7 @@ impl Composer<'_, '_, '_> {
         let mut entries = Vec::with_capacity(groups.len());
         for (key, group) in groups {
             path.push(Segment::of_key(&key).expect("merges have no merge keys"));
-            let child = if op_name(group.last().expect("non-empty")).as_deref() == Some("delete") {
+            let child = if op_kind(group.last().expect("non-empty")) == Some("delete") {
                 self.ends.push(End {
                     path: KPath::from_segments(path.clone()),
                     independent: true,

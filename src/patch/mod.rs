@@ -27,7 +27,7 @@ pub(crate) use apply::{arraydiff_source, plain_arraydiff, ElementSource, SlotEdi
 pub use apply::{patch, patch_with, PatchOptions};
 pub use diff::diff;
 pub use matching::{matches, try_matches};
-pub(crate) use ops::{data_tag, is_active_tag};
+pub(crate) use ops::{data_tag, is_active_tag, op_kind};
 pub use reverse::reverse;
 
 /// The most nested calls a patch, match or reverse walk makes before it stops with
@@ -47,7 +47,7 @@ pub fn apply_to(
 
 /// The name of the op a patch node runs (its first registered op tag link), if any.
 pub fn op_name(patch: &tony::Node) -> Option<String> {
-    ops::find_op(patch).map(|op| op.name)
+    ops::op_kind(patch).map(str::to_owned)
 }
 
 use crate::tony;

@@ -43,6 +43,25 @@ pub(crate) struct Op {
     pub child: Node,
 }
 
+/// The name of the first registered op in `node`'s tag chain, as [`find_op`] finds it, without
+/// allocating for the usual tags (links without arguments, like `!delete` or `!a.insert`).
+pub(crate) fn op_kind(node: &Node) -> Option<&'static str> {
+    let tag = node.tag()?;
+    let body = tag.strip_prefix('!').unwrap_or(tag);
+    if body.contains(['(', ')']) || body.is_empty() {
+        let name = find_op(node)?.name;
+        return PATCH_OPS.iter().copied().find(|op| *op == name);
+    }
+    let mut links = body.split('.');
+    if links
+        .clone()
+        .any(|link| link.is_empty() || link.contains(char::is_whitespace))
+    {
+        return None; // malformed, as `parse_chain` finds it
+    }
+    links.find_map(|link| PATCH_OPS.iter().copied().find(|op| *op == link))
+}
+
 /// The first registered op in `node`'s tag chain, skipping links that are not ops.
 pub(crate) fn find_op(node: &Node) -> Option<Op> {
     let links = parse_chain(node.tag()?)?;
@@ -107,5 +126,39 @@ pub(crate) fn add_tag(tag: Option<&str>, link: &str) -> Arc<str> {
     match tag {
         Some(t) => Arc::from(format!("{t}.{link}")),
         None => Arc::from(format!("!{link}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_kind_names_the_op_find_op_finds() {
+        for tag in [
+            "!delete",
+            "!insert",
+            "!a.b.replace",
+            "!bracket.arraydiff",
+            "!key(id)",
+            "!not.subtree.field.glob",
+            "!all.t",
+            "!time:time",
+            "!logd-patch-root",
+            "!x.delete.insert",
+            "!.delete",
+            "!delete.",
+            "!a..delete",
+            "!",
+            "!key(id",
+            "!dive(a.b).insert",
+            "!a b.delete",
+            "delete",
+        ] {
+            let node = Node::null().with_tag(tag);
+            let expected = find_op(&node).map(|op| op.name);
+            assert_eq!(op_kind(&node).map(str::to_owned), expected, "{tag:?}");
+        }
+        assert_eq!(op_kind(&Node::null()), None);
     }
 }

@@ -9,7 +9,7 @@ use crate::engine::entry::unreadable;
 use crate::engine::error::{Result, StoreError};
 use crate::kpath::{get, KPath, Segment};
 use crate::patch::{
-    arraydiff_source, op_name, plain_arraydiff, ElementSource, PatchError, SlotEdit,
+    arraydiff_source, op_kind, plain_arraydiff, ElementSource, PatchError, SlotEdit,
 };
 use crate::tony::tag::parse_chain;
 use crate::tony::{build_node, Key, Node};
@@ -491,7 +491,7 @@ fn reach<'a>(root: &'a Node, segments: &[Segment]) -> Reach<'a> {
 /// Whether an `!arraydiff` slot edit leaves one element where it acts (so indices can be
 /// mapped without applying it): anything but a patch carrying an op.
 pub(super) fn keeps_element(edit: &SlotEdit) -> bool {
-    !matches!(edit, SlotEdit::Patch(p) if op_name(p).is_some())
+    !matches!(edit, SlotEdit::Patch(p) if op_kind(p).is_some())
 }
 
 /// What a read plans to apply.

@@ -10,7 +10,7 @@ use crate::engine::error::{Result, StoreError};
 use crate::engine::offsets::{descend, reader_at, seek_to, RangeReader, SubDocRef};
 use crate::engine::patched::{Chunk, PatchedValue};
 use crate::kpath::{KPath, Segment};
-use crate::patch::{op_name, plain_arraydiff};
+use crate::patch::{op_kind, plain_arraydiff};
 use crate::tony::{
     ChunkEncoder, Event, EventReader, JsonSink, Node, NodeEvents, TextFormat, TokenSink,
 };
@@ -134,7 +134,7 @@ impl Store {
         // The base: the last replacement of an ancestor, or a later `!insert` at the path.
         let inserted = patches
             .iter()
-            .rposition(|p| p.as_ref().and_then(op_name).as_deref() == Some("insert"));
+            .rposition(|p| p.as_ref().and_then(op_kind) == Some("insert"));
         let (start, patches): (Candidate, Vec<Node>) = match (inserted, start) {
             (Some(i), _) => (
                 Candidate {
@@ -215,10 +215,10 @@ impl Store {
             Event::Scalar(node) => node.tag(),
             _ => None,
         };
-        let op = tag.and_then(|t| op_name(&Node::null().with_tag(t)));
+        let op = tag.and_then(|t| op_kind(&Node::null().with_tag(t)));
         if depth == path.len() {
             // The value itself was inserted: it reads as the `!insert` yields it.
-            if op.as_deref() != Some("insert") {
+            if op != Some("insert") {
                 return Ok(Located::Unknown);
             }
             return Ok(Located::Found(
@@ -228,7 +228,7 @@ impl Store {
         }
         // A strict ancestor must be an `!insert`, under which every tag is data, or plain data
         // with no op between it and the value.
-        match op.as_deref() {
+        match op {
             Some("insert") => {}
             Some(_) => return Ok(Located::Unknown),
             None if !offsets.plain_between(&ancestor, &target) => return Ok(Located::Unknown),
