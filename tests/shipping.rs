@@ -135,7 +135,7 @@ fn importing_again_is_harmless_and_an_overlap_resumes() {
 
 #[test]
 fn gaps_and_divergent_histories_are_refused_and_write_nothing() {
-    let (_pdir, mut primary) = primary(10);
+    let (_pdir, primary) = primary(10);
     let rdir = MemDir::new();
     let mut replica = open(&rdir);
     let later = primary.export(5, 1 << 20).unwrap();
@@ -167,7 +167,7 @@ fn gaps_and_divergent_histories_are_refused_and_write_nothing() {
 
 #[test]
 fn damaged_shipments_are_corrupt_naming_the_offset_and_write_nothing() {
-    let (_pdir, mut primary) = primary(12);
+    let (_pdir, primary) = primary(12);
     let shipment = primary.export(0, 1 << 20).unwrap();
     let rdir = MemDir::new();
     let mut replica = open(&rdir);
@@ -202,7 +202,7 @@ fn forged_entries_that_checksum_but_lie_are_refused() {
     // Canonical entries with good checksums whose recorded ends are not the patch's, whose
     // patch does not apply, or whose transaction numbers go back would make reads wrong:
     // refused, nothing written. So is text that parses but is not the canonical form.
-    let (_pdir, mut primary) = primary(3);
+    let (_pdir, primary) = primary(3);
     let shipment = primary.export(0, 1 << 20).unwrap();
     let rdir = MemDir::new();
     let mut replica = open(&rdir);

@@ -340,6 +340,9 @@ impl BlockFile for HookedFile {
     fn close(&self) -> tonystore::storage::Result<()> {
         self.inner.close()
     }
+    fn preallocation(&self) -> u64 {
+        self.inner.preallocation()
+    }
 }
 
 impl StoreDir for ReadHook {
@@ -732,8 +735,24 @@ fn a_log_extended_ahead_of_its_end_reopens_at_its_last_frame() {
     store.verify().unwrap();
     drop(store);
     assert_eq!(std::fs::read(&log).unwrap(), bytes);
-    // A writer goes on after the last frame, in the space already there.
-    let mut store = Store::open(&FsDir::existing(&path).unwrap(), Options::default()).unwrap();
+    // A writer goes on after the last frame, in the space already there; the open's progress
+    // ends at its total (which counted the free space too).
+    let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = reports.clone();
+    let with_progress = Options {
+        on_progress: Some(Box::new(move |p| {
+            seen.lock().unwrap().push((p.done, p.total))
+        })),
+        ..Options::default()
+    };
+    let mut store = Store::open(&FsDir::existing(&path).unwrap(), with_progress).unwrap();
+    let (done, total) = *reports
+        .lock()
+        .unwrap()
+        .last()
+        .expect("progress was reported");
+    assert_eq!(done, total);
+    assert!(total > 1 << 19, "the free space counts: {total}");
     assert_eq!(store.commit(vec![(p("n"), Node::int(6))]).unwrap(), 6);
     store.close().unwrap();
     drop(store);
@@ -758,5 +777,56 @@ fn a_log_extended_ahead_of_its_end_reopens_at_its_last_frame() {
     );
     assert_eq!(store.commit(vec![(p("n"), Node::int(7))]).unwrap(), 7);
     assert_eq!(store.read_at(&p("n"), 6).unwrap(), Some(Node::int(6)));
+    store.verify().unwrap();
+}
+
+#[test]
+fn a_patch_that_would_build_a_tag_that_does_not_read_back_is_refused() {
+    // The patch itself reads back (a tag's arguments may hold a blank), but the value it
+    // builds would be tagged `!a b`: once compaction wrote that value, the store did not open.
+    let dir = MemDir::new();
+    let mut store = Store::open(&dir, small_options()).unwrap();
+    let tony = |text: &str| tonystore::tony::parse(text).unwrap();
+    store
+        .commit(vec![(p("x"), tony("!insert {z: 0}"))])
+        .unwrap();
+    store.commit(vec![(p("t"), tony("!insert 1"))]).unwrap();
+    for (at, patch) in [
+        ("x.y", "!insert(a b) 1"),
+        ("x", "{y: !insert(a b) 1}"),
+        ("t", "!addtag(a b) null"),
+        ("t", "!addtag(a#b) null"),
+        ("l", "!arraydiff {0: !insert(a b) 1}"),
+    ] {
+        let err = store.commit(vec![(p(at), tony(patch))]).unwrap_err();
+        assert_eq!(err.code(), "patch_rejected", "{patch}: {err}");
+        assert!(
+            err.to_string().contains("does not read back as a tag"),
+            "{err}"
+        );
+    }
+    store
+        .commit(vec![(p("t"), tony("!addtag(ok) null"))])
+        .unwrap();
+    store
+        .commit(vec![(p("t"), tony("!retag(ok,a b) null"))])
+        .unwrap_err();
+    store
+        .commit(vec![(p("x.y"), tony("!insert(fine) 1"))])
+        .unwrap();
+    for i in 0..8 {
+        store.commit(vec![(p("n"), Node::int(i))]).unwrap();
+    }
+    let head = store.head();
+    store.close().unwrap();
+    drop(store);
+    let mut store = Store::open(&dir, small_options()).unwrap();
+    assert_eq!(store.head(), head);
+    let y = store.read_at(&p("x.y"), head).unwrap().unwrap();
+    assert_eq!(y.tag(), Some("!fine"));
+    assert_eq!(
+        store.read_at(&p("t"), head).unwrap().unwrap().tag(),
+        Some("!ok")
+    );
     store.verify().unwrap();
 }

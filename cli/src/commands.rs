@@ -435,7 +435,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             print(&patch.map_or_else(|| "null".to_owned(), |p| encode_wire(&p)))
         }
         Command::Export { dir, after, out } => {
-            let mut store = open_store_read_only(&dir)?;
+            let store = open_store_read_only(&dir)?;
             let shipment = store.export(after, usize::MAX).map_err(|e| e.to_string())?;
             match out {
                 Some(path) => {

@@ -791,7 +791,7 @@ pub fn base_shipment() -> &'static [u8] {
     static SHIPMENT: OnceLock<Vec<u8>> = OnceLock::new();
     SHIPMENT.get_or_init(|| {
         let [level0, compact, index] = base_store();
-        let mut store = Store::open(&mem_dir([level0, compact, index]), options(BASE_FLAGS))
+        let store = Store::open(&mem_dir([level0, compact, index]), options(BASE_FLAGS))
             .expect("open the base store");
         store.export(0, usize::MAX).expect("export the base store")
     })
@@ -831,7 +831,7 @@ pub fn shipment(data: &[u8]) {
     let dir = MemDir::new();
     let mut store = Store::open(&dir, options(BASE_FLAGS)).expect("open an empty store");
     let held = u64::from(flags & shipment_flags::HELD);
-    let mut source = Store::open(
+    let source = Store::open(
         &mem_dir(base_store().each_ref().map(Vec::as_slice)),
         options(BASE_FLAGS),
     )

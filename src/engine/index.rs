@@ -60,6 +60,33 @@ fn insert_sorted<T>(list: &mut Vec<T>, item: T, key: impl Fn(&T) -> u64) {
     }
 }
 
+/// Puts an entry's ends in the trie at `root` (the entry is listed already).
+fn add_ends(root: &mut Trie, entry: EntryRef, ends: &[End]) {
+    for end in ends {
+        let mut node = &mut *root;
+        for segment in end.path.segments() {
+            // Look up before inserting: most children exist, and cloning the segment to
+            // insert costs an atomic increment and decrement.
+            if !node.children.contains_key(segment) {
+                node.children.insert(segment.clone(), Trie::default());
+            }
+            let Some(child) = node.children.get_mut(segment) else {
+                unreachable!("inserted above");
+            };
+            node = child;
+            insert_sorted(&mut node.touch, entry, |e| e.key);
+        }
+        insert_sorted(
+            &mut node.ends,
+            EndRef {
+                entry,
+                independent: end.independent,
+            },
+            |e| e.entry.key,
+        );
+    }
+}
+
 /// What a read of one path must consider within one level and range.
 #[derive(Default, Debug)]
 pub struct Candidates {
@@ -89,7 +116,7 @@ impl LevelIndex {
             return;
         }
         insert_sorted(&mut self.root.touch, entry, |e| e.key);
-        self.add_ends(entry, ends);
+        add_ends(&mut self.root, entry, ends);
     }
 
     /// Lists an entry in the level at once, but puts its ends in the trie only when a query
@@ -100,38 +127,19 @@ impl LevelIndex {
         self.deferred.push((entry, ends));
     }
 
-    /// Puts the ends of deferred entries in the trie.
-    pub fn materialize(&mut self) {
-        for (entry, ends) in std::mem::take(&mut self.deferred) {
-            self.add_ends(entry, &ends);
-        }
+    /// Whether every entry's ends are in the trie.
+    pub fn is_materialized(&self) -> bool {
+        self.deferred.is_empty()
     }
 
-    /// Puts an entry's ends in the trie (the entry is listed already).
-    fn add_ends(&mut self, entry: EntryRef, ends: &[End]) {
-        for end in ends {
-            let mut node = &mut self.root;
-            for segment in end.path.segments() {
-                // Look up before inserting: most children exist, and cloning the segment to
-                // insert costs an atomic increment and decrement.
-                if !node.children.contains_key(segment) {
-                    node.children.insert(segment.clone(), Trie::default());
-                }
-                let Some(child) = node.children.get_mut(segment) else {
-                    unreachable!("inserted above");
-                };
-                node = child;
-                insert_sorted(&mut node.touch, entry, |e| e.key);
-            }
-            insert_sorted(
-                &mut node.ends,
-                EndRef {
-                    entry,
-                    independent: end.independent,
-                },
-                |e| e.entry.key,
-            );
+    /// Puts the ends of deferred entries in the trie. They are forgotten only once all are
+    /// in: a panic half-way leaves them deferred, and filing an entry's ends again changes
+    /// nothing (every list keeps one item per key).
+    pub fn materialize(&mut self) {
+        for (entry, ends) in &self.deferred {
+            add_ends(&mut self.root, *entry, ends);
         }
+        self.deferred.clear();
     }
 
     /// Every entry of the level, in key order.
@@ -243,15 +251,15 @@ impl Index {
         &mut self.levels[level]
     }
 
-    /// Whether every level's ends are in its trie (see [`materialize`](Self::materialize)).
-    pub fn is_materialized(&self) -> bool {
-        self.levels.iter().all(|l| l.deferred.is_empty())
+    /// Whether the ends of `level` are all in its trie (see [`LevelIndex::materialize`]).
+    pub fn has_ends(&self, level: u8) -> bool {
+        self.level(level).is_none_or(LevelIndex::is_materialized)
     }
 
-    /// Puts the deferred ends of every level in its trie.
-    pub fn materialize(&mut self) {
-        for level in &mut self.levels {
-            level.materialize();
+    /// Puts the deferred ends of `level` in its trie.
+    pub fn materialize(&mut self, level: u8) {
+        if let Some(index) = self.levels.get_mut(usize::from(level)) {
+            index.materialize();
         }
     }
 

@@ -16,7 +16,7 @@ use super::seq::{join_units, split_units, StrMode};
 use super::{PatchError, MAX_CALLS};
 use crate::kpath::{key_text, KPath, Segment};
 use crate::tony::tag::{parse_chain, remove_link};
-use crate::tony::{encode_wire, Key, Node, Object, Value, MAX_DEPTH};
+use crate::tony::{encode_wire, reads_back_as_tag, Key, Node, Object, Value, MAX_DEPTH};
 
 /// Applies `patch` to `doc` and returns the result; `doc` is never modified. A patch that
 /// deletes the whole document yields `null`.
@@ -410,7 +410,7 @@ fn one_arg<'a>(op: &'a Op, path: &[Segment]) -> Result<&'a str, PatchError> {
 /// costs only the stack its own op needs.
 fn apply_op(doc: Option<&Node>, op: Op, path: &mut Ctx) -> Result<Option<Node>, PatchError> {
     match op.name.as_str() {
-        "insert" => Ok(Some(value_with_arg(op))),
+        "insert" => inserted(op, path).map(Some),
         "nullify" => nullify(doc, &op, path),
         // The document as it is; an absent one is `null`, as the original has no "absent".
         "pass" => Ok(Some(doc.cloned().unwrap_or_else(Node::null))),
@@ -443,9 +443,9 @@ fn tag_op(doc: Option<&Node>, op: &Op, path: &mut Ctx) -> Result<Option<Node>, P
         "addtag" => {
             // As in the original, the tag becomes `!t` (a diff adds a tag only to an untagged
             // value, where adding and setting agree).
-            let tag = format!("!{}", one_arg(op, path)?);
+            let tag = built_tag(format!("!{}", one_arg(op, path)?), path, name)?;
             let mut base = tag_op_base(doc, &op.child, path)?;
-            base.tag = Some(Arc::from(tag));
+            base.tag = Some(tag);
             Ok(Some(base))
         }
         "rmtag" => {
@@ -478,7 +478,7 @@ fn tag_op(doc: Option<&Node>, op: &Op, path: &mut Ctx) -> Result<Option<Node>, P
                         .map_or_else(|| "no tag".to_owned(), |t| format!("tag {t}")),
                 });
             }
-            base.tag = Some(Arc::from(format!("!{to}")));
+            base.tag = Some(built_tag(format!("!{to}"), path, name)?);
             Ok(Some(base))
         }
         _ => {
@@ -629,6 +629,35 @@ fn slot_index(slot: u32) -> usize {
     usize::try_from(slot).unwrap_or(usize::MAX)
 }
 
+/// The value an `!insert` yields (its tag argument folded into the value's tag), refused when
+/// that tag would not read back as itself once the value is stored (`!insert(a b)`).
+fn inserted(op: Op, path: &[Segment]) -> Result<Node, PatchError> {
+    let builds_tag = !op.args.is_empty();
+    let value = value_with_arg(op);
+    match value.tag() {
+        Some(tag) if builds_tag && !reads_back_as_tag(tag) => Err(malformed(
+            path,
+            "insert",
+            format!("the tag it builds, {tag:?}, does not read back as a tag"),
+        )),
+        _ => Ok(value),
+    }
+}
+
+/// A tag an op builds from its arguments (`!addtag`, `!retag`), refused when it would not read
+/// back as itself once the value is stored.
+fn built_tag(tag: String, path: &[Segment], op: &str) -> Result<Arc<str>, PatchError> {
+    if reads_back_as_tag(&tag) {
+        Ok(Arc::from(tag))
+    } else {
+        Err(malformed(
+            path,
+            op,
+            format!("the tag it builds, {tag:?}, does not read back as a tag"),
+        ))
+    }
+}
+
 /// What one slot op of an `!arraydiff` does.
 enum SlotOp<'a> {
     Insert(Node),
@@ -639,7 +668,7 @@ enum SlotOp<'a> {
 
 fn slot_op<'a>(patch: &'a Node, path: &[Segment], op_name: &str) -> Result<SlotOp<'a>, PatchError> {
     Ok(match find_op(patch) {
-        Some(op) if op.name == "insert" => SlotOp::Insert(value_with_arg(op)),
+        Some(op) if op.name == "insert" => SlotOp::Insert(inserted(op, path)?),
         Some(op) if op.name == "delete" => SlotOp::Delete(patch),
         Some(op) if op.name == "replace" => {
             let (from, to) = replace_sides(patch)

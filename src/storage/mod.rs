@@ -151,9 +151,9 @@ pub trait BlockFile: MaybeSendSync {
     fn close(&self) -> Result<()>;
     /// How many bytes an append-only writer should extend this file ahead of its end (with
     /// [`set_len`](Self::set_len)), so that most appends and their syncs change no file
-    /// metadata; 0 (the default) appends without extending ahead. A file system that must
-    /// commit a journal transaction whenever a synced file grows (ext4, XFS) syncs a write
-    /// into space the file already has markedly faster.
+    /// metadata; 0 (the default) appends without extending ahead. On a file system that
+    /// journals a synced file's growth (ext4, XFS), a write into space the file already has
+    /// syncs faster.
     fn preallocation(&self) -> u64 {
         0
     }

@@ -39,5 +39,6 @@ pub use object::Object;
 pub use parse::{parse, parse_documents, parse_from_token_source, ParseOptions, MAX_DEPTH};
 #[cfg(feature = "serde")]
 pub use serde_value::{from_node, to_node, SerdeError};
+pub(crate) use storable::reads_back_as_tag;
 pub use storable::{check_storable, NotStorable, Problem};
 pub use stream::{build_node, Event, EventReader, NodeCallback, NodeEvents, TokenSink};

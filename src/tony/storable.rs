@@ -8,6 +8,7 @@
 //! whatever a commit accepts then reads back as itself forever, instead of being acknowledged
 //! and failing every read as a corrupt entry.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use super::ir::{canonical_float, Key, Node, Value};
@@ -164,16 +165,36 @@ pub(crate) fn object_problem(object: &Object, keep_duplicates: bool) -> Option<P
     if ints && strs {
         return Some(Problem::MixedKeys);
     }
-    for (at, (key, value)) in object.iter().enumerate() {
-        if *key == Key::Merge {
-            if !is_merge_value(value) {
-                return Some(Problem::MergeValue);
-            }
-        } else if !keep_duplicates && object.position(key) != Some(at) {
-            return Some(Problem::DuplicateKey(key.clone()));
-        }
+    if let Some((_, _)) = object
+        .iter()
+        .find(|(key, value)| *key == Key::Merge && !is_merge_value(value))
+    {
+        return Some(Problem::MergeValue);
     }
-    None
+    if keep_duplicates {
+        return None;
+    }
+    repeated_key(object).map(|key| Problem::DuplicateKey(key.clone()))
+}
+
+/// The first key that an earlier member already has (merge keys `<<` aside): pairwise for
+/// small objects, through a set for wide ones (not the object's own key index, which a wide
+/// object would then keep for good).
+fn repeated_key(object: &Object) -> Option<&Key> {
+    const PAIRWISE_UP_TO: usize = 16;
+    let mut keys = object.iter().map(|(k, _)| k).filter(|k| **k != Key::Merge);
+    if object.len() <= PAIRWISE_UP_TO {
+        let mut seen: Vec<&Key> = Vec::with_capacity(object.len());
+        for key in keys.by_ref() {
+            if seen.contains(&key) {
+                return Some(key);
+            }
+            seen.push(key);
+        }
+        return None;
+    }
+    let mut seen = HashSet::with_capacity(object.len());
+    keys.find(|key| !seen.insert(*key))
 }
 
 /// Whether `value` may stand after a merge key `<<`: a string (tagged or not).
@@ -182,7 +203,7 @@ pub(crate) fn is_merge_value(value: &Node) -> bool {
 }
 
 /// Whether `tag` is read back by the lexer as exactly this tag.
-fn reads_back_as_tag(tag: &str) -> bool {
+pub(crate) fn reads_back_as_tag(tag: &str) -> bool {
     // The usual tags (`!delete`, `!key(id)`, `!not.subtree`) need no lexer.
     let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if let Some(name) = tag.strip_prefix('!') {
@@ -250,6 +271,15 @@ mod tests {
         assert_eq!(
             invalid(&doc),
             ("x[1]".into(), Problem::DuplicateKey("a".into()))
+        );
+        let mut wide: Vec<(Key, Node)> = (0..40)
+            .map(|i| (Key::from(format!("k{i}").as_str()), Node::int(i)))
+            .collect();
+        assert_eq!(check_storable(&Node::object(wide.clone()), 10), Ok(()));
+        wide.push(("k7".into(), Node::null()));
+        assert_eq!(
+            invalid(&Node::object(wide)).1,
+            Problem::DuplicateKey("k7".into())
         );
         let mixed = Node::object(vec![
             ("a".into(), Node::int(1)),

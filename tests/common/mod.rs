@@ -213,6 +213,9 @@ impl BlockFile for CountingFile {
     fn close(&self) -> Result<(), StorageError> {
         self.inner.close()
     }
+    fn preallocation(&self) -> u64 {
+        self.inner.preallocation()
+    }
 }
 
 impl StoreDir for CountingDir {

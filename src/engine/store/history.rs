@@ -39,7 +39,7 @@ impl Store {
     pub fn changes(&self, path: &KPath, after: u64, upto: u64) -> Result<Vec<Change>> {
         self.check_open()?;
         self.check_commit(upto)?;
-        let found = match self.index().level(0) {
+        let found = match self.index_with_ends(0).level(0) {
             Some(level0) => level0.candidates(path, after, upto),
             None => return Ok(Vec::new()),
         };
@@ -225,11 +225,7 @@ impl Store {
     /// replica shows while commits wait to reach its primary. A pending commit that no longer
     /// applies is skipped (the primary will refuse it too). Returns the value and how many
     /// pending commits applied.
-    pub fn read_pending(
-        &mut self,
-        path: &KPath,
-        pending: &[Node],
-    ) -> Result<(Option<Node>, usize)> {
+    pub fn read_pending(&self, path: &KPath, pending: &[Node]) -> Result<(Option<Node>, usize)> {
         self.check_open()?;
         let mut state = self.head_state()?;
         let mut applied = 0;

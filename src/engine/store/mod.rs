@@ -307,20 +307,27 @@ impl Store {
             .unwrap_or_else(Node::null))
     }
 
-    /// The index, with every commit's ends filed (see [`Index::materialize`]). Held only for
+    /// The index, for listings (`get`, `entries`, `depth`): no trie is needed. Held only for
     /// a lookup: a read never keeps it across another read.
     fn index(&self) -> RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The index with the ends of `level` filed in its trie, for `candidates` and
+    /// `last_change` on that level: the first such lookup after a commit or an open files the
+    /// deferred ones (an open defers the compacted levels' ends, which only some reads need).
+    fn index_with_ends(&self, level: u8) -> RwLockReadGuard<'_, Index> {
         {
-            let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-            if index.is_materialized() {
+            let index = self.index();
+            if index.has_ends(level) {
                 return index;
             }
         }
         self.index
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .materialize();
-        self.index.read().unwrap_or_else(PoisonError::into_inner)
+            .materialize(level);
+        self.index()
     }
 
     /// The index, to change (`&mut self` excludes every read).
@@ -567,7 +574,7 @@ impl Store {
     /// design document's `LogSegment`s; their transaction numbers are read from the entries.
     pub fn segments(&self, path: &KPath, level: u8, lo: u64, hi: u64) -> Result<Vec<LogSegment>> {
         self.check_open()?;
-        let found = match self.index().level(level) {
+        let found = match self.index_with_ends(level).level(level) {
             Some(index) => index.candidates(path, lo, hi),
             None => return Ok(Vec::new()),
         };

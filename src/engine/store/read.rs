@@ -36,7 +36,7 @@ impl Store {
         // `(key, depth of the ancestor)`.
         let mut dependent: Vec<(u64, usize)> = Vec::new();
         for piece in self.cover(0, commit, u8::MAX).into_iter().rev() {
-            let found = match self.index().level(piece.level) {
+            let found = match self.index_with_ends(piece.level).level(piece.level) {
                 Some(index) => index.candidates(path, piece.lo, piece.hi),
                 None => continue,
             };
@@ -116,7 +116,10 @@ impl Store {
     /// The level-0 entry in `(lo, hi]` that last changed `path`, if that change determined it
     /// (independent ends at the path or an ancestor, no dependent one).
     fn last_commit_determining(&self, path: &KPath, lo: u64, hi: u64) -> Option<Candidate> {
-        let (entry, depth) = self.index().level(0)?.last_change(path, lo, hi)?;
+        let (entry, depth) = self
+            .index_with_ends(0)
+            .level(0)?
+            .last_change(path, lo, hi)?;
         Some(Candidate {
             level: 0,
             entry,

@@ -62,7 +62,7 @@ impl Store {
             level0_new.saturating_add(self.compact.end().saturating_sub(checkpoint.compact_end));
         self.offsets = offsets;
         let scanned_level0 = self.scan_level0(checkpoint.level0_end, total)?;
-        let scanned_compact = self.scan_compact(checkpoint.compact_end, total, level0_new)?;
+        let scanned_compact = self.scan_compact(checkpoint.compact_end, total)?;
         // The scan kept the head's range pending; once its level entry exists, nothing will
         // compose it.
         let head = self.head;
@@ -205,7 +205,7 @@ impl Store {
 
     /// Indexes compacted entries from `from`; entries beyond the head (left by a lost level-0
     /// tail) are cut off. Returns how many were indexed.
-    pub(super) fn scan_compact(&mut self, from: u64, total: u64, done_before: u64) -> Result<u64> {
+    pub(super) fn scan_compact(&mut self, from: u64, total: u64) -> Result<u64> {
         let mut added: Vec<(u8, EntryRef, Vec<End>, Option<OffsetIndex>)> = Vec::new();
         let mut cut: Option<u64> = None;
         let (head, divisor) = (self.head, self.options.divisor);
@@ -251,10 +251,9 @@ impl Store {
                 self.add_offsets(level, entry.pos, offsets);
             }
         }
-        self.progress(
-            done_before.saturating_add(self.compact.end().saturating_sub(from)),
-            total,
-        );
+        // Done: `total` counted the bytes the logs' files held, free space after the last
+        // frame and any torn tail included, which the scans found were not frames.
+        self.progress(total, total);
         Ok(count)
     }
 }

@@ -57,7 +57,7 @@ impl Store {
     /// A shipment of the commits after `after`, oldest first, stopping once it holds
     /// `max_bytes` of payloads (it always holds at least one commit when there is one).
     /// `NoSuchCommit` if `after` is beyond the head.
-    pub fn export(&mut self, after: u64, max_bytes: usize) -> Result<Vec<u8>> {
+    pub fn export(&self, after: u64, max_bytes: usize) -> Result<Vec<u8>> {
         self.check_open()?;
         self.check_commit(after)?;
         let base_crc = self.payload_crc(after)?;
