@@ -2,6 +2,7 @@
 
 mod cache;
 mod compaction;
+mod counters;
 mod history;
 mod read;
 mod recover;
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 pub use stream::{EventStream, ValueStream};
 
 use cache::{lock, PatchCache};
+use counters::{Counters, ReadEvent};
 
 use super::classify::{classify, outermost_independent, IndexLimits};
 use super::clock::now_ms;
@@ -175,8 +177,8 @@ struct Candidate {
 /// A versioned Tony document store on a [`StoreDir`].
 ///
 /// Reads take `&self` and may run at once from several threads (natively a store is `Send`
-/// and `Sync`): what they share (the cache of parsed entries, counters, the head state built
-/// on first need, the index's deferred ends) sits behind locks held only briefly. Commits take
+/// and `Sync`): what they share (the cache of parsed entries, the head state built on first
+/// need, the index's deferred ends) sits behind locks held only briefly; counters are atomic. Commits take
 /// `&mut self`. A server shares a store as `RwLock<Store>`: reads under the read lock run
 /// together, and each commit waits only for the reads in progress. A commit number is a
 /// snapshot: what `read_at(path, c)` returns never changes once commit `c` exists.
@@ -204,7 +206,9 @@ pub struct Store {
     pending: HashMap<(u8, u64), Arc<LogEntry>>,
     /// Offset indexes of large entries, by (level, position).
     offsets: HashMap<(u8, u64), Arc<OffsetIndex>>,
-    stats: Mutex<Stats>,
+    counters: Counters,
+    /// How the open recovered (see [`Stats::recovery`]).
+    recovery: &'static str,
     since_persist: u64,
     closed: bool,
     /// Set when a write or sync failed in a way that leaves the medium's state unknown: every
@@ -254,10 +258,8 @@ impl Store {
             cache: Mutex::default(),
             pending: HashMap::new(),
             offsets: HashMap::new(),
-            stats: Mutex::new(Stats {
-                recovery: "none",
-                ..Stats::default()
-            }),
+            counters: Counters::default(),
+            recovery: "none",
             since_persist: 0,
             closed: false,
             failed: None,
@@ -336,8 +338,8 @@ impl Store {
     }
 
     /// Counts a read event in the store's [`Stats`].
-    fn count(&self, event: impl FnOnce(&mut Stats)) {
-        event(&mut lock(&self.stats));
+    fn count(&self, event: ReadEvent) {
+        self.counters.count(event);
     }
 
     /// The newest commit (0 for an empty store).
@@ -347,12 +349,15 @@ impl Store {
 
     /// Counters.
     pub fn stats(&self) -> Stats {
-        Stats {
+        let mut stats = Stats {
             level0_bytes: self.level0.end(),
             compact_bytes: self.compact.end(),
             index_bytes: self.index_log.saved_bytes(),
-            ..*lock(&self.stats)
-        }
+            recovery: self.recovery,
+            ..Stats::default()
+        };
+        self.counters.fill(&mut stats);
+        stats
     }
 
     fn check_open(&self) -> Result<()> {
@@ -544,7 +549,7 @@ impl Store {
         }
         // Parsed without the lock: reads of other entries go on meanwhile.
         let patch = self.log_of(level).read_patch(pos)?;
-        self.count(|s| s.entries_read += 1);
+        self.count(ReadEvent::EntryRead);
         self.remember(level, pos, patch.clone());
         Ok(patch)
     }
@@ -559,7 +564,7 @@ impl Store {
         if let Some(entry) = self.pending.get(&(level, pos)) {
             return Ok(entry.clone());
         }
-        self.count(|s| s.entries_read += 1);
+        self.count(ReadEvent::EntryRead);
         Ok(Arc::new(self.log_of(level).read_entry(pos)?))
     }
 

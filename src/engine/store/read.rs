@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::counters::ReadEvent;
 use super::stream::Located;
 use super::{span, Candidate, Store};
 use crate::engine::classify::is_merge;
@@ -144,7 +145,7 @@ impl Store {
         let (start, rest) = match self.plan(path, commit) {
             Plan::Through(ancestor) => {
                 if let Some(found) = self.read_through_array_edits(&ancestor, path, commit)? {
-                    self.count(|s| s.read_through_array_edits += 1);
+                    self.count(ReadEvent::ReadThroughArrayEdits);
                     return Ok(Some(found));
                 }
                 return self.read_through(&ancestor, path, commit);
@@ -185,7 +186,7 @@ impl Store {
         if !self.is_cached(c.level, c.entry.pos) && self.offsets.contains_key(&key) {
             match self.locate_in_entry(c, path)? {
                 Located::Found(mut events, first) => {
-                    self.count(|s| s.read_from_offsets += 1);
+                    self.count(ReadEvent::ReadFromOffsets);
                     let file = if c.level == 0 {
                         self.level0.name()
                     } else {
@@ -196,7 +197,7 @@ impl Store {
                         .map_err(|e| unreadable(file, c.entry.pos, e));
                 }
                 Located::Absent => {
-                    self.count(|s| s.read_from_offsets += 1);
+                    self.count(ReadEvent::ReadFromOffsets);
                     return Ok(None);
                 }
                 Located::Unknown => {}
@@ -239,7 +240,7 @@ impl Store {
         };
         let found = crate::tony::member_at(text, &keys);
         if found.is_some() {
-            self.count(|s| s.entries_read += 1);
+            self.count(ReadEvent::EntryRead);
         }
         Ok(found)
     }

@@ -74,10 +74,7 @@ impl Store {
         if self.head.is_multiple_of(span(self.options.divisor, 1)) && composed {
             self.pending.clear();
         }
-        self.stats
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .recovery = match (
+        self.recovery = match (
             full && self.head > 0,
             scanned_level0 > 0 || scanned_compact > 0,
         ) {

@@ -3,6 +3,7 @@
 use crate::engine::entry::unreadable;
 use crate::tony::ParseError;
 
+use super::counters::ReadEvent;
 use super::read::{inserted_tag, patch_at, Plan};
 use super::{Candidate, Store};
 use crate::engine::classify::is_merge;
@@ -86,9 +87,9 @@ impl Store {
     }
 
     fn count_streamed(&self, value: &PatchedValue<RangeReader>) {
-        self.count(|s| s.streamed_from_log += 1);
+        self.count(ReadEvent::StreamedFromLog);
         if value.has_patches() {
-            self.count(|s| s.streamed_patched += 1);
+            self.count(ReadEvent::StreamedPatched);
         }
     }
 
