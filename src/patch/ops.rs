@@ -116,6 +116,30 @@ pub(crate) fn is_active_tag(tag: &str) -> bool {
     find_op(&node).is_some() || data_tag(&node).as_deref() != Some(tag)
 }
 
+/// Whether `node` is plain data: no tag anywhere and no merge key (`<<`). Applied as a patch to
+/// nothing, plain data yields itself, so it need not be rebuilt. Iterative (any depth).
+pub(crate) fn is_plain_data(node: &Node) -> bool {
+    let mut pending = vec![node];
+    while let Some(node) = pending.pop() {
+        if node.tag.is_some() {
+            return false;
+        }
+        match &node.value {
+            crate::tony::Value::Array(items) => pending.extend(items.iter()),
+            crate::tony::Value::Object(members) => {
+                for (key, value) in members.iter() {
+                    if *key == crate::tony::Key::Merge {
+                        return false;
+                    }
+                    pending.push(value);
+                }
+            }
+            _ => {}
+        }
+    }
+    true
+}
+
 /// Whether the child of a tag op says "value unchanged": an untagged `null`.
 pub(crate) fn is_unchanged_marker(child: &Node) -> bool {
     child.is_null() && child.tag.is_none()
@@ -130,6 +154,7 @@ pub(crate) fn add_tag(tag: Option<&str>, link: &str) -> Arc<str> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test panics
 mod tests {
     use super::*;
 
@@ -160,5 +185,30 @@ mod tests {
             assert_eq!(op_kind(&node).map(str::to_owned), expected, "{tag:?}");
         }
         assert_eq!(op_kind(&Node::null()), None);
+    }
+
+    #[test]
+    fn plain_data_applied_to_nothing_yields_itself() {
+        use crate::tony::parse;
+        for text in [
+            "{a: null, b: {c: null, d: [1, {e: null}, []]}, f: \"x\", g: 1.5, h: {}}",
+            "[1, [2, [3, {x: [null]}]]]",
+            "{0: a, 7: {k: v}}",
+            "null",
+            "\"text\"",
+        ] {
+            let doc = parse(text).unwrap();
+            assert!(is_plain_data(&doc), "{text}");
+            let applied = crate::patch::apply_committed(None, &doc).unwrap();
+            assert_eq!(applied.as_ref(), Some(&doc), "{text}");
+        }
+        for text in [
+            "{a: !t 1}",
+            "!insert {a: 1}",
+            "{<<: \"m\"}",
+            "[1, !delete null]",
+        ] {
+            assert!(!is_plain_data(&parse(text).unwrap()), "{text}");
+        }
     }
 }

@@ -23,15 +23,11 @@ use super::tag::is_valid_tag;
 /// checksummed entries): what follows the member is not read, and the members before it are
 /// read but not kept.
 pub(crate) fn member_at(text: &str, keys: &[Key]) -> Option<Option<Node>> {
-    let mut p = Fast {
-        bytes: text.as_bytes(),
-        at: 0,
-        depth: 0,
-    };
+    let mut p = Fast::new(text);
     p.skip_space()?;
     for key in keys {
         if p.peek() == Some(b'!') {
-            p.tag()?;
+            p.tag_text()?;
         }
         if p.peek()? != b'{' {
             // Inside brackets, a value that is not an object (if this reader takes it); at the
@@ -48,14 +44,15 @@ pub(crate) fn member_at(text: &str, keys: &[Key]) -> Option<Option<Node>> {
             if p.peek()? == b'}' {
                 return Some(None);
             }
-            let found = p.key()?;
+            let found = p.raw_key()?;
+            p.after_key()?;
             if matches!(p.peek()?, b',' | b'}') {
                 return None;
             }
-            if found == *key {
+            if found.is(key) {
                 break;
             }
-            p.value()?;
+            p.skip_value()?;
             p.separator()?;
         }
     }
@@ -64,11 +61,7 @@ pub(crate) fn member_at(text: &str, keys: &[Key]) -> Option<Option<Node>> {
 
 /// Parses `text` if it is a plain bracketed document; `None` means "use the general parser".
 pub(crate) fn parse_bracketed(text: &str) -> Option<Node> {
-    let mut p = Fast {
-        bytes: text.as_bytes(),
-        at: 0,
-        depth: 0,
-    };
+    let mut p = Fast::new(text);
     // Outside brackets a tab may be indentation, which the general parser rejects.
     let outside_is_plain = |p: &mut Fast| {
         let start = p.at;
@@ -80,7 +73,7 @@ pub(crate) fn parse_bracketed(text: &str) -> Option<Node> {
     // A bracketed document, perhaps tagged (as log entries are: `!entry {...}`).
     let bracket_at = if p.peek() == Some(b'!') {
         let mut ahead = Fast { at: p.at, ..p };
-        ahead.tag()?;
+        ahead.tag_text()?;
         ahead.at
     } else {
         p.at
@@ -96,6 +89,31 @@ struct Fast<'a> {
     bytes: &'a [u8],
     at: usize,
     depth: usize,
+    /// Reading a value only to pass it (a sibling of the member [`member_at`] looks for): the
+    /// grammar is checked as usual but nothing is built (values read as `null`), so a passed
+    /// object's keys are not checked for repeats or mixing. `member_at` reads log entries,
+    /// which the store wrote and their checksums vouch for.
+    skipping: bool,
+    /// Whether the last value read was a quoted string.
+    quoted_last: bool,
+}
+
+/// An object key as written, before it is made a [`Key`].
+#[derive(PartialEq)]
+enum RawKey<'a> {
+    Text(Cow<'a, str>),
+    Int(u32),
+}
+
+impl RawKey<'_> {
+    /// Whether this is `key`.
+    fn is(&self, key: &Key) -> bool {
+        match (self, key) {
+            (RawKey::Text(text), Key::Str(name)) => **text == **name,
+            (RawKey::Int(i), Key::Int(j)) => i == j,
+            _ => false,
+        }
+    }
 }
 
 /// Bytes that may appear in a literal this fast path accepts (a safe subset of the lexer's).
@@ -108,6 +126,24 @@ fn plain_literal_byte(b: u8) -> bool {
 }
 
 impl<'a> Fast<'a> {
+    fn new(text: &'a str) -> Self {
+        Fast {
+            bytes: text.as_bytes(),
+            at: 0,
+            depth: 0,
+            skipping: false,
+            quoted_last: false,
+        }
+    }
+
+    /// Reads past a value, building nothing (see [`Fast::skipping`]).
+    fn skip_value(&mut self) -> Option<()> {
+        let outer = std::mem::replace(&mut self.skipping, true);
+        let read = self.value();
+        self.skipping = outer;
+        read.map(|_| ())
+    }
+
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.at).copied()
     }
@@ -134,24 +170,35 @@ impl<'a> Fast<'a> {
 
     fn value(&mut self) -> Option<Node> {
         let tag = if self.peek() == Some(b'!') {
-            Some(self.tag()?)
+            Some(self.tag_text()?)
         } else {
             None
         };
-        let mut node = match self.peek()? {
+        let first = self.peek()?;
+        let mut node = match first {
             b'{' => self.object()?,
             b'[' => self.array()?,
+            b'"' | b'\'' if self.skipping => {
+                self.quoted_text()?;
+                Node::null()
+            }
             b'"' | b'\'' => Node::new(Value::String(self.quoted()?)),
             b'-' | b'0'..=b'9' => self.number()?,
+            _ if self.skipping => {
+                self.literal()?;
+                Node::null()
+            }
             _ => self.literal_value()?,
         };
-        if tag.is_some() {
-            node.tag = tag;
+        self.quoted_last = matches!(first, b'"' | b'\'');
+        if let Some(tag) = tag.filter(|_| !self.skipping) {
+            node.tag = Some(Arc::from(tag));
         }
         Some(node)
     }
 
-    fn tag(&mut self) -> Option<Arc<str>> {
+    /// A tag's text (checked), and the blank after it.
+    fn tag_text(&mut self) -> Option<&'a str> {
         let start = self.at;
         let mut parens = 0usize;
         while let Some(b) = self.peek() {
@@ -180,7 +227,7 @@ impl<'a> Fast<'a> {
             return None;
         }
         self.skip_space()?;
-        Some(Arc::from(tag))
+        Some(tag)
     }
 
     fn enter(&mut self) -> Option<()> {
@@ -217,9 +264,10 @@ impl<'a> Fast<'a> {
                 }
                 _ => {
                     let item = self.value()?;
-                    let quoted = matches!(item.value, Value::String(_))
-                        && matches!(self.since(self.at.saturating_sub(1)), [b'"' | b'\'']);
-                    items.push(item);
+                    let quoted = self.quoted_last;
+                    if !self.skipping {
+                        items.push(item);
+                    }
                     let before = self.at;
                     let newline = self.skip_space()?;
                     // Quoted strings on consecutive lines fold into one: the general parser's job.
@@ -236,8 +284,18 @@ impl<'a> Fast<'a> {
     }
 
     fn key(&mut self) -> Option<Key> {
-        let key = match self.peek()? {
-            b'"' | b'\'' => Key::str(&self.quoted_text()?),
+        let key = match self.raw_key()? {
+            RawKey::Text(text) => Key::str(&text),
+            RawKey::Int(i) => Key::Int(i),
+        };
+        self.after_key()?;
+        Some(key)
+    }
+
+    /// An object key as written.
+    fn raw_key(&mut self) -> Option<RawKey<'a>> {
+        Some(match self.peek()? {
+            b'"' | b'\'' => RawKey::Text(self.quoted_text()?),
             b'0'..=b'9' => {
                 let start = self.at;
                 while self.peek().is_some_and(|b| b.is_ascii_digit()) {
@@ -247,20 +305,24 @@ impl<'a> Fast<'a> {
                 if digits.len() > 1 && digits.starts_with('0') {
                     return None;
                 }
-                Key::Int(digits.parse().ok()?)
+                RawKey::Int(digits.parse().ok()?)
             }
             _ => match self.literal()? {
                 "null" | "true" | "false" | "<<" => return None,
-                name => Key::str(name),
+                name => RawKey::Text(Cow::Borrowed(name)),
             },
-        };
+        })
+    }
+
+    /// The `:` after a key, with the blanks around it.
+    fn after_key(&mut self) -> Option<()> {
         self.skip_space()?;
         if self.peek() != Some(b':') {
             return None; // a key set, or something odd
         }
         self.at += 1;
         self.skip_space()?;
-        Some(key)
+        Some(())
     }
 
     fn object(&mut self) -> Option<Node> {
@@ -276,15 +338,26 @@ impl<'a> Fast<'a> {
                 self.at += 1;
                 break;
             }
-            let key = self.key()?;
+            if self.skipping {
+                self.raw_key()?;
+                self.after_key()?;
+            } else {
+                let key = self.key()?;
+                entries.push((key, Node::null()));
+            }
             if matches!(self.peek()?, b',' | b'}') {
                 return None; // a missing value: let the general parser decide
             }
             let value = self.value()?;
-            entries.push((key, value));
+            if let Some((_, slot)) = entries.last_mut().filter(|_| !self.skipping) {
+                *slot = value;
+            }
             self.separator()?;
         }
         self.depth -= 1;
+        if self.skipping {
+            return Some(Node::null());
+        }
         // Whatever the parser would refuse, it also explains: leave such objects to it.
         let object = Object::from(entries);
         if object_problem(&object, false).is_some() {
@@ -294,7 +367,7 @@ impl<'a> Fast<'a> {
     }
 
     /// A bare literal of plain characters, ending where the grammar allows.
-    fn literal(&mut self) -> Option<&str> {
+    fn literal(&mut self) -> Option<&'a str> {
         let start = self.at;
         if !is_literal_start(self.peek()? as char) || !plain_literal_byte(self.peek()?) {
             return None;
@@ -462,6 +535,8 @@ mod tests {
     #[test]
     fn member_at_finds_what_the_whole_parse_finds() {
         let entry = "!entry {commit: 5 tx: 1 time: 9 ends: {a.b: true} \
+                     skipped: {q: \"a \\\"b\\\" c\", f: 1.50, g: -2e3, t: !x.y(z) [1, \"s\", {k: v}], \
+                     e: [], o: {}, 'sq': 'x', n: null, u: \"\\u00e9\"} \
                      patch: {a: {b: {x: 1, y: [1, 2]}, c: 2, \"d e\": !t {f: null}}, s: {0: a, 5: b}}}";
         let k = |s: &str| match s.parse::<u32>() {
             Ok(i) => Key::Int(i),
@@ -479,6 +554,9 @@ mod tests {
             &["patch", "s", "7"],
             &["patch", "a", "b", "y", "x"],
             &["ends"],
+            &["skipped", "t"],
+            &["skipped", "u"],
+            &["skipped", "sq"],
             &["nothing"],
         ];
         for case in cases {

@@ -393,6 +393,10 @@ fn member_key(segment: &Segment) -> Option<Key> {
 
 /// What an independent end yields whatever the state was (its checks passed at commit).
 pub(super) fn independent_result(patch_node: &Node) -> Result<Option<Node>> {
+    // Plain data yields itself: a read of a stored record need not rebuild it.
+    if crate::patch::is_plain_data(patch_node) {
+        return Ok(Some(patch_node.clone()));
+    }
     Ok(crate::patch::apply_committed(None, patch_node)?)
 }
 
