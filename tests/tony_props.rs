@@ -163,3 +163,74 @@ proptest! {
         let _ = parse(&String::from_utf8_lossy(&bytes));
     }
 }
+
+/// Values as code can build them, hostile ones included: any tag text, repeated, mixed and
+/// merge keys, non-finite floats and float text that is not the number.
+fn hostile_node() -> impl Strategy<Value = Node> {
+    use std::sync::Arc;
+    use tonystore::tony::{Float, Key};
+    let tag = prop_oneof![
+        3 => Just(None),
+        1 => "[!a-c(),:# .'\"{}\\n]{0,7}".prop_map(Some),
+        1 => prop::sample::select(vec!["!t", "!a.b", "!x(y z)", "!t:u", "!", ""]).prop_map(|t| Some(t.to_owned())),
+    ];
+    let float = (
+        any::<f64>(),
+        prop::option::of(prop::sample::select(vec![
+            "1.5", "abc", "1.0 ", "2e3", "-0.0", "1", "1.50", "0x1",
+        ])),
+    )
+        .prop_map(|(value, text)| {
+            Node::new(Value::Float(Float {
+                value: if text.is_some() { 1.5 } else { value },
+                text: text.map(Arc::from),
+            }))
+        });
+    let leaf = prop_oneof![
+        Just(Node::null()),
+        any::<i64>().prop_map(Node::int),
+        float,
+        common::any_string().prop_map(|s| Node::string(&s)),
+    ];
+    let key = prop_oneof![
+        prop::sample::select(vec!["a", "b", "<<x", "null"]).prop_map(Key::str),
+        (0u32..3).prop_map(Key::Int),
+        Just(Key::Merge),
+    ];
+    (leaf, tag.clone())
+        .prop_map(|(n, t)| match t {
+            Some(t) => n.with_tag(&t),
+            None => n,
+        })
+        .prop_recursive(3, 24, 4, move |inner| {
+            (
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Node::array),
+                    prop::collection::vec((key.clone(), inner), 0..4).prop_map(Node::object),
+                ],
+                tag.clone(),
+            )
+                .prop_map(|(n, t)| match t {
+                    Some(t) => n.with_tag(&t),
+                    None => n,
+                })
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(common::cases(3_000, 100_000)))]
+
+    /// What `check_storable` accepts (what a commit stores) reads back as itself from both
+    /// text forms; the rest it refuses.
+    #[test]
+    fn values_check_storable_accepts_read_back_as_themselves(node in hostile_node()) {
+        if tonystore::tony::check_storable(&node, usize::MAX).is_ok() {
+            let wire = encode_wire(&node);
+            let back = parse(&wire).map_err(|e| TestCaseError::fail(format!("{wire}: {e}")))?;
+            prop_assert_eq!(&back, &node, "wire: {}", wire);
+            let block = encode_block(&node);
+            let back = parse(&block).map_err(|e| TestCaseError::fail(format!("{block}: {e}")))?;
+            prop_assert_eq!(&back, &node, "block:\n{}", block);
+        }
+    }
+}
