@@ -165,9 +165,9 @@ pub(crate) fn object_problem(object: &Object, keep_duplicates: bool) -> Option<P
     if ints && strs {
         return Some(Problem::MixedKeys);
     }
-    if let Some((_, _)) = object
+    if object
         .iter()
-        .find(|(key, value)| *key == Key::Merge && !is_merge_value(value))
+        .any(|(key, value)| *key == Key::Merge && !is_merge_value(value))
     {
         return Some(Problem::MergeValue);
     }
@@ -182,19 +182,23 @@ pub(crate) fn object_problem(object: &Object, keep_duplicates: bool) -> Option<P
 /// object would then keep for good).
 fn repeated_key(object: &Object) -> Option<&Key> {
     const PAIRWISE_UP_TO: usize = 16;
-    let mut keys = object.iter().map(|(k, _)| k).filter(|k| **k != Key::Merge);
-    if object.len() <= PAIRWISE_UP_TO {
-        let mut seen: Vec<&Key> = Vec::with_capacity(object.len());
-        for key in keys.by_ref() {
-            if seen.contains(&key) {
-                return Some(key);
-            }
-            seen.push(key);
-        }
-        return None;
+    let members: &[(Key, Node)] = object;
+    let mut keys = members
+        .iter()
+        .enumerate()
+        .filter(|(_, (key, _))| *key != Key::Merge);
+    if members.len() <= PAIRWISE_UP_TO {
+        return keys
+            .find(|(at, (key, _))| {
+                members
+                    .get(..*at)
+                    .is_some_and(|before| before.iter().any(|(k, _)| k == key))
+            })
+            .map(|(_, (key, _))| key);
     }
-    let mut seen = HashSet::with_capacity(object.len());
-    keys.find(|key| !seen.insert(*key))
+    let mut seen = HashSet::with_capacity(members.len());
+    keys.find(|(_, (key, _))| !seen.insert(key))
+        .map(|(_, (key, _))| key)
 }
 
 /// Whether `value` may stand after a merge key `<<`: a string (tagged or not).
@@ -204,7 +208,7 @@ pub(crate) fn is_merge_value(value: &Node) -> bool {
 
 /// Whether `tag` is read back by the lexer as exactly this tag.
 pub(crate) fn reads_back_as_tag(tag: &str) -> bool {
-    // The usual tags (`!delete`, `!key(id)`, `!not.subtree`) need no lexer.
+    // The usual tags (`!delete`, `!not.subtree`, `!a-b_c`) need no lexer.
     let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if let Some(name) = tag.strip_prefix('!') {
         if name.starts_with(|c: char| c.is_ascii_alphabetic()) && name.chars().all(plain) {
