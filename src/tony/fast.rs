@@ -72,7 +72,10 @@ pub(crate) fn parse_bracketed(text: &str) -> Option<Node> {
     }
     // A bracketed document, perhaps tagged (as log entries are: `!entry {...}`).
     let bracket_at = if p.peek() == Some(b'!') {
-        let mut ahead = Fast { at: p.at, ..p };
+        let mut ahead = Fast {
+            at: p.at,
+            ..Fast::new(text)
+        };
         ahead.tag_text()?;
         ahead.at
     } else {
@@ -96,6 +99,11 @@ struct Fast<'a> {
     skipping: bool,
     /// Whether the last value read was a quoted string.
     quoted_last: bool,
+    /// The members of the objects being read, innermost last: each object takes its own off
+    /// the top when it closes, into a list of exactly their number (no regrowing).
+    members: Vec<(Key, Node)>,
+    /// The same for the items of arrays.
+    items: Vec<Node>,
 }
 
 /// An object key as written, before it is made a [`Key`].
@@ -133,6 +141,8 @@ impl<'a> Fast<'a> {
             depth: 0,
             skipping: false,
             quoted_last: false,
+            members: Vec::new(),
+            items: Vec::new(),
         }
     }
 
@@ -255,7 +265,7 @@ impl<'a> Fast<'a> {
         if self.peek() == Some(b',') {
             return None;
         }
-        let mut items = Vec::new();
+        let base = self.items.len();
         loop {
             match self.peek()? {
                 b']' => {
@@ -266,7 +276,7 @@ impl<'a> Fast<'a> {
                     let item = self.value()?;
                     let quoted = self.quoted_last;
                     if !self.skipping {
-                        items.push(item);
+                        self.items.push(item);
                     }
                     let before = self.at;
                     let newline = self.skip_space()?;
@@ -280,7 +290,10 @@ impl<'a> Fast<'a> {
             }
         }
         self.depth -= 1;
-        Some(Node::array(items))
+        if self.skipping {
+            return Some(Node::null());
+        }
+        Some(Node::array(self.items.drain(base..).collect()))
     }
 
     fn key(&mut self) -> Option<Key> {
@@ -332,7 +345,7 @@ impl<'a> Fast<'a> {
         if self.peek() == Some(b',') {
             return None;
         }
-        let mut entries: Vec<(Key, Node)> = Vec::new();
+        let base = self.members.len();
         loop {
             if self.peek()? == b'}' {
                 self.at += 1;
@@ -343,13 +356,13 @@ impl<'a> Fast<'a> {
                 self.after_key()?;
             } else {
                 let key = self.key()?;
-                entries.push((key, Node::null()));
+                self.members.push((key, Node::null()));
             }
             if matches!(self.peek()?, b',' | b'}') {
                 return None; // a missing value: let the general parser decide
             }
             let value = self.value()?;
-            if let Some((_, slot)) = entries.last_mut().filter(|_| !self.skipping) {
+            if let Some((_, slot)) = self.members.last_mut().filter(|_| !self.skipping) {
                 *slot = value;
             }
             self.separator()?;
@@ -359,6 +372,7 @@ impl<'a> Fast<'a> {
             return Some(Node::null());
         }
         // Whatever the parser would refuse, it also explains: leave such objects to it.
+        let entries: Vec<(Key, Node)> = self.members.drain(base..).collect();
         let object = Object::from(entries);
         if object_problem(&object, false).is_some() {
             return None;
