@@ -45,30 +45,57 @@ pub fn write_wire(out: &mut String, node: &Node) {
                     _ => write_scalar(out, &node.value),
                 }
             }
-            Pending::Items(mut rest, first) => match rest.next() {
-                Some(item) => {
-                    if !first {
-                        out.push(' ');
-                    }
+            // Scalar children are written in place; the walk descends only into containers.
+            Pending::Items(mut rest, mut first) => loop {
+                let Some(item) = rest.next() else {
+                    out.push(']');
+                    break;
+                };
+                if !first {
+                    out.push(' ');
+                }
+                first = false;
+                if is_container(item) {
                     stack.push(Pending::Items(rest, false));
                     stack.push(Pending::Node(item));
+                    break;
                 }
-                None => out.push(']'),
+                write_tagged_scalar(out, item);
             },
-            Pending::Members(mut rest, first) => match rest.next() {
-                Some((key, value)) => {
-                    if !first {
-                        out.push(' ');
-                    }
-                    write_key(out, key);
-                    out.push_str(": ");
+            Pending::Members(mut rest, mut first) => loop {
+                let Some((key, value)) = rest.next() else {
+                    out.push('}');
+                    break;
+                };
+                if !first {
+                    out.push(' ');
+                }
+                first = false;
+                write_key(out, key);
+                out.push_str(": ");
+                if is_container(value) {
                     stack.push(Pending::Members(rest, false));
                     stack.push(Pending::Node(value));
+                    break;
                 }
-                None => out.push('}'),
+                write_tagged_scalar(out, value);
             },
         }
     }
+}
+
+/// Whether `node` is an array or an object.
+fn is_container(node: &Node) -> bool {
+    matches!(node.value, Value::Array(_) | Value::Object(_))
+}
+
+/// Writes a scalar with its tag, if any.
+fn write_tagged_scalar(out: &mut String, node: &Node) {
+    if let Some(tag) = &node.tag {
+        out.push_str(tag);
+        out.push(' ');
+    }
+    write_scalar(out, &node.value);
 }
 
 /// Appends a scalar value (not a container) to `out`.
