@@ -89,6 +89,8 @@ pub(crate) fn parse_bracketed(text: &str) -> Option<Node> {
 }
 
 struct Fast<'a> {
+    /// The text read, and its bytes.
+    text: &'a str,
     bytes: &'a [u8],
     at: usize,
     depth: usize,
@@ -124,18 +126,34 @@ impl RawKey<'_> {
     }
 }
 
-/// Bytes that may appear in a literal this fast path accepts (a safe subset of the lexer's).
+/// Bytes that may appear in a literal this fast path accepts (a safe subset of the lexer's,
+/// all ASCII).
 fn plain_literal_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'_' | b'.' | b'/' | b'-' | b'+' | b'@' | b'$' | b'~' | b'%' | b'='
-        )
+    PLAIN_LITERAL.get(usize::from(b)).copied().unwrap_or(false)
 }
+
+/// [`plain_literal_byte`] as a table.
+// Evaluated at compile time: an index out of range or an overflow would not compile.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+const PLAIN_LITERAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'_' | b'.' | b'/' | b'-' | b'+' | b'@' | b'$' | b'~' | b'%' | b'='
+            );
+        b += 1;
+    }
+    table
+};
 
 impl<'a> Fast<'a> {
     fn new(text: &'a str) -> Self {
         Fast {
+            text,
             bytes: text.as_bytes(),
             at: 0,
             depth: 0,
@@ -161,6 +179,12 @@ impl<'a> Fast<'a> {
     /// The bytes from `start` to the cursor.
     fn since(&self, start: usize) -> &'a [u8] {
         self.bytes.get(start..self.at).unwrap_or_default()
+    }
+
+    /// The text from `start` to the cursor; `None` unless both fall on character boundaries
+    /// (the readers only stop at ASCII bytes, so they do).
+    fn since_str(&self, start: usize) -> Option<&'a str> {
+        self.text.get(start..self.at)
     }
 
     /// Skips blanks; `Some(true)` if a newline was among them, `None` at a comment.
@@ -227,7 +251,7 @@ impl<'a> Fast<'a> {
             }
             self.at += 1;
         }
-        let tag = std::str::from_utf8(self.since(start)).ok()?;
+        let tag = self.since_str(start)?;
         if parens > 0 || tag.len() < 2 || !is_valid_tag(tag) {
             return None;
         }
@@ -314,7 +338,7 @@ impl<'a> Fast<'a> {
                 while self.peek().is_some_and(|b| b.is_ascii_digit()) {
                     self.at += 1;
                 }
-                let digits = std::str::from_utf8(self.since(start)).ok()?;
+                let digits = self.since_str(start)?;
                 if digits.len() > 1 && digits.starts_with('0') {
                     return None;
                 }
@@ -386,15 +410,17 @@ impl<'a> Fast<'a> {
         if !is_literal_start(self.peek()? as char) || !plain_literal_byte(self.peek()?) {
             return None;
         }
-        while self.peek().is_some_and(plain_literal_byte) {
-            self.at += 1;
-        }
+        let rest = self.bytes.get(self.at..).unwrap_or_default();
+        self.at += rest
+            .iter()
+            .position(|&b| !plain_literal_byte(b))
+            .unwrap_or(rest.len());
         match self.peek() {
             None | Some(b' ' | b'\t' | b'\r' | b'\n' | b',' | b'}' | b']') => {}
             Some(b':') if !matches!(self.bytes.get(self.at + 1), Some(b'/' | b':')) => {}
             _ => return None,
         }
-        std::str::from_utf8(self.since(start)).ok()
+        self.since_str(start)
     }
 
     fn literal_value(&mut self) -> Option<Node> {
@@ -448,7 +474,7 @@ impl<'a> Fast<'a> {
         ) {
             return None;
         }
-        let text = std::str::from_utf8(self.since(start)).ok()?;
+        let text = self.since_str(start)?;
         if !float {
             if let Ok(i) = text.parse::<i64>() {
                 return Some(Node::int(i));
@@ -499,7 +525,7 @@ impl<'a> Fast<'a> {
         // Fast case: no escapes.
         while let Some(b) = self.peek() {
             if b == q {
-                let s = std::str::from_utf8(self.since(start)).ok()?;
+                let s = self.since_str(start)?;
                 self.at += 1;
                 return Some(Cow::Borrowed(s));
             }
