@@ -830,3 +830,35 @@ fn a_patch_that_would_build_a_tag_that_does_not_read_back_is_refused() {
     );
     store.verify().unwrap();
 }
+
+#[test]
+fn a_tag_with_two_bangs_survives_compaction_and_diffs() {
+    // `!!k(id)` is a tag (a link named `!k`). Compaction wrapped a value's tag into
+    // `!insert(...)` less every leading `!`, so reads after compaction said `!k(id)` while the
+    // log said `!!k(id)` (and `verify` failed); diffs built their tag ops the same way.
+    let dir = MemDir::new();
+    let mut store = Store::open(&dir, small_options()).unwrap();
+    let tony = |text: &str| tonystore::tony::parse(text).unwrap();
+    store.commit(vec![(p("b"), tony("[{id: 1}]"))]).unwrap();
+    store
+        .commit(vec![(p("b"), tony("!!k(id) [{id: 2}]"))])
+        .unwrap();
+    for i in 0..6 {
+        store.commit(vec![(p("n"), Node::int(i))]).unwrap();
+    }
+    for c in 2..=store.head() {
+        let b = store.read_at(&p("b"), c).unwrap().unwrap();
+        assert_eq!(b.tag(), Some("!!k(id)"), "at commit {c}");
+    }
+    store.verify().unwrap();
+    let (from, to) = (tony("!!a 1"), tony("!!b 1"));
+    for (a, b) in [(&from, &to), (&Node::int(1), &to), (&from, &Node::int(1))] {
+        let d = tonystore::patch::diff(a, b).unwrap();
+        assert_eq!(
+            &tonystore::patch::patch(a, &d).unwrap(),
+            b,
+            "{}",
+            tonystore::tony::encode_wire(&d)
+        );
+    }
+}

@@ -106,7 +106,8 @@ impl Composer<'_, '_, '_> {
         Ok(match state {
             Some(value) => {
                 let tag = match value.tag() {
-                    Some(t) => format!("!insert({})", t.trim_start_matches('!')),
+                    // The argument is the tag less its own `!` (exactly one: `!!x` is a tag).
+                    Some(t) => format!("!insert({})", t.strip_prefix('!').unwrap_or(t)),
                     None => "!insert".to_owned(),
                 };
                 value.with_tag(&tag)

@@ -63,7 +63,8 @@ fn diff_at(from: &Node, to: &Node, depth: usize) -> Option<Node> {
 
 /// The tag op (without `!`) taking tag `from` to tag `to`, if they differ.
 fn tag_change(from: Option<&str>, to: Option<&str>) -> Option<String> {
-    let bare = |t: &str| t.trim_start_matches('!').to_owned();
+    // A tag less its own `!` (exactly one: `!!x` is a tag).
+    let bare = |t: &str| t.strip_prefix('!').unwrap_or(t).to_owned();
     match (from, to) {
         (a, b) if a == b => None,
         (Some(a), Some(b)) => Some(format!("retag({},{})", bare(a), bare(b))),
@@ -86,7 +87,7 @@ fn with_op(op: &str, value: &Node) -> Node {
     match value.tag() {
         Some(t) => value
             .clone()
-            .with_tag(&format!("!{op}({})", t.trim_start_matches('!'))),
+            .with_tag(&format!("!{op}({})", t.strip_prefix('!').unwrap_or(t))),
         None => value.clone().with_tag(&format!("!{op}")),
     }
 }

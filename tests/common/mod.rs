@@ -42,7 +42,7 @@ pub fn any_string() -> impl Strategy<Value = String> {
 pub fn any_tag() -> impl Strategy<Value = Option<String>> {
     prop_oneof![
         6 => Just(None),
-        1 => prop::sample::select(vec!["!t", "!a.b", "!x(y,z)", "!u.v(w)"]).prop_map(|t| Some(t.to_owned())),
+        1 => prop::sample::select(vec!["!t", "!a.b", "!x(y,z)", "!u.v(w)", "!!k(id)"]).prop_map(|t| Some(t.to_owned())),
     ]
 }
 
