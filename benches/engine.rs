@@ -2,7 +2,8 @@
 //! (at growing history sizes), rebuild index, write transaction.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use tonystore::engine::{Durability, LogEntry, LogFile, Options, Store};
+use tonystore::engine::internals::LogFile;
+use tonystore::engine::{Durability, LogEntry, Options, Store};
 use tonystore::kpath::KPath;
 use tonystore::storage::{BlockFile, MemBlockFile, MemDir, StoreDir};
 use tonystore::tony::{parse, Node};

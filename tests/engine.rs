@@ -6,9 +6,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::{field, text, tony};
+use tonystore::engine::internals::{LogFile, ScanEnd, FRAME_HEADER, LOG_HEADER};
 use tonystore::engine::{
-    Durability, End, LogEntry, LogFile, Options, ScanEnd, Store, StoreError, TransactionBuffer,
-    Transactions, TxStatus, FRAME_HEADER, LOG_HEADER,
+    Durability, End, LogEntry, Options, Store, StoreError, TransactionBuffer, Transactions,
+    TxStatus,
 };
 use tonystore::kpath::{get, KPath};
 use tonystore::storage::{BlockFile, FsDir, MemBlockFile, MemDir, StorageError, StoreDir};

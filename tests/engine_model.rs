@@ -308,7 +308,7 @@ proptest! {
         // Exactly the complete frames survive: a cut inside a frame loses that commit only.
         // (A cut into the file header leaves an empty log, whose header is written afresh.)
         let kept = store.stats().level0_bytes;
-        prop_assert!(kept <= at.max(tonystore::engine::LOG_HEADER));
+        prop_assert!(kept <= at.max(tonystore::engine::internals::LOG_HEADER));
         store.verify().unwrap();
     }
 

@@ -6,10 +6,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use tonystore::engine::{
-    Durability, LogEntry, LogFile, Options, ScanEnd, Store, StoreError, TransactionBuffer,
-    FRAME_HEADER, LOG_HEADER, LOG_VERSION,
-};
+use tonystore::engine::internals::{LogFile, ScanEnd, FRAME_HEADER, LOG_HEADER, LOG_VERSION};
+use tonystore::engine::{Durability, LogEntry, Options, Store, StoreError, TransactionBuffer};
 use tonystore::kpath::{extract_all, get, KPath};
 use tonystore::patch::patch;
 use tonystore::storage::{BlockFile, FsDir, MemBlockFile, MemDir, StoreDir};

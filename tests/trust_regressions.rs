@@ -7,9 +7,8 @@ mod common;
 
 use common::crash::{Fault, SimDisk};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use tonystore::engine::{
-    Durability, Options, Store, StoreError, FRAME_HEADER, LOG_HEADER, MAX_COMMIT_DEPTH,
-};
+use tonystore::engine::internals::{FRAME_HEADER, LOG_HEADER};
+use tonystore::engine::{Durability, Options, Store, StoreError, MAX_COMMIT_DEPTH};
 use tonystore::kpath::{KPath, Segment};
 use tonystore::storage::{BlockFile, FsDir, MemDir, StoreDir};
 use tonystore::tony::{Key, Node};

@@ -23,7 +23,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use tonystore::engine::{Durability, Options, Store, FRAME_HEADER, LOG_HEADER, STORE_FILES};
+use tonystore::engine::internals::{FRAME_HEADER, LOG_HEADER};
+use tonystore::engine::{Durability, Options, Store, STORE_FILES};
 use tonystore::kpath::{get, KPath};
 use tonystore::patch::{apply_to, diff, matches, patch, reverse};
 use tonystore::storage::{BlockFile, MemDir, StoreDir};

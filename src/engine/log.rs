@@ -18,7 +18,9 @@
 
 use super::entry::{corrupt, LogEntry};
 use super::error::{Result, StoreError};
-use super::offsets::{RangeReader, VERIFY_CHUNK};
+#[cfg(feature = "internals")]
+use super::offsets::RangeReader;
+use super::offsets::VERIFY_CHUNK;
 use crate::tony::Node;
 
 use std::sync::Arc;
@@ -153,6 +155,7 @@ impl LogFile {
     /// A writable log over `file`: an empty file (or one a crash left with a partial header)
     /// gets its header written and synced; frames longer than `max_payload` are refused
     /// (written or read).
+    #[cfg(feature = "internals")]
     pub fn new(file: Box<dyn BlockFile>, max_payload: u64) -> Result<Self> {
         Self::open(file, max_payload, true)
     }
@@ -405,6 +408,7 @@ impl LogFile {
 
     /// The CRC-32C of each `VERIFY_CHUNK` (4 KiB) of the payload of the frame at `pos`, after
     /// checking the whole payload against its frame checksum (read a chunk at a time).
+    #[cfg(feature = "internals")]
     pub fn chunk_crcs(&self, pos: u64) -> Result<Arc<[u32]>> {
         let Some(header) = self.header_at(pos)? else {
             return Err(corrupt(self.name(), pos, "no valid frame header"));
@@ -420,6 +424,7 @@ impl LogFile {
     /// [`TokenSource`](crate::tony::TokenSource)) without holding it whole. Every chunk it
     /// hands out is checked against its checksum (computed here in one pass over the payload,
     /// which is checked whole against the frame's checksum).
+    #[cfg(feature = "internals")]
     pub fn payload_reader(&self, pos: u64) -> Result<RangeReader> {
         let (start, len) = self.frame_extent(pos)?;
         let crcs = self.chunk_crcs(pos)?;
@@ -596,7 +601,8 @@ impl LogFile {
         Ok(())
     }
 
-    /// The underlying file, for streaming reads of a frame's byte range.
+    /// The underlying file, for tests that damage a log's bytes.
+    #[cfg(feature = "internals")]
     pub fn file(&self) -> &dyn BlockFile {
         &*self.file
     }

@@ -22,7 +22,6 @@ mod txbuf;
 pub use classify::IndexLimits;
 pub use entry::{End, LogEntry};
 pub use error::{Result, StoreError};
-pub use log::{LogFile, ScanEnd, FRAME_HEADER, LOG_HEADER, LOG_VERSION};
 pub use offsets::SEEK_BYTES;
 pub use store::{
     Change, CommitInfo, Direction, Durability, EventStream, Imported, LogSegment, Options,
@@ -30,3 +29,11 @@ pub use store::{
 };
 pub use tx::{Transactions, TxStatus};
 pub use txbuf::TransactionBuffer;
+
+/// The log framing (`docs/FORMAT.md`), exposed only with the `internals` feature: for the
+/// project's own tests and benchmarks, which write and damage frames directly. Not part of the
+/// supported API; tools read stores through [`Store`].
+#[cfg(feature = "internals")]
+pub mod internals {
+    pub use super::log::{LogFile, ScanEnd, FRAME_HEADER, LOG_HEADER, LOG_VERSION};
+}
