@@ -26,6 +26,7 @@ struct Workload {
     divisor: u64,
     durability: Durability,
     persist_every: u64,
+    seal_level: u8,
     offset_index_min_bytes: usize,
     steps: Vec<Step>,
 }
@@ -93,6 +94,8 @@ fn workload(seed: u64, commits: u64) -> Workload {
         durability,
         persist_every: 2 + rng.below(5),
         offset_index_min_bytes: [0, 256, 1 << 20][rng.below(3) as usize],
+        // Runs of 2 to 16 commits are sealed: most images hold seals, and cut some.
+        seal_level: 1 + rng.below(2) as u8,
         steps,
     }
 }
@@ -104,6 +107,7 @@ impl Workload {
             durability: self.durability,
             persist_every: self.persist_every,
             offset_index_min_bytes: self.offset_index_min_bytes,
+            seal_level: Some(self.seal_level),
             ..Options::default()
         }
     }

@@ -79,10 +79,12 @@ fn commits() -> impl Strategy<Value = Vec<(KPath, Node)>> {
 
 fn options(divisor: u64) -> Options {
     // Every entry gets an offset index, so streaming reads take their fast path when they can.
+    // Runs are sealed every 3 or 4 commits: most reads look in sealed tables.
     Options {
         divisor,
         durability: Durability::OnFlush,
         persist_every: 7,
+        seal_level: Some(if divisor == 2 { 2 } else { 1 }),
         offset_index_min_bytes: 0,
         ..Options::default()
     }
@@ -225,6 +227,8 @@ proptest! {
         drop(store);
         let mut store = Store::open(&dir, options(divisor)).unwrap();
         prop_assert_eq!(store.head() as usize, states.len() - 1);
+        // Every run the compaction completed is sealed (a run is 3 or 4 commits).
+        prop_assert!(store.stats().sealed_commits + 4 > store.head(), "{:?}", store.stats());
         check_reads(&mut store, &states, &probes)?;
 
         // Lose the index: a full rebuild.

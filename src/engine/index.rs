@@ -1,248 +1,86 @@
-//! The index: for every level, a trie of paths listing which entries end at or touch each path.
-//!
-//! For an entry, an *end* is a path where its patch determines the subtree (see
-//! [`super::entry::End`]); the entry *touches* every end and every ancestor of one. A node keeps
-//! two commit-ordered lists: entries ending here, and entries touching here or below. To read
-//! `p`, the candidates are the touch list of `p` plus the end lists of `p`'s strict ancestors.
+//! The whole index: per level, a trie in memory of what is not sealed, and the sealed tables
+//! of completed runs (see [`super::sealed`]). Every lookup that may reach a sealed run reads
+//! its table and returns its I/O and checksum errors.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::entry::End;
-use crate::kpath::{KPath, Segment};
+use super::error::{Result, StoreError};
+use super::sealed::{DirRecord, PathKey, TableRef, TableView, Tables};
+use super::trie::{self, Nodes};
+pub use super::trie::{Candidates, EndRef, EntryRef, LevelIndex, NodeLists};
+use crate::kpath::KPath;
 
-/// An entry as the index knows it.
+/// Which runs are sealed: those of `span = divisor^level` commits, at the levels below
+/// `level`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EntryRef {
-    /// The commit (level 0) or the last commit of the covered range (level >= 1).
-    pub key: u64,
-    /// Position of the entry's frame in its log.
-    pub pos: u64,
+pub struct Seal {
+    /// The seal level `k`: entries of levels below it are sealed with their run.
+    pub level: u8,
+    /// Commits per run: `divisor^k`.
+    pub span: u64,
 }
 
-/// An entry ending at a node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EndRef {
-    /// The entry.
-    pub entry: EntryRef,
-    /// Whether its patch there ignores the earlier state.
-    pub independent: bool,
-}
-
-/// Paths come from users, so the hasher is seeded per process (foldhash: fast on short keys).
-#[derive(Default)]
-struct Trie {
-    children: HashMap<Segment, Trie, foldhash::fast::RandomState>,
-    touch: Vec<EntryRef>,
-    ends: Vec<EndRef>,
-}
-
-/// The entries of `list` (sorted by key) with keys in `(lo, hi]`.
-fn in_range<T>(list: &[T], key: impl Fn(&T) -> u64, lo: u64, hi: u64) -> &[T] {
-    let start = list.partition_point(|e| key(e) <= lo);
-    let end = list.partition_point(|e| key(e) <= hi);
-    &list[start..end.max(start)]
-}
-
-/// Inserts `item` into `list` (sorted by `key`) unless an item with its key is already there.
-fn insert_sorted<T>(list: &mut Vec<T>, item: T, key: impl Fn(&T) -> u64) {
-    let k = key(&item);
-    match list.last() {
-        None => list.push(item),
-        Some(last) if key(last) < k => list.push(item),
-        // The usual duplicate: the same entry again (one entry has many ends below a node).
-        Some(last) if key(last) == k => {}
-        Some(_) => {
-            let at = list.partition_point(|e| key(e) < k);
-            if list.get(at).is_none_or(|e| key(e) != k) {
-                list.insert(at, item);
-            }
+impl Default for Seal {
+    fn default() -> Self {
+        Seal {
+            level: u8::MAX,
+            span: u64::MAX,
         }
     }
 }
 
-/// Puts an entry's ends in the trie at `root` (the entry is listed already).
-fn add_ends(root: &mut Trie, entry: EntryRef, ends: &[End]) {
-    for end in ends {
-        let mut node = &mut *root;
-        for segment in end.path.segments() {
-            // Look up before inserting: most children exist, and cloning the segment to
-            // insert costs an atomic increment and decrement.
-            if !node.children.contains_key(segment) {
-                node.children.insert(segment.clone(), Trie::default());
-            }
-            let Some(child) = node.children.get_mut(segment) else {
-                unreachable!("inserted above");
-            };
-            node = child;
-            insert_sorted(&mut node.touch, entry, |e| e.key);
-        }
-        insert_sorted(
-            &mut node.ends,
-            EndRef {
-                entry,
-                independent: end.independent,
-            },
-            |e| e.entry.key,
-        );
-    }
-}
-
-/// What a read of one path must consider within one level and range.
-#[derive(Default, Debug)]
-pub struct Candidates {
-    /// Entries ending at a strict ancestor: `(depth of the ancestor, end)`.
-    pub ancestor_ends: Vec<(usize, EndRef)>,
-    /// Entries touching the path or below it.
-    pub touches: Vec<EntryRef>,
-    /// Of those, the entries ending at the path itself.
-    pub own_ends: Vec<EndRef>,
-}
-
-/// The index of one level.
-#[derive(Default)]
-pub struct LevelIndex {
-    root: Trie,
-    /// Entries listed in the level but whose ends are not in the trie yet, in the order added
-    /// (see [`defer`](Self::defer)).
-    deferred: Vec<(EntryRef, Vec<End>)>,
-}
-
-impl LevelIndex {
-    /// Adds an entry with its ends, keeping every list in key order.
-    pub fn add(&mut self, entry: EntryRef, ends: &[End]) {
-        if !self.deferred.is_empty() {
-            // Keep the order of additions: deferred entries enter the trie first.
-            self.defer(entry, ends.to_vec());
-            return;
-        }
-        insert_sorted(&mut self.root.touch, entry, |e| e.key);
-        add_ends(&mut self.root, entry, ends);
-    }
-
-    /// Lists an entry in the level at once, but puts its ends in the trie only when a query
-    /// needs them ([`materialize`](Self::materialize)): opening a store does not build the
-    /// tries of compacted levels that only some reads use.
-    pub fn defer(&mut self, entry: EntryRef, ends: Vec<End>) {
-        insert_sorted(&mut self.root.touch, entry, |e| e.key);
-        self.deferred.push((entry, ends));
-    }
-
-    /// Whether every entry's ends are in the trie.
-    pub fn is_materialized(&self) -> bool {
-        self.deferred.is_empty()
-    }
-
-    /// Puts the ends of deferred entries in the trie. They are forgotten only once all are
-    /// in: a panic half-way leaves them deferred, and filing an entry's ends again changes
-    /// nothing (every list keeps one item per key).
-    pub fn materialize(&mut self) {
-        for (entry, ends) in &self.deferred {
-            add_ends(&mut self.root, *entry, ends);
-        }
-        self.deferred.clear();
-    }
-
-    /// Every entry of the level, in key order.
-    pub fn entries(&self) -> &[EntryRef] {
-        &self.root.touch
-    }
-
-    /// The entry with key `key`, if the level has it.
-    pub fn get(&self, key: u64) -> Option<EntryRef> {
-        let list = &self.root.touch;
-        let i = list.partition_point(|e| e.key < key);
-        list.get(i).filter(|e| e.key == key).copied()
-    }
-
-    /// The newest entry with a key in `(lo, hi]` that touches `path` or ends at an ancestor,
-    /// with the depth of its shallowest end at the path or an ancestor when each of those ends
-    /// is independent (the entry then determines the path), `None` as depth otherwise.
-    /// Costs a binary search per node on the way, whatever the range holds.
-    pub fn last_change(&self, path: &KPath, lo: u64, hi: u64) -> Option<(EntryRef, Option<usize>)> {
-        debug_assert!(self.deferred.is_empty(), "query before materialize");
-        // The nodes on the way: the ancestors' (for their end lists) and the path's own.
-        let mut nodes: Vec<&Trie> = Vec::with_capacity(path.len() + 1);
-        let mut node = &self.root;
-        nodes.push(node);
-        for segment in path.segments() {
-            match node.children.get(segment) {
-                Some(child) => {
-                    node = child;
-                    nodes.push(node);
-                }
-                None => break,
-            }
-        }
-        let reached = nodes.len() == path.len() + 1;
-        let ancestors = &nodes[..path.len().min(nodes.len())];
-        let last_end = |node: &Trie| {
-            in_range(&node.ends, |e| e.entry.key, lo, hi)
-                .last()
-                .copied()
-        };
-        let touch = if reached {
-            in_range(&node.touch, |e| e.key, lo, hi).last().copied()
-        } else {
-            None
-        };
-        let entry = ancestors
-            .iter()
-            .filter_map(|n| last_end(n).map(|e| e.entry))
-            .chain(touch)
-            .max_by_key(|e| e.key)?;
-        let end_of = |node: &Trie| {
-            let i = node.ends.partition_point(|e| e.entry.key < entry.key);
-            node.ends
-                .get(i)
-                .filter(|e| e.entry.key == entry.key)
-                .copied()
-        };
-        let mut depth = None;
-        let own = if reached { Some(node) } else { None };
-        for (d, n) in ancestors.iter().copied().chain(own).enumerate() {
-            if let Some(end) = end_of(n) {
-                if !end.independent {
-                    return Some((entry, None));
-                }
-                depth = Some(depth.unwrap_or(d));
-            }
-        }
-        Some((entry, depth))
-    }
-
-    /// The candidates for reading `path` among entries with keys in `(lo, hi]` (after
-    /// [`materialize`](Self::materialize)).
-    pub fn candidates(&self, path: &KPath, lo: u64, hi: u64) -> Candidates {
-        debug_assert!(self.deferred.is_empty(), "query before materialize");
-        let mut out = Candidates::default();
-        let mut node = &self.root;
-        for (depth, segment) in path.segments().iter().enumerate() {
-            out.ancestor_ends.extend(
-                in_range(&node.ends, |e| e.entry.key, lo, hi)
-                    .iter()
-                    .map(|e| (depth, *e)),
-            );
-            match node.children.get(segment) {
-                Some(child) => node = child,
-                None => return out,
-            }
-        }
-        out.touches
-            .extend_from_slice(in_range(&node.touch, |e| e.key, lo, hi));
-        out.own_ends
-            .extend_from_slice(in_range(&node.ends, |e| e.entry.key, lo, hi));
-        out
-    }
-}
-
-/// The whole index: one [`LevelIndex`] per level.
+/// The index: one [`LevelIndex`] per level for what memory holds, and the sealed tables.
 #[derive(Default)]
 pub struct Index {
     levels: Vec<LevelIndex>,
+    seal: Seal,
+    /// The sealed runs, in order from commit 0 on.
+    tables: Vec<TableRef>,
+    reader: Option<Arc<Tables>>,
 }
 
 impl Index {
-    /// The index of `level`, created empty if needed.
+    /// An empty index sealing runs as `seal` says, its tables read through `reader`.
+    pub fn new(seal: Seal, reader: Arc<Tables>) -> Index {
+        Index {
+            levels: Vec::new(),
+            seal,
+            tables: Vec::new(),
+            reader: Some(reader),
+        }
+    }
+
+    /// How runs are sealed.
+    pub fn seal(&self) -> Seal {
+        self.seal
+    }
+
+    /// The last commit of the sealed runs (0 when none is).
+    pub fn sealed_upto(&self) -> u64 {
+        self.tables.last().map_or(0, |t| t.hi)
+    }
+
+    /// Records that `table` now holds its run's entries at the levels below the seal level,
+    /// and forgets them in memory. The run must follow the last sealed one.
+    pub fn add_table(&mut self, table: TableRef) {
+        debug_assert_eq!(table.lo, self.sealed_upto());
+        let hi = table.hi;
+        for level in 0..self.seal.level.min(self.depth()) {
+            self.level_mut(level).retain_keys(|key| key > hi);
+        }
+        self.tables.push(table);
+    }
+
+    /// Forgets every entry with a key after `key`, at every level (a replay reaching a seal
+    /// record drops what it replaced).
+    pub fn forget_after(&mut self, key: u64) {
+        for level in &mut self.levels {
+            level.retain_keys(|k| k <= key);
+        }
+    }
+
+    /// The index of `level` in memory, created empty if needed.
     pub fn level_mut(&mut self, level: u8) -> &mut LevelIndex {
         let level = usize::from(level);
         if self.levels.len() <= level {
@@ -251,21 +89,27 @@ impl Index {
         &mut self.levels[level]
     }
 
-    /// Whether the ends of `level` are all in its trie (see [`LevelIndex::materialize`]).
-    pub fn has_ends(&self, level: u8) -> bool {
-        self.level(level).is_none_or(LevelIndex::is_materialized)
-    }
-
-    /// Puts the deferred ends of `level` in its trie.
-    pub fn materialize(&mut self, level: u8) {
-        if let Some(index) = self.levels.get_mut(usize::from(level)) {
-            index.materialize();
-        }
-    }
-
-    /// The index of `level`, if it has any entries.
+    /// The index of `level` in memory, if it has any entries.
     pub fn level(&self, level: u8) -> Option<&LevelIndex> {
         self.levels.get(usize::from(level))
+    }
+
+    /// Whether the ends of `level` are all in its trie (and, where sealed runs are looked up,
+    /// those of the seal level, whose entries tell which runs to look in).
+    pub fn has_ends(&self, level: u8) -> bool {
+        let filed = |l: u8| self.level(l).is_none_or(LevelIndex::is_materialized);
+        filed(level)
+            && (self.tables.is_empty() || level >= self.seal.level || filed(self.seal.level))
+    }
+
+    /// Puts the deferred ends of `level` (and of the seal level, see [`has_ends`](Self::has_ends)) in
+    /// their tries.
+    pub fn materialize(&mut self, level: u8) {
+        for l in [level, self.seal.level] {
+            if let Some(index) = self.levels.get_mut(usize::from(l)) {
+                index.materialize();
+            }
+        }
     }
 
     /// How many levels exist (including empty ones below the highest).
@@ -278,5 +122,275 @@ impl Index {
         self.level(0)
             .and_then(|l| l.entries().last())
             .map_or(0, |e| e.key)
+            .max(self.sealed_upto())
+    }
+
+    /// Whether entries of `level` with key `key` are in a sealed table.
+    fn is_sealed(&self, level: u8, key: u64) -> bool {
+        level < self.seal.level && key <= self.sealed_upto()
+    }
+
+    /// The sealed run holding commit `key`.
+    fn table_of(&self, key: u64) -> Option<TableRef> {
+        let i = key.checked_sub(1)? / self.seal.span;
+        self.tables.get(usize::try_from(i).ok()?).copied()
+    }
+
+    /// A view for lookups in `table`.
+    fn view(&self, table: TableRef) -> Result<TableView<'_>> {
+        match &self.reader {
+            Some(reader) => Ok(reader.view(table)),
+            None => Err(StoreError::Corrupt {
+                file: "index.log".into(),
+                offset: table.pos,
+                reason: "a sealed table without its file".into(),
+            }),
+        }
+    }
+
+    /// The entry of `level` with key `key`, if there is one.
+    pub fn get(&self, level: u8, key: u64) -> Result<Option<EntryRef>> {
+        if !self.is_sealed(level, key) {
+            return Ok(self.level(level).and_then(|l| l.get(key)));
+        }
+        let Some(table) = self.table_of(key) else {
+            return Ok(None);
+        };
+        let mut view = self.view(table)?;
+        let Some(root) = view.node(level, &[])? else {
+            return Ok(None);
+        };
+        view.last_touch_in(root, key.saturating_sub(1), key)
+    }
+
+    /// The entries of `level` with keys in `(lo, hi]`, in key order.
+    pub fn entries_in(&self, level: u8, lo: u64, hi: u64) -> Result<Vec<EntryRef>> {
+        let mut out = Vec::new();
+        if level < self.seal.level {
+            for table in self.tables_in(lo, hi) {
+                let mut view = self.view(table)?;
+                if let Some(root) = view.node(level, &[])? {
+                    out.extend(view.touches_in(root, lo, hi)?);
+                }
+            }
+        }
+        if let Some(memory) = self.level(level) {
+            out.extend_from_slice(memory.entries_in(lo, hi));
+        }
+        Ok(out)
+    }
+
+    /// The sealed runs overlapping `(lo, hi]`, oldest first.
+    fn tables_in(&self, lo: u64, hi: u64) -> impl Iterator<Item = TableRef> + '_ {
+        self.tables
+            .iter()
+            .copied()
+            .filter(move |t| t.hi > lo && t.lo < hi)
+    }
+
+    /// The level-0 entry with a key in `(lo, hi]` that last touched `path` or ended at an
+    /// ancestor, as [`LevelIndex::last_change`] finds it; sealed runs are looked in newest
+    /// first, only where the run's level-`k` entry (in memory) touches the path or ends above
+    /// it — every change inside a run does so in the run's composed entry.
+    pub fn last_change(
+        &self,
+        path: &KPath,
+        lo: u64,
+        hi: u64,
+    ) -> Result<Option<(EntryRef, Option<usize>)>> {
+        let upto = self.sealed_upto();
+        if hi > upto.max(lo) {
+            if let Some(found) = self
+                .level(0)
+                .and_then(|l| l.last_change(path, lo.max(upto), hi))
+            {
+                return Ok(Some(found));
+            }
+        }
+        let key = PathKey::new(path.segments());
+        let mut top = hi.min(upto);
+        while top > lo {
+            let Some(table) = self.newest_run_touching(path, lo, top) else {
+                return Ok(None);
+            };
+            let mut nodes = self.table_nodes(table, 0, &key, path.len())?;
+            if let Some(found) = trie::last_change(&mut nodes, path.len(), lo, top)? {
+                return Ok(Some(found));
+            }
+            top = table.lo;
+        }
+        Ok(None)
+    }
+
+    /// The newest sealed run overlapping `(lo, hi]` whose composed entry touches `path` or
+    /// ends above it (every run, when the summary level is not in memory).
+    fn newest_run_touching(&self, path: &KPath, lo: u64, hi: u64) -> Option<TableRef> {
+        let span = self.seal.span;
+        let first = lo / span * span;
+        let last = hi.div_ceil(span).saturating_mul(span);
+        let summary = self
+            .level(self.seal.level)
+            .filter(|s| s.get(last).is_some());
+        match summary {
+            Some(summary) => {
+                let (entry, _) = summary.last_change(path, first, last)?;
+                self.table_of(entry.key)
+            }
+            None => self.table_of(hi),
+        }
+    }
+
+    /// The nodes on the way to the path with `key` (of `len` segments) in `table`, at `level`.
+    fn table_nodes(
+        &self,
+        table: TableRef,
+        level: u8,
+        key: &PathKey,
+        len: usize,
+    ) -> Result<TableNodes<'_>> {
+        let mut view = self.view(table)?;
+        let mut nodes = Vec::with_capacity(len + 1);
+        for depth in 0..=len {
+            match view.node(level, key.prefix(depth))? {
+                Some(node) => nodes.push(node),
+                None => break,
+            }
+        }
+        Ok(TableNodes { view, nodes })
+    }
+
+    /// The candidates for reading `path` among the entries of `level` with keys in `(lo, hi]`.
+    pub fn candidates(&self, level: u8, path: &KPath, lo: u64, hi: u64) -> Result<Candidates> {
+        let mut out = Candidates::default();
+        let upto = self.sealed_upto();
+        if level < self.seal.level && lo < upto {
+            let key = PathKey::new(path.segments());
+            for table in self.runs_touching(path, lo, hi.min(upto)) {
+                let mut nodes = self.table_nodes(table, level, &key, path.len())?;
+                let found = trie::candidates(&mut nodes, path.len(), lo, hi)?;
+                out.ancestor_ends.extend(found.ancestor_ends);
+                out.touches.extend(found.touches);
+                out.own_ends.extend(found.own_ends);
+            }
+        }
+        let from = if level < self.seal.level {
+            lo.max(upto)
+        } else {
+            lo
+        };
+        if hi > from {
+            if let Some(memory) = self.level(level) {
+                let found = memory.candidates(path, from, hi);
+                out.ancestor_ends.extend(found.ancestor_ends);
+                out.touches.extend(found.touches);
+                out.own_ends.extend(found.own_ends);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The sealed runs overlapping `(lo, hi]` that may hold entries touching `path` or ending
+    /// above it, oldest first.
+    fn runs_touching(&self, path: &KPath, lo: u64, hi: u64) -> Vec<TableRef> {
+        let span = self.seal.span;
+        let first = lo / span * span;
+        let last = hi.div_ceil(span).saturating_mul(span);
+        let Some(summary) = self.level(self.seal.level) else {
+            return self.tables_in(lo, hi).collect();
+        };
+        let found = summary.candidates(path, first, last);
+        let mut keys: Vec<u64> = found
+            .ancestor_ends
+            .iter()
+            .map(|(_, e)| e.entry.key)
+            .chain(found.touches.iter().map(|e| e.key))
+            .collect();
+        // A run whose composed entry is missing from memory cannot be ruled out.
+        let mut run = first;
+        while run < last {
+            run = run.saturating_add(span);
+            if summary.get(run).is_none() {
+                keys.push(run);
+            }
+        }
+        crate::sort::sort_by_key(&mut keys, |k| *k);
+        keys.dedup();
+        keys.into_iter()
+            .filter_map(|k| self.table_of(k))
+            .filter(|t| t.hi > lo && t.lo < hi)
+            .collect()
+    }
+
+    /// The entries with keys in `(lo, hi]` that memory holds at every level, each with its
+    /// ends (as the index keeps them), in level then key order: what a save or a seal writes.
+    pub fn added_in(&self, lo: u64, hi: u64) -> Vec<(u8, EntryRef, Vec<End>)> {
+        let mut out = Vec::new();
+        for (level, index) in self.levels.iter().enumerate() {
+            for (entry, ends) in index.added_in(lo, hi) {
+                out.push((level as u8, entry, ends));
+            }
+        }
+        out
+    }
+
+    /// The nodes of `level`'s trie with entries in `(lo, hi]`, for a sealed table.
+    pub fn nodes_in(
+        &self,
+        level: u8,
+        lo: u64,
+        hi: u64,
+    ) -> Vec<(Vec<crate::kpath::Segment>, NodeLists)> {
+        self.level(level)
+            .map(|l| l.nodes_in(lo, hi))
+            .unwrap_or_default()
+    }
+}
+
+/// The nodes on the way to a path in a sealed table.
+struct TableNodes<'a> {
+    view: TableView<'a>,
+    nodes: Vec<DirRecord>,
+}
+
+impl TableNodes<'_> {
+    fn at(&self, depth: usize) -> Option<DirRecord> {
+        self.nodes.get(depth).copied()
+    }
+}
+
+impl Nodes for TableNodes<'_> {
+    type Error = StoreError;
+    fn reached(&self) -> usize {
+        self.nodes.len()
+    }
+    fn ends_in(&mut self, depth: usize, lo: u64, hi: u64) -> Result<Vec<EndRef>> {
+        match self.at(depth) {
+            Some(node) => self.view.ends_in(node, lo, hi),
+            None => Ok(Vec::new()),
+        }
+    }
+    fn last_end_in(&mut self, depth: usize, lo: u64, hi: u64) -> Result<Option<EndRef>> {
+        match self.at(depth) {
+            Some(node) => self.view.last_end_in(node, lo, hi),
+            None => Ok(None),
+        }
+    }
+    fn end_of(&mut self, depth: usize, key: u64) -> Result<Option<EndRef>> {
+        match self.at(depth) {
+            Some(node) => self.view.end_of(node, key),
+            None => Ok(None),
+        }
+    }
+    fn touches_in(&mut self, depth: usize, lo: u64, hi: u64) -> Result<Vec<EntryRef>> {
+        match self.at(depth) {
+            Some(node) => self.view.touches_in(node, lo, hi),
+            None => Ok(Vec::new()),
+        }
+    }
+    fn last_touch_in(&mut self, depth: usize, lo: u64, hi: u64) -> Result<Option<EntryRef>> {
+        match self.at(depth) {
+            Some(node) => self.view.last_touch_in(node, lo, hi),
+            None => Ok(None),
+        }
     }
 }

@@ -15,7 +15,9 @@ mod log;
 mod offsets;
 mod patched;
 mod persist;
+mod sealed;
 mod store;
+mod trie;
 mod tx;
 mod txbuf;
 

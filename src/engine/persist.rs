@@ -1,9 +1,14 @@
 //! The persisted index: `index.log`, an append-only series of checksummed records. A save
 //! appends one record holding what the index gained since the previous one (entries with their
 //! ends, offset indexes of large entries) and the checkpoint it reaches; nothing is rewritten,
-//! so a save costs what it adds, not the history. Loading replays the records. The index is
-//! derived data: a torn, corrupt or inconsistent record ends the usable prefix, and the logs
-//! are indexed from that prefix's checkpoint on. See `docs/FORMAT.md` for the byte layout.
+//! so a save costs what it adds, not the history. A *seal* appends a completed run's table
+//! (see [`super::sealed`]) and a record of what stays in memory for the run (its entries at
+//! the seal level and above, its offset indexes), linked to the seal before it; a superblock
+//! at the start of the file names the last seal. Loading follows that chain and replays only
+//! the records after the last seal, so opening costs the runs' count and the unsealed tail,
+//! not the history. The index is derived data: a torn, corrupt or inconsistent record ends
+//! the usable prefix, and the logs are indexed from that prefix's checkpoint on. See
+//! `docs/FORMAT.md` for the byte layout.
 
 #![deny(
     clippy::unwrap_used,
@@ -16,8 +21,9 @@
 use super::entry::End;
 use super::error::Result;
 use super::filter::MemberFilter;
-use super::index::{EntryRef, Index};
+use super::index::{EntryRef, Index, Seal};
 use super::offsets::{OffsetIndex, SubDocRef};
+use super::sealed::{put_segment, stored_len, TableRef, Tables};
 use crate::kpath::{KPath, Segment};
 use crate::storage::BlockFile;
 use std::collections::HashMap;
@@ -38,13 +44,24 @@ pub struct Loaded {
     pub index: Index,
     /// The offset indexes.
     pub offsets: Offsets,
+    /// The position of the last entry indexed in `level0.log` and in `compact.log`.
+    pub last_pos: [Option<u64>; 2],
 }
 
 const MAGIC: &[u8; 8] = b"TNYINDEX";
-/// The index log's format version (1-4 were the whole-index slots `index.a`/`index.b`).
-pub const VERSION: u32 = 5;
+/// The index log's format version (1-4 were the whole-index slots `index.a`/`index.b`; 5 had
+/// no seals).
+pub const VERSION: u32 = 6;
 /// File header bytes: magic, version, CRC-32C of the two.
 pub const FILE_HEADER: u64 = 16;
+/// Bytes of a superblock slot: sequence number, position of the last seal record, a reserved
+/// word, CRC-32C of those 24 bytes, 4 zero bytes.
+const SLOT: u64 = 32;
+/// Where records start: after the file header and the two superblock slots.
+pub const RECORDS_START: u64 = FILE_HEADER + 2 * SLOT;
+/// A record's kind (its payload's first byte).
+const SAVE: u8 = 0;
+const SEAL: u8 = 1;
 /// Record header bytes: payload length, payload CRC-32C, CRC-32C of the first 12 bytes.
 pub const RECORD_HEADER: u64 = 16;
 /// The longest record accepted (a record holds one save's additions).
@@ -88,24 +105,7 @@ impl<'a> PathWriter<'a> {
         out.extend_from_slice(&(shared as u32).to_be_bytes());
         out.extend_from_slice(&(rest.len() as u32).to_be_bytes());
         for segment in rest {
-            let (kind, name, number) = match segment {
-                Segment::Field(name) => (0u8, Some(name), 0),
-                Segment::FieldAll => (1, None, 0),
-                Segment::Index(i) => (2, None, *i),
-                Segment::IndexAll => (3, None, 0),
-                Segment::Sparse(i) => (4, None, *i),
-                Segment::SparseAll => (5, None, 0),
-                Segment::Key(name) => (6, Some(name), 0),
-            };
-            out.push(kind);
-            match name {
-                Some(name) => {
-                    out.extend_from_slice(&(name.len() as u32).to_be_bytes());
-                    out.extend_from_slice(name.as_bytes());
-                }
-                None if matches!(kind, 2 | 4) => put_u64(out, number),
-                None => {}
-            }
+            put_segment(out, segment);
         }
         self.previous = segments;
     }
@@ -120,13 +120,28 @@ fn file_header() -> [u8; FILE_HEADER as usize] {
     out
 }
 
-/// A record's payload: the checkpoint, the added entries, the added offset indexes.
-fn encode_record(
+/// What a seal record says besides its body: the table, the seal's shape, the seal before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealHeader {
+    /// The run's table.
+    pub table: TableRef,
+    /// The seal level.
+    pub level: u8,
+    /// Commits per run.
+    pub span: u64,
+    /// The position of the previous seal record (0: this is the first).
+    pub prev: u64,
+    /// The position of the run's last entry in `level0.log` and in `compact.log`.
+    pub last_pos: [u64; 2],
+}
+
+/// A record's body: the checkpoint, the entries, the offset indexes.
+fn encode_body(
+    out: &mut Vec<u8>,
     checkpoint: Checkpoint,
     added: &[Added],
     offsets: &[((u8, u64), &OffsetIndex)],
-) -> Vec<u8> {
-    let mut out = Vec::new();
+) {
     let mut paths = PathWriter::default();
     for v in [
         checkpoint.max_commit,
@@ -134,49 +149,64 @@ fn encode_record(
         checkpoint.level0_end,
         checkpoint.compact_end,
     ] {
-        put_u64(&mut out, v);
+        put_u64(out, v);
     }
-    put_u64(&mut out, added.len() as u64);
+    put_u64(out, added.len() as u64);
     for (level, entry, ends) in added {
         out.push(*level);
-        put_u64(&mut out, entry.key);
-        put_u64(&mut out, entry.pos);
-        put_u64(&mut out, ends.len() as u64);
+        put_u64(out, entry.key);
+        put_u64(out, entry.pos);
+        put_u64(out, ends.len() as u64);
         for end in ends {
             out.push(u8::from(end.independent));
-            paths.put(&mut out, &end.path);
+            paths.put(out, &end.path);
         }
     }
-    put_u64(&mut out, offsets.len() as u64);
+    put_u64(out, offsets.len() as u64);
     for ((level, pos), index) in offsets {
         out.push(*level);
-        put_u64(&mut out, *pos);
-        put_u64(&mut out, index.refs.len() as u64);
+        put_u64(out, *pos);
+        put_u64(out, index.refs.len() as u64);
         for r in &index.refs {
-            paths.put(&mut out, &r.path);
-            put_u64(&mut out, r.offset);
-            put_u64(&mut out, r.len);
+            paths.put(out, &r.path);
+            put_u64(out, r.offset);
+            put_u64(out, r.len);
         }
-        put_u64(&mut out, index.ops.len() as u64);
+        put_u64(out, index.ops.len() as u64);
         for path in &index.ops {
-            paths.put(&mut out, path);
+            paths.put(out, path);
         }
-        put_u64(&mut out, index.filters.len() as u64);
+        put_u64(out, index.filters.len() as u64);
         for f in &index.filters {
-            paths.put(&mut out, &f.object);
-            put_u64(&mut out, f.start);
-            put_u64(&mut out, f.end);
-            put_u64(&mut out, f.bits.len() as u64);
+            paths.put(out, &f.object);
+            put_u64(out, f.start);
+            put_u64(out, f.end);
+            put_u64(out, f.bits.len() as u64);
             for word in &f.bits {
-                put_u64(&mut out, *word);
+                put_u64(out, *word);
             }
         }
-        put_u64(&mut out, index.chunk_crcs.len() as u64);
+        put_u64(out, index.chunk_crcs.len() as u64);
         for crc in index.chunk_crcs.iter() {
             out.extend_from_slice(&crc.to_be_bytes());
         }
     }
-    out
+}
+
+fn encode_seal_header(out: &mut Vec<u8>, h: &SealHeader) {
+    for v in [
+        h.table.lo,
+        h.table.hi,
+        h.table.pos,
+        h.table.len,
+        h.table.groups,
+    ] {
+        put_u64(out, v);
+    }
+    out.push(h.level);
+    for v in [h.span, h.prev, h.last_pos[0], h.last_pos[1]] {
+        put_u64(out, v);
+    }
 }
 
 struct Reader<'a> {
@@ -243,11 +273,17 @@ impl Reader<'_> {
     }
 }
 
-/// A decoded record.
-struct Record {
+/// A decoded record's body.
+struct Body {
     checkpoint: Checkpoint,
     added: Vec<Added>,
     offsets: Offsets,
+}
+
+/// A decoded record.
+enum Record {
+    Save(Body),
+    Seal(SealHeader, Body),
 }
 
 fn decode_record(bytes: &[u8]) -> Option<Record> {
@@ -256,6 +292,30 @@ fn decode_record(bytes: &[u8]) -> Option<Record> {
         at: 0,
         previous: Vec::new(),
     };
+    match r.u8()? {
+        SAVE => Some(Record::Save(decode_body(r)?)),
+        SEAL => {
+            let table = TableRef {
+                lo: r.u64()?,
+                hi: r.u64()?,
+                pos: r.u64()?,
+                len: r.u64()?,
+                groups: r.u64()?,
+            };
+            let header = SealHeader {
+                table,
+                level: r.u8()?,
+                span: r.u64()?,
+                prev: r.u64()?,
+                last_pos: [r.u64()?, r.u64()?],
+            };
+            Some(Record::Seal(header, decode_body(r)?))
+        }
+        _ => None,
+    }
+}
+
+fn decode_body(mut r: Reader<'_>) -> Option<Body> {
     let checkpoint = Checkpoint {
         max_commit: r.u64()?,
         tx_seq: r.u64()?,
@@ -328,7 +388,7 @@ fn decode_record(bytes: &[u8]) -> Option<Record> {
             }),
         );
     }
-    (r.at == bytes.len()).then_some(Record {
+    (r.at == r.bytes.len()).then_some(Body {
         checkpoint,
         added,
         offsets,
@@ -336,19 +396,32 @@ fn decode_record(bytes: &[u8]) -> Option<Record> {
 }
 
 /// Tracks what the records so far add up to, and whether the next one continues them.
-#[derive(Default)]
 struct Replay {
     loaded: Loaded,
-    /// The position of the last entry of level 0 and of the compacted levels.
-    last_pos: [Option<u64>; 2],
+    /// The last key of each level.
+    last_key: Vec<u64>,
+    /// The position of the last seal record applied (0: none).
+    last_seal: u64,
 }
 
 impl Replay {
-    /// Applies `record` if it continues what came before: level-0 commits follow each other
-    /// densely at increasing positions (one transaction number per commit at most), compacted entries at increasing positions with
-    /// increasing keys per level, all within the checkpoint's log ends, which never shrink;
-    /// offset indexes belong to entries that are indexed. Otherwise nothing changes.
-    fn apply(&mut self, record: Record) -> bool {
+    fn new(index: Index) -> Replay {
+        Replay {
+            loaded: Loaded {
+                index,
+                ..Loaded::default()
+            },
+            last_key: Vec::new(),
+            last_seal: 0,
+        }
+    }
+
+    /// Applies a save record if it continues what came before: level-0 commits follow each
+    /// other densely at increasing positions (one transaction number per commit at most),
+    /// compacted entries at increasing positions with increasing keys per level, all within the
+    /// checkpoint's log ends, which never shrink; offset indexes belong to entries that are
+    /// indexed. Otherwise nothing changes.
+    fn apply(&mut self, record: Body) -> bool {
         let before = self.loaded.checkpoint;
         let after = record.checkpoint;
         if after.level0_end < before.level0_end
@@ -359,16 +432,8 @@ impl Replay {
             return false;
         }
         let mut head = before.max_commit;
-        let mut last_pos = self.last_pos;
-        let mut last_key: Vec<u64> = (0..self.loaded.index.depth())
-            .map(|l| {
-                self.loaded
-                    .index
-                    .level(l)
-                    .and_then(|l| l.entries().last())
-                    .map_or(0, |e| e.key)
-            })
-            .collect();
+        let mut last_pos = self.loaded.last_pos;
+        let mut last_key = self.last_key.clone();
         for (level, entry, _) in &record.added {
             let compacted = usize::from(*level > 0);
             let end = if *level == 0 {
@@ -406,20 +471,22 @@ impl Replay {
         if head != after.max_commit || last_key.iter().any(|&k| k > head) {
             return false;
         }
-        if !record.offsets.is_empty() {
-            let added: std::collections::HashSet<(u8, u64)> =
-                record.added.iter().map(|(l, e, _)| (*l, e.pos)).collect();
-            let indexed =
-                |key: &(u8, u64)| {
-                    let (level, pos) = key;
-                    added.contains(key)
-                        || self.loaded.index.level(*level).is_some_and(|l| {
-                            l.entries().binary_search_by_key(pos, |e| e.pos).is_ok()
-                        })
-                };
-            if !record.offsets.keys().all(indexed) {
-                return false;
-            }
+        let added: std::collections::HashSet<(u8, u64)> =
+            record.added.iter().map(|(l, e, _)| (*l, e.pos)).collect();
+        // An offset index belongs to an entry of this record or to one indexed before it.
+        let indexed = |key: &(u8, u64)| {
+            let (level, pos) = key;
+            added.contains(key)
+                || self
+                    .loaded
+                    .last_pos
+                    .get(usize::from(*level > 0))
+                    .copied()
+                    .flatten()
+                    .is_some_and(|p| *pos <= p)
+        };
+        if !record.offsets.keys().all(indexed) {
+            return false;
         }
         self.loaded.offsets.extend(record.offsets);
         for (level, entry, ends) in record.added {
@@ -432,39 +499,127 @@ impl Replay {
             }
         }
         self.loaded.checkpoint = after;
-        self.last_pos = last_pos;
+        self.loaded.last_pos = last_pos;
+        self.last_key = last_key;
+        true
+    }
+
+    /// Applies the seal record at `pos` if it seals the run after the last sealed one, as this
+    /// store seals runs, and holds the run's entry at the seal level: what memory held beyond
+    /// the run's start is replaced by the record's entries (those of the seal level and above),
+    /// and the run's table is looked up from now on. Otherwise nothing changes.
+    fn apply_seal(&mut self, header: SealHeader, body: Body, pos: u64) -> bool {
+        let seal = self.loaded.index.seal();
+        let table = header.table;
+        let checkpoint = body.checkpoint;
+        let valid = header.level == seal.level
+            && header.span == seal.span
+            && table.lo == self.loaded.index.sealed_upto()
+            && table.lo.checked_add(seal.span) == Some(table.hi)
+            && checkpoint.max_commit == table.hi
+            && checkpoint.tx_seq <= table.hi
+            && header.last_pos[0] < checkpoint.level0_end
+            && header.last_pos[1] < checkpoint.compact_end
+            && table
+                .pos
+                .checked_add(stored_len(table.len))
+                .is_some_and(|e| e <= pos)
+            && table.pos >= RECORDS_START
+            && body
+                .added
+                .iter()
+                .all(|(l, e, _)| *l >= seal.level && e.key > table.lo && e.key <= table.hi)
+            && body
+                .added
+                .iter()
+                .any(|(l, e, _)| *l == seal.level && e.key == table.hi);
+        if !valid {
+            return false;
+        }
+        let index = &mut self.loaded.index;
+        index.forget_after(table.lo);
+        index.add_table(table);
+        for (level, entry, ends) in body.added {
+            index.level_mut(level).defer(entry, ends);
+        }
+        self.loaded.offsets.extend(body.offsets);
+        self.loaded.checkpoint = checkpoint;
+        self.loaded.last_pos = [Some(header.last_pos[0]), Some(header.last_pos[1])];
+        self.last_key = (0..index.depth())
+            .map(|l| {
+                if l < seal.level {
+                    table.hi
+                } else {
+                    index
+                        .level(l)
+                        .and_then(|i| i.entries().last())
+                        .map_or(0, |e| e.key)
+                }
+            })
+            .collect();
+        self.last_seal = pos;
         true
     }
 }
 
-/// `index.log`: the persisted index, appended to by [`save`](IndexLog::save).
+/// `index.log`: the persisted index, appended to by [`save`](IndexLog::save) and
+/// [`seal`](IndexLog::seal).
 pub struct IndexLog {
-    file: Box<dyn BlockFile>,
+    file: Arc<dyn BlockFile>,
     /// Where the next record goes: the end of the valid records.
     end: u64,
     writable: bool,
+    /// The superblock's sequence number and the seal record it names (0: none).
+    superblock: (u64, u64),
+    /// The last seal record (0: none).
+    last_seal: u64,
+    /// How runs are sealed, and the reader of the tables.
+    seal: Seal,
+    tables: Arc<Tables>,
 }
 
 impl IndexLog {
-    /// Opens the index log and replays its valid records. A writable log drops whatever follows
-    /// them (a torn or corrupt record, an old format's bytes) and writes a fresh file header
-    /// where it is missing or foreign; a read-only one only ignores it.
-    pub fn open(file: Box<dyn BlockFile>, writable: bool) -> Result<(IndexLog, Loaded)> {
+    /// Opens the index log and loads its valid records: the chain of seals the superblock
+    /// names, then the records after the last seal (or, without a usable chain, every record
+    /// from the start). A writable log drops whatever follows the valid records (a torn or
+    /// corrupt record, an old format's bytes), writes a fresh file header where it is missing
+    /// or foreign, and points the superblock at the last valid seal; a read-only one only
+    /// ignores them.
+    pub fn open(
+        file: Box<dyn BlockFile>,
+        writable: bool,
+        seal: Seal,
+    ) -> Result<(IndexLog, Loaded)> {
+        let file: Arc<dyn BlockFile> = Arc::from(file);
         let len = file.len()?;
         let mut header = [0u8; FILE_HEADER as usize];
-        let valid_header = len >= FILE_HEADER && {
+        let valid_header = len >= RECORDS_START && {
             file.read_exact_at(0, &mut header)?;
             header == file_header()
         };
+        let tables = Arc::new(Tables::new(file.clone()));
         let mut log = IndexLog {
             file,
-            end: FILE_HEADER,
+            end: RECORDS_START,
             writable,
+            superblock: (0, 0),
+            last_seal: 0,
+            seal,
+            tables: tables.clone(),
         };
-        let mut replay = Replay::default();
+        let mut replay = Replay::new(Index::new(seal, tables.clone()));
         if valid_header {
+            log.superblock = log.read_superblock()?;
+            if let Some((chained, next)) = log.chain(log.superblock.1, len, seal, &tables)? {
+                replay = chained;
+                log.end = next;
+            }
             while let Some((record, next)) = log.record_at(log.end, len)? {
-                if !replay.apply(record) {
+                let applied = match record {
+                    Record::Save(body) => replay.apply(body),
+                    Record::Seal(header, body) => replay.apply_seal(header, body, log.end),
+                };
+                if !applied {
                     break;
                 }
                 log.end = next;
@@ -472,10 +627,100 @@ impl IndexLog {
         } else {
             log.end = 0;
         }
-        if writable && (log.end != len || !valid_header) {
-            log.reset_to(log.end)?;
+        log.last_seal = replay.last_seal;
+        if writable {
+            if log.end != len || !valid_header {
+                log.reset_to(log.end)?;
+            }
+            if log.superblock.1 != log.last_seal {
+                log.write_superblock()?;
+            }
         }
         Ok((log, replay.loaded))
+    }
+
+    /// The seals from the first to the one at `last`, applied in order, and where the records
+    /// after the last one start; `None` when there is no seal or the chain is not whole.
+    fn chain(
+        &self,
+        last: u64,
+        len: u64,
+        seal: Seal,
+        tables: &Arc<Tables>,
+    ) -> Result<Option<(Replay, u64)>> {
+        if last < RECORDS_START {
+            return Ok(None);
+        }
+        let mut seals = Vec::new();
+        let mut pos = last;
+        let mut after_last = None;
+        loop {
+            let Some((Record::Seal(header, body), next)) = self.record_at(pos, len)? else {
+                return Ok(None);
+            };
+            after_last.get_or_insert(next);
+            let prev = header.prev;
+            seals.push((header, body, pos));
+            if prev == 0 {
+                break;
+            }
+            // Each seal links to an earlier one: the walk ends.
+            if prev >= pos || prev < RECORDS_START {
+                return Ok(None);
+            }
+            pos = prev;
+        }
+        let mut replay = Replay::new(Index::new(seal, tables.clone()));
+        for (header, body, pos) in seals.into_iter().rev() {
+            if !replay.apply_seal(header, body, pos) {
+                return Ok(None);
+            }
+        }
+        Ok(after_last.map(|next| (replay, next)))
+    }
+
+    /// The valid superblock slot with the greatest sequence number: `(sequence, seal)`.
+    fn read_superblock(&self) -> Result<(u64, u64)> {
+        let mut best = (0, 0);
+        for slot in 0..2u64 {
+            let mut bytes = [0u8; SLOT as usize];
+            self.file.read_exact_at(
+                FILE_HEADER.saturating_add(slot.saturating_mul(SLOT)),
+                &mut bytes,
+            )?;
+            let mut r = Reader {
+                bytes: &bytes,
+                at: 0,
+                previous: Vec::new(),
+            };
+            let (Some(seq), Some(seal), Some(_), Some(crc)) = (r.u64(), r.u64(), r.u64(), r.u32())
+            else {
+                continue;
+            };
+            let covered = bytes.get(..24).map(crc32c::crc32c);
+            if covered == Some(crc) && seq > best.0 {
+                best = (seq, seal);
+            }
+        }
+        Ok(best)
+    }
+
+    /// Points the superblock at the last seal: writes the slot the current one is not in, and
+    /// syncs.
+    fn write_superblock(&mut self) -> Result<()> {
+        let seq = self.superblock.0.saturating_add(1);
+        let mut bytes = Vec::with_capacity(SLOT as usize);
+        put_u64(&mut bytes, seq);
+        put_u64(&mut bytes, self.last_seal);
+        put_u64(&mut bytes, 0);
+        let crc = crc32c::crc32c(&bytes);
+        bytes.extend_from_slice(&crc.to_be_bytes());
+        bytes.extend_from_slice(&[0; 4]);
+        let at = FILE_HEADER.saturating_add((seq % 2).saturating_mul(SLOT));
+        self.file.write_all_at(at, &bytes)?;
+        self.file.sync()?;
+        self.superblock = (seq, self.last_seal);
+        Ok(())
     }
 
     /// The record at `pos` and where it ends, if a whole valid one is there.
@@ -508,17 +753,32 @@ impl IndexLog {
         Ok(decode_record(&payload).map(|record| (record, next)))
     }
 
-    /// Cuts the log to `end` (or, below the file header, to a fresh header) and syncs.
+    /// Cuts the log to `end` (or, below the first record, to a fresh header and empty
+    /// superblock) and syncs.
     fn reset_to(&mut self, end: u64) -> Result<()> {
-        if end < FILE_HEADER {
-            self.file.write_all_at(0, &file_header())?;
-            self.end = FILE_HEADER;
+        if end < RECORDS_START {
+            let mut start = file_header().to_vec();
+            start.resize(RECORDS_START as usize, 0);
+            self.file.write_all_at(0, &start)?;
+            self.end = RECORDS_START;
+            self.superblock = (0, 0);
+            self.last_seal = 0;
         } else {
             self.end = end;
         }
+        // Blocks cached from the cut bytes must not be served for new tables written there.
+        self.tables.clear_cache();
         self.file.set_len(self.end)?;
         self.file.sync()?;
         Ok(())
+    }
+
+    /// An empty index, sealing runs as this log does.
+    pub fn empty(&self) -> Loaded {
+        Loaded {
+            index: Index::new(self.seal, self.tables.clone()),
+            ..Loaded::default()
+        }
     }
 
     /// Drops every record: the index will be rebuilt from the logs.
@@ -529,30 +789,88 @@ impl IndexLog {
         Ok(())
     }
 
-    /// Appends a record of `added` entries and `offsets` reaching `checkpoint`, and syncs. On
-    /// failure the record is cut back (best effort: a torn record is dropped at the next open).
+    /// Appends `bytes` at the end and syncs; on failure cuts them back (best effort: torn bytes
+    /// are dropped at the next open).
+    fn append(&mut self, bytes: &[u8]) -> Result<u64> {
+        let at = self.end;
+        let written = self
+            .file
+            .write_all_at(at, bytes)
+            .and_then(|()| self.file.sync());
+        if let Err(e) = written {
+            let _ = self.file.set_len(at);
+            return Err(e.into());
+        }
+        self.end = at.saturating_add(bytes.len() as u64);
+        Ok(at)
+    }
+
+    /// Appends a record with `payload`, and syncs.
+    fn append_record(&mut self, payload: &[u8]) -> Result<u64> {
+        let mut out = Vec::with_capacity(payload.len().saturating_add(RECORD_HEADER as usize));
+        put_u64(&mut out, payload.len() as u64);
+        out.extend_from_slice(&crc32c::crc32c(payload).to_be_bytes());
+        let header_crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&header_crc.to_be_bytes());
+        out.extend_from_slice(payload);
+        self.append(&out)
+    }
+
+    /// Appends a record of `added` entries and `offsets` reaching `checkpoint`, and syncs.
     pub fn save(
         &mut self,
         checkpoint: Checkpoint,
         added: &[Added],
         offsets: &[((u8, u64), &OffsetIndex)],
     ) -> Result<()> {
-        let payload = encode_record(checkpoint, added, offsets);
-        let mut out = Vec::with_capacity(payload.len().saturating_add(RECORD_HEADER as usize));
-        put_u64(&mut out, payload.len() as u64);
-        out.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
-        let header_crc = crc32c::crc32c(&out);
-        out.extend_from_slice(&header_crc.to_be_bytes());
-        out.extend_from_slice(&payload);
-        let written = self
-            .file
-            .write_all_at(self.end, &out)
-            .and_then(|()| self.file.sync());
-        if let Err(e) = written {
-            let _ = self.file.set_len(self.end);
-            return Err(e.into());
+        let mut payload = vec![SAVE];
+        encode_body(&mut payload, checkpoint, added, offsets);
+        self.append_record(&payload)?;
+        Ok(())
+    }
+
+    /// Appends a run's table (`stored`, from [`super::sealed::encode_table`], with `groups`
+    /// directory records and `len` table bytes) and, once it is synced, the seal record: the
+    /// run's `kept` entries (those at the seal level and above) and `offsets`, reaching
+    /// `checkpoint` (the run's end). Returns the table's place.
+    #[allow(clippy::too_many_arguments)]
+    pub fn seal(
+        &mut self,
+        seal: Seal,
+        run: (u64, u64),
+        (stored, groups, len): (Vec<u8>, u64, u64),
+        last_pos: [u64; 2],
+        checkpoint: Checkpoint,
+        kept: &[Added],
+        offsets: &[((u8, u64), &OffsetIndex)],
+    ) -> Result<TableRef> {
+        let pos = self.append(&stored)?;
+        let table = TableRef {
+            lo: run.0,
+            hi: run.1,
+            pos,
+            len,
+            groups,
+        };
+        let header = SealHeader {
+            table,
+            level: seal.level,
+            span: seal.span,
+            prev: self.last_seal,
+            last_pos,
+        };
+        let mut payload = vec![SEAL];
+        encode_seal_header(&mut payload, &header);
+        encode_body(&mut payload, checkpoint, kept, offsets);
+        self.last_seal = self.append_record(&payload)?;
+        Ok(table)
+    }
+
+    /// Points the superblock at the last seal, if it does not already.
+    pub fn publish_seals(&mut self) -> Result<()> {
+        if self.superblock.1 != self.last_seal {
+            self.write_superblock()?;
         }
-        self.end = self.end.saturating_add(out.len() as u64);
         Ok(())
     }
 

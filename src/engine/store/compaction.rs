@@ -27,25 +27,22 @@ impl Store {
     }
 
     /// Builds every compacted entry for a completed range that is missing; returns how many.
+    /// They are built in key order, lower levels first at each key, as commits build them:
+    /// `compact.log` stays in key order (a seal's checkpoint relies on it).
     pub(super) fn build_missing_levels(&mut self) -> Result<u64> {
         let mut built = 0;
-        let mut level = 1u8;
-        while span(self.options.divisor, level) <= self.head {
-            let s = span(self.options.divisor, level);
-            let mut key = s;
-            while key <= self.head {
-                if self
-                    .index_mut()
-                    .level(level)
-                    .and_then(|l| l.get(key))
-                    .is_none()
-                {
+        let step = span(self.options.divisor, 1);
+        let mut key = step;
+        while key <= self.head {
+            let mut level = 1u8;
+            while key.is_multiple_of(span(self.options.divisor, level)) {
+                if self.index().get(level, key)?.is_none() {
                     self.build_level(level, key)?;
                     built += 1;
                 }
-                key += s;
+                level += 1;
             }
-            level += 1;
+            key += step;
         }
         Ok(built)
     }
@@ -56,8 +53,8 @@ impl Store {
         let lo = key - span;
         let mut parts: Vec<Arc<LogEntry>> = Vec::new();
         let mut used: Vec<(u8, u64)> = Vec::new();
-        for piece in self.cover(lo, key, level - 1) {
-            for entry in self.piece_entries(piece) {
+        for piece in self.cover(lo, key, level - 1)? {
+            for entry in self.piece_entries(piece)? {
                 parts.push(self.load_entry(piece.level, entry.pos)?);
                 used.push((piece.level, entry.pos));
             }
@@ -112,19 +109,16 @@ impl Store {
 
     /// Covers `(lo, hi]` with the largest compacted entries available up to `max_level`,
     /// highest level first, then level-0 entries.
-    pub(super) fn cover(&self, lo: u64, hi: u64, max_level: u8) -> Vec<Piece> {
+    pub(super) fn cover(&self, lo: u64, hi: u64, max_level: u8) -> Result<Vec<Piece>> {
         let mut pieces = Vec::new();
         let mut cursor = lo;
         let index = self.index();
         let top = max_level.min(index.depth().saturating_sub(1));
         for level in (1..=top).rev() {
             let span = span(self.options.divisor, level);
-            let Some(index) = index.level(level) else {
-                continue;
-            };
             while cursor.is_multiple_of(span)
                 && cursor + span <= hi
-                && index.get(cursor + span).is_some()
+                && index.get(level, cursor + span)?.is_some()
             {
                 pieces.push(Piece {
                     level,
@@ -141,21 +135,15 @@ impl Store {
                 hi,
             });
         }
-        pieces
+        Ok(pieces)
     }
 
     /// The entries of a piece: one compacted entry, or the level-0 entries of its range.
-    pub(super) fn piece_entries(&self, piece: Piece) -> Vec<EntryRef> {
+    pub(super) fn piece_entries(&self, piece: Piece) -> Result<Vec<EntryRef>> {
         let index = self.index();
-        let Some(index) = index.level(piece.level) else {
-            return Vec::new();
-        };
         if piece.level > 0 {
-            return index.get(piece.hi).into_iter().collect();
+            return Ok(index.get(piece.level, piece.hi)?.into_iter().collect());
         }
-        let list = index.entries();
-        let start = list.partition_point(|e| e.key <= piece.lo);
-        let end = list.partition_point(|e| e.key <= piece.hi);
-        list[start..end].to_vec()
+        index.entries_in(0, piece.lo, piece.hi)
     }
 }

@@ -39,10 +39,7 @@ impl Store {
     pub fn changes(&self, path: &KPath, after: u64, upto: u64) -> Result<Vec<Change>> {
         self.check_open()?;
         self.check_commit(upto)?;
-        let found = match self.index_with_ends(0).level(0) {
-            Some(level0) => level0.candidates(path, after, upto),
-            None => return Ok(Vec::new()),
-        };
+        let found = self.index_with_ends(0).candidates(0, path, after, upto)?;
         let mut touched: Vec<(u64, u64)> = found
             .ancestor_ends
             .iter()

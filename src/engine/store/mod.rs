@@ -23,10 +23,11 @@ use super::clock::now_ms;
 use super::entry::End;
 use super::entry::{corrupt, LogEntry};
 use super::error::{Result, StoreError};
-use super::index::{EntryRef, Index};
+use super::index::{EntryRef, Index, Seal};
 use super::log::LogFile;
 use super::offsets::{encode_indexed, OffsetIndex, INDEXED_ENTRY_BYTES};
 use super::persist::{Added, Checkpoint, IndexLog};
+use super::sealed::{encode_table, Group, PathKey};
 use super::txbuf::TransactionBuffer;
 use crate::kpath::{get, KPath};
 use crate::patch::{patch_owned, try_matches};
@@ -85,6 +86,11 @@ pub struct Options {
     pub index_limits: IndexLimits,
     /// Persist the index every this many commits (and on flush and close).
     pub persist_every: u64,
+    /// The seal level `k` (at least 1): once the commits of an aligned run of `divisor^k` are
+    /// compacted, the index of the run's entries below level `k` is written to `index.log` as
+    /// a table, read through a cache of blocks, and leaves memory. `None`: the smallest `k`
+    /// with `divisor^k >= 4096`. Changing it between opens rebuilds the index.
+    pub seal_level: Option<u8>,
     /// Entries whose payload is at least this long get an offset index (for streaming reads).
     pub offset_index_min_bytes: usize,
     /// Called during long work at open.
@@ -103,6 +109,7 @@ impl Default for Options {
             max_entry_bytes: 1 << 30,
             index_limits: IndexLimits::default(),
             persist_every: 1000,
+            seal_level: None,
             offset_index_min_bytes: INDEXED_ENTRY_BYTES,
             on_progress: None,
             read_only: false,
@@ -143,6 +150,9 @@ pub struct Stats {
     pub compact_bytes: u64,
     /// Bytes of saved index records in `index.log`.
     pub index_bytes: u64,
+    /// Commits whose index is sealed: read from tables in `index.log`, not held in memory
+    /// (see [`Options::seal_level`]).
+    pub sealed_commits: u64,
     /// Streaming reads served straight from an entry's bytes (not built in memory).
     pub streamed_from_log: u64,
     /// Of those, the ones with later patches applied on the fly.
@@ -192,6 +202,9 @@ pub struct Store {
     unsaved_offsets: Vec<(u8, u64)>,
     /// The checkpoint of the last save.
     saved: Checkpoint,
+    /// Set when a run was sealed and the unsealed tail not yet saved after it: the next save
+    /// holds the whole tail, since loading skips the records before the seal.
+    tail_due: bool,
     /// Behind a lock for its deferred ends, which the first read after a commit files.
     index: RwLock<Index>,
     /// The state at the head, built on first need (a read-only open never builds it).
@@ -242,7 +255,8 @@ impl Store {
         let max = options.max_entry_bytes;
         let level0 = LogFile::open(open(STORE_FILES[0])?, max, writable)?;
         let compact = LogFile::open(open(STORE_FILES[1])?, max, writable)?;
-        let (index_log, loaded) = IndexLog::open(open(STORE_FILES[2])?, writable)?;
+        let seal = seal_of(&options);
+        let (index_log, loaded) = IndexLog::open(open(STORE_FILES[2])?, writable, seal)?;
         let mut store = Store {
             level0,
             compact,
@@ -250,6 +264,7 @@ impl Store {
             unsaved: Vec::new(),
             unsaved_offsets: Vec::new(),
             saved: Checkpoint::default(),
+            tail_due: false,
             index: RwLock::default(),
             state: Mutex::new(None),
             head: 0,
@@ -353,6 +368,7 @@ impl Store {
             level0_bytes: self.level0.end(),
             compact_bytes: self.compact.end(),
             index_bytes: self.index_log.saved_bytes(),
+            sealed_commits: self.index().sealed_upto(),
             recovery: self.recovery,
             ..Stats::default()
         };
@@ -579,10 +595,9 @@ impl Store {
     /// design document's `LogSegment`s; their transaction numbers are read from the entries.
     pub fn segments(&self, path: &KPath, level: u8, lo: u64, hi: u64) -> Result<Vec<LogSegment>> {
         self.check_open()?;
-        let found = match self.index_with_ends(level).level(level) {
-            Some(index) => index.candidates(path, lo, hi),
-            None => return Ok(Vec::new()),
-        };
+        let found = self
+            .index_with_ends(level)
+            .candidates(level, path, lo, hi)?;
         let mut listed: Vec<(KPath, EntryRef, Option<bool>)> = found
             .ancestor_ends
             .iter()
@@ -618,7 +633,7 @@ impl Store {
 
     /// The level-0 entry of `commit`.
     pub fn entry(&self, commit: u64) -> Result<Arc<LogEntry>> {
-        let found = self.index().level(0).and_then(|l| l.get(commit));
+        let found = self.index().get(0, commit)?;
         let entry = found.ok_or(StoreError::NoSuchCommit {
             commit,
             head: self.head,
@@ -639,24 +654,119 @@ impl Store {
         self.check_writable()?;
         self.sync_level0()?;
         self.sync_compact()?;
+        self.seal_runs()?;
         let checkpoint = Checkpoint {
             max_commit: self.head,
             tx_seq: self.tx_seq,
             level0_end: self.level0.end(),
             compact_end: self.compact.end(),
         };
-        if checkpoint != self.saved || !self.unsaved.is_empty() {
+        if self.tail_due {
+            // Loading skips the records before the last seal: save all that memory holds
+            // beyond it.
+            let tail = self.index().added_in(self.index().sealed_upto(), u64::MAX);
+            let offsets = offsets_of(&self.offsets, &tail);
+            self.index_log.save(checkpoint, &tail, &offsets)?;
+        } else if checkpoint != self.saved || !self.unsaved.is_empty() {
             let offsets: Vec<((u8, u64), &OffsetIndex)> = self
                 .unsaved_offsets
                 .iter()
                 .filter_map(|key| self.offsets.get(key).map(|o| (*key, &**o)))
                 .collect();
             self.index_log.save(checkpoint, &self.unsaved, &offsets)?;
-            self.unsaved.clear();
-            self.unsaved_offsets.clear();
-            self.saved = checkpoint;
         }
+        self.tail_due = false;
+        self.unsaved.clear();
+        self.unsaved_offsets.clear();
+        self.saved = checkpoint;
+        self.index_log.publish_seals()?;
         self.since_persist = 0;
+        Ok(())
+    }
+
+    /// Seals every completed run not sealed yet whose entry at the seal level exists (see
+    /// [`Options::seal_level`]).
+    fn seal_runs(&mut self) -> Result<()> {
+        let seal = self.index().seal();
+        loop {
+            let lo = self.index().sealed_upto();
+            let Some(hi) = lo.checked_add(seal.span).filter(|&hi| hi <= self.head) else {
+                return Ok(());
+            };
+            if self.index().get(seal.level, hi)?.is_none() {
+                return Ok(());
+            }
+            self.seal_run(seal, lo, hi)?;
+            self.tail_due = true;
+        }
+    }
+
+    /// Writes the table of run `(lo, hi]` and its seal record, then forgets the run's entries
+    /// below the seal level.
+    fn seal_run(&mut self, seal: Seal, lo: u64, hi: u64) -> Result<()> {
+        let index = self.index_mut();
+        for level in 0..index.depth() {
+            index.materialize(level);
+        }
+        let index = self.index();
+        let groups: Vec<Group> = (0..seal.level)
+            .flat_map(|level| {
+                index
+                    .nodes_in(level, lo, hi)
+                    .into_iter()
+                    .map(move |(path, lists)| Group {
+                        level,
+                        key: PathKey::new(&path).into_bytes(),
+                        lists,
+                    })
+            })
+            .collect();
+        let run = index.added_in(lo, hi);
+        let mut last_compacted = None;
+        for level in 1..index.depth() {
+            if let Some(e) = index.get(level, hi)? {
+                last_compacted = Some(last_compacted.map_or(e.pos, |p: u64| p.max(e.pos)));
+            }
+        }
+        let last_level0 = index.get(0, hi)?;
+        drop(index);
+        let (Some(last_level0), Some(last_compacted)) = (last_level0, last_compacted) else {
+            return Err(corrupt(
+                STORE_FILES[2],
+                0,
+                "a run to seal without its entries",
+            ));
+        };
+        let level0_end = self.level0.frame_end(last_level0.pos)?;
+        let compact_end = self.compact.frame_end(last_compacted)?;
+        let (Some(level0_end), Some(compact_end)) = (level0_end, compact_end) else {
+            return Err(corrupt(STORE_FILES[2], 0, "a run to seal beyond the logs"));
+        };
+        let checkpoint = Checkpoint {
+            max_commit: hi,
+            tx_seq: self.entry(hi)?.tx,
+            level0_end,
+            compact_end,
+        };
+        let kept: Vec<Added> = run
+            .iter()
+            .filter(|(level, _, _)| *level >= seal.level)
+            .cloned()
+            .collect();
+        let offsets = offsets_of(&self.offsets, &run);
+        let table = self
+            .index_log
+            .seal(
+                seal,
+                (lo, hi),
+                encode_table(groups),
+                [last_level0.pos, last_compacted],
+                checkpoint,
+                &kept,
+                &offsets,
+            )
+            .map_err(|e| self.latch_if_unknown(e))?;
+        self.index_mut().add_table(table);
         Ok(())
     }
 
@@ -734,6 +844,37 @@ pub(super) fn expect_commit(name: &str, pos: u64, entry: &LogEntry, expected: u6
             entry.level, entry.commit
         ),
     ))
+}
+
+/// The offset indexes of `entries` that have one.
+fn offsets_of<'a>(
+    offsets: &'a HashMap<(u8, u64), Arc<OffsetIndex>>,
+    entries: &[Added],
+) -> Vec<((u8, u64), &'a OffsetIndex)> {
+    entries
+        .iter()
+        .filter_map(|(level, e, _)| {
+            let key = (*level, e.pos);
+            offsets.get(&key).map(|o| (key, &**o))
+        })
+        .collect()
+}
+
+/// How a store with `options` seals runs of its index.
+fn seal_of(options: &Options) -> Seal {
+    /// The fewest commits a run holds when the seal level is chosen: tables of a few hundred
+    /// KiB, and a 4,096th of the history in memory.
+    const MIN_RUN: u64 = 4096;
+    let level = options.seal_level.unwrap_or_else(|| {
+        (1..=u8::MAX)
+            .find(|&k| span(options.divisor, k) >= MIN_RUN)
+            .unwrap_or(1)
+    });
+    let level = level.max(1);
+    Seal {
+        level,
+        span: span(options.divisor, level),
+    }
 }
 
 /// `divisor^level`, saturating.

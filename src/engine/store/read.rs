@@ -22,25 +22,27 @@ impl Store {
     /// plan. Otherwise the pieces of the cover are searched newest first, and the search stops
     /// at the first (newest) entry that determines the path: one ending independently at an ancestor or at
     /// the path itself. Nothing before it matters.
-    pub(super) fn plan(&self, path: &KPath, commit: u64) -> Plan {
+    pub(super) fn plan(&self, path: &KPath, commit: u64) -> Result<Plan> {
         // The usual case first: the newest commit that changed the path determined it (it
         // wrote the value, or a whole record above it). One descent of the level-0 index.
-        if let Some(start) = self.last_commit_determining(path, 0, commit) {
-            return Plan::Replay {
+        if let Some(start) = self.last_commit_determining(path, 0, commit)? {
+            return Ok(Plan::Replay {
                 start: Some(start),
                 rest: Vec::new(),
-            };
+            });
         }
         // Newest first while searching; put in time order at the end.
         let mut candidates: Vec<Candidate> = Vec::new();
         // Entries ending at an ancestor in a way that depends on the earlier state:
         // `(key, depth of the ancestor)`.
         let mut dependent: Vec<(u64, usize)> = Vec::new();
-        for piece in self.cover(0, commit, u8::MAX).into_iter().rev() {
-            let found = match self.index_with_ends(piece.level).level(piece.level) {
-                Some(index) => index.candidates(path, piece.lo, piece.hi),
-                None => continue,
-            };
+        for piece in self.cover(0, commit, u8::MAX)?.into_iter().rev() {
+            let found = self.index_with_ends(piece.level).candidates(
+                piece.level,
+                path,
+                piece.lo,
+                piece.hi,
+            )?;
             let mut items: Vec<Candidate> = Vec::new();
             for (depth, end) in &found.ancestor_ends {
                 if end.independent {
@@ -79,7 +81,7 @@ impl Store {
             if determined && piece.level > 0 {
                 // A compacted entry holds its whole range's changes; the commit that last
                 // determined the path, if it did, holds far fewer bytes to parse.
-                if let Some(commit) = self.last_commit_determining(path, piece.lo, piece.hi) {
+                if let Some(commit) = self.last_commit_determining(path, piece.lo, piece.hi)? {
                     candidates.push(commit);
                     break;
                 }
@@ -100,9 +102,11 @@ impl Store {
             .map(|(_, depth)| *depth)
             .min()
         {
-            return Plan::Through(KPath::from_segments(path.segments()[..depth].to_vec()));
+            return Ok(Plan::Through(KPath::from_segments(
+                path.segments()[..depth].to_vec(),
+            )));
         }
-        match start {
+        Ok(match start {
             Some(i) => Plan::Replay {
                 start: Some(candidates[i]),
                 rest: candidates.split_off(i + 1),
@@ -111,21 +115,20 @@ impl Store {
                 start: None,
                 rest: candidates,
             },
-        }
+        })
     }
 
     /// The level-0 entry in `(lo, hi]` that last changed `path`, if that change determined it
     /// (independent ends at the path or an ancestor, no dependent one).
-    fn last_commit_determining(&self, path: &KPath, lo: u64, hi: u64) -> Option<Candidate> {
-        let (entry, depth) = self
-            .index_with_ends(0)
-            .level(0)?
-            .last_change(path, lo, hi)?;
-        Some(Candidate {
-            level: 0,
-            entry,
-            ancestor_depth: Some(depth?),
-        })
+    fn last_commit_determining(&self, path: &KPath, lo: u64, hi: u64) -> Result<Option<Candidate>> {
+        let found = self.index_with_ends(0).last_change(path, lo, hi)?;
+        Ok(found.and_then(|(entry, depth)| {
+            Some(Candidate {
+                level: 0,
+                entry,
+                ancestor_depth: Some(depth?),
+            })
+        }))
     }
 
     /// The value at `path` as of commit `commit` (`None` where nothing is). Equals replaying
@@ -142,7 +145,7 @@ impl Store {
         if commit == 0 {
             return Ok(get(&Node::null(), path)?.cloned());
         }
-        let (start, rest) = match self.plan(path, commit) {
+        let (start, rest) = match self.plan(path, commit)? {
             Plan::Through(ancestor) => {
                 if let Some(found) = self.read_through_array_edits(&ancestor, path, commit)? {
                     self.count(ReadEvent::ReadThroughArrayEdits);
@@ -260,7 +263,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let Plan::Replay { rest, .. } = self.plan(ancestor, commit) else {
+        let Plan::Replay { rest, .. } = self.plan(ancestor, commit)? else {
             return Ok(None);
         };
         // The trailing run of entries whose patches at the array are plain `!arraydiff`s

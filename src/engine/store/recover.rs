@@ -45,12 +45,13 @@ impl Store {
             loaded
         } else {
             self.index_log.clear()?;
-            Loaded::default()
+            self.index_log.empty()
         };
         let Loaded {
             checkpoint,
             index,
             offsets,
+            last_pos: _,
         } = loaded;
         self.saved = checkpoint;
         let full = checkpoint == Checkpoint::default();
@@ -66,11 +67,7 @@ impl Store {
         // The scan kept the head's range pending; once its level entry exists, nothing will
         // compose it.
         let head = self.head;
-        let composed = self
-            .index_mut()
-            .level(1)
-            .and_then(|l| l.get(head))
-            .is_some();
+        let composed = self.index().get(1, head)?.is_some();
         if self.head.is_multiple_of(span(self.options.divisor, 1)) && composed {
             self.pending.clear();
         }
@@ -100,19 +97,10 @@ impl Store {
     /// says the log was synced to.
     fn index_matches_logs(&self, slot: &Loaded) -> Result<bool> {
         let recorded = &slot.checkpoint;
-        let last = |levels: std::ops::Range<u8>| {
-            levels
-                .filter_map(|l| slot.index.level(l))
-                .filter_map(|l| l.entries().iter().map(|e| e.pos).max())
-                .max()
-        };
+        let [level0_last, compact_last] = slot.last_pos;
         for (log, last, end) in [
-            (&self.level0, last(0..1), recorded.level0_end),
-            (
-                &self.compact,
-                last(1..slot.index.depth()),
-                recorded.compact_end,
-            ),
+            (&self.level0, level0_last, recorded.level0_end),
+            (&self.compact, compact_last, recorded.compact_end),
         ] {
             let ends_there = match last {
                 Some(pos) => log.frame_end(pos)? == Some(end),

@@ -217,8 +217,7 @@ impl Store {
     /// The position of commit `commit`'s level-0 entry.
     fn level0_pos(&self, commit: u64) -> Result<u64> {
         self.index()
-            .level(0)
-            .and_then(|l| l.get(commit))
+            .get(0, commit)?
             .map(|e| e.pos)
             .ok_or(StoreError::NoSuchCommit {
                 commit,

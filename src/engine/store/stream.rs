@@ -124,7 +124,7 @@ impl Store {
         path: &KPath,
         commit: u64,
     ) -> Result<Option<PatchedValue<RangeReader>>> {
-        let Plan::Replay { start, rest } = self.plan(path, commit) else {
+        let Plan::Replay { start, rest } = self.plan(path, commit)? else {
             return Ok(None);
         };
         let mut patches = Vec::new();

@@ -1,0 +1,463 @@
+//! Sealed runs of the index. Once the commits of an aligned run of `D^k` commits (`k`, the
+//! *seal level*) are compacted into their level-`k` entry, the index of the run's entries at
+//! the levels below `k` never changes again: it is written once to `index.log` as a *table*
+//! and dropped from memory. The index in memory is then the unsealed tail and the levels at
+//! and above `k` — a 4,096th of the history with the default divisor — whatever the history.
+//!
+//! A table lists, per (level, path), what a trie node lists: the entries ending there and the
+//! entries touching it (see [`super::index`]). It is a directory of fixed-size records sorted
+//! by (level, path hash), the paths' keys, then the rows, stored in 4 KiB blocks that each end
+//! with their CRC-32C. Reads go through a cache of verified blocks shared by every table, so a
+//! lookup costs a few binary searches over cached blocks. See `docs/FORMAT.md`.
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use super::entry::corrupt;
+use super::error::Result;
+use super::trie::{EndRef, EntryRef, NodeLists};
+use crate::kpath::Segment;
+use crate::storage::BlockFile;
+
+/// Bytes of a block on disk: [`BLOCK_DATA`] bytes of the table, then their CRC-32C.
+pub const BLOCK: u64 = 4096;
+/// Table bytes per block.
+pub const BLOCK_DATA: u64 = BLOCK - 4;
+/// Bytes of a directory record.
+const DIR_RECORD: u64 = 48;
+/// Bytes of a row (key, then position and flag).
+const ROW: u64 = 16;
+/// Blocks the cache keeps (16 MiB).
+const CACHE_BLOCKS: usize = 4096;
+
+/// Appends a path segment's key bytes: a kind byte, then the name (`u32` length first) or the
+/// number (`u64`), all big-endian. A path's key is its segments' keys in order, so an
+/// ancestor's key is a prefix of its descendants'. `index.log` writes paths the same way.
+pub(super) fn put_segment(out: &mut Vec<u8>, segment: &Segment) {
+    let (kind, name, number) = match segment {
+        Segment::Field(name) => (0u8, Some(name), None),
+        Segment::FieldAll => (1, None, None),
+        Segment::Index(i) => (2, None, Some(*i)),
+        Segment::IndexAll => (3, None, None),
+        Segment::Sparse(i) => (4, None, Some(*i)),
+        Segment::SparseAll => (5, None, None),
+        Segment::Key(name) => (6, Some(name), None),
+    };
+    out.push(kind);
+    if let Some(name) = name {
+        out.extend_from_slice(&(name.len() as u32).to_be_bytes());
+        out.extend_from_slice(name.as_bytes());
+    }
+    if let Some(number) = number {
+        out.extend_from_slice(&number.to_be_bytes());
+    }
+}
+
+/// A path's key bytes, with where each prefix (the root's, each ancestor's, its own) ends.
+pub(super) struct PathKey {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl PathKey {
+    /// The key of the path with `segments`.
+    pub(super) fn new(segments: &[Segment]) -> PathKey {
+        let mut bytes = Vec::new();
+        let mut ends = vec![0];
+        for segment in segments {
+            put_segment(&mut bytes, segment);
+            ends.push(bytes.len());
+        }
+        PathKey { bytes, ends }
+    }
+
+    /// The path's key bytes.
+    pub(super) fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// The key of the ancestor at `depth` (the path itself at its length).
+    pub(super) fn prefix(&self, depth: usize) -> &[u8] {
+        let end = self.ends.get(depth).copied().unwrap_or(self.bytes.len());
+        self.bytes.get(..end).unwrap_or(&self.bytes)
+    }
+}
+
+/// One node of a table: a path at a level, with the entries ending at it and touching it, in
+/// key order (as in the trie).
+pub(super) struct Group {
+    pub level: u8,
+    pub key: Vec<u8>,
+    pub lists: NodeLists,
+}
+
+/// Where a table is and what it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableRef {
+    /// The run of commits it indexes: `(lo, hi]`.
+    pub lo: u64,
+    /// See `lo`.
+    pub hi: u64,
+    /// The position of its first block in `index.log`.
+    pub pos: u64,
+    /// Table bytes (without the blocks' checksums).
+    pub len: u64,
+    /// Directory records.
+    pub groups: u64,
+}
+
+/// File bytes for `len` table bytes: whole blocks.
+pub fn stored_len(len: u64) -> u64 {
+    len.div_ceil(BLOCK_DATA).saturating_mul(BLOCK)
+}
+
+fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_be_bytes());
+}
+
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_be_bytes());
+}
+
+/// The stored bytes of a table of `groups`: the directory (sorted by level, path hash and
+/// path key), the keys, the rows; in checksummed blocks. Returns them and the directory's
+/// record count and the table's length.
+pub(super) fn encode_table(mut groups: Vec<Group>) -> (Vec<u8>, u64, u64) {
+    let hashed = |g: &Group| (g.level, xxhash_rust::xxh3::xxh3_64(&g.key));
+    crate::sort::sort_by(&mut groups, |a, b| {
+        hashed(a).cmp(&hashed(b)).then_with(|| a.key.cmp(&b.key))
+    });
+    let count = groups.len() as u64;
+    let dir_len = count.saturating_mul(DIR_RECORD);
+    let keys_len: u64 = groups.iter().map(|g| g.key.len() as u64).sum();
+    let mut dir = Vec::with_capacity(dir_len as usize);
+    let mut keys = Vec::with_capacity(keys_len as usize);
+    let mut rows = Vec::new();
+    let rows_at = dir_len.saturating_add(keys_len);
+    for g in &groups {
+        let (level, hash) = hashed(g);
+        put_u64(&mut dir, hash);
+        put_u64(&mut dir, dir_len.saturating_add(keys.len() as u64));
+        put_u32(&mut dir, g.key.len() as u32);
+        dir.push(level);
+        dir.extend_from_slice(&[0; 3]);
+        keys.extend_from_slice(&g.key);
+        put_u64(&mut dir, rows_at.saturating_add(rows.len() as u64));
+        put_u32(&mut dir, g.lists.ends.len() as u32);
+        put_u32(&mut dir, g.lists.touch.len() as u32);
+        for end in &g.lists.ends {
+            put_u64(&mut rows, end.entry.key);
+            put_u64(&mut rows, end.entry.pos << 1 | u64::from(end.independent));
+        }
+        put_u64(&mut dir, rows_at.saturating_add(rows.len() as u64));
+        for entry in &g.lists.touch {
+            put_u64(&mut rows, entry.key);
+            put_u64(&mut rows, entry.pos);
+        }
+    }
+    let mut table = dir;
+    table.extend_from_slice(&keys);
+    table.extend_from_slice(&rows);
+    let len = table.len() as u64;
+    let mut stored = Vec::with_capacity(stored_len(len) as usize);
+    for chunk in table.chunks(BLOCK_DATA as usize) {
+        stored.extend_from_slice(chunk);
+        stored.resize(
+            stored
+                .len()
+                .saturating_add((BLOCK_DATA as usize).saturating_sub(chunk.len())),
+            0,
+        );
+        let crc = crc32c::crc32c(
+            stored
+                .get(stored.len().saturating_sub(BLOCK_DATA as usize)..)
+                .unwrap_or_default(),
+        );
+        stored.extend_from_slice(&crc.to_be_bytes());
+    }
+    (stored, count, len)
+}
+
+/// Verified blocks by file position, each with when it was last used.
+#[derive(Default)]
+struct BlockCache {
+    blocks: HashMap<u64, (Arc<[u8]>, u64)>,
+    clock: u64,
+}
+
+/// The tables of one store: reads their blocks from `index.log` through a shared cache.
+pub struct Tables {
+    file: Arc<dyn BlockFile>,
+    cache: Mutex<BlockCache>,
+}
+
+/// A node of a table: where its lists are.
+#[derive(Clone, Copy)]
+pub(super) struct DirRecord {
+    ends_at: u64,
+    ends: u64,
+    touch_at: u64,
+    touch: u64,
+}
+
+/// A locked view of the cache for one lookup in one table.
+pub(super) struct TableView<'a> {
+    tables: &'a Tables,
+    cache: MutexGuard<'a, BlockCache>,
+    table: TableRef,
+}
+
+impl Tables {
+    /// Tables stored in `file` (`index.log`).
+    pub fn new(file: Arc<dyn BlockFile>) -> Tables {
+        Tables {
+            file,
+            cache: Mutex::default(),
+        }
+    }
+
+    /// Forgets every cached block (the file was cut).
+    pub fn clear_cache(&self) {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.blocks.clear();
+    }
+
+    /// A view for lookups in `table`, holding the cache's lock until dropped.
+    pub(super) fn view(&self, table: TableRef) -> TableView<'_> {
+        TableView {
+            tables: self,
+            cache: self.cache.lock().unwrap_or_else(PoisonError::into_inner),
+            table,
+        }
+    }
+}
+
+impl TableView<'_> {
+    fn corrupt(&self, at: u64, reason: &str) -> super::error::StoreError {
+        corrupt(self.tables.file.name(), at, reason.to_owned())
+    }
+
+    /// The verified block holding table byte `at`.
+    fn block(&mut self, at: u64) -> Result<Arc<[u8]>> {
+        let index = at / BLOCK_DATA;
+        let pos = self
+            .table
+            .pos
+            .checked_add(index.saturating_mul(BLOCK))
+            .ok_or_else(|| self.corrupt(self.table.pos, "table beyond the file"))?;
+        self.cache.clock = self.cache.clock.saturating_add(1);
+        let clock = self.cache.clock;
+        if let Some((block, used)) = self.cache.blocks.get_mut(&pos) {
+            *used = clock;
+            return Ok(block.clone());
+        }
+        let mut bytes = vec![0u8; BLOCK as usize];
+        self.tables.file.read_exact_at(pos, &mut bytes)?;
+        let (data, crc) = bytes.split_at(BLOCK_DATA as usize);
+        if crc32c::crc32c(data).to_be_bytes() != crc {
+            return Err(self.corrupt(pos, "index table block fails its checksum"));
+        }
+        bytes.truncate(BLOCK_DATA as usize);
+        let block: Arc<[u8]> = Arc::from(bytes);
+        if self.cache.blocks.len() >= CACHE_BLOCKS {
+            let mut ages: Vec<u64> = self.cache.blocks.values().map(|(_, used)| *used).collect();
+            let (_, cutoff, _) = ages.select_nth_unstable(CACHE_BLOCKS / 4);
+            let cutoff = *cutoff;
+            self.cache.blocks.retain(|_, (_, used)| *used > cutoff);
+        }
+        self.cache.blocks.insert(pos, (block.clone(), clock));
+        Ok(block)
+    }
+
+    /// Fills `out` from table byte `at` on.
+    fn read(&mut self, at: u64, out: &mut [u8]) -> Result<()> {
+        let end = at
+            .checked_add(out.len() as u64)
+            .filter(|&e| e <= self.table.len)
+            .ok_or_else(|| self.corrupt(self.table.pos, "index table read out of bounds"))?;
+        let mut done = 0usize;
+        let mut at = at;
+        while at < end {
+            let block = self.block(at)?;
+            let within = (at % BLOCK_DATA) as usize;
+            let take =
+                (end.saturating_sub(at) as usize).min((BLOCK_DATA as usize).saturating_sub(within));
+            let (Some(src), Some(dst)) = (
+                block.get(within..within.saturating_add(take)),
+                out.get_mut(done..done.saturating_add(take)),
+            ) else {
+                return Err(self.corrupt(self.table.pos, "index table block too short"));
+            };
+            dst.copy_from_slice(src);
+            done = done.saturating_add(take);
+            at = at.saturating_add(take as u64);
+        }
+        Ok(())
+    }
+
+    fn u64_at(&mut self, at: u64) -> Result<u64> {
+        let mut b = [0u8; 8];
+        self.read(at, &mut b)?;
+        Ok(u64::from_be_bytes(b))
+    }
+
+    fn u32_at(&mut self, at: u64) -> Result<u32> {
+        let mut b = [0u8; 4];
+        self.read(at, &mut b)?;
+        Ok(u32::from_be_bytes(b))
+    }
+
+    /// The directory record of `key` at `level`, if the table has one.
+    fn find(&mut self, level: u8, key: &[u8]) -> Result<Option<DirRecord>> {
+        let wanted = (level, xxhash_rust::xxh3::xxh3_64(key));
+        // The first record not before `wanted`.
+        let (mut lo, mut hi) = (0u64, self.table.groups);
+        while lo < hi {
+            let mid = lo.saturating_add(hi.saturating_sub(lo) / 2);
+            let at = mid.saturating_mul(DIR_RECORD);
+            let (hash, level) = (self.u64_at(at)?, self.byte_at(at.saturating_add(20))?);
+            if (level, hash) < wanted {
+                lo = mid.saturating_add(1);
+            } else {
+                hi = mid;
+            }
+        }
+        let mut i = lo;
+        while i < self.table.groups {
+            let at = i.saturating_mul(DIR_RECORD);
+            let (hash, level) = (self.u64_at(at)?, self.byte_at(at.saturating_add(20))?);
+            if (level, hash) != wanted {
+                return Ok(None);
+            }
+            let key_at = self.u64_at(at.saturating_add(8))?;
+            let key_len = self.u32_at(at.saturating_add(16))?;
+            if key_len as usize == key.len() {
+                let mut stored = vec![0u8; key.len()];
+                self.read(key_at, &mut stored)?;
+                if stored == key {
+                    return Ok(Some(DirRecord {
+                        ends_at: self.u64_at(at.saturating_add(24))?,
+                        ends: u64::from(self.u32_at(at.saturating_add(32))?),
+                        touch: u64::from(self.u32_at(at.saturating_add(36))?),
+                        touch_at: self.u64_at(at.saturating_add(40))?,
+                    }));
+                }
+            }
+            i = i.saturating_add(1);
+        }
+        Ok(None)
+    }
+
+    fn byte_at(&mut self, at: u64) -> Result<u8> {
+        let mut b = [0u8; 1];
+        self.read(at, &mut b)?;
+        Ok(b[0])
+    }
+
+    /// Rows `[from, to)` of the list at `at`, keys in `(lo, hi]` only: the index range.
+    fn range(&mut self, at: u64, count: u64, lo: u64, hi: u64) -> Result<(u64, u64)> {
+        let start = self.partition(at, count, |key| key <= lo)?;
+        let end = self.partition(at, count, |key| key <= hi)?;
+        Ok((start, end.max(start)))
+    }
+
+    /// The first row of the list at `at` whose key fails `before`.
+    fn partition(&mut self, at: u64, count: u64, before: impl Fn(u64) -> bool) -> Result<u64> {
+        let (mut lo, mut hi) = (0u64, count);
+        while lo < hi {
+            let mid = lo.saturating_add(hi.saturating_sub(lo) / 2);
+            if before(self.u64_at(at.saturating_add(mid.saturating_mul(ROW)))?) {
+                lo = mid.saturating_add(1);
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    fn row(&mut self, at: u64, i: u64) -> Result<(u64, u64)> {
+        let row = at.saturating_add(i.saturating_mul(ROW));
+        Ok((self.u64_at(row)?, self.u64_at(row.saturating_add(8))?))
+    }
+
+    /// The node at `key` and `level`, if the table has it.
+    pub(super) fn node(&mut self, level: u8, key: &[u8]) -> Result<Option<DirRecord>> {
+        self.find(level, key)
+    }
+
+    /// The entries ending at `node` with keys in `(lo, hi]`.
+    pub(super) fn ends_in(&mut self, node: DirRecord, lo: u64, hi: u64) -> Result<Vec<EndRef>> {
+        let (from, to) = self.range(node.ends_at, node.ends, lo, hi)?;
+        (from..to)
+            .map(|i| {
+                let (key, pos) = self.row(node.ends_at, i)?;
+                Ok(EndRef {
+                    entry: EntryRef { key, pos: pos >> 1 },
+                    independent: pos & 1 == 1,
+                })
+            })
+            .collect()
+    }
+
+    /// The entry ending at `node` with key `key`.
+    pub(super) fn end_of(&mut self, node: DirRecord, key: u64) -> Result<Option<EndRef>> {
+        Ok(self.ends_in(node, key.saturating_sub(1), key)?.pop())
+    }
+
+    /// The entries touching `node` with keys in `(lo, hi]`.
+    pub(super) fn touches_in(
+        &mut self,
+        node: DirRecord,
+        lo: u64,
+        hi: u64,
+    ) -> Result<Vec<EntryRef>> {
+        let (from, to) = self.range(node.touch_at, node.touch, lo, hi)?;
+        (from..to)
+            .map(|i| {
+                let (key, pos) = self.row(node.touch_at, i)?;
+                Ok(EntryRef { key, pos })
+            })
+            .collect()
+    }
+
+    /// The last entry touching `node` with a key in `(lo, hi]`.
+    pub(super) fn last_touch_in(
+        &mut self,
+        node: DirRecord,
+        lo: u64,
+        hi: u64,
+    ) -> Result<Option<EntryRef>> {
+        let (from, to) = self.range(node.touch_at, node.touch, lo, hi)?;
+        if to <= from {
+            return Ok(None);
+        }
+        let (key, pos) = self.row(node.touch_at, to.saturating_sub(1))?;
+        Ok(Some(EntryRef { key, pos }))
+    }
+
+    /// The last entry ending at `node` with a key in `(lo, hi]`.
+    pub(super) fn last_end_in(
+        &mut self,
+        node: DirRecord,
+        lo: u64,
+        hi: u64,
+    ) -> Result<Option<EndRef>> {
+        let (from, to) = self.range(node.ends_at, node.ends, lo, hi)?;
+        if to <= from {
+            return Ok(None);
+        }
+        let (key, pos) = self.row(node.ends_at, to.saturating_sub(1))?;
+        Ok(Some(EndRef {
+            entry: EntryRef { key, pos: pos >> 1 },
+            independent: pos & 1 == 1,
+        }))
+    }
+}
