@@ -56,6 +56,19 @@ impl Index {
         self.seal
     }
 
+    /// Checks every block of every sealed table against its checksum.
+    pub fn verify_tables(&self) -> Result<()> {
+        for table in &self.tables {
+            self.view(*table)?.verify()?;
+        }
+        Ok(())
+    }
+
+    /// How many entries memory holds, at every level.
+    pub fn in_memory(&self) -> u64 {
+        self.levels.iter().map(|l| l.entries().len() as u64).sum()
+    }
+
     /// The last commit of the sealed runs (0 when none is).
     pub fn sealed_upto(&self) -> u64 {
         self.tables.last().map_or(0, |t| t.hi)
@@ -64,12 +77,23 @@ impl Index {
     /// Records that `table` now holds its run's entries at the levels below the seal level,
     /// and forgets them in memory. The run must follow the last sealed one.
     pub fn add_table(&mut self, table: TableRef) {
+        self.push_table(table);
+        self.forget_sealed();
+    }
+
+    /// Records that `table` holds its run's entries at the levels below the seal level: they
+    /// are looked up there from now on, and memory may drop them ([`forget_sealed`](Self::forget_sealed)).
+    pub fn push_table(&mut self, table: TableRef) {
         debug_assert_eq!(table.lo, self.sealed_upto());
-        let hi = table.hi;
-        for level in 0..self.seal.level.min(self.depth()) {
-            self.level_mut(level).retain_keys(|key| key > hi);
-        }
         self.tables.push(table);
+    }
+
+    /// Forgets in memory the entries below the seal level that sealed tables hold.
+    pub fn forget_sealed(&mut self) {
+        let upto = self.sealed_upto();
+        for level in 0..self.seal.level.min(self.depth()) {
+            self.level_mut(level).retain_keys(|key| key > upto);
+        }
     }
 
     /// Forgets every entry with a key after `key`, at every level (a replay reaching a seal

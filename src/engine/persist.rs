@@ -62,6 +62,9 @@ pub const RECORDS_START: u64 = FILE_HEADER + 2 * SLOT;
 /// A record's kind (its payload's first byte).
 const SAVE: u8 = 0;
 const SEAL: u8 = 1;
+/// A table record: the kind byte, then the table's blocks (read through the seal record that
+/// follows it, never decoded here).
+const TABLE: u8 = 2;
 /// Record header bytes: payload length, payload CRC-32C, CRC-32C of the first 12 bytes.
 pub const RECORD_HEADER: u64 = 16;
 /// The longest record accepted (a record holds one save's additions).
@@ -284,6 +287,7 @@ struct Body {
 enum Record {
     Save(Body),
     Seal(SealHeader, Body),
+    Table,
 }
 
 fn decode_record(bytes: &[u8]) -> Option<Record> {
@@ -294,6 +298,7 @@ fn decode_record(bytes: &[u8]) -> Option<Record> {
     };
     match r.u8()? {
         SAVE => Some(Record::Save(decode_body(r)?)),
+        TABLE => Some(Record::Table),
         SEAL => {
             let table = TableRef {
                 lo: r.u64()?,
@@ -618,6 +623,8 @@ impl IndexLog {
                 let applied = match record {
                     Record::Save(body) => replay.apply(body),
                     Record::Seal(header, body) => replay.apply_seal(header, body, log.end),
+                    // Checked whole by its record checksum; its seal record refers to it.
+                    Record::Table => true,
                 };
                 if !applied {
                     break;
@@ -829,8 +836,9 @@ impl IndexLog {
         Ok(())
     }
 
-    /// Appends a run's table (`stored`, from [`super::sealed::encode_table`], with `groups`
-    /// directory records and `len` table bytes) and, once it is synced, the seal record: the
+    /// Appends a run's table record (`stored`, from [`super::sealed::encode_table`], with
+    /// `groups` directory records and `len` table bytes) and, once it is synced, the seal
+    /// record: the
     /// run's `kept` entries (those at the seal level and above) and `offsets`, reaching
     /// `checkpoint` (the run's end). Returns the table's place.
     #[allow(clippy::too_many_arguments)]
@@ -844,11 +852,15 @@ impl IndexLog {
         kept: &[Added],
         offsets: &[((u8, u64), &OffsetIndex)],
     ) -> Result<TableRef> {
-        let pos = self.append(&stored)?;
+        let mut payload = Vec::with_capacity(stored.len().saturating_add(1));
+        payload.push(TABLE);
+        payload.extend_from_slice(&stored);
+        let record = self.append_record(&payload)?;
         let table = TableRef {
             lo: run.0,
             hi: run.1,
-            pos,
+            // The blocks follow the record header and the kind byte.
+            pos: record.saturating_add(RECORD_HEADER).saturating_add(1),
             len,
             groups,
         };

@@ -277,6 +277,22 @@ impl TableView<'_> {
         Ok(block)
     }
 
+    /// Checks every block of the table against its checksum (reading them from the file, not
+    /// the cache).
+    pub(super) fn verify(&mut self) -> Result<()> {
+        let blocks = self.table.len.div_ceil(BLOCK_DATA);
+        let mut bytes = vec![0u8; BLOCK as usize];
+        for i in 0..blocks {
+            let pos = self.table.pos.saturating_add(i.saturating_mul(BLOCK));
+            self.tables.file.read_exact_at(pos, &mut bytes)?;
+            let (data, crc) = bytes.split_at(BLOCK_DATA as usize);
+            if crc32c::crc32c(data).to_be_bytes() != crc {
+                return Err(self.corrupt(pos, "index table block fails its checksum"));
+            }
+        }
+        Ok(())
+    }
+
     /// Fills `out` from table byte `at` on.
     fn read(&mut self, at: u64, out: &mut [u8]) -> Result<()> {
         let end = at

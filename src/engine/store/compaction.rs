@@ -28,11 +28,13 @@ impl Store {
 
     /// Builds every compacted entry for a completed range that is missing; returns how many.
     /// They are built in key order, lower levels first at each key, as commits build them:
-    /// `compact.log` stays in key order (a seal's checkpoint relies on it).
+    /// `compact.log` stays in key order (a seal's checkpoint relies on it). Sealed runs are
+    /// complete (a run is sealed once its entry at the seal level exists, and every entry
+    /// before it in `compact.log` does too), so the search starts after them.
     pub(super) fn build_missing_levels(&mut self) -> Result<u64> {
         let mut built = 0;
         let step = span(self.options.divisor, 1);
-        let mut key = step;
+        let mut key = self.index().sealed_upto() + step;
         while key <= self.head {
             let mut level = 1u8;
             while key.is_multiple_of(span(self.options.divisor, level)) {

@@ -153,6 +153,9 @@ pub struct Stats {
     /// Commits whose index is sealed: read from tables in `index.log`, not held in memory
     /// (see [`Options::seal_level`]).
     pub sealed_commits: u64,
+    /// Entries the index holds in memory: the unsealed tail, and every entry at the seal
+    /// level and above.
+    pub indexed_in_memory: u64,
     /// Streaming reads served straight from an entry's bytes (not built in memory).
     pub streamed_from_log: u64,
     /// Of those, the ones with later patches applied on the fly.
@@ -369,6 +372,7 @@ impl Store {
             compact_bytes: self.compact.end(),
             index_bytes: self.index_log.saved_bytes(),
             sealed_commits: self.index().sealed_upto(),
+            indexed_in_memory: self.index().in_memory(),
             recovery: self.recovery,
             ..Stats::default()
         };
@@ -480,11 +484,7 @@ impl Store {
                 "the log's transaction numbers are exhausted (u64::MAX)",
             )
         })?;
-        let committed = self.commit_root(root, tx);
-        if committed.is_ok() {
-            self.tx_seq = tx;
-        }
-        committed
+        self.commit_root(root, tx)
     }
 
     /// Writes a merged root patch as the next commit.
@@ -527,6 +527,10 @@ impl Store {
         self.pending.insert((0, pos), Arc::new(entry));
         *self.state_mut() = Some(new_state);
         self.head = commit;
+        // Before anything saves a checkpoint: one saved during this commit (every
+        // `persist_every` commits) records this transaction as used, so a store reopened
+        // after a crash never hands its number out again.
+        self.tx_seq = tx;
         // The commit is durable now; compaction and index persistence can be retried later.
         let _ = self.compact_after(commit);
         self.since_persist += 1;
@@ -688,6 +692,14 @@ impl Store {
     /// [`Options::seal_level`]).
     fn seal_runs(&mut self) -> Result<()> {
         let seal = self.index().seal();
+        let sealed = self.seal_each_run(seal);
+        // Memory drops the sealed runs once, however many there were (a rebuilt index seals
+        // the whole history at once).
+        self.index_mut().forget_sealed();
+        sealed
+    }
+
+    fn seal_each_run(&mut self, seal: Seal) -> Result<()> {
         loop {
             let lo = self.index().sealed_upto();
             let Some(hi) = lo.checked_add(seal.span).filter(|&hi| hi <= self.head) else {
@@ -701,8 +713,8 @@ impl Store {
         }
     }
 
-    /// Writes the table of run `(lo, hi]` and its seal record, then forgets the run's entries
-    /// below the seal level.
+    /// Writes the table of run `(lo, hi]` and its seal record; from then on its entries below
+    /// the seal level are looked up there.
     fn seal_run(&mut self, seal: Seal, lo: u64, hi: u64) -> Result<()> {
         let index = self.index_mut();
         for level in 0..index.depth() {
@@ -766,7 +778,7 @@ impl Store {
                 &offsets,
             )
             .map_err(|e| self.latch_if_unknown(e))?;
-        self.index_mut().add_table(table);
+        self.index_mut().push_table(table);
         Ok(())
     }
 
@@ -787,8 +799,9 @@ impl Store {
         flushed
     }
 
-    /// Checks every frame of both logs (checksums, decoding, commit order) and that the state
-    /// read through the index equals a replay of every commit. Returns the number of commits.
+    /// Checks every frame of both logs (checksums, decoding, commit order), every block of the
+    /// index's sealed tables, and that the state read through the index equals a replay of
+    /// every commit. Returns the number of commits.
     pub fn verify(&mut self) -> Result<u64> {
         self.check_open()?;
         let head = self.head;
@@ -809,6 +822,7 @@ impl Store {
             ));
         }
         self.compact.verify_frames(|_, _| Ok(()))?;
+        self.index().verify_tables()?;
         let indexed = if head == 0 {
             None
         } else {
