@@ -91,6 +91,9 @@ fn main() {
                 "index_bytes_per_commit,{n},{:.1}",
                 stats.index_bytes as f64 / n as f64
             );
+            // What the index holds in memory after the open: the unsealed tail and the
+            // entries at the seal level and above.
+            println!("index_entries_in_memory,{n},{}", stats.indexed_in_memory);
             window_start = Instant::now();
         }
     }

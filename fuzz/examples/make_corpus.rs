@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use tonystore::tony::{parse, Key, Node};
 use tonystore_fuzz::{
     base_shipment, base_store, flags, index_flags, index_records, shipment_flags, StoreInput,
-    BASE_FLAGS, INDEX_FILE_HEADER, INDEX_RECORD_HEADER,
+    BASE_FLAGS, INDEX_FILE_HEADER, INDEX_RECORDS_START, INDEX_RECORD_HEADER,
 };
 
 /// Seeds per text target: enough variety for the fuzzer to start from, few enough to replay fast.
@@ -140,7 +140,7 @@ fn main() {
         records.len()
     );
     // The index log up to the end of its `n`th record (its file header alone for 0).
-    let upto = |n: usize| ix[..records[..n].last().map_or(INDEX_FILE_HEADER, |r| r.1)].to_vec();
+    let upto = |n: usize| ix[..records[..n].last().map_or(INDEX_RECORDS_START, |r| r.1)].to_vec();
     let fixed = flags::FIX_LEVEL0 | flags::FIX_COMPACT | flags::FIX_INDEX;
     let cut = |b: &[u8], n: usize| b[..b.len().saturating_sub(n)].to_vec();
     let flip = |b: &[u8], at: usize| {
@@ -174,6 +174,17 @@ fn main() {
     ];
     write_seeds(&fuzz, "store_open", store);
 
+    // The base index log holds seals (runs of 2 commits): a table record (kind 2) before each
+    // seal record (kind 1).
+    let kind = |r: &(usize, usize)| ix[r.0 + INDEX_RECORD_HEADER];
+    let seal = *records.iter().find(|r| kind(r) == 1).expect("a seal record");
+    let table = *records.iter().find(|r| kind(r) == 2).expect("a table record");
+    let mut no_superblock = ix.to_vec();
+    no_superblock[INDEX_FILE_HEADER..INDEX_RECORDS_START].fill(0);
+    // The run's `hi` (after the kind byte and `lo`).
+    let seal_changed = flip(ix, seal.0 + INDEX_RECORD_HEADER + 1 + 15);
+    let table_damaged = flip(ix, table.0 + INDEX_RECORD_HEADER + 1 + 10);
+
     // index_log: the real index log, whole, cut, damaged, and as a prefix plus appended records.
     let input = |f: u8, bytes: &[u8]| [&[f][..], bytes].concat();
     let rest = |from: usize| ix[records[from].0..].to_vec();
@@ -204,6 +215,11 @@ fn main() {
             index_flags::APPEND | index_flags::FIRST_RECORD | index_flags::FIX,
             &in_second[records[1].0..],
         ),
+        // Sealed runs: superblock slots lost (every record replayed), a seal record's fields
+        // changed with its checksums fixed, a table block damaged (its own checksum fails).
+        input(index_flags::VERIFY, &no_superblock),
+        input(index_flags::FIX, &seal_changed),
+        input(index_flags::FIX | index_flags::VERIFY, &table_damaged),
     ];
     write_seeds(&fuzz, "index_log", index);
 

@@ -479,21 +479,33 @@ pub fn fix_frames(log: &mut [u8]) {
 
 /// Bytes of `index.log`'s file header: magic `TNYINDEX`, `u32` version, CRC-32C of the two.
 pub const INDEX_FILE_HEADER: usize = 16;
+/// Bytes of a superblock slot (two follow the file header): `u64` sequence, `u64` last seal,
+/// `u64` reserved, CRC-32C of those 24 bytes, 4 zero bytes.
+pub const INDEX_SLOT: usize = 32;
+/// Where `index.log`'s records start: after the file header and the two superblock slots.
+pub const INDEX_RECORDS_START: usize = INDEX_FILE_HEADER + 2 * INDEX_SLOT;
 /// Bytes of an `index.log` record header: `u64` payload length, CRC-32C of the payload, CRC-32C
 /// of the header's first 12 bytes (all big-endian).
 pub const INDEX_RECORD_HEADER: usize = 16;
 
-/// Rewrites the checksums of an `index.log`: the file header's, then the payload and header
-/// checksums of each complete record, walking the records by their length fields and stopping
-/// at the first incomplete one (see `IndexLog` in src/engine/persist.rs). Magic, version and
-/// lengths are left as they are. Keep in step with the index format.
+/// Rewrites the checksums of an `index.log`: the file header's, the superblock slots', then
+/// the payload and header checksums of each complete record, walking the records by their
+/// length fields and stopping at the first incomplete one (see `IndexLog` in
+/// src/engine/persist.rs). Magic, version, lengths and the tables' block checksums are left as
+/// they are. Keep in step with the index format.
 pub fn fix_index(log: &mut [u8]) {
     if log.len() < INDEX_FILE_HEADER {
         return;
     }
     let crc = crc32c::crc32c(&log[..12]);
     log[12..16].copy_from_slice(&crc.to_be_bytes());
-    let mut pos = INDEX_FILE_HEADER;
+    for slot in [INDEX_FILE_HEADER, INDEX_FILE_HEADER + INDEX_SLOT] {
+        if slot + INDEX_SLOT <= log.len() {
+            let crc = crc32c::crc32c(&log[slot..slot + 24]);
+            log[slot + 24..slot + 28].copy_from_slice(&crc.to_be_bytes());
+        }
+    }
+    let mut pos = INDEX_RECORDS_START;
     while pos + INDEX_RECORD_HEADER <= log.len() {
         let len = u64::from_be_bytes(log[pos..pos + 8].try_into().unwrap());
         let payload = pos + INDEX_RECORD_HEADER;
@@ -516,7 +528,7 @@ pub fn fix_index(log: &mut [u8]) {
 /// length fields (checksums are not checked).
 pub fn index_records(log: &[u8]) -> Vec<(usize, usize)> {
     let mut records = Vec::new();
-    let mut pos = INDEX_FILE_HEADER;
+    let mut pos = INDEX_RECORDS_START;
     while pos + INDEX_RECORD_HEADER <= log.len() {
         let len = u64::from_be_bytes(log[pos..pos + 8].try_into().unwrap());
         let Some(end) = usize::try_from(len)
@@ -548,6 +560,8 @@ pub fn options(flags: u8) -> Options {
             64 << 20
         },
         persist_every: 2,
+        // Runs of 2 commits (divisor 2) or 16 are sealed: the base store has seal records.
+        seal_level: Some(1),
         offset_index_min_bytes: if flags & flags::SMALL_OFFSETS != 0 {
             64
         } else {
@@ -653,11 +667,14 @@ pub fn base_store() -> &'static [Vec<u8>; 3] {
             fix_times(log);
             fix_frames(log);
         }
+        // The saves' checkpoints (a save's payload: kind byte 0, then max_commit, tx_seq,
+        // level0_end, compact_end).
         let checkpoints: Vec<(usize, usize)> = index_records(&index)
             .iter()
+            .filter(|&&(start, _)| index[start + INDEX_RECORD_HEADER] == 0)
             .map(|&(start, _)| {
                 let at = |i: usize| {
-                    let b = &index[start + INDEX_RECORD_HEADER + i..][..8];
+                    let b = &index[start + INDEX_RECORD_HEADER + 1 + i..][..8];
                     u64::from_be_bytes(b.try_into().unwrap()) as usize
                 };
                 (at(16), at(24))

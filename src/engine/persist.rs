@@ -602,6 +602,9 @@ impl IndexLog {
             file.read_exact_at(0, &mut header)?;
             header == file_header()
         };
+        // On wasm32 files are not `Send` (JS objects stay on their thread), nor is anything
+        // that shares them; natively `Tables` is `Send + Sync`.
+        #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
         let tables = Arc::new(Tables::new(file.clone()));
         let mut log = IndexLog {
             file,

@@ -127,13 +127,20 @@ fn put_u32(out: &mut Vec<u8>, v: u32) {
     out.extend_from_slice(&v.to_be_bytes());
 }
 
-/// The stored bytes of a table of `groups`: the directory (sorted by level, path hash and
-/// path key), the keys, the rows; in checksummed blocks. Returns them and the directory's
-/// record count and the table's length.
+/// A node's place in the directory's order: its level in the top byte, then the top 56 bits
+/// of the XXH3-64 of its path key.
+fn sort_key(level: u8, key: &[u8]) -> u64 {
+    u64::from(level) << 56 | xxhash_rust::xxh3::xxh3_64(key) >> 8
+}
+
+/// The stored bytes of a table of `groups`: the directory (sorted by [`sort_key`], then path
+/// key), the keys, the rows; in checksummed blocks. Returns them and the directory's record
+/// count and the table's length.
 pub(super) fn encode_table(mut groups: Vec<Group>) -> (Vec<u8>, u64, u64) {
-    let hashed = |g: &Group| (g.level, xxhash_rust::xxh3::xxh3_64(&g.key));
     crate::sort::sort_by(&mut groups, |a, b| {
-        hashed(a).cmp(&hashed(b)).then_with(|| a.key.cmp(&b.key))
+        sort_key(a.level, &a.key)
+            .cmp(&sort_key(b.level, &b.key))
+            .then_with(|| a.key.cmp(&b.key))
     });
     let count = groups.len() as u64;
     let dir_len = count.saturating_mul(DIR_RECORD);
@@ -143,12 +150,10 @@ pub(super) fn encode_table(mut groups: Vec<Group>) -> (Vec<u8>, u64, u64) {
     let mut rows = Vec::new();
     let rows_at = dir_len.saturating_add(keys_len);
     for g in &groups {
-        let (level, hash) = hashed(g);
-        put_u64(&mut dir, hash);
+        put_u64(&mut dir, sort_key(g.level, &g.key));
         put_u64(&mut dir, dir_len.saturating_add(keys.len() as u64));
         put_u32(&mut dir, g.key.len() as u32);
-        dir.push(level);
-        dir.extend_from_slice(&[0; 3]);
+        dir.extend_from_slice(&[0; 4]);
         keys.extend_from_slice(&g.key);
         put_u64(&mut dir, rows_at.saturating_add(rows.len() as u64));
         put_u32(&mut dir, g.lists.ends.len() as u32);
@@ -189,7 +194,7 @@ pub(super) fn encode_table(mut groups: Vec<Group>) -> (Vec<u8>, u64, u64) {
 /// Verified blocks by file position, each with when it was last used.
 #[derive(Default)]
 struct BlockCache {
-    blocks: HashMap<u64, (Arc<[u8]>, u64)>,
+    blocks: HashMap<u64, (Arc<[u8]>, u64), foldhash::fast::RandomState>,
     clock: u64,
 }
 
@@ -213,6 +218,8 @@ pub(super) struct TableView<'a> {
     tables: &'a Tables,
     cache: MutexGuard<'a, BlockCache>,
     table: TableRef,
+    /// The block read last, by its index in the table: reads nearby skip the cache's map.
+    last: Option<(u64, Arc<[u8]>)>,
 }
 
 impl Tables {
@@ -236,6 +243,7 @@ impl Tables {
             tables: self,
             cache: self.cache.lock().unwrap_or_else(PoisonError::into_inner),
             table,
+            last: None,
         }
     }
 }
@@ -248,6 +256,18 @@ impl TableView<'_> {
     /// The verified block holding table byte `at`.
     fn block(&mut self, at: u64) -> Result<Arc<[u8]>> {
         let index = at / BLOCK_DATA;
+        if let Some((last, block)) = &self.last {
+            if *last == index {
+                return Ok(block.clone());
+            }
+        }
+        let block = self.load(index)?;
+        self.last = Some((index, block.clone()));
+        Ok(block)
+    }
+
+    /// Block `index` of the table, from the cache or the file.
+    fn load(&mut self, index: u64) -> Result<Arc<[u8]>> {
         let pos = self
             .table
             .pos
@@ -320,6 +340,25 @@ impl TableView<'_> {
     }
 
     fn u64_at(&mut self, at: u64) -> Result<u64> {
+        let within = (at % BLOCK_DATA) as usize;
+        if within.saturating_add(8) <= BLOCK_DATA as usize && at.saturating_add(8) <= self.table.len
+        {
+            // Within one block: read in place.
+            let index = at / BLOCK_DATA;
+            if self.last.as_ref().is_none_or(|(last, _)| *last != index) {
+                let block = self.load(index)?;
+                self.last = Some((index, block));
+            }
+            if let Some(bytes) = self
+                .last
+                .as_ref()
+                .and_then(|(_, block)| block.get(within..within.saturating_add(8)))
+            {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(bytes);
+                return Ok(u64::from_be_bytes(b));
+            }
+        }
         let mut b = [0u8; 8];
         self.read(at, &mut b)?;
         Ok(u64::from_be_bytes(b))
@@ -333,14 +372,12 @@ impl TableView<'_> {
 
     /// The directory record of `key` at `level`, if the table has one.
     fn find(&mut self, level: u8, key: &[u8]) -> Result<Option<DirRecord>> {
-        let wanted = (level, xxhash_rust::xxh3::xxh3_64(key));
+        let wanted = sort_key(level, key);
         // The first record not before `wanted`.
         let (mut lo, mut hi) = (0u64, self.table.groups);
         while lo < hi {
             let mid = lo.saturating_add(hi.saturating_sub(lo) / 2);
-            let at = mid.saturating_mul(DIR_RECORD);
-            let (hash, level) = (self.u64_at(at)?, self.byte_at(at.saturating_add(20))?);
-            if (level, hash) < wanted {
+            if self.u64_at(mid.saturating_mul(DIR_RECORD))? < wanted {
                 lo = mid.saturating_add(1);
             } else {
                 hi = mid;
@@ -349,8 +386,7 @@ impl TableView<'_> {
         let mut i = lo;
         while i < self.table.groups {
             let at = i.saturating_mul(DIR_RECORD);
-            let (hash, level) = (self.u64_at(at)?, self.byte_at(at.saturating_add(20))?);
-            if (level, hash) != wanted {
+            if self.u64_at(at)? != wanted {
                 return Ok(None);
             }
             let key_at = self.u64_at(at.saturating_add(8))?;
@@ -370,12 +406,6 @@ impl TableView<'_> {
             i = i.saturating_add(1);
         }
         Ok(None)
-    }
-
-    fn byte_at(&mut self, at: u64) -> Result<u8> {
-        let mut b = [0u8; 1];
-        self.read(at, &mut b)?;
-        Ok(b[0])
     }
 
     /// Rows `[from, to)` of the list at `at`, keys in `(lo, hi]` only: the index range.
