@@ -183,3 +183,40 @@ fn a_changed_seal_level_rebuilds_what_no_longer_fits() {
     assert_eq!(store.stats().sealed_commits, 600);
     check_reads(&store, 600);
 }
+
+/// A run's composed entry may end above where its commits did (a later commit of the run
+/// replaced the whole document): a sealed lookup must still find the commits' ends below it.
+#[test]
+fn ends_below_a_runs_composed_end_are_found() {
+    let dir = MemDir::new();
+    let options = || Options {
+        divisor: 2,
+        seal_level: Some(2),
+        ..Options::default()
+    };
+    let mut store = Store::open(&dir, options()).unwrap();
+    let commit = |store: &mut Store, path: &str, value: &str| {
+        store
+            .commit(vec![(KPath::parse(path).unwrap(), parse(value).unwrap())])
+            .unwrap()
+    };
+    commit(&mut store, "b", "{c: 747}");
+    commit(&mut store, "b", "!insert 5");
+    commit(&mut store, "b", "!insert 6");
+    // The run (0, 4] composes to one replacement of the root.
+    commit(&mut store, "", "!insert {b: {c: 1}}");
+    store.close().unwrap();
+    drop(store);
+    let store = Store::open(&dir, options()).unwrap();
+    assert_eq!(store.stats().sealed_commits, 4);
+    let path = KPath::parse("b.c").unwrap();
+    assert_eq!(store.read_at(&path, 1).unwrap(), Some(Node::int(747)));
+    for at in [2, 3] {
+        assert!(
+            matches!(store.read_at(&path, at), Err(StoreError::Get(_))),
+            "b.c at {at}: {:?}",
+            store.read_at(&path, at)
+        );
+    }
+    assert_eq!(store.read_at(&path, 4).unwrap(), Some(Node::int(1)));
+}

@@ -237,7 +237,7 @@ impl Index {
             let Some(table) = self.newest_run_touching(path, lo, top) else {
                 return Ok(None);
             };
-            let mut nodes = self.table_nodes(table, 0, &key, path.len())?;
+            let mut nodes = self.table_nodes(table, 0, path, &key)?;
             if let Some(found) = trie::last_change(&mut nodes, path.len(), lo, top)? {
                 return Ok(Some(found));
             }
@@ -264,23 +264,58 @@ impl Index {
         }
     }
 
-    /// The nodes on the way to the path with `key` (of `len` segments) in `table`, at `level`.
+    /// The nodes on the way to `path` (its key `key`) in `table`, at `level`. Only the nodes
+    /// that may list an end are looked up: the run's composed entry (in memory) ends at or
+    /// above every end of the run's entries, so the ancestors above its shallowest end on the
+    /// path (all of them, if it ends at none) hold no end of theirs and stand as nodes with
+    /// empty lists.
     fn table_nodes(
         &self,
         table: TableRef,
         level: u8,
+        path: &KPath,
         key: &PathKey,
-        len: usize,
     ) -> Result<TableNodes<'_>> {
+        let len = path.len();
+        let summary = self
+            .level(self.seal.level)
+            .filter(|s| s.get(table.hi).is_some());
         let mut view = self.view(table)?;
         let mut nodes = Vec::with_capacity(len + 1);
-        for depth in 0..=len {
-            match view.node(level, key.prefix(depth))? {
-                Some(node) => nodes.push(node),
-                None => break,
+        let reached = match summary {
+            Some(summary) => {
+                let shallowest = summary.ends_above(path, table.hi).into_iter().min();
+                nodes.resize(len, None);
+                for depth in shallowest.unwrap_or(len)..len {
+                    if let Some(slot) = nodes.get_mut(depth) {
+                        *slot = view.node(level, key.prefix(depth))?;
+                    }
+                }
+                let own = view.node(level, key.prefix(len))?;
+                nodes.push(own);
+                // Without the path's own node, its ancestors still stand (their lists hold
+                // no end, or the ones just read).
+                if own.is_some() {
+                    len + 1
+                } else {
+                    len
+                }
             }
-        }
-        Ok(TableNodes { view, nodes })
+            None => {
+                for depth in 0..=len {
+                    match view.node(level, key.prefix(depth))? {
+                        Some(node) => nodes.push(Some(node)),
+                        None => break,
+                    }
+                }
+                nodes.len()
+            }
+        };
+        Ok(TableNodes {
+            view,
+            nodes,
+            reached,
+        })
     }
 
     /// The candidates for reading `path` among the entries of `level` with keys in `(lo, hi]`.
@@ -290,7 +325,7 @@ impl Index {
         if level < self.seal.level && lo < upto {
             let key = PathKey::new(path.segments());
             for table in self.runs_touching(path, lo, hi.min(upto)) {
-                let mut nodes = self.table_nodes(table, level, &key, path.len())?;
+                let mut nodes = self.table_nodes(table, level, path, &key)?;
                 let found = trie::candidates(&mut nodes, path.len(), lo, hi)?;
                 out.ancestor_ends.extend(found.ancestor_ends);
                 out.touches.extend(found.touches);
@@ -370,22 +405,24 @@ impl Index {
     }
 }
 
-/// The nodes on the way to a path in a sealed table.
+/// The nodes on the way to a path in a sealed table (`None`: a node whose lists are not
+/// read, known to hold no end).
 struct TableNodes<'a> {
     view: TableView<'a>,
-    nodes: Vec<DirRecord>,
+    nodes: Vec<Option<DirRecord>>,
+    reached: usize,
 }
 
 impl TableNodes<'_> {
     fn at(&self, depth: usize) -> Option<DirRecord> {
-        self.nodes.get(depth).copied()
+        self.nodes.get(depth).copied().flatten()
     }
 }
 
 impl Nodes for TableNodes<'_> {
     type Error = StoreError;
     fn reached(&self) -> usize {
-        self.nodes.len()
+        self.reached
     }
     fn ends_in(&mut self, depth: usize, lo: u64, hi: u64) -> Result<Vec<EndRef>> {
         match self.at(depth) {

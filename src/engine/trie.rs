@@ -234,6 +234,15 @@ impl LevelIndex {
         }
     }
 
+    /// The depths of `path`'s strict ancestors (0: the root) where the entry with key `key`
+    /// ends, shallowest first.
+    pub fn ends_above(&self, path: &KPath, key: u64) -> Vec<usize> {
+        let mut nodes = self.nodes_to(path);
+        (0..path.len().min(nodes.reached()))
+            .filter(|&depth| matches!(nodes.end_of(depth, key), Ok(Some(_))))
+            .collect()
+    }
+
     /// The entries with keys in `(lo, hi]`, and each one's ends, for sealing: walks the trie.
     pub fn nodes_in(&self, lo: u64, hi: u64) -> Vec<(Vec<Segment>, NodeLists)> {
         debug_assert!(self.deferred.is_empty(), "sealing before materialize");
