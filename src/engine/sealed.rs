@@ -37,6 +37,8 @@ const DIR_RECORD: u64 = 48;
 const ROW: u64 = 16;
 /// Blocks the cache keeps (16 MiB).
 const CACHE_BLOCKS: usize = 4096;
+/// Directory lookups the cache keeps (a few MiB).
+const CACHE_NODES: usize = 1 << 16;
 
 /// Appends a path segment's key bytes: a kind byte, then the name (`u32` length first) or the
 /// number (`u64`), all big-endian. A path's key is its segments' keys in order, so an
@@ -191,11 +193,14 @@ pub(super) fn encode_table(mut groups: Vec<Group>) -> (Vec<u8>, u64, u64) {
     (stored, count, len)
 }
 
-/// Verified blocks by file position, each with when it was last used.
+/// Verified blocks by file position, each with when it was last used; and the nodes found
+/// in the tables' directories (or found missing), by table position and sort key, each with
+/// its path key: a lookup of a node found before searches no directory.
 #[derive(Default)]
 struct BlockCache {
     blocks: HashMap<u64, (Arc<[u8]>, u64), foldhash::fast::RandomState>,
     clock: u64,
+    nodes: HashMap<(u64, u64), Vec<(Box<[u8]>, Option<DirRecord>)>, foldhash::fast::RandomState>,
 }
 
 /// The tables of one store: reads their blocks from `index.log` through a shared cache.
@@ -205,7 +210,7 @@ pub struct Tables {
 }
 
 /// A node of a table: where its lists are.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(super) struct DirRecord {
     ends_at: u64,
     ends: u64,
@@ -235,6 +240,7 @@ impl Tables {
     pub fn clear_cache(&self) {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         cache.blocks.clear();
+        cache.nodes.clear();
     }
 
     /// A view for lookups in `table`, holding the cache's lock until dropped.
@@ -436,7 +442,24 @@ impl TableView<'_> {
 
     /// The node at `key` and `level`, if the table has it.
     pub(super) fn node(&mut self, level: u8, key: &[u8]) -> Result<Option<DirRecord>> {
-        self.find(level, key)
+        let at = (self.table.pos, sort_key(level, key));
+        if let Some(found) = self.cache.nodes.get(&at).and_then(|same| {
+            same.iter()
+                .find(|(stored, _)| **stored == *key)
+                .map(|(_, node)| *node)
+        }) {
+            return Ok(found);
+        }
+        let found = self.find(level, key)?;
+        if self.cache.nodes.len() >= CACHE_NODES {
+            self.cache.nodes.clear();
+        }
+        self.cache
+            .nodes
+            .entry(at)
+            .or_default()
+            .push((Box::from(key), found));
+        Ok(found)
     }
 
     /// The entries ending at `node` with keys in `(lo, hi]`.
