@@ -200,8 +200,11 @@ pub(super) fn encode_table(mut groups: Vec<Group>) -> (Vec<u8>, u64, u64) {
 struct BlockCache {
     blocks: HashMap<u64, (Arc<[u8]>, u64), foldhash::fast::RandomState>,
     clock: u64,
-    nodes: HashMap<(u64, u64), Vec<(Box<[u8]>, Option<DirRecord>)>, foldhash::fast::RandomState>,
+    nodes: HashMap<(u64, u64), Vec<KnownNode>, foldhash::fast::RandomState>,
 }
+
+/// A directory lookup's path key and its result.
+type KnownNode = (Box<[u8]>, Option<DirRecord>);
 
 /// The tables of one store: reads their blocks from `index.log` through a shared cache.
 pub struct Tables {
