@@ -74,6 +74,8 @@ SERIES = {
     "read_at_us": ("µs per read_at, random (path, commit)", "history (commits)"),
     "open_ms": ("ms to reopen the store", "history (commits)"),
     "index_bytes_per_commit": ("bytes of index.log per commit", "history (commits)"),
+    "index_entries_in_memory": ("index entries held in memory after reopening",
+                                "history (commits)"),
     "wide_commit_median_us": ("µs per one-member commit into a wide object (median of 2,000)",
                               "object width (members)"),
     "wide_commit_mean_us": ("µs per one-member commit into a wide object (mean of 2,000)",
