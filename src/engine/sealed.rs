@@ -72,8 +72,17 @@ pub(super) struct PathKey {
 impl PathKey {
     /// The key of the path with `segments`.
     pub(super) fn new(segments: &[Segment]) -> PathKey {
-        let mut bytes = Vec::new();
-        let mut ends = vec![0];
+        let size: usize = segments
+            .iter()
+            .map(|s| match s {
+                Segment::Field(name) | Segment::Key(name) => 5usize.saturating_add(name.len()),
+                Segment::Index(_) | Segment::Sparse(_) => 9,
+                _ => 1,
+            })
+            .sum();
+        let mut bytes = Vec::with_capacity(size);
+        let mut ends = Vec::with_capacity(segments.len().saturating_add(1));
+        ends.push(0);
         for segment in segments {
             put_segment(&mut bytes, segment);
             ends.push(bytes.len());
@@ -417,11 +426,33 @@ impl TableView<'_> {
         Ok(None)
     }
 
-    /// Rows `[from, to)` of the list at `at`, keys in `(lo, hi]` only: the index range.
-    fn range(&mut self, at: u64, count: u64, lo: u64, hi: u64) -> Result<(u64, u64)> {
-        let start = self.partition(at, count, |key| key <= lo)?;
-        let end = self.partition(at, count, |key| key <= hi)?;
-        Ok((start, end.max(start)))
+    /// The rows of the list of `count` rows at `at` whose keys lie in `(lo, hi]`, as
+    /// (key, second word) pairs: a short list is read whole in one copy, a long one is
+    /// searched for the range first.
+    fn rows_in(&mut self, at: u64, count: u64, lo: u64, hi: u64) -> Result<Vec<(u64, u64)>> {
+        /// Lists of at most this many rows (1 KiB) are read whole.
+        const SHORT: u64 = 64;
+        let (from, to) = if count <= SHORT {
+            (0, count)
+        } else {
+            let from = self.partition(at, count, |key| key <= lo)?;
+            let to = self.partition(at, count, |key| key <= hi)?;
+            (from, to.max(from))
+        };
+        let mut bytes = vec![0u8; (to.saturating_sub(from).saturating_mul(ROW)) as usize];
+        self.read(at.saturating_add(from.saturating_mul(ROW)), &mut bytes)?;
+        Ok(bytes
+            .chunks_exact(ROW as usize)
+            .map(|row| {
+                let word = |i: usize| {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(row.get(i..i.saturating_add(8)).unwrap_or(&[0; 8]));
+                    u64::from_be_bytes(b)
+                };
+                (word(0), word(8))
+            })
+            .filter(|&(key, _)| key > lo && key <= hi)
+            .collect())
     }
 
     /// The first row of the list at `at` whose key fails `before`.
@@ -436,11 +467,6 @@ impl TableView<'_> {
             }
         }
         Ok(lo)
-    }
-
-    fn row(&mut self, at: u64, i: u64) -> Result<(u64, u64)> {
-        let row = at.saturating_add(i.saturating_mul(ROW));
-        Ok((self.u64_at(row)?, self.u64_at(row.saturating_add(8))?))
     }
 
     /// The node at `key` and `level`, if the table has it.
@@ -467,52 +493,19 @@ impl TableView<'_> {
 
     /// The entries ending at `node` with keys in `(lo, hi]`.
     pub(super) fn ends_in(&mut self, node: DirRecord, lo: u64, hi: u64) -> Result<Vec<EndRef>> {
-        let (from, to) = self.range(node.ends_at, node.ends, lo, hi)?;
-        (from..to)
-            .map(|i| {
-                let (key, pos) = self.row(node.ends_at, i)?;
-                Ok(EndRef {
-                    entry: EntryRef { key, pos: pos >> 1 },
-                    independent: pos & 1 == 1,
-                })
+        Ok(self
+            .rows_in(node.ends_at, node.ends, lo, hi)?
+            .into_iter()
+            .map(|(key, pos)| EndRef {
+                entry: EntryRef { key, pos: pos >> 1 },
+                independent: pos & 1 == 1,
             })
-            .collect()
+            .collect())
     }
 
     /// The entry ending at `node` with key `key`.
     pub(super) fn end_of(&mut self, node: DirRecord, key: u64) -> Result<Option<EndRef>> {
         Ok(self.ends_in(node, key.saturating_sub(1), key)?.pop())
-    }
-
-    /// The entries touching `node` with keys in `(lo, hi]`.
-    pub(super) fn touches_in(
-        &mut self,
-        node: DirRecord,
-        lo: u64,
-        hi: u64,
-    ) -> Result<Vec<EntryRef>> {
-        let (from, to) = self.range(node.touch_at, node.touch, lo, hi)?;
-        (from..to)
-            .map(|i| {
-                let (key, pos) = self.row(node.touch_at, i)?;
-                Ok(EntryRef { key, pos })
-            })
-            .collect()
-    }
-
-    /// The last entry touching `node` with a key in `(lo, hi]`.
-    pub(super) fn last_touch_in(
-        &mut self,
-        node: DirRecord,
-        lo: u64,
-        hi: u64,
-    ) -> Result<Option<EntryRef>> {
-        let (from, to) = self.range(node.touch_at, node.touch, lo, hi)?;
-        if to <= from {
-            return Ok(None);
-        }
-        let (key, pos) = self.row(node.touch_at, to.saturating_sub(1))?;
-        Ok(Some(EntryRef { key, pos }))
     }
 
     /// The last entry ending at `node` with a key in `(lo, hi]`.
@@ -522,14 +515,51 @@ impl TableView<'_> {
         lo: u64,
         hi: u64,
     ) -> Result<Option<EndRef>> {
-        let (from, to) = self.range(node.ends_at, node.ends, lo, hi)?;
-        if to <= from {
+        Ok(self
+            .last_row_in(node.ends_at, node.ends, lo, hi)?
+            .map(|(key, pos)| EndRef {
+                entry: EntryRef { key, pos: pos >> 1 },
+                independent: pos & 1 == 1,
+            }))
+    }
+
+    /// The entries touching `node` with keys in `(lo, hi]`.
+    pub(super) fn touches_in(
+        &mut self,
+        node: DirRecord,
+        lo: u64,
+        hi: u64,
+    ) -> Result<Vec<EntryRef>> {
+        Ok(self
+            .rows_in(node.touch_at, node.touch, lo, hi)?
+            .into_iter()
+            .map(|(key, pos)| EntryRef { key, pos })
+            .collect())
+    }
+
+    /// The last entry touching `node` with a key in `(lo, hi]`.
+    pub(super) fn last_touch_in(
+        &mut self,
+        node: DirRecord,
+        lo: u64,
+        hi: u64,
+    ) -> Result<Option<EntryRef>> {
+        Ok(self
+            .last_row_in(node.touch_at, node.touch, lo, hi)?
+            .map(|(key, pos)| EntryRef { key, pos }))
+    }
+
+    /// The last row of the list of `count` rows at `at` with a key in `(lo, hi]`.
+    fn last_row_in(&mut self, at: u64, count: u64, lo: u64, hi: u64) -> Result<Option<(u64, u64)>> {
+        let to = self.partition(at, count, |key| key <= hi)?;
+        let Some(last) = to.checked_sub(1) else {
+            return Ok(None);
+        };
+        let row = at.saturating_add(last.saturating_mul(ROW));
+        let key = self.u64_at(row)?;
+        if key <= lo {
             return Ok(None);
         }
-        let (key, pos) = self.row(node.ends_at, to.saturating_sub(1))?;
-        Ok(Some(EndRef {
-            entry: EntryRef { key, pos: pos >> 1 },
-            independent: pos & 1 == 1,
-        }))
+        Ok(Some((key, self.u64_at(row.saturating_add(8))?)))
     }
 }
