@@ -413,9 +413,17 @@ struct TableNodes<'a> {
     reached: usize,
 }
 
-impl TableNodes<'_> {
-    fn at(&self, depth: usize) -> Option<DirRecord> {
-        self.nodes.get(depth).copied().flatten()
+impl<'a> TableNodes<'a> {
+    /// `lookup` of the node of `depth`, or nothing listed where that node is not read.
+    fn on<T: Default>(
+        &mut self,
+        depth: usize,
+        lookup: impl FnOnce(&mut TableView<'a>, DirRecord) -> Result<T>,
+    ) -> Result<T> {
+        match self.nodes.get(depth).copied().flatten() {
+            Some(node) => lookup(&mut self.view, node),
+            None => Ok(T::default()),
+        }
     }
 }
 
@@ -425,33 +433,18 @@ impl Nodes for TableNodes<'_> {
         self.reached
     }
     fn ends_in(&mut self, depth: usize, lo: u64, hi: u64) -> Result<Vec<EndRef>> {
-        match self.at(depth) {
-            Some(node) => self.view.ends_in(node, lo, hi),
-            None => Ok(Vec::new()),
-        }
+        self.on(depth, |view, node| view.ends_in(node, lo, hi))
     }
     fn last_end_in(&mut self, depth: usize, lo: u64, hi: u64) -> Result<Option<EndRef>> {
-        match self.at(depth) {
-            Some(node) => self.view.last_end_in(node, lo, hi),
-            None => Ok(None),
-        }
+        self.on(depth, |view, node| view.last_end_in(node, lo, hi))
     }
     fn end_of(&mut self, depth: usize, key: u64) -> Result<Option<EndRef>> {
-        match self.at(depth) {
-            Some(node) => self.view.end_of(node, key),
-            None => Ok(None),
-        }
+        self.on(depth, |view, node| view.end_of(node, key))
     }
     fn touches_in(&mut self, depth: usize, lo: u64, hi: u64) -> Result<Vec<EntryRef>> {
-        match self.at(depth) {
-            Some(node) => self.view.touches_in(node, lo, hi),
-            None => Ok(Vec::new()),
-        }
+        self.on(depth, |view, node| view.touches_in(node, lo, hi))
     }
     fn last_touch_in(&mut self, depth: usize, lo: u64, hi: u64) -> Result<Option<EntryRef>> {
-        match self.at(depth) {
-            Some(node) => self.view.last_touch_in(node, lo, hi),
-            None => Ok(None),
-        }
+        self.on(depth, |view, node| view.last_touch_in(node, lo, hi))
     }
 }

@@ -221,6 +221,17 @@ pub struct Tables {
     cache: Mutex<BlockCache>,
 }
 
+/// The entry an end row stands for: its key, and its position and flag in one word.
+fn end_row((key, word): (u64, u64)) -> EndRef {
+    EndRef {
+        entry: EntryRef {
+            key,
+            pos: word >> 1,
+        },
+        independent: word & 1 == 1,
+    }
+}
+
 /// A node of a table: where its lists are.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct DirRecord {
@@ -496,10 +507,7 @@ impl TableView<'_> {
         Ok(self
             .rows_in(node.ends_at, node.ends, lo, hi)?
             .into_iter()
-            .map(|(key, pos)| EndRef {
-                entry: EntryRef { key, pos: pos >> 1 },
-                independent: pos & 1 == 1,
-            })
+            .map(end_row)
             .collect())
     }
 
@@ -517,10 +525,7 @@ impl TableView<'_> {
     ) -> Result<Option<EndRef>> {
         Ok(self
             .last_row_in(node.ends_at, node.ends, lo, hi)?
-            .map(|(key, pos)| EndRef {
-                entry: EntryRef { key, pos: pos >> 1 },
-                independent: pos & 1 == 1,
-            }))
+            .map(end_row))
     }
 
     /// The entries touching `node` with keys in `(lo, hi]`.
