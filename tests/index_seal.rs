@@ -220,3 +220,41 @@ fn ends_below_a_runs_composed_end_are_found() {
     }
     assert_eq!(store.read_at(&path, 4).unwrap(), Some(Node::int(1)));
 }
+
+#[test]
+fn a_sealed_store_opens_read_only_ships_and_imports() {
+    let dir = MemDir::new();
+    fill(&dir, 700, options(2));
+    let files = ["level0.log", "compact.log", "index.log"];
+    let bytes = |dir: &MemDir| -> Vec<Vec<u8>> {
+        files
+            .iter()
+            .map(|name| {
+                let f = dir.open(name).unwrap();
+                let mut b = vec![0u8; f.len().unwrap() as usize];
+                f.read_exact_at(0, &mut b).unwrap();
+                b
+            })
+            .collect()
+    };
+    let before = bytes(&dir);
+    let read_only = Options {
+        read_only: true,
+        ..options(2)
+    };
+    let store = Store::open(&dir, read_only).unwrap();
+    assert_eq!(store.stats().sealed_commits, 688);
+    check_reads(&store, 700);
+    // Every commit ships from the sealed runs, and a store importing them seals its own.
+    let shipment = store.export(0, usize::MAX).unwrap();
+    drop(store);
+    assert_eq!(bytes(&dir), before, "a read-only open changed the files");
+    let copy = MemDir::new();
+    let mut imported = Store::open(&copy, options(2)).unwrap();
+    imported.import(&shipment).unwrap();
+    imported.close().unwrap();
+    drop(imported);
+    let imported = Store::open(&copy, options(2)).unwrap();
+    assert_eq!(imported.stats().sealed_commits, 688);
+    check_reads(&imported, 700);
+}
