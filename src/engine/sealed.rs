@@ -33,8 +33,11 @@ pub const BLOCK: u64 = 4096;
 pub const BLOCK_DATA: u64 = BLOCK - 4;
 /// Bytes of a directory record.
 const DIR_RECORD: u64 = 48;
-/// Bytes of a row (key, then position and flag).
-const ROW: u64 = 16;
+/// Bytes of a row of a level's entry list (the root node's touch list): key, position.
+const WIDE_ROW: u64 = 16;
+/// Bytes of any other row: the key less the run's start (an end row shifted left by one, its
+/// low bit set when the end is independent); the position is in the level's entry list.
+const ROW: u64 = 4;
 /// Blocks the cache keeps (16 MiB).
 const CACHE_BLOCKS: usize = 4096;
 /// Directory lookups the cache keeps (a few MiB).
@@ -144,10 +147,10 @@ fn sort_key(level: u8, key: &[u8]) -> u64 {
     u64::from(level) << 56 | xxhash_rust::xxh3::xxh3_64(key) >> 8
 }
 
-/// The stored bytes of a table of `groups`: the directory (sorted by [`sort_key`], then path
-/// key), the keys, the rows; in checksummed blocks. Returns them and the directory's record
-/// count and the table's length.
-pub(super) fn encode_table(mut groups: Vec<Group>) -> (Vec<u8>, u64, u64) {
+/// The stored bytes of the table of the run starting after commit `lo`, listing `groups`: the
+/// directory (sorted by [`sort_key`], then path key), the keys, the rows; in checksummed
+/// blocks. Returns them and the directory's record count and the table's length.
+pub(super) fn encode_table(mut groups: Vec<Group>, lo: u64) -> (Vec<u8>, u64, u64) {
     crate::sort::sort_by(&mut groups, |a, b| {
         sort_key(a.level, &a.key)
             .cmp(&sort_key(b.level, &b.key))
@@ -160,23 +163,33 @@ pub(super) fn encode_table(mut groups: Vec<Group>) -> (Vec<u8>, u64, u64) {
     let mut keys = Vec::with_capacity(keys_len as usize);
     let mut rows = Vec::new();
     let rows_at = dir_len.saturating_add(keys_len);
+    // Keys within the run, as rows hold them (a run is at most 2^31 commits).
+    let offset = |key: u64| key.saturating_sub(lo) as u32;
     for g in &groups {
+        // The root node of a level lists every entry of the level: its rows carry positions.
+        let wide = g.key.is_empty();
         put_u64(&mut dir, sort_key(g.level, &g.key));
         put_u64(&mut dir, dir_len.saturating_add(keys.len() as u64));
         put_u32(&mut dir, g.key.len() as u32);
-        dir.extend_from_slice(&[0; 4]);
+        put_u32(&mut dir, u32::from(wide));
         keys.extend_from_slice(&g.key);
         put_u64(&mut dir, rows_at.saturating_add(rows.len() as u64));
         put_u32(&mut dir, g.lists.ends.len() as u32);
         put_u32(&mut dir, g.lists.touch.len() as u32);
         for end in &g.lists.ends {
-            put_u64(&mut rows, end.entry.key);
-            put_u64(&mut rows, end.entry.pos << 1 | u64::from(end.independent));
+            put_u32(
+                &mut rows,
+                offset(end.entry.key) << 1 | u32::from(end.independent),
+            );
         }
         put_u64(&mut dir, rows_at.saturating_add(rows.len() as u64));
         for entry in &g.lists.touch {
-            put_u64(&mut rows, entry.key);
-            put_u64(&mut rows, entry.pos);
+            if wide {
+                put_u64(&mut rows, entry.key);
+                put_u64(&mut rows, entry.pos);
+            } else {
+                put_u32(&mut rows, offset(entry.key));
+            }
         }
     }
     let mut table = dir;
@@ -221,24 +234,31 @@ pub struct Tables {
     cache: Mutex<BlockCache>,
 }
 
-/// The entry an end row stands for: its key, and its position and flag in one word.
-fn end_row((key, word): (u64, u64)) -> EndRef {
-    EndRef {
-        entry: EntryRef {
-            key,
-            pos: word >> 1,
-        },
-        independent: word & 1 == 1,
-    }
-}
-
 /// A node of a table: where its lists are.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct DirRecord {
-    ends_at: u64,
-    ends: u64,
-    touch_at: u64,
-    touch: u64,
+    level: u8,
+    ends: List,
+    touch: List,
+}
+
+/// Where a list of rows is, how many, and of which kind.
+#[derive(Clone, Copy, Debug)]
+struct List {
+    at: u64,
+    count: u64,
+    kind: RowKind,
+}
+
+/// The kinds of rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RowKind {
+    /// A level's entry list: key, position ([`WIDE_ROW`] bytes).
+    Entries,
+    /// Touches elsewhere: the key less the run's start ([`ROW`] bytes).
+    Touch,
+    /// Ends: that shifted left by one, with the independence bit.
+    End,
 }
 
 /// A locked view of the cache for one lookup in one table.
@@ -369,10 +389,20 @@ impl TableView<'_> {
     }
 
     fn u64_at(&mut self, at: u64) -> Result<u64> {
+        Ok(u64::from_be_bytes(self.bytes_at(at)?))
+    }
+
+    fn u32_at(&mut self, at: u64) -> Result<u32> {
+        Ok(u32::from_be_bytes(self.bytes_at(at)?))
+    }
+
+    /// The `N` table bytes at `at`: read in place when they lie in one block.
+    fn bytes_at<const N: usize>(&mut self, at: u64) -> Result<[u8; N]> {
+        let mut b = [0u8; N];
         let within = (at % BLOCK_DATA) as usize;
-        if within.saturating_add(8) <= BLOCK_DATA as usize && at.saturating_add(8) <= self.table.len
+        if within.saturating_add(N) <= BLOCK_DATA as usize
+            && at.saturating_add(N as u64) <= self.table.len
         {
-            // Within one block: read in place.
             let index = at / BLOCK_DATA;
             if self.last.as_ref().is_none_or(|(last, _)| *last != index) {
                 let block = self.load(index)?;
@@ -381,22 +411,14 @@ impl TableView<'_> {
             if let Some(bytes) = self
                 .last
                 .as_ref()
-                .and_then(|(_, block)| block.get(within..within.saturating_add(8)))
+                .and_then(|(_, block)| block.get(within..within.saturating_add(N)))
             {
-                let mut b = [0u8; 8];
                 b.copy_from_slice(bytes);
-                return Ok(u64::from_be_bytes(b));
+                return Ok(b);
             }
         }
-        let mut b = [0u8; 8];
         self.read(at, &mut b)?;
-        Ok(u64::from_be_bytes(b))
-    }
-
-    fn u32_at(&mut self, at: u64) -> Result<u32> {
-        let mut b = [0u8; 4];
-        self.read(at, &mut b)?;
-        Ok(u32::from_be_bytes(b))
+        Ok(b)
     }
 
     /// The directory record of `key` at `level`, if the table has one.
@@ -424,11 +446,23 @@ impl TableView<'_> {
                 let mut stored = vec![0u8; key.len()];
                 self.read(key_at, &mut stored)?;
                 if stored == key {
+                    let wide = self.u32_at(at.saturating_add(20))? & 1 == 1;
                     return Ok(Some(DirRecord {
-                        ends_at: self.u64_at(at.saturating_add(24))?,
-                        ends: u64::from(self.u32_at(at.saturating_add(32))?),
-                        touch: u64::from(self.u32_at(at.saturating_add(36))?),
-                        touch_at: self.u64_at(at.saturating_add(40))?,
+                        level,
+                        ends: List {
+                            at: self.u64_at(at.saturating_add(24))?,
+                            count: u64::from(self.u32_at(at.saturating_add(32))?),
+                            kind: RowKind::End,
+                        },
+                        touch: List {
+                            at: self.u64_at(at.saturating_add(40))?,
+                            count: u64::from(self.u32_at(at.saturating_add(36))?),
+                            kind: if wide {
+                                RowKind::Entries
+                            } else {
+                                RowKind::Touch
+                            },
+                        },
                     }));
                 }
             }
@@ -437,47 +471,114 @@ impl TableView<'_> {
         Ok(None)
     }
 
-    /// The rows of the list of `count` rows at `at` whose keys lie in `(lo, hi]`, as
-    /// (key, second word) pairs: a short list is read whole in one copy, a long one is
-    /// searched for the range first.
-    fn rows_in(&mut self, at: u64, count: u64, lo: u64, hi: u64) -> Result<Vec<(u64, u64)>> {
-        /// Lists of at most this many rows (1 KiB) are read whole.
-        const SHORT: u64 = 64;
-        let (from, to) = if count <= SHORT {
-            (0, count)
-        } else {
-            let from = self.partition(at, count, |key| key <= lo)?;
-            let to = self.partition(at, count, |key| key <= hi)?;
-            (from, to.max(from))
-        };
-        let mut bytes = vec![0u8; (to.saturating_sub(from).saturating_mul(ROW)) as usize];
-        self.read(at.saturating_add(from.saturating_mul(ROW)), &mut bytes)?;
-        Ok(bytes
-            .chunks_exact(ROW as usize)
-            .map(|row| {
-                let word = |i: usize| {
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(row.get(i..i.saturating_add(8)).unwrap_or(&[0; 8]));
-                    u64::from_be_bytes(b)
-                };
-                (word(0), word(8))
-            })
-            .filter(|&(key, _)| key > lo && key <= hi)
-            .collect())
+    /// Bytes of a row of `list`.
+    fn width(list: List) -> u64 {
+        match list.kind {
+            RowKind::Entries => WIDE_ROW,
+            RowKind::Touch | RowKind::End => ROW,
+        }
     }
 
-    /// The first row of the list at `at` whose key fails `before`.
-    fn partition(&mut self, at: u64, count: u64, before: impl Fn(u64) -> bool) -> Result<u64> {
-        let (mut lo, mut hi) = (0u64, count);
+    /// Row `i` of `list` as (key, word): for the entry list the position, for an end row the
+    /// independence bit.
+    fn row(&mut self, list: List, i: u64) -> Result<(u64, u64)> {
+        let at = list.at.saturating_add(i.saturating_mul(Self::width(list)));
+        match list.kind {
+            RowKind::Entries => Ok((self.u64_at(at)?, self.u64_at(at.saturating_add(8))?)),
+            RowKind::Touch => {
+                let offset = u64::from(self.u32_at(at)?);
+                Ok((self.table.lo.saturating_add(offset), 0))
+            }
+            RowKind::End => {
+                let raw = u64::from(self.u32_at(at)?);
+                Ok((self.table.lo.saturating_add(raw >> 1), raw & 1))
+            }
+        }
+    }
+
+    /// The first row of `list` whose key fails `before`.
+    fn partition(&mut self, list: List, before: impl Fn(u64) -> bool) -> Result<u64> {
+        let (mut lo, mut hi) = (0u64, list.count);
         while lo < hi {
             let mid = lo.saturating_add(hi.saturating_sub(lo) / 2);
-            if before(self.u64_at(at.saturating_add(mid.saturating_mul(ROW)))?) {
+            if before(self.row(list, mid)?.0) {
                 lo = mid.saturating_add(1);
             } else {
                 hi = mid;
             }
         }
         Ok(lo)
+    }
+
+    /// The rows of `list` whose keys lie in `(lo, hi]`.
+    fn rows_in(&mut self, list: List, lo: u64, hi: u64) -> Result<Vec<(u64, u64)>> {
+        let from = self.partition(list, |key| key <= lo)?;
+        let to = self.partition(list, |key| key <= hi)?;
+        (from..to).map(|i| self.row(list, i)).collect()
+    }
+
+    /// The last row of `list` with a key in `(lo, hi]`.
+    fn last_row_in(&mut self, list: List, lo: u64, hi: u64) -> Result<Option<(u64, u64)>> {
+        let to = self.partition(list, |key| key <= hi)?;
+        let Some(last) = to.checked_sub(1) else {
+            return Ok(None);
+        };
+        let row = self.row(list, last)?;
+        Ok((row.0 > lo).then_some(row))
+    }
+
+    /// The entry of `level` with key `key`: its position is in the level's entry list (the
+    /// root node's touch list), found where the run's evenly spaced keys put it, else searched.
+    fn entry(&mut self, level: u8, key: u64) -> Result<EntryRef> {
+        let missing =
+            |view: &Self| view.corrupt(view.table.pos, "index table row without its entry");
+        let Some(root) = self.node(level, &[])? else {
+            return Err(missing(self));
+        };
+        let entries = root.touch;
+        let span = self.table.hi.saturating_sub(self.table.lo);
+        let step = span.checked_div(entries.count).unwrap_or(0);
+        if step > 0 && step.saturating_mul(entries.count) == span {
+            let guess = key
+                .saturating_sub(self.table.lo)
+                .checked_div(step)
+                .unwrap_or(0);
+            if let Some(i) = guess.checked_sub(1).filter(|&i| i < entries.count) {
+                let (found, pos) = self.row(entries, i)?;
+                if found == key {
+                    return Ok(EntryRef { key, pos });
+                }
+            }
+        }
+        let i = self.partition(entries, |k| k < key)?;
+        match (i < entries.count)
+            .then(|| self.row(entries, i))
+            .transpose()?
+        {
+            Some((found, pos)) if found == key => Ok(EntryRef { key, pos }),
+            _ => Err(missing(self)),
+        }
+    }
+
+    /// The entry a row of `node` stands for.
+    fn entry_of(
+        &mut self,
+        node: DirRecord,
+        list: List,
+        (key, word): (u64, u64),
+    ) -> Result<EntryRef> {
+        match list.kind {
+            RowKind::Entries => Ok(EntryRef { key, pos: word }),
+            RowKind::Touch | RowKind::End => self.entry(node.level, key),
+        }
+    }
+
+    /// The end a row of `node`'s ends stands for.
+    fn end_of_row(&mut self, node: DirRecord, row: (u64, u64)) -> Result<EndRef> {
+        Ok(EndRef {
+            entry: self.entry_of(node, node.ends, row)?,
+            independent: row.1 == 1,
+        })
     }
 
     /// The node at `key` and `level`, if the table has it.
@@ -504,16 +605,15 @@ impl TableView<'_> {
 
     /// The entries ending at `node` with keys in `(lo, hi]`.
     pub(super) fn ends_in(&mut self, node: DirRecord, lo: u64, hi: u64) -> Result<Vec<EndRef>> {
-        Ok(self
-            .rows_in(node.ends_at, node.ends, lo, hi)?
+        self.rows_in(node.ends, lo, hi)?
             .into_iter()
-            .map(end_row)
-            .collect())
+            .map(|row| self.end_of_row(node, row))
+            .collect()
     }
 
     /// The entry ending at `node` with key `key`.
     pub(super) fn end_of(&mut self, node: DirRecord, key: u64) -> Result<Option<EndRef>> {
-        Ok(self.ends_in(node, key.saturating_sub(1), key)?.pop())
+        self.last_end_in(node, key.saturating_sub(1), key)
     }
 
     /// The last entry ending at `node` with a key in `(lo, hi]`.
@@ -523,9 +623,10 @@ impl TableView<'_> {
         lo: u64,
         hi: u64,
     ) -> Result<Option<EndRef>> {
-        Ok(self
-            .last_row_in(node.ends_at, node.ends, lo, hi)?
-            .map(end_row))
+        match self.last_row_in(node.ends, lo, hi)? {
+            Some(row) => Ok(Some(self.end_of_row(node, row)?)),
+            None => Ok(None),
+        }
     }
 
     /// The entries touching `node` with keys in `(lo, hi]`.
@@ -535,11 +636,10 @@ impl TableView<'_> {
         lo: u64,
         hi: u64,
     ) -> Result<Vec<EntryRef>> {
-        Ok(self
-            .rows_in(node.touch_at, node.touch, lo, hi)?
+        self.rows_in(node.touch, lo, hi)?
             .into_iter()
-            .map(|(key, pos)| EntryRef { key, pos })
-            .collect())
+            .map(|row| self.entry_of(node, node.touch, row))
+            .collect()
     }
 
     /// The last entry touching `node` with a key in `(lo, hi]`.
@@ -549,22 +649,9 @@ impl TableView<'_> {
         lo: u64,
         hi: u64,
     ) -> Result<Option<EntryRef>> {
-        Ok(self
-            .last_row_in(node.touch_at, node.touch, lo, hi)?
-            .map(|(key, pos)| EntryRef { key, pos }))
-    }
-
-    /// The last row of the list of `count` rows at `at` with a key in `(lo, hi]`.
-    fn last_row_in(&mut self, at: u64, count: u64, lo: u64, hi: u64) -> Result<Option<(u64, u64)>> {
-        let to = self.partition(at, count, |key| key <= hi)?;
-        let Some(last) = to.checked_sub(1) else {
-            return Ok(None);
-        };
-        let row = at.saturating_add(last.saturating_mul(ROW));
-        let key = self.u64_at(row)?;
-        if key <= lo {
-            return Ok(None);
+        match self.last_row_in(node.touch, lo, hi)? {
+            Some(row) => Ok(Some(self.entry_of(node, node.touch, row)?)),
+            None => Ok(None),
         }
-        Ok(Some((key, self.u64_at(row.saturating_add(8))?)))
     }
 }

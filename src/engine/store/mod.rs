@@ -89,7 +89,9 @@ pub struct Options {
     /// The seal level `k` (at least 1): once the commits of an aligned run of `divisor^k` are
     /// compacted, the index of the run's entries below level `k` is written to `index.log` as
     /// a table, read through a cache of blocks, and leaves memory. `None`: the smallest `k`
-    /// with `divisor^k >= 4096`. Changing it between opens rebuilds the index.
+    /// with `divisor^k >= 4096`. A run holds at most 2^31 commits: a larger level is lowered
+    /// (and with a divisor beyond 2^31 nothing is sealed). Changing it between opens rebuilds
+    /// the index.
     pub seal_level: Option<u8>,
     /// Entries whose payload is at least this long get an offset index (for streaming reads).
     pub offset_index_min_bytes: usize,
@@ -771,7 +773,7 @@ impl Store {
             .seal(
                 seal,
                 (lo, hi),
-                encode_table(groups),
+                encode_table(groups, lo),
                 [last_level0.pos, last_compacted],
                 checkpoint,
                 &kept,
@@ -884,7 +886,15 @@ fn seal_of(options: &Options) -> Seal {
             .find(|&k| span(options.divisor, k) >= MIN_RUN)
             .unwrap_or(1)
     });
-    let level = level.max(1);
+    // Rows hold a key less its run's start in 31 bits: a run is at most 2^31 commits.
+    let mut level = level.max(1);
+    while level > 1 && span(options.divisor, level) > 1 << 31 {
+        level -= 1;
+    }
+    if span(options.divisor, level) > 1 << 31 {
+        // A divisor beyond 2^31: no run is sealed.
+        return Seal::default();
+    }
     Seal {
         level,
         span: span(options.divisor, level),
