@@ -668,7 +668,10 @@ impl Store {
         if self.tail_due {
             // Loading skips the records before the last seal: save all that memory holds
             // beyond it.
-            let tail = self.index().added_in(self.index().sealed_upto(), u64::MAX);
+            let mut tail = self.index().added_in(self.index().sealed_upto(), u64::MAX);
+            // In log order, as a replay checks it: level 0 first, then the compacted entries
+            // by position (the levels' entries interleave in `compact.log`).
+            crate::sort::sort_by_key(&mut tail, |(level, e, _)| (*level > 0, e.pos));
             let offsets = offsets_of(&self.offsets, &tail);
             self.index_log.save(checkpoint, &tail, &offsets)?;
         } else if checkpoint != self.saved || !self.unsaved.is_empty() {
