@@ -208,6 +208,9 @@ pub struct Store {
     /// Set when a run was sealed and the unsealed tail not yet saved after it: the next save
     /// holds the whole tail, since loading skips the records before the seal.
     tail_due: bool,
+    /// Set when building a compacted entry failed (the store goes on): the next commit builds
+    /// every missing entry in key order, so `compact.log` stays in key order.
+    compaction_behind: bool,
     /// Behind a lock for its deferred ends, which the first read after a commit files.
     index: RwLock<Index>,
     /// The state at the head, built on first need (a read-only open never builds it).
@@ -268,6 +271,7 @@ impl Store {
             unsaved_offsets: Vec::new(),
             saved: Checkpoint::default(),
             tail_due: false,
+            compaction_behind: false,
             index: RwLock::default(),
             state: Mutex::new(None),
             head: 0,
