@@ -78,7 +78,10 @@ fn answers(store: &Store, paths: &[KPath]) -> Vec<String> {
     let mut out = Vec::new();
     for p in paths.iter().chain(std::iter::once(&KPath::root())) {
         for c in 0..=head {
-            out.push(format!("read_at({p}, {c}) = {:?}", store.read_at(p, c).ok()));
+            out.push(format!(
+                "read_at({p}, {c}) = {:?}",
+                store.read_at(p, c).ok()
+            ));
         }
         out.push(format!("history({p}) = {:?}", store.history(p).ok()));
         for after in 0..head {
@@ -214,7 +217,11 @@ fn filled(commits: u64, options: Options) -> MemDir {
 }
 
 fn reference(commits: u64, divisor: u64) -> Vec<String> {
-    let store = Store::open(&filled(commits, small(divisor, u8::MAX)), small(divisor, u8::MAX)).unwrap();
+    let store = Store::open(
+        &filled(commits, small(divisor, u8::MAX)),
+        small(divisor, u8::MAX),
+    )
+    .unwrap();
     reads(&store)
 }
 
@@ -270,7 +277,10 @@ fn index_log_damaged_at_every_byte_never_reads_wrong() {
             let got = reads(&store);
             for (g, w) in got.iter().zip(&want) {
                 if g != w {
-                    assert!(g.contains("Corrupt"), "damaged at {at} (read-only {read_only}): {g} vs {w}");
+                    assert!(
+                        g.contains("Corrupt"),
+                        "damaged at {at} (read-only {read_only}): {g} vs {w}"
+                    );
                 }
             }
         }
@@ -392,7 +402,11 @@ fn concurrent_reads_on_a_sealed_store() {
                     x ^= x << 17;
                     let p = &paths[(x % paths.len() as u64) as usize];
                     let at = (x >> 16) % (commits + 1);
-                    assert_eq!(format!("{:?}", store.read_at(p, at)), format!("{:?}", plain.read_at(p, at)), "{p} at {at}");
+                    assert_eq!(
+                        format!("{:?}", store.read_at(p, at)),
+                        format!("{:?}", plain.read_at(p, at)),
+                        "{p} at {at}"
+                    );
                 }
             });
         }
@@ -405,12 +419,21 @@ fn concurrent_reads_on_a_sealed_store() {
 fn deep_paths_and_long_names_in_sealed_tables() {
     let long = "n".repeat(70_000);
     let deep: Vec<Segment> = (0..230)
-        .map(|i| if i % 3 == 2 { Segment::Sparse(i as u64) } else { Segment::Field(format!("f{i}").into()) })
+        .map(|i| {
+            if i % 3 == 2 {
+                Segment::Sparse(i as u64)
+            } else {
+                Segment::Field(format!("f{i}").into())
+            }
+        })
         .collect();
     let paths = [
         KPath::from_segments(deep.clone()),
         KPath::from_segments(deep[..40].to_vec()),
-        KPath::from_segments(vec![Segment::Field(long.clone().into()), Segment::Field("x".into())]),
+        KPath::from_segments(vec![
+            Segment::Field(long.clone().into()),
+            Segment::Field("x".into()),
+        ]),
         KPath::from_segments(vec![Segment::Field(long.into())]),
     ];
     let run = |options: Options| {
@@ -428,12 +451,22 @@ fn deep_paths_and_long_names_in_sealed_tables() {
     let sealed = Store::open(&sealed, small(2, 1)).unwrap();
     let plain = Store::open(&plain, small(2, u8::MAX)).unwrap();
     assert_eq!(sealed.stats().sealed_commits, 12);
-    for p in paths.iter().chain([&KPath::from_segments(deep[..20].to_vec())]) {
+    for p in paths
+        .iter()
+        .chain([&KPath::from_segments(deep[..20].to_vec())])
+    {
         for c in 0..=12 {
-            assert_eq!(format!("{:?}", sealed.read_at(p, c)), format!("{:?}", plain.read_at(p, c)), "at {c}");
+            assert_eq!(
+                format!("{:?}", sealed.read_at(p, c)),
+                format!("{:?}", plain.read_at(p, c)),
+                "at {c}"
+            );
         }
         assert_eq!(sealed.history(p).unwrap(), plain.history(p).unwrap());
-        assert_eq!(sealed.segments(p, 0, 0, 12).unwrap(), plain.segments(p, 0, 0, 12).unwrap());
+        assert_eq!(
+            sealed.segments(p, 0, 0, 12).unwrap(),
+            plain.segments(p, 0, 0, 12).unwrap()
+        );
     }
 }
 
@@ -472,7 +505,11 @@ fn a_failed_compaction_write_then_reopens() {
             store.verify().unwrap();
             store.close().unwrap();
         }
-        assert_eq!(recoveries[1..], ["none", "none"], "fault at +{k}: {recoveries:?}");
+        assert_eq!(
+            recoveries[1..],
+            ["none", "none"],
+            "fault at +{k}: {recoveries:?}"
+        );
         // And a full rebuild.
         disk.put("index.log", Vec::new());
         let mut store = Store::open(&disk, options()).unwrap();
@@ -480,4 +517,54 @@ fn a_failed_compaction_write_then_reopens() {
         store.verify().unwrap();
         store.close().unwrap();
     }
+}
+
+/// A `compact.log` whose compacted entries are not in key order, as the previous release's
+/// open wrote them when it rebuilt lost entries after a crash (level by level: (1,2), ...,
+/// (1,14), (2,4), (2,8), (2,12), (3,8)), and as this release wrote them after a failed
+/// compaction write before the fix above. Seals assume key order: the seal of (8, 12] records
+/// (2,12) as compact.log's last indexed entry although (3,8) follows it, so the loaded index
+/// never matches the logs: every open re-indexes (here "incremental" forever, and the first
+/// reopen appends a duplicate (1,14)). Not fixed.
+#[test]
+#[ignore = "review finding, not fixed: seals assume compact.log in key order"]
+fn a_compact_log_out_of_key_order_seals_and_reopens() {
+    use tonystore::engine::internals::LogFile;
+    let commits = 14;
+    let want = reference(commits, 2);
+    let dir = filled(commits, small(2, u8::MAX));
+    // Rewrite compact.log level by level.
+    let old = LogFile::open(dir.open("compact.log").unwrap(), 1 << 30, false).unwrap();
+    let mut frames = Vec::new();
+    old.verify_frames(|pos, entry| {
+        frames.push((entry.level, entry.commit, pos));
+        Ok(())
+    })
+    .unwrap();
+    frames.sort();
+    let payloads: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|f| old.read_payload(f.2).unwrap())
+        .collect();
+    drop(old);
+    let out = MemDir::new();
+    let level0 = dir.open("level0.log").unwrap();
+    let mut b = vec![0u8; level0.len().unwrap() as usize];
+    level0.read_exact_at(0, &mut b).unwrap();
+    out.open("level0.log").unwrap().write_all_at(0, &b).unwrap();
+    let mut new = LogFile::new(out.open("compact.log").unwrap(), 1 << 30).unwrap();
+    for p in &payloads {
+        new.append(p).unwrap();
+    }
+    new.sync().unwrap();
+    drop(new);
+    let mut recoveries = Vec::new();
+    for _ in 0..3 {
+        let mut store = Store::open(&out, small(2, 2)).unwrap();
+        recoveries.push(store.stats().recovery);
+        assert_eq!(reads(&store), want);
+        store.verify().unwrap();
+        store.close().unwrap();
+    }
+    assert_eq!(recoveries, ["full", "none", "none"]);
 }
