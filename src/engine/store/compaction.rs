@@ -13,8 +13,22 @@ use crate::kpath::KPath;
 use crate::tony::Node;
 
 impl Store {
-    /// Builds the compacted entries that commit `commit` completes.
+    /// Builds the compacted entries that commit `commit` completes. After a failure (which
+    /// the store survives, e.g. out of space) it builds every missing entry first, in key
+    /// order: an entry built later than the keys after it would break `compact.log`'s key
+    /// order, and with it the checkpoints of seals (each open then re-indexed everything).
     pub(super) fn compact_after(&mut self, commit: u64) -> Result<()> {
+        let built = if self.compaction_behind {
+            self.build_missing_levels().map(|_| ())
+        } else {
+            self.compact_levels_of(commit)
+        };
+        self.compaction_behind = built.is_err();
+        built
+    }
+
+    /// Builds the compacted entries that commit `commit` completes.
+    fn compact_levels_of(&mut self, commit: u64) -> Result<()> {
         let mut level = 1u8;
         loop {
             let span = span(self.options.divisor, level);

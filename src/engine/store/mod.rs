@@ -210,6 +210,9 @@ pub struct Store {
     /// Set when a run was sealed and the unsealed tail not yet saved after it: the next save
     /// holds the whole tail, since loading skips the records before the seal.
     tail_due: bool,
+    /// Set when building a compacted entry failed (the store goes on): the next commit builds
+    /// every missing entry in key order, so `compact.log` stays in key order.
+    compaction_behind: bool,
     /// Behind a lock for its deferred ends, which the first read after a commit files.
     index: RwLock<Index>,
     /// The state at the head, built on first need (a read-only open never builds it).
@@ -270,6 +273,7 @@ impl Store {
             unsaved_offsets: Vec::new(),
             saved: Checkpoint::default(),
             tail_due: false,
+            compaction_behind: false,
             index: RwLock::default(),
             state: Mutex::new(None),
             head: 0,
@@ -670,7 +674,10 @@ impl Store {
         if self.tail_due {
             // Loading skips the records before the last seal: save all that memory holds
             // beyond it.
-            let tail = self.index().added_in(self.index().sealed_upto(), u64::MAX);
+            let mut tail = self.index().added_in(self.index().sealed_upto(), u64::MAX);
+            // In log order, as a replay checks it: level 0 first, then the compacted entries
+            // by position (the levels' entries interleave in `compact.log`).
+            crate::sort::sort_by_key(&mut tail, |(level, e, _)| (*level > 0, e.pos));
             let offsets = offsets_of(&self.offsets, &tail);
             self.index_log.save(checkpoint, &tail, &offsets)?;
         } else if checkpoint != self.saved || !self.unsaved.is_empty() {
