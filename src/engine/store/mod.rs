@@ -714,11 +714,35 @@ impl Store {
             let Some(hi) = lo.checked_add(seal.span).filter(|&hi| hi <= self.head) else {
                 return Ok(());
             };
-            if self.index().get(seal.level, hi)?.is_none() {
+            if self.index().get(seal.level, hi)?.is_none() || !self.compacted_in_order(lo, hi) {
                 return Ok(());
             }
             self.seal_run(seal, lo, hi)?;
             self.tail_due = true;
+        }
+    }
+
+    /// Whether every compacted entry of the run `(lo, hi]` comes before every later one in
+    /// `compact.log`, as a seal's checkpoint needs. It always does in a log this build wrote
+    /// (entries are built in key order); a log an older build rebuilt level by level after a
+    /// crash may interleave them, and its runs are then left unsealed (in memory).
+    fn compacted_in_order(&self, lo: u64, hi: u64) -> bool {
+        let index = self.index();
+        let last_in_run = index
+            .added_in(lo, hi)
+            .iter()
+            .filter(|(level, _, _)| *level > 0)
+            .map(|(_, e, _)| e.pos)
+            .max();
+        let first_after = index
+            .added_in(hi, u64::MAX)
+            .iter()
+            .filter(|(level, _, _)| *level > 0)
+            .map(|(_, e, _)| e.pos)
+            .min();
+        match (last_in_run, first_after) {
+            (Some(last), Some(first)) => last < first,
+            _ => true,
         }
     }
 
