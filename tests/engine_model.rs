@@ -4,50 +4,33 @@
 
 mod common;
 
+use common::history::Vocabulary;
 use proptest::prelude::*;
 use tonystore::engine::{Durability, Options, Store};
-use tonystore::kpath::{get, KPath, Segment};
+use tonystore::kpath::{get, KPath};
 use tonystore::patch::patch;
 use tonystore::storage::{BlockFile, MemDir, StoreDir};
 use tonystore::tony::{encode_text, Key, Node, NodeEvents, TextFormat};
 
-/// A small vocabulary so random patches collide with earlier ones.
-fn key() -> impl Strategy<Value = String> {
-    prop::sample::select(vec!["a", "b", "c", "d.e", "x y"]).prop_map(String::from)
-}
+/// A small vocabulary so random patches collide with earlier ones: paths of up to two
+/// segments over five keys (two that need quoting), leaves with strings.
+const WORDS: Vocabulary = Vocabulary {
+    keys: &["a", "b", "c", "d.e", "x y"],
+    sparse_weight: 1,
+    path_len: 3,
+    strings: true,
+};
 
-fn segment() -> impl Strategy<Value = Segment> {
-    prop_oneof![
-        6 => key().prop_map(|k| Segment::Field(k.into())),
-        1 => (0u64..3).prop_map(Segment::Index),
-        1 => (0u64..3).prop_map(Segment::Sparse),
-    ]
+fn key() -> impl Strategy<Value = String> {
+    WORDS.key()
 }
 
 fn path() -> impl Strategy<Value = KPath> {
-    prop::collection::vec(segment(), 0..3).prop_map(KPath::from_segments)
+    WORDS.path()
 }
 
 fn value() -> impl Strategy<Value = Node> {
-    let leaf = prop_oneof![
-        any::<i64>().prop_map(|i| Node::int(i % 100)),
-        Just(Node::null()),
-        "[a-z]{0,3}".prop_map(|s| Node::string(&s)),
-    ];
-    leaf.prop_recursive(3, 16, 4, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Node::array),
-            prop::collection::vec((key(), inner), 0..4).prop_map(|kv| {
-                let mut seen = std::collections::HashSet::new();
-                Node::object(
-                    kv.into_iter()
-                        .filter(|(k, _)| seen.insert(k.clone()))
-                        .map(|(k, v)| (Key::str(&k), v))
-                        .collect(),
-                )
-            }),
-        ]
-    })
+    WORDS.value()
 }
 
 /// An object of random members (the vocabulary of [`key`]).

@@ -5,47 +5,27 @@
 
 mod common;
 
+use common::history::Vocabulary;
 use proptest::prelude::*;
 use tonystore::engine::{Durability, IndexLimits, Options, Store, StoreError};
 use tonystore::kpath::{KPath, Segment};
 use tonystore::storage::{BlockFile, MemDir, StoreDir};
 use tonystore::tony::{parse, Key, Node};
 
-fn key() -> impl Strategy<Value = String> {
-    prop::sample::select(vec!["a", "b", "c"]).prop_map(String::from)
-}
-
-fn segment() -> impl Strategy<Value = Segment> {
-    prop_oneof![
-        6 => key().prop_map(|k| Segment::Field(k.into())),
-        1 => (0u64..3).prop_map(Segment::Index),
-        2 => (0u64..3).prop_map(Segment::Sparse),
-    ]
-}
+/// Paths of up to three segments over three keys, sparse indexes often; integer leaves.
+const WORDS: Vocabulary = Vocabulary {
+    keys: &["a", "b", "c"],
+    sparse_weight: 2,
+    path_len: 4,
+    strings: false,
+};
 
 fn path() -> impl Strategy<Value = KPath> {
-    prop::collection::vec(segment(), 0..4).prop_map(KPath::from_segments)
+    WORDS.path()
 }
 
 fn value() -> impl Strategy<Value = Node> {
-    let leaf = prop_oneof![
-        any::<i64>().prop_map(|i| Node::int(i % 100)),
-        Just(Node::null()),
-    ];
-    leaf.prop_recursive(3, 16, 4, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Node::array),
-            prop::collection::vec((key(), inner), 0..4).prop_map(|kv| {
-                let mut seen = std::collections::HashSet::new();
-                Node::object(
-                    kv.into_iter()
-                        .filter(|(k, _)| seen.insert(k.clone()))
-                        .map(|(k, v)| (Key::str(&k), v))
-                        .collect(),
-                )
-            }),
-        ]
-    })
+    WORDS.value()
 }
 
 fn a_patch() -> impl Strategy<Value = Node> {

@@ -380,14 +380,29 @@ impl Index {
             .collect()
     }
 
-    /// The entries with keys in `(lo, hi]` that memory holds at every level, each with its
-    /// ends (as the index keeps them), in level then key order: what a save or a seal writes.
-    pub fn added_in(&self, lo: u64, hi: u64) -> Vec<(u8, EntryRef, Vec<End>)> {
+    /// The entries with keys in `(lo, hi]` that memory holds at `from_level` and above, each
+    /// with its ends (as the index keeps them), in level then key order: what a save or a seal
+    /// writes.
+    pub fn added_in(&self, from_level: u8, lo: u64, hi: u64) -> Vec<(u8, EntryRef, Vec<End>)> {
         let mut out = Vec::new();
-        for (level, index) in self.levels.iter().enumerate() {
+        for (level, index) in self.levels.iter().enumerate().skip(usize::from(from_level)) {
             for (entry, ends) in index.added_in(lo, hi) {
                 out.push((level as u8, entry, ends));
             }
+        }
+        out
+    }
+
+    /// (level, position) of every entry with a key in `(lo, hi]` that memory holds.
+    pub fn positions_in(&self, lo: u64, hi: u64) -> Vec<(u8, u64)> {
+        let mut out = Vec::new();
+        for (level, index) in self.levels.iter().enumerate() {
+            out.extend(
+                index
+                    .entries_in(lo, hi)
+                    .iter()
+                    .map(|e| (level as u8, e.pos)),
+            );
         }
         out
     }

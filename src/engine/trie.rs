@@ -160,31 +160,23 @@ impl LevelIndex {
             .iter()
             .map(|e| (*e, Vec::new()))
             .collect();
-        let slot = |out: &mut Vec<(EntryRef, Vec<End>)>, key: u64| {
-            out.binary_search_by_key(&key, |(e, _)| e.key).ok()
-        };
-        let mut stack: Vec<(Vec<Segment>, &Trie)> = vec![(Vec::new(), &self.root)];
-        while let Some((path, node)) = stack.pop() {
-            if in_range(&node.touch, |e| e.key, lo, hi).is_empty() {
-                continue;
-            }
-            for end in in_range(&node.ends, |e| e.entry.key, lo, hi) {
-                if let Some(i) = slot(&mut out, end.entry.key) {
-                    out[i].1.push(End {
-                        path: KPath::from_segments(path.clone()),
-                        independent: end.independent,
-                    });
-                }
-            }
-            for (segment, child) in &node.children {
-                let mut below = path.clone();
-                below.push(segment.clone());
-                stack.push((below, child));
-            }
-        }
-        for (entry, ends) in &self.deferred {
-            if let Some(i) = slot(&mut out, entry.key) {
-                out[i].1.extend(ends.iter().cloned());
+        let filed = self.nodes_in(lo, hi).into_iter().flat_map(|(path, lists)| {
+            let path = KPath::from_segments(path);
+            lists.ends.into_iter().map(move |end| {
+                let at = End {
+                    path: path.clone(),
+                    independent: end.independent,
+                };
+                (end.entry.key, at)
+            })
+        });
+        let deferred = self
+            .deferred
+            .iter()
+            .flat_map(|(entry, ends)| ends.iter().map(|end| (entry.key, end.clone())));
+        for (key, end) in filed.chain(deferred) {
+            if let Ok(i) = out.binary_search_by_key(&key, |(e, _)| e.key) {
+                out[i].1.push(end);
             }
         }
         out
@@ -243,9 +235,9 @@ impl LevelIndex {
             .collect()
     }
 
-    /// The entries with keys in `(lo, hi]`, and each one's ends, for sealing: walks the trie.
+    /// The nodes with entries in `(lo, hi]`, each with its path and its lists cut to that
+    /// range (deferred entries' ends are not in the trie yet): walks the trie.
     pub fn nodes_in(&self, lo: u64, hi: u64) -> Vec<(Vec<Segment>, NodeLists)> {
-        debug_assert!(self.deferred.is_empty(), "sealing before materialize");
         let mut out = Vec::new();
         let mut stack: Vec<(Vec<Segment>, &Trie)> = vec![(Vec::new(), &self.root)];
         while let Some((path, node)) = stack.pop() {
@@ -267,8 +259,8 @@ impl LevelIndex {
         out
     }
 
-    /// Forgets every entry with a key `<= upto` (sealed) or `> after` (dropped by a replay),
-    /// pruning nodes left empty.
+    /// Forgets every entry whose key fails `keep` (sealed, or dropped by a replay), pruning
+    /// nodes left empty.
     pub fn retain_keys(&mut self, keep: impl Fn(u64) -> bool + Copy) {
         fn prune(node: &mut Trie, keep: impl Fn(u64) -> bool + Copy) {
             node.touch.retain(|e| keep(e.key));

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod crash;
+pub mod history;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -674,18 +674,17 @@ impl Store {
         if self.tail_due {
             // Loading skips the records before the last seal: save all that memory holds
             // beyond it.
-            let mut tail = self.index().added_in(self.index().sealed_upto(), u64::MAX);
+            let mut tail = self
+                .index()
+                .added_in(0, self.index().sealed_upto(), u64::MAX);
             // In log order, as a replay checks it: level 0 first, then the compacted entries
             // by position (the levels' entries interleave in `compact.log`).
             crate::sort::sort_by_key(&mut tail, |(level, e, _)| (*level > 0, e.pos));
-            let offsets = offsets_of(&self.offsets, &tail);
+            let keys: Vec<(u8, u64)> = tail.iter().map(|(l, e, _)| (*l, e.pos)).collect();
+            let offsets = offsets_of(&self.offsets, &keys);
             self.index_log.save(checkpoint, &tail, &offsets)?;
         } else if checkpoint != self.saved || !self.unsaved.is_empty() {
-            let offsets: Vec<((u8, u64), &OffsetIndex)> = self
-                .unsaved_offsets
-                .iter()
-                .filter_map(|key| self.offsets.get(key).map(|o| (*key, &**o)))
-                .collect();
+            let offsets = offsets_of(&self.offsets, &self.unsaved_offsets);
             self.index_log.save(checkpoint, &self.unsaved, &offsets)?;
         }
         self.tail_due = false;
@@ -728,18 +727,15 @@ impl Store {
     /// crash may interleave them, and its runs are then left unsealed (in memory).
     fn compacted_in_order(&self, lo: u64, hi: u64) -> bool {
         let index = self.index();
-        let last_in_run = index
-            .added_in(lo, hi)
-            .iter()
-            .filter(|(level, _, _)| *level > 0)
-            .map(|(_, e, _)| e.pos)
-            .max();
-        let first_after = index
-            .added_in(hi, u64::MAX)
-            .iter()
-            .filter(|(level, _, _)| *level > 0)
-            .map(|(_, e, _)| e.pos)
-            .min();
+        let compacted = |lo, hi| {
+            index
+                .positions_in(lo, hi)
+                .into_iter()
+                .filter(|(level, _)| *level > 0)
+                .map(|(_, pos)| pos)
+        };
+        let last_in_run = compacted(lo, hi).max();
+        let first_after = compacted(hi, u64::MAX).min();
         match (last_in_run, first_after) {
             (Some(last), Some(first)) => last < first,
             _ => true,
@@ -749,6 +745,7 @@ impl Store {
     /// Writes the table of run `(lo, hi]` and its seal record; from then on its entries below
     /// the seal level are looked up there.
     fn seal_run(&mut self, seal: Seal, lo: u64, hi: u64) -> Result<()> {
+        // The table lists every end of the run: the ends an open deferred are filed first.
         let index = self.index_mut();
         for level in 0..index.depth() {
             index.materialize(level);
@@ -766,7 +763,10 @@ impl Store {
                     })
             })
             .collect();
-        let run = index.added_in(lo, hi);
+        // What memory keeps of the run (its entries at the seal level and above), and every
+        // entry of the run, for its offset index.
+        let kept = index.added_in(seal.level, lo, hi);
+        let run = index.positions_in(lo, hi);
         let mut last_compacted = None;
         for level in 1..index.depth() {
             if let Some(e) = index.get(level, hi)? {
@@ -793,11 +793,6 @@ impl Store {
             level0_end,
             compact_end,
         };
-        let kept: Vec<Added> = run
-            .iter()
-            .filter(|(level, _, _)| *level >= seal.level)
-            .cloned()
-            .collect();
         let offsets = offsets_of(&self.offsets, &run);
         let table = self
             .index_log
@@ -893,17 +888,14 @@ pub(super) fn expect_commit(name: &str, pos: u64, entry: &LogEntry, expected: u6
     ))
 }
 
-/// The offset indexes of `entries` that have one.
+/// The offset indexes of the entries at (level, position) `entries` that have one.
 fn offsets_of<'a>(
     offsets: &'a HashMap<(u8, u64), Arc<OffsetIndex>>,
-    entries: &[Added],
+    entries: &[(u8, u64)],
 ) -> Vec<((u8, u64), &'a OffsetIndex)> {
     entries
         .iter()
-        .filter_map(|(level, e, _)| {
-            let key = (*level, e.pos);
-            offsets.get(&key).map(|o| (key, &**o))
-        })
+        .filter_map(|key| offsets.get(key).map(|o| (*key, &**o)))
         .collect()
 }
 
