@@ -234,3 +234,44 @@ proptest! {
         }
     }
 }
+
+/// The canonical text of a float is defined as Rust's `{:?}`; the encoder's fast formatter
+/// must give the same bytes wherever it is used (plain range, few digits) and fall back
+/// elsewhere.
+fn assert_canonical_is_debug(value: f64) {
+    let canonical = tonystore::tony::canonical_float(value);
+    let reference = if value.is_finite() { format!("{value:?}") } else { "null".into() };
+    assert_eq!(canonical, reference, "bits {:#x}", value.to_bits());
+}
+
+#[test]
+fn canonical_floats_match_debug_at_the_boundaries() {
+    let mut values = vec![
+        0.0, 1.0, 0.1, 0.5, 12.05, 1e-4, 9.99e-5, 1e-5, 1.5e-5, 1e15, 9.999999999999998e15,
+        1e16, 1e21, 1e22, 5e-324, f64::MIN_POSITIVE, f64::MAX, f64::EPSILON, 1.0 / 3.0,
+        904_812_108_048_502.3, 127_111_427_579_672.63, f64::NAN, f64::INFINITY,
+    ];
+    values.extend(values.clone().iter().map(|v| -v));
+    for value in values {
+        assert_canonical_is_debug(value);
+    }
+    // Decimal-looking values of every length and scale: the common case of the fast path.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..200_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let digits = (x >> 8) % 10u64.pow((x % 17) as u32 + 1);
+        let scale = 10f64.powi((x >> 56) as i32 % 24 - 12);
+        assert_canonical_is_debug(digits as f64 / scale);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(common::cases(20_000, 1_000_000)))]
+
+    #[test]
+    fn canonical_floats_match_debug(bits in any::<u64>()) {
+        assert_canonical_is_debug(f64::from_bits(bits));
+    }
+}

@@ -6,6 +6,7 @@ use super::annotate::Annotations;
 use super::ir::{write_canonical_float, Key, Node, Value};
 use super::kpath::{KPath, Segment};
 use super::parse::MAX_DEPTH;
+use super::prefetch;
 use super::quote::{write_quoted, write_string};
 
 /// Encodes `node` in wire form: fully bracketed, one line, items separated by single spaces,
@@ -36,10 +37,12 @@ pub fn write_wire(out: &mut String, node: &Node) {
                 match &node.value {
                     Value::Array(items) => {
                         out.push('[');
+                        prefetch::warm_first(items.iter());
                         stack.push(Pending::Items(items.iter(), true));
                     }
                     Value::Object(entries) => {
                         out.push('{');
+                        prefetch::warm_first(entries.iter().map(|(_, v)| v));
                         stack.push(Pending::Members(entries.iter(), true));
                     }
                     _ => write_scalar(out, &node.value),
@@ -56,6 +59,7 @@ pub fn write_wire(out: &mut String, node: &Node) {
                 }
                 first = false;
                 if is_container(item) {
+                    prefetch::warm_siblings(rest.as_slice().iter());
                     stack.push(Pending::Items(rest, false));
                     stack.push(Pending::Node(item));
                     break;
@@ -74,6 +78,7 @@ pub fn write_wire(out: &mut String, node: &Node) {
                 write_key(out, key);
                 out.push_str(": ");
                 if is_container(value) {
+                    prefetch::warm_siblings(rest.as_slice().iter().map(|(_, v)| v));
                     stack.push(Pending::Members(rest, false));
                     stack.push(Pending::Node(value));
                     break;

@@ -69,12 +69,35 @@ pub fn canonical_float(value: f64) -> String {
 /// Appends [`canonical_float`]`(value)` to `out`.
 pub(crate) fn write_canonical_float(out: &mut String, value: f64) {
     use std::fmt::Write;
-    if value.is_finite() {
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{value:?}");
-    } else {
-        out.push_str("null");
+    let mut fast = zmij::Buffer::new();
+    match fast_canonical_float(&mut fast, value) {
+        Some(text) => out.push_str(text),
+        None if value.is_finite() => {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "{value:?}");
+        }
+        None => out.push_str("null"),
     }
+}
+
+/// The canonical text of `value` from the fast formatter, where it is the same as Rust's
+/// `{:?}` (the definition): plain notation (Rust switches to exponents below `1e-4` and from
+/// `1e16`, the fast formatter elsewhere and with `e+`) and at most 15 significant digits. Up to
+/// 15 digits the shortest text that reads back is unique (15-digit decimals lie more than an
+/// ulp apart), so both formatters find the same one; at 16 and 17 they may break ties
+/// differently. `None` when the value is outside that range.
+fn fast_canonical_float(buffer: &mut zmij::Buffer, value: f64) -> Option<&str> {
+    let plain = value == 0.0 || (1e-4..1e16).contains(&value.abs());
+    if !plain {
+        return None;
+    }
+    let text = buffer.format_finite(value);
+    let significant = text
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .skip_while(|&d| d == b'0')
+        .count();
+    (significant <= 15).then_some(text)
 }
 
 /// Whether `text` is [`canonical_float`]`(value)`, compared as it is formatted (no allocation).
@@ -95,6 +118,10 @@ fn is_canonical_float(text: &str, value: f64) -> bool {
     }
     if !value.is_finite() {
         return text == "null";
+    }
+    let mut fast = zmij::Buffer::new();
+    if let Some(canonical) = fast_canonical_float(&mut fast, value) {
+        return text == canonical;
     }
     let mut expect = Expect(text);
     write!(expect, "{value:?}").is_ok() && expect.0.is_empty()

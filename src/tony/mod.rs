@@ -18,6 +18,7 @@ pub mod kpath;
 mod lex;
 mod object;
 mod parse;
+mod prefetch;
 pub mod quote;
 #[cfg(feature = "serde")]
 mod serde_value;

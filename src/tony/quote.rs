@@ -21,37 +21,70 @@ pub fn is_literal_start(c: char) -> bool {
     is_literal_char(c) && !c.is_ascii_digit() && !NOT_FIRST.contains(c)
 }
 
-/// ASCII bytes that may stand anywhere in a bare string the encoder writes: literal characters
-/// minus those the grammar could read as structure (`:` and brackets).
+/// What a byte means to the encoder, one table lookup per byte (see [`BYTE_CLASS`]).
+mod class {
+    /// ASCII that may stand anywhere in a bare string and needs no escape when quoted.
+    pub const BARE: u8 = 0;
+    /// ASCII that forces quotes (space, `:`, brackets, ...) but needs no escape.
+    pub const QUOTED: u8 = 1;
+    /// `"`: forces quotes; escaped when the quotes are double.
+    pub const DOUBLE: u8 = 2;
+    /// `'`: forces quotes; escaped when the quotes are single.
+    pub const SINGLE: u8 = 4;
+    /// A control character: forces quotes and is always escaped.
+    pub const ESCAPED: u8 = 8;
+    /// `\`: may stand in a bare string (as in the original); escaped when quoted.
+    pub const BACKSLASH: u8 = 32;
+    /// A byte of a non-ASCII character: decided character by character.
+    pub const NON_ASCII: u8 = 16;
+}
+
+/// The class of every byte: literal characters minus those the grammar could read as
+/// structure (`:` and brackets) are [`class::BARE`]; the rest as [`class`] says.
 // Evaluated at compile time: an index out of range or an overflow would not compile.
 #[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
-const BARE_ASCII: [bool; 128] = {
-    let mut table = [false; 128];
+const BYTE_CLASS: [u8; 256] = {
+    let mut table = [class::QUOTED; 256];
     let mut b = 0;
-    while b < 128 {
+    while b < 256 {
         let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric()
+        table[b] = if c >= 0x80 {
+            class::NON_ASCII
+        } else if c < 0x20 || c == 0x7f {
+            class::ESCAPED
+        } else if c == b'\\' {
+            class::BACKSLASH
+        } else if c == b'"' {
+            class::DOUBLE
+        } else if c == b'\'' {
+            class::SINGLE
+        } else if c.is_ascii_alphanumeric()
             || matches!(
                 c,
-                b'(' | b')'
-                    | b'$'
-                    | b'~'
-                    | b'@'
-                    | b'/'
-                    | b'.'
-                    | b'_'
-                    | b'+'
-                    | b'-'
-                    | b'\\'
-                    | b'*'
-                    | b'%'
-                    | b'!'
-                    | b'='
-            );
+                b'(' | b')' | b'$' | b'~' | b'@' | b'/' | b'.' | b'_' | b'+' | b'-' | b'*' | b'%'
+                    | b'!' | b'='
+            )
+        {
+            class::BARE
+        } else {
+            class::QUOTED
+        };
         b += 1;
     }
     table
 };
+
+/// The classes of all bytes of `bytes`, or-ed together, eight bytes a step (independent
+/// lookups, no branch per byte).
+fn classes(bytes: &[u8]) -> u8 {
+    let lookup = |b: &u8| BYTE_CLASS.get(usize::from(*b)).copied().unwrap_or(class::QUOTED);
+    let mut chunks = bytes.chunks_exact(8);
+    let mut found = 0;
+    for chunk in chunks.by_ref() {
+        found |= chunk.iter().fold(0, |acc, b| acc | lookup(b));
+    }
+    chunks.remainder().iter().fold(found, |acc, b| acc | lookup(b))
+}
 
 /// Whether `s` must be quoted to read back as the same string: it is empty, a keyword, starts
 /// with a digit or a character that cannot start a literal, or contains a character that is
@@ -60,8 +93,8 @@ pub fn needs_quote(s: &str) -> bool {
     let Some(&first_byte) = s.as_bytes().first() else {
         return true;
     };
-    // An ASCII first byte is checked against BARE_ASCII below with the rest; of those bytes
-    // only digits, `-` and `!` cannot start a literal.
+    // An ASCII first byte is checked with the rest below; of the bare bytes only digits, `-`
+    // and `!` cannot start a literal.
     let starts_literal = if first_byte.is_ascii() {
         !first_byte.is_ascii_digit() && !matches!(first_byte, b'-' | b'!')
     } else {
@@ -70,20 +103,19 @@ pub fn needs_quote(s: &str) -> bool {
     if !starts_literal || matches!(s, "true" | "false" | "null") {
         return true;
     }
-    for (i, &b) in s.as_bytes().iter().enumerate() {
-        if b >= 0x80 {
-            // Non-ASCII: decide the rest character by character.
-            return s
-                .get(i..)
-                .unwrap_or_default()
-                .chars()
-                .any(|c| !is_literal_char(c) || matches!(c, ':' | '[' | ']' | '{' | '}'));
-        }
-        if !BARE_ASCII.get(usize::from(b)).copied().unwrap_or(false) {
-            return true;
-        }
+    let bytes = s.as_bytes();
+    let found = classes(bytes) & !class::BACKSLASH;
+    if found & class::NON_ASCII == 0 {
+        return found != class::BARE;
     }
-    false
+    // The ASCII bytes before the first non-ASCII character by the table, the rest character by
+    // character.
+    let ascii = bytes.iter().position(|b| !b.is_ascii()).unwrap_or(bytes.len());
+    classes(bytes.get(..ascii).unwrap_or_default()) & !class::BACKSLASH != class::BARE
+        || s.get(ascii..)
+            .unwrap_or_default()
+            .chars()
+            .any(|c| !is_literal_char(c) || matches!(c, ':' | '[' | ']' | '{' | '}'))
 }
 
 /// `s` quoted: double quotes unless it holds more `"` than `'`, with JSON-style escapes.
@@ -95,31 +127,49 @@ pub fn quote(s: &str) -> String {
 
 /// Appends `s` quoted (see [`quote`]) to `out`.
 pub fn write_quoted(out: &mut String, s: &str) {
-    let (mut doubles, mut singles) = (0usize, 0usize);
-    for &b in s.as_bytes() {
-        doubles = doubles.saturating_add(usize::from(b == b'"'));
-        singles = singles.saturating_add(usize::from(b == b'\''));
+    let found = classes(s.as_bytes());
+    if found & (class::DOUBLE | class::SINGLE | class::ESCAPED | class::BACKSLASH) == 0 {
+        // Nothing to escape: the common case, copied whole.
+        out.reserve(s.len().saturating_add(2));
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return;
     }
-    let q = if doubles > singles { '\'' } else { '"' };
+    let (mut doubles, mut singles) = (0usize, 0usize);
+    if found & class::DOUBLE != 0 && found & class::SINGLE != 0 {
+        for &b in s.as_bytes() {
+            doubles = doubles.saturating_add(usize::from(b == b'"'));
+            singles = singles.saturating_add(usize::from(b == b'\''));
+        }
+    } else {
+        doubles = usize::from(found & class::DOUBLE != 0);
+    }
+    let (q, escaped_quote) = if doubles > singles { ('\'', class::SINGLE) } else { ('"', class::DOUBLE) };
+    let escaped = class::ESCAPED | class::BACKSLASH | escaped_quote;
     out.push(q);
     // Copy runs of plain bytes whole; every escaped byte is ASCII, so slices stay on chars.
     let mut run = 0;
     for (i, &b) in s.as_bytes().iter().enumerate() {
-        let escaped: std::borrow::Cow<'static, str> = match b {
-            b'\\' => "\\\\".into(),
-            b'\n' => "\\n".into(),
-            b'\r' => "\\r".into(),
-            b'\t' => "\\t".into(),
-            0x08 => "\\b".into(),
-            0x0c => "\\f".into(),
-            b'"' if q == '"' => "\\\"".into(),
-            b'\'' if q == '\'' => "\\'".into(),
-            b if b < 0x20 || b == 0x7f => format!("\\u{b:04x}").into(),
-            _ => continue,
-        };
-        // Escaped bytes are ASCII, so `run` and `i` fall on character boundaries.
+        if BYTE_CLASS.get(usize::from(b)).copied().unwrap_or(0) & escaped == 0 {
+            continue;
+        }
         out.push_str(s.get(run..i).unwrap_or_default());
-        out.push_str(&escaped);
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            b'"' => out.push_str("\\\""),
+            b'\'' => out.push_str("\\'"),
+            _ => {
+                use std::fmt::Write;
+                // Writing to a String cannot fail.
+                let _ = write!(out, "\\u{b:04x}");
+            }
+        }
         run = i.saturating_add(1);
     }
     out.push_str(s.get(run..).unwrap_or_default());
@@ -178,7 +228,7 @@ mod tests {
             let first = s.chars().next().unwrap();
             !is_literal_start(first)
                 || matches!(s, "true" | "false" | "null")
-                || s.bytes().any(|b| !BARE_ASCII[usize::from(b)])
+                || s.bytes().any(|b| BYTE_CLASS[usize::from(b)] & !class::BACKSLASH != class::BARE)
         };
         for a in 0u8..128 {
             for b in [b'a', b'1', b'-', b':', b' ', b'.'] {
