@@ -33,6 +33,17 @@ impl EndKinds<'_> {
     }
 }
 
+/// One key's patches among an object's constituents, in order: the first, then any later
+/// ones (most keys have one: no allocation for them).
+struct Group<'p> {
+    key: &'p Key,
+    first: &'p Node,
+    later: Vec<&'p Node>,
+    /// A patch deleted the key: a later write would move it to the end, which one merge
+    /// cannot say.
+    closed: bool,
+}
+
 /// How a constituent first reached a path: passing through it to an end below, or ending there
 /// (independently or not).
 #[derive(Clone, Copy)]
@@ -138,28 +149,38 @@ impl Composer<'_, '_, '_> {
             .iter()
             .map(|p| p.as_object().map_or(0, <[_]>::len))
             .sum();
-        let mut groups: Vec<(Key, Vec<&Node>)> = Vec::with_capacity(members);
+        let mut groups: Vec<Group<'_>> = Vec::with_capacity(members);
         let mut at: HashMap<&Key, usize, RandomState> =
             HashMap::with_capacity_and_hasher(members, RandomState::default());
-        let mut closed: Vec<bool> = Vec::new();
         for patch in patches {
             for (key, child) in patch.as_object().expect("merges are objects") {
-                match at.get(key) {
-                    Some(&i) if closed[i] => return self.final_state(path, here),
-                    Some(&i) => groups[i].1.push(child),
+                let group = match at.get(key) {
+                    Some(&i) => match groups.get_mut(i) {
+                        Some(group) if group.closed => return self.final_state(path, here),
+                        Some(group) => {
+                            group.later.push(child);
+                            group
+                        }
+                        None => unreachable!("`at` holds positions in `groups`"),
+                    },
                     None => {
                         at.insert(key, groups.len());
-                        groups.push((key.clone(), vec![child]));
-                        closed.push(false);
+                        groups.push(Group {
+                            key,
+                            first: child,
+                            later: Vec::new(),
+                            closed: false,
+                        });
+                        groups.last_mut().expect("just pushed")
                     }
-                }
+                };
                 if op_kind(child) == Some("delete") {
-                    closed[at[key]] = true;
+                    group.closed = true;
                 }
             }
         }
-        let ints = groups.iter().any(|(k, _)| matches!(k, Key::Int(_)));
-        if ints && groups.iter().any(|(k, _)| matches!(k, Key::Str(_))) {
+        let ints = groups.iter().any(|g| matches!(g.key, Key::Int(_)));
+        if ints && groups.iter().any(|g| matches!(g.key, Key::Str(_))) {
             // Integer and string keys cannot share an object in Tony text.
             return self.final_state(path, here);
         }
@@ -170,29 +191,34 @@ impl Composer<'_, '_, '_> {
             });
         }
         let mut entries = Vec::with_capacity(groups.len());
-        for (key, group) in groups {
-            path.push(Segment::of_key(&key).expect("merges have no merge keys"));
-            let child = if op_kind(group.last().expect("non-empty")) == Some("delete") {
+        for group in groups {
+            let key = group.key;
+            path.push(Segment::of_key(key).expect("merges have no merge keys"));
+            let last = group.later.last().copied().unwrap_or(group.first);
+            let child = if op_kind(last) == Some("delete") {
                 self.ends.push(End {
                     path: KPath::from_segments(path.clone()),
                     independent: true,
                 });
                 Node::null().with_tag("!delete")
-            } else if group.len() == 1 && !was_end.reached(path) {
+            } else if group.later.is_empty() && !was_end.reached(path) {
                 // One constituent touched the subtree and ended nowhere in it (an end above
                 // covers it, e.g. a wide import): its patch there is the composed patch, as
                 // is, however large.
-                group.first().map_or_else(Node::null, |p| (*p).clone())
+                group.first.clone()
             } else {
                 // A wide object finds its members through its key index (see `Object`).
                 let here = match here {
-                    Here::Known(state) => Here::Known(state.and_then(|s| s.get_field(&key))),
+                    Here::Known(state) => Here::Known(state.and_then(|s| s.get_field(key))),
                     Here::Unknown => Here::Unknown,
                 };
-                self.compose_at(&group, path, here)?
+                let mut patches = Vec::with_capacity(group.later.len().saturating_add(1));
+                patches.push(group.first);
+                patches.extend(group.later);
+                self.compose_at(&patches, path, here)?
             };
             path.pop();
-            entries.push((key, child));
+            entries.push((key.clone(), child));
         }
         Ok(Node {
             tag: None,

@@ -17,7 +17,7 @@ use super::filter::{key_hashes, MemberFilter};
 use crate::kpath::{KPath, Segment};
 use crate::patch::is_active_tag;
 use crate::storage::BlockFile;
-use crate::tony::{Event, EventReader, Node, NodeEvents, ParseError, TokenSink};
+use crate::tony::{write_wire_reporting, Event, EventReader, Node, NodeStarts, ParseError, Slot};
 
 /// Streamed payloads are verified in chunks of this many bytes, each with its CRC-32C in the
 /// offset index.
@@ -80,8 +80,11 @@ fn event_tag(event: &Event) -> Option<&str> {
 /// A node whose end is not reached yet, while an offset index is built.
 struct Open {
     start: u64,
-    /// The node's last path segment (`None` for the root): the open nodes spell its path.
+    /// The segment the node adds to its path: `None` for the root and for a merge key's value
+    /// (the open nodes spell the innermost one's path).
     last: Option<Segment>,
+    /// The root: always referenced, so every lookup has a place to start.
+    root: bool,
     /// Kept as a seek reference (an array element or object member).
     seek: bool,
     /// For a container: where its current stretch (since its last seek reference) starts.
@@ -109,17 +112,23 @@ impl OffsetsBuilder {
         KPath::from_segments(self.open.iter().filter_map(|o| o.last.clone()).collect())
     }
 
-    /// A node starts at `offset` at `path`; `op` when its tag is a patch op or a style tag.
-    fn node(&mut self, offset: u64, path: &KPath, op: bool) {
-        if op {
-            self.ops.push(path.clone());
-        }
-        // Document order: the nodes at this depth or deeper have ended.
-        while self.open.len() > path.len() {
+    /// A node starts at `offset` inside `enclosing` containers; `last` is the segment it adds
+    /// to their path (`None` for the root and a merge key's value, which no reference names);
+    /// `op` when its tag is a patch op or a style tag.
+    fn node(&mut self, offset: u64, enclosing: usize, last: Option<Segment>, op: bool) {
+        // Document order: the nodes this deep or deeper have ended.
+        while self.open.len() > enclosing {
             self.close(offset);
         }
+        if op {
+            let parent = self.open_path();
+            self.ops.push(match &last {
+                Some(segment) => parent.child(segment.clone()),
+                None => parent,
+            });
+        }
         // Every SEEK_BYTES into a container, an element or member is kept.
-        let (member, seek) = match (path.last(), self.open.last()) {
+        let (member, seek) = match (&last, self.open.last()) {
             (Some(last), Some(parent)) => (
                 !matches!(last, Segment::Index(_)),
                 offset.saturating_sub(parent.stretch) >= SEEK_BYTES,
@@ -128,7 +137,7 @@ impl OffsetsBuilder {
         };
         // A new stretch of a wide object: the members of the last one get their filter.
         let object = (seek && member).then(|| self.open_path());
-        if let (Some(last), Some(parent)) = (path.last(), self.open.last_mut()) {
+        if let (Some(last), Some(parent)) = (&last, self.open.last_mut()) {
             if let Some(object) = object {
                 let keys = std::mem::take(&mut parent.keys);
                 self.filters
@@ -142,9 +151,11 @@ impl OffsetsBuilder {
                 parent.keys.push(key_hashes(last));
             }
         }
+        let root = self.open.is_empty();
         self.open.push(Open {
             start: offset,
-            last: path.last().cloned(),
+            last,
+            root,
             seek,
             stretch: offset,
             keys: Vec::new(),
@@ -158,8 +169,8 @@ impl OffsetsBuilder {
             return;
         };
         let len = end.saturating_sub(node.start);
-        // The root is always kept, so every lookup has a place to start.
-        let referenced = len >= CHUNK_BYTES || node.last.is_none() || node.seek;
+        let named = node.last.is_some();
+        let referenced = node.root || (named && (len >= CHUNK_BYTES || node.seek));
         let path = (node.wide || referenced).then(|| self.open_path());
         let (Some(node), Some(path)) = (self.open.pop(), path) else {
             return;
@@ -194,6 +205,13 @@ impl OffsetsBuilder {
             filters: self.filters,
             chunk_crcs: Arc::default(),
         }
+    }
+}
+
+/// The wire encoder reports node starts straight to the builder.
+impl NodeStarts for OffsetsBuilder {
+    fn node(&mut self, offset: u64, enclosing: usize, slot: Slot<'_>, tag: Option<&str>) {
+        OffsetsBuilder::node(self, offset, enclosing, slot.segment(), tag.is_some_and(is_active_tag));
     }
 }
 
@@ -294,19 +312,12 @@ impl OffsetIndex {
 }
 
 /// Encodes `value` in wire form, with the offset index of its big subtrees.
-#[expect(clippy::expect_used, reason = "writing to a Vec cannot fail")]
 pub fn encode_indexed(value: &Node) -> (Vec<u8>, OffsetIndex) {
     let mut builder = OffsetsBuilder::default();
-    let mut out = Vec::new();
-    {
-        let mut sink = TokenSink::with_callback(&mut out, |offset, path: &KPath, event: &Event| {
-            builder.node(offset, path, event_tag(event).is_some_and(is_active_tag));
-        });
-        for event in NodeEvents::new(value.clone()) {
-            sink.write(&event).expect("writing to memory");
-        }
-    }
+    let mut out = String::new();
+    write_wire_reporting(&mut out, value, &mut builder);
     let total = out.len() as u64;
+    let out = out.into_bytes();
     let index = OffsetIndex {
         chunk_crcs: chunk_crcs(&out),
         ..builder.finish(total)
@@ -457,7 +468,8 @@ pub fn scan_offsets(payload: &[u8]) -> Result<OffsetIndex, ParseError> {
     while let Some(event) = events.next_event()? {
         if event.starts_node() {
             let op = event_tag(&event).is_some_and(is_active_tag);
-            builder.node(events.node_offset(), &events.path(), op);
+            let (enclosing, last) = events.node_slot(&event);
+            builder.node(events.node_offset(), enclosing, last.cloned(), op);
         }
     }
     Ok(OffsetIndex {
@@ -621,3 +633,88 @@ fn descend_from<R: Read>(
     }
     Ok(Some(event))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+mod tests {
+    use super::*;
+    use crate::tony::{encode_wire, Key};
+
+    /// A deterministic document of about `budget` nodes: nested objects and arrays, wide and
+    /// long ones, tags (patch ops among them), merge keys, sparse keys, long strings.
+    fn document(seed: u64, budget: usize) -> Node {
+        let mut x = seed | 1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        fn build(next: &mut impl FnMut() -> u64, budget: &mut usize, depth: usize) -> Node {
+            let roll = next() % 16;
+            let mut node = if *budget == 0 || depth > 6 || roll < 7 {
+                *budget = budget.saturating_sub(1);
+                match roll % 4 {
+                    0 => Node::int(next() as i64 % 1000),
+                    1 => Node::string(&"word ".repeat((next() % 900) as usize)),
+                    2 => Node::string(&format!("s{}", next() % 100)),
+                    _ => Node::null(),
+                }
+            } else {
+                let width = [2, 5, 40, 3000][(next() % 4) as usize].min(*budget + 1);
+                *budget = budget.saturating_sub(1);
+                if roll < 11 {
+                    Node::array((0..width).map(|_| build(next, budget, depth + 1)).collect())
+                } else {
+                    let sparse = next() % 5 == 0;
+                    Node::object(
+                        (0..width)
+                            .map(|i| {
+                                let key = match next() % 23 {
+                                    _ if sparse => Key::Int(i as u32),
+                                    0 => Key::Merge,
+                                    _ => Key::str(&format!("k{i}")),
+                                };
+                                let value = if key == Key::Merge {
+                                    Node::string("base")
+                                } else {
+                                    build(next, budget, depth + 1)
+                                };
+                                (key, value)
+                            })
+                            .collect(),
+                    )
+                }
+            };
+            if next() % 9 == 0 {
+                node = node.with_tag(["!delete", "!replace", "!style", "!other"][(next() % 4) as usize]);
+            }
+            node
+        }
+        let mut budget = budget;
+        build(&mut next, &mut budget, 0)
+    }
+
+    #[test]
+    fn encoded_and_scanned_offset_indexes_agree() {
+        let mut referenced = 0;
+        for seed in 1..60 {
+            let value = document(seed, 20_000);
+            let (bytes, index) = encode_indexed(&value);
+            assert_eq!(bytes, encode_wire(&value).into_bytes(), "seed {seed}");
+            assert_eq!(index, scan_offsets(&bytes).unwrap(), "seed {seed}");
+            for r in &index.refs {
+                // Every reference names a node of the value, and its text starts there.
+                let at = usize::try_from(r.offset).unwrap();
+                let end = at + usize::try_from(r.len).unwrap();
+                let text = std::str::from_utf8(&bytes[at..end]).unwrap();
+                let found = crate::kpath::get(&value, &r.path).unwrap();
+                let found = found.unwrap_or_else(|| panic!("seed {seed}: {} names no node", r.path));
+                assert!(text.starts_with(&encode_wire(&found)), "seed {seed}: {}", r.path);
+            }
+            referenced += index.refs.len();
+        }
+        assert!(referenced > 500, "the documents are big enough to be indexed: {referenced}");
+    }
+}
+

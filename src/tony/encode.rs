@@ -20,16 +20,63 @@ pub fn encode_wire(node: &Node) -> String {
 /// Appends the wire form of `node` to `out`. Containers are walked with an explicit stack, so
 /// a value of any depth is fine.
 pub fn write_wire(out: &mut String, node: &Node) {
-    /// What is left to write: a node, or the rest of a container's children.
-    enum Pending<'a> {
-        Node(&'a Node),
-        Items(std::slice::Iter<'a, Node>, bool),
-        Members(std::slice::Iter<'a, (Key, Node)>, bool),
+    write_wire_reporting(out, node, &mut ());
+}
+
+/// Where a node stands in its parent, as [`write_wire_reporting`] reports it.
+#[derive(Clone, Copy)]
+pub(crate) enum Slot<'a> {
+    /// The value written.
+    Root,
+    /// An array element.
+    Item(u64),
+    /// An object member.
+    Member(&'a Key),
+}
+
+impl Slot<'_> {
+    /// The kinded-path segment the slot adds (none for the root and merge keys `<<`).
+    pub(crate) fn segment(self) -> Option<Segment> {
+        match self {
+            Slot::Root => None,
+            Slot::Item(i) => Some(Segment::Index(i)),
+            Slot::Member(key) => Segment::of_key(key),
+        }
     }
-    let mut stack = vec![Pending::Node(node)];
+}
+
+/// Told of every node as [`write_wire_reporting`] starts writing it.
+pub(crate) trait NodeStarts {
+    /// The node at `slot`, inside `enclosing` containers, starts (with its tag, if any) at
+    /// byte `offset` of the text written.
+    fn node(&mut self, offset: u64, enclosing: usize, slot: Slot<'_>, tag: Option<&str>);
+}
+
+/// Nothing to tell: plain [`write_wire`].
+impl NodeStarts for () {
+    #[inline(always)]
+    fn node(&mut self, _: u64, _: usize, _: Slot<'_>, _: Option<&str>) {}
+}
+
+/// [`write_wire`], telling `starts` where each node starts (as a [`TokenSink`] callback
+/// would, without spelling every node's path).
+///
+/// [`TokenSink`]: super::TokenSink
+pub(crate) fn write_wire_reporting(out: &mut String, node: &Node, starts: &mut impl NodeStarts) {
+    /// What is left to write: a node (with how many containers enclose it), or the rest of a
+    /// container's children (the next one's index, and how many containers enclose them).
+    enum Pending<'a> {
+        Node(&'a Node, usize),
+        Items(std::slice::Iter<'a, Node>, u64, usize),
+        Members(std::slice::Iter<'a, (Key, Node)>, bool, usize),
+    }
+    let base = out.len();
+    let offset = |out: &String| out.len().saturating_sub(base) as u64;
+    starts.node(offset(out), 0, Slot::Root, node.tag.as_deref());
+    let mut stack = vec![Pending::Node(node, 0)];
     while let Some(pending) = stack.pop() {
         match pending {
-            Pending::Node(node) => {
+            Pending::Node(node, depth) => {
                 if let Some(tag) = &node.tag {
                     out.push_str(tag);
                     out.push(' ');
@@ -38,35 +85,36 @@ pub fn write_wire(out: &mut String, node: &Node) {
                     Value::Array(items) => {
                         out.push('[');
                         prefetch::warm_first(items.iter());
-                        stack.push(Pending::Items(items.iter(), true));
+                        stack.push(Pending::Items(items.iter(), 0, depth.saturating_add(1)));
                     }
                     Value::Object(entries) => {
                         out.push('{');
                         prefetch::warm_first(entries.iter().map(|(_, v)| v));
-                        stack.push(Pending::Members(entries.iter(), true));
+                        stack.push(Pending::Members(entries.iter(), true, depth.saturating_add(1)));
                     }
                     _ => write_scalar(out, &node.value),
                 }
             }
             // Scalar children are written in place; the walk descends only into containers.
-            Pending::Items(mut rest, mut first) => loop {
+            Pending::Items(mut rest, mut index, depth) => loop {
                 let Some(item) = rest.next() else {
                     out.push(']');
                     break;
                 };
-                if !first {
+                if index > 0 {
                     out.push(' ');
                 }
-                first = false;
+                starts.node(offset(out), depth, Slot::Item(index), item.tag.as_deref());
+                index = index.saturating_add(1);
                 if is_container(item) {
                     prefetch::warm_siblings(rest.as_slice().iter());
-                    stack.push(Pending::Items(rest, false));
-                    stack.push(Pending::Node(item));
+                    stack.push(Pending::Items(rest, index, depth));
+                    stack.push(Pending::Node(item, depth));
                     break;
                 }
                 write_tagged_scalar(out, item);
             },
-            Pending::Members(mut rest, mut first) => loop {
+            Pending::Members(mut rest, mut first, depth) => loop {
                 let Some((key, value)) = rest.next() else {
                     out.push('}');
                     break;
@@ -77,10 +125,11 @@ pub fn write_wire(out: &mut String, node: &Node) {
                 first = false;
                 write_key(out, key);
                 out.push_str(": ");
+                starts.node(offset(out), depth, Slot::Member(key), value.tag.as_deref());
                 if is_container(value) {
                     prefetch::warm_siblings(rest.as_slice().iter().map(|(_, v)| v));
-                    stack.push(Pending::Members(rest, false));
-                    stack.push(Pending::Node(value));
+                    stack.push(Pending::Members(rest, false, depth));
+                    stack.push(Pending::Node(value, depth));
                     break;
                 }
                 write_tagged_scalar(out, value);

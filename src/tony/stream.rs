@@ -150,6 +150,18 @@ impl<R: Read> EventReader<R> {
         )
     }
 
+    /// For the node `event` (the last event read) starts: how many containers enclose it, and
+    /// the segment it adds to their path (none for the root and for a merge key's value).
+    pub(crate) fn node_slot(&self, event: &Event) -> (usize, Option<&Segment>) {
+        let own = usize::from(matches!(event, Event::BeginObject(_) | Event::BeginArray(_)));
+        let enclosing = self.stack.len().saturating_sub(own);
+        let segment = enclosing
+            .checked_sub(1)
+            .and_then(|parent| self.stack.get(parent))
+            .and_then(Frame::segment);
+        (enclosing, segment)
+    }
+
     /// The byte offset at which the most recent node started (its tag, if it has one).
     pub fn node_offset(&self) -> u64 {
         self.last_start.offset
