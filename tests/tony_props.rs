@@ -240,16 +240,40 @@ proptest! {
 /// elsewhere.
 fn assert_canonical_is_debug(value: f64) {
     let canonical = tonystore::tony::canonical_float(value);
-    let reference = if value.is_finite() { format!("{value:?}") } else { "null".into() };
+    let reference = if value.is_finite() {
+        format!("{value:?}")
+    } else {
+        "null".into()
+    };
     assert_eq!(canonical, reference, "bits {:#x}", value.to_bits());
 }
 
 #[test]
 fn canonical_floats_match_debug_at_the_boundaries() {
     let mut values = vec![
-        0.0, 1.0, 0.1, 0.5, 12.05, 1e-4, 9.99e-5, 1e-5, 1.5e-5, 1e15, 9.999999999999998e15,
-        1e16, 1e21, 1e22, 5e-324, f64::MIN_POSITIVE, f64::MAX, f64::EPSILON, 1.0 / 3.0,
-        904_812_108_048_502.3, 127_111_427_579_672.63, f64::NAN, f64::INFINITY,
+        0.0,
+        1.0,
+        0.1,
+        0.5,
+        12.05,
+        1e-4,
+        9.99e-5,
+        1e-5,
+        1.5e-5,
+        1e15,
+        9.999999999999998e15,
+        1e16,
+        1e21,
+        1e22,
+        5e-324,
+        f64::MIN_POSITIVE,
+        f64::MAX,
+        f64::EPSILON,
+        1.0 / 3.0,
+        904_812_108_048_502.3,
+        127_111_427_579_672.63,
+        f64::NAN,
+        f64::INFINITY,
     ];
     values.extend(values.clone().iter().map(|v| -v));
     for value in values {

@@ -916,6 +916,12 @@ fn a_merge_key_inside_a_large_entry_reads_back_as_its_object() {
     // Reopened: nothing cached, so reads go through the offset index.
     let store = Store::open(&dir, options()).unwrap();
     assert_eq!(store.read_at(&p("doc.big"), 1).unwrap(), Some(object));
-    assert_eq!(store.read_at(&p("doc.big.c"), 1).unwrap(), Some(Node::int(3)));
-    assert_eq!(store.read_at(&p("doc.big.b"), 1).unwrap(), Some(Node::string(&long)));
+    assert_eq!(
+        store.read_at(&p("doc.big.c"), 1).unwrap(),
+        Some(Node::int(3))
+    );
+    assert_eq!(
+        store.read_at(&p("doc.big.b"), 1).unwrap(),
+        Some(Node::string(&long))
+    );
 }

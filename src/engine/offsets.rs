@@ -211,7 +211,13 @@ impl OffsetsBuilder {
 /// The wire encoder reports node starts straight to the builder.
 impl NodeStarts for OffsetsBuilder {
     fn node(&mut self, offset: u64, enclosing: usize, slot: Slot<'_>, tag: Option<&str>) {
-        OffsetsBuilder::node(self, offset, enclosing, slot.segment(), tag.is_some_and(is_active_tag));
+        OffsetsBuilder::node(
+            self,
+            offset,
+            enclosing,
+            slot.segment(),
+            tag.is_some_and(is_active_tag),
+        );
     }
 }
 
@@ -635,7 +641,12 @@ fn descend_from<R: Read>(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)] // a failing test panics
 mod tests {
     use super::*;
     use crate::tony::{encode_wire, Key};
@@ -666,7 +677,7 @@ mod tests {
                 if roll < 11 {
                     Node::array((0..width).map(|_| build(next, budget, depth + 1)).collect())
                 } else {
-                    let sparse = next() % 5 == 0;
+                    let sparse = next().is_multiple_of(5);
                     Node::object(
                         (0..width)
                             .map(|i| {
@@ -686,8 +697,9 @@ mod tests {
                     )
                 }
             };
-            if next() % 9 == 0 {
-                node = node.with_tag(["!delete", "!replace", "!style", "!other"][(next() % 4) as usize]);
+            if next().is_multiple_of(9) {
+                node = node
+                    .with_tag(["!delete", "!replace", "!style", "!other"][(next() % 4) as usize]);
             }
             node
         }
@@ -709,12 +721,19 @@ mod tests {
                 let end = at + usize::try_from(r.len).unwrap();
                 let text = std::str::from_utf8(&bytes[at..end]).unwrap();
                 let found = crate::kpath::get(&value, &r.path).unwrap();
-                let found = found.unwrap_or_else(|| panic!("seed {seed}: {} names no node", r.path));
-                assert!(text.starts_with(&encode_wire(&found)), "seed {seed}: {}", r.path);
+                let found =
+                    found.unwrap_or_else(|| panic!("seed {seed}: {} names no node", r.path));
+                assert!(
+                    text.starts_with(&encode_wire(found)),
+                    "seed {seed}: {}",
+                    r.path
+                );
             }
             referenced += index.refs.len();
         }
-        assert!(referenced > 500, "the documents are big enough to be indexed: {referenced}");
+        assert!(
+            referenced > 500,
+            "the documents are big enough to be indexed: {referenced}"
+        );
     }
 }
-

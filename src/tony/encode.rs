@@ -90,7 +90,11 @@ pub(crate) fn write_wire_reporting(out: &mut String, node: &Node, starts: &mut i
                     Value::Object(entries) => {
                         out.push('{');
                         prefetch::warm_first(entries.iter().map(|(_, v)| v));
-                        stack.push(Pending::Members(entries.iter(), true, depth.saturating_add(1)));
+                        stack.push(Pending::Members(
+                            entries.iter(),
+                            true,
+                            depth.saturating_add(1),
+                        ));
                     }
                     _ => write_scalar(out, &node.value),
                 }

@@ -31,8 +31,8 @@ pub use chunks::{encode_text, write_json_string, ChunkEncoder, JsonSink, TextFor
 pub use encode::{
     encode_block, encode_block_annotated, encode_wire, write_key, write_scalar, write_wire,
 };
-pub use error::ParseError;
 pub(crate) use encode::{write_wire_reporting, NodeStarts, Slot};
+pub use error::ParseError;
 pub(crate) use fast::member_at;
 pub use ir::{canonical_float, Float, Key, Node, Value};
 pub use lex::{Lexer, Pos, Token, TokenKind, TokenSource};

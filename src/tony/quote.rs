@@ -61,8 +61,19 @@ const BYTE_CLASS: [u8; 256] = {
         } else if c.is_ascii_alphanumeric()
             || matches!(
                 c,
-                b'(' | b')' | b'$' | b'~' | b'@' | b'/' | b'.' | b'_' | b'+' | b'-' | b'*' | b'%'
-                    | b'!' | b'='
+                b'(' | b')'
+                    | b'$'
+                    | b'~'
+                    | b'@'
+                    | b'/'
+                    | b'.'
+                    | b'_'
+                    | b'+'
+                    | b'-'
+                    | b'*'
+                    | b'%'
+                    | b'!'
+                    | b'='
             )
         {
             class::BARE
@@ -77,13 +88,21 @@ const BYTE_CLASS: [u8; 256] = {
 /// The classes of all bytes of `bytes`, or-ed together, eight bytes a step (independent
 /// lookups, no branch per byte).
 fn classes(bytes: &[u8]) -> u8 {
-    let lookup = |b: &u8| BYTE_CLASS.get(usize::from(*b)).copied().unwrap_or(class::QUOTED);
+    let lookup = |b: &u8| {
+        BYTE_CLASS
+            .get(usize::from(*b))
+            .copied()
+            .unwrap_or(class::QUOTED)
+    };
     let mut chunks = bytes.chunks_exact(8);
     let mut found = 0;
     for chunk in chunks.by_ref() {
         found |= chunk.iter().fold(0, |acc, b| acc | lookup(b));
     }
-    chunks.remainder().iter().fold(found, |acc, b| acc | lookup(b))
+    chunks
+        .remainder()
+        .iter()
+        .fold(found, |acc, b| acc | lookup(b))
 }
 
 /// Whether `s` must be quoted to read back as the same string: it is empty, a keyword, starts
@@ -110,7 +129,10 @@ pub fn needs_quote(s: &str) -> bool {
     }
     // The ASCII bytes before the first non-ASCII character by the table, the rest character by
     // character.
-    let ascii = bytes.iter().position(|b| !b.is_ascii()).unwrap_or(bytes.len());
+    let ascii = bytes
+        .iter()
+        .position(|b| !b.is_ascii())
+        .unwrap_or(bytes.len());
     classes(bytes.get(..ascii).unwrap_or_default()) & !class::BACKSLASH != class::BARE
         || s.get(ascii..)
             .unwrap_or_default()
@@ -145,7 +167,11 @@ pub fn write_quoted(out: &mut String, s: &str) {
     } else {
         doubles = usize::from(found & class::DOUBLE != 0);
     }
-    let (q, escaped_quote) = if doubles > singles { ('\'', class::SINGLE) } else { ('"', class::DOUBLE) };
+    let (q, escaped_quote) = if doubles > singles {
+        ('\'', class::SINGLE)
+    } else {
+        ('"', class::DOUBLE)
+    };
     let escaped = class::ESCAPED | class::BACKSLASH | escaped_quote;
     out.push(q);
     // Copy runs of plain bytes whole; every escaped byte is ASCII, so slices stay on chars.
@@ -228,7 +254,8 @@ mod tests {
             let first = s.chars().next().unwrap();
             !is_literal_start(first)
                 || matches!(s, "true" | "false" | "null")
-                || s.bytes().any(|b| BYTE_CLASS[usize::from(b)] & !class::BACKSLASH != class::BARE)
+                || s.bytes()
+                    .any(|b| BYTE_CLASS[usize::from(b)] & !class::BACKSLASH != class::BARE)
         };
         for a in 0u8..128 {
             for b in [b'a', b'1', b'-', b':', b' ', b'.'] {

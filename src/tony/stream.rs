@@ -153,7 +153,10 @@ impl<R: Read> EventReader<R> {
     /// For the node `event` (the last event read) starts: how many containers enclose it, and
     /// the segment it adds to their path (none for the root and for a merge key's value).
     pub(crate) fn node_slot(&self, event: &Event) -> (usize, Option<&Segment>) {
-        let own = usize::from(matches!(event, Event::BeginObject(_) | Event::BeginArray(_)));
+        let own = usize::from(matches!(
+            event,
+            Event::BeginObject(_) | Event::BeginArray(_)
+        ));
         let enclosing = self.stack.len().saturating_sub(own);
         let segment = enclosing
             .checked_sub(1)

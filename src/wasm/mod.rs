@@ -13,6 +13,12 @@ pub use opfs::{OpfsBlockFile, OpfsDir};
 
 use wasm_bindgen::prelude::*;
 
+/// The heap: Talc instead of the default dlmalloc. A commit allocates and frees many small
+/// nodes, where dlmalloc spent much of the time (`BENCHMARKS.md`, "Browser"). The module is
+/// single-threaded (no `atomics`), which this allocator requires.
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 /// The crate version, so JS can check which build it loaded.
 #[wasm_bindgen]
 pub fn version() -> String {
