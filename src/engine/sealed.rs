@@ -222,11 +222,61 @@ pub(super) fn encode_table(mut groups: Vec<Group>, lo: u64) -> (Vec<u8>, u64, u6
 struct BlockCache {
     blocks: HashMap<u64, (Arc<[u8]>, u64), foldhash::fast::RandomState>,
     clock: u64,
-    nodes: HashMap<(u64, u64), Vec<KnownNode>, foldhash::fast::RandomState>,
+    nodes: HashMap<NodeKey, Option<DirRecord>, foldhash::fast::RandomState>,
 }
 
-/// A directory lookup's path key and its result.
-type KnownNode = (Box<[u8]>, Option<DirRecord>);
+/// What a directory lookup looked for: the table, the node's sort key and its path key. The
+/// path key is held in the map's slot when it is short (most are), so a hit compares bytes the
+/// lookup has already loaded instead of following a pointer to them.
+#[derive(PartialEq, Eq)]
+struct NodeKey {
+    table: u64,
+    sort: u64,
+    path: PathKeyBytes,
+}
+
+/// Hashes the table and sort key only: the sort key is already a hash of the path key.
+impl std::hash::Hash for NodeKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.table.hash(state);
+        self.sort.hash(state);
+    }
+}
+
+/// A path key's bytes: inline up to [`PathKeyBytes::INLINE`] bytes, boxed beyond.
+#[derive(Eq)]
+enum PathKeyBytes {
+    Inline(u8, [u8; PathKeyBytes::INLINE]),
+    Boxed(Box<[u8]>),
+}
+
+impl PathKeyBytes {
+    const INLINE: usize = 46;
+
+    fn new(key: &[u8]) -> Self {
+        let mut inline = [0; Self::INLINE];
+        match (inline.get_mut(..key.len()), u8::try_from(key.len())) {
+            (Some(slot), Ok(len)) => {
+                slot.copy_from_slice(key);
+                PathKeyBytes::Inline(len, inline)
+            }
+            _ => PathKeyBytes::Boxed(Box::from(key)),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            PathKeyBytes::Inline(len, bytes) => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            PathKeyBytes::Boxed(bytes) => bytes,
+        }
+    }
+}
+
+impl PartialEq for PathKeyBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
 
 /// The tables of one store: reads their blocks from `index.log` through a shared cache.
 pub struct Tables {
@@ -583,23 +633,19 @@ impl TableView<'_> {
 
     /// The node at `key` and `level`, if the table has it.
     pub(super) fn node(&mut self, level: u8, key: &[u8]) -> Result<Option<DirRecord>> {
-        let at = (self.table.pos, sort_key(level, key));
-        if let Some(found) = self.cache.nodes.get(&at).and_then(|same| {
-            same.iter()
-                .find(|(stored, _)| **stored == *key)
-                .map(|(_, node)| *node)
-        }) {
-            return Ok(found);
+        let at = NodeKey {
+            table: self.table.pos,
+            sort: sort_key(level, key),
+            path: PathKeyBytes::new(key),
+        };
+        if let Some(found) = self.cache.nodes.get(&at) {
+            return Ok(*found);
         }
         let found = self.find(level, key)?;
         if self.cache.nodes.len() >= CACHE_NODES {
             self.cache.nodes.clear();
         }
-        self.cache
-            .nodes
-            .entry(at)
-            .or_default()
-            .push((Box::from(key), found));
+        self.cache.nodes.insert(at, found);
         Ok(found)
     }
 

@@ -119,19 +119,34 @@ pub(crate) fn is_active_tag(tag: &str) -> bool {
 /// Whether `node` is plain data: no tag anywhere and no merge key (`<<`). Applied as a patch to
 /// nothing, plain data yields itself, so it need not be rebuilt. Iterative (any depth).
 pub(crate) fn is_plain_data(node: &Node) -> bool {
-    let mut pending = vec![node];
-    while let Some(node) = pending.pop() {
-        if node.tag.is_some() {
-            return false;
+    use crate::tony::{Key, Value};
+    /// Whether a child is untagged; a container child goes on `pending` to be looked into.
+    fn plain<'a>(child: &'a Node, pending: &mut Vec<&'a Node>) -> bool {
+        if matches!(child.value, Value::Array(_) | Value::Object(_)) {
+            pending.push(child);
         }
+        child.tag.is_none()
+    }
+    // Only containers wait here (a record's scalars are checked in place, so a small record
+    // needs no allocation beyond the first few slots).
+    let mut pending = Vec::with_capacity(8);
+    if !plain(node, &mut pending) {
+        return false;
+    }
+    while let Some(node) = pending.pop() {
         match &node.value {
-            crate::tony::Value::Array(items) => pending.extend(items.iter()),
-            crate::tony::Value::Object(members) => {
-                for (key, value) in members.iter() {
-                    if *key == crate::tony::Key::Merge {
+            Value::Array(items) => {
+                for item in items.iter() {
+                    if !plain(item, &mut pending) {
                         return false;
                     }
-                    pending.push(value);
+                }
+            }
+            Value::Object(members) => {
+                for (key, value) in members.iter() {
+                    if *key == Key::Merge || !plain(value, &mut pending) {
+                        return false;
+                    }
                 }
             }
             _ => {}
