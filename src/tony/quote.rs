@@ -33,10 +33,10 @@ mod class {
     pub const SINGLE: u8 = 4;
     /// A control character: forces quotes and is always escaped.
     pub const ESCAPED: u8 = 8;
-    /// `\`: may stand in a bare string (as in the original); escaped when quoted.
-    pub const BACKSLASH: u8 = 32;
     /// A byte of a non-ASCII character: decided character by character.
     pub const NON_ASCII: u8 = 16;
+    /// `\`: may stand in a bare string (as in the original); escaped when quoted.
+    pub const BACKSLASH: u8 = 32;
 }
 
 /// The class of every byte: literal characters minus those the grammar could read as
