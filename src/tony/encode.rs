@@ -76,7 +76,7 @@ pub(crate) fn write_wire_reporting(out: &mut String, node: &Node, starts: &mut i
     let mut stack = vec![Pending::Node(node, 0)];
     while let Some(pending) = stack.pop() {
         match pending {
-            Pending::Node(node, depth) => {
+            Pending::Node(node, enclosing) => {
                 if let Some(tag) = &node.tag {
                     out.push_str(tag);
                     out.push(' ');
@@ -85,7 +85,7 @@ pub(crate) fn write_wire_reporting(out: &mut String, node: &Node, starts: &mut i
                     Value::Array(items) => {
                         out.push('[');
                         prefetch::warm_first(items.iter());
-                        stack.push(Pending::Items(items.iter(), 0, depth.saturating_add(1)));
+                        stack.push(Pending::Items(items.iter(), 0, enclosing.saturating_add(1)));
                     }
                     Value::Object(entries) => {
                         out.push('{');
@@ -93,14 +93,14 @@ pub(crate) fn write_wire_reporting(out: &mut String, node: &Node, starts: &mut i
                         stack.push(Pending::Members(
                             entries.iter(),
                             true,
-                            depth.saturating_add(1),
+                            enclosing.saturating_add(1),
                         ));
                     }
                     _ => write_scalar(out, &node.value),
                 }
             }
             // Scalar children are written in place; the walk descends only into containers.
-            Pending::Items(mut rest, mut index, depth) => loop {
+            Pending::Items(mut rest, mut index, enclosing) => loop {
                 let Some(item) = rest.next() else {
                     out.push(']');
                     break;
@@ -108,17 +108,22 @@ pub(crate) fn write_wire_reporting(out: &mut String, node: &Node, starts: &mut i
                 if index > 0 {
                     out.push(' ');
                 }
-                starts.node(offset(out), depth, Slot::Item(index), item.tag.as_deref());
+                starts.node(
+                    offset(out),
+                    enclosing,
+                    Slot::Item(index),
+                    item.tag.as_deref(),
+                );
                 index = index.saturating_add(1);
                 if is_container(item) {
                     prefetch::warm_siblings(rest.as_slice().iter());
-                    stack.push(Pending::Items(rest, index, depth));
-                    stack.push(Pending::Node(item, depth));
+                    stack.push(Pending::Items(rest, index, enclosing));
+                    stack.push(Pending::Node(item, enclosing));
                     break;
                 }
                 write_tagged_scalar(out, item);
             },
-            Pending::Members(mut rest, mut first, depth) => loop {
+            Pending::Members(mut rest, mut first, enclosing) => loop {
                 let Some((key, value)) = rest.next() else {
                     out.push('}');
                     break;
@@ -129,11 +134,16 @@ pub(crate) fn write_wire_reporting(out: &mut String, node: &Node, starts: &mut i
                 first = false;
                 write_key(out, key);
                 out.push_str(": ");
-                starts.node(offset(out), depth, Slot::Member(key), value.tag.as_deref());
+                starts.node(
+                    offset(out),
+                    enclosing,
+                    Slot::Member(key),
+                    value.tag.as_deref(),
+                );
                 if is_container(value) {
                     prefetch::warm_siblings(rest.as_slice().iter().map(|(_, v)| v));
-                    stack.push(Pending::Members(rest, false, depth));
-                    stack.push(Pending::Node(value, depth));
+                    stack.push(Pending::Members(rest, false, enclosing));
+                    stack.push(Pending::Node(value, enclosing));
                     break;
                 }
                 write_tagged_scalar(out, value);
