@@ -313,8 +313,8 @@ fn changed_options_between_opens_read_the_same() {
 /// the tail holds compacted entries of several levels, whose positions in compact.log
 /// interleave ((1,10), (1,12), (2,12), (1,14)); listed level by level they are not in
 /// position order, the replay rejects the record, and every open re-indexes the tail from the
-/// logs ("incremental") instead of loading it. Default options (divisor 4, seal level 6) do
-/// this.
+/// logs ("incremental") instead of loading it. The default options (divisor 16, seal level
+/// 3) do this too: see the next test.
 #[test]
 fn the_tail_saved_after_a_seal_loads_on_reopen() {
     let options = || Options {

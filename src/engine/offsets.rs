@@ -115,7 +115,7 @@ impl OffsetsBuilder {
     /// A node starts at `offset` inside `enclosing` containers; `last` is the segment it adds
     /// to their path (`None` for the root and a merge key's value, which no reference names);
     /// `op` when its tag is a patch op or a style tag.
-    fn node(&mut self, offset: u64, enclosing: usize, last: Option<Segment>, op: bool) {
+    fn start(&mut self, offset: u64, enclosing: usize, last: Option<Segment>, op: bool) {
         // Document order: the nodes this deep or deeper have ended.
         while self.open.len() > enclosing {
             self.close(offset);
@@ -211,8 +211,7 @@ impl OffsetsBuilder {
 /// The wire encoder reports node starts straight to the builder.
 impl NodeStarts for OffsetsBuilder {
     fn node(&mut self, offset: u64, enclosing: usize, slot: Slot<'_>, tag: Option<&str>) {
-        OffsetsBuilder::node(
-            self,
+        self.start(
             offset,
             enclosing,
             slot.segment(),
@@ -475,7 +474,7 @@ pub fn scan_offsets(payload: &[u8]) -> Result<OffsetIndex, ParseError> {
         if event.starts_node() {
             let op = event_tag(&event).is_some_and(is_active_tag);
             let (enclosing, last) = events.node_slot(&event);
-            builder.node(events.node_offset(), enclosing, last.cloned(), op);
+            builder.start(events.node_offset(), enclosing, last.cloned(), op);
         }
     }
     Ok(OffsetIndex {
