@@ -109,10 +109,14 @@ impl StoreDir for MemDir {
 }
 
 /// A native directory; created on first use.
+///
+/// Its files are read through memory maps where they reach (see [`FileBlockFile`](super::FileBlockFile));
+/// [`without_memory_map`](Self::without_memory_map) reads with `pread` only.
 #[cfg(not(target_arch = "wasm32"))]
 #[derive(Debug, Clone)]
 pub struct FsDir {
     path: std::path::PathBuf,
+    memory_map: bool,
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -138,7 +142,10 @@ impl FsDir {
                 }
             }
         }
-        Ok(Self { path })
+        Ok(Self {
+            path,
+            memory_map: true,
+        })
     }
 
     /// The existing directory at `path`; a missing one is an error (nothing is created).
@@ -153,7 +160,27 @@ impl FsDir {
                 ),
             });
         }
-        Ok(Self { path })
+        Ok(Self {
+            path,
+            memory_map: true,
+        })
+    }
+
+    /// This directory with its files read by `pread` only (see
+    /// [`FileBlockFile::without_memory_map`](super::FileBlockFile::without_memory_map)): for file
+    /// systems where a mapped page can fail to read, e.g. network file systems.
+    pub fn without_memory_map(mut self) -> Self {
+        self.memory_map = false;
+        self
+    }
+
+    /// A file of this directory opened by `open`, mapped or not as the directory says.
+    fn configured(&self, file: super::FileBlockFile) -> super::FileBlockFile {
+        if self.memory_map {
+            file
+        } else {
+            file.without_memory_map()
+        }
     }
 
     /// The directory's path.
@@ -168,7 +195,7 @@ impl StoreDir for FsDir {
         validate_name(name)?;
         let path = self.path.join(name);
         let created = !path.exists();
-        let file = super::FileBlockFile::open(&path)?;
+        let file = self.configured(super::FileBlockFile::open(&path)?);
         if created {
             // A new file's directory entry is durable only once the directory is synced.
             sync_dir(&self.path)?;
@@ -182,7 +209,8 @@ impl StoreDir for FsDir {
         if !path.exists() {
             return Ok(None);
         }
-        Ok(Some(Box::new(super::FileBlockFile::open_read_only(&path)?)))
+        let file = super::FileBlockFile::open_read_only(&path)?;
+        Ok(Some(Box::new(self.configured(file))))
     }
 
     fn location(&self) -> String {
