@@ -17,19 +17,49 @@ use crate::kpath::{KPath, Segment};
 use crate::patch::op_kind;
 use crate::tony::{Key, Node, Value};
 
-/// Where the constituents ended, as [`end_kinds`] finds it.
+/// Where the constituents ended, as [`end_kinds`] finds it: a trie of the paths they reached
+/// (each end's path and its ancestors), walked beside the composed patch, one segment lookup per
+/// step (hashing whole paths at every depth was a tenth of a commit).
 struct EndKinds<'a> {
-    /// For every path some constituent ended at: whether the composed merge there is
-    /// independent.
-    ended: HashMap<&'a [Segment], bool, RandomState>,
-    /// How the first constituent to reach each path (ending at it or below) reached it.
-    first: HashMap<&'a [Segment], First, RandomState>,
+    /// The trie's edges: (parent node, segment) to child node. Node 0 is the root, the empty
+    /// path.
+    children: HashMap<(u32, &'a Segment), u32, RandomState>,
+    /// The nodes, by number.
+    nodes: Vec<Reached>,
+}
+
+/// What the constituents did at one path.
+#[derive(Clone, Copy)]
+struct Reached {
+    /// How the first constituent to reach the path (ending at it or below) reached it.
+    first: Option<First>,
+    /// Whether some constituent ended at the path.
+    ended: bool,
+    /// The node of the parent path (the root's own number for the root).
+    parent: u32,
 }
 
 impl EndKinds<'_> {
-    /// Whether some constituent ended at `path` or below it.
-    fn reached(&self, path: &[Segment]) -> bool {
-        self.first.contains_key(path)
+    /// The node of the path one `segment` below the node `node`, if some constituent reached
+    /// it.
+    fn child(&self, node: Option<u32>, segment: &Segment) -> Option<u32> {
+        self.children.get(&(node?, segment)).copied()
+    }
+
+    fn at(&self, node: Option<u32>) -> Option<&Reached> {
+        self.nodes.get(usize::try_from(node?).ok()?)
+    }
+
+    /// Whether some constituent ended at the node's path or below it.
+    fn reached(&self, node: Option<u32>) -> bool {
+        self.at(node).is_some_and(|n| n.first.is_some())
+    }
+
+    /// For a path some constituent ended at: whether the composed merge there is independent
+    /// of the earlier state (`None`: no constituent ended there).
+    fn ended(&self, node: Option<u32>) -> Option<bool> {
+        let reached = self.at(node).filter(|n| n.ended)?;
+        Some(matches!(reached.first, Some(First::End(true))))
     }
 }
 
@@ -92,7 +122,7 @@ pub fn compose(
         was_end: &was_end,
         ends: &mut ends,
     };
-    let node = composer.compose_at(patches, &mut Vec::new(), here)?;
+    let node = composer.compose_at(patches, &mut Vec::new(), Some(0), here)?;
     Ok((node, ends))
 }
 
@@ -131,6 +161,7 @@ impl Composer<'_, '_, '_> {
         &mut self,
         patches: &[&Node],
         path: &mut Vec<Segment>,
+        node: Option<u32>,
         here: Here<'_>,
     ) -> Result<Node> {
         let was_end = self.was_end;
@@ -138,7 +169,7 @@ impl Composer<'_, '_, '_> {
         // Where the run determines the subtree (its first touch there was an independent end:
         // usually a record written whole), the composed merge would spell out every member anyway;
         // the final state says the same at once, as one end, without composing each version.
-        let determined = !path.is_empty() && was_end.ended.get(path.as_slice()) == Some(&true);
+        let determined = !path.is_empty() && was_end.ended(node) == Some(true);
         if !all_merges || determined {
             return self.final_state(path, here);
         }
@@ -184,7 +215,7 @@ impl Composer<'_, '_, '_> {
             // Integer and string keys cannot share an object in Tony text.
             return self.final_state(path, here);
         }
-        if let Some(&independent) = was_end.ended.get(path.as_slice()) {
+        if let Some(independent) = was_end.ended(node) {
             self.ends.push(End {
                 path: KPath::from_segments(path.clone()),
                 independent,
@@ -193,7 +224,9 @@ impl Composer<'_, '_, '_> {
         let mut entries = Vec::with_capacity(groups.len());
         for group in groups {
             let key = group.key;
-            path.push(Segment::of_key(key).expect("merges have no merge keys"));
+            let segment = Segment::of_key(key).expect("merges have no merge keys");
+            let child_node = was_end.child(node, &segment);
+            path.push(segment);
             let last = group.later.last().copied().unwrap_or(group.first);
             let child = if op_kind(last) == Some("delete") {
                 self.ends.push(End {
@@ -201,7 +234,7 @@ impl Composer<'_, '_, '_> {
                     independent: true,
                 });
                 Node::null().with_tag("!delete")
-            } else if group.later.is_empty() && !was_end.reached(path) {
+            } else if group.later.is_empty() && !was_end.reached(child_node) {
                 // One constituent touched the subtree and ended nowhere in it (an end above
                 // covers it, e.g. a wide import): its patch there is the composed patch, as
                 // is, however large.
@@ -215,7 +248,7 @@ impl Composer<'_, '_, '_> {
                 let mut patches = Vec::with_capacity(group.later.len().saturating_add(1));
                 patches.push(group.first);
                 patches.extend(group.later);
-                self.compose_at(&patches, path, here)?
+                self.compose_at(&patches, path, child_node, here)?
             };
             path.pop();
             entries.push((key.clone(), child));
@@ -232,35 +265,58 @@ impl Composer<'_, '_, '_> {
 /// replaced it independently; otherwise (it passed through, or depended on the state) the
 /// composed merge depends on the state before the run.
 fn end_kinds<'a>(constituent_ends: &[Vec<&'a End>]) -> EndKinds<'a> {
-    // Paths as segment slices borrowed from the ends (an ancestor is a prefix): no copies.
-    let count: usize = constituent_ends.iter().map(Vec::len).sum();
-    let mut first: HashMap<&'a [Segment], First, RandomState> =
-        HashMap::with_capacity_and_hasher(count.saturating_mul(4), RandomState::default());
-    let mut ended: Vec<&'a [Segment]> = Vec::with_capacity(count);
+    let mut kinds = EndKinds {
+        children: HashMap::default(),
+        nodes: vec![Reached {
+            first: None,
+            ended: false,
+            parent: 0,
+        }],
+    };
+    let mut at_ends: Vec<u32> = Vec::new();
     for ends in constituent_ends {
         // A constituent may end at a path and below it (a merge rewriting a whole object): its
         // end there is how it first touched the path, so ends are recorded before passes.
+        at_ends.clear();
         for end in ends.iter() {
-            first
-                .entry(end.path.segments())
-                .or_insert(First::End(end.independent));
-            ended.push(end.path.segments());
+            let node = kinds.insert(end.path.segments());
+            if let Some(reached) = kinds.nodes.get_mut(node as usize) {
+                reached.first.get_or_insert(First::End(end.independent));
+                reached.ended = true;
+            }
+            at_ends.push(node);
         }
-        for end in ends.iter() {
-            let segments = end.path.segments();
-            for depth in 0..segments.len() {
-                first.entry(&segments[..depth]).or_insert(First::Pass);
+        for &node in &at_ends {
+            let mut node = node;
+            while node != 0 {
+                let Some(reached) = kinds.nodes.get(node as usize).copied() else {
+                    break;
+                };
+                node = reached.parent;
+                if let Some(parent) = kinds.nodes.get_mut(node as usize) {
+                    parent.first.get_or_insert(First::Pass);
+                }
             }
         }
     }
-    EndKinds {
-        ended: ended
-            .into_iter()
-            .map(|path| {
-                let independent = matches!(first.get(path), Some(First::End(true)));
-                (path, independent)
-            })
-            .collect(),
-        first,
+    kinds
+}
+
+impl<'a> EndKinds<'a> {
+    /// The node of `path`, made (with its ancestors) if missing.
+    fn insert(&mut self, path: &'a [Segment]) -> u32 {
+        let mut node = 0u32;
+        for segment in path {
+            let next = u32::try_from(self.nodes.len()).expect("fewer paths than 2^32");
+            node = *self.children.entry((node, segment)).or_insert_with(|| {
+                self.nodes.push(Reached {
+                    first: None,
+                    ended: false,
+                    parent: node,
+                });
+                next
+            });
+        }
+        node
     }
 }

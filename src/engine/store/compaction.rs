@@ -118,7 +118,6 @@ impl Store {
         for part in used {
             self.pending.remove(&part);
         }
-        self.remember(level, pos, entry.patch.clone());
         self.pending.insert((level, pos), Arc::new(entry));
         Ok(())
     }

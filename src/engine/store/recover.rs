@@ -181,7 +181,6 @@ impl Store {
             }
         }
         for (pos, entry) in kept {
-            self.remember(0, pos, entry.patch.clone());
             self.pending.insert((0, pos), Arc::new(entry));
         }
         self.progress(self.level0.end().saturating_sub(from), total);
