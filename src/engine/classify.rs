@@ -71,15 +71,6 @@ pub(crate) fn size_exceeds(node: &Node, limit: usize) -> bool {
 /// ancestor end), so the ends under it add nothing but index size; the log keeps them for the
 /// precision of change feeds. A record written whole thus costs one end, not one per member.
 /// The result is in path order.
-pub(crate) fn outermost_independent(ends: Vec<End>) -> Vec<End> {
-    let keep = outermost_positions(&ends);
-    let mut slots: Vec<Option<End>> = ends.into_iter().map(Some).collect();
-    keep.into_iter()
-        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
-        .collect()
-}
-
-/// [`outermost_independent`] borrowing the ends.
 pub(crate) fn outermost_independent_refs(ends: &[End]) -> Vec<&End> {
     outermost_positions(ends)
         .into_iter()
@@ -87,12 +78,48 @@ pub(crate) fn outermost_independent_refs(ends: &[End]) -> Vec<&End> {
         .collect()
 }
 
-/// The positions of the ends [`outermost_independent`] keeps, in path order.
+/// Up to this many ends, each is checked against every other rather than all sorted first.
+const FEW_ENDS: usize = 16;
+
+/// The positions of the ends [`outermost_independent_refs`] keeps, in path order.
 fn outermost_positions(ends: &[End]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..ends.len()).collect();
+    if ends.len() <= FEW_ENDS {
+        // A commit's few ends (a record and its members): most are dropped, and only the
+        // kept ones are sorted, usually one.
+        outermost_by_pairs(ends)
+    } else {
+        outermost_by_sorting(ends)
+    }
+}
+
+/// [`outermost_positions`] checking each end against every other.
+fn outermost_by_pairs(ends: &[End]) -> Vec<usize> {
     let path = |i: usize| ends.get(i).map(|e| &e.path);
+    let covered = |end: &End| {
+        ends.iter().any(|other| {
+            other.independent
+                && other.path.len() < end.path.len()
+                && other.path.is_prefix_of(&end.path)
+        })
+    };
+    let mut kept: Vec<usize> = ends
+        .iter()
+        .enumerate()
+        .filter(|(_, end)| !covered(end))
+        .map(|(i, _)| i)
+        .collect();
+    if kept.len() > 1 {
+        crate::sort::sort_by(&mut kept, |&a, &b| path(a).cmp(&path(b)));
+    }
+    kept
+}
+
+/// [`outermost_positions`] sorting the ends first: in path order a path's descendants follow
+/// it at once.
+fn outermost_by_sorting(ends: &[End]) -> Vec<usize> {
+    let path = |i: usize| ends.get(i).map(|e| &e.path);
+    let mut order: Vec<usize> = (0..ends.len()).collect();
     crate::sort::sort_by(&mut order, |&a, &b| path(a).cmp(&path(b)));
-    // In path order a path's descendants follow it at once.
     let mut kept = Vec::with_capacity(order.len());
     let mut covering: Option<&KPath> = None;
     for i in order {
@@ -200,4 +227,36 @@ fn walk(
         });
     }
     covers
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Ends over a small tree of paths, so that ancestors, duplicates and siblings are common.
+    fn end() -> impl Strategy<Value = End> {
+        let segments = proptest::collection::vec(prop::sample::select(vec!["a", "b", "[0]"]), 0..4);
+        (segments, any::<bool>()).prop_map(|(segments, independent)| {
+            let text = segments.iter().fold(String::new(), |mut text, s| {
+                if !text.is_empty() && !s.starts_with('[') {
+                    text.push('.');
+                }
+                text.push_str(s);
+                text
+            });
+            End {
+                path: KPath::parse(&text).expect("a valid path"),
+                independent,
+            }
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn checking_pairs_keeps_what_sorting_keeps(ends in proptest::collection::vec(end(), 0..=FEW_ENDS)) {
+            prop_assert_eq!(outermost_by_pairs(&ends), outermost_by_sorting(&ends));
+        }
+    }
 }

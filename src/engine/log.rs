@@ -37,6 +37,8 @@ pub const LOG_HEADER: u64 = 16;
 const MAGIC: &[u8; 8] = b"TNYSTLOG";
 /// The log format this build writes and reads.
 pub const LOG_VERSION: u32 = 1;
+/// The most bytes of frames [`LogFile::buffer_frames_below`] keeps unwritten.
+const UNWRITTEN_BYTES: usize = 64 << 10;
 /// How much a recovery scan reads at once.
 const SCAN_BUFFER: usize = 1 << 20;
 
@@ -149,6 +151,12 @@ pub struct LogFile {
     synced: u64,
     max_payload: u64,
     writable: bool,
+    /// Frames appended but not yet written to the file: the log's last bytes, up to
+    /// [`end`](Self::end). Reads of the log see them; the file gets them when they fill
+    /// [`UNWRITTEN_BYTES`], before a frame written through, and at [`sync`](Self::sync).
+    unwritten: Vec<u8>,
+    /// Frames with payloads shorter than this are buffered in `unwritten` (0: none are).
+    buffer_below: u64,
 }
 
 impl LogFile {
@@ -171,6 +179,8 @@ impl LogFile {
             synced: 0,
             max_payload,
             writable,
+            unwritten: Vec::new(),
+            buffer_below: 0,
         };
         log.check_header(len)?;
         log.synced = log.end.min(LOG_HEADER);
@@ -243,11 +253,26 @@ impl LogFile {
         }
     }
 
+    /// Buffers appended frames whose payloads are shorter than `max_payload`: a system call
+    /// (or an OPFS write) per commit was a tenth of a commit without sync. They reach the
+    /// file in batches, and at [`sync`](Self::sync); reads through the log see them at once.
+    /// Longer frames are written through, so that a reader of the file itself
+    /// ([`shared_file`](Self::shared_file)) finds every frame that long.
+    pub fn buffer_frames_below(&mut self, max_payload: u64) {
+        self.buffer_below = max_payload;
+    }
+
+    /// Where the file's written bytes end: the frames after it are buffered.
+    fn written(&self) -> u64 {
+        self.end.saturating_sub(self.unwritten.len() as u64)
+    }
+
     /// Appends one frame and returns its position.
     ///
     /// If the write fails, the file is cut back and the cut synced, so no part of the frame can
     /// reappear; if that cleanup fails too, the error is [`StoreError::PreviousIo`] (the caller
-    /// must stop writing). Either way [`end`](Self::end) is unchanged.
+    /// must stop writing). Either way [`end`](Self::end) is unchanged. Writing out buffered
+    /// frames that fails is [`StoreError::PreviousIo`] too: they were appended already.
     pub fn append(&mut self, payload: &[u8]) -> Result<u64> {
         self.check_writable()?;
         let len = payload.len() as u64;
@@ -262,10 +287,21 @@ impl LogFile {
             synced_end: self.synced,
             payload_crc: crc32c::crc32c(payload),
         };
-        let mut frame = Vec::with_capacity(payload.len().saturating_add(FRAME_HEADER as usize));
+        let frame_len = payload.len().saturating_add(FRAME_HEADER as usize);
+        let buffered = len < self.buffer_below;
+        if !buffered || self.unwritten.len().saturating_add(frame_len) > UNWRITTEN_BYTES {
+            self.write_out()?;
+        }
+        let at = self.end;
+        if buffered {
+            self.unwritten.extend_from_slice(&header.encode());
+            self.unwritten.extend_from_slice(payload);
+            self.end = header.end_at(at);
+            return Ok(at);
+        }
+        let mut frame = Vec::with_capacity(frame_len);
         frame.extend_from_slice(&header.encode());
         frame.extend_from_slice(payload);
-        let at = self.end;
         let frame_end = at.saturating_add(frame.len() as u64);
         self.extend_ahead(frame_end);
         if let Err(e) = self.file.write_all_at(at, &frame) {
@@ -279,6 +315,57 @@ impl LogFile {
         self.end = header.end_at(at);
         self.allocated = self.allocated.max(self.end);
         Ok(at)
+    }
+
+    /// Writes the buffered frames to the file. On failure they stay readable here, the file is
+    /// cut back to before them, and the error is [`StoreError::PreviousIo`]: frames already
+    /// appended did not reach the file, so the caller must stop writing.
+    fn write_out(&mut self) -> Result<()> {
+        if self.unwritten.is_empty() {
+            return Ok(());
+        }
+        let at = self.written();
+        self.extend_ahead(self.end);
+        if let Err(e) = self.file.write_all_at(at, &self.unwritten) {
+            let cleanup = self.file.set_len(at).and_then(|()| self.file.sync());
+            return Err(StoreError::PreviousIo {
+                reason: format!(
+                    "writing {} bytes of frames to {} at {at} failed: {e}{}",
+                    self.unwritten.len(),
+                    self.name(),
+                    cleanup.map_or_else(
+                        |c| format!("; cutting them back failed too: {c}"),
+                        |()| String::new()
+                    )
+                ),
+            });
+        }
+        self.unwritten.clear();
+        self.allocated = self.allocated.max(self.end);
+        Ok(())
+    }
+
+    /// Reads the log's bytes at `pos`: from the file, and from the buffered frames past what
+    /// it holds.
+    fn read_bytes(&self, pos: u64, buf: &mut [u8]) -> Result<()> {
+        let written = self.written();
+        let in_file = usize::try_from(written.saturating_sub(pos))
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let (from_file, from_buffer) = buf.split_at_mut(in_file);
+        if !from_file.is_empty() {
+            self.file.read_exact_at(pos, from_file)?;
+        }
+        if !from_buffer.is_empty() {
+            let start = usize::try_from(pos.saturating_add(in_file as u64).saturating_sub(written))
+                .unwrap_or(usize::MAX);
+            let bytes = start
+                .checked_add(from_buffer.len())
+                .and_then(|end| self.unwritten.get(start..end))
+                .ok_or_else(|| corrupt(self.name(), pos, "read past the log's end"))?;
+            from_buffer.copy_from_slice(bytes);
+        }
+        Ok(())
     }
 
     /// Extends the file ahead of a frame ending at `frame_end` that would not fit in it, by
@@ -298,6 +385,7 @@ impl LogFile {
     /// Makes every appended frame durable.
     pub fn sync(&mut self) -> Result<()> {
         self.check_writable()?;
+        self.write_out()?;
         self.file.sync()?;
         self.synced = self.end;
         Ok(())
@@ -310,7 +398,7 @@ impl LogFile {
             return Ok(None);
         }
         let mut bytes = [0u8; FRAME_HEADER as usize];
-        self.file.read_exact_at(pos, &mut bytes)?;
+        self.read_bytes(pos, &mut bytes)?;
         Ok(FrameHeader::decode(&bytes).filter(|h| self.fits(pos, h)))
     }
 
@@ -352,7 +440,7 @@ impl LogFile {
         };
         let first = available.min(FRAME_HEADER.saturating_add(PAYLOAD_WITH_HEADER));
         let mut bytes = vec![0u8; first as usize];
-        self.file.read_exact_at(pos, &mut bytes)?;
+        self.read_bytes(pos, &mut bytes)?;
         let Some(header) = FrameHeader::decode(&bytes).filter(|h| self.fits(pos, h)) else {
             return Ok(None);
         };
@@ -363,8 +451,7 @@ impl LogFile {
             bytes
         } else {
             let mut payload = vec![0u8; header.len as usize];
-            self.file
-                .read_exact_at(header.payload_at(pos), &mut payload)?;
+            self.read_bytes(header.payload_at(pos), &mut payload)?;
             payload
         };
         Ok((crc32c::crc32c(&payload) == header.payload_crc).then_some((header, payload)))
@@ -553,7 +640,7 @@ impl LogFile {
         let (mut at, end) = (header.payload_at(pos), header.end_at(pos));
         while at < end {
             let piece = prefix(&mut buf, end.saturating_sub(at) as usize);
-            self.file.read_exact_at(at, piece)?;
+            self.read_bytes(at, piece)?;
             // SCAN_BUFFER is a multiple of VERIFY_CHUNK, so pieces split into whole chunks.
             chunks.extend(piece.chunks(VERIFY_CHUNK as usize).map(crc32c::crc32c));
             whole = crc32c::crc32c_append(whole, piece);
@@ -593,6 +680,15 @@ impl LogFile {
     /// Cuts the log back to `len` bytes and syncs (dropping frames the caller found invalid).
     pub fn truncate_to(&mut self, len: u64) -> Result<()> {
         self.check_writable()?;
+        let written = self.written();
+        if len >= written {
+            // Only buffered frames go: the file does not hold them.
+            self.unwritten
+                .truncate(usize::try_from(len.saturating_sub(written)).unwrap_or(usize::MAX));
+            self.end = self.end.min(len);
+            return Ok(());
+        }
+        self.unwritten.clear();
         self.file.set_len(len)?;
         self.file.sync()?;
         self.end = len;
@@ -608,12 +704,88 @@ impl LogFile {
     }
 
     /// A shared handle on the underlying file, for readers that outlive a borrow of the log.
+    /// It holds every frame too long to be buffered (see
+    /// [`buffer_frames_below`](Self::buffer_frames_below)), not necessarily shorter ones.
     pub fn shared_file(&self) -> Arc<dyn BlockFile> {
         self.file.clone()
     }
 
-    /// Closes the file.
+    /// Closes the file. Buffered frames not [`sync`](Self::sync)ed are dropped, like those a
+    /// crash would lose.
     pub fn close(&self) -> Result<()> {
         Ok(self.file.close()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemBlockFile;
+
+    fn buffered_log(file: MemBlockFile) -> (LogFile, Arc<dyn BlockFile>) {
+        let mut log = LogFile::open(Box::new(file), 1 << 20, true).unwrap();
+        log.buffer_frames_below(1000);
+        let file = log.shared_file();
+        (log, file)
+    }
+
+    #[test]
+    fn buffered_frames_read_back_at_once_and_reach_the_file_at_sync() {
+        let (mut log, file) = buffered_log(MemBlockFile::new("level0.log"));
+        let payloads = [b"first".to_vec(), vec![b'x'; 300], b"third".to_vec()];
+        let at: Vec<u64> = payloads.iter().map(|p| log.append(p).unwrap()).collect();
+        assert_eq!(file.len().unwrap(), LOG_HEADER, "nothing written yet");
+        for (pos, payload) in at.iter().zip(&payloads) {
+            assert_eq!(&log.read_payload(*pos).unwrap(), payload);
+        }
+        log.sync().unwrap();
+        assert!(file.len().unwrap() >= log.end());
+        // A long frame is written through, after the frames buffered before it.
+        let small = log.append(b"small").unwrap();
+        let long = log.append(&[b'y'; 2000]).unwrap();
+        assert!(file.len().unwrap() >= log.end(), "written through");
+        let mut bytes = vec![0u8; 5];
+        file.read_exact_at(small + FRAME_HEADER, &mut bytes)
+            .unwrap();
+        assert_eq!(bytes, b"small");
+        assert_eq!(log.read_payload(long).unwrap(), vec![b'y'; 2000]);
+        for (pos, payload) in at.iter().zip(&payloads) {
+            assert_eq!(&log.read_payload(*pos).unwrap(), payload);
+        }
+    }
+
+    #[test]
+    fn a_failed_write_out_latches_and_keeps_the_frames_readable() {
+        let (mut log, file) = buffered_log(MemBlockFile::with_capacity("level0.log", 200));
+        let first = log.append(&[b'a'; 150]).unwrap();
+        let second = log.append(&[b'b'; 150]).unwrap();
+        assert!(matches!(log.sync(), Err(StoreError::PreviousIo { .. })));
+        assert_eq!(
+            file.len().unwrap(),
+            LOG_HEADER,
+            "cut back to before the frames"
+        );
+        assert_eq!(log.read_payload(first).unwrap(), vec![b'a'; 150]);
+        assert_eq!(log.read_payload(second).unwrap(), vec![b'b'; 150]);
+    }
+
+    #[test]
+    fn cutting_into_buffered_frames_drops_only_them() {
+        let (mut log, file) = buffered_log(MemBlockFile::new("level0.log"));
+        let first = log.append(b"kept").unwrap();
+        log.sync().unwrap();
+        let second = log.append(b"buffered, kept").unwrap();
+        let third = log.append(b"buffered, cut").unwrap();
+        log.truncate_to(third).unwrap();
+        assert_eq!(log.end(), third);
+        assert_eq!(log.read_payload(first).unwrap(), b"kept");
+        assert_eq!(log.read_payload(second).unwrap(), b"buffered, kept");
+        assert!(log.read_payload(third).is_err());
+        log.sync().unwrap();
+        let mut bytes = vec![0u8; 14];
+        file.read_exact_at(second + FRAME_HEADER, &mut bytes)
+            .unwrap();
+        assert_eq!(bytes, b"buffered, kept");
+        assert!(file.len().unwrap() >= third);
     }
 }

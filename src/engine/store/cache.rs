@@ -50,6 +50,12 @@ impl PatchCache {
     }
 }
 
+/// Locks `mutex`, going on after a panic in another holder: every value behind the store's
+/// locks is whole between statements (a cache, counters, the head state).
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,10 +85,4 @@ mod tests {
         // Levels are distinct keys.
         assert!(!cache.contains((1, total - 1)));
     }
-}
-
-/// Locks `mutex`, going on after a panic in another holder: every value behind the store's
-/// locks is whole between statements (a cache, counters, the head state).
-pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

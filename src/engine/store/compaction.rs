@@ -77,7 +77,7 @@ impl Store {
         }
         let patches: Vec<&Node> = parts.iter().map(|e| &e.patch).collect();
         // The constituents' ends as the index keeps them: the composed entry needs no end
-        // below an independent one either (see `outermost_independent`).
+        // below an independent one either (see `outermost_independent_refs`).
         let ends: Vec<Vec<&End>> = parts
             .iter()
             .map(|e| outermost_independent_refs(&e.ends))
@@ -113,7 +113,7 @@ impl Store {
         // Not synced here even under `EveryCommit`: a compacted entry is derived from synced
         // commits, recovery rebuilds one a power cut lost, and `persist` syncs the logs before
         // the index refers to it.
-        self.index_entry(level, EntryRef { key, pos }, entry.ends.clone());
+        self.index_entry(level, EntryRef { key, pos }, &entry.ends);
         // Each entry is composed into exactly one entry of the level above; this one will be.
         for part in used {
             self.pending.remove(&part);

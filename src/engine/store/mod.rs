@@ -18,7 +18,7 @@ pub use stream::{EventStream, ValueStream};
 use cache::{lock, PatchCache};
 use counters::{Counters, ReadEvent};
 
-use super::classify::{classify, outermost_independent, IndexLimits};
+use super::classify::{classify, outermost_independent_refs, IndexLimits};
 use super::clock::now_ms;
 use super::entry::End;
 use super::entry::{corrupt, LogEntry};
@@ -52,6 +52,8 @@ pub enum Durability {
     /// Every commit is synced before `commit` returns.
     EveryCommit,
     /// Commits are synced by [`Store::flush`] (and `close`); a crash may lose the unsynced ones.
+    /// Until then their frames are buffered and reach the file in batches (up to 64 KiB), so a
+    /// failed write may lose them too: it latches the store ([`StoreError::PreviousIo`]).
     OnFlush,
 }
 
@@ -296,6 +298,12 @@ impl Store {
             store.failed = Some(e.to_string());
             return Err(e);
         }
+        if store.options.durability == Durability::OnFlush {
+            // Commits reach the file in batches; a crash may lose the unflushed ones anyway.
+            // Entries with offset indexes are written through: readers seek in the file.
+            let through = store.options.offset_index_min_bytes as u64;
+            store.level0.buffer_frames_below(through);
+        }
         Ok(store)
     }
 
@@ -531,7 +539,7 @@ impl Store {
         if let Some(offsets) = offsets {
             self.add_offsets(0, pos, offsets);
         }
-        self.index_entry(0, EntryRef { key: commit, pos }, entry.ends.clone());
+        self.index_entry(0, EntryRef { key: commit, pos }, &entry.ends);
         self.pending.insert((0, pos), Arc::new(entry));
         *self.state_mut() = Some(new_state);
         self.head = commit;
@@ -549,8 +557,12 @@ impl Store {
     }
 
     /// Adds an entry to the index, to be saved with the next checkpoint.
-    pub(super) fn index_entry(&mut self, level: u8, entry: EntryRef, ends: Vec<End>) {
-        let ends = outermost_independent(ends);
+    pub(super) fn index_entry(&mut self, level: u8, entry: EntryRef, ends: &[End]) {
+        // Only the ends kept are copied.
+        let ends: Vec<End> = outermost_independent_refs(ends)
+            .into_iter()
+            .cloned()
+            .collect();
         self.index_mut().level_mut(level).add(entry, &ends);
         self.unsaved.push((level, entry, ends));
     }
@@ -815,15 +827,18 @@ impl Store {
         Ok(())
     }
 
-    /// Flushes and releases the files (and the writer lock).
+    /// Flushes and releases the files (and the writer lock). A store latched by an earlier
+    /// failure is released without flushing, and says so: [`StoreError::PreviousIo`] (under
+    /// [`Durability::OnFlush`], commits since the last flush may be lost).
     pub fn close(&mut self) -> Result<()> {
         if self.closed {
             return Ok(());
         }
-        let flushed = if self.options.read_only || self.failed.is_some() {
+        let flushed = if self.options.read_only {
             Ok(())
         } else {
-            self.persist()
+            // Refused on a latched store: nothing more is written.
+            self.check_writable().and_then(|()| self.persist())
         };
         self.closed = true;
         self.level0.close()?;

@@ -169,7 +169,7 @@ impl Store {
             kept.push((pos, entry));
         }
         for (entry, ends, tx, offsets) in added {
-            self.index_entry(0, entry, ends);
+            self.index_entry(0, entry, &ends);
             if let Some(offsets) = offsets {
                 self.add_offsets(0, entry.pos, offsets);
             }
@@ -230,7 +230,7 @@ impl Store {
         }
         let count = added.len() as u64;
         for (level, entry, ends, offsets) in added {
-            self.index_entry(level, entry, ends);
+            self.index_entry(level, entry, &ends);
             if let Some(offsets) = offsets {
                 self.add_offsets(level, entry.pos, offsets);
             }

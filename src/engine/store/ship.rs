@@ -196,7 +196,7 @@ impl Store {
                     key: entry.commit,
                     pos,
                 },
-                entry.ends,
+                &entry.ends,
             );
             // Canonical entries always stream; should one not, reads of it parse it whole.
             if let Ok(Some(offsets)) = large_entry_offsets(min_bytes, &name, pos, &payload) {
