@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::{quote, Key, Lexer, Node, TokenKind, Value, MAX_DEPTH};
 
 /// One step of a [`KPath`]. The variant order is the order of kinds at one position.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Segment {
     /// `.name`: a field of an object.
     Field(Arc<str>),
@@ -30,6 +30,48 @@ pub enum Segment {
     SparseAll,
     /// `(k)`: the element of a `!key(field)` array whose key field is `k`.
     Key(Arc<str>),
+}
+
+impl Segment {
+    /// The position of the segment's kind in the order of kinds.
+    fn kind_rank(&self) -> u8 {
+        match self {
+            Segment::Field(_) => 0,
+            Segment::FieldAll => 1,
+            Segment::Index(_) => 2,
+            Segment::IndexAll => 3,
+            Segment::Sparse(_) => 4,
+            Segment::SparseAll => 5,
+            Segment::Key(_) => 6,
+        }
+    }
+}
+
+/// By kind, then by name or number. Names shared by pointer (the paths of one entry share their
+/// ancestors' names) compare equal without reading them: sorting an entry's ends was mostly
+/// comparing equal prefixes.
+impl Ord for Segment {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match (self, other) {
+            (Segment::Field(a), Segment::Field(b)) | (Segment::Key(a), Segment::Key(b)) => {
+                if Arc::ptr_eq(a, b) {
+                    std::cmp::Ordering::Equal
+                } else {
+                    a.cmp(b)
+                }
+            }
+            (Segment::Index(a), Segment::Index(b)) | (Segment::Sparse(a), Segment::Sparse(b)) => {
+                a.cmp(b)
+            }
+            _ => self.kind_rank().cmp(&other.kind_rank()),
+        }
+    }
+}
+
+impl PartialOrd for Segment {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// A kinded path; the empty path is the root (`""`).
@@ -577,4 +619,58 @@ pub fn path_of(root: &Node, target: &Node) -> Option<KPath> {
         .into_iter()
         .find(|(_, n)| same(n))
         .map(|(p, _)| p)
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // a failing test panics
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The order segments must have: kind, then name or number (independent of sharing).
+    fn reference(s: &Segment) -> (u8, String, u64) {
+        match s {
+            Segment::Field(n) => (0, n.to_string(), 0),
+            Segment::FieldAll => (1, String::new(), 0),
+            Segment::Index(i) => (2, String::new(), *i),
+            Segment::IndexAll => (3, String::new(), 0),
+            Segment::Sparse(i) => (4, String::new(), *i),
+            Segment::SparseAll => (5, String::new(), 0),
+            Segment::Key(k) => (6, k.to_string(), 0),
+        }
+    }
+
+    /// One name every generated segment may share by pointer.
+    fn shared() -> Arc<str> {
+        static SHARED: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from("ab"));
+        SHARED.clone()
+    }
+
+    fn segment() -> impl Strategy<Value = Segment> {
+        let shared = shared();
+        let name = prop::sample::select(vec!["a", "b", "ab", ""]);
+        prop_oneof![
+            name.clone().prop_map(|n| Segment::Field(n.into())),
+            Just(Segment::Field(shared.clone())),
+            Just(Segment::FieldAll),
+            (0u64..3).prop_map(Segment::Index),
+            Just(Segment::IndexAll),
+            (0u64..3).prop_map(Segment::Sparse),
+            Just(Segment::SparseAll),
+            name.prop_map(|n| Segment::Key(n.into())),
+            Just(Segment::Key(shared)),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn segments_order_by_kind_then_name_whether_shared_or_not(
+            a in segment(),
+            b in segment(),
+        ) {
+            prop_assert_eq!(a.cmp(&b), reference(&a).cmp(&reference(&b)));
+            prop_assert_eq!(a.cmp(&b) == std::cmp::Ordering::Equal, a == b);
+        }
+    }
 }
