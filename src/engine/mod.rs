@@ -10,6 +10,7 @@ mod compact;
 mod entry;
 mod error;
 mod filter;
+mod generations;
 mod index;
 mod log;
 mod offsets;

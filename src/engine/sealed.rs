@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::entry::corrupt;
 use super::error::Result;
+use super::generations::Generations;
 use super::trie::{EndRef, EntryRef, NodeLists};
 use crate::kpath::Segment;
 use crate::storage::BlockFile;
@@ -38,8 +39,8 @@ const WIDE_ROW: u64 = 16;
 /// Bytes of any other row: the key less the run's start (an end row shifted left by one, its
 /// low bit set when the end is independent); the position is in the level's entry list.
 const ROW: u64 = 4;
-/// Blocks the cache keeps (16 MiB).
-const CACHE_BLOCKS: usize = 4096;
+/// Blocks one generation of the cache keeps (8 MiB; the cache holds one to two generations).
+const BLOCK_GENERATION: usize = 2048;
 /// Directory lookups the cache keeps (a few MiB).
 const CACHE_NODES: usize = 1 << 16;
 
@@ -215,14 +216,21 @@ pub(super) fn encode_table(mut groups: Vec<Group>, lo: u64) -> (Vec<u8>, u64, u6
     (stored, count, len)
 }
 
-/// Verified blocks by file position, each with when it was last used; and the nodes found
-/// in the tables' directories (or found missing), by table position and sort key, each with
-/// its path key: a lookup of a node found before searches no directory.
-#[derive(Default)]
+/// Verified blocks by file position; and the nodes found in the tables' directories (or
+/// found missing), by table position and sort key, each with its path key: a lookup of a node
+/// found before searches no directory.
 struct BlockCache {
-    blocks: HashMap<u64, (Arc<[u8]>, u64), foldhash::fast::RandomState>,
-    clock: u64,
+    blocks: Generations<u64, Arc<[u8]>>,
     nodes: HashMap<NodeKey, Option<DirRecord>, foldhash::fast::RandomState>,
+}
+
+impl Default for BlockCache {
+    fn default() -> Self {
+        BlockCache {
+            blocks: Generations::new(BLOCK_GENERATION),
+            nodes: HashMap::default(),
+        }
+    }
 }
 
 /// What a directory lookup looked for: the table, the node's sort key and its path key. The
@@ -372,27 +380,18 @@ impl TableView<'_> {
             .pos
             .checked_add(index.saturating_mul(BLOCK))
             .ok_or_else(|| self.corrupt(self.table.pos, "table beyond the file"))?;
-        self.cache.clock = self.cache.clock.saturating_add(1);
-        let clock = self.cache.clock;
-        if let Some((block, used)) = self.cache.blocks.get_mut(&pos) {
-            *used = clock;
-            return Ok(block.clone());
+        if let Some(block) = self.cache.blocks.get(pos) {
+            return Ok(block);
         }
-        let mut bytes = vec![0u8; BLOCK as usize];
+        // Read on the stack: the block is allocated once, at its final size.
+        let mut bytes = [0u8; BLOCK as usize];
         self.tables.file.read_exact_at(pos, &mut bytes)?;
         let (data, crc) = bytes.split_at(BLOCK_DATA as usize);
         if crc32c::crc32c(data).to_be_bytes() != crc {
             return Err(self.corrupt(pos, "index table block fails its checksum"));
         }
-        bytes.truncate(BLOCK_DATA as usize);
-        let block: Arc<[u8]> = Arc::from(bytes);
-        if self.cache.blocks.len() >= CACHE_BLOCKS {
-            let mut ages: Vec<u64> = self.cache.blocks.values().map(|(_, used)| *used).collect();
-            let (_, cutoff, _) = ages.select_nth_unstable(CACHE_BLOCKS / 4);
-            let cutoff = *cutoff;
-            self.cache.blocks.retain(|_, (_, used)| *used > cutoff);
-        }
-        self.cache.blocks.insert(pos, (block.clone(), clock));
+        let block: Arc<[u8]> = Arc::from(data);
+        self.cache.blocks.insert(pos, block.clone());
         Ok(block)
     }
 

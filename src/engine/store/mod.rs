@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 pub use stream::{EventStream, ValueStream};
 
-use cache::{lock, PatchCache};
+use cache::{lock, patch_cache, PatchCache};
 use counters::{Counters, ReadEvent};
 
 use super::classify::{classify, outermost_independent_refs, IndexLimits};
@@ -284,7 +284,7 @@ impl Store {
             head: 0,
             tx_seq: 0,
             options,
-            cache: Mutex::default(),
+            cache: Mutex::new(patch_cache()),
             pending: HashMap::default(),
             offsets: HashMap::new(),
             counters: Counters::default(),
@@ -599,7 +599,7 @@ impl Store {
 
     /// Whether the patch of the entry at (`level`, `pos`) is in memory (pending or cached).
     fn is_cached(&self, level: u8, pos: u64) -> bool {
-        self.pending.contains_key(&(level, pos)) || lock(&self.cache).contains((level, pos))
+        self.pending.contains_key(&(level, pos)) || lock(&self.cache).contains(&(level, pos))
     }
 
     /// The whole entry at (`level`, `pos`): pending for compaction, or parsed.
