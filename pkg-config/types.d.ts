@@ -62,7 +62,11 @@ export interface OpenOptions {
    * directory object, or a factory `name => directory object`.
    */
   backend?: 'auto' | 'opfs' | 'indexeddb' | 'file' | 'memory' | TonyStoreDirectory | ((name: string) => TonyStoreDirectory);
-  /** "commit": every commit is synced before it returns (default); "flush": on flush()/close(). */
+  /**
+   * "commit": every commit is synced before it returns (default). "flush": commits are visible
+   * at once and written in batches, durable at flush()/close(); those since the last flush may
+   * be lost if the process or tab ends without one.
+   */
   durability?: 'commit' | 'flush';
   /** OPFS: wait for another tab to close the store instead of failing with `locked`. */
   wait?: boolean;

@@ -152,6 +152,52 @@ fn a_failed_sync_latches_the_store_and_leaves_no_trace_in_memory() {
     }
 }
 
+/// `OnFlush` commits are buffered: the medium sees no write until the buffer fills or a flush,
+/// reads see every commit at once, and a failed write-out latches the store. A reopen then
+/// holds every flushed commit (and, as after a crash, maybe none of the unflushed ones).
+#[test]
+fn buffered_commits_read_at_once_and_a_failed_write_out_latches() {
+    let disk = SimDisk::new(7);
+    let options = || Options {
+        durability: Durability::OnFlush,
+        ..Options::default()
+    };
+    let mut store = Store::open(&disk, options()).unwrap();
+    store.commit(vec![(p("flushed"), Node::int(1))]).unwrap();
+    store.flush().unwrap();
+    disk.set_fault(Fault::None);
+    // Commits 2 to 11: no compaction either (its first entry is at commit 16).
+    for i in 0..10 {
+        store.commit(vec![(p("a"), Node::int(i))]).unwrap();
+    }
+    assert_eq!(disk.calls(), 0, "ten small commits wrote nothing yet");
+    assert_eq!(store.read_at(&p("a"), 11).unwrap(), Some(Node::int(9)));
+    assert_eq!(store.read_at(&p("a"), 2).unwrap(), Some(Node::int(0)));
+    // The flush's first call is the write-out of the buffered commits: it fails.
+    disk.set_fault(Fault::Once(1));
+    assert!(matches!(store.flush(), Err(StoreError::PreviousIo { .. })));
+    assert!(matches!(
+        store.commit(vec![(p("b"), Node::int(1))]),
+        Err(StoreError::PreviousIo { .. })
+    ));
+    // The buffered commits are still readable in this session.
+    assert_eq!(store.read_at(&p("a"), 11).unwrap(), Some(Node::int(9)));
+    assert!(matches!(store.close(), Err(StoreError::PreviousIo { .. })));
+    drop(store);
+    disk.release_all();
+    for image in [
+        disk.settled(),
+        disk.power_cut(&mut common::crash::Rng::new(9), true),
+    ] {
+        let mut store = Store::open(&image, options()).unwrap();
+        assert!(store.head() >= 1, "the flushed commit is kept");
+        assert_eq!(store.read_at(&p("flushed"), 1).unwrap(), Some(Node::int(1)));
+        store.verify().unwrap();
+        let c = store.commit(vec![(p("after"), Node::int(2))]).unwrap();
+        assert_eq!(c, store.head());
+    }
+}
+
 #[test]
 fn after_a_failed_flush_a_retried_flush_does_not_claim_durability() {
     let disk = SimDisk::new(2);

@@ -61,7 +61,8 @@ impl TonyStore {
     /// Opens (creating) the store `name`. `options.backend`: `"opfs"` (a dedicated worker's
     /// origin private file system), `"memory"`, a directory object (`open(name)` returning block
     /// files), or a function `name => directory object`. `options.durability`: `"commit"`
-    /// (sync every commit, the default) or `"flush"`.
+    /// (sync every commit, the default) or `"flush"` (commits written in batches, durable at
+    /// `flush`/`close`).
     pub async fn open(name: JsValue, options: JsValue) -> Result<TonyStore, JsValue> {
         console_error_panic_hook::set_once();
         let name = name.as_string().ok_or_else(|| {
