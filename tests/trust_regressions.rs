@@ -17,6 +17,22 @@ fn p(text: &str) -> KPath {
     KPath::parse(text).unwrap()
 }
 
+/// Two images of `disk` after a clean stop: settled, and cut by a power failure (`seed`).
+fn settled_and_cut(disk: &SimDisk, seed: u64) -> [SimDisk; 2] {
+    [
+        disk.settled(),
+        disk.power_cut(&mut common::crash::Rng::new(seed), true),
+    ]
+}
+
+/// The default options with commits durable at `flush`.
+fn on_flush() -> Options {
+    Options {
+        durability: Durability::OnFlush,
+        ..Options::default()
+    }
+}
+
 /// A value nested `depth` arrays deep.
 fn nested(depth: usize) -> Node {
     (1..depth).fold(Node::int(1), |inner, _| Node::array(vec![inner]))
@@ -134,10 +150,7 @@ fn a_failed_sync_latches_the_store_and_leaves_no_trace_in_memory() {
     drop(store);
     disk.release_all();
     // Reopened from what is on the medium, the store is whole either way.
-    for image in [
-        disk.settled(),
-        disk.power_cut(&mut common::crash::Rng::new(3), true),
-    ] {
+    for image in settled_and_cut(&disk, 3) {
         let mut store = Store::open(&image, options()).unwrap();
         let head = store.head();
         assert!(head == 1 || head == 2, "head {head}");
@@ -158,10 +171,7 @@ fn a_failed_sync_latches_the_store_and_leaves_no_trace_in_memory() {
 #[test]
 fn buffered_commits_read_at_once_and_a_failed_write_out_latches() {
     let disk = SimDisk::new(7);
-    let options = || Options {
-        durability: Durability::OnFlush,
-        ..Options::default()
-    };
+    let options = on_flush;
     let mut store = Store::open(&disk, options()).unwrap();
     store.commit(vec![(p("flushed"), Node::int(1))]).unwrap();
     store.flush().unwrap();
@@ -185,10 +195,7 @@ fn buffered_commits_read_at_once_and_a_failed_write_out_latches() {
     assert!(matches!(store.close(), Err(StoreError::PreviousIo { .. })));
     drop(store);
     disk.release_all();
-    for image in [
-        disk.settled(),
-        disk.power_cut(&mut common::crash::Rng::new(9), true),
-    ] {
+    for image in settled_and_cut(&disk, 9) {
         let mut store = Store::open(&image, options()).unwrap();
         assert!(store.head() >= 1, "the flushed commit is kept");
         assert_eq!(store.read_at(&p("flushed"), 1).unwrap(), Some(Node::int(1)));
@@ -201,10 +208,7 @@ fn buffered_commits_read_at_once_and_a_failed_write_out_latches() {
 #[test]
 fn after_a_failed_flush_a_retried_flush_does_not_claim_durability() {
     let disk = SimDisk::new(2);
-    let options = || Options {
-        durability: Durability::OnFlush,
-        ..Options::default()
-    };
+    let options = on_flush;
     let mut store = Store::open(&disk, options()).unwrap();
     store.commit(vec![(p("a"), Node::int(1))]).unwrap();
     disk.set_fault(Fault::Once(1)); // the flush's first sync

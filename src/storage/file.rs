@@ -330,6 +330,16 @@ mod tests {
         (offset..offset + len as u64).map(pattern).collect()
     }
 
+    /// A file of `len` pattern bytes, mapped by a first read (the directory must outlive it).
+    fn mapped_file(len: u64) -> (tempfile::TempDir, FileBlockFile) {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = FileBlockFile::open(&tmp.path().join("f")).unwrap();
+        fill(&file, 0, len);
+        read(&file, 0, 1).unwrap();
+        assert!(mapped_len(&file).is_some());
+        (tmp, file)
+    }
+
     #[test]
     fn a_grown_file_is_mapped_and_its_reads_match_what_was_written() {
         let tmp = tempfile::tempdir().unwrap();
@@ -356,22 +366,14 @@ mod tests {
 
     #[test]
     fn a_write_inside_the_map_is_read_back() {
-        let tmp = tempfile::tempdir().unwrap();
-        let file = FileBlockFile::open(&tmp.path().join("f")).unwrap();
-        fill(&file, 0, 256 << 10);
-        read(&file, 0, 1).unwrap();
-        assert!(mapped_len(&file).is_some());
+        let (_tmp, file) = mapped_file(256 << 10);
         file.write_all_at(5000, b"overwritten").unwrap();
         assert_eq!(read(&file, 5000, 11).unwrap(), b"overwritten");
     }
 
     #[test]
     fn cutting_the_file_below_its_map_drops_the_map_and_reads_past_the_end_fail() {
-        let tmp = tempfile::tempdir().unwrap();
-        let file = FileBlockFile::open(&tmp.path().join("f")).unwrap();
-        fill(&file, 0, 512 << 10);
-        read(&file, 0, 1).unwrap();
-        assert!(mapped_len(&file).is_some());
+        let (_tmp, file) = mapped_file(512 << 10);
         file.set_len(1000).unwrap();
         assert_eq!(mapped_len(&file), None);
         assert!(matches!(
