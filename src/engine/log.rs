@@ -328,6 +328,9 @@ impl LogFile {
         self.extend_ahead(self.end);
         if let Err(e) = self.file.write_all_at(at, &self.unwritten) {
             let cleanup = self.file.set_len(at).and_then(|()| self.file.sync());
+            if cleanup.is_ok() {
+                self.allocated = at;
+            }
             return Err(StoreError::PreviousIo {
                 reason: format!(
                     "writing {} bytes of frames to {} at {at} failed: {e}{}",
@@ -681,8 +684,9 @@ impl LogFile {
     pub fn truncate_to(&mut self, len: u64) -> Result<()> {
         self.check_writable()?;
         let written = self.written();
-        if len >= written {
-            // Only buffered frames go: the file does not hold them.
+        if !self.unwritten.is_empty() && len >= written {
+            // Only buffered frames go: the file does not hold them. (With none buffered, a cut
+            // at the written end still cuts the file: a failed append may have left bytes.)
             self.unwritten
                 .truncate(usize::try_from(len.saturating_sub(written)).unwrap_or(usize::MAX));
             self.end = self.end.min(len);
@@ -720,8 +724,90 @@ impl LogFile {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::arithmetic_side_effects)] // a failing test panics
 mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     use super::*;
     use crate::storage::MemBlockFile;
+
+    /// A file whose writes land but report failure while `fail` is set (a write the medium
+    /// took, then an error).
+    struct LandsThenFails {
+        inner: MemBlockFile,
+        fail: Arc<AtomicBool>,
+    }
+
+    /// A log over a [`LandsThenFails`] file buffering frames under 1,000 bytes; its failure
+    /// switch; the file.
+    fn failing_log() -> (LogFile, Arc<AtomicBool>, Arc<dyn BlockFile>) {
+        let fail = Arc::new(AtomicBool::new(false));
+        let file = LandsThenFails {
+            inner: MemBlockFile::new("level0.log"),
+            fail: fail.clone(),
+        };
+        let mut log = LogFile::open(Box::new(file), 1 << 20, true).unwrap();
+        log.buffer_frames_below(1000);
+        let file = log.shared_file();
+        (log, fail, file)
+    }
+
+    impl BlockFile for LandsThenFails {
+        fn name(&self) -> &str {
+            self.inner.name()
+        }
+        fn len(&self) -> crate::storage::Result<u64> {
+            self.inner.len()
+        }
+        fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> crate::storage::Result<()> {
+            self.inner.read_exact_at(offset, buf)
+        }
+        fn write_all_at(&self, offset: u64, data: &[u8]) -> crate::storage::Result<()> {
+            self.inner.write_all_at(offset, data)?;
+            if self.fail.load(Ordering::Relaxed) {
+                return Err(crate::storage::StorageError::Io {
+                    file: self.name().to_owned(),
+                    source: std::io::Error::other("injected"),
+                });
+            }
+            Ok(())
+        }
+        fn set_len(&self, len: u64) -> crate::storage::Result<()> {
+            self.inner.set_len(len)
+        }
+        fn sync(&self) -> crate::storage::Result<()> {
+            self.inner.sync()
+        }
+        fn close(&self) -> crate::storage::Result<()> {
+            self.inner.close()
+        }
+    }
+
+    #[test]
+    fn a_failed_write_through_is_cut_from_the_file_whatever_was_buffered() {
+        let (mut log, fail, file) = failing_log();
+        let small = log.append(b"buffered").unwrap();
+        fail.store(true, Ordering::Relaxed);
+        // The buffered frame is written out first (it lands, and fails): the append fails.
+        assert!(matches!(
+            log.append(&[b'z'; 2000]),
+            Err(StoreError::PreviousIo { .. })
+        ));
+        assert_eq!(
+            file.len().unwrap(),
+            small,
+            "nothing the failure wrote stays"
+        );
+        // Nothing buffered: a failed write-through is cut back too.
+        let (mut log, fail, file) = failing_log();
+        let end = log.end();
+        fail.store(true, Ordering::Relaxed);
+        assert!(log.append(&[b'z'; 2000]).is_err());
+        assert_eq!(log.end(), end);
+        assert_eq!(
+            file.len().unwrap(),
+            end,
+            "the failed frame is cut from the file"
+        );
+    }
 
     fn buffered_log(file: MemBlockFile) -> (LogFile, Arc<dyn BlockFile>) {
         let mut log = LogFile::open(Box::new(file), 1 << 20, true).unwrap();
