@@ -107,6 +107,32 @@ fn opening_reads_the_unsealed_tail_and_memory_holds_a_bounded_index() {
     );
 }
 
+/// A block cache too small for one table (a block per generation) evicts at every lookup;
+/// the reads, counted block reads included, stay right.
+#[test]
+fn a_tiny_table_cache_reads_the_same() {
+    let (dir, read) = common::CountingDir::new();
+    let commits = 2_000;
+    fill(&dir, commits, options(2));
+    let tiny = || Options {
+        index_cache_bytes: 0,
+        ..options(2)
+    };
+    let store = Store::open(&dir, tiny()).unwrap();
+    read.store(0, Ordering::Relaxed);
+    check_reads(&store, commits);
+    let tiny_reads = read.load(Ordering::Relaxed);
+    drop(store);
+    let store = Store::open(&dir, options(2)).unwrap();
+    read.store(0, Ordering::Relaxed);
+    check_reads(&store, commits);
+    let default_reads = read.load(Ordering::Relaxed);
+    assert!(
+        tiny_reads > default_reads,
+        "a tiny cache reads more: {tiny_reads} against {default_reads} bytes"
+    );
+}
+
 #[test]
 fn a_damaged_table_block_is_an_error_naming_the_file_and_offset() {
     let dir = MemDir::new();

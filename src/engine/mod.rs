@@ -26,6 +26,7 @@ pub use classify::IndexLimits;
 pub use entry::{End, LogEntry};
 pub use error::{Result, StoreError};
 pub use offsets::SEEK_BYTES;
+pub use sealed::INDEX_CACHE_BYTES;
 pub use store::{
     Change, CommitInfo, Direction, Durability, EventStream, Imported, LogSegment, Options,
     Progress, ProgressFn, Stats, Store, ValueStream, MAX_COMMIT_DEPTH, STORE_FILES,

@@ -589,11 +589,12 @@ impl IndexLog {
     /// from the start). A writable log drops whatever follows the valid records (a torn or
     /// corrupt record, an old format's bytes), writes a fresh file header where it is missing
     /// or foreign, and points the superblock at the last valid seal; a read-only one only
-    /// ignores them.
+    /// ignores them. The tables are read through a cache of at most `cache_bytes` of blocks.
     pub fn open(
         file: Box<dyn BlockFile>,
         writable: bool,
         seal: Seal,
+        cache_bytes: usize,
     ) -> Result<(IndexLog, Loaded)> {
         let file: Arc<dyn BlockFile> = Arc::from(file);
         let len = file.len()?;
@@ -605,7 +606,7 @@ impl IndexLog {
         // On wasm32 files are not `Send` (JS objects stay on their thread), nor is anything
         // that shares them; natively `Tables` is `Send + Sync`.
         #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
-        let tables = Arc::new(Tables::new(file.clone()));
+        let tables = Arc::new(Tables::new(file.clone(), cache_bytes));
         let mut log = IndexLog {
             file,
             end: RECORDS_START,

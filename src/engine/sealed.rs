@@ -39,8 +39,14 @@ const WIDE_ROW: u64 = 16;
 /// Bytes of any other row: the key less the run's start (an end row shifted left by one, its
 /// low bit set when the end is independent); the position is in the level's entry list.
 const ROW: u64 = 4;
-/// Blocks one generation of the cache keeps (8 MiB; the cache holds one to two generations).
-const BLOCK_GENERATION: usize = 2048;
+/// The default of [`Options::index_cache_bytes`](crate::engine::Options::index_cache_bytes):
+/// natively 64 MiB (a 1M-commit history's tables read 9.3 → 6.3 µs against 16 MiB), in a
+/// browser or worker 16 MiB.
+pub const INDEX_CACHE_BYTES: usize = if cfg!(target_arch = "wasm32") {
+    16 << 20
+} else {
+    64 << 20
+};
 /// Directory lookups the cache keeps (a few MiB).
 const CACHE_NODES: usize = 1 << 16;
 
@@ -224,10 +230,15 @@ struct BlockCache {
     nodes: HashMap<NodeKey, Option<DirRecord>, foldhash::fast::RandomState>,
 }
 
-impl Default for BlockCache {
-    fn default() -> Self {
+impl BlockCache {
+    /// A cache of at most `bytes` of blocks (two generations of half as much).
+    fn new(bytes: usize) -> Self {
         BlockCache {
-            blocks: Generations::new(BLOCK_GENERATION),
+            blocks: Generations::new(
+                bytes
+                    .checked_div((BLOCK as usize).saturating_mul(2))
+                    .unwrap_or(0),
+            ),
             nodes: HashMap::default(),
         }
     }
@@ -329,11 +340,12 @@ pub(super) struct TableView<'a> {
 }
 
 impl Tables {
-    /// Tables stored in `file` (`index.log`).
-    pub fn new(file: Arc<dyn BlockFile>) -> Tables {
+    /// Tables stored in `file` (`index.log`), read through a cache of at most `cache_bytes` of
+    /// blocks.
+    pub fn new(file: Arc<dyn BlockFile>, cache_bytes: usize) -> Tables {
         Tables {
             file,
-            cache: Mutex::default(),
+            cache: Mutex::new(BlockCache::new(cache_bytes)),
         }
     }
 

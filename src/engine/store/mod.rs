@@ -27,7 +27,7 @@ use super::index::{EntryRef, Index, Seal};
 use super::log::LogFile;
 use super::offsets::{encode_indexed, OffsetIndex, INDEXED_ENTRY_BYTES};
 use super::persist::{Added, Checkpoint, IndexLog};
-use super::sealed::{encode_table, Group, PathKey};
+use super::sealed::{encode_table, Group, PathKey, INDEX_CACHE_BYTES};
 use super::txbuf::TransactionBuffer;
 use crate::kpath::{get, KPath};
 use crate::patch::{patch_owned, try_matches};
@@ -97,6 +97,10 @@ pub struct Options {
     pub seal_level: Option<u8>,
     /// Entries whose payload is at least this long get an offset index (for streaming reads).
     pub offset_index_min_bytes: usize,
+    /// The most memory the sealed index tables' block cache holds (default
+    /// [`INDEX_CACHE_BYTES`]: 64 MiB natively, 16 MiB on wasm32). Reads of a long history
+    /// whose tables it cannot hold read blocks again.
+    pub index_cache_bytes: usize,
     /// Called during long work at open.
     pub on_progress: Option<ProgressFn>,
     /// Open without ever writing: no file is created, truncated or deleted (a torn tail is
@@ -115,6 +119,7 @@ impl Default for Options {
             persist_every: 1000,
             seal_level: None,
             offset_index_min_bytes: INDEXED_ENTRY_BYTES,
+            index_cache_bytes: INDEX_CACHE_BYTES,
             on_progress: None,
             read_only: false,
         }
@@ -269,7 +274,12 @@ impl Store {
         let level0 = LogFile::open(open(STORE_FILES[0])?, max, writable)?;
         let compact = LogFile::open(open(STORE_FILES[1])?, max, writable)?;
         let seal = seal_of(&options);
-        let (index_log, loaded) = IndexLog::open(open(STORE_FILES[2])?, writable, seal)?;
+        let (index_log, loaded) = IndexLog::open(
+            open(STORE_FILES[2])?,
+            writable,
+            seal,
+            options.index_cache_bytes,
+        )?;
         let mut store = Store {
             level0,
             compact,
