@@ -8,7 +8,7 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// Slots in the table (a power of two).
-const SLOTS: usize = 256;
+const SLOTS: usize = 1024;
 /// Longer keys are not shared (they rarely repeat, and comparing them costs).
 const LONGEST: usize = 32;
 

@@ -442,13 +442,15 @@ impl PathParser<'_> {
                 if end == 0 {
                     return Err(self.error("empty field name"));
                 }
-                let name = self.rest().get(..end).unwrap_or_default().to_owned();
-                self.advance(end);
-                Ok(if name == "*" {
+                let name = self.rest().get(..end).unwrap_or_default();
+                let segment = if name == "*" {
                     Segment::FieldAll
                 } else {
-                    Segment::Field(Arc::from(name))
-                })
+                    // Shared with the same keys of values (see `keys.rs`).
+                    Segment::Field(super::keys::shared(name))
+                };
+                self.advance(end);
+                Ok(segment)
             }
         }
     }
