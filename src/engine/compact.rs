@@ -28,9 +28,6 @@ struct EndKinds<'a> {
     nodes: Vec<Reached>,
 }
 
-/// The most nodes an [`EndKinds`] trie is sized for before it fills.
-const TRIE_CAPACITY: usize = 1024;
-
 /// What the constituents did at one path.
 #[derive(Clone, Copy)]
 struct Reached {
@@ -268,23 +265,13 @@ impl Composer<'_, '_, '_> {
 /// replaced it independently; otherwise (it passed through, or depended on the state) the
 /// composed merge depends on the state before the run.
 fn end_kinds<'a>(constituent_ends: &[Vec<&'a End>]) -> EndKinds<'a> {
-    // Sized for every segment of every end, up to a bound: later constituents mostly repeat
-    // earlier paths, and each growth of the table was an allocation on glibc's slow path.
-    let segments: usize = constituent_ends
-        .iter()
-        .flatten()
-        .map(|end| end.path.len())
-        .sum();
-    let capacity = segments.min(TRIE_CAPACITY);
-    let mut nodes = Vec::with_capacity(capacity.saturating_add(1));
-    nodes.push(Reached {
-        first: None,
-        ended: false,
-        parent: 0,
-    });
     let mut kinds = EndKinds {
-        children: HashMap::with_capacity_and_hasher(capacity, RandomState::default()),
-        nodes,
+        children: HashMap::default(),
+        nodes: vec![Reached {
+            first: None,
+            ended: false,
+            parent: 0,
+        }],
     };
     let mut at_ends: Vec<u32> = Vec::new();
     for ends in constituent_ends {
