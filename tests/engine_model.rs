@@ -6,7 +6,7 @@ mod common;
 
 use common::history::Vocabulary;
 use proptest::prelude::*;
-use tonystore::engine::{Durability, Options, Store};
+use tonystore::engine::{Durability, IndexLimits, Options, Store};
 use tonystore::kpath::{get, KPath};
 use tonystore::patch::patch;
 use tonystore::storage::{BlockFile, MemDir, StoreDir};
@@ -58,6 +58,20 @@ fn a_patch() -> impl Strategy<Value = Node> {
 
 fn commits() -> impl Strategy<Value = Vec<(KPath, Node)>> {
     prop::collection::vec((path(), a_patch()), 1..60)
+}
+
+/// [`options`], and with `narrow` an index that lists members only one level deep and of
+/// objects of at most two members: most merges become dependent ends, which reads below them
+/// take apart (their sub-patches, from the offset index after a reopen).
+fn options_narrow(divisor: u64, narrow: bool) -> Options {
+    let mut options = options(divisor);
+    if narrow {
+        options.index_limits = IndexLimits {
+            max_depth: 1,
+            max_members: 2,
+        };
+    }
+    options
 }
 
 fn options(divisor: u64) -> Options {
@@ -196,9 +210,10 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(common::cases(64, 2_000)))]
 
     #[test]
-    fn read_at_equals_replay(ops in commits(), probes in prop::collection::vec((path(), any::<usize>()), 1..24), divisor in 2u64..5) {
+    fn read_at_equals_replay(ops in commits(), probes in prop::collection::vec((path(), any::<usize>()), 1..24), divisor in 2u64..5, narrow in any::<bool>()) {
+        let options = || options_narrow(divisor, narrow);
         let dir = MemDir::new();
-        let mut store = Store::open(&dir, options(divisor)).unwrap();
+        let mut store = Store::open(&dir, options()).unwrap();
         let states = run(&mut store, &ops);
         check_reads(&mut store, &states, &probes)?;
         store.verify().unwrap();
@@ -208,7 +223,7 @@ proptest! {
         // Reopen with the persisted index.
         store.close().unwrap();
         drop(store);
-        let mut store = Store::open(&dir, options(divisor)).unwrap();
+        let mut store = Store::open(&dir, options()).unwrap();
         prop_assert_eq!(store.head() as usize, states.len() - 1);
         // Every run the compaction completed is sealed (a run is 3 or 4 commits).
         prop_assert!(store.stats().sealed_commits + 4 > store.head(), "{:?}", store.stats());
@@ -218,7 +233,7 @@ proptest! {
         store.close().unwrap();
         drop(store);
         dir.open("index.log").unwrap().set_len(0).unwrap();
-        let mut store = Store::open(&dir, options(divisor)).unwrap();
+        let mut store = Store::open(&dir, options()).unwrap();
         prop_assert_eq!(store.stats().recovery, if states.len() > 1 { "full" } else { "none" });
         check_reads(&mut store, &states, &probes)?;
     }

@@ -3,7 +3,7 @@
 use super::entry::End;
 use crate::kpath::{KPath, Segment};
 use crate::patch::op_kind;
-use crate::tony::{Key, Node, Value};
+use crate::tony::{Node, Value};
 
 /// Bounds on how finely one entry is indexed: below a patch root, a merge deeper than
 /// `max_depth` or with more than `max_members` members is indexed as one end (reads below it
@@ -29,9 +29,7 @@ impl Default for IndexLimits {
 /// Whether `patch` merges into an object: an untagged-by-op object without merge keys.
 pub(crate) fn is_merge(patch: &Node) -> bool {
     op_kind(patch).is_none()
-        && patch
-            .as_object()
-            .is_some_and(|entries| entries.iter().all(|(k, _)| *k != Key::Merge))
+        && matches!(&patch.value, Value::Object(members) if !members.has_merge_keys())
 }
 
 /// Whether applying `patch` to `state` gives the same result as applying it to nothing.

@@ -14,8 +14,13 @@ use std::sync::OnceLock;
 
 use super::ir::{Key, Node};
 
-/// Key → position of each member (the first of equal keys; merge keys `<<` are not listed).
-type KeyIndex = HashMap<Key, usize, foldhash::fast::RandomState>;
+/// Key → position of each member (the first of equal keys; merge keys `<<` are not listed),
+/// and whether any member is a merge key.
+#[derive(Default)]
+struct KeyIndex {
+    positions: HashMap<Key, usize, foldhash::fast::RandomState>,
+    merge_keys: bool,
+}
 
 /// The members of an object value, in order (see the module documentation).
 ///
@@ -43,8 +48,20 @@ impl Object {
         }
         self.index
             .get_or_init(|| build_index(&self.members))
+            .positions
             .get(key)
             .copied()
+    }
+
+    /// Whether a member is a merge key (`<<`): a scan of a narrow object, an index lookup of a
+    /// wide one.
+    pub fn has_merge_keys(&self) -> bool {
+        if self.members.len() <= Self::SCANNED {
+            return self.members.iter().any(|(k, _)| *k == Key::Merge);
+        }
+        self.index
+            .get_or_init(|| build_index(&self.members))
+            .merge_keys
     }
 
     /// The value of member `key` (the first, for merge keys).
@@ -61,8 +78,13 @@ impl Object {
     /// Appends a member. The caller keeps keys unique (merge keys aside).
     pub fn push(&mut self, key: Key, value: Node) {
         if let Some(index) = self.index.get_mut() {
-            if key != Key::Merge {
-                index.entry(key.clone()).or_insert(self.members.len());
+            if key == Key::Merge {
+                index.merge_keys = true;
+            } else {
+                index
+                    .positions
+                    .entry(key.clone())
+                    .or_insert(self.members.len());
             }
         }
         self.members.push((key, value));
@@ -81,10 +103,15 @@ impl Object {
 }
 
 fn build_index(members: &[(Key, Node)]) -> KeyIndex {
-    let mut index = KeyIndex::with_capacity_and_hasher(members.len(), Default::default());
+    let mut index = KeyIndex {
+        positions: HashMap::with_capacity_and_hasher(members.len(), Default::default()),
+        merge_keys: false,
+    };
     for (at, (key, _)) in members.iter().enumerate() {
-        if *key != Key::Merge {
-            index.entry(key.clone()).or_insert(at);
+        if *key == Key::Merge {
+            index.merge_keys = true;
+        } else {
+            index.positions.entry(key.clone()).or_insert(at);
         }
     }
     index

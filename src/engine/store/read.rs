@@ -51,8 +51,18 @@ impl Store {
                         entry: end.entry,
                         ancestor_depth: Some(*depth),
                     });
-                } else {
+                } else if let SubPatch::Blocked =
+                    self.sub_patch(piece.level, end.entry.pos, path)?
+                {
                     dependent.push((end.entry.key, *depth));
+                } else {
+                    // A merge too wide or too deep to index member by member: below it, what
+                    // it does is its sub-patch, as for an entry touching the path.
+                    items.push(Candidate {
+                        level: piece.level,
+                        entry: end.entry,
+                        ancestor_depth: None,
+                    });
                 }
             }
             items.extend(
@@ -160,8 +170,9 @@ impl Store {
             value = self.start_value(c, path)?;
         }
         for c in &rest {
-            let patch = self.patch_of(c.level, c.entry.pos)?;
-            value = effect(&patch, path.segments(), value)?;
+            if let SubPatch::At(patch) = self.sub_patch(c.level, c.entry.pos, path)? {
+                value = crate::patch::apply_to(value.as_ref(), &patch)?;
+            }
         }
         match value {
             Some(found) => Ok(Some(found)),
@@ -444,6 +455,44 @@ fn independent_result_at(patch_node: &Node, below: &[Segment]) -> Result<Option<
         Some(value) => get(&value, &KPath::from_segments(rest.to_vec()))?.cloned(),
         None => None,
     })
+}
+
+/// What an entry's patch does at a path.
+pub(super) enum SubPatch {
+    /// Every patch node above the path is an object merge: this is the patch node at the path.
+    At(Node),
+    /// A merge above the path does not mention the next key: nothing changes at the path.
+    Stops,
+    /// Something other than a merge above the path: its effect there is not a sub-patch.
+    Blocked,
+}
+
+/// The kind of an entry's patch node at a path, as [`Store::sub_patch_kind`] tells it.
+pub(super) enum SubPatchKind {
+    /// An object merge (or a data-tagged object), with only merges above it: after it, the
+    /// value there is an object.
+    Merge,
+    /// The patch does not reach the path (see [`SubPatch::Stops`]).
+    Stops,
+    /// Anything else.
+    Other,
+}
+
+impl Store {
+    /// What the patch of the entry at (`level`, `pos`) does at `path`: from its offset index
+    /// when it is large and not in memory (a member of a wide object is found without parsing
+    /// the entry), else from its parsed patch.
+    pub(super) fn sub_patch(&self, level: u8, pos: u64, path: &KPath) -> Result<SubPatch> {
+        if let Some(found) = self.sub_patch_from_offsets(level, pos, path)? {
+            return Ok(found);
+        }
+        let patch = self.patch_of(level, pos)?;
+        Ok(match reach(&patch, path.segments()) {
+            Reach::At(node) => SubPatch::At(node.clone()),
+            Reach::Stops => SubPatch::Stops,
+            Reach::Blocked => SubPatch::Blocked,
+        })
+    }
 }
 
 /// The value at `segments` after applying `root` to a state whose value there is `value`. The

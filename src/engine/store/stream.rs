@@ -1,19 +1,21 @@
 //! Streaming reads: a value as text chunks or events, straight from the log when it can be.
 
+use std::sync::Arc;
+
 use crate::engine::entry::unreadable;
 use crate::tony::ParseError;
 
 use super::counters::ReadEvent;
-use super::read::{inserted_tag, patch_at, Plan};
+use super::read::{inserted_tag, Plan, SubPatch, SubPatchKind};
 use super::{Candidate, Store};
 use crate::engine::classify::is_merge;
 use crate::engine::error::{Result, StoreError};
-use crate::engine::offsets::{descend, reader_at, seek_to, RangeReader, SubDocRef};
+use crate::engine::offsets::{descend, reader_at, seek_to, OffsetIndex, RangeReader, SubDocRef};
 use crate::engine::patched::{Chunk, PatchedValue};
 use crate::kpath::{KPath, Segment};
 use crate::patch::{op_kind, plain_arraydiff};
 use crate::tony::{
-    ChunkEncoder, Event, EventReader, JsonSink, Node, NodeEvents, TextFormat, TokenSink,
+    build_node, ChunkEncoder, Event, EventReader, JsonSink, Node, NodeEvents, TextFormat, TokenSink,
 };
 
 impl Store {
@@ -105,10 +107,22 @@ impl Store {
         if !(1..=self.head).contains(&commit) {
             return Ok(None);
         }
-        let Some(mut value) = self.patched_from_log(parent, commit)? else {
+        let object_member = matches!(last.segments(), [Segment::Field(_) | Segment::Sparse(_)]);
+        let plan = self.plan(parent, commit)?;
+        if let (true, Plan::Replay { rest, .. }) = (object_member, &plan) {
+            // The newest patch that reaches the parent, if a merge, leaves an object there,
+            // whatever was before: found without building the parent, or the patches, whole.
+            for c in rest.iter().rev() {
+                match self.sub_patch_kind(c.level, c.entry.pos, parent)? {
+                    SubPatchKind::Stops => continue,
+                    SubPatchKind::Merge => return Ok(Some(None)),
+                    SubPatchKind::Other => break,
+                }
+            }
+        }
+        let Some(mut value) = self.patched_from_plan(parent, plan)? else {
             return Ok(None);
         };
-        let object_member = matches!(last.segments(), [Segment::Field(_) | Segment::Sparse(_)]);
         Ok(match value.next_event()? {
             Some(Event::BeginObject(_)) if object_member => Some(None),
             Some(Event::Scalar(node)) => Some(crate::kpath::get(&node, last)?.cloned()),
@@ -124,13 +138,25 @@ impl Store {
         path: &KPath,
         commit: u64,
     ) -> Result<Option<PatchedValue<RangeReader>>> {
-        let Plan::Replay { start, rest } = self.plan(path, commit)? else {
+        let plan = self.plan(path, commit)?;
+        self.patched_from_plan(path, plan)
+    }
+
+    /// [`patched_from_log`](Self::patched_from_log) with the read's plan made.
+    fn patched_from_plan(
+        &self,
+        path: &KPath,
+        plan: Plan,
+    ) -> Result<Option<PatchedValue<RangeReader>>> {
+        let Plan::Replay { start, rest } = plan else {
             return Ok(None);
         };
         let mut patches = Vec::new();
         for c in &rest {
-            let patch = self.patch_of(c.level, c.entry.pos)?;
-            patches.push(patch_at(&patch, path.segments()).cloned());
+            patches.push(match self.sub_patch(c.level, c.entry.pos, path)? {
+                SubPatch::At(patch) => Some(patch),
+                SubPatch::Stops | SubPatch::Blocked => None,
+            });
         }
         // The base: the last replacement of an ancestor, or a later `!insert` at the path.
         let inserted = patches
@@ -235,21 +261,165 @@ impl Store {
             None if !offsets.plain_between(&ancestor, &target) => return Ok(Located::Unknown),
             None => {}
         }
+        Ok(
+            match self.seek_in_entry(c.level, c.entry.pos, &offsets, &target)? {
+                Some((events, first)) => Located::Found(events, first),
+                None => Located::Absent,
+            },
+        )
+    }
+
+    /// The node at `target` (a path in the entry's value: `patch` first) inside the large
+    /// entry at (`level`, `pos`), whose offset index is `offsets`: a reader just after its
+    /// first event, and that event; `None` when the entry holds nothing there.
+    fn seek_in_entry(
+        &self,
+        level: u8,
+        pos: u64,
+        offsets: &OffsetIndex,
+        target: &KPath,
+    ) -> Result<Option<(Box<EventReader<RangeReader>>, Event)>> {
+        let log = self.log_of(level);
+        let (payload, len) = log.frame_extent(pos)?;
         // The nearest place to walk from; a member let through by a key filter may not hold
         // the key, then the next one is tried. A walk from anywhere else is conclusive, and no
         // place at all means the key filters prove the path absent.
-        for (from, give_up_at) in offsets.seek(&target) {
-            let mut events = reader_at(from);
-            let found =
-                seek_to(&mut events, &from.path, &target, give_up_at).map_err(unreadable)?;
+        for (from, give_up_at) in offsets.seek(target) {
+            let mut events = reader_at(
+                log.shared_file(),
+                payload,
+                len,
+                from,
+                offsets.chunk_crcs.clone(),
+            );
+            let found = seek_to(&mut events, &from.path, target, give_up_at)
+                .map_err(|e| unreadable(log.name(), pos, e))?;
             if let Some(first) = found {
-                return Ok(Located::Found(Box::new(events), first));
+                return Ok(Some((Box::new(events), first)));
             }
             if give_up_at.is_none() {
                 break;
             }
         }
-        Ok(Located::Absent)
+        Ok(None)
+    }
+
+    /// What the patch of the entry at (`level`, `pos`) does at `path`, read through its offset
+    /// index when it is large and not in memory; `None` when the index cannot tell (the
+    /// caller parses the entry). Paths through arrays are left to the caller.
+    pub(super) fn sub_patch_from_offsets(
+        &self,
+        level: u8,
+        pos: u64,
+        path: &KPath,
+    ) -> Result<Option<SubPatch>> {
+        let Some((offsets, target)) = self.offsets_target(level, pos, path) else {
+            return Ok(None);
+        };
+        // An op or a style tag above the path: what the patch does there is not a sub-patch.
+        if offsets
+            .ops
+            .iter()
+            .any(|op| op.len() < target.len() && op.is_prefix_of(&target))
+        {
+            return Ok(Some(SubPatch::Blocked));
+        }
+        self.sub_patch_at(level, pos, &offsets, &target)
+    }
+
+    /// The offset index of the entry at (`level`, `pos`) and `path`'s place in the entry's
+    /// value (under `patch`), when the index should answer for the path: the entry is large
+    /// and not in memory, and the path goes through objects only.
+    fn offsets_target(
+        &self,
+        level: u8,
+        pos: u64,
+        path: &KPath,
+    ) -> Option<(Arc<OffsetIndex>, KPath)> {
+        if self.is_cached(level, pos)
+            || path
+                .segments()
+                .iter()
+                .any(|s| matches!(s, Segment::Index(_)))
+        {
+            return None;
+        }
+        let offsets = self.offsets.get(&(level, pos)).cloned()?;
+        let mut segments = Vec::with_capacity(path.len().saturating_add(1));
+        segments.push(Segment::Field("patch".into()));
+        segments.extend_from_slice(path.segments());
+        Some((offsets, KPath::from_segments(segments)))
+    }
+
+    /// [`sub_patch_from_offsets`](Self::sub_patch_from_offsets) at `target` (a path in the
+    /// entry's value, reached through keys, with no op above it).
+    fn sub_patch_at(
+        &self,
+        level: u8,
+        pos: u64,
+        offsets: &OffsetIndex,
+        target: &KPath,
+    ) -> Result<Option<SubPatch>> {
+        if let Some((mut events, first)) = self.seek_in_entry(level, pos, offsets, target)? {
+            return build_node(first, &mut *events)
+                .map(|node| Some(SubPatch::At(node)))
+                .map_err(|e| unreadable(self.log_of(level).name(), pos, e));
+        }
+        self.absent_because(level, pos, offsets, target)
+    }
+
+    /// What kind of patch node the entry at (`level`, `pos`) has at `path`, without building
+    /// it: through the offset index when the entry is large and not in memory.
+    pub(super) fn sub_patch_kind(&self, level: u8, pos: u64, path: &KPath) -> Result<SubPatchKind> {
+        if let Some(target) = self.offsets_target(level, pos, path) {
+            let (offsets, target) = target;
+            if offsets.ops.iter().any(|op| op.is_prefix_of(&target)) {
+                return Ok(SubPatchKind::Other);
+            }
+            match self.seek_in_entry(level, pos, &offsets, &target)? {
+                Some((_, Event::BeginObject(_))) => return Ok(SubPatchKind::Merge),
+                Some(_) => return Ok(SubPatchKind::Other),
+                None => match self.absent_because(level, pos, &offsets, &target)? {
+                    Some(SubPatch::Stops) => return Ok(SubPatchKind::Stops),
+                    Some(_) => return Ok(SubPatchKind::Other),
+                    None => {}
+                },
+            }
+        }
+        Ok(match self.sub_patch(level, pos, path)? {
+            SubPatch::At(node) if op_kind(&node).is_none() && node.as_object().is_some() => {
+                SubPatchKind::Merge
+            }
+            SubPatch::Stops => SubPatchKind::Stops,
+            SubPatch::At(_) | SubPatch::Blocked => SubPatchKind::Other,
+        })
+    }
+
+    /// Why `target` is not in the entry's patch: a merge above it does not mention it
+    /// (`Stops`), or something other than a merge blocks the way (`Blocked`); `None` when the
+    /// index cannot tell.
+    fn absent_because(
+        &self,
+        level: u8,
+        pos: u64,
+        offsets: &OffsetIndex,
+        target: &KPath,
+    ) -> Result<Option<SubPatch>> {
+        let parent = target.parent();
+        if parent.is_root() {
+            return Ok(None);
+        }
+        // Below an object whose keys the index filters, the filters or the walk of a stretch
+        // proved the key absent.
+        if offsets.filters.iter().any(|f| f.object == parent) {
+            return Ok(Some(SubPatch::Stops));
+        }
+        Ok(match self.seek_in_entry(level, pos, offsets, &parent)? {
+            // An object without an op above the key: a merge that leaves the key alone.
+            Some((_, Event::BeginObject(_))) => Some(SubPatch::Stops),
+            Some(_) => Some(SubPatch::Blocked),
+            None => self.absent_because(level, pos, offsets, &parent)?,
+        })
     }
 }
 
