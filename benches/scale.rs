@@ -106,8 +106,9 @@ fn main() {
 }
 
 /// One-member commits into an object of `width` members (imported 10,000 members per commit
-/// first): the median, mean and slowest of 2,000, as `wide_commit_*` rows by width. The
-/// slowest are the commits that complete a compaction level covering the import.
+/// first): the median, mean and slowest of 2,000, as `wide_commit_*` rows by width (the
+/// slowest are the commits that complete a compaction level covering the import); then the
+/// mean of 2,000 reads of one member at random commits (`wide_read_us`).
 fn wide_object(width: u64) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = FsDir::create(tmp.path().join("store")).unwrap();
@@ -142,6 +143,23 @@ fn wide_object(width: u64) {
     println!(
         "wide_commit_max_ms,{width},{:.2}",
         each[each.len() - 1] * 1e3
+    );
+    // Reads of one member at random commits (the import's, and the edits' after it): each
+    // entry merging into the object gives the member's sub-patch through its offset index.
+    let head = store.head();
+    let reads = 2_000u64;
+    let start = Instant::now();
+    for i in 0..reads {
+        let k = i * 4_999 % width;
+        let at = 1 + i * 7_727 % head;
+        let path = KPath::parse(&format!("wide.m{k}")).unwrap();
+        // Imported at commit k / 10,000 + 1: absent before.
+        let found = store.read_at(&path, at).unwrap();
+        assert_eq!(found.is_some(), at > k / 10_000, "wide.m{k} at {at}");
+    }
+    println!(
+        "wide_read_us,{width},{:.1}",
+        start.elapsed().as_secs_f64() * 1e6 / reads as f64
     );
     store.close().unwrap();
 }

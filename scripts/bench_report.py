@@ -82,6 +82,8 @@ SERIES = {
                             "object width (members)"),
     "wide_commit_max_ms": ("ms of the slowest of those commits (a level covering the import)",
                            "object width (members)"),
+    "wide_read_us": ("µs per read_at of one member of a wide object at a random commit "
+                     "(mean of 2,000)", "object width (members)"),
 }
 
 

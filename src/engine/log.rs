@@ -474,10 +474,12 @@ impl LogFile {
         self.decode_entry(pos, &payload)
     }
 
-    /// The patch of the entry at `pos` (its ends are not parsed).
-    pub fn read_patch(&self, pos: u64) -> Result<Node> {
+    /// The patch of the entry at `pos` (its ends are not parsed), and the length of the
+    /// payload it was parsed from.
+    pub fn read_patch(&self, pos: u64) -> Result<(Node, usize)> {
         let payload = self.read_payload(pos)?;
-        self.decode(pos, &payload, LogEntry::patch_from_wire)
+        let patch = self.decode(pos, &payload, LogEntry::patch_from_wire)?;
+        Ok((patch, payload.len()))
     }
 
     fn decode_entry(&self, pos: u64, payload: &[u8]) -> Result<LogEntry> {

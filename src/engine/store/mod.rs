@@ -601,9 +601,10 @@ impl Store {
             return Ok(patch);
         }
         // Parsed without the lock: reads of other entries go on meanwhile.
-        let patch = self.log_of(level).read_patch(pos)?;
+        let (patch, bytes) = self.log_of(level).read_patch(pos)?;
         self.count(ReadEvent::EntryRead);
-        self.remember(level, pos, patch.clone());
+        // Weighed by its text: the cache holds a bounded amount of parsed entries.
+        lock(&self.cache).insert_weighing((level, pos), patch.clone(), bytes);
         Ok(patch)
     }
 
@@ -619,11 +620,6 @@ impl Store {
         }
         self.count(ReadEvent::EntryRead);
         Ok(Arc::new(self.log_of(level).read_entry(pos)?))
-    }
-
-    /// Caches an entry's patch.
-    fn remember(&self, level: u8, pos: u64, entry: Node) {
-        lock(&self.cache).insert((level, pos), entry);
     }
 
     /// The index's listing for `path` among the level-`level` entries whose keys (end commits)
