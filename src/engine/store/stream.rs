@@ -324,7 +324,12 @@ impl Store {
         {
             return Ok(Some(SubPatch::Blocked));
         }
-        self.sub_patch_at(level, pos, &offsets, &target)
+        if let Some((mut events, first)) = self.seek_in_entry(level, pos, &offsets, &target)? {
+            return build_node(first, &mut *events)
+                .map(|node| Some(SubPatch::At(node)))
+                .map_err(|e| unreadable(self.log_of(level).name(), pos, e));
+        }
+        self.absent_because(level, pos, &offsets, &target)
     }
 
     /// The offset index of the entry at (`level`, `pos`) and `path`'s place in the entry's
@@ -349,23 +354,6 @@ impl Store {
         segments.push(Segment::Field("patch".into()));
         segments.extend_from_slice(path.segments());
         Some((offsets, KPath::from_segments(segments)))
-    }
-
-    /// [`sub_patch_from_offsets`](Self::sub_patch_from_offsets) at `target` (a path in the
-    /// entry's value, reached through keys, with no op above it).
-    fn sub_patch_at(
-        &self,
-        level: u8,
-        pos: u64,
-        offsets: &OffsetIndex,
-        target: &KPath,
-    ) -> Result<Option<SubPatch>> {
-        if let Some((mut events, first)) = self.seek_in_entry(level, pos, offsets, target)? {
-            return build_node(first, &mut *events)
-                .map(|node| Some(SubPatch::At(node)))
-                .map_err(|e| unreadable(self.log_of(level).name(), pos, e));
-        }
-        self.absent_because(level, pos, offsets, target)
     }
 
     /// What kind of patch node the entry at (`level`, `pos`) has at `path`, without building
