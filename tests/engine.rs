@@ -1409,3 +1409,52 @@ fn members_below_wide_merges_are_read_without_the_object() {
     assert!(store.stats().read_from_offsets > 0);
     check(&store);
 }
+
+/// Below a merge too wide to index (a dependent end), only the end's own members are taken
+/// apart: a merge deeper inside it was never classified against the state, and may turn an
+/// array into an object, which a member read of the old array must see (found by the model
+/// test: `"x y"[1]` read as the old element).
+#[test]
+fn merges_inside_a_wide_merge_are_not_taken_apart() {
+    use tonystore::patch::patch;
+    let options = || Options {
+        index_limits: tonystore::engine::IndexLimits {
+            max_members: 2,
+            ..Default::default()
+        },
+        ..Options::default()
+    };
+    let commits = [
+        (KPath::root(), Node::int(0)),
+        (p("\"x y\""), tony("[0, 0]")),
+        // Three members: too wide, one dependent end at the root. `{}` at "x y" makes the
+        // array an empty object.
+        (KPath::root(), tony("{\"x y\": {}, c: -21, b: {}}")),
+        (p("c"), tony("{k: 1}")),
+    ];
+    let dir = MemDir::new();
+    let mut store = Store::open(&dir, options()).unwrap();
+    let mut states = vec![Node::null()];
+    for (path, value) in &commits {
+        let root = TransactionBuffer::from_patch(path.clone(), value.clone()).unwrap();
+        states.push(patch(states.last().unwrap(), &root).unwrap());
+        store.commit(vec![(path.clone(), value.clone())]).unwrap();
+    }
+    for reopen in [false, true] {
+        if reopen {
+            store.close().unwrap();
+            store = Store::open(&dir, options()).unwrap();
+        }
+        for probe in ["\"x y\"[1]", "\"x y\".k", "\"x y\"", "c", "c.k", "b.z"] {
+            for (c, state) in states.iter().enumerate().skip(1) {
+                let want = get(state, &p(probe)).map(|n| n.cloned());
+                let got = store.read_at(&p(probe), c as u64);
+                match (&want, &got) {
+                    (Ok(w), Ok(g)) => assert_eq!(g, w, "{probe} at {c}"),
+                    (Err(_), Err(_)) => {}
+                    _ => panic!("{probe} at {c}: model {want:?}, store {got:?}"),
+                }
+            }
+        }
+    }
+}

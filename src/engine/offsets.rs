@@ -260,14 +260,23 @@ impl OffsetIndex {
             (keyed && self.filters.iter().any(|f| f.object.segments() == object))
                 .then_some((object, key))
         });
+        // The key is checked against every stretch's filter: hashed once.
+        let hashes = wide.map(|(_, key)| key_hashes(key));
         let mut found: Vec<(&SubDocRef, Option<u64>)> = self
             .refs
             .iter()
-            .filter_map(|r| match wide {
-                Some((object, key)) if r.path.segments() == object => {
-                    self.stretch_walk(object, r, key)
+            .filter_map(|r| match (wide, hashes) {
+                // The object itself starts its first stretch; a member's seek reference starts
+                // a later one (unless it is the member wanted: a walk from it is conclusive).
+                (Some((object, _)), Some(hashes))
+                    if r.path.segments() == object
+                        || (r.path.len() == object.len().saturating_add(1)
+                            && r.path.segments().starts_with(object)
+                            && !r.path.is_prefix_of(target)) =>
+                {
+                    self.stretch_walk(object, r, hashes)
                 }
-                Some((object, _)) if r.path.len() <= object.len() => None,
+                (Some((object, _)), _) if r.path.len() <= object.len() => None,
                 _ => self.leads_to(r, target).map(|limit| (r, limit)),
             })
             .collect();
@@ -290,18 +299,20 @@ impl OffsetIndex {
             (
                 Segment::Field(_) | Segment::Sparse(_),
                 key @ (Segment::Field(_) | Segment::Sparse(_)),
-            ) => self.stretch_walk(parent, from, key).map(|(_, limit)| limit),
+            ) => self
+                .stretch_walk(parent, from, key_hashes(key))
+                .map(|(_, limit)| limit),
             _ => None,
         }
     }
 
     /// A walk from `from`, which starts a stretch of `object`, bounded by that stretch, if its
-    /// filter may hold `key`.
+    /// filter may hold the key with `hashes` ([`key_hashes`]).
     fn stretch_walk<'a>(
         &self,
         object: &[Segment],
         from: &'a SubDocRef,
-        key: &Segment,
+        hashes: (u32, u32),
     ) -> Option<(&'a SubDocRef, Option<u64>)> {
         // Filters are sorted by start; stretches of nested objects may share one.
         let first = self.filters.partition_point(|f| f.start < from.offset);
@@ -311,7 +322,7 @@ impl OffsetIndex {
             .iter()
             .take_while(|f| f.start == from.offset)
             .find(|f| f.object.segments() == object)
-            .filter(|f| f.may_hold(key))
+            .filter(|f| f.may_hold_hashed(hashes))
             .map(|f| (from, Some(f.end.saturating_sub(from.offset))))
     }
 }

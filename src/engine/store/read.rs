@@ -51,18 +51,18 @@ impl Store {
                         entry: end.entry,
                         ancestor_depth: Some(*depth),
                     });
-                } else if let SubPatch::Blocked =
-                    self.sub_patch(piece.level, end.entry.pos, path)?
-                {
-                    dependent.push((end.entry.key, *depth));
-                } else {
-                    // A merge too wide or too deep to index member by member: below it, what
-                    // it does is its sub-patch, as for an entry touching the path.
-                    items.push(Candidate {
+                    continue;
+                }
+                match self.below_dependent_end(piece.level, end.entry.pos, path, *depth)? {
+                    // A merge too wide or too deep to index member by member, into the
+                    // path's parent: what it does at the path is its sub-patch there, as for
+                    // an entry touching the path.
+                    None => items.push(Candidate {
                         level: piece.level,
                         entry: end.entry,
                         ancestor_depth: None,
-                    });
+                    }),
+                    Some(through) => dependent.push((end.entry.key, through)),
                 }
             }
             items.extend(
@@ -125,6 +125,39 @@ impl Store {
                 start: None,
                 rest: candidates,
             },
+        })
+    }
+
+    /// How a read of `path` treats an entry ending dependently at its ancestor of `depth`:
+    /// `None` when the entry is a candidate like one touching the path (it merges into the
+    /// path's parent, an object when the entry was classified: what it does at the path is its
+    /// sub-patch there); otherwise the depth of the ancestor to read whole and descend from.
+    /// That is the end's child on the way when the entry merges there (that child's read
+    /// takes the entry as a candidate), else the end itself. Deeper merges inside the entry
+    /// were not classified against the state (one may turn an array into an object), so they
+    /// are not taken apart.
+    fn below_dependent_end(
+        &self,
+        level: u8,
+        pos: u64,
+        path: &KPath,
+        depth: usize,
+    ) -> Result<Option<usize>> {
+        let Some(child) = depth.checked_add(1) else {
+            return Ok(Some(depth));
+        };
+        let keyed = matches!(
+            path.segments().get(depth),
+            Some(Segment::Field(_) | Segment::Sparse(_))
+        );
+        if !keyed {
+            return Ok(Some(depth));
+        }
+        let at_child = KPath::from_segments(path.segments()[..child].to_vec());
+        Ok(match self.sub_patch(level, pos, &at_child)? {
+            SubPatch::Blocked => Some(depth),
+            SubPatch::At(_) | SubPatch::Stops if child == path.len() => None,
+            SubPatch::At(_) | SubPatch::Stops => Some(child),
         })
     }
 
