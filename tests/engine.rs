@@ -1296,6 +1296,30 @@ fn a_member_of_a_wide_new_object_is_read_from_its_entry_alone() {
     );
 }
 
+/// Commits `commits` one by one to `store` and to a naive model; the model's state after each
+/// (index: commit; 0 is the empty document).
+fn commit_beside_the_model(store: &mut Store, commits: &[(KPath, Node)]) -> Vec<Node> {
+    let mut states = vec![Node::null()];
+    for (path, value) in commits {
+        let root = TransactionBuffer::from_patch(path.clone(), value.clone()).unwrap();
+        states.push(tonystore::patch::patch(states.last().unwrap(), &root).unwrap());
+        store.commit(vec![(path.clone(), value.clone())]).unwrap();
+    }
+    states
+}
+
+/// `store` reads `probe` at `commit` as `get` reads it in the model's `state`: the same value,
+/// or an error for both.
+fn assert_reads_as_the_model(store: &Store, state: &Node, probe: &KPath, commit: u64) {
+    let want = get(state, probe).map(|n| n.cloned());
+    let got = store.read_at(probe, commit);
+    match (&want, &got) {
+        (Ok(w), Ok(g)) => assert_eq!(g, w, "{probe} at {commit}"),
+        (Err(_), Err(_)) => {}
+        _ => panic!("{probe} at {commit}: model {want:?}, store {got:?}"),
+    }
+}
+
 /// Members of an object whose merges are too wide to index member by member are read without
 /// reading the object: below such a merge (a dependent end), each entry's sub-patch at the
 /// member is found through its offset index (key filters prove most entries hold nothing
@@ -1304,7 +1328,6 @@ fn a_member_of_a_wide_new_object_is_read_from_its_entry_alone() {
 /// (read through: the scalar blocks the way), deleted, and never there.
 #[test]
 fn members_below_wide_merges_are_read_without_the_object() {
-    use tonystore::patch::patch;
     const WIDTH: i64 = 3_000;
     let options = || Options {
         durability: Durability::OnFlush,
@@ -1344,12 +1367,7 @@ fn members_below_wide_merges_are_read_without_the_object() {
     ];
     let dir = MemDir::new();
     let mut store = Store::open(&dir, options()).unwrap();
-    let mut states = vec![Node::null()];
-    for (path, value) in &commits {
-        let root = TransactionBuffer::from_patch(path.clone(), value.clone()).unwrap();
-        states.push(patch(states.last().unwrap(), &root).unwrap());
-        store.commit(vec![(path.clone(), value.clone())]).unwrap();
-    }
+    let states = commit_beside_the_model(&mut store, &commits);
     let probes: Vec<KPath> = [
         "wide.m3",
         "wide.m3.v",
@@ -1372,13 +1390,7 @@ fn members_below_wide_merges_are_read_without_the_object() {
     let check = |store: &Store| {
         for (c, state) in states.iter().enumerate().skip(1) {
             for probe in &probes {
-                let want = get(state, probe).map(|n| n.cloned());
-                let got = store.read_at(probe, c as u64);
-                match (&want, &got) {
-                    (Ok(w), Ok(g)) => assert_eq!(g, w, "{probe} at {c}"),
-                    (Err(_), Err(_)) => {}
-                    _ => panic!("{probe} at {c}: model {want:?}, store {got:?}"),
-                }
+                assert_reads_as_the_model(store, state, probe, c as u64);
             }
         }
     };
@@ -1416,7 +1428,6 @@ fn members_below_wide_merges_are_read_without_the_object() {
 /// test: `"x y"[1]` read as the old element).
 #[test]
 fn merges_inside_a_wide_merge_are_not_taken_apart() {
-    use tonystore::patch::patch;
     let options = || Options {
         index_limits: tonystore::engine::IndexLimits {
             max_members: 2,
@@ -1434,12 +1445,7 @@ fn merges_inside_a_wide_merge_are_not_taken_apart() {
     ];
     let dir = MemDir::new();
     let mut store = Store::open(&dir, options()).unwrap();
-    let mut states = vec![Node::null()];
-    for (path, value) in &commits {
-        let root = TransactionBuffer::from_patch(path.clone(), value.clone()).unwrap();
-        states.push(patch(states.last().unwrap(), &root).unwrap());
-        store.commit(vec![(path.clone(), value.clone())]).unwrap();
-    }
+    let states = commit_beside_the_model(&mut store, &commits);
     for reopen in [false, true] {
         if reopen {
             store.close().unwrap();
@@ -1447,13 +1453,7 @@ fn merges_inside_a_wide_merge_are_not_taken_apart() {
         }
         for probe in ["\"x y\"[1]", "\"x y\".k", "\"x y\"", "c", "c.k", "b.z"] {
             for (c, state) in states.iter().enumerate().skip(1) {
-                let want = get(state, &p(probe)).map(|n| n.cloned());
-                let got = store.read_at(&p(probe), c as u64);
-                match (&want, &got) {
-                    (Ok(w), Ok(g)) => assert_eq!(g, w, "{probe} at {c}"),
-                    (Err(_), Err(_)) => {}
-                    _ => panic!("{probe} at {c}: model {want:?}, store {got:?}"),
-                }
+                assert_reads_as_the_model(&store, state, &p(probe), c as u64);
             }
         }
     }
