@@ -1458,3 +1458,27 @@ fn merges_inside_a_wide_merge_are_not_taken_apart() {
         }
     }
 }
+
+/// An object merged into an array element that is itself an array replaces it: a read below
+/// it by array index finds nothing there (an error, as `get` on the model gives), not the old
+/// element. Found by the model test: the read through the `!arraydiff`'s edits took the
+/// object merge for a patch that left the element's items alone.
+#[test]
+fn an_object_merged_into_an_array_element_replaces_it() {
+    let commits = [
+        (KPath::root(), tony("[[0, 1, 2], [3]]")),
+        (p("[0]"), tony("{a: 0, b: 0}")),
+        (p("[1][0]"), tony("{c: 1}")),
+    ];
+    let dir = MemDir::new();
+    let mut store = Store::open(&dir, Options::default()).unwrap();
+    let states = commit_beside_the_model(&mut store, &commits);
+    for probe in [
+        "[0][0]", "[0][2]", "[0]", "[0].a", "[1][0]", "[1][0].c", "[1]",
+    ] {
+        for (c, state) in states.iter().enumerate().skip(1) {
+            assert_reads_as_the_model(&store, state, &p(probe), c as u64);
+        }
+    }
+    assert_eq!(store.history(&p("[0][0]")).unwrap(), vec![1, 2]);
+}

@@ -17,7 +17,10 @@ use super::filter::{key_hashes, MemberFilter};
 use crate::kpath::{KPath, Segment};
 use crate::patch::is_active_tag;
 use crate::storage::BlockFile;
-use crate::tony::{write_wire_reporting, Event, EventReader, Node, NodeStarts, ParseError, Slot};
+use crate::tony::{
+    member_in_run, write_wire_reporting, Event, EventReader, Key, Node, NodeStarts, ParseError,
+    Pos, RunStart, Slot,
+};
 
 /// Streamed payloads are verified in chunks of this many bytes, each with its CRC-32C in the
 /// offset index.
@@ -364,8 +367,10 @@ struct Verifier {
     held_at: u64,
     /// Verified bytes: whole chunks (the payload's last one may be short).
     bytes: Vec<u8>,
-    /// How many chunks the next refill reads (doubling up to 64, like unverified reads).
+    /// How many chunks the next refill reads (doubling up to `max_run`, like unverified
+    /// reads).
     run: u64,
+    max_run: u64,
 }
 
 impl RangeReader {
@@ -401,8 +406,28 @@ impl RangeReader {
                 held_at: 0,
                 bytes: Vec::new(),
                 run: 1,
+                max_run: 64,
             }),
             ..Self::new(file, start, payload_end)
+        }
+    }
+
+    /// This verified reader, reading (and checking) one chunk at a time: a scan that may stop
+    /// anywhere reads no chunk past the one it stops in.
+    pub fn chunk_by_chunk(mut self) -> Self {
+        if let Some(v) = self.verify.as_mut() {
+            v.max_run = 1;
+        }
+        self
+    }
+
+    /// Moves this verified reader to `offset` in its payload, keeping the chunk it holds if
+    /// that is where `offset` is, and lets its reads grow again from one chunk.
+    fn rewind_to(&mut self, offset: u64) {
+        if let Some(v) = self.verify.as_mut() {
+            self.at = v.payload.saturating_add(offset).min(self.end);
+            v.run = 1;
+            v.max_run = 64;
         }
     }
 
@@ -418,7 +443,7 @@ impl RangeReader {
             let end = start
                 .saturating_add(v.run.saturating_mul(VERIFY_CHUNK))
                 .min(v.payload_end);
-            v.run = v.run.saturating_mul(2).min(64);
+            v.run = v.run.saturating_mul(2).min(v.max_run);
             let len = usize::try_from(end.saturating_sub(start)).map_err(std::io::Error::other)?;
             v.bytes.resize(len, 0);
             self.file
@@ -505,6 +530,108 @@ pub fn reader_at(
 ) -> EventReader<RangeReader> {
     let bytes = RangeReader::verified(file, payload, len, r.offset, crcs);
     EventReader::resume(bytes, &r.path)
+}
+
+/// Bytes read past a stretch's end with it: a scan stops at the first member whose value
+/// starts at or past the end, once it has seen the first byte of that value.
+const STRETCH_SLACK: u64 = 64;
+
+/// The member `target` leads to in the wide object whose stretch starts at `from` (the object
+/// itself, or the member that starts a later stretch) and gives up at `give_up_at` (relative to
+/// `from`), found in the stretch's bytes without building events: a reference to that member's
+/// value and a reader of the payload from there, from which [`descend`] is conclusive;
+/// `Some(None)` when the stretch does not hold the member; `None` when the fast reader cannot
+/// tell (then [`seek_to`] walks the stretch). The bytes are verified against `crcs` one chunk
+/// at a time, only as far as the member (so a damaged chunk past it does not fail the read).
+pub fn member_in_stretch(
+    file: Arc<dyn BlockFile>,
+    (payload, len): (u64, u64),
+    from: &SubDocRef,
+    give_up_at: u64,
+    target: &KPath,
+    crcs: Arc<[u32]>,
+) -> Result<Option<Option<(SubDocRef, RangeReader)>>, ParseError> {
+    let at_object = from.path.is_prefix_of(target);
+    let object = if at_object {
+        from.path.clone()
+    } else {
+        from.path.parent()
+    };
+    let Some(wanted) = target.segments().get(object.len()) else {
+        return Ok(None);
+    };
+    let key = match wanted {
+        Segment::Field(name) => Key::Str(name.clone()),
+        Segment::Sparse(n) => match u32::try_from(*n) {
+            Ok(n) => Key::Int(n),
+            Err(_) => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    let reader = RangeReader::verified(file, payload, len, from.offset, crcs);
+    if !at_object && from.path.segments().last() == Some(wanted) {
+        return Ok(Some(Some((from.clone(), reader))));
+    }
+    let mut reader = reader
+        .chunk_by_chunk()
+        .take(give_up_at.saturating_add(STRETCH_SLACK));
+    let end = usize::try_from(give_up_at).unwrap_or(usize::MAX);
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; VERIFY_CHUNK as usize];
+    // Where the scan starts in `bytes`: it resumes at the last key it reached when it needs
+    // more text. A scan that ran out of text scans again once the text from there has doubled
+    // (a member's long value is not scanned over and over, chunk after chunk).
+    let (mut start, mut at, mut next_scan) = (
+        if at_object {
+            RunStart::Object
+        } else {
+            RunStart::Value
+        },
+        0usize,
+        0usize,
+    );
+    loop {
+        let read = reader
+            .read(&mut chunk)
+            .map_err(|e| ParseError::read_failed(Pos::default(), &e))?;
+        bytes.extend_from_slice(chunk.get(..read).unwrap_or_default());
+        if read > 0 && bytes.len() < next_scan {
+            continue;
+        }
+        let rest = bytes.get(at..).unwrap_or_default();
+        // The bytes read may end inside a character: the text is what precedes it.
+        let text = match std::str::from_utf8(rest) {
+            Ok(text) => text,
+            Err(e) if e.error_len().is_none() => {
+                std::str::from_utf8(rest.get(..e.valid_up_to()).unwrap_or_default())
+                    .unwrap_or_default()
+            }
+            Err(_) => return Ok(None),
+        };
+        match member_in_run(text, start, &key, end.saturating_sub(at)) {
+            (Some(found), _) => {
+                return Ok(Some(found.map(|value| {
+                    let offset = from.offset.saturating_add(at.saturating_add(value) as u64);
+                    let mut bytes = reader.into_inner();
+                    bytes.rewind_to(offset);
+                    let member = SubDocRef {
+                        path: object.child(wanted.clone()),
+                        offset,
+                        len: len.saturating_sub(offset),
+                    };
+                    (member, bytes)
+                })))
+            }
+            (None, _) if read == 0 => return Ok(None),
+            (None, last_key) => {
+                if let Some(last_key) = last_key {
+                    at = at.saturating_add(last_key);
+                    start = RunStart::Key;
+                }
+                next_scan = at.saturating_add(bytes.len().saturating_sub(at).saturating_mul(2));
+            }
+        }
+    }
 }
 
 /// The reader's next event; at the end of the text, the enclosing walk finds nothing
@@ -744,6 +871,90 @@ mod tests {
         assert!(
             referenced > 500,
             "the documents are big enough to be indexed: {referenced}"
+        );
+    }
+
+    /// The scan of a stretch's bytes finds what the walk of its events finds, member by
+    /// member, present or not, and leaves few stretches to the walk.
+    #[test]
+    fn stretch_scans_agree_with_event_walks() {
+        use crate::storage::{BlockFile, MemBlockFile};
+        let (mut scanned, mut left) = (0, 0);
+        // Generated documents, and a wide object with keys longer than a scan reads past the
+        // end of a stretch.
+        let long_keys = Node::object(
+            (0..200)
+                .map(|i| (Key::str(&format!("k{i}{}", "x".repeat(1500))), Node::int(i)))
+                .collect(),
+        );
+        let documents = (1..12).map(|seed| (seed, document(seed, 3_000)));
+        for (seed, value) in documents.chain([(0, long_keys)]) {
+            let (bytes, index) = encode_indexed(&value);
+            let file = MemBlockFile::new("entry");
+            file.write_all_at(0, &bytes).unwrap();
+            let file: Arc<dyn BlockFile> = Arc::new(file);
+            let len = bytes.len() as u64;
+            for filter in &index.filters {
+                let from = index
+                    .refs
+                    .iter()
+                    .find(|r| {
+                        r.offset == filter.start
+                            && (r.path == filter.object || r.path.parent() == filter.object)
+                    })
+                    .unwrap();
+                let object = crate::kpath::get(&value, &filter.object).unwrap().unwrap();
+                // A sample of its keys (the stretch's own among them), and absent ones.
+                let members = object.as_object().unwrap();
+                let step = (members.len() / 40).max(1);
+                let mut keys: Vec<Segment> = members
+                    .iter()
+                    .step_by(step)
+                    .filter_map(|(k, _)| Segment::of_key(k))
+                    .collect();
+                keys.extend((0..5).map(|i| Segment::Field(format!("absent{i}").into())));
+                keys.push(Segment::Sparse(u64::from(u32::MAX) + 1));
+                for key in keys {
+                    let target = filter.object.child(key);
+                    let give_up = filter.end - from.offset;
+                    let fast = member_in_stretch(
+                        file.clone(),
+                        (0, len),
+                        from,
+                        give_up,
+                        &target,
+                        index.chunk_crcs.clone(),
+                    )
+                    .unwrap();
+                    let at = usize::try_from(from.offset).unwrap();
+                    let mut events = EventReader::resume(&bytes[at..], &from.path);
+                    let walked = seek_to(&mut events, &from.path, &target, Some(give_up)).unwrap();
+                    match fast {
+                        Some(Some((member, bytes))) => {
+                            assert!(walked.is_some(), "seed {seed}: {target}");
+                            assert_eq!(member.offset, from.offset + events.node_offset());
+                            assert_eq!(member.path, target);
+                            // The reader handed back reads the member's value from there.
+                            let mut events = EventReader::resume(bytes, &member.path);
+                            let first = descend(&mut events, &member.path, &target).unwrap();
+                            let read = crate::tony::build_node(first.unwrap(), &mut events);
+                            let expected = crate::kpath::get(&value, &target).unwrap();
+                            assert_eq!(Some(&read.unwrap()), expected, "seed {seed}: {target}");
+                            scanned += 1;
+                        }
+                        Some(None) => {
+                            assert!(walked.is_none(), "seed {seed}: {target}");
+                            scanned += 1;
+                        }
+                        None => left += 1,
+                    }
+                }
+            }
+        }
+        assert!(scanned > 10_000, "{scanned} seeks scanned");
+        assert!(
+            left * 20 < scanned,
+            "{left} seeks left to the walk, {scanned} scanned"
         );
     }
 }

@@ -59,6 +59,37 @@ pub(crate) fn member_at(text: &str, keys: &[Key]) -> Option<Option<Node>> {
     p.value().map(Some)
 }
 
+/// Where [`member_in_run`] starts reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RunStart {
+    /// At the object itself (its tag allowed).
+    Object,
+    /// At the value of one of its members.
+    Value,
+    /// At a member's key.
+    Key,
+}
+
+/// Where a run of an object's members held in `text` has the member `key`: the offset of its
+/// value (tag included) in `text`, `Some(None)` when the run does not have it, `None` when this
+/// reader cannot tell (the text ends too soon, or holds what this reader leaves to the general
+/// one). The run ends where the object does or where a member's value starts at or past
+/// `end`. Also returns the offset of the last key the walk reached: a walk of a longer text
+/// can resume there ([`RunStart::Key`]). Built for seeking inside a wide object of a stored
+/// entry: the members passed are checked against the grammar but nothing is built.
+pub(crate) fn member_in_run(
+    text: &str,
+    start: RunStart,
+    key: &Key,
+    end: usize,
+) -> (Option<Option<usize>>, Option<usize>) {
+    let mut p = Fast::new(text);
+    p.skipping = true;
+    let mut last_key = None;
+    let found = p.member_in_run(start, key, end, &mut last_key);
+    (found, last_key)
+}
+
 /// Parses `text` if it is a plain bracketed document; `None` means "use the general parser".
 pub(crate) fn parse_bracketed(text: &str) -> Option<Node> {
     let mut p = Fast::new(text);
@@ -113,6 +144,8 @@ struct Fast<'a> {
 enum RawKey<'a> {
     Text(Cow<'a, str>),
     Int(u32),
+    /// A merge key, passed while skipping.
+    Merge,
 }
 
 impl RawKey<'_> {
@@ -161,6 +194,56 @@ impl<'a> Fast<'a> {
             quoted_last: false,
             members: Vec::new(),
             items: Vec::new(),
+        }
+    }
+
+    /// The walk of [`member_in_run`]; `last_key` is where the last key it reached starts.
+    fn member_in_run(
+        &mut self,
+        start: RunStart,
+        key: &Key,
+        end: usize,
+        last_key: &mut Option<usize>,
+    ) -> Option<Option<usize>> {
+        match start {
+            RunStart::Object => {
+                if self.peek() == Some(b'!') {
+                    self.tag_text()?;
+                }
+                if self.peek()? != b'{' {
+                    return None;
+                }
+                self.enter()?;
+                self.at += 1;
+                self.skip_space()?;
+                if self.peek() == Some(b',') {
+                    return None;
+                }
+            }
+            RunStart::Value => {
+                self.skip_value()?;
+                self.separator()?;
+            }
+            RunStart::Key => {}
+        }
+        loop {
+            if self.peek()? == b'}' {
+                return Some(None);
+            }
+            *last_key = Some(self.at);
+            let found = self.raw_key()?;
+            self.after_key()?;
+            if matches!(self.peek()?, b',' | b'}') {
+                return None;
+            }
+            if self.at >= end {
+                return Some(None);
+            }
+            if found.is(key) {
+                return Some(Some(self.at));
+            }
+            self.skip_value()?;
+            self.separator()?;
         }
     }
 
@@ -324,6 +407,7 @@ impl<'a> Fast<'a> {
         let key = match self.raw_key()? {
             RawKey::Text(text) => Key::str(&text),
             RawKey::Int(i) => Key::Int(i),
+            RawKey::Merge => Key::Merge,
         };
         self.after_key()?;
         Some(key)
@@ -343,6 +427,10 @@ impl<'a> Fast<'a> {
                     return None;
                 }
                 RawKey::Int(digits.parse().ok()?)
+            }
+            b'<' if self.skipping && self.bytes.get(self.at + 1) == Some(&b'<') => {
+                self.at += 2;
+                RawKey::Merge
             }
             _ => match self.literal()? {
                 "null" | "true" | "false" | "<<" => return None,

@@ -33,7 +33,7 @@ pub use encode::{
 };
 pub(crate) use encode::{write_wire_reporting, NodeStarts, Slot};
 pub use error::ParseError;
-pub(crate) use fast::member_at;
+pub(crate) use fast::{member_at, member_in_run, RunStart};
 pub use ir::{canonical_float, Float, Key, Node, Value};
 pub use lex::{Lexer, Pos, Token, TokenKind, TokenSource};
 pub(crate) use lex::{RawScan, RawStop};

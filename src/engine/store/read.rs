@@ -570,10 +570,12 @@ enum Reach<'a> {
 fn reach<'a>(root: &'a Node, segments: &[Segment]) -> Reach<'a> {
     let mut node = root;
     for segment in segments {
-        if !is_merge(node) {
+        // An object merge where the path goes on by array index turns the array into an
+        // object: its effect there is not a sub-patch either.
+        let (true, Some(key)) = (is_merge(node), member_key(segment)) else {
             return Reach::Blocked;
-        }
-        match child_at(node, segment) {
+        };
+        match node.get_field(&key) {
             Some(child) => node = child,
             None => return Reach::Stops,
         }

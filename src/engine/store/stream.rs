@@ -10,7 +10,9 @@ use super::read::{inserted_tag, Plan, SubPatch, SubPatchKind};
 use super::{Candidate, Store};
 use crate::engine::classify::is_merge;
 use crate::engine::error::{Result, StoreError};
-use crate::engine::offsets::{descend, reader_at, seek_to, OffsetIndex, RangeReader, SubDocRef};
+use crate::engine::offsets::{
+    descend, member_in_stretch, reader_at, seek_to, OffsetIndex, RangeReader, SubDocRef,
+};
 use crate::engine::patched::{Chunk, PatchedValue};
 use crate::kpath::{KPath, Segment};
 use crate::patch::{op_kind, plain_arraydiff};
@@ -285,6 +287,30 @@ impl Store {
         // the key, then the next one is tried. A walk from anywhere else is conclusive, and no
         // place at all means the key filters prove the path absent.
         for (from, give_up_at) in offsets.seek(target) {
+            // A stretch of a wide object is first scanned as bytes (much faster than events).
+            let member = match give_up_at {
+                Some(end) => member_in_stretch(
+                    log.shared_file(),
+                    (payload, len),
+                    from,
+                    end,
+                    target,
+                    offsets.chunk_crcs.clone(),
+                )
+                .map_err(|e| unreadable(log.name(), pos, e))?,
+                None => None,
+            };
+            let (from, give_up_at) = match member {
+                Some(None) => continue,
+                Some(Some((member, bytes))) => {
+                    // The member found: read on from there (with the chunk the scan holds).
+                    let mut events = EventReader::resume(bytes, &member.path);
+                    let found = descend(&mut events, &member.path, target)
+                        .map_err(|e| unreadable(log.name(), pos, e))?;
+                    return Ok(found.map(|first| (Box::new(events), first)));
+                }
+                None => (from, give_up_at),
+            };
             let mut events = reader_at(
                 log.shared_file(),
                 payload,
