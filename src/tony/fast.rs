@@ -34,26 +34,9 @@ pub(crate) fn member_at(text: &str, keys: &[Key]) -> Option<Option<Node>> {
             // top, perhaps block style: the parser's to read.
             return (p.depth > 0).then(|| p.value().map(|_| None))?;
         }
-        p.enter()?;
-        p.at += 1;
-        p.skip_space()?;
-        if p.peek() == Some(b',') {
-            return None;
-        }
-        loop {
-            if p.peek()? == b'}' {
-                return Some(None);
-            }
-            let found = p.raw_key()?;
-            p.after_key()?;
-            if matches!(p.peek()?, b',' | b'}') {
-                return None;
-            }
-            if found.is(key) {
-                break;
-            }
-            p.skip_value()?;
-            p.separator()?;
+        p.open_object()?;
+        if p.find_member(key, usize::MAX, &mut None)?.is_none() {
+            return Some(None);
         }
     }
     p.value().map(Some)
@@ -213,12 +196,7 @@ impl<'a> Fast<'a> {
                 if self.peek()? != b'{' {
                     return None;
                 }
-                self.enter()?;
-                self.at += 1;
-                self.skip_space()?;
-                if self.peek() == Some(b',') {
-                    return None;
-                }
+                self.open_object()?;
             }
             RunStart::Value => {
                 self.skip_value()?;
@@ -226,6 +204,27 @@ impl<'a> Fast<'a> {
             }
             RunStart::Key => {}
         }
+        self.find_member(key, end, last_key)
+    }
+
+    /// Enters the object whose `{` is at the cursor.
+    fn open_object(&mut self) -> Option<()> {
+        self.enter()?;
+        self.at += 1;
+        self.skip_space()?;
+        (self.peek() != Some(b',')).then_some(())
+    }
+
+    /// Reads an object's members from the cursor (at a key, or the object's `}`) up to the one
+    /// with `key`: `Some(Some(at))` with the cursor at its value, `Some(None)` when the object
+    /// ends first or a member's value starts at or past `end`. `last_key` is where the last
+    /// key read starts.
+    fn find_member(
+        &mut self,
+        key: &Key,
+        end: usize,
+        last_key: &mut Option<usize>,
+    ) -> Option<Option<usize>> {
         loop {
             if self.peek()? == b'}' {
                 return Some(None);
