@@ -18,8 +18,8 @@ use crate::kpath::{KPath, Segment};
 use crate::patch::is_active_tag;
 use crate::storage::BlockFile;
 use crate::tony::{
-    member_in_run, write_wire_reporting, Event, EventReader, Key, Node, NodeStarts, ParseError,
-    Pos, RunStart, Slot,
+    member_in_run, write_wire_reporting, Event, EventReader, Node, NodeStarts, ParseError, Pos,
+    RunStart, Slot,
 };
 
 /// Streamed payloads are verified in chunks of this many bytes, each with its CRC-32C in the
@@ -577,13 +577,8 @@ pub fn member_in_stretch(
     let Some(wanted) = target.segments().get(object.len()) else {
         return Ok(None);
     };
-    let key = match wanted {
-        Segment::Field(name) => Key::Str(name.clone()),
-        Segment::Sparse(n) => match u32::try_from(*n) {
-            Ok(n) => Key::Int(n),
-            Err(_) => return Ok(None),
-        },
-        _ => return Ok(None),
+    let Some(key) = wanted.member_key() else {
+        return Ok(None);
     };
     let reader = RangeReader::verified(file, payload, len, from.offset, crcs);
     if !at_object && from.path.segments().last() == Some(wanted) {

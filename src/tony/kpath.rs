@@ -146,6 +146,16 @@ impl Segment {
         }
     }
 
+    /// The object key the segment names, if it names one (a field or a sparse index within
+    /// 32 bits): the inverse of [`of_key`](Self::of_key).
+    pub fn member_key(&self) -> Option<Key> {
+        match self {
+            Segment::Field(name) => Some(Key::Str(name.clone())),
+            Segment::Sparse(i) => u32::try_from(*i).ok().map(Key::Int),
+            _ => None,
+        }
+    }
+
     /// [`of_key`](Self::of_key), with a merge key shown as the field `<<` (for messages and
     /// annotations, where every key needs a segment).
     pub fn of_any_key(key: &Key) -> Segment {

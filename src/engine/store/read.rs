@@ -275,7 +275,7 @@ impl Store {
         let mut keys = Vec::with_capacity(above.len() + 1);
         keys.push(Key::str("patch"));
         for segment in above {
-            let Some(key) = member_key(segment) else {
+            let Some(key) = segment.member_key() else {
                 return Ok(None);
             };
             keys.push(key);
@@ -426,16 +426,7 @@ pub(super) fn sub_patch<'a>(root: &'a Node, segments: &[Segment]) -> Option<&'a 
 
 /// The member of object node `node` at `segment` (a wide object finds it through its key index).
 fn child_at<'a>(node: &'a Node, segment: &Segment) -> Option<&'a Node> {
-    node.get_field(&member_key(segment)?)
-}
-
-/// The object key a path segment names, if it names one (a field or a sparse index).
-fn member_key(segment: &Segment) -> Option<Key> {
-    match segment {
-        Segment::Field(name) => Some(Key::Str(name.clone())),
-        Segment::Sparse(i) => u32::try_from(*i).ok().map(Key::Int),
-        _ => None,
-    }
+    node.get_field(&segment.member_key()?)
 }
 
 /// What an independent end yields whatever the state was (its checks passed at commit).
@@ -572,7 +563,7 @@ fn reach<'a>(root: &'a Node, segments: &[Segment]) -> Reach<'a> {
     for segment in segments {
         // An object merge where the path goes on by array index turns the array into an
         // object: its effect there is not a sub-patch either.
-        let (true, Some(key)) = (is_merge(node), member_key(segment)) else {
+        let (true, Some(key)) = (is_merge(node), segment.member_key()) else {
             return Reach::Blocked;
         };
         match node.get_field(&key) {
