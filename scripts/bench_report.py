@@ -71,7 +71,10 @@ def native(root):
 
 SERIES = {
     "commit_rate": ("commits/s over the run (each point: the last window)", "commits"),
-    "read_at_us": ("µs per read_at, random (path, commit)", "history (commits)"),
+    "read_at_us": ("µs per read_at, random (path, commit), after 20,000 reads",
+                   "history (commits)"),
+    "read_at_first_us": ("µs per read_at, random (path, commit), the first 20,000 reads "
+                         "after the commits", "history (commits)"),
     "open_ms": ("ms to reopen the store", "history (commits)"),
     "index_bytes_per_commit": ("bytes of index.log per commit", "history (commits)"),
     "index_entries_in_memory": ("index entries held in memory after reopening",
@@ -139,6 +142,10 @@ def scale(csv_path, out_dir):
             first = sum(y for _, y in points[:tenth]) / tenth
             last = sum(y for _, y in points[-tenth:]) / tenth
             lines += ["", f"Last tenth / first tenth: **{last / first:.2f}x** (target >= 0.7x)."]
+        if name == "read_at_us" and len(points) >= 2:
+            growth = points[-1][1] / points[0][1]
+            lines += ["", f"{fmt(points[-1][0])} / {fmt(points[0][0])} commits: "
+                          f"**{growth:.2f}x** (target <= 1.5x)."]
         lines.append("")
     return "\n".join(lines)
 

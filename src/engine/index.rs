@@ -233,15 +233,19 @@ impl Index {
         }
         let key = PathKey::new(path.segments());
         let mut top = hi.min(upto);
-        while top > lo {
-            let Some(table) = self.newest_run_touching(path, lo, top) else {
-                return Ok(None);
-            };
-            let mut nodes = self.table_nodes(table, 0, path, &key)?;
+        // The run holding `top` is asked first, whatever the summary says: a path read at a
+        // commit was usually changed in its run, and the run's own nodes answer that at once.
+        // The summary then skips the older runs that do not touch the path.
+        let mut table = (top > lo).then(|| self.table_of(top)).flatten();
+        while let Some(run) = table {
+            let mut nodes = self.table_nodes(run, 0, path, &key)?;
             if let Some(found) = trie::last_change(&mut nodes, path.len(), lo, top)? {
                 return Ok(Some(found));
             }
-            top = table.lo;
+            top = run.lo;
+            table = (top > lo)
+                .then(|| self.newest_run_touching(path, lo, top))
+                .flatten();
         }
         Ok(None)
     }
