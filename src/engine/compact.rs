@@ -173,43 +173,9 @@ impl Composer<'_, '_, '_> {
         if !all_merges || determined {
             return self.final_state(path, here);
         }
-        // Group each key's patches in order of first appearance. A key deleted and then written
-        // again moves to the end of its object, which a single merge cannot express: the whole
-        // object is written as its final state instead.
-        let members: usize = patches
-            .iter()
-            .map(|p| p.as_object().map_or(0, <[_]>::len))
-            .sum();
-        let mut groups: Vec<Group<'_>> = Vec::with_capacity(members);
-        let mut at: HashMap<&Key, usize, RandomState> =
-            HashMap::with_capacity_and_hasher(members, RandomState::default());
-        for patch in patches {
-            for (key, child) in patch.as_object().expect("merges are objects") {
-                let group = match at.get(key) {
-                    Some(&i) => match groups.get_mut(i) {
-                        Some(group) if group.closed => return self.final_state(path, here),
-                        Some(group) => {
-                            group.later.push(child);
-                            group
-                        }
-                        None => unreachable!("`at` holds positions in `groups`"),
-                    },
-                    None => {
-                        at.insert(key, groups.len());
-                        groups.push(Group {
-                            key,
-                            first: child,
-                            later: Vec::new(),
-                            closed: false,
-                        });
-                        groups.last_mut().expect("just pushed")
-                    }
-                };
-                if op_kind(child) == Some("delete") {
-                    group.closed = true;
-                }
-            }
-        }
+        let Some(groups) = group_members(patches) else {
+            return self.final_state(path, here);
+        };
         let ints = groups.iter().any(|g| matches!(g.key, Key::Int(_)));
         if ints && groups.iter().any(|g| matches!(g.key, Key::Str(_))) {
             // Integer and string keys cannot share an object in Tony text.
@@ -258,6 +224,59 @@ impl Composer<'_, '_, '_> {
             value: Value::Object(Arc::new(entries.into())),
         })
     }
+}
+
+/// Each key's patches among `patches` (merges), in order of first appearance; `None` when a
+/// key deleted by one patch is written again by a later one: that moves it to the end of its
+/// object, which a single merge cannot express (the caller writes the final state instead).
+fn group_members<'p>(patches: &[&'p Node]) -> Option<Vec<Group<'p>>> {
+    let members = |patch: &'p Node| patch.as_object().expect("merges are objects");
+    if let [only] = patches {
+        // One patch: its keys are distinct, each its own group (no map to build).
+        return Some(
+            members(only)
+                .iter()
+                .map(|(key, child)| Group {
+                    key,
+                    first: child,
+                    later: Vec::new(),
+                    closed: false,
+                })
+                .collect(),
+        );
+    }
+    let count: usize = patches.iter().map(|p| members(p).len()).sum();
+    let mut groups: Vec<Group<'p>> = Vec::with_capacity(count);
+    let mut at: HashMap<&Key, usize, RandomState> =
+        HashMap::with_capacity_and_hasher(count, RandomState::default());
+    for patch in patches {
+        for (key, child) in members(patch) {
+            let group = match at.get(key) {
+                Some(&i) => match groups.get_mut(i) {
+                    Some(group) if group.closed => return None,
+                    Some(group) => {
+                        group.later.push(child);
+                        group
+                    }
+                    None => unreachable!("`at` holds positions in `groups`"),
+                },
+                None => {
+                    at.insert(key, groups.len());
+                    groups.push(Group {
+                        key,
+                        first: child,
+                        later: Vec::new(),
+                        closed: false,
+                    });
+                    groups.last_mut().expect("just pushed")
+                }
+            };
+            if op_kind(child) == Some("delete") {
+                group.closed = true;
+            }
+        }
+    }
+    Some(groups)
 }
 
 /// For every path some constituent ended at: whether the composed merge there is still

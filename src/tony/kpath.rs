@@ -186,9 +186,17 @@ impl Segment {
                 out.push_str(dot);
                 out.push('*');
             }
-            Segment::Index(i) => out.push_str(&format!("[{i}]")),
+            Segment::Index(i) => {
+                out.push('[');
+                out.push_str(itoa::Buffer::new().format(*i));
+                out.push(']');
+            }
             Segment::IndexAll => out.push_str("[*]"),
-            Segment::Sparse(i) => out.push_str(&format!("{{{i}}}")),
+            Segment::Sparse(i) => {
+                out.push('{');
+                out.push_str(itoa::Buffer::new().format(*i));
+                out.push('}');
+            }
             Segment::SparseAll => out.push_str("{*}"),
             Segment::Key(k) => {
                 out.push('(');
@@ -214,7 +222,10 @@ impl fmt::Display for Segment {
 /// Whether a field name must be quoted in a path: it would not read back as a bare literal, or
 /// it holds a character that ends a bare field (`.`, `[`, `{`, `(`), or it is `*`.
 pub fn field_needs_quote(name: &str) -> bool {
-    quote::needs_quote(name) || name.contains(['.', '[', '{', '(']) || name == "*"
+    // A byte scan: the four are ASCII, so no byte of another character equals one of them.
+    quote::needs_quote(name)
+        || name.bytes().any(|b| matches!(b, b'.' | b'[' | b'{' | b'('))
+        || name == "*"
 }
 
 impl KPath {

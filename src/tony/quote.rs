@@ -119,7 +119,9 @@ pub fn needs_quote(s: &str) -> bool {
     } else {
         s.chars().next().is_some_and(is_literal_start)
     };
-    if !starts_literal || matches!(s, "true" | "false" | "null") {
+    let keyword =
+        matches!(first_byte, b't' | b'f' | b'n') && matches!(s, "true" | "false" | "null");
+    if !starts_literal || keyword {
         return true;
     }
     let bytes = s.as_bytes();
