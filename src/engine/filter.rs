@@ -5,6 +5,8 @@
 //! offset index keeps, for every stretch of [`SEEK_BYTES`](super::SEEK_BYTES) of a wide
 //! object, a Bloom filter of its member keys: no false negatives, about 1 % false positives.
 
+use xxhash_rust::xxh3::{xxh3_64, Xxh3};
+
 use crate::kpath::{KPath, Segment};
 
 /// Filter bits per key (about 1 % false positives with [`PROBES`]).
@@ -27,13 +29,26 @@ pub struct MemberFilter {
 
 /// The two hashes of a member key (stable: they are persisted).
 pub fn key_hashes(key: &Segment) -> (u32, u32) {
-    let bytes: Vec<u8> = match key {
-        Segment::Field(name) => [b"f".as_slice(), name.as_bytes()].concat(),
-        Segment::Sparse(n) => [b"s".as_slice(), &n.to_le_bytes()].concat(),
-        other => other.to_string().into_bytes(),
+    let hash = match key {
+        Segment::Field(name) => prefixed_hash(b'f', name.as_bytes()),
+        Segment::Sparse(n) => prefixed_hash(b's', &n.to_le_bytes()),
+        other => xxh3_64(other.to_string().as_bytes()),
     };
-    let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
     (hash as u32, (hash >> 32) as u32 | 1)
+}
+
+/// The XXH3-64 of `prefix` followed by `bytes`, without allocating: every member of every
+/// object of a large entry is hashed while its offset index is built.
+fn prefixed_hash(prefix: u8, bytes: &[u8]) -> u64 {
+    let mut buffer = [prefix; 64];
+    if let Some(rest) = buffer.get_mut(1..).and_then(|b| b.get_mut(..bytes.len())) {
+        rest.copy_from_slice(bytes);
+        return xxh3_64(buffer.get(..=bytes.len()).unwrap_or_default());
+    }
+    let mut hasher = Xxh3::new();
+    hasher.update(&[prefix]);
+    hasher.update(bytes);
+    hasher.digest()
 }
 
 impl MemberFilter {
@@ -73,6 +88,35 @@ fn probes(first: u32, second: u32, words: usize) -> impl Iterator<Item = usize> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_hashes_are_the_persisted_definition() {
+        // FORMAT.md: the XXH3-64 of `f` + the UTF-8 name, or `s` + the u64 little-endian;
+        // names short enough for the stack buffer and longer ones alike.
+        let split = |hash: u64| (hash as u32, (hash >> 32) as u32 | 1);
+        for name in [
+            "",
+            "a",
+            &"k".repeat(62),
+            &"k".repeat(63),
+            &"k".repeat(64),
+            "ünïcødé",
+        ] {
+            let expected = xxh3_64(&[b"f".as_slice(), name.as_bytes()].concat());
+            assert_eq!(
+                key_hashes(&Segment::Field(name.into())),
+                split(expected),
+                "{name}"
+            );
+        }
+        let long = "long key ".repeat(40);
+        let expected = xxh3_64(&[b"f".as_slice(), long.as_bytes()].concat());
+        assert_eq!(key_hashes(&Segment::Field(long.into())), split(expected));
+        for n in [0, 7, u64::MAX] {
+            let expected = xxh3_64(&[b"s".as_slice(), &n.to_le_bytes()].concat());
+            assert_eq!(key_hashes(&Segment::Sparse(n)), split(expected));
+        }
+    }
 
     #[test]
     fn filters_hold_their_keys_and_few_others() {

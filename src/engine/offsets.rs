@@ -92,8 +92,10 @@ struct Open {
     seek: bool,
     /// For a container: where its current stretch (since its last seek reference) starts.
     stretch: u64,
-    /// For an object: the key hashes of the current stretch's members.
-    keys: Vec<(u32, u32)>,
+    /// For an object: where the key hashes of the current stretch's members start in the
+    /// builder's key stack (one stack for all open objects: a member's own members are
+    /// dropped from it when the member ends).
+    keys_from: usize,
     /// For an object: whether it has member seek references (so it keeps filters).
     wide: bool,
 }
@@ -107,6 +109,8 @@ struct OffsetsBuilder {
     refs: Vec<SubDocRef>,
     filters: Vec<MemberFilter>,
     ops: Vec<KPath>,
+    /// The key hashes of the open objects' current stretches, outermost object first.
+    keys: Vec<(u32, u32)>,
 }
 
 impl OffsetsBuilder {
@@ -142,16 +146,17 @@ impl OffsetsBuilder {
         let object = (seek && member).then(|| self.open_path());
         if let (Some(last), Some(parent)) = (&last, self.open.last_mut()) {
             if let Some(object) = object {
-                let keys = std::mem::take(&mut parent.keys);
+                let keys = self.keys.get(parent.keys_from..).unwrap_or_default();
                 self.filters
-                    .push(MemberFilter::new(object, parent.stretch, offset, &keys));
+                    .push(MemberFilter::new(object, parent.stretch, offset, keys));
+                self.keys.truncate(parent.keys_from);
                 parent.wide = true;
             }
             if seek {
                 parent.stretch = offset;
             }
             if member {
-                parent.keys.push(key_hashes(last));
+                self.keys.push(key_hashes(last));
             }
         }
         let root = self.open.is_empty();
@@ -161,7 +166,7 @@ impl OffsetsBuilder {
             root,
             seek,
             stretch: offset,
-            keys: Vec::new(),
+            keys_from: self.keys.len(),
             wide: false,
         });
     }
@@ -175,17 +180,21 @@ impl OffsetsBuilder {
         let named = node.last.is_some();
         let referenced = node.root || (named && (len >= CHUNK_BYTES || node.seek));
         let path = (node.wide || referenced).then(|| self.open_path());
-        let (Some(node), Some(path)) = (self.open.pop(), path) else {
+        let Some(node) = self.open.pop() else {
             return;
         };
         if node.wide {
-            self.filters.push(MemberFilter::new(
-                path.clone(),
-                node.stretch,
-                end,
-                &node.keys,
-            ));
+            if let Some(path) = &path {
+                let keys = self.keys.get(node.keys_from..).unwrap_or_default();
+                self.filters
+                    .push(MemberFilter::new(path.clone(), node.stretch, end, keys));
+            }
         }
+        // Its members' hashes go; its own (as its parent's member) stays.
+        self.keys.truncate(node.keys_from);
+        let Some(path) = path else {
+            return;
+        };
         if referenced {
             self.refs.push(SubDocRef {
                 path,
