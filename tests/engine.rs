@@ -82,6 +82,38 @@ fn entries_round_trip_byte_for_byte() {
             commit: u64::MAX,
             ..compacted.clone()
         },
+        // Paths in path order sharing prefixes of every kind (each path's text reuses the
+        // shared segments' text): the root, a parent before its children, deeper then
+        // shallower, quoted and bracketed segments.
+        LogEntry {
+            ends: [
+                "",
+                "a",
+                "a.b",
+                "a.b.c",
+                "a.d",
+                "a[3]",
+                "a[3].'x y'",
+                "a[3].'x y'.z",
+                "a[3].'x y'.z{7}",
+                "a[4]",
+                "b(k)",
+                "b(k).c",
+                "'q.r'",
+                "'q.r'.s",
+            ]
+            .into_iter()
+            .map(|text| End {
+                path: if text.is_empty() {
+                    KPath::root()
+                } else {
+                    p(text)
+                },
+                independent: text.len() % 2 == 0,
+            })
+            .collect(),
+            ..compacted.clone()
+        },
     ] {
         assert_eq!(entry.to_wire(), encode_wire(&entry.to_tony()));
     }

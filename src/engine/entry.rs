@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::error::{Result, StoreError};
-use crate::kpath::KPath;
+use crate::kpath::{KPath, Segment};
 use crate::storage::StorageError;
 use crate::tony::quote::{needs_quote, write_quoted};
 use crate::tony::ParseError;
@@ -92,15 +92,33 @@ impl LogEntry {
             number(&mut out, "time", self.timestamp);
         }
         out.push_str("ends: {");
+        // The ends are in path order and share most of their segments: each path's text
+        // reuses the text of the segments it shares with the one before (`bounds[k]`: the
+        // text's length after `k` segments).
+        let mut text = String::new();
+        let mut bounds = vec![0usize];
+        let mut previous: &[Segment] = &[];
         for (i, end) in self.ends.iter().enumerate() {
             if i > 0 {
                 out.push(' ');
             }
-            let start = out.len();
-            end.path.write_to(&mut out);
-            if needs_quote(out.get(start..).unwrap_or_default()) {
-                let text = out.split_off(start);
+            let segments = end.path.segments();
+            let shared = previous
+                .iter()
+                .zip(segments)
+                .take_while(|(a, b)| a == b)
+                .count();
+            text.truncate(bounds.get(shared).copied().unwrap_or_default());
+            bounds.truncate(shared.saturating_add(1));
+            for (depth, segment) in segments.iter().enumerate().skip(shared) {
+                segment.write(&mut text, depth == 0);
+                bounds.push(text.len());
+            }
+            previous = segments;
+            if needs_quote(&text) {
                 write_quoted(&mut out, &text);
+            } else {
+                out.push_str(&text);
             }
             out.push_str(if end.independent { ": true" } else { ": false" });
         }

@@ -170,8 +170,9 @@ impl Segment {
         }
     }
 
-    /// Writes the segment; `first` says whether it starts the path (no leading `.`).
-    fn write(&self, out: &mut String, first: bool) {
+    /// Writes the segment as a path's text spells it; `first` says whether it starts the
+    /// path (no leading `.`).
+    pub(crate) fn write(&self, out: &mut String, first: bool) {
         let dot = if first { "" } else { "." };
         match self {
             Segment::Field(name) => {
