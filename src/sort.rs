@@ -18,8 +18,26 @@
 
 use std::cmp::Ordering;
 
+/// Up to this many items, a sort is an insertion sort in place: no positions to allocate
+/// (a commit sorts its few ends).
+const SMALL: usize = 16;
+
 /// Sorts `items` stably by `cmp` (as `slice::sort_by`).
 pub(crate) fn sort_by<T>(items: &mut [T], mut cmp: impl FnMut(&T, &T) -> Ordering) {
+    if items.len() <= SMALL {
+        let len = items.len();
+        insertion_sort(len, &mut |a, b, step| match step {
+            Step::Compare => match (items.get(a), items.get(b)) {
+                (Some(x), Some(y)) => cmp(x, y),
+                _ => Ordering::Equal,
+            },
+            Step::Swap => {
+                items.swap(a, b);
+                Ordering::Equal
+            }
+        });
+        return;
+    }
     let order = sorted_positions(
         items.len(),
         &mut |a, b| match (items.get(a), items.get(b)) {
@@ -39,6 +57,28 @@ pub(crate) fn sort_by_key<T, K: Ord>(items: &mut [T], mut key: impl FnMut(&T) ->
 /// `slice::sort_unstable` gives).
 pub(crate) fn sort<T: Ord>(items: &mut [T]) {
     sort_by(items, T::cmp);
+}
+
+/// What [`insertion_sort`] asks of the sequence at two positions.
+enum Step {
+    Compare,
+    Swap,
+}
+
+/// Sorts a sequence of `len` items stably by moving each back past the greater ones before
+/// it; `at(a, b, step)` compares (or swaps) positions `a` and `b`.
+#[inline(never)]
+fn insertion_sort(len: usize, at: &mut dyn FnMut(usize, usize, Step) -> Ordering) {
+    for i in 1..len {
+        let mut j = i;
+        while let Some(before) = j.checked_sub(1) {
+            if at(before, j, Step::Compare) != Ordering::Greater {
+                break;
+            }
+            at(before, j, Step::Swap);
+            j = before;
+        }
+    }
 }
 
 /// The positions `0..len` in the order `cmp` sorts them, ties in position order.
@@ -93,6 +133,18 @@ mod tests {
             expected.sort();
             let mut got = items;
             super::sort(&mut got);
+            prop_assert_eq!(got, expected);
+        }
+    }
+
+    proptest! {
+        /// Around the size where sorts switch to insertion in place.
+        #[test]
+        fn small_sorts_are_stable(items in proptest::collection::vec((0u8..4, any::<u16>()), 0..=20)) {
+            let mut expected = items.clone();
+            expected.sort_by_key(|p| p.0);
+            let mut got = items;
+            super::sort_by_key(&mut got, |p| p.0);
             prop_assert_eq!(got, expected);
         }
     }

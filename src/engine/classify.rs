@@ -79,12 +79,37 @@ pub(crate) fn outermost_independent_refs(ends: &[End]) -> Vec<&End> {
 /// Up to this many ends, each is checked against every other rather than all sorted first.
 const FEW_ENDS: usize = 16;
 
+/// Puts `ends` in path order (stable: equal paths keep their order).
+pub(crate) fn in_path_order(ends: &mut [End]) {
+    if !is_in_path_order(ends) {
+        crate::sort::sort_by(ends, |a, b| a.path.cmp(&b.path));
+    }
+}
+
+/// Puts a new entry's ends in path order when they are many (more than [`FEW_ENDS`]): each
+/// later use then finds them sorted ([`outermost_independent_refs`] in one pass instead of a
+/// sort each time, the log's path texts sharing their prefixes). A commit's few ends stay in
+/// the order the classifier found them: checking a few pairs costs less than sorting.
+pub(crate) fn order_many(ends: &mut [End]) {
+    if ends.len() > FEW_ENDS {
+        in_path_order(ends);
+    }
+}
+
+fn is_in_path_order(ends: &[End]) -> bool {
+    ends.windows(2)
+        .all(|pair| matches!(pair, [a, b] if a.path <= b.path))
+}
+
 /// The positions of the ends [`outermost_independent_refs`] keeps, in path order.
 fn outermost_positions(ends: &[End]) -> Vec<usize> {
     if ends.len() <= FEW_ENDS {
         // A commit's few ends (a record and its members): most are dropped, and only the
         // kept ones are sorted, usually one.
         outermost_by_pairs(ends)
+    } else if is_in_path_order(ends) {
+        // As entries keep many ends (see `order_many`): one pass, nothing to sort.
+        outermost_in_order(ends, 0..ends.len())
     } else {
         outermost_by_sorting(ends)
     }
@@ -118,7 +143,13 @@ fn outermost_by_sorting(ends: &[End]) -> Vec<usize> {
     let path = |i: usize| ends.get(i).map(|e| &e.path);
     let mut order: Vec<usize> = (0..ends.len()).collect();
     crate::sort::sort_by(&mut order, |&a, &b| path(a).cmp(&path(b)));
-    let mut kept = Vec::with_capacity(order.len());
+    outermost_in_order(ends, order)
+}
+
+/// The positions in `order` (positions of `ends` in path order) of the ends not strictly
+/// below an independent end: in path order a path's descendants follow it at once.
+fn outermost_in_order(ends: &[End], order: impl IntoIterator<Item = usize>) -> Vec<usize> {
+    let mut kept = Vec::new();
     let mut covering: Option<&KPath> = None;
     for i in order {
         let Some(end) = ends.get(i) else {
@@ -255,6 +286,21 @@ mod tests {
         #[test]
         fn checking_pairs_keeps_what_sorting_keeps(ends in proptest::collection::vec(end(), 0..=FEW_ENDS)) {
             prop_assert_eq!(outermost_by_pairs(&ends), outermost_by_sorting(&ends));
+        }
+
+        /// Ends put in path order keep the same ends through the one-pass scan, many or few.
+        #[test]
+        fn ends_in_path_order_keep_what_sorting_keeps(mut ends in proptest::collection::vec(end(), 0..40)) {
+            let kept = |ends: &[End], positions: Vec<usize>| -> Vec<(String, bool)> {
+                positions
+                    .into_iter()
+                    .map(|i| (ends[i].path.to_string(), ends[i].independent))
+                    .collect()
+            };
+            let expected = kept(&ends, outermost_by_sorting(&ends));
+            in_path_order(&mut ends);
+            prop_assert!(is_in_path_order(&ends));
+            prop_assert_eq!(kept(&ends, outermost_positions(&ends)), expected);
         }
     }
 }

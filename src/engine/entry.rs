@@ -42,6 +42,32 @@ fn int(n: u64) -> Node {
     Node::int(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
+/// Calls `each` with every end's path text (unquoted) and independence, in order. Ends are
+/// kept in path order and share most of their segments: each path's text reuses the text of
+/// the segments it shares with the one before (`bounds[k]`: the text's length after `k`
+/// segments), so a record and its members cost one path's writing, not one each.
+fn for_each_end_text(ends: &[End], mut each: impl FnMut(&str, bool)) {
+    let mut text = String::new();
+    let mut bounds = vec![0usize];
+    let mut previous: &[Segment] = &[];
+    for end in ends {
+        let segments = end.path.segments();
+        let shared = previous
+            .iter()
+            .zip(segments)
+            .take_while(|(a, b)| a == b)
+            .count();
+        text.truncate(bounds.get(shared).copied().unwrap_or_default());
+        bounds.truncate(shared.saturating_add(1));
+        for (depth, segment) in segments.iter().enumerate().skip(shared) {
+            segment.write(&mut text, depth == 0);
+            bounds.push(text.len());
+        }
+        previous = segments;
+        each(&text, end.independent);
+    }
+}
+
 impl LogEntry {
     /// The entry as a Tony value tagged `!entry`.
     pub fn to_tony(&self) -> Node {
@@ -55,16 +81,10 @@ impl LogEntry {
             fields.push((Key::str("tx"), int(self.tx)));
             fields.push((Key::str("time"), int(self.timestamp)));
         }
-        let ends = self
-            .ends
-            .iter()
-            .map(|e| {
-                (
-                    Key::Str(Arc::from(e.path.to_string())),
-                    Node::bool(e.independent),
-                )
-            })
-            .collect();
+        let mut ends = Vec::with_capacity(self.ends.len());
+        for_each_end_text(&self.ends, |text, independent| {
+            ends.push((Key::Str(Arc::from(text)), Node::bool(independent)));
+        });
         fields.push((Key::str("ends"), Node::object(ends)));
         fields.push((Key::str("patch"), self.patch.clone()));
         Node::object(fields).with_tag("!entry")
@@ -92,36 +112,19 @@ impl LogEntry {
             number(&mut out, "time", self.timestamp);
         }
         out.push_str("ends: {");
-        // The ends are in path order and share most of their segments: each path's text
-        // reuses the text of the segments it shares with the one before (`bounds[k]`: the
-        // text's length after `k` segments).
-        let mut text = String::new();
-        let mut bounds = vec![0usize];
-        let mut previous: &[Segment] = &[];
-        for (i, end) in self.ends.iter().enumerate() {
-            if i > 0 {
+        let mut first = true;
+        for_each_end_text(&self.ends, |text, independent| {
+            if !first {
                 out.push(' ');
             }
-            let segments = end.path.segments();
-            let shared = previous
-                .iter()
-                .zip(segments)
-                .take_while(|(a, b)| a == b)
-                .count();
-            text.truncate(bounds.get(shared).copied().unwrap_or_default());
-            bounds.truncate(shared.saturating_add(1));
-            for (depth, segment) in segments.iter().enumerate().skip(shared) {
-                segment.write(&mut text, depth == 0);
-                bounds.push(text.len());
-            }
-            previous = segments;
-            if needs_quote(&text) {
-                write_quoted(&mut out, &text);
+            first = false;
+            if needs_quote(text) {
+                write_quoted(&mut out, text);
             } else {
-                out.push_str(&text);
+                out.push_str(text);
             }
-            out.push_str(if end.independent { ": true" } else { ": false" });
-        }
+            out.push_str(if independent { ": true" } else { ": false" });
+        });
         out.push_str("} patch: ");
         write_wire(&mut out, &self.patch);
         out.push('}');

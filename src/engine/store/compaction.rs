@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{encode_entry, span, Piece, Store};
-use crate::engine::classify::outermost_independent_refs;
+use crate::engine::classify::{order_many, outermost_independent_refs};
 use crate::engine::compact::{compose, StateAfter};
 use crate::engine::entry::{End, LogEntry};
 use crate::engine::error::Result;
@@ -92,7 +92,8 @@ impl Store {
             Some(state) => StateAfter::Known(state),
             None => StateAfter::Lookup(&mut read),
         };
-        let (composed, composed_ends) = compose(&patches, &ends, state_after)?;
+        let (composed, mut composed_ends) = compose(&patches, &ends, state_after)?;
+        order_many(&mut composed_ends);
         let entry = LogEntry {
             level,
             start: lo,

@@ -19,7 +19,7 @@
 
 use super::recover::large_entry_offsets;
 use super::{check_patch, Store};
-use crate::engine::classify::classify;
+use crate::engine::classify::{classify, in_path_order};
 use crate::engine::entry::{corrupt, LogEntry};
 use crate::engine::error::{Result, StoreError};
 use crate::engine::index::EntryRef;
@@ -149,7 +149,13 @@ impl Store {
             tx_seq = entry.tx;
             check_patch(&KPath::root(), &entry.patch)?;
             let next = patch(&state, &entry.patch)?;
-            if classify(&entry.patch, Some(&state), self.options.index_limits) != entry.ends {
+            // Compared in path order: this build records them so, older ones in the order
+            // the classifier walked.
+            let mut expected = classify(&entry.patch, Some(&state), self.options.index_limits);
+            in_path_order(&mut expected);
+            let mut recorded = entry.ends.clone();
+            in_path_order(&mut recorded);
+            if expected != recorded {
                 return Err(wrong("its recorded ends are not the patch's".into()));
             }
             states.push(next.clone());
