@@ -260,13 +260,13 @@ fn store_commands_reopen_the_store_each_time() {
     assert_eq!(ok(&["read", s], ""), "{users: {ann: {age: 31}}}\n");
     let log = ok(&["log", s], "");
     assert_eq!(log.lines().count(), 4);
-    // Commit 2's ends: the member it set, then the objects it rewrote whole (`ann` had only
-    // `age`, `users` only `ann`).
+    // Commit 2's ends, in path order: the objects it rewrote whole (`users` had only `ann`,
+    // `ann` only `age`), then the member it set.
     assert!(
         log.lines()
             .nth(1)
             .unwrap()
-            .ends_with("\tusers.ann.age users.ann users"),
+            .ends_with("\tusers users.ann users.ann.age"),
         "{log}"
     );
     // With a path: only the commits that changed it, and what they changed there.

@@ -1,7 +1,7 @@
 //! Where a commit's root patch ends, given the state it applies to (see [`End`]).
 
 use super::entry::End;
-use crate::kpath::{KPath, Segment};
+use crate::kpath::{key_order, KPath, Segment};
 use crate::patch::op_kind;
 use crate::tony::{Node, Value};
 
@@ -86,10 +86,11 @@ pub(crate) fn in_path_order(ends: &mut [End]) {
     }
 }
 
-/// Puts a new entry's ends in path order when they are many (more than [`FEW_ENDS`]): each
-/// later use then finds them sorted ([`outermost_independent_refs`] in one pass instead of a
-/// sort each time, the log's path texts sharing their prefixes). A commit's few ends stay in
-/// the order the classifier found them: checking a few pairs costs less than sorting.
+/// Puts a composed entry's ends in path order when they are many (more than [`FEW_ENDS`]),
+/// as [`classify`] gives a commit's: each later use then finds them sorted
+/// ([`outermost_independent_refs`] in one pass instead of a sort each time, the log's path
+/// texts sharing their prefixes). A few are left as they are: checking a few pairs costs
+/// less than sorting.
 pub(crate) fn order_many(ends: &mut [End]) {
     if ends.len() > FEW_ENDS {
         in_path_order(ends);
@@ -104,11 +105,11 @@ fn is_in_path_order(ends: &[End]) -> bool {
 /// The positions of the ends [`outermost_independent_refs`] keeps, in path order.
 fn outermost_positions(ends: &[End]) -> Vec<usize> {
     if ends.len() <= FEW_ENDS {
-        // A commit's few ends (a record and its members): most are dropped, and only the
-        // kept ones are sorted, usually one.
+        // A commit's few ends (a record and its members): each checked against the others
+        // costs less than checking their order; only the kept ones are sorted, usually one.
         outermost_by_pairs(ends)
     } else if is_in_path_order(ends) {
-        // As entries keep many ends (see `order_many`): one pass, nothing to sort.
+        // As new entries keep them (see `classify` and `order_many`): one pass, no sort.
         outermost_in_order(ends, 0..ends.len())
     } else {
         outermost_by_sorting(ends)
@@ -166,7 +167,7 @@ fn outermost_in_order(ends: &[End], order: impl IntoIterator<Item = usize>) -> V
     kept
 }
 
-/// The ends of `patch` applied to `state`.
+/// The ends of `patch` applied to `state`, in path order.
 pub fn classify(patch: &Node, state: Option<&Node>, limits: IndexLimits) -> Vec<End> {
     let mut ends = Vec::new();
     walk(patch, state, &mut Vec::new(), limits, &mut ends);
@@ -237,8 +238,35 @@ fn walk(
         }
         return state.is_none();
     }
+    // Members are walked in path order, and an object's own end goes before its members'
+    // (below): the ends come out in path order, as entries keep them.
+    let in_order = entries
+        .windows(2)
+        .all(|pair| matches!(pair, [(a, _), (b, _)] if key_order(a, b).is_le()));
+    // The order of a few members is kept on the stack (a record's fields).
+    let (mut few, mut many) = ([0usize; FEW_ENDS], Vec::new());
+    let order: &mut [usize] = match few.get_mut(..entries.len()) {
+        Some(few) => few,
+        None => {
+            many.resize(entries.len(), 0);
+            &mut many
+        }
+    };
+    for (i, slot) in order.iter_mut().enumerate() {
+        *slot = i;
+    }
+    if !in_order {
+        crate::sort::sort_by(order, |&a, &b| match (entries.get(a), entries.get(b)) {
+            (Some((a, _)), Some((b, _))) => key_order(a, b),
+            _ => std::cmp::Ordering::Equal,
+        });
+    }
+    let mark = ends.len();
     let mut members_independent = true;
-    for (key, child) in entries {
+    for &at in order.iter() {
+        let Some((key, child)) = entries.get(at) else {
+            continue;
+        };
         let segment = Segment::of_key(key).expect("merges have no merge keys");
         let child_state = state.and_then(|s| s.get_field(key));
         path.push(segment);
@@ -250,10 +278,13 @@ fn walk(
     // replaying every earlier merge into it. Not at the root, whose reads start anywhere.
     let covers = members_independent && merge_covers(patch, state);
     if covers && !path.is_empty() {
-        ends.push(End {
-            path: KPath::from_segments(path.clone()),
-            independent: true,
-        });
+        ends.insert(
+            mark,
+            End {
+                path: KPath::from_segments(path.clone()),
+                independent: true,
+            },
+        );
     }
     covers
 }

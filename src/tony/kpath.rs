@@ -212,6 +212,20 @@ impl Segment {
     }
 }
 
+/// Orders object keys as the paths through them are ordered (see [`KPath`]): the order of
+/// their [`Segment::of_key`] segments, without building them (a merge key last).
+pub(crate) fn key_order(a: &Key, b: &Key) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a, b) {
+        (Key::Str(a), Key::Str(b)) => a.cmp(b),
+        (Key::Int(a), Key::Int(b)) => a.cmp(b),
+        (Key::Merge, Key::Merge) => Ordering::Equal,
+        // A field's kind ranks before a sparse index's.
+        (Key::Str(_), _) | (Key::Int(_), Key::Merge) => Ordering::Less,
+        (Key::Int(_) | Key::Merge, _) => Ordering::Greater,
+    }
+}
+
 impl fmt::Display for Segment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut out = String::new();
@@ -651,6 +665,29 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn keys_order_as_their_segments() {
+        let keys = [
+            Key::str(""),
+            Key::str("a"),
+            Key::str("ab"),
+            Key::str("b"),
+            Key::str("é"),
+            Key::Int(0),
+            Key::Int(7),
+            Key::Int(u32::MAX),
+        ];
+        for a in &keys {
+            for b in &keys {
+                let by_segment = Segment::of_key(a)
+                    .unwrap()
+                    .cmp(&Segment::of_key(b).unwrap());
+                assert_eq!(key_order(a, b), by_segment, "{a:?} {b:?}");
+            }
+            assert!(key_order(a, &Key::Merge).is_lt() && key_order(&Key::Merge, a).is_gt());
+        }
+    }
 
     /// The order segments must have: kind, then name or number (independent of sharing).
     fn reference(s: &Segment) -> (u8, String, u64) {

@@ -18,7 +18,7 @@ pub use stream::{EventStream, ValueStream};
 use cache::{lock, patch_cache, PatchCache};
 use counters::{Counters, ReadEvent};
 
-use super::classify::{classify, order_many, outermost_independent_refs, IndexLimits};
+use super::classify::{classify, outermost_independent_refs, IndexLimits};
 use super::clock::now_ms;
 use super::entry::End;
 use super::entry::{corrupt, LogEntry};
@@ -522,8 +522,7 @@ impl Store {
     fn commit_root(&mut self, root: Node, tx: u64) -> Result<u64> {
         self.check_writable()?;
         let limits = self.options.index_limits;
-        let mut ends = classify(&root, Some(&*self.head_state_mut()?), limits);
-        order_many(&mut ends);
+        let ends = classify(&root, Some(&*self.head_state_mut()?), limits);
         // The head state is patched in place: what the patch does not touch is not copied.
         // If this commit fails from here on, the state is dropped and rebuilt from the log
         // when next needed, so nothing of the failed commit stays.
