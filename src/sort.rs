@@ -18,26 +18,11 @@
 
 use std::cmp::Ordering;
 
-/// Up to this many items, a sort is an insertion sort in place: no positions to allocate
-/// (a commit sorts its few ends).
+/// Up to this many items, the positions are sorted by insertion.
 const SMALL: usize = 16;
 
 /// Sorts `items` stably by `cmp` (as `slice::sort_by`).
 pub(crate) fn sort_by<T>(items: &mut [T], mut cmp: impl FnMut(&T, &T) -> Ordering) {
-    if items.len() <= SMALL {
-        let len = items.len();
-        insertion_sort(len, &mut |a, b, step| match step {
-            Step::Compare => match (items.get(a), items.get(b)) {
-                (Some(x), Some(y)) => cmp(x, y),
-                _ => Ordering::Equal,
-            },
-            Step::Swap => {
-                items.swap(a, b);
-                Ordering::Equal
-            }
-        });
-        return;
-    }
     let order = sorted_positions(
         items.len(),
         &mut |a, b| match (items.get(a), items.get(b)) {
@@ -59,33 +44,30 @@ pub(crate) fn sort<T: Ord>(items: &mut [T]) {
     sort_by(items, T::cmp);
 }
 
-/// What [`insertion_sort`] asks of the sequence at two positions.
-enum Step {
-    Compare,
-    Swap,
-}
-
-/// Sorts a sequence of `len` items stably by moving each back past the greater ones before
-/// it; `at(a, b, step)` compares (or swaps) positions `a` and `b`.
-#[inline(never)]
-fn insertion_sort(len: usize, at: &mut dyn FnMut(usize, usize, Step) -> Ordering) {
-    for i in 1..len {
-        let mut j = i;
-        while let Some(before) = j.checked_sub(1) {
-            if at(before, j, Step::Compare) != Ordering::Greater {
-                break;
-            }
-            at(before, j, Step::Swap);
-            j = before;
-        }
-    }
-}
-
-/// The positions `0..len` in the order `cmp` sorts them, ties in position order.
+/// The positions `0..len` in the order `cmp` sorts them, ties in position order. A few are
+/// sorted by insertion (a commit sorts a few ends or a record's fields): moving each back past
+/// the greater ones before it.
 #[inline(never)]
 fn sorted_positions(len: usize, cmp: &mut dyn FnMut(usize, usize) -> Ordering) -> Vec<usize> {
     let mut order: Vec<usize> = (0..len).collect();
-    order.sort_by(|&a, &b| cmp(a, b));
+    if len > SMALL {
+        order.sort_by(|&a, &b| cmp(a, b));
+        return order;
+    }
+    for i in 1..len {
+        let mut j = i;
+        while let (Some(before), Some(&a), Some(&b)) = (
+            j.checked_sub(1),
+            j.checked_sub(1).and_then(|k| order.get(k)),
+            order.get(j),
+        ) {
+            if cmp(a, b) != Ordering::Greater {
+                break;
+            }
+            order.swap(before, j);
+            j = before;
+        }
+    }
     order
 }
 

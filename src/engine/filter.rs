@@ -5,7 +5,7 @@
 //! offset index keeps, for every stretch of [`SEEK_BYTES`](super::SEEK_BYTES) of a wide
 //! object, a Bloom filter of its member keys: no false negatives, about 1 % false positives.
 
-use xxhash_rust::xxh3::{xxh3_64, Xxh3};
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::kpath::{KPath, Segment};
 
@@ -45,10 +45,8 @@ fn prefixed_hash(prefix: u8, bytes: &[u8]) -> u64 {
         rest.copy_from_slice(bytes);
         return xxh3_64(buffer.get(..=bytes.len()).unwrap_or_default());
     }
-    let mut hasher = Xxh3::new();
-    hasher.update(&[prefix]);
-    hasher.update(bytes);
-    hasher.digest()
+    // A long key: rare, and the streaming hasher would grow the wasm module.
+    xxh3_64(&[std::slice::from_ref(&prefix), bytes].concat())
 }
 
 impl MemberFilter {
