@@ -79,6 +79,9 @@ pub(crate) fn outermost_independent_refs(ends: &[End]) -> Vec<&End> {
 /// Up to this many ends, each is checked against every other rather than all sorted first.
 const FEW_ENDS: usize = 16;
 
+/// Up to this many members, the classifier keeps their walking order on the stack.
+const FEW_MEMBERS: usize = 16;
+
 /// Puts `ends` in path order (stable: equal paths keep their order).
 pub(crate) fn in_path_order(ends: &mut [End]) {
     if !is_in_path_order(ends) {
@@ -244,7 +247,7 @@ fn walk(
         .windows(2)
         .all(|pair| matches!(pair, [(a, _), (b, _)] if key_order(a, b).is_le()));
     // The order of a few members is kept on the stack (a record's fields).
-    let (mut few, mut many) = ([0usize; FEW_ENDS], Vec::new());
+    let (mut few, mut many) = ([0usize; FEW_MEMBERS], Vec::new());
     let order: &mut [usize] = match few.get_mut(..entries.len()) {
         Some(few) => few,
         None => {
@@ -311,6 +314,33 @@ mod tests {
                 independent,
             }
         })
+    }
+
+    #[test]
+    fn ends_come_in_path_order() {
+        let limits = IndexLimits::default();
+        let parse = |text: &str| crate::tony::parse(text).expect("valid Tony");
+        // (patch, state): members in reverse and mixed order, records rewritten whole (an
+        // end at the record before its members'), nested objects, sparse keys, a
+        // replacement among merges, and wider than the stack's few members.
+        let wide: String = (0..40).rev().map(|i| format!("k{i}: {i} ")).collect();
+        let cases = [
+            ("{b: {y: 1, x: 2}, a: {q: {z: 1, c: 2}}}", "{}"),
+            (
+                "{u: {name: n, email: e, score: 1}}",
+                "{u: {name: m, email: d, score: 0}}",
+            ),
+            (
+                "{s: {3: a, 1: b, 2: c}, r: !insert {z: 1}, q: {}}",
+                "{s: {1: x}}",
+            ),
+            (&*format!("{{w: {{{wide}}}}}"), "{w: {k3: 0}}"),
+        ];
+        for (patch, state) in cases {
+            let ends = classify(&parse(patch), Some(&parse(state)), limits);
+            assert!(ends.len() > 2, "{patch}: {ends:?}");
+            assert!(is_in_path_order(&ends), "{patch}: {ends:?}");
+        }
     }
 
     proptest! {
