@@ -1,11 +1,14 @@
 //! How costs grow with history: the commit rate over a long run, `read_at` at growing history
 //! sizes, and reopening the store, on the peers benchmark's workload (100-byte records at 256
-//! paths, one commit each, `Durability::OnFlush`, native files); and with width: one-member
-//! commits into objects of 10,000 to 1,000,000 members.
+//! paths, one commit each, `Durability::OnFlush`, native files); with width: one-member
+//! commits into objects of 10,000 to 1,000,000 members; and with document size: opening a
+//! store holding a document of 64 MiB to 1 GiB, committing one member and closing it, each
+//! time in a fresh process (time and peak resident memory).
 //!
 //! Prints CSV rows `series,x,y` on stdout for `scripts/bench`, which turns them into the
 //! tables and SVG plots of `BENCHMARKS.md`. `TONYSTORE_BENCH_SCALE` sets the longest history
-//! (default 200,000 commits; `scripts/bench --heavy` runs 1,000,000).
+//! (default 200,000 commits; `scripts/bench --heavy` runs 1,000,000, and documents up to
+//! 1 GiB); `TONYSTORE_BENCH_BIG_DOCUMENT=<MiB>` runs only the document of that size.
 
 use std::time::Instant;
 
@@ -63,6 +66,16 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench` asks every bench binary for its list
     }
+    if let Some(store) = std::env::var_os(BIG_DOCUMENT_CHILD) {
+        return commit_one_member(std::path::Path::new(&store));
+    }
+    if let Some(mib) = std::env::var("TONYSTORE_BENCH_BIG_DOCUMENT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        println!("series,x,y");
+        return big_document(mib);
+    }
     let longest: u64 = std::env::var("TONYSTORE_BENCH_SCALE")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -111,6 +124,105 @@ fn main() {
             wide_object(width);
         }
     }
+    let documents: &[u64] = match longest {
+        ..100_000 => &[],
+        100_000..1_000_000 => &[64],
+        _ => &[64, 256, 1024],
+    };
+    for &mib in documents {
+        big_document(mib);
+    }
+}
+
+/// Set (to a store's directory) in the process [`big_document`] starts for each measurement.
+const BIG_DOCUMENT_CHILD: &str = "TONYSTORE_BENCH_BIG_DOCUMENT_STORE";
+
+/// A member of the big document: about 1 KiB.
+fn big_member(k: u64, note: &str) -> tonystore::tony::Node {
+    use tonystore::tony::{Key, Node};
+    Node::object(vec![
+        (Key::str("name"), Node::string(&format!("user {k}"))),
+        (Key::str("age"), Node::int((k % 90) as i64)),
+        (Key::str("note"), Node::string(note)),
+    ])
+}
+
+/// A store holding a document of `mib` MiB (members of about 1 KiB under `users`, imported
+/// 10,000 per commit), then ten times, each in a fresh process: open it, commit one change
+/// to a member, close it (`big_document_ms`, the median; `big_document_rss_mib`, the largest
+/// peak resident memory of those processes).
+fn big_document(mib: u64) {
+    use tonystore::tony::{Key, Node};
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let members = mib * 1024;
+    {
+        let dir = FsDir::create(&root).unwrap();
+        let mut store = Store::open(&dir, options()).unwrap();
+        let note = "n".repeat(980);
+        for first in (0..members).step_by(10_000) {
+            let batch = (first..(first + 10_000).min(members))
+                .map(|k| (Key::str(&format!("u{k}")), big_member(k, &note)))
+                .collect();
+            store
+                .commit(vec![(KPath::parse("users").unwrap(), Node::object(batch))])
+                .unwrap();
+        }
+        // The measured commits end before the next compaction boundary: a level built over
+        // the import reads it (see BENCHMARKS.md).
+        while 16 - store.head() % 16 <= 10 {
+            let pad = Node::int(store.head() as i64);
+            store
+                .commit(vec![(KPath::parse("pad").unwrap(), pad)])
+                .unwrap();
+        }
+        store.close().unwrap();
+    }
+    let mut times = Vec::new();
+    let mut rss: u64 = 0;
+    for _ in 0..10 {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .env(BIG_DOCUMENT_CHILD, &root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut fields = text.split_whitespace();
+        let mut next = || fields.next().unwrap().parse::<f64>().unwrap();
+        times.push(next());
+        rss = rss.max(next() as u64);
+    }
+    times.sort_by(f64::total_cmp);
+    println!("big_document_ms,{mib},{:.2}", times[times.len() / 2]);
+    println!("big_document_rss_mib,{mib},{:.1}", rss as f64 / 1024.0);
+}
+
+/// In the child process of [`big_document`]: opens the store, commits a change to one member
+/// (durably), closes it; prints the milliseconds that took and the process's peak resident
+/// memory in KiB.
+fn commit_one_member(root: &std::path::Path) {
+    let start = Instant::now();
+    let dir = FsDir::create(root).unwrap();
+    let mut store = Store::open(&dir, Options::default()).unwrap();
+    let k = store.head() * 7_919 % 10_000;
+    let path = KPath::parse(&format!("users.u{k}.name")).unwrap();
+    let name = tonystore::tony::Node::string(&format!("renamed at {}", store.head()));
+    store.commit(vec![(path.clone(), name.clone())]).unwrap();
+    store.close().unwrap();
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let peak_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap();
+    let store = Store::open(&dir, Options::default()).unwrap();
+    assert_eq!(store.read(&path).unwrap(), Some(name));
+    println!("{ms:.3} {peak_kib}");
 }
 
 /// One-member commits into an object of `width` members (imported 10,000 members per commit

@@ -87,6 +87,10 @@ SERIES = {
                            "object width (members)"),
     "wide_read_us": ("µs per read_at of one member of a wide object at a random commit "
                      "(mean of 2,000)", "object width (members)"),
+    "big_document_ms": ("ms to open a store, commit one member of its document durably and "
+                        "close it, in a fresh process (median of 10)", "document (MiB)"),
+    "big_document_rss_mib": ("MiB of peak resident memory of those processes (the largest)",
+                             "document (MiB)"),
 }
 
 

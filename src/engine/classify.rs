@@ -172,16 +172,42 @@ fn outermost_in_order(ends: &[End], order: impl IntoIterator<Item = usize>) -> V
 
 /// The ends of `patch` applied to `state`, in path order.
 pub fn classify(patch: &Node, state: Option<&Node>, limits: IndexLimits) -> Vec<End> {
+    let covers = |patch: &Node, state: Option<&Node>, _: &[Segment]| {
+        Ok::<_, std::convert::Infallible>(merge_covers(patch, state))
+    };
+    match classify_with(patch, state, limits, covers) {
+        Ok(ends) => ends,
+        Err(never) => match never {},
+    }
+}
+
+/// [`classify`] against a state that holds only part of each object the patch merges into
+/// (the members the patch names): `covers` answers [`merge_covers`] for the merge at a path,
+/// from wherever the whole object is (see `store/touched.rs`). It is asked only where every
+/// member the merge names is independent.
+pub(crate) fn classify_with<E>(
+    patch: &Node,
+    state: Option<&Node>,
+    limits: IndexLimits,
+    mut covers: impl FnMut(&Node, Option<&Node>, &[Segment]) -> Result<bool, E>,
+) -> Result<Vec<End>, E> {
     let mut ends = Vec::new();
-    walk(patch, state, &mut Vec::new(), limits, &mut ends);
-    ends
+    walk(
+        patch,
+        state,
+        &mut Vec::new(),
+        limits,
+        &mut ends,
+        &mut covers,
+    )?;
+    Ok(ends)
 }
 
 /// Whether a merge whose members are each independent of the state also yields, as a whole,
 /// what it yields applied to nothing: the state there is absent, or an untagged object whose
 /// keys the patch lists first, in the same order (a merge keeps the state's key order and
 /// appends new keys, so only then is the order the patch's).
-fn merge_covers(patch: &Node, state: Option<&Node>) -> bool {
+pub(crate) fn merge_covers(patch: &Node, state: Option<&Node>) -> bool {
     let Some(state) = state else {
         return true;
     };
@@ -198,13 +224,14 @@ fn merge_covers(patch: &Node, state: Option<&Node>) -> bool {
 
 /// Adds the ends of `patch` applied to `state` at `path`; returns whether the result there is
 /// independent of the state (see [`End::independent`]).
-fn walk(
+fn walk<E>(
     patch: &Node,
     state: Option<&Node>,
     path: &mut Vec<Segment>,
     limits: IndexLimits,
     ends: &mut Vec<End>,
-) -> bool {
+    covers: &mut impl FnMut(&Node, Option<&Node>, &[Segment]) -> Result<bool, E>,
+) -> Result<bool, E> {
     if state.is_none() && !path.is_empty() && size_exceeds(patch, limits.max_members) {
         // Nothing was here: whatever the patch holds, its result ignores the state. A large
         // new subtree is one end, not walked (reads below start at it); a small one is walked,
@@ -213,7 +240,7 @@ fn walk(
             path: KPath::from_segments(path.clone()),
             independent: true,
         });
-        return true;
+        return Ok(true);
     }
     let passes = is_merge(patch)
         && patch.tag.is_none()
@@ -228,7 +255,7 @@ fn walk(
             path: KPath::from_segments(path.clone()),
             independent,
         });
-        return independent;
+        return Ok(independent);
     }
     let entries = patch.as_object().expect("a merge is an object");
     if entries.is_empty() {
@@ -239,7 +266,7 @@ fn walk(
                 independent: true,
             });
         }
-        return state.is_none();
+        return Ok(state.is_none());
     }
     // Members are walked in path order, and an object's own end goes before its members'
     // (below): the ends come out in path order, as entries keep them.
@@ -273,14 +300,14 @@ fn walk(
         let segment = Segment::of_key(key).expect("merges have no merge keys");
         let child_state = state.and_then(|s| s.get_field(key));
         path.push(segment);
-        members_independent &= walk(child, child_state, path, limits, ends);
+        members_independent &= walk(child, child_state, path, limits, ends, covers)?;
         path.pop();
     }
     // A merge that rewrites every member of the object (or creates it) determines it: an
     // independent end here too, so a read of the object can start at this entry instead of
     // replaying every earlier merge into it. Not at the root, whose reads start anywhere.
-    let covers = members_independent && merge_covers(patch, state);
-    if covers && !path.is_empty() {
+    let covered = members_independent && covers(patch, state, path)?;
+    if covered && !path.is_empty() {
         ends.insert(
             mark,
             End {
@@ -289,7 +316,7 @@ fn walk(
             },
         );
     }
-    covers
+    Ok(covered)
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

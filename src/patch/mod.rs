@@ -27,7 +27,7 @@ pub(crate) use apply::{arraydiff_source, plain_arraydiff, ElementSource, SlotEdi
 pub use apply::{patch, patch_with, PatchOptions};
 pub use diff::diff;
 pub use matching::{matches, try_matches};
-pub(crate) use ops::{data_tag, is_active_tag, is_plain_data, op_kind};
+pub(crate) use ops::{data_tag, find_op, is_active_tag, is_plain_data, op_kind};
 pub use reverse::reverse;
 
 /// The most nested calls a patch, match or reverse walk makes before it stops with

@@ -82,8 +82,9 @@ impl Store {
             .iter()
             .map(|e| outermost_independent_refs(&e.ends))
             .collect();
+        // The head state serves only if it is in memory: building it costs the document.
         let head_state = if key == self.head {
-            Some(self.head_state()?)
+            self.head_state_in_memory()
         } else {
             None
         };

@@ -8,6 +8,7 @@ mod read;
 mod recover;
 mod ship;
 mod stream;
+mod touched;
 
 pub use history::{Change, CommitInfo};
 pub use ship::Imported;
@@ -18,7 +19,7 @@ pub use stream::{EventStream, ValueStream};
 use cache::{lock, patch_cache, PatchCache};
 use counters::{Counters, ReadEvent};
 
-use super::classify::{classify, outermost_independent_refs, IndexLimits};
+use super::classify::{classify, classify_with, outermost_independent_refs, IndexLimits};
 use super::clock::now_ms;
 use super::entry::End;
 use super::entry::{corrupt, LogEntry};
@@ -30,7 +31,7 @@ use super::persist::{Added, Checkpoint, IndexLog};
 use super::sealed::{encode_table, Group, PathKey, INDEX_CACHE_BYTES};
 use super::txbuf::TransactionBuffer;
 use crate::kpath::{get, KPath};
-use crate::patch::{patch_owned, try_matches};
+use crate::patch::{patch, patch_owned, try_matches};
 use crate::storage::{BlockFile, MemBlockFile, StoreDir};
 use crate::tony::{Node, NotStorable};
 
@@ -76,6 +77,13 @@ pub type ProgressFn = Box<dyn FnMut(Progress) + Send + Sync>;
 #[cfg(target_arch = "wasm32")]
 pub type ProgressFn = Box<dyn FnMut(Progress)>;
 
+/// The default [`Options::head_state_max_log_bytes`]: 64 MiB natively, 16 MiB on wasm32.
+pub const HEAD_STATE_MAX_LOG_BYTES: u64 = if cfg!(target_arch = "wasm32") {
+    16 << 20
+} else {
+    64 << 20
+};
+
 /// Settings of a store.
 pub struct Options {
     /// Compaction divisor `D`: a level-`L` entry stands for `D^L` commits.
@@ -101,6 +109,12 @@ pub struct Options {
     /// [`INDEX_CACHE_BYTES`]: 64 MiB natively, 16 MiB on wasm32). Reads of a long history
     /// whose tables it cannot hold read blocks again.
     pub index_cache_bytes: usize,
+    /// The head document is kept in memory, built when a commit first needs it and patched in
+    /// place by each, when at that point the logs hold at most this many bytes (default
+    /// [`HEAD_STATE_MAX_LOG_BYTES`]: 64 MiB natively, 16 MiB on wasm32). Beyond, commits do
+    /// without it: each reads from the log only what its patch looks at, so a commit into a
+    /// huge document costs what the patch touches, in time and memory.
+    pub head_state_max_log_bytes: u64,
     /// Called during long work at open.
     pub on_progress: Option<ProgressFn>,
     /// Open without ever writing: no file is created, truncated or deleted (a torn tail is
@@ -120,6 +134,7 @@ impl Default for Options {
             seal_level: None,
             offset_index_min_bytes: INDEXED_ENTRY_BYTES,
             index_cache_bytes: INDEX_CACHE_BYTES,
+            head_state_max_log_bytes: HEAD_STATE_MAX_LOG_BYTES,
             on_progress: None,
             read_only: false,
         }
@@ -330,6 +345,19 @@ impl Store {
         Ok(built)
     }
 
+    /// Whether commits keep the head document in memory: it is there, or the logs are small
+    /// enough to build it (see [`Options::head_state_max_log_bytes`]).
+    fn keeps_head_state(&self) -> bool {
+        lock(&self.state).is_some()
+            || self.level0.end().saturating_add(self.compact.end())
+                <= self.options.head_state_max_log_bytes
+    }
+
+    /// The head state if it is in memory (nothing is built).
+    fn head_state_in_memory(&self) -> Option<Node> {
+        lock(&self.state).clone()
+    }
+
     /// The document at the head, built on first use, to change in place.
     fn head_state_mut(&mut self) -> Result<&mut Node> {
         if self.state_mut().is_none() {
@@ -489,14 +517,18 @@ impl Store {
         let root = buffer
             .merge()?
             .ok_or_else(|| StoreError::Merge("a commit needs at least one patch".into()))?;
-        let state: &Node = self.head_state_mut()?;
+        let keep = self.keeps_head_state();
         for (path, pattern) in &preconditions {
-            let current = get(state, path)
-                .ok()
-                .flatten()
-                .cloned()
-                .unwrap_or_else(Node::null);
-            if !try_matches(&current, pattern)? {
+            // What is not there (or cannot be: a path through a scalar) matches as null.
+            let current = if keep {
+                get(self.head_state_mut()?, path).ok().flatten().cloned()
+            } else {
+                match self.read_at(path, self.head) {
+                    Err(StoreError::Get(_)) => None,
+                    read => read?,
+                }
+            };
+            if !try_matches(&current.unwrap_or_else(Node::null), pattern)? {
                 return Err(StoreError::PreconditionFailed {
                     path: path.to_string(),
                 });
@@ -522,12 +554,21 @@ impl Store {
     fn commit_root(&mut self, root: Node, tx: u64) -> Result<u64> {
         self.check_writable()?;
         let limits = self.options.index_limits;
-        let ends = classify(&root, Some(&*self.head_state_mut()?), limits);
-        // The head state is patched in place: what the patch does not touch is not copied.
-        // If this commit fails from here on, the state is dropped and rebuilt from the log
-        // when next needed, so nothing of the failed commit stays.
-        let state = self.state_mut().take().unwrap_or_else(Node::null);
-        let new_state = patch_owned(state, &root)?;
+        let (ends, new_state) = if self.keeps_head_state() {
+            let ends = classify(&root, Some(&*self.head_state_mut()?), limits);
+            // The head state is patched in place: what the patch does not touch is not
+            // copied. If this commit fails from here on, the state is dropped and rebuilt
+            // from the log when next needed, so nothing of the failed commit stays.
+            let state = self.state_mut().take().unwrap_or_else(Node::null);
+            (ends, Some(patch_owned(state, &root)?))
+        } else {
+            // Checked and classified on the part of the head state the patch looks at.
+            let touched = self.touched_state(&root)?;
+            let covers = |p: &Node, s: Option<&Node>, at: &[_]| self.covers_at(p, s, at);
+            let ends = classify_with(&root, Some(&touched), limits, covers)?;
+            patch(&touched, &root)?;
+            (ends, None)
+        };
         let commit = self.head + 1;
         let entry = LogEntry {
             level: 0,
@@ -551,7 +592,7 @@ impl Store {
         }
         self.index_entry(0, EntryRef { key: commit, pos }, &entry.ends);
         self.pending.insert((0, pos), Arc::new(entry));
-        *self.state_mut() = Some(new_state);
+        *self.state_mut() = new_state;
         self.head = commit;
         // Before anything saves a checkpoint: one saved during this commit (every
         // `persist_every` commits) records this transaction as used, so a store reopened

@@ -399,8 +399,10 @@ impl Store {
     /// The value at `path` now.
     pub fn read(&self, path: &KPath) -> Result<Option<Node>> {
         self.check_open()?;
-        let state = self.head_state()?;
-        Ok(get(&state, path)?.cloned())
+        match self.head_state_in_memory() {
+            Some(state) => Ok(get(&state, path)?.cloned()),
+            None => self.read_at(path, self.head),
+        }
     }
 
     /// [`read_at`](Self::read_at) as a Rust type (feature `serde`): `None` where nothing is.

@@ -79,9 +79,23 @@ impl Store {
     /// can be, so a consumer can walk a huge value with bounded memory.
     pub fn open_events(&self, path: &KPath, commit: u64) -> Result<Option<EventStream>> {
         self.check_open()?;
+        self.events(path, commit, true)
+    }
+
+    /// [`open_events`](Self::open_events), counting a read streamed from the log in the
+    /// [`Stats`](super::Stats) when `counted` (a commit's look at the head state is not a
+    /// read).
+    pub(super) fn events(
+        &self,
+        path: &KPath,
+        commit: u64,
+        counted: bool,
+    ) -> Result<Option<EventStream>> {
         if (1..=self.head).contains(&commit) {
             if let Some(value) = self.patched_from_log(path, commit)? {
-                self.count_streamed(&value);
+                if counted {
+                    self.count_streamed(&value);
+                }
                 return Ok(Some(EventStream(Events::Log(Box::new(value)))));
             }
         }
