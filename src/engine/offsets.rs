@@ -287,7 +287,9 @@ impl OffsetIndex {
             (Some((object, _)), Some(hashes)) => self
                 .filters
                 .iter()
-                .filter(|f| f.object.segments() == object && f.may_hold_hashed(hashes))
+                // The bits first: most filters fail at a probe or two, a path compares
+                // names.
+                .filter(|f| f.may_hold_hashed(hashes) && f.object.segments() == object)
                 .flat_map(|f| within(f.start, f.end))
                 .collect(),
             _ => self.refs.iter().collect(),

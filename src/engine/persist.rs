@@ -232,6 +232,26 @@ impl Reader<'_> {
     fn u32(&mut self) -> Option<u32> {
         Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
     }
+    /// `count` big-endian `u64`s, read in one pass (filter words: a large entry has many).
+    fn u64s(&mut self, count: u64) -> Option<Vec<u64>> {
+        let bytes = self.take(usize::try_from(count).ok()?.checked_mul(8)?)?;
+        Some(
+            bytes
+                .chunks_exact(8)
+                .map(|w| u64::from_be_bytes(w.try_into().unwrap_or_default()))
+                .collect(),
+        )
+    }
+    /// `count` big-endian `u32`s, read in one pass (chunk checksums).
+    fn u32s(&mut self, count: u64) -> Option<Arc<[u32]>> {
+        let bytes = self.take(usize::try_from(count).ok()?.checked_mul(4)?)?;
+        Some(
+            bytes
+                .chunks_exact(4)
+                .map(|w| u32::from_be_bytes(w.try_into().unwrap_or_default()))
+                .collect(),
+        )
+    }
     /// Bytes not read yet.
     fn remaining(&self) -> u64 {
         self.bytes.len().saturating_sub(self.at) as u64
@@ -250,10 +270,12 @@ impl Reader<'_> {
         if u64::from(count) > self.remaining() || shared > self.previous.len() {
             return None;
         }
-        let mut segments = self.previous.get(..shared)?.to_vec();
-        if segments.len().saturating_add(count as usize) > KPath::MAX_SEGMENTS {
+        if shared.saturating_add(count as usize) > KPath::MAX_SEGMENTS {
             return None;
         }
+        // Built in place of the previous path, which it shares `shared` segments with.
+        let mut segments = std::mem::take(&mut self.previous);
+        segments.truncate(shared);
         for _ in 0..count {
             segments.push(match self.u8()? {
                 0 => Segment::Field(self.name()?),
@@ -266,8 +288,8 @@ impl Reader<'_> {
                 _ => return None,
             });
         }
-        self.previous.clone_from(&segments);
-        Some(KPath::from_segments(segments))
+        self.previous = segments;
+        Some(KPath::from_segments(self.previous.clone()))
     }
 
     fn name(&mut self) -> Option<Arc<str>> {
@@ -368,7 +390,7 @@ fn decode_body(mut r: Reader<'_>) -> Option<Body> {
                 if words > r.remaining() / 8 {
                     return None;
                 }
-                let bits = (0..words).map(|_| r.u64()).collect::<Option<Vec<_>>>()?;
+                let bits = r.u64s(words)?;
                 Some(MemberFilter {
                     object,
                     start,
@@ -382,7 +404,7 @@ fn decode_body(mut r: Reader<'_>) -> Option<Body> {
         if crcs > r.remaining() / 4 {
             return None;
         }
-        let chunk_crcs = (0..crcs).map(|_| r.u32()).collect::<Option<Arc<[u32]>>>()?;
+        let chunk_crcs = r.u32s(crcs)?;
         offsets.insert(
             (level, pos),
             Arc::new(OffsetIndex {

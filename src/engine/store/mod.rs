@@ -563,8 +563,9 @@ impl Store {
             (ends, Some(patch_owned(state, &root)?))
         } else {
             // Checked and classified on the part of the head state the patch looks at.
-            let touched = self.touched_state(&root)?;
-            let covers = |p: &Node, s: Option<&Node>, at: &[_]| self.covers_at(p, s, at);
+            let look = touched::Look::new(self);
+            let touched = look.touched_state(&root)?;
+            let covers = |p: &Node, s: Option<&Node>, at: &[_]| look.covers_at(p, s, at);
             let ends = classify_with(&root, Some(&touched), limits, covers)?;
             patch(&touched, &root)?;
             (ends, None)

@@ -484,6 +484,7 @@ fn independent_result_at(patch_node: &Node, below: &[Segment]) -> Result<Option<
 }
 
 /// What an entry's patch does at a path.
+#[derive(Clone)]
 pub(super) enum SubPatch {
     /// Every patch node above the path is an object merge: this is the patch node at the path.
     At(Node),
@@ -583,6 +584,7 @@ pub(super) fn keeps_element(edit: &SlotEdit) -> bool {
 }
 
 /// What a read plans to apply.
+#[derive(Clone)]
 pub(super) enum Plan {
     /// Read this ancestor whole and descend (a dependent end lies above the path).
     Through(KPath),

@@ -9,8 +9,11 @@
 //! the whole document; the one question it cannot answer (whether a merge names all of an
 //! object's keys, in order) is asked of the log by [`covers_at`].
 //!
-//! [`touched_state`]: Store::touched_state
-//! [`covers_at`]: Store::covers_at
+//! [`touched_state`]: Look::touched_state
+//! [`covers_at`]: Look::covers_at
+
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use super::read::{Plan, SubPatch, SubPatchKind};
 use super::Store;
@@ -21,11 +24,55 @@ use crate::kpath::{KPath, Segment};
 use crate::patch::{find_op, op_kind};
 use crate::tony::{Event, Key, Node, Object, Value};
 
-impl Store {
+/// One commit's look at the head state in the log. The same paths' plans and sub-patches
+/// serve its several questions (a member's kind, a key it keeps, whether a merge names
+/// them all), so each is worked out once.
+pub(super) struct Look<'s> {
+    store: &'s Store,
+    plans: RefCell<HashMap<KPath, Plan>>,
+    sub_patches: RefCell<HashMap<(u8, u64, KPath), SubPatch>>,
+}
+
+impl<'s> Look<'s> {
+    /// A look at `store`'s head.
+    pub(super) fn new(store: &'s Store) -> Self {
+        Look {
+            store,
+            plans: RefCell::default(),
+            sub_patches: RefCell::default(),
+        }
+    }
+
+    /// [`Store::plan`] at the head, worked out once.
+    fn plan(&self, path: &KPath) -> Result<Plan> {
+        if let Some(plan) = self.plans.borrow().get(path) {
+            return Ok(plan.clone());
+        }
+        let plan = self.store.plan(path, self.store.head)?;
+        self.plans.borrow_mut().insert(path.clone(), plan.clone());
+        Ok(plan)
+    }
+
+    /// [`Store::sub_patch`], worked out once.
+    fn sub_patch(&self, level: u8, pos: u64, path: &KPath) -> Result<SubPatch> {
+        let key = (level, pos, path.clone());
+        if let Some(found) = self.sub_patches.borrow().get(&key) {
+            return Ok(found.clone());
+        }
+        let found = self.store.sub_patch(level, pos, path)?;
+        self.sub_patches.borrow_mut().insert(key, found.clone());
+        Ok(found)
+    }
+
+    /// [`Store::read_at`] at the head.
+    fn read(&self, path: &KPath) -> Result<Option<Node>> {
+        self.store.read_at(path, self.store.head)
+    }
+
     /// The head state as far as `root` (a commit's root patch) looks at it. The document
     /// always exists: where there is none this is `null`, as the head state is.
     pub(super) fn touched_state(&self, root: &Node) -> Result<Node> {
-        if self.head == 0 {
+        if self.store.head == 0 {
             return Ok(Node::null());
         }
         Ok(self
@@ -38,7 +85,7 @@ impl Store {
         let members = match (&patch.value, op_kind(patch)) {
             (Value::Object(members), None) => members,
             // A plain array merges element by element: it looks at the whole value.
-            (Value::Array(_), None) => return self.read_at(path, self.head),
+            (Value::Array(_), None) => return self.read(path),
             // What a scalar, an `!insert` or a plain `!delete` leaves ignores what was there.
             // Nor does whether anything was there change what the merge above decides: the
             // member is added, replaced or removed, and the kind of keys the object holds
@@ -48,7 +95,7 @@ impl Store {
                 return Ok(None)
             }
             // Any other op looks at the whole value.
-            _ => return self.read_at(path, self.head),
+            _ => return self.read(path),
         };
         let tag = match self.seen_at(path)? {
             Seen::Absent => return Ok(None),
@@ -110,7 +157,7 @@ impl Store {
         };
         if matches!(first_key, Some(Key::Merge)) {
             // A leading merge key does not give the kind of the others: the whole object.
-            return self.read_at(path, self.head);
+            return self.read(path);
         }
         let mut object = Object::default();
         if let Some(key) = first_key
@@ -179,7 +226,7 @@ impl Store {
         if self.has_unnamed_member(&path, named)? {
             return Ok(false);
         }
-        let Some(mut events) = self.events(&path, self.head, false)? else {
+        let Some(mut events) = self.store.events(&path, self.store.head, false)? else {
             return Ok(false);
         };
         match events.next_event()? {
@@ -208,11 +255,11 @@ impl Store {
     /// left an object there when its patch node there is a merge, and nothing when it is the
     /// determining entry and does not mention the path.
     fn seen_at(&self, path: &KPath) -> Result<Seen> {
-        let Plan::Replay { start, rest } = self.plan(path, self.head)? else {
+        let Plan::Replay { start, rest } = self.plan(path)? else {
             return Ok(Seen::Unknown);
         };
         for c in rest.iter().rev().chain(start.iter()) {
-            match self.sub_patch_kind(c.level, c.entry.pos, path)? {
+            match self.store.sub_patch_kind(c.level, c.entry.pos, path)? {
                 SubPatchKind::Merge => return Ok(Seen::Object),
                 SubPatchKind::Stops => continue,
                 SubPatchKind::Other => return Ok(Seen::Unknown),
@@ -225,7 +272,7 @@ impl Store {
     /// the entry that determined it, while `f` asks for more. False when an entry does
     /// something else there first (what is older than it is then unknown).
     fn merges_into(&self, path: &KPath, mut f: impl FnMut(&[(Key, Node)]) -> bool) -> Result<bool> {
-        let Plan::Replay { start, rest } = self.plan(path, self.head)? else {
+        let Plan::Replay { start, rest } = self.plan(path)? else {
             return Ok(false);
         };
         for c in rest.iter().rev().chain(start.iter()) {
@@ -286,7 +333,7 @@ impl Store {
     /// The first event of the value at `path` at the head, and the second when the first
     /// opens an object; `None` where nothing is.
     fn first_events(&self, path: &KPath) -> Result<Option<(Event, Option<Event>)>> {
-        let Some(mut events) = self.events(path, self.head, false)? else {
+        let Some(mut events) = self.store.events(path, self.store.head, false)? else {
             return Ok(None);
         };
         let Some(first) = events.next_event()? else {
@@ -303,18 +350,18 @@ impl Store {
     /// were written as.
     fn unexpected(&self, path: &KPath) -> StoreError {
         corrupt(
-            self.level0.name(),
+            self.store.level0.name(),
             0,
             format!("the events of the value at {path} do not nest"),
         )
     }
 }
 
-/// How many possibly removed members [`Store::has_unnamed_member`] keeps track of before it
+/// How many possibly removed members [`Look::has_unnamed_member`] keeps track of before it
 /// gives up.
 const MAX_REMOVALS_FOLLOWED: usize = 64;
 
-/// What the log shows of a value (see [`Store::seen_at`]).
+/// What the log shows of a value (see [`Look::seen_at`]).
 enum Seen {
     /// Nothing is there.
     Absent,
@@ -331,7 +378,7 @@ fn keeps(value: &Node) -> bool {
 }
 
 /// Skips one value's events.
-fn skip_value(events: &mut super::EventStream, path: &KPath, store: &Store) -> Result<()> {
+fn skip_value(events: &mut super::EventStream, path: &KPath, look: &Look<'_>) -> Result<()> {
     let mut depth = 0usize;
     loop {
         match events.next_event()? {
@@ -339,7 +386,7 @@ fn skip_value(events: &mut super::EventStream, path: &KPath, store: &Store) -> R
             Some(Event::EndObject | Event::EndArray) if depth > 0 => depth -= 1,
             Some(Event::Scalar(_)) => {}
             Some(Event::Key(_)) if depth > 0 => {}
-            _ => return Err(store.unexpected(path)),
+            _ => return Err(look.unexpected(path)),
         }
         if depth == 0 {
             return Ok(());
