@@ -136,6 +136,8 @@ fn main() {
 
 /// Set (to a store's directory) in the process [`big_document`] starts for each measurement.
 const BIG_DOCUMENT_CHILD: &str = "TONYSTORE_BENCH_BIG_DOCUMENT_STORE";
+/// Set in that process to read the logs with `pread` rather than through memory maps.
+const BIG_DOCUMENT_UNMAPPED: &str = "TONYSTORE_BENCH_BIG_DOCUMENT_UNMAPPED";
 
 /// A member of the big document: about 1 KiB.
 fn big_member(k: u64, note: &str) -> tonystore::tony::Node {
@@ -150,7 +152,9 @@ fn big_member(k: u64, note: &str) -> tonystore::tony::Node {
 /// A store holding a document of `mib` MiB (members of about 1 KiB under `users`, imported
 /// 10,000 per commit), then ten times, each in a fresh process: open it, commit one change
 /// to a member, close it (`big_document_ms`, the median; `big_document_rss_mib`, the largest
-/// peak resident memory of those processes).
+/// peak resident memory of those processes, which counts the pages of the logs' memory maps
+/// that reads touched; `big_document_anon_mib`, the largest anonymous memory). Then the same
+/// with the logs read by `pread` (`FsDir::without_memory_map`: `big_document_pread_*`).
 fn big_document(mib: u64) {
     use tonystore::tony::{Key, Node};
     let tmp = tempfile::tempdir().unwrap();
@@ -178,51 +182,64 @@ fn big_document(mib: u64) {
         }
         store.close().unwrap();
     }
-    let mut times = Vec::new();
-    let mut rss: u64 = 0;
-    for _ in 0..10 {
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .env(BIG_DOCUMENT_CHILD, &root)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
-        let mut fields = text.split_whitespace();
-        let mut next = || fields.next().unwrap().parse::<f64>().unwrap();
-        times.push(next());
-        rss = rss.max(next() as u64);
+    for (unmapped, series) in [(false, "big_document"), (true, "big_document_pread")] {
+        let mut times = Vec::new();
+        let (mut rss, mut anon) = (0u64, 0u64);
+        for _ in 0..10 {
+            let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+            child.env(BIG_DOCUMENT_CHILD, &root);
+            if unmapped {
+                child.env(BIG_DOCUMENT_UNMAPPED, "1");
+            }
+            let out = child.output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = String::from_utf8(out.stdout).unwrap();
+            let mut fields = text.split_whitespace();
+            let mut next = || fields.next().unwrap().parse::<f64>().unwrap();
+            times.push(next());
+            rss = rss.max(next() as u64);
+            anon = anon.max(next() as u64);
+        }
+        times.sort_by(f64::total_cmp);
+        println!("{series}_ms,{mib},{:.2}", times[times.len() / 2]);
+        println!("{series}_rss_mib,{mib},{:.1}", rss as f64 / 1024.0);
+        println!("{series}_anon_mib,{mib},{:.1}", anon as f64 / 1024.0);
     }
-    times.sort_by(f64::total_cmp);
-    println!("big_document_ms,{mib},{:.2}", times[times.len() / 2]);
-    println!("big_document_rss_mib,{mib},{:.1}", rss as f64 / 1024.0);
 }
 
 /// In the child process of [`big_document`]: opens the store, commits a change to one member
-/// (durably), closes it; prints the milliseconds that took and the process's peak resident
-/// memory in KiB.
+/// (durably), closes it; prints the milliseconds that took, the process's peak resident
+/// memory and its anonymous resident memory after the commit, in KiB.
 fn commit_one_member(root: &std::path::Path) {
+    let status = |field: &str| {
+        let text = std::fs::read_to_string("/proc/self/status").unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap()
+    };
     let start = Instant::now();
     let dir = FsDir::create(root).unwrap();
+    let dir = match std::env::var_os(BIG_DOCUMENT_UNMAPPED) {
+        Some(_) => dir.without_memory_map(),
+        None => dir,
+    };
     let mut store = Store::open(&dir, Options::default()).unwrap();
     let k = store.head() * 7_919 % 10_000;
     let path = KPath::parse(&format!("users.u{k}.name")).unwrap();
     let name = tonystore::tony::Node::string(&format!("renamed at {}", store.head()));
     store.commit(vec![(path.clone(), name.clone())]).unwrap();
+    let anon_kib = status("RssAnon:");
     store.close().unwrap();
     let ms = start.elapsed().as_secs_f64() * 1e3;
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let peak_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap();
+    let peak_kib = status("VmHWM:");
     let store = Store::open(&dir, Options::default()).unwrap();
     assert_eq!(store.read(&path).unwrap(), Some(name));
-    println!("{ms:.3} {peak_kib}");
+    println!("{ms:.3} {peak_kib} {anon_kib}");
 }
 
 /// One-member commits into an object of `width` members (imported 10,000 members per commit

@@ -89,8 +89,16 @@ SERIES = {
                      "(mean of 2,000)", "object width (members)"),
     "big_document_ms": ("ms to open a store, commit one member of its document durably and "
                         "close it, in a fresh process (median of 10)", "document (MiB)"),
-    "big_document_rss_mib": ("MiB of peak resident memory of those processes (the largest)",
-                             "document (MiB)"),
+    "big_document_rss_mib": ("MiB of peak resident memory of those processes (the largest; "
+                             "with the log pages their memory maps touched)", "document (MiB)"),
+    "big_document_anon_mib": ("MiB of anonymous resident memory of those processes after the "
+                              "commit (the largest)", "document (MiB)"),
+    "big_document_pread_ms": ("the same, the logs read with pread: ms (median of 10)",
+                              "document (MiB)"),
+    "big_document_pread_rss_mib": ("the same, the logs read with pread: MiB of peak resident "
+                                   "memory (the largest)", "document (MiB)"),
+    "big_document_pread_anon_mib": ("the same, the logs read with pread: MiB of anonymous "
+                                    "resident memory (the largest)", "document (MiB)"),
 }
 
 

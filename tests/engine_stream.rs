@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use tonystore::engine::{Options, Store, TransactionBuffer};
 use tonystore::kpath::{get, KPath};
 use tonystore::patch::patch;
-use tonystore::storage::MemDir;
+use tonystore::storage::{FsDir, MemDir};
 use tonystore::tony::{encode_wire, Key, Node};
 
 #[global_allocator]
@@ -83,7 +83,7 @@ fn a_large_entry_streams_with_bounded_memory_and_small_reads() {
     let expected_b = hash_of(&encode_wire(
         get(&doc, &KPath::parse("b").unwrap()).unwrap().unwrap(),
     ));
-    let (dir, read) = common::CountingDir::new();
+    let (dir, read) = common::CountingDir::logs_only();
     {
         let mut store = Store::open(&dir, Options::default()).unwrap();
         store
@@ -288,7 +288,7 @@ fn raw_copies_skip_brackets_inside_strings_and_tag_arguments() {
 #[test]
 fn compacted_entries_are_read_through_their_offset_index() {
     let doc = Node::object(vec![(Key::str("items"), items(40_000, "c"))]);
-    let (dir, read) = common::CountingDir::new();
+    let (dir, read) = common::CountingDir::logs_only();
     let options = || Options {
         divisor: 2,
         ..Options::default()
@@ -392,7 +392,7 @@ proptest::proptest! {
 
 #[test]
 fn a_replacement_after_array_edits_makes_them_irrelevant_to_reads() {
-    let (dir, read) = common::CountingDir::new();
+    let (dir, read) = common::CountingDir::logs_only();
     {
         let mut store = Store::open(&dir, Options::default()).unwrap();
         let doc = Node::object(vec![(Key::str("a"), items(20_000, "a"))]);
@@ -470,7 +470,7 @@ fn users(n: usize) -> Node {
 fn members_of_a_wide_object_are_found_through_key_filters() {
     let n = 40_000;
     let doc = Node::object(vec![(Key::str("users"), users(n))]);
-    let (dir, read) = common::CountingDir::new();
+    let (dir, read) = common::CountingDir::logs_only();
     {
         let mut store = Store::open(&dir, Options::default()).unwrap();
         store
@@ -546,4 +546,58 @@ proptest::proptest! {
             proptest::prop_assert_eq!(store.read_at(&path, 1).unwrap(), want, "{}", path);
         }
     }
+}
+
+/// Offset indexes are read from `index.log` when a read first needs them, not at open. Bytes
+/// of one that change after the open are a `Corrupt` error naming `index.log` and an offset
+/// inside the damaged index, not a wrong answer; the next open sees the damaged record and
+/// re-indexes the log, and reads are right again.
+#[test]
+fn an_offset_index_is_read_when_first_needed_and_checked() {
+    use std::os::unix::fs::FileExt;
+    let doc = Node::object(vec![(Key::str("users"), users(20_000))]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = FsDir::create(tmp.path().join("store")).unwrap();
+    {
+        let mut store = Store::open(&dir, Options::default()).unwrap();
+        store
+            .commit(vec![(KPath::root(), doc.clone().with_tag("!insert"))])
+            .unwrap();
+        store.close().unwrap();
+    }
+    let path = KPath::parse("users.u1234.name").unwrap();
+    let want = get(&doc, &path).unwrap().cloned();
+    let index_file = tmp.path().join("store").join("index.log");
+    let (index_len, damaged) = {
+        let store = Store::open(&dir, Options::default()).unwrap();
+        assert_eq!(store.stats().recovery, "none");
+        // Behind the store's back, inside the record's last bytes: the offset index's chunk
+        // checksums.
+        let index = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&index_file)
+            .unwrap();
+        let len = index.metadata().unwrap().len();
+        let at = len - 64;
+        let mut byte = [0u8];
+        index.read_exact_at(&mut byte, at).unwrap();
+        index.write_all_at(&[byte[0] ^ 0x55], at).unwrap();
+        let err = store.read_at(&path, 1).unwrap_err();
+        assert_eq!(err.code(), "corrupt", "{err}");
+        let message = err.to_string();
+        assert!(message.contains("index.log"), "{message}");
+        (len, message)
+    };
+    // The offset named lies inside the index's bytes.
+    let offset: u64 = damaged
+        .split("offset ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no offset in {damaged}"));
+    assert!(offset < index_len - 64, "{damaged}");
+    let store = Store::open(&dir, Options::default()).unwrap();
+    assert_ne!(store.stats().recovery, "none");
+    assert_eq!(store.read_at(&path, 1).unwrap(), want);
 }

@@ -29,8 +29,21 @@ use crate::storage::BlockFile;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Offset indexes of large entries, by (level, position).
-pub type Offsets = HashMap<(u8, u64), Arc<OffsetIndex>>;
+/// Where the offset indexes of large entries lie in `index.log`, by (level, position): each is
+/// read when a read first needs it ([`IndexLog::load_offsets`]), so an open costs the
+/// entries' count, not the size of their indexes.
+pub type Offsets = HashMap<(u8, u64), StoredOffsets>;
+
+/// Where one offset index lies in `index.log`: its bytes and their CRC-32C.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredOffsets {
+    /// The file offset of its first byte.
+    pub at: u64,
+    /// Its length in bytes.
+    pub len: u64,
+    /// The CRC-32C of those bytes.
+    pub crc: u32,
+}
 
 /// An entry the index gained: its level, reference and ends.
 pub type Added = (u8, EntryRef, Vec<End>);
@@ -50,8 +63,9 @@ pub struct Loaded {
 
 const MAGIC: &[u8; 8] = b"TNYINDEX";
 /// The index log's format version (1-4 were the whole-index slots `index.a`/`index.b`; 5 had
-/// no seals; 6 could hold wrong offset references for objects with merge keys).
-pub const VERSION: u32 = 7;
+/// no seals; 6 could hold wrong offset references for objects with merge keys; 7's offset
+/// indexes could only be decoded all together).
+pub const VERSION: u32 = 8;
 /// File header bytes: magic, version, CRC-32C of the two.
 pub const FILE_HEADER: u64 = 16;
 /// Bytes of a superblock slot: sequence number, position of the last seal record, a reserved
@@ -169,31 +183,42 @@ fn encode_body(
     for ((level, pos), index) in offsets {
         out.push(*level);
         put_u64(out, *pos);
-        put_u64(out, index.refs.len() as u64);
-        for r in &index.refs {
-            paths.put(out, &r.path);
-            put_u64(out, r.offset);
-            put_u64(out, r.len);
-        }
-        put_u64(out, index.ops.len() as u64);
-        for path in &index.ops {
-            paths.put(out, path);
-        }
-        put_u64(out, index.filters.len() as u64);
-        for f in &index.filters {
-            paths.put(out, &f.object);
-            put_u64(out, f.start);
-            put_u64(out, f.end);
-            put_u64(out, f.bits.len() as u64);
-            for word in &f.bits {
-                put_u64(out, *word);
-            }
-        }
-        put_u64(out, index.chunk_crcs.len() as u64);
-        for crc in index.chunk_crcs.iter() {
-            out.extend_from_slice(&crc.to_be_bytes());
+        let section = encode_offsets(index);
+        put_u64(out, section.len() as u64);
+        out.extend_from_slice(&crc32c::crc32c(&section).to_be_bytes());
+        out.extend_from_slice(&section);
+    }
+}
+
+/// One offset index, decodable on its own (its paths relative to its own first).
+fn encode_offsets(index: &OffsetIndex) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut paths = PathWriter::default();
+    put_u64(&mut out, index.refs.len() as u64);
+    for r in &index.refs {
+        paths.put(&mut out, &r.path);
+        put_u64(&mut out, r.offset);
+        put_u64(&mut out, r.len);
+    }
+    put_u64(&mut out, index.ops.len() as u64);
+    for path in &index.ops {
+        paths.put(&mut out, path);
+    }
+    put_u64(&mut out, index.filters.len() as u64);
+    for f in &index.filters {
+        paths.put(&mut out, &f.object);
+        put_u64(&mut out, f.start);
+        put_u64(&mut out, f.end);
+        put_u64(&mut out, f.bits.len() as u64);
+        for word in &f.bits {
+            put_u64(&mut out, *word);
         }
     }
+    put_u64(&mut out, index.chunk_crcs.len() as u64);
+    for crc in index.chunk_crcs.iter() {
+        out.extend_from_slice(&crc.to_be_bytes());
+    }
+    out
 }
 
 fn encode_seal_header(out: &mut Vec<u8>, h: &SealHeader) {
@@ -312,14 +337,15 @@ enum Record {
     Table,
 }
 
-fn decode_record(bytes: &[u8]) -> Option<Record> {
+/// Decodes a record's payload `bytes`, which start at file offset `base`.
+fn decode_record(bytes: &[u8], base: u64) -> Option<Record> {
     let mut r = Reader {
         bytes,
         at: 0,
         previous: Vec::new(),
     };
     match r.u8()? {
-        SAVE => Some(Record::Save(decode_body(r)?)),
+        SAVE => Some(Record::Save(decode_body(r, base)?)),
         TABLE => Some(Record::Table),
         SEAL => {
             let table = TableRef {
@@ -336,13 +362,13 @@ fn decode_record(bytes: &[u8]) -> Option<Record> {
                 prev: r.u64()?,
                 last_pos: [r.u64()?, r.u64()?],
             };
-            Some(Record::Seal(header, decode_body(r)?))
+            Some(Record::Seal(header, decode_body(r, base)?))
         }
         _ => None,
     }
 }
 
-fn decode_body(mut r: Reader<'_>) -> Option<Body> {
+fn decode_body(mut r: Reader<'_>, base: u64) -> Option<Body> {
     let checkpoint = Checkpoint {
         max_commit: r.u64()?,
         tx_seq: r.u64()?,
@@ -370,55 +396,60 @@ fn decode_body(mut r: Reader<'_>) -> Option<Body> {
     }
     let mut offsets = Offsets::new();
     for _ in 0..r.u64()? {
-        let (level, pos, count) = (r.u8()?, r.u64()?, r.u64()?);
-        let mut refs = Vec::with_capacity(count.min(1 << 20) as usize);
-        for _ in 0..count {
-            refs.push(SubDocRef {
-                path: r.path()?,
-                offset: r.u64()?,
-                len: r.u64()?,
-            });
-        }
-        let ops = (0..r.u64()?)
-            .map(|_| r.path())
-            .collect::<Option<Vec<_>>>()?;
-        let filters = (0..r.u64()?)
-            .map(|_| {
-                let (object, start, end) = (r.path()?, r.u64()?, r.u64()?);
-                let words = r.u64()?;
-                // Each word is 8 bytes: a count the payload cannot hold is corruption.
-                if words > r.remaining() / 8 {
-                    return None;
-                }
-                let bits = r.u64s(words)?;
-                Some(MemberFilter {
-                    object,
-                    start,
-                    end,
-                    bits,
-                })
-            })
-            .collect::<Option<Vec<_>>>()?;
-        let crcs = r.u64()?;
-        // Each checksum is 4 bytes: a count the payload cannot hold is corruption.
-        if crcs > r.remaining() / 4 {
-            return None;
-        }
-        let chunk_crcs = r.u32s(crcs)?;
-        offsets.insert(
-            (level, pos),
-            Arc::new(OffsetIndex {
-                refs,
-                ops,
-                filters,
-                chunk_crcs,
-            }),
-        );
+        let (level, pos, len, crc) = (r.u8()?, r.u64()?, r.u64()?, r.u32()?);
+        let at = base.checked_add(r.at as u64)?;
+        r.take(usize::try_from(len).ok()?)?;
+        offsets.insert((level, pos), StoredOffsets { at, len, crc });
     }
     (r.at == r.bytes.len()).then_some(Body {
         checkpoint,
         added,
         offsets,
+    })
+}
+
+/// Decodes an offset index written by [`encode_offsets`].
+fn decode_offsets(bytes: &[u8]) -> Option<OffsetIndex> {
+    let mut r = Reader {
+        bytes,
+        at: 0,
+        previous: Vec::new(),
+    };
+    let count = r.u64()?;
+    // Each reference takes at least 24 bytes: a count the bytes cannot hold is corruption.
+    if count > r.remaining() / 24 {
+        return None;
+    }
+    let mut refs = Vec::with_capacity(usize::try_from(count).ok()?);
+    for _ in 0..count {
+        refs.push(SubDocRef {
+            path: r.path()?,
+            offset: r.u64()?,
+            len: r.u64()?,
+        });
+    }
+    let ops = (0..r.u64()?)
+        .map(|_| r.path())
+        .collect::<Option<Vec<_>>>()?;
+    let filters = (0..r.u64()?)
+        .map(|_| {
+            let (object, start, end) = (r.path()?, r.u64()?, r.u64()?);
+            let words = r.u64()?;
+            Some(MemberFilter {
+                object,
+                start,
+                end,
+                bits: r.u64s(words)?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let crcs = r.u64()?;
+    let chunk_crcs = r.u32s(crcs)?;
+    (r.at == r.bytes.len()).then_some(OffsetIndex {
+        refs,
+        ops,
+        filters,
+        chunk_crcs,
     })
 }
 
@@ -783,7 +814,7 @@ impl IndexLog {
         if crc32c::crc32c(&payload) != payload_crc {
             return Ok(None);
         }
-        Ok(decode_record(&payload).map(|record| (record, next)))
+        Ok(decode_record(&payload, payload_at).map(|record| (record, next)))
     }
 
     /// Cuts the log to `end` (or, below the first record, to a fresh header and empty
@@ -910,6 +941,23 @@ impl IndexLog {
             self.write_superblock()?;
         }
         Ok(())
+    }
+
+    /// The offset index stored at `stored` (see [`Offsets`]); `Corrupt` naming `index.log`
+    /// and the offset when its bytes fail their checksum or do not decode.
+    pub fn load_offsets(&self, stored: StoredOffsets) -> Result<OffsetIndex> {
+        let corrupt =
+            |reason: &str| super::entry::corrupt("index.log", stored.at, reason.to_owned());
+        let len = usize::try_from(stored.len)
+            .ok()
+            .filter(|_| stored.len <= MAX_RECORD)
+            .ok_or_else(|| corrupt("an offset index longer than a record"))?;
+        let mut bytes = vec![0u8; len];
+        self.file.read_exact_at(stored.at, &mut bytes)?;
+        if crc32c::crc32c(&bytes) != stored.crc {
+            return Err(corrupt("an offset index fails its checksum"));
+        }
+        decode_offsets(&bytes).ok_or_else(|| corrupt("an offset index does not decode"))
     }
 
     /// Bytes of valid records (with the file header).

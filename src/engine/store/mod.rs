@@ -4,6 +4,7 @@ mod cache;
 mod compaction;
 mod counters;
 mod history;
+mod offset_indexes;
 mod read;
 mod recover;
 mod ship;
@@ -251,7 +252,7 @@ pub struct Store {
     /// and in the `malloc`s after it).
     pending: HashMap<(u8, u64), Arc<LogEntry>, foldhash::fast::RandomState>,
     /// Offset indexes of large entries, by (level, position).
-    offsets: HashMap<(u8, u64), Arc<OffsetIndex>>,
+    offsets: offset_indexes::OffsetIndexes,
     counters: Counters,
     /// How the open recovered (see [`Stats::recovery`]).
     recovery: &'static str,
@@ -311,7 +312,7 @@ impl Store {
             options,
             cache: Mutex::new(patch_cache()),
             pending: HashMap::default(),
-            offsets: HashMap::new(),
+            offsets: offset_indexes::OffsetIndexes::default(),
             counters: Counters::default(),
             recovery: "none",
             since_persist: 0,
@@ -619,9 +620,26 @@ impl Store {
         self.unsaved.push((level, entry, ends));
     }
 
+    /// The offset index of the entry at (`level`, `pos`), if it has one (read from
+    /// `index.log` the first time).
+    pub(super) fn offset_index(&self, level: u8, pos: u64) -> Result<Option<Arc<OffsetIndex>>> {
+        self.offsets.get((level, pos), &self.index_log)
+    }
+
+    /// The offset indexes of the entries at (level, position) `entries` that have one.
+    fn offsets_of(&self, entries: &[(u8, u64)]) -> Result<Vec<KeyedOffsets>> {
+        let mut found = Vec::new();
+        for &(level, pos) in entries {
+            if let Some(offsets) = self.offset_index(level, pos)? {
+                found.push(((level, pos), offsets));
+            }
+        }
+        Ok(found)
+    }
+
     /// Keeps a large entry's offset index, to be saved with the next checkpoint.
     pub(super) fn add_offsets(&mut self, level: u8, pos: u64, offsets: OffsetIndex) {
-        self.offsets.insert((level, pos), Arc::new(offsets));
+        self.offsets.add((level, pos), Arc::new(offsets));
         self.unsaved_offsets.push((level, pos));
     }
 
@@ -746,11 +764,12 @@ impl Store {
             // by position (the levels' entries interleave in `compact.log`).
             crate::sort::sort_by_key(&mut tail, |(level, e, _)| (*level > 0, e.pos));
             let keys: Vec<(u8, u64)> = tail.iter().map(|(l, e, _)| (*l, e.pos)).collect();
-            let offsets = offsets_of(&self.offsets, &keys);
-            self.index_log.save(checkpoint, &tail, &offsets)?;
+            let offsets = self.offsets_of(&keys)?;
+            self.index_log.save(checkpoint, &tail, &as_refs(&offsets))?;
         } else if checkpoint != self.saved || !self.unsaved.is_empty() {
-            let offsets = offsets_of(&self.offsets, &self.unsaved_offsets);
-            self.index_log.save(checkpoint, &self.unsaved, &offsets)?;
+            let offsets = self.offsets_of(&self.unsaved_offsets)?;
+            self.index_log
+                .save(checkpoint, &self.unsaved, &as_refs(&offsets))?;
         }
         self.tail_due = false;
         self.unsaved.clear();
@@ -858,7 +877,8 @@ impl Store {
             level0_end,
             compact_end,
         };
-        let offsets = offsets_of(&self.offsets, &run);
+        let offsets = self.offsets_of(&run)?;
+        let offsets = as_refs(&offsets);
         let table = self
             .index_log
             .seal(
@@ -956,15 +976,12 @@ pub(super) fn expect_commit(name: &str, pos: u64, entry: &LogEntry, expected: u6
     ))
 }
 
-/// The offset indexes of the entries at (level, position) `entries` that have one.
-fn offsets_of<'a>(
-    offsets: &'a HashMap<(u8, u64), Arc<OffsetIndex>>,
-    entries: &[(u8, u64)],
-) -> Vec<((u8, u64), &'a OffsetIndex)> {
-    entries
-        .iter()
-        .filter_map(|key| offsets.get(key).map(|o| (*key, &**o)))
-        .collect()
+/// An entry's (level, position) and its offset index.
+type KeyedOffsets = ((u8, u64), Arc<OffsetIndex>);
+
+/// `offsets` as the index log's writer takes them.
+fn as_refs(offsets: &[KeyedOffsets]) -> Vec<((u8, u64), &OffsetIndex)> {
+    offsets.iter().map(|(key, o)| (*key, &**o)).collect()
 }
 
 /// How a store with `options` seals runs of its index.

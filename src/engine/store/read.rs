@@ -230,7 +230,7 @@ impl Store {
     /// its offset index points at.
     pub(super) fn start_value(&self, c: Candidate, path: &KPath) -> Result<Option<Node>> {
         let key = (c.level, c.entry.pos);
-        if !self.is_cached(c.level, c.entry.pos) && self.offsets.contains_key(&key) {
+        if !self.is_cached(c.level, c.entry.pos) && self.offsets.has(key) {
             match self.locate_in_entry(c, path)? {
                 Located::Found(mut events, first) => {
                     self.count(ReadEvent::ReadFromOffsets);

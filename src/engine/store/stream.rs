@@ -218,7 +218,7 @@ impl Store {
     /// or that the entry holds nothing there; or `Unknown` when the entry has no offset index
     /// or the shape needs the general path.
     pub(super) fn locate_in_entry(&self, c: Candidate, path: &KPath) -> Result<Located> {
-        let Some(offsets) = self.offsets.get(&(c.level, c.entry.pos)).cloned() else {
+        let Some(offsets) = self.offset_index(c.level, c.entry.pos)? else {
             return Ok(Located::Unknown);
         };
         let depth = c.ancestor_depth.expect("an ancestor end");
@@ -353,7 +353,7 @@ impl Store {
         pos: u64,
         path: &KPath,
     ) -> Result<Option<SubPatch>> {
-        let Some((offsets, target)) = self.offsets_target(level, pos, path) else {
+        let Some((offsets, target)) = self.offsets_target(level, pos, path)? else {
             return Ok(None);
         };
         // An op or a style tag above the path: what the patch does there is not a sub-patch.
@@ -380,26 +380,28 @@ impl Store {
         level: u8,
         pos: u64,
         path: &KPath,
-    ) -> Option<(Arc<OffsetIndex>, KPath)> {
+    ) -> Result<Option<(Arc<OffsetIndex>, KPath)>> {
         if self.is_cached(level, pos)
             || path
                 .segments()
                 .iter()
                 .any(|s| matches!(s, Segment::Index(_)))
         {
-            return None;
+            return Ok(None);
         }
-        let offsets = self.offsets.get(&(level, pos)).cloned()?;
+        let Some(offsets) = self.offset_index(level, pos)? else {
+            return Ok(None);
+        };
         let mut segments = Vec::with_capacity(path.len().saturating_add(1));
         segments.push(Segment::Field("patch".into()));
         segments.extend_from_slice(path.segments());
-        Some((offsets, KPath::from_segments(segments)))
+        Ok(Some((offsets, KPath::from_segments(segments))))
     }
 
     /// What kind of patch node the entry at (`level`, `pos`) has at `path`, without building
     /// it: through the offset index when the entry is large and not in memory.
     pub(super) fn sub_patch_kind(&self, level: u8, pos: u64, path: &KPath) -> Result<SubPatchKind> {
-        if let Some(target) = self.offsets_target(level, pos, path) {
+        if let Some(target) = self.offsets_target(level, pos, path)? {
             let (offsets, target) = target;
             if offsets.ops.iter().any(|op| op.is_prefix_of(&target)) {
                 return Ok(SubPatchKind::Other);
