@@ -109,7 +109,7 @@ impl<'s> Look<'s> {
                     // A merge replaces anything but an object: only its kind matters.
                     return Ok(Some(placeholder(first)));
                 };
-                return self.object_from_events(patch, members, path, tag, second);
+                return self.object_from_events(members, path, tag, second);
             }
         };
         let mut object = Object::default();
@@ -129,7 +129,7 @@ impl<'s> Look<'s> {
                     let Event::BeginObject(tag) = first else {
                         return Err(self.unexpected(path));
                     };
-                    return self.object_from_events(patch, members, path, tag, second);
+                    return self.object_from_events(members, path, tag, second);
                 }
             }
         }
@@ -143,13 +143,11 @@ impl<'s> Look<'s> {
     /// follows its `{`.
     fn object_from_events(
         &self,
-        patch: &Node,
         members: &Object,
         path: &KPath,
         tag: Option<std::sync::Arc<str>>,
         second: Option<Event>,
     ) -> Result<Option<Node>> {
-        let _ = patch;
         let first_key = match second {
             Some(Event::Key(key)) => Some(key),
             Some(Event::EndObject) => None,
