@@ -15,6 +15,15 @@ use tonystore::tony::{encode_wire, Node};
 #[global_allocator]
 static ALLOCATOR: common::Counting = common::Counting;
 
+/// The heap is counted for the whole process: the tests run one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn p(s: &str) -> KPath {
     KPath::parse(s).unwrap()
 }
@@ -147,6 +156,7 @@ fn run(case: &Case, head_in_memory: bool) -> (MemDir, Result<u64, &'static str>)
 
 #[test]
 fn commits_without_the_head_state_decide_as_with_it() {
+    let _alone = one_at_a_time();
     for case in CASES {
         let (whole_dir, whole) = run(case, true);
         let (touched_dir, touched) = run(case, false);
@@ -218,6 +228,7 @@ fn commit_two(dir: &MemDir, options: Options) -> usize {
 
 #[test]
 fn a_commit_into_a_large_document_costs_what_its_patch_touches() {
+    let _alone = one_at_a_time();
     // Imports end away from a compaction boundary: the level built over them would read them.
     let members = if common::heavy() { 200_000 } else { 25_000 };
     let dir = MemDir::new();
@@ -239,4 +250,34 @@ fn a_commit_into_a_large_document_costs_what_its_patch_touches() {
         whole > 8 * (1 << 20),
         "holding the document peaked at only {whole} bytes: the test measures nothing"
     );
+}
+
+/// The first commit after a wide import that adds a member, or rewrites one whole, asks the
+/// log about the object's other members (the kind of its keys; whether the merge names them
+/// all): the newest merge into it is the import, which must be looked at, not built.
+#[test]
+fn a_first_commit_after_a_wide_import_does_not_build_the_import() {
+    let _alone = one_at_a_time();
+    for (path, value) in [
+        ("users.added", "{name: added, age: 1}"),
+        ("users.u777", "{name: whole, age: 2, note: n}"),
+    ] {
+        let dir = MemDir::new();
+        large_document(&dir, 25_000);
+        let mut store = Store::open(
+            &dir,
+            Options {
+                head_state_max_log_bytes: 1 << 20,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        let (commit, peak) = common::peak_during(|| store.commit(vec![(p(path), tony(value))]));
+        commit.unwrap();
+        assert!(
+            peak < 1 << 20,
+            "{path} after the import peaked at {peak} bytes of heap"
+        );
+        assert_eq!(store.read(&p(path)).unwrap(), Some(tony(value)));
+    }
 }

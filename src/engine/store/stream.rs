@@ -288,7 +288,7 @@ impl Store {
     /// The node at `target` (a path in the entry's value: `patch` first) inside the large
     /// entry at (`level`, `pos`), whose offset index is `offsets`: a reader just after its
     /// first event, and that event; `None` when the entry holds nothing there.
-    fn seek_in_entry(
+    pub(super) fn seek_in_entry(
         &self,
         level: u8,
         pos: u64,

@@ -18,8 +18,9 @@ use std::collections::HashMap;
 use super::read::{Plan, SubPatch, SubPatchKind};
 use super::Store;
 use crate::engine::classify::merge_covers;
-use crate::engine::entry::corrupt;
+use crate::engine::entry::{corrupt, unreadable};
 use crate::engine::error::{Result, StoreError};
+use crate::engine::offsets::OffsetIndex;
 use crate::kpath::{KPath, Segment};
 use crate::patch::{find_op, op_kind};
 use crate::tony::{Event, Key, Node, Object, Value};
@@ -266,40 +267,116 @@ impl<'s> Look<'s> {
         Ok(Seen::Absent)
     }
 
-    /// Gives `f` the merges into the object at `path` the log holds, newest first, back to
-    /// the entry that determined it, while `f` asks for more. False when an entry does
-    /// something else there first (what is older than it is then unknown).
-    fn merges_into(&self, path: &KPath, mut f: impl FnMut(&[(Key, Node)]) -> bool) -> Result<bool> {
+    /// Gives `f` the members of the merges into the object at `path` the log holds, newest
+    /// merge first (back to the entry that determined the object), while `f` asks for more:
+    /// the merge's number (0 for the newest), the key, and whether the merge certainly leaves
+    /// the member there (a value or an `!insert`: any other op may remove it). A large entry's
+    /// merge is streamed from its bytes, member by member, never built. Returns false where an
+    /// entry does something other than merge there first (what is older is then unknown).
+    fn members_of_merges(
+        &self,
+        path: &KPath,
+        mut f: impl FnMut(usize, &Key, bool) -> bool,
+    ) -> Result<bool> {
         let Plan::Replay { start, rest } = self.plan(path)? else {
             return Ok(false);
         };
+        let mut merge = 0;
         for c in rest.iter().rev().chain(start.iter()) {
-            match self.sub_patch(c.level, c.entry.pos, path)? {
-                SubPatch::Stops => continue,
-                SubPatch::At(node) => match node.as_object() {
-                    Some(members) if op_kind(&node).is_none() => {
-                        if !f(members) {
-                            return Ok(true);
-                        }
-                    }
+            let (level, pos) = (c.level, c.entry.pos);
+            match self.store.sub_patch_kind(level, pos, path)? {
+                SubPatchKind::Stops => continue,
+                SubPatchKind::Other => return Ok(false),
+                SubPatchKind::Merge => {}
+            }
+            let more = match self.store.offset_index(level, pos)? {
+                Some(offsets) => {
+                    self.stream_members(level, pos, &offsets, path, |k, kept| f(merge, k, kept))?
+                }
+                None => match self.sub_patch(level, pos, path)? {
+                    SubPatch::At(node) if op_kind(&node).is_none() => node
+                        .as_object()
+                        .unwrap_or_default()
+                        .iter()
+                        .filter(|(k, _)| *k != Key::Merge)
+                        .all(|(k, v)| f(merge, k, keeps(v))),
                     _ => return Ok(false),
                 },
-                SubPatch::Blocked => return Ok(false),
+            };
+            if !more {
+                return Ok(true);
             }
+            merge += 1;
         }
         Ok(true)
+    }
+
+    /// [`members_of_merges`](Self::members_of_merges) for the merge at `path` in the large
+    /// entry at (`level`, `pos`): its members read one at a time, each value skipped. Returns
+    /// whether `f` asked for more.
+    fn stream_members(
+        &self,
+        level: u8,
+        pos: u64,
+        offsets: &OffsetIndex,
+        path: &KPath,
+        mut f: impl FnMut(&Key, bool) -> bool,
+    ) -> Result<bool> {
+        let mut target = vec![Segment::Field("patch".into())];
+        target.extend_from_slice(path.segments());
+        let target = KPath::from_segments(target);
+        let name = self.store.log_of(level).name();
+        let Some((mut events, Event::BeginObject(_))) =
+            self.store.seek_in_entry(level, pos, offsets, &target)?
+        else {
+            return Err(self.unexpected(path));
+        };
+        let mut next = || {
+            events
+                .next_event()
+                .map_err(|e| unreadable(name, pos, e))?
+                .ok_or_else(|| self.unexpected(path))
+        };
+        loop {
+            let key = match next()? {
+                Event::EndObject => return Ok(true),
+                Event::Key(key) => key,
+                _ => return Err(self.unexpected(path)),
+            };
+            let first = next()?;
+            let tag = match &first {
+                Event::BeginObject(tag) | Event::BeginArray(tag) => tag.clone(),
+                Event::Scalar(node) => node.tag.clone(),
+                _ => return Err(self.unexpected(path)),
+            };
+            let value_op = tag.and_then(|t| op_kind(&Node::null().with_tag(&t)));
+            if key != Key::Merge && !f(&key, matches!(value_op, None | Some("insert"))) {
+                return Ok(false);
+            }
+            // The rest of the value.
+            let mut depth = usize::from(matches!(
+                first,
+                Event::BeginObject(_) | Event::BeginArray(_)
+            ));
+            while depth > 0 {
+                match next()? {
+                    Event::BeginObject(_) | Event::BeginArray(_) => depth += 1,
+                    Event::EndObject | Event::EndArray => depth -= 1,
+                    Event::Key(_) | Event::Scalar(_) => {}
+                }
+            }
+        }
     }
 
     /// A key the newest merge into the object at `path` certainly left there (a member set
     /// to a value, not by an op that may remove it); `None` when it left none so.
     fn kept_member(&self, path: &KPath) -> Result<Option<Key>> {
         let mut found = None;
-        self.merges_into(path, |members| {
-            found = members
-                .iter()
-                .find(|(k, v)| *k != Key::Merge && keeps(v))
-                .map(|(k, _)| k.clone());
-            false
+        self.members_of_merges(path, |merge, key, kept| {
+            if merge == 0 && kept {
+                found = Some(key.clone());
+            }
+            merge == 0 && !kept
         })?;
         Ok(found)
     }
@@ -307,22 +384,15 @@ impl<'s> Look<'s> {
     /// Whether the object at `path` certainly holds a key the merge `named` does not name:
     /// one a merge into it left that no newer merge may have removed.
     fn has_unnamed_member(&self, path: &KPath, named: &[(Key, Node)]) -> Result<bool> {
+        // The members newer merges may have removed (a key is in a merge once).
         let mut removable: Vec<Key> = Vec::new();
         let mut found = false;
-        self.merges_into(path, |members| {
-            found = members.iter().any(|(k, v)| {
-                *k != Key::Merge
-                    && keeps(v)
-                    && named.iter().all(|(n, _)| n != k)
-                    && !removable.contains(k)
-            });
-            // This merge's ops may have removed members older merges left.
-            removable.extend(
-                members
-                    .iter()
-                    .filter(|(_, v)| !keeps(v))
-                    .map(|(k, _)| k.clone()),
-            );
+        self.members_of_merges(path, |_, key, kept| {
+            if !kept {
+                removable.push(key.clone());
+            } else if named.iter().all(|(n, _)| n != key) && !removable.contains(key) {
+                found = true;
+            }
             !found && removable.len() <= MAX_REMOVALS_FOLLOWED
         })?;
         Ok(found)
