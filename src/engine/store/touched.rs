@@ -242,7 +242,9 @@ impl<'s> Look<'s> {
                     if named.next().is_none_or(|(k, _)| *k != key) {
                         return Ok(false);
                     }
-                    skip_value(&mut events, &path, self)?;
+                    let mut next = || events.next_event()?.ok_or_else(|| self.unexpected(&path));
+                    let first = next()?;
+                    skip_rest(&first, &mut next, || self.unexpected(&path))?;
                 }
                 _ => return Err(self.unexpected(&path)),
             }
@@ -353,18 +355,7 @@ impl<'s> Look<'s> {
             if key != Key::Merge && !f(&key, matches!(value_op, None | Some("insert"))) {
                 return Ok(false);
             }
-            // The rest of the value.
-            let mut depth = usize::from(matches!(
-                first,
-                Event::BeginObject(_) | Event::BeginArray(_)
-            ));
-            while depth > 0 {
-                match next()? {
-                    Event::BeginObject(_) | Event::BeginArray(_) => depth += 1,
-                    Event::EndObject | Event::EndArray => depth -= 1,
-                    Event::Key(_) | Event::Scalar(_) => {}
-                }
-            }
+            skip_rest(&first, &mut next, || self.unexpected(path))?;
         }
     }
 
@@ -445,21 +436,26 @@ fn keeps(value: &Node) -> bool {
     matches!(op_kind(value), None | Some("insert"))
 }
 
-/// Skips one value's events.
-fn skip_value(events: &mut super::EventStream, path: &KPath, look: &Look<'_>) -> Result<()> {
-    let mut depth = 0usize;
-    loop {
-        match events.next_event()? {
-            Some(Event::BeginObject(_) | Event::BeginArray(_)) => depth += 1,
-            Some(Event::EndObject | Event::EndArray) if depth > 0 => depth -= 1,
-            Some(Event::Scalar(_)) => {}
-            Some(Event::Key(_)) if depth > 0 => {}
-            _ => return Err(look.unexpected(path)),
-        }
-        if depth == 0 {
-            return Ok(());
+/// Skips the rest of the value `first` starts, pulling its events from `next`; a stream
+/// whose events do not nest as a value's is `unexpected`.
+fn skip_rest(
+    first: &Event,
+    next: &mut impl FnMut() -> Result<Event>,
+    unexpected: impl Fn() -> StoreError,
+) -> Result<()> {
+    let mut depth = match first {
+        Event::BeginObject(_) | Event::BeginArray(_) => 1usize,
+        Event::Scalar(_) => 0,
+        Event::EndObject | Event::EndArray | Event::Key(_) => return Err(unexpected()),
+    };
+    while depth > 0 {
+        match next()? {
+            Event::BeginObject(_) | Event::BeginArray(_) => depth += 1,
+            Event::EndObject | Event::EndArray => depth -= 1,
+            Event::Key(_) | Event::Scalar(_) => {}
         }
     }
+    Ok(())
 }
 
 /// A value of the kind (and tag) the first event starts: all a merge into something other
