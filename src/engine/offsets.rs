@@ -13,7 +13,7 @@ use std::io::Read;
 
 use std::sync::Arc;
 
-use super::filter::{key_hashes, MemberFilter};
+use super::filter::{key_hash, MemberFilter};
 use crate::kpath::{KPath, Segment};
 use crate::patch::is_active_tag;
 use crate::storage::BlockFile;
@@ -110,7 +110,7 @@ struct OffsetsBuilder {
     filters: Vec<MemberFilter>,
     ops: Vec<KPath>,
     /// The key hashes of the open objects' current stretches, outermost object first.
-    keys: Vec<(u32, u32)>,
+    keys: Vec<u64>,
 }
 
 impl OffsetsBuilder {
@@ -156,7 +156,7 @@ impl OffsetsBuilder {
                 parent.stretch = offset;
             }
             if member {
-                self.keys.push(key_hashes(last));
+                self.keys.push(key_hash(last));
             }
         }
         let root = self.open.is_empty();
@@ -273,7 +273,7 @@ impl OffsetIndex {
                 .then_some((object, key))
         });
         // The key is checked against every stretch's filter: hashed once.
-        let hashes = wide.map(|(_, key)| key_hashes(key));
+        let hash = wide.map(|(_, key)| key_hash(key));
         // Below a wide object every reference lies in one of its stretches (they cover it), and
         // the member wanted with all below it in one whose filter holds its key: only those
         // stretches' references are looked at (references are in offset order), not the
@@ -283,29 +283,29 @@ impl OffsetIndex {
             let last = self.refs.partition_point(|r| r.offset < end);
             self.refs.get(first..last.max(first)).unwrap_or_default()
         };
-        let refs: Vec<&SubDocRef> = match (wide, hashes) {
-            (Some((object, _)), Some(hashes)) => self
+        let refs: Vec<&SubDocRef> = match (wide, hash) {
+            (Some((object, _)), Some(hash)) => self
                 .filters
                 .iter()
                 // The bits first: most filters fail at a probe or two, a path compares
                 // names.
-                .filter(|f| f.may_hold_hashed(hashes) && f.object.segments() == object)
+                .filter(|f| f.may_hold_hashed(hash) && f.object.segments() == object)
                 .flat_map(|f| within(f.start, f.end))
                 .collect(),
             _ => self.refs.iter().collect(),
         };
         let mut found: Vec<(&SubDocRef, Option<u64>)> = refs
             .into_iter()
-            .filter_map(|r| match (wide, hashes) {
+            .filter_map(|r| match (wide, hash) {
                 // The object itself starts its first stretch; a member's seek reference starts
                 // a later one (unless it is the member wanted: a walk from it is conclusive).
-                (Some((object, _)), Some(hashes))
+                (Some((object, _)), Some(hash))
                     if r.path.segments() == object
                         || (r.path.len() == object.len().saturating_add(1)
                             && r.path.segments().starts_with(object)
                             && !r.path.is_prefix_of(target)) =>
                 {
-                    self.stretch_walk(object, r, hashes)
+                    self.stretch_walk(object, r, hash)
                 }
                 (Some((object, _)), _) if r.path.len() <= object.len() => None,
                 _ => self.leads_to(r, target).map(|limit| (r, limit)),
@@ -331,19 +331,19 @@ impl OffsetIndex {
                 Segment::Field(_) | Segment::Sparse(_),
                 key @ (Segment::Field(_) | Segment::Sparse(_)),
             ) => self
-                .stretch_walk(parent, from, key_hashes(key))
+                .stretch_walk(parent, from, key_hash(key))
                 .map(|(_, limit)| limit),
             _ => None,
         }
     }
 
     /// A walk from `from`, which starts a stretch of `object`, bounded by that stretch, if its
-    /// filter may hold the key with `hashes` ([`key_hashes`]).
+    /// filter may hold the key with `hash` ([`key_hash`]).
     fn stretch_walk<'a>(
         &self,
         object: &[Segment],
         from: &'a SubDocRef,
-        hashes: (u32, u32),
+        hash: u64,
     ) -> Option<(&'a SubDocRef, Option<u64>)> {
         // Filters are sorted by start; stretches of nested objects may share one.
         let first = self.filters.partition_point(|f| f.start < from.offset);
@@ -353,7 +353,7 @@ impl OffsetIndex {
             .iter()
             .take_while(|f| f.start == from.offset)
             .find(|f| f.object.segments() == object)
-            .filter(|f| f.may_hold_hashed(hashes))
+            .filter(|f| f.may_hold_hashed(hash))
             .map(|f| (from, Some(f.end.saturating_sub(from.offset))))
     }
 }

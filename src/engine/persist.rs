@@ -64,8 +64,8 @@ pub struct Loaded {
 const MAGIC: &[u8; 8] = b"TNYINDEX";
 /// The index log's format version (1-4 were the whole-index slots `index.a`/`index.b`; 5 had
 /// no seals; 6 could hold wrong offset references for objects with merge keys; 7's offset
-/// indexes could only be decoded all together).
-pub const VERSION: u32 = 8;
+/// indexes could only be decoded all together; 8's member filters probed by double hashing).
+pub const VERSION: u32 = 9;
 /// File header bytes: magic, version, CRC-32C of the two.
 pub const FILE_HEADER: u64 = 16;
 /// Bytes of a superblock slot: sequence number, position of the last seal record, a reserved
