@@ -91,7 +91,7 @@ fn probes(hash: u64, words: usize) -> impl Iterator<Item = usize> {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
-        (u128::from(z) * size >> 64) as usize
+        ((u128::from(z) * size) >> 64) as usize
     })
     .take(PROBES)
 }
@@ -129,7 +129,7 @@ mod tests {
         // FORMAT.md: SplitMix64 seeded with the hash, each output scaled to the bits. The
         // first output for seed 0 is SplitMix64's published 0xE220A8397B1DCDAF.
         let first = 0xE220_A839_7B1D_CDAFu64;
-        let scaled = (u128::from(first) * 320 >> 64) as usize;
+        let scaled = ((u128::from(first) * 320) >> 64) as usize;
         assert_eq!(probes(0, 5).next(), Some(scaled));
         assert_eq!(probes(0, 5).count(), PROBES);
         assert!(probes(u64::MAX, 1).all(|bit| bit < 64));
