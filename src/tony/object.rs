@@ -14,12 +14,10 @@ use std::sync::OnceLock;
 
 use super::ir::{Key, Node};
 
-/// Key → position of each member (the first of equal keys; merge keys `<<` are not listed),
-/// and whether any member is a merge key.
+/// Key → position of each member (the first of equal keys; merge keys `<<` are not listed).
 #[derive(Default)]
 struct KeyIndex {
     positions: HashMap<Key, usize, foldhash::fast::RandomState>,
-    merge_keys: bool,
 }
 
 /// The members of an object value, in order (see the module documentation).
@@ -30,6 +28,10 @@ struct KeyIndex {
 pub struct Object {
     members: Vec<(Key, Node)>,
     index: OnceLock<KeyIndex>,
+    /// Whether a member is a merge key, once asked: found by a scan, which costs a fraction
+    /// of building the key index (compaction and reads ask it of objects they never look
+    /// into by key).
+    merge_keys: OnceLock<bool>,
 }
 
 impl Object {
@@ -53,15 +55,11 @@ impl Object {
             .copied()
     }
 
-    /// Whether a member is a merge key (`<<`): a scan of a narrow object, an index lookup of a
-    /// wide one.
+    /// Whether a member is a merge key (`<<`): a scan the first time, kept.
     pub fn has_merge_keys(&self) -> bool {
-        if self.members.len() <= Self::SCANNED {
-            return self.members.iter().any(|(k, _)| *k == Key::Merge);
-        }
-        self.index
-            .get_or_init(|| build_index(&self.members))
+        *self
             .merge_keys
+            .get_or_init(|| self.members.iter().any(|(k, _)| *k == Key::Merge))
     }
 
     /// The value of member `key` (the first, for merge keys).
@@ -77,10 +75,11 @@ impl Object {
 
     /// Appends a member. The caller keeps keys unique (merge keys aside).
     pub fn push(&mut self, key: Key, value: Node) {
+        if let Some(merge_keys) = self.merge_keys.get_mut() {
+            *merge_keys |= key == Key::Merge;
+        }
         if let Some(index) = self.index.get_mut() {
-            if key == Key::Merge {
-                index.merge_keys = true;
-            } else {
+            if key != Key::Merge {
                 index
                     .positions
                     .entry(key.clone())
@@ -90,9 +89,11 @@ impl Object {
         self.members.push((key, value));
     }
 
-    /// The members, to edit freely; positions may change, so the key index is dropped.
+    /// The members, to edit freely; positions may change, so the key index is dropped (and
+    /// whether a member is a merge key is asked again).
     pub fn members_mut(&mut self) -> &mut Vec<(Key, Node)> {
         self.index.take();
+        self.merge_keys.take();
         &mut self.members
     }
 
@@ -105,12 +106,9 @@ impl Object {
 fn build_index(members: &[(Key, Node)]) -> KeyIndex {
     let mut index = KeyIndex {
         positions: HashMap::with_capacity_and_hasher(members.len(), Default::default()),
-        merge_keys: false,
     };
     for (at, (key, _)) in members.iter().enumerate() {
-        if *key == Key::Merge {
-            index.merge_keys = true;
-        } else {
+        if *key != Key::Merge {
             index.positions.entry(key.clone()).or_insert(at);
         }
     }
@@ -143,6 +141,7 @@ impl From<Vec<(Key, Node)>> for Object {
         Object {
             members,
             index: OnceLock::new(),
+            merge_keys: OnceLock::new(),
         }
     }
 }
@@ -204,5 +203,21 @@ mod tests {
         let object = Object::from(members);
         assert_eq!(object.value_of(&Key::Merge), Some(&Node::int(-1)));
         assert_eq!(object.position(&Key::str("k3")), Some(4));
+    }
+
+    #[test]
+    fn whether_a_merge_key_is_present_follows_edits_without_the_key_index() {
+        let mut object = wide(1_000);
+        assert!(!object.has_merge_keys());
+        // Asked without a key lookup: the answer came from a scan.
+        assert!(object.index.get().is_none());
+        object.push(Key::Merge, Node::int(-1));
+        assert!(object.has_merge_keys());
+        object.members_mut().pop();
+        assert!(!object.has_merge_keys());
+        assert_eq!(object.position(&Key::str("k999")), Some(999));
+        object.members_mut().insert(0, (Key::Merge, Node::null()));
+        assert!(object.has_merge_keys());
+        assert!(object.clone().has_merge_keys());
     }
 }
