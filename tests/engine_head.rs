@@ -1,5 +1,5 @@
-//! Commits without the head document (`Options::head_state_max_log_bytes`): a store whose logs
-//! are past the bound reads from the log only what each patch looks at. It must decide every
+//! Commits without the head document (`Options::head_state_max_bytes`): a store whose
+//! document is estimated past the bound reads from the log only what each patch looks at. It must decide every
 //! commit as a store holding the whole document does, and a commit into a large document must
 //! cost what the patch touches.
 #![cfg(not(target_arch = "wasm32"))]
@@ -30,7 +30,7 @@ fn p(s: &str) -> KPath {
 
 fn options(head_in_memory: bool) -> Options {
     Options {
-        head_state_max_log_bytes: if head_in_memory { u64::MAX } else { 0 },
+        head_state_max_bytes: if head_in_memory { u64::MAX } else { 0 },
         offset_index_min_bytes: 0,
         divisor: 4,
         ..Options::default()
@@ -236,7 +236,7 @@ fn a_commit_into_a_large_document_costs_what_its_patch_touches() {
     let touched = commit_two(
         &dir,
         Options {
-            head_state_max_log_bytes: 1 << 20,
+            head_state_max_bytes: 1 << 20,
             ..Options::default()
         },
     );
@@ -267,7 +267,7 @@ fn a_first_commit_after_a_wide_import_does_not_build_the_import() {
         let mut store = Store::open(
             &dir,
             Options {
-                head_state_max_log_bytes: 1 << 20,
+                head_state_max_bytes: 1 << 20,
                 ..Options::default()
             },
         )
@@ -280,4 +280,43 @@ fn a_first_commit_after_a_wide_import_does_not_build_the_import() {
         );
         assert_eq!(store.read(&p(path)).unwrap(), Some(tony(value)));
     }
+}
+
+/// The bound is on the document, not on its history: a long history of a small document
+/// keeps it in memory after a reopen (commits without it cost several times as much), and a
+/// short history of a large one does not.
+#[test]
+fn the_head_state_is_kept_by_the_documents_size_not_the_historys() {
+    let _alone = one_at_a_time();
+    let dir = MemDir::new();
+    let bound = || Options {
+        head_state_max_bytes: 1 << 20,
+        ..Options::default()
+    };
+    let record = |n: u64| tony(&format!("{{name: user{n}, note: {}}}", "x".repeat(200)));
+    {
+        let mut store = Store::open(&dir, Options::default()).unwrap();
+        for n in 0..20_000u64 {
+            let path = p(&format!("users.u{}", n % 64));
+            store.commit(vec![(path, record(n))]).unwrap();
+        }
+        store.close().unwrap();
+    }
+    let mut store = Store::open(&dir, bound()).unwrap();
+    let logs = store.stats().level0_bytes + store.stats().compact_bytes;
+    assert!(logs > 4 << 20, "a history of only {logs} bytes");
+    assert!(!store.stats().head_state_in_memory);
+    store.commit(vec![(p("users.u1"), record(1))]).unwrap();
+    assert!(store.stats().head_state_in_memory);
+    store.close().unwrap();
+
+    // A document past the bound, written in a few commits.
+    let dir = MemDir::new();
+    large_document(&dir, 5_000);
+    let mut store = Store::open(&dir, bound()).unwrap();
+    store
+        .commit(vec![(p("users.u1.name"), tony("one"))])
+        .unwrap();
+    assert!(!store.stats().head_state_in_memory);
+    assert_eq!(store.read(&p("users.u1.name")).unwrap(), Some(tony("one")));
 }

@@ -248,7 +248,7 @@ proptest! {
         // Commits that never build the head document: each reads from the log what its
         // patch looks at. They must accept and refuse what the model does, and record the
         // ends a store holding the whole document records (an import checks them so).
-        let lazy = || Options { head_state_max_log_bytes: 0, ..options_narrow(divisor, narrow) };
+        let lazy = || Options { head_state_max_bytes: 0, ..options_narrow(divisor, narrow) };
         let dir = MemDir::new();
         let mut store = Store::open(&dir, lazy()).unwrap();
         let split = reopen.index(ops.len() + 1);

@@ -29,7 +29,7 @@ pub use offsets::SEEK_BYTES;
 pub use sealed::INDEX_CACHE_BYTES;
 pub use store::{
     Change, CommitInfo, Direction, Durability, EventStream, Imported, LogSegment, Options,
-    Progress, ProgressFn, Stats, Store, ValueStream, HEAD_STATE_MAX_LOG_BYTES, MAX_COMMIT_DEPTH,
+    Progress, ProgressFn, Stats, Store, ValueStream, HEAD_STATE_MAX_BYTES, MAX_COMMIT_DEPTH,
     STORE_FILES,
 };
 pub use tx::{Transactions, TxStatus};

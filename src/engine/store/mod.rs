@@ -78,8 +78,8 @@ pub type ProgressFn = Box<dyn FnMut(Progress) + Send + Sync>;
 #[cfg(target_arch = "wasm32")]
 pub type ProgressFn = Box<dyn FnMut(Progress)>;
 
-/// The default [`Options::head_state_max_log_bytes`]: 64 MiB natively, 16 MiB on wasm32.
-pub const HEAD_STATE_MAX_LOG_BYTES: u64 = if cfg!(target_arch = "wasm32") {
+/// The default [`Options::head_state_max_bytes`]: 64 MiB natively, 16 MiB on wasm32.
+pub const HEAD_STATE_MAX_BYTES: u64 = if cfg!(target_arch = "wasm32") {
     16 << 20
 } else {
     64 << 20
@@ -111,11 +111,14 @@ pub struct Options {
     /// whose tables it cannot hold read blocks again.
     pub index_cache_bytes: usize,
     /// The head document is kept in memory, built when a commit first needs it and patched in
-    /// place by each, when at that point the logs hold at most this many bytes (default
-    /// [`HEAD_STATE_MAX_LOG_BYTES`]: 64 MiB natively, 16 MiB on wasm32). Beyond, commits do
-    /// without it: each reads from the log only what its patch looks at, so a commit into a
-    /// huge document costs what the patch touches, in time and memory.
-    pub head_state_max_log_bytes: u64,
+    /// place by each, when at that point it is estimated below this many bytes of text
+    /// (default [`HEAD_STATE_MAX_BYTES`]: 64 MiB natively, 16 MiB on wasm32). The estimate
+    /// is the bytes of the fewest entries that compose the document: the largest compacted
+    /// entries covering the history, then the newest commits (an upper bound, whatever the
+    /// history's length). Beyond, commits do without it: each reads from the log only what
+    /// its patch looks at, so a commit into a huge document costs what the patch touches, in
+    /// time and memory. `0`: never kept.
+    pub head_state_max_bytes: u64,
     /// Called during long work at open.
     pub on_progress: Option<ProgressFn>,
     /// Open without ever writing: no file is created, truncated or deleted (a torn tail is
@@ -135,7 +138,7 @@ impl Default for Options {
             seal_level: None,
             offset_index_min_bytes: INDEXED_ENTRY_BYTES,
             index_cache_bytes: INDEX_CACHE_BYTES,
-            head_state_max_log_bytes: HEAD_STATE_MAX_LOG_BYTES,
+            head_state_max_bytes: HEAD_STATE_MAX_BYTES,
             on_progress: None,
             read_only: false,
         }
@@ -192,6 +195,8 @@ pub struct Stats {
     pub read_from_offsets: u64,
     /// How the last open recovered: `"none"`, `"incremental"` or `"full"`.
     pub recovery: &'static str,
+    /// Whether the head document is in memory (see [`Options::head_state_max_bytes`]).
+    pub head_state_in_memory: bool,
 }
 
 /// One piece of a read's cover: entries of `level` with keys in `(lo, hi]`.
@@ -240,6 +245,9 @@ pub struct Store {
     index: RwLock<Index>,
     /// The state at the head, built on first need (a read-only open never builds it).
     state: Mutex<Option<Node>>,
+    /// The head and [`Store::document_bytes_bound`] there, once a commit without the head
+    /// state asked.
+    document_estimate: Option<(u64, u64)>,
     head: u64,
     tx_seq: u64,
     options: Options,
@@ -307,6 +315,7 @@ impl Store {
             compaction_behind: false,
             index: RwLock::default(),
             state: Mutex::new(None),
+            document_estimate: None,
             head: 0,
             tx_seq: 0,
             options,
@@ -346,12 +355,35 @@ impl Store {
         Ok(built)
     }
 
-    /// Whether commits keep the head document in memory: it is there, or the logs are small
-    /// enough to build it (see [`Options::head_state_max_log_bytes`]).
-    fn keeps_head_state(&self) -> bool {
-        lock(&self.state).is_some()
-            || self.level0.end().saturating_add(self.compact.end())
-                <= self.options.head_state_max_log_bytes
+    /// Whether commits keep the head document in memory: it is there, or it is estimated
+    /// small enough to build (see [`Options::head_state_max_bytes`]).
+    fn keeps_head_state(&mut self) -> Result<bool> {
+        if self.state_mut().is_some() {
+            return Ok(true);
+        }
+        let estimate = match self.document_estimate {
+            Some((head, bytes)) if head == self.head => bytes,
+            _ => {
+                let bytes = self.document_bytes_bound()?;
+                self.document_estimate = Some((self.head, bytes));
+                bytes
+            }
+        };
+        Ok(estimate < self.options.head_state_max_bytes)
+    }
+
+    /// The payload bytes of the entries that [`cover`](Self::cover) the whole history: an
+    /// upper bound on the head document's text (each part of it comes from one of them),
+    /// found from their frame headers.
+    fn document_bytes_bound(&self) -> Result<u64> {
+        let mut bytes = 0u64;
+        for piece in self.cover(0, self.head, u8::MAX)? {
+            for entry in self.piece_entries(piece)? {
+                let (_, len) = self.log_of(piece.level).frame_extent(entry.pos)?;
+                bytes = bytes.saturating_add(len);
+            }
+        }
+        Ok(bytes)
     }
 
     /// The head state if it is in memory (nothing is built).
@@ -430,6 +462,7 @@ impl Store {
             sealed_commits: self.index().sealed_upto(),
             indexed_in_memory: self.index().in_memory(),
             recovery: self.recovery,
+            head_state_in_memory: lock(&self.state).is_some(),
             ..Stats::default()
         };
         self.counters.fill(&mut stats);
@@ -518,7 +551,7 @@ impl Store {
         let root = buffer
             .merge()?
             .ok_or_else(|| StoreError::Merge("a commit needs at least one patch".into()))?;
-        let keep = self.keeps_head_state();
+        let keep = self.keeps_head_state()?;
         for (path, pattern) in &preconditions {
             // What is not there (or cannot be: a path through a scalar) matches as null.
             let current = if keep {
@@ -555,7 +588,7 @@ impl Store {
     fn commit_root(&mut self, root: Node, tx: u64) -> Result<u64> {
         self.check_writable()?;
         let limits = self.options.index_limits;
-        let (ends, new_state) = if self.keeps_head_state() {
+        let (ends, new_state) = if self.keeps_head_state()? {
             let ends = classify(&root, Some(&*self.head_state_mut()?), limits);
             // The head state is patched in place: what the patch does not touch is not
             // copied. If this commit fails from here on, the state is dropped and rebuilt
