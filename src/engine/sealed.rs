@@ -18,7 +18,7 @@
     clippy::arithmetic_side_effects
 )]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::entry::corrupt;
@@ -301,6 +301,11 @@ impl PartialEq for PathKeyBytes {
 pub struct Tables {
     file: Arc<dyn BlockFile>,
     cache: Mutex<BlockCache>,
+    /// Whether lookups read the file in place ([`BlockFile::reads_in_place`]: a memory map,
+    /// whose pages the OS caches) instead of through the block cache.
+    in_place: bool,
+    /// Read in place: the positions of the blocks whose checksums held, each checked once.
+    verified: Mutex<HashSet<u64, foldhash::fast::RandomState>>,
 }
 
 /// A node of a table: where its lists are.
@@ -337,23 +342,33 @@ pub(super) struct TableView<'a> {
     table: TableRef,
     /// The block read last, by its index in the table: reads nearby skip the cache's map.
     last: Option<(u64, Arc<[u8]>)>,
+    /// Read in place: the block checked last, by its index (reads nearby skip the set).
+    last_verified: Option<u64>,
 }
 
 impl Tables {
     /// Tables stored in `file` (`index.log`), read through a cache of at most `cache_bytes` of
-    /// blocks.
+    /// blocks. A memory-mapped file is read in place: the OS caches its pages, and a lookup
+    /// copies the bytes it needs, not whole blocks (at a million commits, whose tables
+    /// outgrow the cache, a `read_at` took 9.3 µs through it and 7.0 in place).
     pub fn new(file: Arc<dyn BlockFile>, cache_bytes: usize) -> Tables {
         Tables {
+            in_place: file.reads_in_place(),
             file,
             cache: Mutex::new(BlockCache::new(cache_bytes)),
+            verified: Mutex::default(),
         }
     }
 
-    /// Forgets every cached block (the file was cut).
+    /// Forgets every cached block and checked checksum (the file was cut).
     pub fn clear_cache(&self) {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         cache.blocks.clear();
         cache.nodes.clear();
+        self.verified
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     /// A view for lookups in `table`, holding the cache's lock until dropped.
@@ -363,6 +378,7 @@ impl Tables {
             cache: self.cache.lock().unwrap_or_else(PoisonError::into_inner),
             table,
             last: None,
+            last_verified: None,
         }
     }
 }
@@ -387,11 +403,7 @@ impl TableView<'_> {
 
     /// Block `index` of the table, from the cache or the file.
     fn load(&mut self, index: u64) -> Result<Arc<[u8]>> {
-        let pos = self
-            .table
-            .pos
-            .checked_add(index.saturating_mul(BLOCK))
-            .ok_or_else(|| self.corrupt(self.table.pos, "table beyond the file"))?;
+        let pos = self.block_pos(index)?;
         if let Some(block) = self.cache.blocks.get(pos) {
             return Ok(block);
         }
@@ -423,6 +435,40 @@ impl TableView<'_> {
         Ok(())
     }
 
+    /// The file position of block `index` of the table.
+    fn block_pos(&self, index: u64) -> Result<u64> {
+        self.table
+            .pos
+            .checked_add(index.saturating_mul(BLOCK))
+            .ok_or_else(|| self.corrupt(self.table.pos, "table beyond the file"))
+    }
+
+    /// Read in place: checks block `index` against its checksum the first time any view
+    /// reads it.
+    fn verify_once(&mut self, index: u64) -> Result<()> {
+        if self.last_verified == Some(index) {
+            return Ok(());
+        }
+        let pos = self.block_pos(index)?;
+        let lock = || {
+            self.tables
+                .verified
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if !lock().contains(&pos) {
+            let mut bytes = [0u8; BLOCK as usize];
+            self.tables.file.read_exact_at(pos, &mut bytes)?;
+            let (data, crc) = bytes.split_at(BLOCK_DATA as usize);
+            if crc32c::crc32c(data).to_be_bytes() != crc {
+                return Err(self.corrupt(pos, "index table block fails its checksum"));
+            }
+            lock().insert(pos);
+        }
+        self.last_verified = Some(index);
+        Ok(())
+    }
+
     /// Fills `out` from table byte `at` on.
     fn read(&mut self, at: u64, out: &mut [u8]) -> Result<()> {
         let end = at
@@ -432,17 +478,24 @@ impl TableView<'_> {
         let mut done = 0usize;
         let mut at = at;
         while at < end {
-            let block = self.block(at)?;
+            let index = at / BLOCK_DATA;
             let within = (at % BLOCK_DATA) as usize;
             let take =
                 (end.saturating_sub(at) as usize).min((BLOCK_DATA as usize).saturating_sub(within));
-            let (Some(src), Some(dst)) = (
-                block.get(within..within.saturating_add(take)),
-                out.get_mut(done..done.saturating_add(take)),
-            ) else {
-                return Err(self.corrupt(self.table.pos, "index table block too short"));
+            let Some(dst) = out.get_mut(done..done.saturating_add(take)) else {
+                return Err(self.corrupt(self.table.pos, "index table read out of bounds"));
             };
-            dst.copy_from_slice(src);
+            if self.tables.in_place {
+                self.verify_once(index)?;
+                let pos = self.block_pos(index)?.saturating_add(within as u64);
+                self.tables.file.read_exact_at(pos, dst)?;
+            } else {
+                let block = self.block(at)?;
+                let Some(src) = block.get(within..within.saturating_add(take)) else {
+                    return Err(self.corrupt(self.table.pos, "index table block too short"));
+                };
+                dst.copy_from_slice(src);
+            }
             done = done.saturating_add(take);
             at = at.saturating_add(take as u64);
         }
@@ -461,7 +514,8 @@ impl TableView<'_> {
     fn bytes_at<const N: usize>(&mut self, at: u64) -> Result<[u8; N]> {
         let mut b = [0u8; N];
         let within = (at % BLOCK_DATA) as usize;
-        if within.saturating_add(N) <= BLOCK_DATA as usize
+        if !self.tables.in_place
+            && within.saturating_add(N) <= BLOCK_DATA as usize
             && at.saturating_add(N as u64) <= self.table.len
         {
             let index = at / BLOCK_DATA;

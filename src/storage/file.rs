@@ -286,6 +286,10 @@ impl BlockFile for FileBlockFile {
         PREALLOCATION
     }
 
+    fn reads_in_place(&self) -> bool {
+        self.mapping
+    }
+
     fn close(&self) -> Result<()> {
         write_lock(&self.map).take();
         // Dropping the File releases the flock.

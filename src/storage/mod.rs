@@ -157,6 +157,12 @@ pub trait BlockFile: MaybeSendSync {
     fn preallocation(&self) -> u64 {
         0
     }
+    /// Whether a small read costs about a memory copy (the file is memory-mapped), so a
+    /// reader need not keep copies of what it read: `false` (the default) when each read is
+    /// a system call or a call out of WebAssembly.
+    fn reads_in_place(&self) -> bool {
+        false
+    }
 }
 
 impl<T: BlockFile + ?Sized> BlockFile for Box<T> {
@@ -183,6 +189,9 @@ impl<T: BlockFile + ?Sized> BlockFile for Box<T> {
     }
     fn preallocation(&self) -> u64 {
         (**self).preallocation()
+    }
+    fn reads_in_place(&self) -> bool {
+        (**self).reads_in_place()
     }
 }
 

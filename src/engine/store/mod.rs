@@ -108,7 +108,8 @@ pub struct Options {
     pub offset_index_min_bytes: usize,
     /// The most memory the sealed index tables' block cache holds (default
     /// [`INDEX_CACHE_BYTES`]: 64 MiB natively, 16 MiB on wasm32). Reads of a long history
-    /// whose tables it cannot hold read blocks again.
+    /// whose tables it cannot hold read blocks again. A memory-mapped `index.log` is read in
+    /// place, without it.
     pub index_cache_bytes: usize,
     /// The head document is kept in memory, built when a commit first needs it and patched in
     /// place by each, when at that point it is estimated below this many bytes of text
