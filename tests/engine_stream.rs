@@ -645,3 +645,48 @@ fn an_index_of_an_older_format_is_rebuilt_from_the_logs() {
     assert_eq!(store.read_at(&path, 1).unwrap(), want);
     assert_eq!(store.stats().read_from_offsets, 1);
 }
+
+#[test]
+fn offset_indexes_in_memory_stay_within_their_budget() {
+    // Twelve large entries, each with an offset index.
+    let dir = MemDir::new();
+    let part = |i: usize| KPath::parse(&format!("parts.p{i}")).unwrap();
+    let member = |i: usize| KPath::parse(&format!("parts.p{i}.u777.name")).unwrap();
+    let tight = || Options {
+        offset_index_cache_bytes: 1,
+        ..Options::default()
+    };
+    {
+        let mut store = Store::open(&dir, tight()).unwrap();
+        for i in 0..12 {
+            store.commit(vec![(part(i), users(2_000))]).unwrap();
+        }
+        // Made this session and not saved yet: kept whatever the budget.
+        assert_eq!(store.stats().offset_indexes_in_memory, 12);
+        store.flush().unwrap();
+        // Saved: all but what the budget holds may go.
+        assert!(store.stats().offset_indexes_in_memory <= 1);
+        store.close().unwrap();
+    }
+    let want = get(&users(2_000), &KPath::parse("u777.name").unwrap())
+        .unwrap()
+        .cloned();
+    let store = Store::open(&dir, tight()).unwrap();
+    for round in 0..2 {
+        for i in 0..12 {
+            assert_eq!(store.read_at(&member(i), 12).unwrap(), want, "p{i}");
+            assert!(
+                store.stats().offset_indexes_in_memory <= 1,
+                "round {round}, p{i}"
+            );
+        }
+    }
+    // Each read was served through an offset index, read again once dropped.
+    assert_eq!(store.stats().read_from_offsets, 24);
+    drop(store);
+    let store = Store::open(&dir, Options::default()).unwrap();
+    for i in 0..12 {
+        assert_eq!(store.read_at(&member(i), 12).unwrap(), want, "p{i}");
+    }
+    assert_eq!(store.stats().offset_indexes_in_memory, 12);
+}

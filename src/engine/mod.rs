@@ -30,7 +30,7 @@ pub use sealed::INDEX_CACHE_BYTES;
 pub use store::{
     Change, CommitInfo, Direction, Durability, EventStream, Imported, LogSegment, Options,
     Progress, ProgressFn, Stats, Store, ValueStream, HEAD_STATE_MAX_BYTES, MAX_COMMIT_DEPTH,
-    STORE_FILES,
+    OFFSET_INDEX_CACHE_BYTES, STORE_FILES,
 };
 pub use tx::{Transactions, TxStatus};
 pub use txbuf::TransactionBuffer;

@@ -152,13 +152,14 @@ pub struct SealHeader {
     pub last_pos: [u64; 2],
 }
 
-/// A record's body: the checkpoint, the entries, the offset indexes.
+/// A record's body: the checkpoint, the entries, the offset indexes. Returns where each
+/// offset index lies in `out`.
 fn encode_body(
     out: &mut Vec<u8>,
     checkpoint: Checkpoint,
     added: &[Added],
     offsets: &[((u8, u64), &OffsetIndex)],
-) {
+) -> Vec<((u8, u64), StoredOffsets)> {
     let mut paths = PathWriter::default();
     for v in [
         checkpoint.max_commit,
@@ -180,14 +181,35 @@ fn encode_body(
         }
     }
     put_u64(out, offsets.len() as u64);
+    let mut places = Vec::with_capacity(offsets.len());
     for ((level, pos), index) in offsets {
         out.push(*level);
         put_u64(out, *pos);
         let section = encode_offsets(index);
+        let crc = crc32c::crc32c(&section);
         put_u64(out, section.len() as u64);
-        out.extend_from_slice(&crc32c::crc32c(&section).to_be_bytes());
+        out.extend_from_slice(&crc.to_be_bytes());
+        let place = StoredOffsets {
+            at: out.len() as u64,
+            len: section.len() as u64,
+            crc,
+        };
+        places.push(((*level, *pos), place));
         out.extend_from_slice(&section);
     }
+    places
+}
+
+/// `places` in a record's payload, as places in the file for the record at `record`.
+fn in_file(places: Vec<((u8, u64), StoredOffsets)>, record: u64) -> Offsets {
+    let base = record.saturating_add(RECORD_HEADER);
+    places
+        .into_iter()
+        .map(|(key, place)| {
+            let at = place.at.saturating_add(base);
+            (key, StoredOffsets { at, ..place })
+        })
+        .collect()
 }
 
 /// One offset index, decodable on its own (its paths relative to its own first).
@@ -881,23 +903,25 @@ impl IndexLog {
     }
 
     /// Appends a record of `added` entries and `offsets` reaching `checkpoint`, and syncs.
+    /// Returns where the offset indexes now lie.
     pub fn save(
         &mut self,
         checkpoint: Checkpoint,
         added: &[Added],
         offsets: &[((u8, u64), &OffsetIndex)],
-    ) -> Result<()> {
+    ) -> Result<Offsets> {
         let mut payload = vec![SAVE];
-        encode_body(&mut payload, checkpoint, added, offsets);
-        self.append_record(&payload)?;
-        Ok(())
+        let places = encode_body(&mut payload, checkpoint, added, offsets);
+        let record = self.append_record(&payload)?;
+        Ok(in_file(places, record))
     }
 
     /// Appends a run's table record (`stored`, from [`super::sealed::encode_table`], with
     /// `groups` directory records and `len` table bytes) and, once it is synced, the seal
     /// record: the
     /// run's `kept` entries (those at the seal level and above) and `offsets`, reaching
-    /// `checkpoint` (the run's end). Returns the table's place.
+    /// `checkpoint` (the run's end). Returns the table's place and where the offset indexes
+    /// now lie.
     #[allow(clippy::too_many_arguments)]
     pub fn seal(
         &mut self,
@@ -908,7 +932,7 @@ impl IndexLog {
         checkpoint: Checkpoint,
         kept: &[Added],
         offsets: &[((u8, u64), &OffsetIndex)],
-    ) -> Result<TableRef> {
+    ) -> Result<(TableRef, Offsets)> {
         let mut payload = Vec::with_capacity(stored.len().saturating_add(1));
         payload.push(TABLE);
         payload.extend_from_slice(&stored);
@@ -930,9 +954,9 @@ impl IndexLog {
         };
         let mut payload = vec![SEAL];
         encode_seal_header(&mut payload, &header);
-        encode_body(&mut payload, checkpoint, kept, offsets);
+        let places = encode_body(&mut payload, checkpoint, kept, offsets);
         self.last_seal = self.append_record(&payload)?;
-        Ok(table)
+        Ok((table, in_file(places, self.last_seal)))
     }
 
     /// Points the superblock at the last seal, if it does not already.

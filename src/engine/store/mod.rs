@@ -78,6 +78,13 @@ pub type ProgressFn = Box<dyn FnMut(Progress) + Send + Sync>;
 #[cfg(target_arch = "wasm32")]
 pub type ProgressFn = Box<dyn FnMut(Progress)>;
 
+/// The default [`Options::offset_index_cache_bytes`]: 32 MiB natively, 8 MiB on wasm32.
+pub const OFFSET_INDEX_CACHE_BYTES: u64 = if cfg!(target_arch = "wasm32") {
+    8 << 20
+} else {
+    32 << 20
+};
+
 /// The default [`Options::head_state_max_bytes`]: 64 MiB natively, 16 MiB on wasm32.
 pub const HEAD_STATE_MAX_BYTES: u64 = if cfg!(target_arch = "wasm32") {
     16 << 20
@@ -106,6 +113,11 @@ pub struct Options {
     pub seal_level: Option<u8>,
     /// Entries whose payload is at least this long get an offset index (for streaming reads).
     pub offset_index_min_bytes: usize,
+    /// The most bytes (as stored in `index.log`) of saved offset indexes kept in memory
+    /// (default [`OFFSET_INDEX_CACHE_BYTES`]: 32 MiB natively, 8 MiB on wasm32): beyond, the
+    /// least recently used are dropped and read again when next needed. Those of entries
+    /// written since the last save stay until it.
+    pub offset_index_cache_bytes: u64,
     /// The most memory the sealed index tables' block cache holds (default
     /// [`INDEX_CACHE_BYTES`]: 64 MiB natively, 16 MiB on wasm32). Reads of a long history
     /// whose tables it cannot hold read blocks again. A memory-mapped `index.log` is read in
@@ -138,6 +150,7 @@ impl Default for Options {
             persist_every: 1000,
             seal_level: None,
             offset_index_min_bytes: INDEXED_ENTRY_BYTES,
+            offset_index_cache_bytes: OFFSET_INDEX_CACHE_BYTES,
             index_cache_bytes: INDEX_CACHE_BYTES,
             head_state_max_bytes: HEAD_STATE_MAX_BYTES,
             on_progress: None,
@@ -198,6 +211,8 @@ pub struct Stats {
     pub recovery: &'static str,
     /// Whether the head document is in memory (see [`Options::head_state_max_bytes`]).
     pub head_state_in_memory: bool,
+    /// Offset indexes of large entries in memory (see [`Options::offset_index_cache_bytes`]).
+    pub offset_indexes_in_memory: u64,
 }
 
 /// One piece of a read's cover: entries of `level` with keys in `(lo, hi]`.
@@ -305,6 +320,10 @@ impl Store {
             seal,
             options.index_cache_bytes,
         )?;
+        let offsets = offset_indexes::OffsetIndexes::stored(
+            Default::default(),
+            options.offset_index_cache_bytes,
+        );
         let mut store = Store {
             level0,
             compact,
@@ -322,7 +341,7 @@ impl Store {
             options,
             cache: Mutex::new(patch_cache()),
             pending: HashMap::default(),
-            offsets: offset_indexes::OffsetIndexes::default(),
+            offsets,
             counters: Counters::default(),
             recovery: "none",
             since_persist: 0,
@@ -464,6 +483,7 @@ impl Store {
             indexed_in_memory: self.index().in_memory(),
             recovery: self.recovery,
             head_state_in_memory: lock(&self.state).is_some(),
+            offset_indexes_in_memory: self.offsets.in_memory(),
             ..Stats::default()
         };
         self.counters.fill(&mut stats);
@@ -799,11 +819,14 @@ impl Store {
             crate::sort::sort_by_key(&mut tail, |(level, e, _)| (*level > 0, e.pos));
             let keys: Vec<(u8, u64)> = tail.iter().map(|(l, e, _)| (*l, e.pos)).collect();
             let offsets = self.offsets_of(&keys)?;
-            self.index_log.save(checkpoint, &tail, &as_refs(&offsets))?;
+            let places = self.index_log.save(checkpoint, &tail, &as_refs(&offsets))?;
+            self.offsets.saved(places);
         } else if checkpoint != self.saved || !self.unsaved.is_empty() {
             let offsets = self.offsets_of(&self.unsaved_offsets)?;
-            self.index_log
+            let places = self
+                .index_log
                 .save(checkpoint, &self.unsaved, &as_refs(&offsets))?;
+            self.offsets.saved(places);
         }
         self.tail_due = false;
         self.unsaved.clear();
@@ -913,7 +936,7 @@ impl Store {
         };
         let offsets = self.offsets_of(&run)?;
         let offsets = as_refs(&offsets);
-        let table = self
+        let (table, places) = self
             .index_log
             .seal(
                 seal,
@@ -926,6 +949,7 @@ impl Store {
             )
             .map_err(|e| self.latch_if_unknown(e))?;
         self.index_mut().push_table(table);
+        self.offsets.saved(places);
         Ok(())
     }
 

@@ -61,7 +61,10 @@ impl Store {
         let level0_new = self.level0.end().saturating_sub(checkpoint.level0_end);
         let total =
             level0_new.saturating_add(self.compact.end().saturating_sub(checkpoint.compact_end));
-        self.offsets = super::offset_indexes::OffsetIndexes::stored(offsets);
+        self.offsets = super::offset_indexes::OffsetIndexes::stored(
+            offsets,
+            self.options.offset_index_cache_bytes,
+        );
         let scanned_level0 = self.scan_level0(checkpoint.level0_end, total)?;
         let scanned_compact = self.scan_compact(checkpoint.compact_end, total)?;
         // The scan kept the head's range pending; once its level entry exists, nothing will
