@@ -17,6 +17,12 @@ use super::{check_read_range, BlockFile, Result, StorageError};
 /// quickly at open.
 const PREALLOCATION: u64 = 1 << 20;
 
+/// Reads at least this long use `pread`, not the map: beside their copy the system call costs
+/// little, and every page a read touches through the map counts in the process's resident
+/// memory (a fault can map a whole large folio of the page cache, up to 2 MiB). Small reads,
+/// the hot path of `read_at`, skip the system call.
+const MAPPED_READ_MAX: usize = 4096;
+
 /// The least growth of a file past its memory map that maps it again (and at least an eighth
 /// of the map): reads past the map use `pread` meanwhile.
 const REMAP_GROWTH: u64 = 64 << 10;
@@ -26,8 +32,8 @@ const REMAP_GROWTH: u64 = 64 << 10;
 /// Opening takes an exclusive advisory lock (`flock`) on the file, so a second writer — in this
 /// process or another — gets [`StorageError::Locked`] instead of interleaving writes.
 ///
-/// Reads come from a read-only shared memory map of the file where it covers them (no system
-/// call: a third of a `read_at` was its `pread`), else from `pread`. The map is dropped before
+/// Small reads come from a read-only shared memory map of the file where it covers them (no
+/// system call: a third of a `read_at` was its `pread`), others from `pread`. The map is dropped before
 /// the file is cut shorter than it, under its write lock, so no read ever touches a page past
 /// the file's end; writes reach the map through the page cache they share.
 #[derive(Debug)]
@@ -238,7 +244,7 @@ impl BlockFile for FileBlockFile {
         if buf.is_empty() {
             return check_read_range(&self.name, offset, 0, self.len()?);
         }
-        if self.read_mapped(offset, buf) {
+        if buf.len() < MAPPED_READ_MAX && self.read_mapped(offset, buf) {
             return Ok(());
         }
         match self.with_file(|f| f.read_exact_at(buf, offset)) {

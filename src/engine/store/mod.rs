@@ -85,11 +85,13 @@ pub const OFFSET_INDEX_CACHE_BYTES: u64 = if cfg!(target_arch = "wasm32") {
     32 << 20
 };
 
-/// The default [`Options::head_state_max_bytes`]: 64 MiB natively, 16 MiB on wasm32.
+/// The default [`Options::head_state_max_bytes`]: 16 MiB natively, 4 MiB on wasm32 (the
+/// document built takes about twice its text in memory, and its first build about 8 ms a
+/// MiB natively: a 64 MiB document took 540 ms and 138 MiB).
 pub const HEAD_STATE_MAX_BYTES: u64 = if cfg!(target_arch = "wasm32") {
-    16 << 20
+    4 << 20
 } else {
-    64 << 20
+    16 << 20
 };
 
 /// Settings of a store.
@@ -125,7 +127,7 @@ pub struct Options {
     pub index_cache_bytes: usize,
     /// The head document is kept in memory, built when a commit first needs it and patched in
     /// place by each, when at that point it is estimated below this many bytes of text
-    /// (default [`HEAD_STATE_MAX_BYTES`]: 64 MiB natively, 16 MiB on wasm32). The estimate
+    /// (default [`HEAD_STATE_MAX_BYTES`]: 16 MiB natively, 4 MiB on wasm32). The estimate
     /// is the bytes of the fewest entries that compose the document: the largest compacted
     /// entries covering the history, then the newest commits (an upper bound, whatever the
     /// history's length). Beyond, commits do without it: each reads from the log only what
