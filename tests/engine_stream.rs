@@ -548,6 +548,20 @@ proptest::proptest! {
     }
 }
 
+/// A store on native files holding `{users: …}` of 20,000 members (one large entry, with an
+/// offset index), closed: the document, the temporary directory and the store's directory.
+fn wide_store_on_disk() -> (Node, tempfile::TempDir, FsDir) {
+    let doc = Node::object(vec![(Key::str("users"), users(20_000))]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = FsDir::create(tmp.path().join("store")).unwrap();
+    let mut store = Store::open(&dir, Options::default()).unwrap();
+    store
+        .commit(vec![(KPath::root(), doc.clone().with_tag("!insert"))])
+        .unwrap();
+    store.close().unwrap();
+    (doc, tmp, dir)
+}
+
 /// Offset indexes are read from `index.log` when a read first needs them, not at open. Bytes
 /// of one that change after the open are a `Corrupt` error naming `index.log` and an offset
 /// inside the damaged index, not a wrong answer; the next open sees the damaged record and
@@ -555,16 +569,7 @@ proptest::proptest! {
 #[test]
 fn an_offset_index_is_read_when_first_needed_and_checked() {
     use std::os::unix::fs::FileExt;
-    let doc = Node::object(vec![(Key::str("users"), users(20_000))]);
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = FsDir::create(tmp.path().join("store")).unwrap();
-    {
-        let mut store = Store::open(&dir, Options::default()).unwrap();
-        store
-            .commit(vec![(KPath::root(), doc.clone().with_tag("!insert"))])
-            .unwrap();
-        store.close().unwrap();
-    }
+    let (doc, tmp, dir) = wide_store_on_disk();
     let path = KPath::parse("users.u1234.name").unwrap();
     let want = get(&doc, &path).unwrap().cloned();
     let index_file = tmp.path().join("store").join("index.log");
@@ -607,16 +612,7 @@ fn an_index_of_an_older_format_is_rebuilt_from_the_logs() {
     // Version 8's member filters probed by double hashing: a version-9 reader must not read
     // them with its own probes (a member would seem absent), so it re-indexes instead.
     use std::os::unix::fs::FileExt;
-    let doc = Node::object(vec![(Key::str("users"), users(20_000))]);
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = FsDir::create(tmp.path().join("store")).unwrap();
-    {
-        let mut store = Store::open(&dir, Options::default()).unwrap();
-        store
-            .commit(vec![(KPath::root(), doc.clone().with_tag("!insert"))])
-            .unwrap();
-        store.close().unwrap();
-    }
+    let (doc, tmp, dir) = wide_store_on_disk();
     // FORMAT.md: magic, the version (big-endian u32), the CRC-32C of the two.
     let index = std::fs::OpenOptions::new()
         .read(true)
