@@ -647,6 +647,12 @@ fn offset_indexes_in_memory_stay_within_their_budget() {
     // Twelve large entries, each with an offset index.
     let dir = MemDir::new();
     let part = |i: usize| KPath::parse(&format!("parts.p{i}")).unwrap();
+    let p = |s: &str| KPath::parse(s).unwrap();
+    let want = || {
+        get(&users(2_000), &KPath::parse("u777.name").unwrap())
+            .unwrap()
+            .cloned()
+    };
     let member = |i: usize| KPath::parse(&format!("parts.p{i}.u777.name")).unwrap();
     let tight = || Options {
         offset_index_cache_bytes: 1,
@@ -657,16 +663,28 @@ fn offset_indexes_in_memory_stay_within_their_budget() {
         for i in 0..12 {
             store.commit(vec![(part(i), users(2_000))]).unwrap();
         }
-        // Made this session and not saved yet: kept whatever the budget.
+        // Made this session and not saved yet: kept whatever the budget (twelve commits and
+        // none compacted yet).
         assert_eq!(store.stats().offset_indexes_in_memory, 12);
+        // Four more complete a level: the twelve large entries are composed (no longer
+        // pending), and the level entry has an offset index too.
+        for i in 0..4 {
+            store
+                .commit(vec![(p(&format!("pad{i}")), Node::int(1))])
+                .unwrap();
+        }
         store.flush().unwrap();
-        // Saved: all but what the budget holds may go.
+        // Saved: all but what the budget holds may go, and are read back from where the
+        // save put them.
         assert!(store.stats().offset_indexes_in_memory <= 1);
+        let before = store.stats().read_from_offsets;
+        for i in 0..12 {
+            assert_eq!(store.read_at(&member(i), 12).unwrap(), want(), "p{i}");
+        }
+        assert_eq!(store.stats().read_from_offsets - before, 12);
         store.close().unwrap();
     }
-    let want = get(&users(2_000), &KPath::parse("u777.name").unwrap())
-        .unwrap()
-        .cloned();
+    let want = want();
     let store = Store::open(&dir, tight()).unwrap();
     for round in 0..2 {
         for i in 0..12 {
