@@ -408,13 +408,8 @@ impl TableView<'_> {
             return Ok(block);
         }
         // Read on the stack: the block is allocated once, at its final size.
-        let mut bytes = [0u8; BLOCK as usize];
-        self.tables.file.read_exact_at(pos, &mut bytes)?;
-        let (data, crc) = bytes.split_at(BLOCK_DATA as usize);
-        if crc32c::crc32c(data).to_be_bytes() != crc {
-            return Err(self.corrupt(pos, "index table block fails its checksum"));
-        }
-        let block: Arc<[u8]> = Arc::from(data);
+        let bytes = self.checked_block(pos)?;
+        let block: Arc<[u8]> = Arc::from(bytes.get(..BLOCK_DATA as usize).unwrap_or_default());
         self.cache.blocks.insert(pos, block.clone());
         Ok(block)
     }
@@ -423,16 +418,23 @@ impl TableView<'_> {
     /// the cache).
     pub(super) fn verify(&mut self) -> Result<()> {
         let blocks = self.table.len.div_ceil(BLOCK_DATA);
-        let mut bytes = vec![0u8; BLOCK as usize];
         for i in 0..blocks {
             let pos = self.table.pos.saturating_add(i.saturating_mul(BLOCK));
-            self.tables.file.read_exact_at(pos, &mut bytes)?;
-            let (data, crc) = bytes.split_at(BLOCK_DATA as usize);
-            if crc32c::crc32c(data).to_be_bytes() != crc {
-                return Err(self.corrupt(pos, "index table block fails its checksum"));
-            }
+            self.checked_block(pos)?;
         }
         Ok(())
+    }
+
+    /// The block at file position `pos`, read from the file and checked against its
+    /// checksum (the data, then the CRC-32C).
+    fn checked_block(&self, pos: u64) -> Result<[u8; BLOCK as usize]> {
+        let mut bytes = [0u8; BLOCK as usize];
+        self.tables.file.read_exact_at(pos, &mut bytes)?;
+        let (data, crc) = bytes.split_at(BLOCK_DATA as usize);
+        if crc32c::crc32c(data).to_be_bytes() != crc {
+            return Err(self.corrupt(pos, "index table block fails its checksum"));
+        }
+        Ok(bytes)
     }
 
     /// The file position of block `index` of the table.
@@ -457,12 +459,7 @@ impl TableView<'_> {
                 .unwrap_or_else(PoisonError::into_inner)
         };
         if !lock().contains(&pos) {
-            let mut bytes = [0u8; BLOCK as usize];
-            self.tables.file.read_exact_at(pos, &mut bytes)?;
-            let (data, crc) = bytes.split_at(BLOCK_DATA as usize);
-            if crc32c::crc32c(data).to_be_bytes() != crc {
-                return Err(self.corrupt(pos, "index table block fails its checksum"));
-            }
+            self.checked_block(pos)?;
             lock().insert(pos);
         }
         self.last_verified = Some(index);
