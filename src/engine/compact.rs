@@ -284,8 +284,14 @@ fn group_members<'p>(patches: &[&'p Node]) -> Option<Vec<Group<'p>>> {
 /// replaced it independently; otherwise (it passed through, or depended on the state) the
 /// composed merge depends on the state before the run.
 fn end_kinds<'a>(constituent_ends: &[Vec<&'a End>]) -> EndKinds<'a> {
+    // Room for every edge at once: growing the map rehashed it several times a build.
+    let edges: usize = constituent_ends
+        .iter()
+        .flatten()
+        .map(|end| end.path.segments().len())
+        .sum();
     let mut kinds = EndKinds {
-        children: HashMap::default(),
+        children: HashMap::with_capacity_and_hasher(edges, RandomState::default()),
         nodes: vec![Reached {
             first: None,
             ended: false,
