@@ -35,6 +35,10 @@ class Point { constructor() { this.x = 1; } }
 const cycle = { a: 1 };
 cycle.self = { back: cycle };
 const deep = (n) => { let v = 0; for (let i = 0; i < n; i++) v = [v]; return v; };
+// A cycle closing 41 levels down, back to the root: the conversion tracks containers for cycles
+// only from 32 levels down, and must still name the place where the cycle first closes.
+const deepCycle = {};
+{ let at = deepCycle; for (let i = 0; i < 40; i++) { at.n = {}; at = at.n; } at.back = deepCycle; }
 const revoked = Proxy.revocable({}, {});
 revoked.revoke();
 
@@ -58,6 +62,7 @@ const BAD_VALUES = [
   ['a hole in an array', [1, , 3], 'invalid_value', /value\[1\] is undefined/],
   ['a symbol key', { [Symbol('k')]: 1 }, 'invalid_value', /value has a symbol key/],
   ['a cycle', cycle, 'invalid_value', /value\.self\.back is a cycle/],
+  ['a cycle closing deep', deepCycle, 'invalid_value', /: value(\.n){40}\.back is a cycle/],
   ['an odd key', { 'a b': { 'c"d': undefined } }, 'invalid_value', /value\["a b"\]\["c\\"d"\] is undefined/],
   ['a lone surrogate', { s: 'ok\uD800' }, 'invalid_value', /value\.s has a string with a lone surrogate/],
   ['a lone surrogate key', { ['\uDC00']: 1 }, 'invalid_value', /lone surrogate/],

@@ -1,5 +1,8 @@
 //! Arguments from JS: checked and converted, every problem a coded error naming the argument.
 
+use std::cell::RefCell;
+use std::fmt::Display;
+
 use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 
@@ -34,16 +37,43 @@ pub(super) fn kind(value: &JsValue) -> String {
 
 /// `object[name]` of an object argument called `what`; a throwing getter or `Proxy` trap is an
 /// `invalid_argument` error.
-pub(super) fn field(object: &JsValue, name: &str, what: &str) -> Result<JsValue, JsValue> {
-    Reflect::get(object, &name.into()).map_err(|e| threw(what, name, &e))
+pub(super) fn field(
+    object: &JsValue,
+    name: &'static str,
+    what: impl Display,
+) -> Result<JsValue, JsValue> {
+    Reflect::get(object, &js_name(name)).map_err(|e| threw(what, name, &e))
 }
 
 /// Whether `object` (an object argument called `what`) has a property `name`.
-pub(super) fn has(object: &JsValue, name: &str, what: &str) -> Result<bool, JsValue> {
-    Reflect::has(object, &name.into()).map_err(|e| threw(what, name, &e))
+pub(super) fn has(
+    object: &JsValue,
+    name: &'static str,
+    what: impl Display,
+) -> Result<bool, JsValue> {
+    Reflect::has(object, &js_name(name)).map_err(|e| threw(what, name, &e))
 }
 
-pub(super) fn threw(what: &str, name: &str, err: &JsValue) -> JsValue {
+thread_local! {
+    /// The JS strings of the property names read so far: converting a name from Rust decodes
+    /// it into a new JS string each time (a sixth of a commit's argument checks).
+    static NAMES: RefCell<Vec<(&'static str, JsValue)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The JS string of a property name (made once per thread).
+fn js_name(name: &'static str) -> JsValue {
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if let Some((_, js)) = names.iter().find(|(n, _)| *n == name) {
+            return js.clone();
+        }
+        let js = JsValue::from_str(name);
+        names.push((name, js.clone()));
+        js
+    })
+}
+
+pub(super) fn threw(what: impl Display, name: &str, err: &JsValue) -> JsValue {
     let (_, message) = describe(err);
     coded_error(
         "invalid_argument",
@@ -52,7 +82,7 @@ pub(super) fn threw(what: &str, name: &str, err: &JsValue) -> JsValue {
 }
 
 /// `options[name]`, where `options` may be absent (`undefined` or `null`) or an object.
-pub(super) fn option(options: &JsValue, name: &str) -> Result<JsValue, JsValue> {
+pub(super) fn option(options: &JsValue, name: &'static str) -> Result<JsValue, JsValue> {
     if options.is_undefined() || options.is_null() {
         Ok(JsValue::UNDEFINED)
     } else if options.is_object() && !is_js_array(options) {
@@ -68,7 +98,7 @@ pub(super) fn option(options: &JsValue, name: &str) -> Result<JsValue, JsValue> 
 /// A string option: absent (`None`) or one of `allowed`.
 pub(super) fn choice(
     options: &JsValue,
-    name: &str,
+    name: &'static str,
     allowed: &[&str],
 ) -> Result<Option<String>, JsValue> {
     let value = option(options, name)?;
@@ -90,7 +120,7 @@ pub(super) fn choice(
 }
 
 /// A path argument called `what`: a string in kinded-path syntax.
-pub(super) fn path_arg(value: &JsValue, what: &str) -> Result<KPath, JsValue> {
+pub(super) fn path_arg(value: &JsValue, what: impl Display) -> Result<KPath, JsValue> {
     let text = value.as_string().ok_or_else(|| {
         coded_error(
             "invalid_path",
@@ -146,9 +176,14 @@ pub(super) fn patch_arg(item: &JsValue, what: &str) -> Result<PatchArg, JsValue>
             ),
         ));
     }
-    let path = path_arg(&field(item, "path", what)?, &format!("{what}.path"))?;
+    // The names in error messages are formatted only for an error.
+    let path = path_arg(&field(item, "path", what)?, format_args!("{what}.path"))?;
     let node = match (has(item, "value", what)?, has(item, "tony", what)?) {
-        (true, false) => from_js(&field(item, "value", what)?, &format!("{what}: "), "value")?,
+        (true, false) => from_js(
+            &field(item, "value", what)?,
+            format_args!("{what}: "),
+            "value",
+        )?,
         (false, true) => {
             let tony = field(item, "tony", what)?;
             let text = tony.as_string().ok_or_else(|| {

@@ -9,8 +9,7 @@
 //! `Proxy`, a throwing getter) can make throw is caught, so no exception unwinds through wasm.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::sync::Arc;
+use std::fmt::{Display, Write as _};
 
 use js_sys::{Array, JsString, Object, Reflect};
 use wasm_bindgen::prelude::*;
@@ -132,23 +131,46 @@ enum Step {
 
 /// A plain JS value as a Tony value, or a coded error (`invalid_value`, `too_deep`) whose
 /// message starts with `context` and names the place in the value, starting from `root`.
-pub fn from_js(value: &JsValue, context: &str, root: &str) -> Result<Node, JsValue> {
-    let mut walk = Walk {
-        steps: Vec::new(),
-        ancestors: js_sys::Set::new(&JsValue::UNDEFINED),
+pub fn from_js(value: &JsValue, context: impl Display, root: &str) -> Result<Node, JsValue> {
+    let mut walk = Walk::new(TRACK_FROM);
+    let converted = match walk.node(value) {
+        // A cycle found below `TRACK_FROM` is reported where it closes first: walked again
+        // with every container tracked.
+        Err(_) if walk.tracked => {
+            walk = Walk::new(0);
+            walk.node(value)
+        }
+        converted => converted,
     };
-    walk.node(value).map_err(|Reason { code, what }| {
+    converted.map_err(|Reason { code, what }| {
         coded_error(code, &format!("{context}{} {what}", walk.location(root)))
     })
 }
 
-/// The state of one conversion: where it is, and the containers it is inside (for cycles).
+/// Containers this deep and deeper are tracked for cycles: every cycle reaches that depth
+/// (it nests without end), and tracking costs three JS calls a container.
+const TRACK_FROM: usize = 32;
+
+/// The state of one conversion: where it is, and the containers it is inside from depth
+/// `track_from` down (for cycles).
 struct Walk {
     steps: Vec<Step>,
-    ancestors: js_sys::Set,
+    track_from: usize,
+    ancestors: Option<js_sys::Set>,
+    /// Whether some container was tracked.
+    tracked: bool,
 }
 
 impl Walk {
+    fn new(track_from: usize) -> Self {
+        Walk {
+            steps: Vec::new(),
+            track_from,
+            ancestors: None,
+            tracked: false,
+        }
+    }
+
     /// `root`, then `.key`, `["odd key"]` and `[index]` steps.
     fn location(&self, root: &str) -> String {
         let mut out = root.to_owned();
@@ -173,34 +195,46 @@ impl Walk {
         out
     }
 
-    /// Converts `value`; an error is the reason, to follow the location.
+    /// Converts `value`; an error is the reason, to follow the location. The likely kinds
+    /// are asked first: each question is a call into JS.
     fn node(&mut self, value: &JsValue) -> Result<Node, Reason> {
-        if value.is_null() {
-            return Ok(Node::null());
-        }
-        if let Some(b) = value.as_bool() {
-            return Ok(Node::bool(b));
+        if let Some(s) = value.as_string() {
+            return well_formed(value, s).map(|s| Node::string(&s));
         }
         if let Some(n) = value.as_f64() {
             return number(n);
         }
-        if value.is_string() {
-            return well_formed(value).map(|s| Node::string(&s));
+        if let Some(b) = value.as_bool() {
+            return Ok(Node::bool(b));
+        }
+        if value.is_null() {
+            return Ok(Node::null());
+        }
+        if value.is_object() {
+            return self.container(value);
         }
         if value.is_bigint() {
             return bigint(value);
         }
-        if value.is_undefined() {
-            return Err(invalid("is undefined; use null, or leave the key out"));
-        }
-        if value.is_function() {
-            return Err(invalid("is a function"));
-        }
-        if value.is_symbol() {
-            return Err(invalid("is a symbol"));
-        }
-        if self.ancestors.has(value) {
-            return Err(invalid("is a cycle: it contains itself"));
+        Err(invalid(if value.is_undefined() {
+            "is undefined; use null, or leave the key out"
+        } else if value.is_function() {
+            "is a function"
+        } else {
+            "is a symbol"
+        }))
+    }
+
+    fn container(&mut self, value: &JsValue) -> Result<Node, Reason> {
+        let tracked = self.steps.len() >= self.track_from;
+        if tracked {
+            self.tracked = true;
+            let set = self
+                .ancestors
+                .get_or_insert_with(|| js_sys::Set::new(&JsValue::UNDEFINED));
+            if set.has(value) {
+                return Err(invalid("is a cycle: it contains itself"));
+            }
         }
         if self.steps.len() >= MAX_DEPTH {
             return Err(Reason {
@@ -208,13 +242,18 @@ impl Walk {
                 what: format!("is nested deeper than {MAX_DEPTH} levels"),
             });
         }
-        self.ancestors.add(value);
+        let ancestors = self.ancestors.clone().filter(|_| tracked);
+        if let Some(set) = &ancestors {
+            set.add(value);
+        }
         let node = if is_array(value).map_err(|e| threw("checking the value", &e))? {
             self.array(value)
         } else {
             self.object(value)
         };
-        self.ancestors.delete(value);
+        if let Some(set) = ancestors {
+            set.delete(value);
+        }
         node
     }
 
@@ -242,11 +281,11 @@ impl Walk {
         let keys = own_keys(object).map_err(|e| threw("listing keys", &e))?;
         let mut entries = Vec::with_capacity(keys.length() as usize);
         for key in keys.iter() {
-            let name = well_formed(&key)?;
+            let name = well_formed(&key, key.as_string().unwrap_or_default())?;
             let value = Reflect::get(object, &key);
             self.steps.push(Step::Key(key));
             let value = value.map_err(|e| threw("reading it", &e))?;
-            entries.push((Key::Str(Arc::from(name)), self.node(&value)?));
+            entries.push((Key::str(&name), self.node(&value)?));
             self.steps.pop();
         }
         Ok(Node::object(entries))
@@ -321,9 +360,9 @@ fn bigint(value: &JsValue) -> Result<Node, Reason> {
         .map_err(|_| invalid(format!("is the BigInt {text}, which does not fit 64 bits")))
 }
 
-/// A JS string as UTF-8; a lone surrogate is an error rather than a silent U+FFFD.
-fn well_formed(value: &JsValue) -> Result<String, Reason> {
-    let s = value.as_string().unwrap_or_default();
+/// The JS string `value` as UTF-8 (`s`, as decoded); a lone surrogate is an error rather
+/// than a silent U+FFFD.
+fn well_formed(value: &JsValue, s: String) -> Result<String, Reason> {
     // Decoding replaces lone surrogates with U+FFFD: only then is the slow check needed.
     if s.contains('\u{FFFD}') && !value.unchecked_ref::<JsString>().is_valid_utf16() {
         return Err(invalid(
