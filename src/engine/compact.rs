@@ -15,6 +15,7 @@ use super::entry::End;
 use super::error::Result;
 use crate::kpath::{KPath, Segment};
 use crate::patch::op_kind;
+use crate::tony::keys::shared;
 use crate::tony::{Key, Node, Value};
 
 /// Where the constituents ended, as [`end_kinds`] finds it: a trie of the paths they reached
@@ -145,15 +146,15 @@ impl Composer<'_, '_, '_> {
             independent: true,
         });
         Ok(match state {
-            Some(value) => {
-                let tag = match value.tag() {
+            Some(mut value) => {
+                value.tag = Some(match value.tag() {
                     // The argument is the tag less its own `!` (exactly one: `!!x` is a tag).
-                    Some(t) => format!("!insert({})", t.strip_prefix('!').unwrap_or(t)),
-                    None => "!insert".to_owned(),
-                };
-                value.with_tag(&tag)
+                    Some(t) => Arc::from(format!("!insert({})", t.strip_prefix('!').unwrap_or(t))),
+                    None => shared("!insert"),
+                });
+                value
             }
-            None => Node::null().with_tag("!delete"),
+            None => deleted(),
         })
     }
 
@@ -199,7 +200,7 @@ impl Composer<'_, '_, '_> {
                     path: KPath::from_segments(path.clone()),
                     independent: true,
                 });
-                Node::null().with_tag("!delete")
+                deleted()
             } else if group.later.is_empty() && !was_end.reached(child_node) {
                 // One constituent touched the subtree and ended nowhere in it (an end above
                 // covers it, e.g. a wide import): its patch there is the composed patch, as
@@ -223,6 +224,14 @@ impl Composer<'_, '_, '_> {
             tag: None,
             value: Value::Object(Arc::new(entries.into())),
         })
+    }
+}
+
+/// `!delete`, the composed patch where the run deleted a value.
+fn deleted() -> Node {
+    Node {
+        tag: Some(shared("!delete")),
+        value: Value::Null,
     }
 }
 

@@ -47,8 +47,9 @@ fn int(n: u64) -> Node {
 /// the segments it shares with the one before (`bounds[k]`: the text's length after `k`
 /// segments), so a record and its members cost one path's writing, not one each.
 fn for_each_end_text(ends: &[End], mut each: impl FnMut(&str, bool)) {
-    let mut text = String::new();
-    let mut bounds = vec![0usize];
+    let mut text = String::with_capacity(64);
+    let mut bounds = Vec::with_capacity(8);
+    bounds.push(0usize);
     let mut previous: &[Segment] = &[];
     for end in ends {
         let segments = end.path.segments();
@@ -94,7 +95,9 @@ impl LogEntry {
     /// `encode_wire(&self.to_tony())`, written directly (no value is built for the header and
     /// the ends).
     pub fn to_wire(&self) -> String {
-        let mut out = String::with_capacity(128);
+        // Room for a small entry (a commit of a record is about 250 bytes): growing the
+        // string copied it twice.
+        let mut out = String::with_capacity(512);
         let number = |out: &mut String, name: &str, n: u64| {
             out.push_str(name);
             out.push_str(": ");

@@ -112,19 +112,76 @@ struct PathWriter<'a> {
 
 impl<'a> PathWriter<'a> {
     fn put(&mut self, out: &mut Vec<u8>, path: &'a KPath) {
-        let segments = path.segments();
-        let shared = segments
-            .iter()
-            .zip(self.previous)
-            .take_while(|(a, b)| a == b)
-            .count();
-        let rest = segments.get(shared..).unwrap_or_default();
-        out.extend_from_slice(&(shared as u32).to_be_bytes());
-        out.extend_from_slice(&(rest.len() as u32).to_be_bytes());
-        for segment in rest {
-            put_segment(out, segment);
+        put_relative(out, self.previous, path.segments());
+        self.previous = path.segments();
+    }
+}
+
+/// Writes `segments` relative to `previous` (see [`PathWriter`]); returns how many leading
+/// segments the two share.
+fn put_relative(out: &mut Vec<u8>, previous: &[Segment], segments: &[Segment]) -> usize {
+    let shared = segments
+        .iter()
+        .zip(previous)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let rest = segments.get(shared..).unwrap_or_default();
+    out.extend_from_slice(&(shared as u32).to_be_bytes());
+    out.extend_from_slice(&(rest.len() as u32).to_be_bytes());
+    for segment in rest {
+        put_segment(out, segment);
+    }
+    shared
+}
+
+/// Index entries encoded as a record lists them, as they are added: a commit's ends are
+/// written once, not copied to be written at the next save. One list goes into one record
+/// (its paths are relative to one another from the list's first).
+#[derive(Default)]
+pub struct EntryList {
+    count: u64,
+    bytes: Vec<u8>,
+    /// The last path written.
+    previous: Vec<Segment>,
+}
+
+impl EntryList {
+    /// The list of `added`.
+    pub fn of(added: &[Added]) -> Self {
+        let mut list = EntryList::default();
+        for (level, entry, ends) in added {
+            list.push(*level, *entry, ends);
         }
-        self.previous = segments;
+        list
+    }
+
+    /// Adds the entry `entry` of `level` with the ends the index keeps of it.
+    pub fn push<'e>(
+        &mut self,
+        level: u8,
+        entry: EntryRef,
+        ends: impl IntoIterator<Item = &'e End, IntoIter: ExactSizeIterator>,
+    ) {
+        let ends = ends.into_iter();
+        self.count += 1;
+        let out = &mut self.bytes;
+        out.push(level);
+        put_u64(out, entry.key);
+        put_u64(out, entry.pos);
+        put_u64(out, ends.len() as u64);
+        for end in ends {
+            out.push(u8::from(end.independent));
+            let segments = end.path.segments();
+            let shared = put_relative(out, &self.previous, segments);
+            self.previous.truncate(shared);
+            self.previous
+                .extend_from_slice(segments.get(shared..).unwrap_or_default());
+        }
+    }
+
+    /// Whether no entry was added.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
     }
 }
 
@@ -157,10 +214,9 @@ pub struct SealHeader {
 fn encode_body(
     out: &mut Vec<u8>,
     checkpoint: Checkpoint,
-    added: &[Added],
+    added: &EntryList,
     offsets: &[((u8, u64), &OffsetIndex)],
 ) -> Vec<((u8, u64), StoredOffsets)> {
-    let mut paths = PathWriter::default();
     for v in [
         checkpoint.max_commit,
         checkpoint.tx_seq,
@@ -169,17 +225,8 @@ fn encode_body(
     ] {
         put_u64(out, v);
     }
-    put_u64(out, added.len() as u64);
-    for (level, entry, ends) in added {
-        out.push(*level);
-        put_u64(out, entry.key);
-        put_u64(out, entry.pos);
-        put_u64(out, ends.len() as u64);
-        for end in ends {
-            out.push(u8::from(end.independent));
-            paths.put(out, &end.path);
-        }
-    }
+    put_u64(out, added.count);
+    out.extend_from_slice(&added.bytes);
     put_u64(out, offsets.len() as u64);
     let mut places = Vec::with_capacity(offsets.len());
     for ((level, pos), index) in offsets {
@@ -573,7 +620,7 @@ impl Replay {
             // Compacted levels' tries are built when a read first needs them.
             let index = self.loaded.index.level_mut(level);
             if level == 0 {
-                index.add(entry, &ends);
+                index.add(entry, &ends.iter().collect::<Vec<_>>());
             } else {
                 index.defer(entry, ends);
             }
@@ -907,7 +954,7 @@ impl IndexLog {
     pub fn save(
         &mut self,
         checkpoint: Checkpoint,
-        added: &[Added],
+        added: &EntryList,
         offsets: &[((u8, u64), &OffsetIndex)],
     ) -> Result<Offsets> {
         let mut payload = vec![SAVE];
@@ -954,7 +1001,7 @@ impl IndexLog {
         };
         let mut payload = vec![SEAL];
         encode_seal_header(&mut payload, &header);
-        let places = encode_body(&mut payload, checkpoint, kept, offsets);
+        let places = encode_body(&mut payload, checkpoint, &EntryList::of(kept), offsets);
         self.last_seal = self.append_record(&payload)?;
         Ok((table, in_file(places, self.last_seal)))
     }

@@ -62,7 +62,7 @@ fn insert_sorted<T>(list: &mut Vec<T>, item: T, key: impl Fn(&T) -> u64) {
 }
 
 /// Puts an entry's ends in the trie at `root` (the entry is listed already).
-fn add_ends(root: &mut Trie, entry: EntryRef, ends: &[End]) {
+fn add_ends<'e>(root: &mut Trie, entry: EntryRef, ends: impl IntoIterator<Item = &'e End>) {
     for end in ends {
         let mut node = &mut *root;
         for segment in end.path.segments() {
@@ -110,14 +110,14 @@ pub struct LevelIndex {
 
 impl LevelIndex {
     /// Adds an entry with its ends, keeping every list in key order.
-    pub fn add(&mut self, entry: EntryRef, ends: &[End]) {
+    pub fn add(&mut self, entry: EntryRef, ends: &[&End]) {
         if !self.deferred.is_empty() {
             // Keep the order of additions: deferred entries enter the trie first.
-            self.defer(entry, ends.to_vec());
+            self.defer(entry, ends.iter().map(|&end| end.clone()).collect());
             return;
         }
         insert_sorted(&mut self.root.touch, entry, |e| e.key);
-        add_ends(&mut self.root, entry, ends);
+        add_ends(&mut self.root, entry, ends.iter().copied());
     }
 
     /// Lists an entry in the level at once, but puts its ends in the trie only when a query

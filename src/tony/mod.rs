@@ -13,7 +13,7 @@ mod encode;
 mod error;
 mod fast;
 mod ir;
-mod keys;
+pub(crate) mod keys;
 pub mod kpath;
 mod lex;
 mod object;

@@ -28,7 +28,7 @@ use super::error::{Result, StoreError};
 use super::index::{EntryRef, Index, Seal};
 use super::log::LogFile;
 use super::offsets::{encode_indexed, OffsetIndex, INDEXED_ENTRY_BYTES};
-use super::persist::{Added, Checkpoint, IndexLog};
+use super::persist::{Checkpoint, EntryList, IndexLog};
 use super::sealed::{encode_table, Group, PathKey, INDEX_CACHE_BYTES};
 use super::txbuf::TransactionBuffer;
 use crate::kpath::{get, KPath};
@@ -248,7 +248,7 @@ pub struct Store {
     compact: LogFile,
     index_log: IndexLog,
     /// Entries indexed since the last save of the index, in the order they were added.
-    unsaved: Vec<Added>,
+    unsaved: EntryList,
     /// Offset indexes made since the last save, by (level, position).
     unsaved_offsets: Vec<(u8, u64)>,
     /// The checkpoint of the last save.
@@ -330,7 +330,7 @@ impl Store {
             level0,
             compact,
             index_log,
-            unsaved: Vec::new(),
+            unsaved: EntryList::default(),
             unsaved_offsets: Vec::new(),
             saved: Checkpoint::default(),
             tail_due: false,
@@ -667,13 +667,9 @@ impl Store {
 
     /// Adds an entry to the index, to be saved with the next checkpoint.
     pub(super) fn index_entry(&mut self, level: u8, entry: EntryRef, ends: &[End]) {
-        // Only the ends kept are copied.
-        let ends: Vec<End> = outermost_independent_refs(ends)
-            .into_iter()
-            .cloned()
-            .collect();
-        self.index_mut().level_mut(level).add(entry, &ends);
-        self.unsaved.push((level, entry, ends));
+        let kept = outermost_independent_refs(ends);
+        self.index_mut().level_mut(level).add(entry, &kept);
+        self.unsaved.push(level, entry, kept);
     }
 
     /// The offset index of the entry at (`level`, `pos`), if it has one (read from
@@ -821,7 +817,9 @@ impl Store {
             crate::sort::sort_by_key(&mut tail, |(level, e, _)| (*level > 0, e.pos));
             let keys: Vec<(u8, u64)> = tail.iter().map(|(l, e, _)| (*l, e.pos)).collect();
             let offsets = self.offsets_of(&keys)?;
-            let places = self.index_log.save(checkpoint, &tail, &as_refs(&offsets))?;
+            let places =
+                self.index_log
+                    .save(checkpoint, &EntryList::of(&tail), &as_refs(&offsets))?;
             self.offsets.saved(places);
         } else if checkpoint != self.saved || !self.unsaved.is_empty() {
             let offsets = self.offsets_of(&self.unsaved_offsets)?;
@@ -831,7 +829,7 @@ impl Store {
             self.offsets.saved(places);
         }
         self.tail_due = false;
-        self.unsaved.clear();
+        self.unsaved = EntryList::default();
         self.unsaved_offsets.clear();
         self.saved = checkpoint;
         self.index_log.publish_seals()?;
