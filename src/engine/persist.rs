@@ -163,7 +163,7 @@ impl EntryList {
         ends: impl IntoIterator<Item = &'e End, IntoIter: ExactSizeIterator>,
     ) {
         let ends = ends.into_iter();
-        self.count += 1;
+        self.count = self.count.saturating_add(1);
         let out = &mut self.bytes;
         out.push(level);
         put_u64(out, entry.key);
