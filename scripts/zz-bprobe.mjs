@@ -10,7 +10,7 @@ await page.goto(`http://127.0.0.1:${server.address().port}/bprobe/`);
 await page.waitForSelector('body[data-ready="true"]', { state: 'attached' });
 const count = Number(process.env.N ?? 5000);
 for (let r = 0; r < 3; r++) for (const backend of (process.env.BACKENDS ?? 'opfs,memory').split(',')) {
-  const res = await page.evaluate((a) => window.runJob(a), { backend, count, name: `p${r}${backend}` });
+  const res = await page.evaluate((a) => window.runJob(a), { backend, count, name: `p${r}${backend}`, durable: Boolean(process.env.DURABLE) });
   console.log(backend, res.usPerCommit.toFixed(1), 'us/commit; flush', res.flushMs.toFixed(1), 'ms', JSON.stringify(res.calls));
 }
 await context.close(); server.close();

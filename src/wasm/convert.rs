@@ -8,8 +8,10 @@
 //! where in the value it is (`value.a[2].b`). Every JS operation that a hostile value (a
 //! `Proxy`, a throwing getter) can make throw is caught, so no exception unwinds through wasm.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::{Display, Write as _};
+use std::sync::Arc;
 
 use js_sys::{Array, JsString, Object, Reflect};
 use wasm_bindgen::prelude::*;
@@ -42,21 +44,37 @@ pub fn is_js_array(value: &JsValue) -> bool {
 /// integers beyond 2^53 become BigInts, tags are dropped. Keys are own data properties, so a
 /// `__proto__` key stays a key and never sets a prototype.
 pub fn to_js(node: &Node) -> JsValue {
-    ToJs::default().value(node)
+    KEYS.with(|keys| match keys.try_borrow_mut() {
+        Ok(mut keys) => ToJs { keys: &mut keys }.value(node),
+        // Not reentered (nothing here calls back into Rust); a fresh table would do.
+        Err(_) => ToJs {
+            keys: &mut HashMap::default(),
+        }
+        .value(node),
+    })
 }
 
-/// The state of one [`to_js`] conversion: object keys repeat (every record of a list has the
-/// same fields), so each distinct key crosses into JS once.
-#[derive(Default)]
-struct ToJs<'a> {
-    keys: HashMap<&'a str, JsValue, foldhash::fast::FixedState>,
+thread_local! {
+    /// The JS strings of object keys converted so far: keys repeat within a value (every
+    /// record of a list has the same fields) and across reads (the same records), and each
+    /// conversion from Rust decodes the text into a new JS string (a third of a small read's
+    /// conversion).
+    static KEYS: RefCell<HashMap<Arc<str>, JsValue, foldhash::fast::FixedState>> =
+        RefCell::new(HashMap::default());
 }
 
-/// Distinct keys remembered per conversion; beyond that, keys are converted each time.
+/// Distinct keys remembered; past that, the table starts over.
 const KEY_CACHE: usize = 4096;
+/// Longer keys are not remembered (they rarely repeat, and the table would hold them).
+const KEY_CACHE_LONGEST: usize = 64;
 
-impl<'a> ToJs<'a> {
-    fn value(&mut self, node: &'a Node) -> JsValue {
+/// The state of one [`to_js`] conversion.
+struct ToJs<'k> {
+    keys: &'k mut HashMap<Arc<str>, JsValue, foldhash::fast::FixedState>,
+}
+
+impl ToJs<'_> {
+    fn value(&mut self, node: &Node) -> JsValue {
         match &node.value {
             Value::Null => JsValue::NULL,
             Value::Bool(b) => JsValue::from_bool(*b),
@@ -95,13 +113,16 @@ impl<'a> ToJs<'a> {
     }
 
     /// The JS string of key `key`.
-    fn key(&mut self, key: &'a str) -> JsValue {
+    fn key(&mut self, key: &Arc<str>) -> JsValue {
         if let Some(js) = self.keys.get(key) {
             return js.clone();
         }
         let js = JsValue::from_str(key);
-        if self.keys.len() < KEY_CACHE {
-            self.keys.insert(key, js.clone());
+        if key.len() <= KEY_CACHE_LONGEST {
+            if self.keys.len() >= KEY_CACHE {
+                self.keys.clear();
+            }
+            self.keys.insert(Arc::clone(key), js.clone());
         }
         js
     }
