@@ -64,16 +64,9 @@ pub(crate) fn size_exceeds(node: &Node, limit: usize) -> bool {
     false
 }
 
-/// The ends the index needs of an entry's `ends`: the same, less those strictly below an
-/// independent end. A read below an independent end starts at it (the index lists it as an
-/// ancestor end), so the ends under it add nothing but index size; the log keeps them for the
-/// precision of change feeds. A record written whole thus costs one end, not one per member.
-/// The result is in path order.
-pub(crate) fn outermost_independent_refs(ends: &[End]) -> Vec<&End> {
-    outermost_positions(ends)
-        .into_iter()
-        .filter_map(|i| ends.get(i))
-        .collect()
+/// The ends of `ends` at `positions` (from [`outermost_positions`]).
+pub(crate) fn ends_at<'e>(ends: &'e [End], positions: &[usize]) -> Vec<&'e End> {
+    positions.iter().filter_map(|&i| ends.get(i)).collect()
 }
 
 /// Up to this many ends, each is checked against every other rather than all sorted first.
@@ -91,7 +84,7 @@ pub(crate) fn in_path_order(ends: &mut [End]) {
 
 /// Puts a composed entry's ends in path order when they are many (more than [`FEW_ENDS`]),
 /// as [`classify`] gives a commit's: each later use then finds them sorted
-/// ([`outermost_independent_refs`] in one pass instead of a sort each time, the log's path
+/// ([`outermost_positions`] in one pass instead of a sort each time, the log's path
 /// texts sharing their prefixes). A few are left as they are: checking a few pairs costs
 /// less than sorting.
 pub(crate) fn order_many(ends: &mut [End]) {
@@ -105,8 +98,12 @@ fn is_in_path_order(ends: &[End]) -> bool {
         .all(|pair| matches!(pair, [a, b] if a.path <= b.path))
 }
 
-/// The positions of the ends [`outermost_independent_refs`] keeps, in path order.
-fn outermost_positions(ends: &[End]) -> Vec<usize> {
+/// The positions of the ends the index needs of an entry's `ends`: all of them, less those strictly below an
+/// independent end. A read below an independent end starts at it (the index lists it as an
+/// ancestor end), so the ends under it add nothing but index size; the log keeps them for the
+/// precision of change feeds. A record written whole thus costs one end, not one per member.
+/// The positions are in path order.
+pub(crate) fn outermost_positions(ends: &[End]) -> Vec<usize> {
     if ends.len() <= FEW_ENDS {
         // A commit's few ends (a record and its members): each checked against the others
         // costs less than checking their order; only the kept ones are sorted, usually one.

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use super::{encode_entry, span, Piece, Store};
-use crate::engine::classify::{order_many, outermost_independent_refs};
+use super::{encode_entry, span, Pending, Piece, Store};
+use crate::engine::classify::{ends_at, order_many, outermost_positions};
 use crate::engine::compact::{compose, StateAfter};
 use crate::engine::entry::{End, LogEntry};
 use crate::engine::error::Result;
@@ -67,20 +67,28 @@ impl Store {
     pub(super) fn build_level(&mut self, level: u8, key: u64) -> Result<()> {
         let span = span(self.options.divisor, level);
         let lo = key - span;
-        let mut parts: Vec<Arc<LogEntry>> = Vec::new();
+        let mut parts: Vec<(Arc<LogEntry>, Vec<usize>)> = Vec::new();
         let mut used: Vec<(u8, u64)> = Vec::new();
         for piece in self.cover(lo, key, level - 1)? {
             for entry in self.piece_entries(piece)? {
-                parts.push(self.load_entry(piece.level, entry.pos)?);
-                used.push((piece.level, entry.pos));
+                let at = (piece.level, entry.pos);
+                parts.push(match self.pending.get(&at) {
+                    Some(pending) => (Arc::clone(&pending.entry), pending.kept.clone()),
+                    None => {
+                        let entry = self.load_entry(piece.level, entry.pos)?;
+                        let kept = outermost_positions(&entry.ends);
+                        (entry, kept)
+                    }
+                });
+                used.push(at);
             }
         }
-        let patches: Vec<&Node> = parts.iter().map(|e| &e.patch).collect();
+        let patches: Vec<&Node> = parts.iter().map(|(e, _)| &e.patch).collect();
         // The constituents' ends as the index keeps them: the composed entry needs no end
-        // below an independent one either (see `outermost_independent_refs`).
+        // below an independent one either (see `outermost_positions`).
         let ends: Vec<Vec<&End>> = parts
             .iter()
-            .map(|e| outermost_independent_refs(&e.ends))
+            .map(|(e, kept)| ends_at(&e.ends, kept))
             .collect();
         // The head state serves only if it is in memory: building it costs the document.
         let head_state = if key == self.head {
@@ -115,12 +123,12 @@ impl Store {
         // Not synced here even under `EveryCommit`: a compacted entry is derived from synced
         // commits, recovery rebuilds one a power cut lost, and `persist` syncs the logs before
         // the index refers to it.
-        self.index_entry(level, EntryRef { key, pos }, &entry.ends);
+        let kept = self.index_entry(level, EntryRef { key, pos }, &entry.ends);
         // Each entry is composed into exactly one entry of the level above; this one will be.
         for part in used {
             self.pending.remove(&part);
         }
-        self.pending.insert((level, pos), Arc::new(entry));
+        self.pending.insert((level, pos), Pending::new(entry, kept));
         Ok(())
     }
 

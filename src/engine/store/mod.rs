@@ -20,7 +20,7 @@ pub use stream::{EventStream, ValueStream};
 use cache::{lock, patch_cache, PatchCache};
 use counters::{Counters, ReadEvent};
 
-use super::classify::{classify, classify_with, outermost_independent_refs, IndexLimits};
+use super::classify::{classify, classify_with, ends_at, outermost_positions, IndexLimits};
 use super::clock::now_ms;
 use super::entry::End;
 use super::entry::{corrupt, LogEntry};
@@ -276,7 +276,7 @@ pub struct Store {
     /// find their patches here before the cache (which they are not put in: a cache filled
     /// by every commit dropped thousands of patches at once, a fifth of a commit in `free`
     /// and in the `malloc`s after it).
-    pending: HashMap<(u8, u64), Arc<LogEntry>, foldhash::fast::RandomState>,
+    pending: HashMap<(u8, u64), Pending, foldhash::fast::RandomState>,
     /// Offset indexes of large entries, by (level, position).
     offsets: offset_indexes::OffsetIndexes,
     counters: Counters,
@@ -648,8 +648,8 @@ impl Store {
         if let Some(offsets) = offsets {
             self.add_offsets(0, pos, offsets);
         }
-        self.index_entry(0, EntryRef { key: commit, pos }, &entry.ends);
-        self.pending.insert((0, pos), Arc::new(entry));
+        let kept = self.index_entry(0, EntryRef { key: commit, pos }, &entry.ends);
+        self.pending.insert((0, pos), Pending::new(entry, kept));
         *self.state_mut() = new_state;
         self.head = commit;
         // Before anything saves a checkpoint: one saved during this commit (every
@@ -665,11 +665,14 @@ impl Store {
         Ok(commit)
     }
 
-    /// Adds an entry to the index, to be saved with the next checkpoint.
-    pub(super) fn index_entry(&mut self, level: u8, entry: EntryRef, ends: &[End]) {
-        let kept = outermost_independent_refs(ends);
+    /// Adds an entry to the index, to be saved with the next checkpoint. Returns the
+    /// positions of the ends the index keeps (see [`outermost_positions`]).
+    pub(super) fn index_entry(&mut self, level: u8, entry: EntryRef, ends: &[End]) -> Vec<usize> {
+        let positions = outermost_positions(ends);
+        let kept = ends_at(ends, &positions);
         self.index_mut().level_mut(level).add(entry, &kept);
         self.unsaved.push(level, entry, kept);
+        positions
     }
 
     /// The offset index of the entry at (`level`, `pos`), if it has one (read from
@@ -706,8 +709,8 @@ impl Store {
 
     /// The patch of the entry at (`level`, `pos`): pending, cached or parsed.
     fn patch_of(&self, level: u8, pos: u64) -> Result<Node> {
-        if let Some(entry) = self.pending.get(&(level, pos)) {
-            return Ok(entry.patch.clone());
+        if let Some(pending) = self.pending.get(&(level, pos)) {
+            return Ok(pending.entry.patch.clone());
         }
         if let Some(patch) = lock(&self.cache).get((level, pos)) {
             return Ok(patch);
@@ -727,8 +730,8 @@ impl Store {
 
     /// The whole entry at (`level`, `pos`): pending for compaction, or parsed.
     fn load_entry(&self, level: u8, pos: u64) -> Result<Arc<LogEntry>> {
-        if let Some(entry) = self.pending.get(&(level, pos)) {
-            return Ok(entry.clone());
+        if let Some(pending) = self.pending.get(&(level, pos)) {
+            return Ok(Arc::clone(&pending.entry));
         }
         self.count(ReadEvent::EntryRead);
         Ok(Arc::new(self.log_of(level).read_entry(pos)?))
@@ -1010,6 +1013,23 @@ impl Store {
             ));
         }
         Ok(head)
+    }
+}
+
+/// An entry pending compaction.
+struct Pending {
+    entry: Arc<LogEntry>,
+    /// The positions of its ends the index keeps ([`outermost_positions`]): found once, when
+    /// it was indexed, for the composing too.
+    kept: Vec<usize>,
+}
+
+impl Pending {
+    fn new(entry: LogEntry, kept: Vec<usize>) -> Self {
+        Pending {
+            entry: Arc::new(entry),
+            kept,
+        }
     }
 }
 

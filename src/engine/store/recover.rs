@@ -8,9 +8,8 @@
     clippy::arithmetic_side_effects
 )]
 
-use std::sync::Arc;
-
-use super::{expect_commit, span, Progress, Store};
+use super::{expect_commit, span, Pending, Progress, Store};
+use crate::engine::classify::outermost_positions;
 use crate::engine::entry::{corrupt, End, LogEntry};
 use crate::engine::error::Result;
 use crate::engine::index::EntryRef;
@@ -184,7 +183,9 @@ impl Store {
             }
         }
         for (pos, entry) in kept {
-            self.pending.insert((0, pos), Arc::new(entry));
+            let positions = outermost_positions(&entry.ends);
+            self.pending
+                .insert((0, pos), Pending::new(entry, positions));
         }
         self.progress(self.level0.end().saturating_sub(from), total);
         Ok(count)
