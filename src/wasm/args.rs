@@ -1,12 +1,11 @@
 //! Arguments from JS: checked and converted, every problem a coded error naming the argument.
 
-use std::cell::RefCell;
 use std::fmt::Display;
 
 use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 
-use super::convert::{from_js, is_js_array};
+use super::convert::{from_js, is_js_array, js_string};
 use super::errors::{coded_error, describe};
 use crate::kpath::KPath;
 use crate::tony::{parse, Node};
@@ -42,7 +41,7 @@ pub(super) fn field(
     name: &'static str,
     what: impl Display,
 ) -> Result<JsValue, JsValue> {
-    Reflect::get(object, &js_name(name)).map_err(|e| threw(what, name, &e))
+    Reflect::get(object, &js_string(name)).map_err(|e| threw(what, name, &e))
 }
 
 /// Whether `object` (an object argument called `what`) has a property `name`.
@@ -51,26 +50,7 @@ pub(super) fn has(
     name: &'static str,
     what: impl Display,
 ) -> Result<bool, JsValue> {
-    Reflect::has(object, &js_name(name)).map_err(|e| threw(what, name, &e))
-}
-
-thread_local! {
-    /// The JS strings of the property names read so far: converting a name from Rust decodes
-    /// it into a new JS string each time (a sixth of a commit's argument checks).
-    static NAMES: RefCell<Vec<(&'static str, JsValue)>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The JS string of a property name (made once per thread).
-fn js_name(name: &'static str) -> JsValue {
-    NAMES.with(|names| {
-        let mut names = names.borrow_mut();
-        if let Some((_, js)) = names.iter().find(|(n, _)| *n == name) {
-            return js.clone();
-        }
-        let js = JsValue::from_str(name);
-        names.push((name, js.clone()));
-        js
-    })
+    Reflect::has(object, &js_string(name)).map_err(|e| threw(what, name, &e))
 }
 
 pub(super) fn threw(what: impl Display, name: &str, err: &JsValue) -> JsValue {

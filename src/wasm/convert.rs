@@ -44,89 +44,83 @@ pub fn is_js_array(value: &JsValue) -> bool {
 /// integers beyond 2^53 become BigInts, tags are dropped. Keys are own data properties, so a
 /// `__proto__` key stays a key and never sets a prototype.
 pub fn to_js(node: &Node) -> JsValue {
-    KEYS.with(|keys| match keys.try_borrow_mut() {
-        Ok(mut keys) => ToJs { keys: &mut keys }.value(node),
-        // Not reentered (nothing here calls back into Rust); a fresh table would do.
-        Err(_) => ToJs {
-            keys: &mut HashMap::default(),
+    match &node.value {
+        Value::Null => JsValue::NULL,
+        Value::Bool(b) => JsValue::from_bool(*b),
+        Value::Int(i) if i.unsigned_abs() <= MAX_SAFE as u64 => JsValue::from_f64(*i as f64),
+        Value::Int(i) => JsValue::from(js_sys::BigInt::from(*i)),
+        Value::Float(f) => JsValue::from_f64(f.value),
+        Value::String(s) => JsValue::from_str(s),
+        Value::Array(items) => {
+            let array = Array::new_with_length(items.len() as u32);
+            for (i, item) in items.iter().enumerate() {
+                array.set(i as u32, to_js(item));
+            }
+            array.into()
         }
-        .value(node),
-    })
+        Value::Object(entries) => {
+            let object = Object::new();
+            for (key, value) in entries.iter() {
+                let value = to_js(value);
+                let set = match key {
+                    Key::Str(s) if &**s == "__proto__" => {
+                        define_data(&object, &"__proto__".into(), &value)
+                    }
+                    Key::Str(s) => {
+                        let key = cached_js_string(s, || Arc::clone(s));
+                        Reflect::set(&object, &key, &value).map(drop)
+                    }
+                    other => Reflect::set(&object, &JsValue::from_str(&other.to_text()), &value)
+                        .map(drop),
+                };
+                // A fresh plain object has no setters and is extensible: setting cannot
+                // fail.
+                debug_assert!(set.is_ok());
+            }
+            object.into()
+        }
+    }
 }
 
 thread_local! {
-    /// The JS strings of object keys converted so far: keys repeat within a value (every
-    /// record of a list has the same fields) and across reads (the same records), and each
-    /// conversion from Rust decodes the text into a new JS string (a third of a small read's
-    /// conversion).
-    static KEYS: RefCell<HashMap<Arc<str>, JsValue, foldhash::fast::FixedState>> =
+    /// The JS strings of short strings converted so far (object keys, property names): keys
+    /// repeat within a value (every record of a list has the same fields) and across reads
+    /// (the same records), names in every call, and each conversion from Rust decodes the
+    /// text into a new JS string (a third of a small read's conversion, a sixth of a commit's
+    /// argument checks).
+    static STRINGS: RefCell<HashMap<Arc<str>, JsValue, foldhash::fast::FixedState>> =
         RefCell::new(HashMap::default());
 }
 
-/// Distinct keys remembered; past that, the table starts over.
-const KEY_CACHE: usize = 4096;
-/// Longer keys are not remembered (they rarely repeat, and the table would hold them).
-const KEY_CACHE_LONGEST: usize = 64;
-
-/// The state of one [`to_js`] conversion.
-struct ToJs<'k> {
-    keys: &'k mut HashMap<Arc<str>, JsValue, foldhash::fast::FixedState>,
-}
-
-impl ToJs<'_> {
-    fn value(&mut self, node: &Node) -> JsValue {
-        match &node.value {
-            Value::Null => JsValue::NULL,
-            Value::Bool(b) => JsValue::from_bool(*b),
-            Value::Int(i) if i.unsigned_abs() <= MAX_SAFE as u64 => JsValue::from_f64(*i as f64),
-            Value::Int(i) => JsValue::from(js_sys::BigInt::from(*i)),
-            Value::Float(f) => JsValue::from_f64(f.value),
-            Value::String(s) => JsValue::from_str(s),
-            Value::Array(items) => {
-                let array = Array::new_with_length(items.len() as u32);
-                for (i, item) in items.iter().enumerate() {
-                    array.set(i as u32, self.value(item));
-                }
-                array.into()
-            }
-            Value::Object(entries) => {
-                let object = Object::new();
-                for (key, value) in entries.iter() {
-                    let value = self.value(value);
-                    let set = match key {
-                        Key::Str(s) if &**s == "__proto__" => {
-                            define_data(&object, &"__proto__".into(), &value)
-                        }
-                        Key::Str(s) => Reflect::set(&object, &self.key(s), &value).map(drop),
-                        other => {
-                            Reflect::set(&object, &JsValue::from_str(&other.to_text()), &value)
-                                .map(drop)
-                        }
-                    };
-                    // A fresh plain object has no setters and is extensible: setting cannot
-                    // fail.
-                    debug_assert!(set.is_ok());
-                }
-                object.into()
-            }
-        }
+/// The JS string of `s`, remembered per thread when short (`owned` gives the key to keep).
+fn cached_js_string(s: &str, owned: impl FnOnce() -> Arc<str>) -> JsValue {
+    if s.len() > STRING_CACHE_LONGEST {
+        return JsValue::from_str(s);
     }
-
-    /// The JS string of key `key`.
-    fn key(&mut self, key: &Arc<str>) -> JsValue {
-        if let Some(js) = self.keys.get(key) {
+    STRINGS.with(|strings| {
+        let mut strings = strings.borrow_mut();
+        if let Some(js) = strings.get(s) {
             return js.clone();
         }
-        let js = JsValue::from_str(key);
-        if key.len() <= KEY_CACHE_LONGEST {
-            if self.keys.len() >= KEY_CACHE {
-                self.keys.clear();
-            }
-            self.keys.insert(Arc::clone(key), js.clone());
+        if strings.len() >= STRING_CACHE {
+            strings.clear();
         }
+        let js = JsValue::from_str(s);
+        strings.insert(owned(), js.clone());
         js
-    }
+    })
 }
+
+/// The JS string of `s` (a property name, a key), made once per thread while the table of
+/// remembered strings holds it.
+pub(super) fn js_string(s: &str) -> JsValue {
+    cached_js_string(s, || Arc::from(s))
+}
+
+/// Distinct strings remembered; past that, the table starts over.
+const STRING_CACHE: usize = 4096;
+/// Longer strings are not remembered (they rarely repeat, and the table would hold them).
+const STRING_CACHE_LONGEST: usize = 64;
 
 /// Defines `object[key] = value` as an own enumerable data property: unlike assignment, a
 /// `__proto__` key stays a key and never sets the prototype.
