@@ -6,7 +6,7 @@
 //! two commit-ordered lists: entries ending here, and entries touching here or below. To read
 //! `p`, the candidates are the touch list of `p` plus the end lists of `p`'s strict ancestors.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use super::entry::End;
 use crate::kpath::{KPath, Segment};
@@ -66,15 +66,8 @@ fn add_ends<'e>(root: &mut Trie, entry: EntryRef, ends: impl IntoIterator<Item =
     for end in ends {
         let mut node = &mut *root;
         for segment in end.path.segments() {
-            // Look up before inserting: most children exist, and cloning the segment to
-            // insert costs an atomic increment and decrement.
-            if !node.children.contains_key(segment) {
-                node.children.insert(segment.clone(), Trie::default());
-            }
-            let Some(child) = node.children.get_mut(segment) else {
-                unreachable!("inserted above");
-            };
-            node = child;
+            // One hash of the segment; it is cloned (an atomic increment) only for a new child.
+            node = node.children.entry_ref(segment).or_default();
             insert_sorted(&mut node.touch, entry, |e| e.key);
         }
         insert_sorted(
