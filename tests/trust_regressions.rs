@@ -298,7 +298,7 @@ fn a_log_from_a_newer_format_is_a_typed_error() {
     let log = dir.open("level0.log").unwrap();
     let mut header = [0u8; 16];
     log.read_exact_at(0, &mut header).unwrap();
-    header[8..12].copy_from_slice(&2u32.to_be_bytes());
+    header[8..12].copy_from_slice(&3u32.to_be_bytes());
     let crc = crc32c::crc32c(&header[..12]);
     header[12..].copy_from_slice(&crc.to_be_bytes());
     log.write_all_at(0, &header).unwrap();
@@ -306,8 +306,8 @@ fn a_log_from_a_newer_format_is_a_typed_error() {
     assert!(matches!(
         Store::open(&dir, Options::default()),
         Err(StoreError::UnsupportedFormat {
-            found: 2,
-            supported: 1,
+            found: 3,
+            supported: 2,
             ..
         })
     ));

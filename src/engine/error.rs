@@ -80,13 +80,13 @@ pub enum StoreError {
         reason: String,
     },
     /// A file written in a format this version does not read (e.g. by a newer tonystore).
-    #[error("{file} has format version {found}; this tonystore reads version {supported}")]
+    #[error("{file} has format version {found}; this tonystore reads versions up to {supported}")]
     UnsupportedFormat {
         /// The file.
         file: String,
         /// The version the file declares.
         found: u32,
-        /// The version this build reads.
+        /// The newest version this build reads.
         supported: u32,
     },
     /// A shipment starts after a commit this store does not have yet: import the commits in

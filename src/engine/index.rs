@@ -187,6 +187,21 @@ impl Index {
         view.last_touch_in(root, key.saturating_sub(1), key)
     }
 
+    /// Whether the compacted entry of `level` with key `key` is *hollow*: listed without ends,
+    /// it stands for nothing itself, and its run is read through the entries below it (a
+    /// composition that would only have copied them, see `Store::build_level`). A sealed
+    /// table does not list hollow entries, and a sealed run is complete: there, an entry it
+    /// does not list is hollow. Level 0 has none.
+    pub fn is_hollow(&self, level: u8, key: u64) -> Result<bool> {
+        if level == 0 {
+            return Ok(false);
+        }
+        if self.is_sealed(level, key) {
+            return Ok(self.get(level, key)?.is_none());
+        }
+        Ok(self.level(level).is_some_and(|l| l.is_endless(key)))
+    }
+
     /// The entries of `level` with keys in `(lo, hi]`, in key order.
     pub fn entries_in(&self, level: u8, lo: u64, hi: u64) -> Result<Vec<EntryRef>> {
         let mut out = Vec::new();
@@ -256,9 +271,11 @@ impl Index {
         let span = self.seal.span;
         let first = lo / span * span;
         let last = hi.div_ceil(span).saturating_mul(span);
+        // A hollow entry (a changed seal level can leave them at this level) summarises
+        // nothing: with one in the range, every run is asked.
         let summary = self
             .level(self.seal.level)
-            .filter(|s| s.get(last).is_some());
+            .filter(|s| s.get(last).is_some() && !s.has_endless_in(first, last));
         match summary {
             Some(summary) => {
                 let (entry, _) = summary.last_change(path, first, last)?;
@@ -283,7 +300,7 @@ impl Index {
         let len = path.len();
         let summary = self
             .level(self.seal.level)
-            .filter(|s| s.get(table.hi).is_some());
+            .filter(|s| s.get(table.hi).is_some() && !s.is_endless(table.hi));
         let mut view = self.view(table)?;
         let mut nodes = Vec::with_capacity(len + 1);
         let reached = match summary {
@@ -368,11 +385,12 @@ impl Index {
             .map(|(_, e)| e.entry.key)
             .chain(found.touches.iter().map(|e| e.key))
             .collect();
-        // A run whose composed entry is missing from memory cannot be ruled out.
+        // A run whose composed entry is missing from memory, or hollow (a changed seal level
+        // can leave them at this level), cannot be ruled out.
         let mut run = first;
         while run < last {
             run = run.saturating_add(span);
-            if summary.get(run).is_none() {
+            if summary.get(run).is_none() || summary.is_endless(run) {
                 keys.push(run);
             }
         }
@@ -411,16 +429,27 @@ impl Index {
         out
     }
 
-    /// The nodes of `level`'s trie with entries in `(lo, hi]`, for a sealed table.
+    /// The nodes of `level`'s trie with entries in `(lo, hi]`, for a sealed table. A compacted
+    /// level's hollow entries are left out (see [`is_hollow`](Self::is_hollow)).
     pub fn nodes_in(
         &self,
         level: u8,
         lo: u64,
         hi: u64,
     ) -> Vec<(Vec<crate::kpath::Segment>, NodeLists)> {
-        self.level(level)
-            .map(|l| l.nodes_in(lo, hi))
-            .unwrap_or_default()
+        let Some(index) = self.level(level) else {
+            return Vec::new();
+        };
+        let mut nodes = index.nodes_in(lo, hi);
+        if level > 0 {
+            for (path, lists) in &mut nodes {
+                if path.is_empty() {
+                    lists.touch.retain(|e| !index.is_endless(e.key));
+                }
+            }
+            nodes.retain(|(_, lists)| !lists.touch.is_empty());
+        }
+        nodes
     }
 }
 

@@ -35,8 +35,11 @@ const PAYLOAD_WITH_HEADER: u64 = 1024;
 pub const LOG_HEADER: u64 = 16;
 /// The magic bytes a log starts with.
 const MAGIC: &[u8; 8] = b"TNYSTLOG";
-/// The log format this build writes and reads.
-pub const LOG_VERSION: u32 = 1;
+/// The log format this build writes. Version 2 may hold *hollow* compacted entries (no ends:
+/// the run is read through the entries below it); version 1 never does. Both are read.
+pub const LOG_VERSION: u32 = 2;
+/// The oldest log format this build reads.
+const OLDEST_LOG_VERSION: u32 = 1;
 /// The most bytes of frames [`LogFile::buffer_frames_below`] keeps unwritten.
 const UNWRITTEN_BYTES: usize = 64 << 10;
 /// How much a recovery scan reads at once.
@@ -157,6 +160,8 @@ pub struct LogFile {
     unwritten: Vec<u8>,
     /// Frames with payloads shorter than this are buffered in `unwritten` (0: none are).
     buffer_below: u64,
+    /// The format version of the file's header ([`LOG_VERSION`] for a new file).
+    version: u32,
 }
 
 impl LogFile {
@@ -181,6 +186,7 @@ impl LogFile {
             writable,
             unwritten: Vec::new(),
             buffer_below: 0,
+            version: LOG_VERSION,
         };
         log.check_header(len)?;
         log.synced = log.end.min(LOG_HEADER);
@@ -212,22 +218,28 @@ impl LogFile {
         Ok(())
     }
 
-    /// Checks a whole file header: magic, checksum, version.
-    fn check_file_header(&self, header: FileHeader) -> Result<()> {
+    /// Checks a whole file header: magic, checksum, version (kept).
+    fn check_file_header(&mut self, header: FileHeader) -> Result<()> {
         if !header.magic {
             return Err(corrupt(self.name(), 0, "not a tonystore log (bad magic)"));
         }
         if !header.checksum {
             return Err(corrupt(self.name(), 0, "log header checksum mismatch"));
         }
-        if header.version != LOG_VERSION {
+        if !(OLDEST_LOG_VERSION..=LOG_VERSION).contains(&header.version) {
             return Err(StoreError::UnsupportedFormat {
                 file: self.name().to_owned(),
                 found: header.version,
                 supported: LOG_VERSION,
             });
         }
+        self.version = header.version;
         Ok(())
+    }
+
+    /// The format version of the file (see [`LOG_VERSION`]).
+    pub fn version(&self) -> u32 {
+        self.version
     }
 
     /// The file's name, for messages.

@@ -99,11 +99,19 @@ pub struct LevelIndex {
     /// Entries listed in the level but whose ends are not in the trie yet, in the order added
     /// (see [`defer`](Self::defer)).
     deferred: Vec<(EntryRef, Vec<End>)>,
+    /// The keys of the entries listed without any end, in key order. At a compacted level
+    /// these are *hollow*: the run is read through the entries below it (see
+    /// [`Index::is_hollow`](super::index::Index::is_hollow)).
+    endless: Vec<u64>,
 }
 
 impl LevelIndex {
     /// Adds an entry with its ends, keeping every list in key order.
     pub fn add(&mut self, entry: EntryRef, ends: &[&End]) {
+        if ends.is_empty() {
+            self.add_endless(entry);
+            return;
+        }
         if !self.deferred.is_empty() {
             // Keep the order of additions: deferred entries enter the trie first.
             self.defer(entry, ends.iter().map(|&end| end.clone()).collect());
@@ -117,8 +125,28 @@ impl LevelIndex {
     /// needs them ([`materialize`](Self::materialize)): opening a store does not build the
     /// tries of compacted levels that only some reads use.
     pub fn defer(&mut self, entry: EntryRef, ends: Vec<End>) {
+        if ends.is_empty() {
+            self.add_endless(entry);
+            return;
+        }
         insert_sorted(&mut self.root.touch, entry, |e| e.key);
         self.deferred.push((entry, ends));
+    }
+
+    /// Lists an entry without ends (nothing goes in the trie below the root).
+    fn add_endless(&mut self, entry: EntryRef) {
+        insert_sorted(&mut self.root.touch, entry, |e| e.key);
+        insert_sorted(&mut self.endless, entry.key, |k| *k);
+    }
+
+    /// Whether the entry with key `key` was listed without ends.
+    pub fn is_endless(&self, key: u64) -> bool {
+        self.endless.binary_search(&key).is_ok()
+    }
+
+    /// Whether an entry with a key in `(lo, hi]` was listed without ends.
+    pub fn has_endless_in(&self, lo: u64, hi: u64) -> bool {
+        !in_range(&self.endless, |k| *k, lo, hi).is_empty()
     }
 
     /// Whether every entry's ends are in the trie.
@@ -265,6 +293,7 @@ impl LevelIndex {
         }
         prune(&mut self.root, keep);
         self.deferred.retain(|(e, _)| keep(e.key));
+        self.endless.retain(|&key| keep(key));
     }
 }
 

@@ -649,7 +649,9 @@ impl Store {
             self.add_offsets(0, pos, offsets);
         }
         let kept = self.index_entry(0, EntryRef { key: commit, pos }, &entry.ends);
-        self.pending.insert((0, pos), Pending::new(entry, kept));
+        let bytes = payload.len() as u64;
+        self.pending
+            .insert((0, pos), Pending::new(entry, kept, bytes));
         *self.state_mut() = new_state;
         self.head = commit;
         // Before anything saves a checkpoint: one saved during this commit (every
@@ -760,6 +762,16 @@ impl Store {
             (entry.key, above.is_none())
         });
         listed.dedup_by_key(|(_, entry, _)| entry.key);
+        // A hollow entry stands for nothing itself (its run is read through the entries below).
+        let index = self.index();
+        let mut kept = Vec::with_capacity(listed.len());
+        for item in listed {
+            if !index.is_hollow(level, item.1.key)? {
+                kept.push(item);
+            }
+        }
+        drop(index);
+        let listed = kept;
         let span = span(self.options.divisor, level);
         listed
             .into_iter()
@@ -1022,13 +1034,16 @@ struct Pending {
     /// The positions of its ends the index keeps ([`outermost_positions`]): found once, when
     /// it was indexed, for the composing too.
     kept: Vec<usize>,
+    /// Its payload's length in its log.
+    bytes: u64,
 }
 
 impl Pending {
-    fn new(entry: LogEntry, kept: Vec<usize>) -> Self {
+    fn new(entry: LogEntry, kept: Vec<usize>, bytes: u64) -> Self {
         Pending {
             entry: Arc::new(entry),
             kept,
+            bytes,
         }
     }
 }

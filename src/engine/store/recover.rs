@@ -184,8 +184,9 @@ impl Store {
         }
         for (pos, entry) in kept {
             let positions = outermost_positions(&entry.ends);
+            let (_, bytes) = self.level0.frame_extent(pos)?;
             self.pending
-                .insert((0, pos), Pending::new(entry, positions));
+                .insert((0, pos), Pending::new(entry, positions, bytes));
         }
         self.progress(self.level0.end().saturating_sub(from), total);
         Ok(count)
