@@ -73,15 +73,23 @@ fn answers(store: &Store, paths: &[KPath], levels: u8) -> Vec<String> {
             ));
         }
         for level in 0..levels.min(4) {
-            out.push(format!(
-                "segments({p}, {level}) = {:?}",
-                store.segments(p, level, 0, head).ok()
-            ));
             let mid = head / 2;
-            out.push(format!(
-                "segments({p}, {level}, {mid}..) = {:?}",
-                store.segments(p, level, mid, head).ok()
-            ));
+            for from in [0, mid] {
+                out.push(format!(
+                    "segments({p}, {level}, {from}..) = {:?}",
+                    store.segments(p, level, from, head).ok().map(|found| found
+                        .into_iter()
+                        .map(|mut segment| {
+                            // Where a compacted entry lies depends on the levels above its
+                            // own written before it, composed or hollow.
+                            if level > 0 {
+                                segment.log_position = 0;
+                            }
+                            segment
+                        })
+                        .collect::<Vec<_>>())
+                ));
+            }
         }
     }
     out

@@ -195,14 +195,15 @@ impl Store {
 
     fn cover_into(&self, lo: u64, hi: u64, top: u8, pieces: &mut Vec<Piece>) -> Result<()> {
         let mut cursor = lo;
-        let index = self.index();
         for level in (1..=top).rev() {
             let span = span(self.options.divisor, level);
             while cursor.is_multiple_of(span) && cursor + span <= hi {
                 let key = cursor + span;
-                if index.is_hollow(level, key)? {
+                // Each lookup takes the index's read guard for itself: none is held across
+                // the recursion (a nested read guard can deadlock behind a waiting writer).
+                if self.index().is_hollow(level, key)? {
                     self.cover_into(cursor, key, level - 1, pieces)?;
-                } else if index.get(level, key)?.is_some() {
+                } else if self.index().get(level, key)?.is_some() {
                     pieces.push(Piece {
                         level,
                         lo: cursor,
