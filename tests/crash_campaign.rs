@@ -94,8 +94,9 @@ fn workload(seed: u64, commits: u64) -> Workload {
         durability,
         persist_every: 2 + rng.below(5),
         offset_index_min_bytes: [0, 256, 1 << 20][rng.below(3) as usize],
-        // Runs of 2 to 16 commits are sealed: most images hold seals, and cut some.
-        seal_level: 1 + rng.below(2) as u8,
+        // Runs of 2 to 64 commits are sealed: most images hold seals, and cut some; below a
+        // seal level of 2 or 3, runs may be hollow.
+        seal_level: 1 + rng.below(3) as u8,
         steps,
     }
 }
