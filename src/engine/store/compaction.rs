@@ -74,23 +74,20 @@ impl Store {
     pub(super) fn build_level(&mut self, level: u8, key: u64) -> Result<()> {
         let span = span(self.options.divisor, level);
         let lo = key - span;
-        // Each constituent with the positions of its kept ends and its payload's length.
-        let mut parts: Vec<(Arc<LogEntry>, Vec<usize>, u64)> = Vec::new();
+        // Each constituent with the positions of its kept ends (`None`: all of them, as
+        // pending entries keep only those) and its payload's length.
+        let mut parts: Vec<(Arc<LogEntry>, Option<Vec<usize>>, u64)> = Vec::new();
         let mut used: Vec<(u8, u64)> = Vec::new();
         for piece in self.cover(lo, key, level - 1)? {
             for entry in self.piece_entries(piece)? {
                 let at = (piece.level, entry.pos);
                 parts.push(match self.pending.get(&at) {
-                    Some(pending) => (
-                        Arc::clone(&pending.entry),
-                        pending.kept.clone(),
-                        pending.bytes,
-                    ),
+                    Some(pending) => (Arc::clone(&pending.entry), None, pending.bytes),
                     None => {
                         let loaded = self.load_entry(piece.level, entry.pos)?;
                         let kept = outermost_positions(&loaded.ends);
                         let (_, bytes) = self.log_of(piece.level).frame_extent(entry.pos)?;
-                        (loaded, kept, bytes)
+                        (loaded, Some(kept), bytes)
                     }
                 });
                 used.push(at);
@@ -100,7 +97,10 @@ impl Store {
         // below an independent one either (see `outermost_positions`).
         let ends: Vec<Vec<&End>> = parts
             .iter()
-            .map(|(e, kept, _)| ends_at(&e.ends, kept))
+            .map(|(e, kept, _)| match kept {
+                Some(kept) => ends_at(&e.ends, kept),
+                None => e.ends.iter().collect(),
+            })
             .collect();
         let bytes = parts
             .iter()
@@ -139,7 +139,7 @@ impl Store {
             self.pending.remove(&part);
         }
         self.pending
-            .insert((level, pos), Pending::new(entry, kept, bytes));
+            .insert((level, pos), Pending::new(entry, &kept, bytes));
         Ok(())
     }
 

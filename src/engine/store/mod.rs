@@ -651,7 +651,7 @@ impl Store {
         let kept = self.index_entry(0, EntryRef { key: commit, pos }, &entry.ends);
         let bytes = payload.len() as u64;
         self.pending
-            .insert((0, pos), Pending::new(entry, kept, bytes));
+            .insert((0, pos), Pending::new(entry, &kept, bytes));
         *self.state_mut() = new_state;
         self.head = commit;
         // Before anything saves a checkpoint: one saved during this commit (every
@@ -730,11 +730,9 @@ impl Store {
         self.pending.contains_key(&(level, pos)) || lock(&self.cache).contains(&(level, pos))
     }
 
-    /// The whole entry at (`level`, `pos`): pending for compaction, or parsed.
+    /// The whole entry at (`level`, `pos`), every end included, parsed from its log (a
+    /// pending entry keeps only the ends the index keeps).
     fn load_entry(&self, level: u8, pos: u64) -> Result<Arc<LogEntry>> {
-        if let Some(pending) = self.pending.get(&(level, pos)) {
-            return Ok(Arc::clone(&pending.entry));
-        }
         self.count(ReadEvent::EntryRead);
         Ok(Arc::new(self.log_of(level).read_entry(pos)?))
     }
@@ -1030,19 +1028,35 @@ impl Store {
 
 /// An entry pending compaction.
 struct Pending {
+    /// The entry, with only the ends the index keeps ([`outermost_positions`], found once,
+    /// when it was indexed): all its composing needs, and what memory holds until then. A
+    /// caller wanting every end reads the entry from its log ([`Store::load_entry`]).
     entry: Arc<LogEntry>,
-    /// The positions of its ends the index keeps ([`outermost_positions`]): found once, when
-    /// it was indexed, for the composing too.
-    kept: Vec<usize>,
     /// Its payload's length in its log.
     bytes: u64,
 }
 
 impl Pending {
-    fn new(entry: LogEntry, kept: Vec<usize>, bytes: u64) -> Self {
+    /// `entry` pending, its ends cut to those at the positions `kept`, in that order.
+    fn new(mut entry: LogEntry, kept: &[usize], bytes: u64) -> Self {
+        if kept.windows(2).all(|pair| pair[0] < pair[1]) {
+            // In position order (usual): cut in place.
+            let mut position = 0;
+            let mut next = kept.iter().peekable();
+            entry.ends.retain(|_| {
+                let keep = next.next_if_eq(&&position).is_some();
+                position += 1;
+                keep
+            });
+        } else {
+            let mut ends: Vec<Option<End>> = entry.ends.drain(..).map(Some).collect();
+            entry.ends = kept
+                .iter()
+                .filter_map(|&i| ends.get_mut(i).and_then(Option::take))
+                .collect();
+        }
         Pending {
             entry: Arc::new(entry),
-            kept,
             bytes,
         }
     }

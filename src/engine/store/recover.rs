@@ -186,7 +186,7 @@ impl Store {
             let positions = outermost_positions(&entry.ends);
             let (_, bytes) = self.level0.frame_extent(pos)?;
             self.pending
-                .insert((0, pos), Pending::new(entry, positions, bytes));
+                .insert((0, pos), Pending::new(entry, &positions, bytes));
         }
         self.progress(self.level0.end().saturating_sub(from), total);
         Ok(count)
