@@ -5,7 +5,7 @@
 
 use tonystore::engine::internals::{LogFile, LOG_HEADER};
 use tonystore::engine::TransactionBuffer;
-use tonystore::engine::{Durability, Options, Store};
+use tonystore::engine::{Durability, Options, Stats, Store};
 use tonystore::kpath::{get, KPath};
 use tonystore::patch::patch;
 use tonystore::storage::{BlockFile, MemDir, StoreDir};
@@ -27,16 +27,21 @@ fn record(c: u64) -> Node {
     parse(&format!(r#"{{"name": "user {c}", "commit": {c}}}"#)).unwrap()
 }
 
-/// Compacted entries of `compact.log` as (level, key, hollow).
-fn compacted(dir: &MemDir) -> Vec<(u8, u64, bool)> {
+/// The frames of `compact.log` as (position, (level, key, hollow)).
+fn frames(dir: &MemDir) -> Vec<(u64, (u8, u64, bool))> {
     let log = LogFile::open(dir.open("compact.log").unwrap(), 1 << 30, false).unwrap();
     let mut found = Vec::new();
-    log.verify_frames(|_, entry| {
-        found.push((entry.level, entry.commit, entry.ends.is_empty()));
+    log.verify_frames(|pos, entry| {
+        found.push((pos, (entry.level, entry.commit, entry.ends.is_empty())));
         Ok(())
     })
     .unwrap();
     found
+}
+
+/// Compacted entries of `compact.log` as (level, key, hollow).
+fn compacted(dir: &MemDir) -> Vec<(u8, u64, bool)> {
+    frames(dir).into_iter().map(|(_, entry)| entry).collect()
 }
 
 /// Commits `writes` (path, value) one per commit; returns the states after each commit.
@@ -60,6 +65,27 @@ fn check(store: &Store, states: &[Node], probes: &[&str]) {
             assert_eq!(got, want, "{probe} at {commit}");
         }
     }
+}
+
+/// Commits `writes` to the store in `dir`, checks every probe at every commit and closes it;
+/// returns the states after each commit.
+fn filled(dir: &MemDir, writes: &[(String, Node)]) -> Vec<Node> {
+    let mut store = Store::open(dir, options()).unwrap();
+    let mut states = vec![Node::null()];
+    run(&mut store, &mut states, writes);
+    check(&store, &states, PROBES);
+    store.close().unwrap();
+    states
+}
+
+/// Opens the store in `dir`, checks every probe against `states` and closes it; returns the
+/// store's stats as of the open.
+fn reopen_and_check(dir: &MemDir, states: &[Node]) -> Stats {
+    let mut store = Store::open(dir, options()).unwrap();
+    let stats = store.stats();
+    check(&store, states, PROBES);
+    store.close().unwrap();
+    stats
 }
 
 /// Records at 64 distinct paths, one per commit, then rewrites of a few of them.
@@ -94,12 +120,7 @@ const PROBES: &[&str] = &[
 #[test]
 fn hollow_runs_read_like_a_replay_before_and_after_reopening_and_rebuilding() {
     let dir = MemDir::new();
-    let mut store = Store::open(&dir, options()).unwrap();
-    let mut states = vec![Node::null()];
-    run(&mut store, &mut states, &writes());
-    check(&store, &states, PROBES);
-    store.close().unwrap();
-    drop(store);
+    let states = filled(&dir, &writes());
 
     let entries = compacted(&dir);
     let hollow: Vec<_> = entries.iter().filter(|e| e.2).collect();
@@ -118,53 +139,29 @@ fn hollow_runs_read_like_a_replay_before_and_after_reopening_and_rebuilding() {
     }
 
     // Reopened from the persisted index (sealed runs: hollow entries left out of the tables).
-    let mut store = Store::open(&dir, options()).unwrap();
-    assert_eq!(store.stats().recovery, "none");
-    assert_eq!(store.stats().sealed_commits, 192);
-    check(&store, &states, PROBES);
-    store.close().unwrap();
-    drop(store);
+    let stats = reopen_and_check(&dir, &states);
+    assert_eq!(stats.recovery, "none");
+    assert_eq!(stats.sealed_commits, 192);
 
     // Rebuilt from the logs.
     dir.open("index.log").unwrap().set_len(0).unwrap();
-    let mut store = Store::open(&dir, options()).unwrap();
-    assert_eq!(store.stats().recovery, "full");
-    check(&store, &states, PROBES);
+    assert_eq!(reopen_and_check(&dir, &states).recovery, "full");
     // Nothing was built twice.
-    store.close().unwrap();
-    drop(store);
     assert_eq!(compacted(&dir), entries);
 }
 
 #[test]
 fn a_lost_hollow_entry_is_rebuilt_the_same() {
     let dir = MemDir::new();
-    let mut store = Store::open(&dir, options()).unwrap();
-    let mut states = vec![Node::null()];
     // Under one seal run: nothing sealed, the compacted entries are all in memory.
-    run(&mut store, &mut states, &writes()[..60]);
-    store.close().unwrap();
-    drop(store);
+    let states = filled(&dir, &writes()[..60]);
     let entries = compacted(&dir);
     assert!(entries.iter().any(|e| e.2), "{entries:?}");
     // Lose the last compacted entries (and the index): the open builds them again.
-    let last = entries.len() - 3;
-    let cut = {
-        let log = LogFile::open(dir.open("compact.log").unwrap(), 1 << 30, false).unwrap();
-        let mut positions = Vec::new();
-        log.verify_frames(|pos, _| {
-            positions.push(pos);
-            Ok(())
-        })
-        .unwrap();
-        positions[last]
-    };
+    let (cut, _) = frames(&dir)[entries.len() - 3];
     dir.open("compact.log").unwrap().set_len(cut).unwrap();
     dir.open("index.log").unwrap().set_len(0).unwrap();
-    let mut store = Store::open(&dir, options()).unwrap();
-    check(&store, &states, PROBES);
-    store.close().unwrap();
-    drop(store);
+    reopen_and_check(&dir, &states);
     assert_eq!(compacted(&dir), entries);
 }
 
@@ -182,12 +179,7 @@ fn a_store_with_a_version_1_compaction_log_composes_every_run() {
         file.write_all_at(0, &header).unwrap();
         file.sync().unwrap();
     }
-    let mut store = Store::open(&dir, options()).unwrap();
-    let mut states = vec![Node::null()];
-    run(&mut store, &mut states, &writes());
-    check(&store, &states, PROBES);
-    store.close().unwrap();
-    drop(store);
+    filled(&dir, &writes());
     let entries = compacted(&dir);
     assert!(
         !entries.is_empty() && entries.iter().all(|e| !e.2),

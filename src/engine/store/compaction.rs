@@ -123,15 +123,7 @@ impl Store {
         };
         let (composed, mut composed_ends) = compose(&patches, &ends, state_after)?;
         order_many(&mut composed_ends);
-        let entry = LogEntry {
-            level,
-            start: lo,
-            commit: key,
-            tx: 0,
-            timestamp: 0,
-            ends: composed_ends,
-            patch: composed,
-        };
+        let entry = compacted(level, lo, key, composed_ends, composed);
         let (pos, bytes) = self.append_compacted(&entry)?;
         let kept = self.index_entry(level, EntryRef { key, pos }, &entry.ends);
         // Each entry is composed into exactly one entry of the level above; this one will be.
@@ -153,15 +145,7 @@ impl Store {
     /// patch. Its constituents stay pending: the first entry above that composes is built of
     /// them.
     fn write_hollow(&mut self, level: u8, lo: u64, key: u64) -> Result<()> {
-        let entry = LogEntry {
-            level,
-            start: lo,
-            commit: key,
-            tx: 0,
-            timestamp: 0,
-            ends: Vec::new(),
-            patch: Node::object(Vec::new()),
-        };
+        let entry = compacted(level, lo, key, Vec::new(), Node::object(Vec::new()));
         let (pos, _) = self.append_compacted(&entry)?;
         self.index_entry(level, EntryRef { key, pos }, &entry.ends);
         Ok(())
@@ -235,6 +219,19 @@ impl Store {
             return Ok(index.get(piece.level, piece.hi)?.into_iter().collect());
         }
         index.entries_in(0, piece.lo, piece.hi)
+    }
+}
+
+/// The level-`level` entry for `(lo, key]` with these ends and patch.
+fn compacted(level: u8, lo: u64, key: u64, ends: Vec<End>, patch: Node) -> LogEntry {
+    LogEntry {
+        level,
+        start: lo,
+        commit: key,
+        tx: 0,
+        timestamp: 0,
+        ends,
+        patch,
     }
 }
 

@@ -761,15 +761,16 @@ impl Store {
         });
         listed.dedup_by_key(|(_, entry, _)| entry.key);
         // A hollow entry stands for nothing itself (its run is read through the entries below).
-        let index = self.index();
-        let mut kept = Vec::with_capacity(listed.len());
-        for item in listed {
-            if !index.is_hollow(level, item.1.key)? {
-                kept.push(item);
+        let listed = {
+            let index = self.index();
+            let mut kept = Vec::with_capacity(listed.len());
+            for item in listed {
+                if !index.is_hollow(level, item.1.key)? {
+                    kept.push(item);
+                }
             }
-        }
-        drop(index);
-        let listed = kept;
+            kept
+        };
         let span = span(self.options.divisor, level);
         listed
             .into_iter()
