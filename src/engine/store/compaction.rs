@@ -1,13 +1,8 @@
-//! Compaction levels: building the entries that stand for aligned runs of commits, and
-//! covering a commit range with them.
+//! Compaction levels: building the entries that stand for aligned runs of commits (composed,
+//! or hollow where composing would only copy the run's entries), and covering a commit range
+//! with them.
 
 use std::sync::Arc;
-
-/// The most payload bytes a hollow entry's run may hold: its constituents stay in memory until
-/// an entry above composes them (at most a divisor's worth of such runs).
-const HOLLOW_MAX_BYTES: u64 = 256 << 10;
-/// The `compact.log` format from which hollow entries may be written.
-const HOLLOW_LOG_VERSION: u32 = 2;
 
 use super::{encode_entry, span, Pending, Piece, Store};
 use crate::engine::classify::{ends_at, order_many, outermost_positions};
@@ -17,6 +12,12 @@ use crate::engine::error::Result;
 use crate::engine::index::EntryRef;
 use crate::kpath::KPath;
 use crate::tony::Node;
+
+/// The most payload bytes a hollow entry's run may hold: its constituents stay in memory until
+/// an entry above composes them (at most a divisor's worth of such runs).
+const HOLLOW_MAX_BYTES: u64 = 256 << 10;
+/// The `compact.log` format from which hollow entries may be written.
+const HOLLOW_LOG_VERSION: u32 = 2;
 
 impl Store {
     /// Builds the compacted entries that commit `commit` completes. After a failure (which
